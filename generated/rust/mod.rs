@@ -1,0 +1,151 @@
+// @generated from schema/codertemplate.yaml, schema/coderworkspace.yaml, schema/codercontrolplane.yaml by build.rs; do not edit.
+// Regenerate with hack/update-codegen.sh.
+
+pub mod aggregation {
+    pub mod v1alpha1 {
+        include!("codertemplate.rs");
+        include!("coderworkspace.rs");
+    }
+}
+pub mod coder {
+    pub mod v1alpha1 {
+        include!("codercontrolplane.rs");
+    }
+}
+/// Every kind declared in schema/, sorted by group, version and kind.
+pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
+    crate::api::registry::ResourceDescriptor {
+        group: "aggregation.coder.com",
+        version: "v1alpha1",
+        kind: "CoderTemplate",
+        list_kind: "CoderTemplateList",
+        plural: "codertemplates",
+        singular: "codertemplate",
+        short_names: &["ctpl"],
+        categories: &["coder"],
+        namespaced: true,
+        served_by: crate::api::registry::ServedBy::AggregatedApiserver,
+        status_subresource: true,
+        printer_columns: &[
+            crate::api::registry::PrinterColumn {
+                name: "Running",
+                type_: "boolean",
+                format: None,
+                description: None,
+                json_path: ".spec.running",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "AutoShutdown",
+                type_: "date",
+                format: None,
+                description: None,
+                json_path: ".status.autoShutdown",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Age",
+                type_: "date",
+                format: None,
+                description: None,
+                json_path: ".metadata.creationTimestamp",
+                priority: 0i32,
+            },
+        ],
+        openapi_definition: "com.coder.aggregation.v1alpha1.CoderTemplate",
+        list_openapi_definition: "com.coder.aggregation.v1alpha1.CoderTemplateList",
+        schema_file: "schema/codertemplate.yaml",
+    },
+    crate::api::registry::ResourceDescriptor {
+        group: "aggregation.coder.com",
+        version: "v1alpha1",
+        kind: "CoderWorkspace",
+        list_kind: "CoderWorkspaceList",
+        plural: "coderworkspaces",
+        singular: "coderworkspace",
+        short_names: &["cws"],
+        categories: &["coder"],
+        namespaced: true,
+        served_by: crate::api::registry::ServedBy::AggregatedApiserver,
+        status_subresource: true,
+        printer_columns: &[
+            crate::api::registry::PrinterColumn {
+                name: "Running",
+                type_: "boolean",
+                format: None,
+                description: None,
+                json_path: ".spec.running",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "AutoShutdown",
+                type_: "date",
+                format: None,
+                description: None,
+                json_path: ".status.autoShutdown",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Age",
+                type_: "date",
+                format: None,
+                description: None,
+                json_path: ".metadata.creationTimestamp",
+                priority: 0i32,
+            },
+        ],
+        openapi_definition: "com.coder.aggregation.v1alpha1.CoderWorkspace",
+        list_openapi_definition: "com.coder.aggregation.v1alpha1.CoderWorkspaceList",
+        schema_file: "schema/coderworkspace.yaml",
+    },
+    crate::api::registry::ResourceDescriptor {
+        group: "coder.com",
+        version: "v1alpha1",
+        kind: "CoderControlPlane",
+        list_kind: "CoderControlPlaneList",
+        plural: "codercontrolplanes",
+        singular: "codercontrolplane",
+        short_names: &["ccp"],
+        categories: &["coder"],
+        namespaced: true,
+        served_by: crate::api::registry::ServedBy::Crd,
+        status_subresource: true,
+        printer_columns: &[
+            crate::api::registry::PrinterColumn {
+                name: "Phase",
+                type_: "string",
+                format: None,
+                description: None,
+                json_path: ".status.phase",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Age",
+                type_: "date",
+                format: None,
+                description: None,
+                json_path: ".metadata.creationTimestamp",
+                priority: 0i32,
+            },
+        ],
+        openapi_definition: "com.coder.v1alpha1.CoderControlPlane",
+        list_openapi_definition: "com.coder.v1alpha1.CoderControlPlaneList",
+        schema_file: "schema/codercontrolplane.yaml",
+    },
+];
+/// Swagger 2.0 document of the aggregated kinds (served at /openapi/v2).
+pub const OPENAPI_V2: &str = include_str!("../openapi/v2.json");
+/// OpenAPI v3 documents of the aggregated group-versions, keyed like /openapi/v3 paths.
+pub static OPENAPI_V3: &[(&str, &str)] = &[
+    (
+        "apis/aggregation.coder.com/v1alpha1",
+        include_str!("../openapi/v3/aggregation.coder.com_v1alpha1.json"),
+    ),
+];
+/// CRD manifests (YAML) of the kinds installed as CRDs, keyed by CRD name.
+pub static CRDS: &[(&str, &str)] = &[
+    (
+        "codercontrolplanes.coder.com",
+        include_str!("../crds/coder.com_codercontrolplanes.yaml"),
+    ),
+];

@@ -1,0 +1,12 @@
+//! coder-k8s: a Kubernetes operator (`--app=controller`) and aggregated API server
+//! (`--app=aggregated-apiserver`) for Coder, in one binary.
+//!
+//! The two apps never import each other. They share the generated API ([`api`]) and the small
+//! common modules: [`cli`], [`telemetry`], [`shutdown`].
+
+pub mod api;
+pub mod apiserver;
+pub mod cli;
+pub mod controller;
+pub mod shutdown;
+pub mod telemetry;
