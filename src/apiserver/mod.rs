@@ -1,6 +1,9 @@
 //! `--app=aggregated-apiserver`: serves the aggregated kinds of `schema/` behind the
 //! kube-aggregator.
 
+pub mod objects;
+pub mod storage;
+
 /// Flags of the aggregated apiserver.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Aggregated apiserver (--app=aggregated-apiserver)")]
