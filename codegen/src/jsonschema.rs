@@ -216,6 +216,20 @@ fn inline_value(
                 }
                 return Ok(inlined);
             }
+            // OpenAPI 3.0 ignores siblings of `$ref`, so schemars writes a described reference as
+            // `{description, allOf: [{$ref}]}`. A structural schema forbids `type`/`properties`
+            // inside `allOf`, so a one-element `allOf` is folded into its parent instead.
+            if let Some(Value::Array(all_of)) = map.get("allOf")
+                && let [single] = all_of.as_slice()
+            {
+                let mut folded = inline_value(single, externals, depth)?;
+                if let Value::Object(target) = &mut folded {
+                    for (key, child) in map.iter().filter(|(key, _)| *key != "allOf") {
+                        target.insert(key.clone(), inline_value(child, externals, depth)?);
+                    }
+                }
+                return Ok(folded);
+            }
             let mut out = Map::new();
             for (key, child) in map {
                 out.insert(key.clone(), inline_value(child, externals, depth)?);
@@ -261,5 +275,56 @@ pub fn rewrite_refs(value: &Value, dialect: Dialect<'_>) -> Value {
             Value::Array(items.iter().map(|v| rewrite_refs(v, dialect)).collect())
         }
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn externals() -> ExternalDefinitions {
+        let mut definitions = BTreeMap::new();
+        definitions.insert(
+            "io.k8s.Inner".to_string(),
+            json!({ "description": "inner type", "type": "object",
+                    "properties": { "q": { "x-kubernetes-int-or-string": true } } }),
+        );
+        definitions.insert(
+            "io.k8s.Outer".to_string(),
+            json!({ "type": "object", "properties": {
+                "described": { "description": "field doc", "allOf": [{ "$ref": "io.k8s.Inner" }] },
+                "plain": { "$ref": "io.k8s.Inner" },
+            } }),
+        );
+        ExternalDefinitions { definitions }
+    }
+
+    #[test]
+    fn one_element_all_of_is_folded_into_its_parent() {
+        let inlined = inline_definition("io.k8s.Outer", &externals(), 0).unwrap();
+        let described = &inlined["properties"]["described"];
+        assert!(described.get("allOf").is_none(), "{described}");
+        assert_eq!(described["description"], "field doc");
+        assert_eq!(described["type"], "object");
+        assert_eq!(
+            described["properties"]["q"]["x-kubernetes-int-or-string"],
+            true
+        );
+        let plain = &inlined["properties"]["plain"];
+        assert_eq!(plain["description"], "inner type");
+        assert_eq!(plain["type"], "object");
+    }
+
+    #[test]
+    fn multi_element_all_of_is_kept() {
+        let mut ext = externals();
+        ext.definitions.insert(
+            "io.k8s.Both".to_string(),
+            json!({ "allOf": [{ "$ref": "io.k8s.Inner" }, { "minProperties": 1 }] }),
+        );
+        let inlined = inline_definition("io.k8s.Both", &ext, 0).unwrap();
+        let all_of = inlined["allOf"].as_array().unwrap();
+        assert_eq!(all_of.len(), 2);
+        assert_eq!(all_of[0]["type"], "object");
     }
 }

@@ -19,18 +19,518 @@
 #[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct CoderControlPlaneSpec {
     /// Container image of coderd.
-    #[serde(rename = "image", default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
+    #[serde(rename = "image", default = "CoderControlPlaneSpec::default_image")]
+    pub image: String,
+    /// Number of coderd pods.
+    #[serde(rename = "replicas", default = "CoderControlPlaneSpec::default_replicas")]
+    pub replicas: i32,
+    /// The Service in front of coderd.
+    #[serde(rename = "service", default = "CoderControlPlaneSpec::default_service")]
+    pub service: CoderControlPlaneService,
+    /// Arguments appended to the coderd command line.
+    #[serde(rename = "extraArgs", default, skip_serializing_if = "Option::is_none")]
+    pub extra_args: Option<Vec<String>>,
+    /// Environment variables of the coderd container; a CODER_ACCESS_URL here replaces the computed one.
+    #[serde(rename = "extraEnv", default, skip_serializing_if = "Option::is_none")]
+    pub extra_env: Option<Vec<::k8s_openapi::api::core::v1::EnvVar>>,
+    /// Sources of environment variables for the coderd container.
+    #[serde(rename = "envFrom", default, skip_serializing_if = "Option::is_none")]
+    pub env_from: Option<Vec<::k8s_openapi::api::core::v1::EnvFromSource>>,
+    /// Secrets used to pull the coderd image.
+    #[serde(
+        rename = "imagePullSecrets",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub image_pull_secrets: Option<
+        Vec<::k8s_openapi::api::core::v1::LocalObjectReference>,
+    >,
+    /// Compute resources of the coderd container.
+    #[serde(rename = "resources", default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<::k8s_openapi::api::core::v1::ResourceRequirements>,
+    /// Security context of the coderd container.
+    #[serde(
+        rename = "securityContext",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub security_context: Option<::k8s_openapi::api::core::v1::SecurityContext>,
+    /// Security context of the coderd pods.
+    #[serde(
+        rename = "podSecurityContext",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pod_security_context: Option<::k8s_openapi::api::core::v1::PodSecurityContext>,
+    /// Node labels the coderd pods must match.
+    #[serde(rename = "nodeSelector", default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<::std::collections::BTreeMap<String, String>>,
+    /// Tolerations of the coderd pods.
+    #[serde(rename = "tolerations", default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<::k8s_openapi::api::core::v1::Toleration>>,
+    /// Affinity of the coderd pods.
+    #[serde(rename = "affinity", default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<::k8s_openapi::api::core::v1::Affinity>,
+    /// The ServiceAccount coderd runs as.
+    #[serde(
+        rename = "serviceAccount",
+        default = "CoderControlPlaneSpec::default_service_account"
+    )]
+    pub service_account: CoderControlPlaneServiceAccount,
+    /// TLS served by coderd itself.
+    #[serde(rename = "tls", default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<CoderControlPlaneTls>,
+    /// How coderd is exposed outside the cluster.
+    #[serde(rename = "expose", default, skip_serializing_if = "Option::is_none")]
+    pub expose: Option<CoderControlPlaneExpose>,
+    /// Permissions coderd gets to manage workspaces.
+    #[serde(rename = "rbac", default = "CoderControlPlaneSpec::default_rbac")]
+    pub rbac: CoderControlPlaneRbac,
+    /// Readiness probe of coderd (GET /healthz).
+    #[serde(
+        rename = "readinessProbe",
+        default = "CoderControlPlaneSpec::default_readiness_probe"
+    )]
+    pub readiness_probe: CoderControlPlaneReadinessProbe,
+    /// Liveness probe of coderd (GET /healthz); off unless enabled.
+    #[serde(
+        rename = "livenessProbe",
+        default = "CoderControlPlaneSpec::default_liveness_probe"
+    )]
+    pub liveness_probe: CoderControlPlaneLivenessProbe,
+}
+impl CoderControlPlaneSpec {
+    fn default_image() -> String {
+        String::from("ghcr.io/coder/coder:latest")
+    }
+    fn default_replicas() -> i32 {
+        1i32
+    }
+    fn default_service() -> CoderControlPlaneService {
+        Default::default()
+    }
+    fn default_service_account() -> CoderControlPlaneServiceAccount {
+        Default::default()
+    }
+    fn default_rbac() -> CoderControlPlaneRbac {
+        Default::default()
+    }
+    fn default_readiness_probe() -> CoderControlPlaneReadinessProbe {
+        Default::default()
+    }
+    fn default_liveness_probe() -> CoderControlPlaneLivenessProbe {
+        Default::default()
+    }
+}
+/// The Service in front of coderd.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneService {
+    /// Kubernetes Service type.
+    #[serde(rename = "type", default = "CoderControlPlaneService::default_type")]
+    pub r#type: CoderControlPlaneServiceType,
+    /// Port the Service exposes for HTTP (HTTPS is always 443 when TLS is on).
+    #[serde(rename = "port", default = "CoderControlPlaneService::default_port")]
+    pub port: i32,
+    /// Annotations added to the Service.
+    #[serde(rename = "annotations", default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<::std::collections::BTreeMap<String, String>>,
+}
+impl CoderControlPlaneService {
+    fn default_type() -> CoderControlPlaneServiceType {
+        CoderControlPlaneServiceType::ClusterIp
+    }
+    fn default_port() -> i32 {
+        80i32
+    }
+}
+impl Default for CoderControlPlaneService {
+    fn default() -> Self {
+        Self {
+            r#type: Self::default_type(),
+            port: Self::default_port(),
+            annotations: None,
+        }
+    }
+}
+/// Kubernetes Service type.
+#[derive(
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash
+)]
+pub enum CoderControlPlaneServiceType {
+    #[serde(rename = "ClusterIP")]
+    ClusterIp,
+    #[serde(rename = "NodePort")]
+    NodePort,
+    #[serde(rename = "LoadBalancer")]
+    LoadBalancer,
+}
+impl CoderControlPlaneServiceType {
+    /// The value as it appears in JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::ClusterIp => "ClusterIP",
+            Self::NodePort => "NodePort",
+            Self::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+impl ::std::fmt::Display for CoderControlPlaneServiceType {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+/// The ServiceAccount coderd runs as.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneServiceAccount {
+    /// Name of the ServiceAccount (default the object's name).
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Annotations added to the ServiceAccount (for example a cloud IAM role).
+    #[serde(rename = "annotations", default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<::std::collections::BTreeMap<String, String>>,
+    /// Labels added to the ServiceAccount.
+    #[serde(rename = "labels", default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<::std::collections::BTreeMap<String, String>>,
+    /// Use an existing ServiceAccount instead of creating one.
+    #[serde(
+        rename = "disableCreate",
+        default = "CoderControlPlaneServiceAccount::default_disable_create"
+    )]
+    pub disable_create: bool,
+}
+impl CoderControlPlaneServiceAccount {
+    fn default_disable_create() -> bool {
+        false
+    }
+}
+impl Default for CoderControlPlaneServiceAccount {
+    fn default() -> Self {
+        Self {
+            name: None,
+            annotations: None,
+            labels: None,
+            disable_create: Self::default_disable_create(),
+        }
+    }
+}
+/// TLS served by coderd itself.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneTls {
+    /// kubernetes.io/tls Secrets mounted into coderd; any entry turns TLS on (port 8443, Service port 443).
+    #[serde(rename = "secretNames", default, skip_serializing_if = "Option::is_none")]
+    pub secret_names: Option<Vec<String>>,
+}
+impl Default for CoderControlPlaneTls {
+    fn default() -> Self {
+        Self { secret_names: None }
+    }
+}
+/// How coderd is exposed outside the cluster.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneExpose {
+    /// An Ingress in front of the Service; removed when unset.
+    #[serde(rename = "ingress", default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<CoderControlPlaneExposeIngress>,
+}
+impl Default for CoderControlPlaneExpose {
+    fn default() -> Self {
+        Self { ingress: None }
+    }
+}
+/// An Ingress in front of the Service; removed when unset.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneExposeIngress {
+    /// IngressClass of the Ingress.
+    #[serde(rename = "className", default, skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
+    /// Host name of the Coder access URL.
+    #[serde(rename = "host")]
+    pub host: String,
+    /// Wildcard host for workspace apps, for example *.coder.example.com.
+    #[serde(rename = "wildcardHost", default, skip_serializing_if = "Option::is_none")]
+    pub wildcard_host: Option<String>,
+    /// Annotations added to the Ingress.
+    #[serde(rename = "annotations", default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<::std::collections::BTreeMap<String, String>>,
+    /// TLS of the Ingress.
+    #[serde(rename = "tls", default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<CoderControlPlaneExposeIngressTls>,
+}
+/// TLS of the Ingress.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneExposeIngressTls {
+    /// Secret with the certificate of host.
+    #[serde(rename = "secretName", default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// Secret with the certificate of wildcardHost.
+    #[serde(
+        rename = "wildcardSecretName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub wildcard_secret_name: Option<String>,
+}
+impl Default for CoderControlPlaneExposeIngressTls {
+    fn default() -> Self {
+        Self {
+            secret_name: None,
+            wildcard_secret_name: None,
+        }
+    }
+}
+/// Permissions coderd gets to manage workspaces.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneRbac {
+    /// Grant coderd access to pods and persistent volume claims for workspaces.
+    #[serde(
+        rename = "workspacePerms",
+        default = "CoderControlPlaneRbac::default_workspace_perms"
+    )]
+    pub workspace_perms: bool,
+    /// Also grant access to deployments.
+    #[serde(
+        rename = "enableDeployments",
+        default = "CoderControlPlaneRbac::default_enable_deployments"
+    )]
+    pub enable_deployments: bool,
+    /// Further rules added to the workspace Role.
+    #[serde(rename = "extraRules", default, skip_serializing_if = "Option::is_none")]
+    pub extra_rules: Option<Vec<::k8s_openapi::api::rbac::v1::PolicyRule>>,
+    /// Other namespaces coderd creates workspaces in; each gets the same Role and RoleBinding.
+    #[serde(
+        rename = "workspaceNamespaces",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub workspace_namespaces: Option<Vec<String>>,
+}
+impl CoderControlPlaneRbac {
+    fn default_workspace_perms() -> bool {
+        true
+    }
+    fn default_enable_deployments() -> bool {
+        true
+    }
+}
+impl Default for CoderControlPlaneRbac {
+    fn default() -> Self {
+        Self {
+            workspace_perms: Self::default_workspace_perms(),
+            enable_deployments: Self::default_enable_deployments(),
+            extra_rules: None,
+            workspace_namespaces: None,
+        }
+    }
+}
+/// Readiness probe of coderd (GET /healthz).
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneReadinessProbe {
+    #[serde(
+        rename = "enabled",
+        default = "CoderControlPlaneReadinessProbe::default_enabled"
+    )]
+    pub enabled: bool,
+    #[serde(
+        rename = "initialDelaySeconds",
+        default = "CoderControlPlaneReadinessProbe::default_initial_delay_seconds"
+    )]
+    pub initial_delay_seconds: i32,
+    #[serde(
+        rename = "periodSeconds",
+        default = "CoderControlPlaneReadinessProbe::default_period_seconds"
+    )]
+    pub period_seconds: i32,
+    #[serde(
+        rename = "timeoutSeconds",
+        default = "CoderControlPlaneReadinessProbe::default_timeout_seconds"
+    )]
+    pub timeout_seconds: i32,
+    #[serde(
+        rename = "successThreshold",
+        default = "CoderControlPlaneReadinessProbe::default_success_threshold"
+    )]
+    pub success_threshold: i32,
+    #[serde(
+        rename = "failureThreshold",
+        default = "CoderControlPlaneReadinessProbe::default_failure_threshold"
+    )]
+    pub failure_threshold: i32,
+}
+impl CoderControlPlaneReadinessProbe {
+    fn default_enabled() -> bool {
+        true
+    }
+    fn default_initial_delay_seconds() -> i32 {
+        0i32
+    }
+    fn default_period_seconds() -> i32 {
+        10i32
+    }
+    fn default_timeout_seconds() -> i32 {
+        1i32
+    }
+    fn default_success_threshold() -> i32 {
+        1i32
+    }
+    fn default_failure_threshold() -> i32 {
+        3i32
+    }
+}
+impl Default for CoderControlPlaneReadinessProbe {
+    fn default() -> Self {
+        Self {
+            enabled: Self::default_enabled(),
+            initial_delay_seconds: Self::default_initial_delay_seconds(),
+            period_seconds: Self::default_period_seconds(),
+            timeout_seconds: Self::default_timeout_seconds(),
+            success_threshold: Self::default_success_threshold(),
+            failure_threshold: Self::default_failure_threshold(),
+        }
+    }
+}
+/// Liveness probe of coderd (GET /healthz); off unless enabled.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneLivenessProbe {
+    #[serde(
+        rename = "enabled",
+        default = "CoderControlPlaneLivenessProbe::default_enabled"
+    )]
+    pub enabled: bool,
+    #[serde(
+        rename = "initialDelaySeconds",
+        default = "CoderControlPlaneLivenessProbe::default_initial_delay_seconds"
+    )]
+    pub initial_delay_seconds: i32,
+    #[serde(
+        rename = "periodSeconds",
+        default = "CoderControlPlaneLivenessProbe::default_period_seconds"
+    )]
+    pub period_seconds: i32,
+    #[serde(
+        rename = "timeoutSeconds",
+        default = "CoderControlPlaneLivenessProbe::default_timeout_seconds"
+    )]
+    pub timeout_seconds: i32,
+    #[serde(
+        rename = "successThreshold",
+        default = "CoderControlPlaneLivenessProbe::default_success_threshold"
+    )]
+    pub success_threshold: i32,
+    #[serde(
+        rename = "failureThreshold",
+        default = "CoderControlPlaneLivenessProbe::default_failure_threshold"
+    )]
+    pub failure_threshold: i32,
+}
+impl CoderControlPlaneLivenessProbe {
+    fn default_enabled() -> bool {
+        false
+    }
+    fn default_initial_delay_seconds() -> i32 {
+        0i32
+    }
+    fn default_period_seconds() -> i32 {
+        10i32
+    }
+    fn default_timeout_seconds() -> i32 {
+        1i32
+    }
+    fn default_success_threshold() -> i32 {
+        1i32
+    }
+    fn default_failure_threshold() -> i32 {
+        3i32
+    }
+}
+impl Default for CoderControlPlaneLivenessProbe {
+    fn default() -> Self {
+        Self {
+            enabled: Self::default_enabled(),
+            initial_delay_seconds: Self::default_initial_delay_seconds(),
+            period_seconds: Self::default_period_seconds(),
+            timeout_seconds: Self::default_timeout_seconds(),
+            success_threshold: Self::default_success_threshold(),
+            failure_threshold: Self::default_failure_threshold(),
+        }
+    }
 }
 /// Observed state of the control plane.
 #[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct CoderControlPlaneStatus {
+    /// The metadata.generation this status describes.
+    #[serde(
+        rename = "observedGeneration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub observed_generation: Option<i64>,
+    /// Ready coderd pods.
+    #[serde(rename = "readyReplicas", default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    /// Access URL of coderd.
+    #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Coarse state of the control plane.
     #[serde(rename = "phase", default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
+    pub phase: Option<CoderControlPlaneStatusPhase>,
+    /// Available, Progressing and Degraded.
+    #[serde(rename = "conditions", default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<
+        Vec<::k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    >,
 }
 impl Default for CoderControlPlaneStatus {
     fn default() -> Self {
-        Self { phase: None }
+        Self {
+            observed_generation: None,
+            ready_replicas: None,
+            url: None,
+            phase: None,
+            conditions: None,
+        }
+    }
+}
+/// Coarse state of the control plane.
+#[derive(
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash
+)]
+pub enum CoderControlPlaneStatusPhase {
+    #[serde(rename = "Pending")]
+    Pending,
+    #[serde(rename = "Progressing")]
+    Progressing,
+    #[serde(rename = "Ready")]
+    Ready,
+    #[serde(rename = "Failed")]
+    Failed,
+}
+impl CoderControlPlaneStatusPhase {
+    /// The value as it appears in JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Progressing => "Progressing",
+            Self::Ready => "Ready",
+            Self::Failed => "Failed",
+        }
+    }
+}
+impl ::std::fmt::Display for CoderControlPlaneStatusPhase {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

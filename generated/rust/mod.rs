@@ -120,6 +120,22 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
                 priority: 0i32,
             },
             crate::api::registry::PrinterColumn {
+                name: "Ready",
+                type_: "integer",
+                format: None,
+                description: None,
+                json_path: ".status.readyReplicas",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "URL",
+                type_: "string",
+                format: None,
+                description: None,
+                json_path: ".status.url",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
                 name: "Age",
                 type_: "date",
                 format: None,
