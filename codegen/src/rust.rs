@@ -118,6 +118,9 @@ impl Emitter<'_> {
         else {
             return Err(self.err(&schema.path, "expected an object with properties"));
         };
+        // Reserve the parent's place first so it reads before the types nested in it.
+        let slot = self.items.len();
+        self.items.push(TokenStream::new());
         let ident = type_ident(name);
         let mut fields = Vec::new();
         let mut default_fns = Vec::new();
@@ -177,7 +180,7 @@ impl Emitter<'_> {
             quote! { impl #ident { #(#default_fns)* } }
         };
         let kube = kube.unwrap_or_default();
-        self.items.push(quote! {
+        self.items[slot] = quote! {
             #docs
             #kube
             #[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
@@ -186,7 +189,7 @@ impl Emitter<'_> {
             }
             #default_fns
             #default_impl
-        });
+        };
         if defaultable {
             self.defaultable.push(name.to_string());
         }

@@ -1,0 +1,119 @@
+//! `--app` selection: the binary's exit codes and messages for bad usage, and dispatch reaching
+//! the right runner with its flags.
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use clap::Parser;
+use coder_k8s::apiserver::ApiserverArgs;
+use coder_k8s::cli::{App, BoxFuture, Cli, Error, Runners, dispatch};
+use coder_k8s::controller::ControllerArgs;
+use coder_k8s::shutdown::Shutdown;
+
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
+    cmd.env_remove("CODER_K8S_APP");
+    cmd
+}
+
+#[test]
+fn missing_app_exits_2_listing_the_valid_values() {
+    let out = binary().output().expect("run binary");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--app"), "{stderr}");
+    assert!(stderr.contains("controller, aggregated-apiserver"), "{stderr}");
+}
+
+#[test]
+fn unknown_app_exits_2_listing_the_valid_values() {
+    let out = binary().args(["--app", "scheduler"]).output().expect("run binary");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid value 'scheduler' for '--app <APP>'"), "{stderr}");
+    assert!(stderr.contains("[possible values: controller, aggregated-apiserver]"), "{stderr}");
+}
+
+#[test]
+fn unknown_flag_exits_2() {
+    let out = binary().args(["--app", "controller", "--no-such-flag"]).output().expect("run binary");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let help = binary().arg("--help").output().expect("run binary");
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("--app <APP>") && text.contains("aggregated-apiserver"), "{text}");
+    let version = binary().arg("--version").output().expect("run binary");
+    assert_eq!(version.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("coder-k8s {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn app_can_come_from_the_environment() {
+    let ok = binary()
+        .env("CODER_K8S_APP", "controller")
+        .arg("--help")
+        .output()
+        .expect("run binary");
+    assert_eq!(ok.status.code(), Some(0));
+    let out = binary()
+        .env("CODER_K8S_APP", "bogus")
+        .output()
+        .expect("run binary");
+    assert_eq!(out.status.code(), Some(2), "an invalid env value is a usage error too");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'bogus'"));
+}
+
+/// Records which runner ran, with the flags it got.
+#[derive(Default, Clone)]
+struct Recorder {
+    calls: Arc<Mutex<Vec<String>>>,
+}
+
+impl Runners for Recorder {
+    fn controller(&self, args: ControllerArgs, _shutdown: Shutdown) -> BoxFuture<'static, Result<(), Error>> {
+        let calls = self.calls.clone();
+        Box::pin(async move {
+            calls.lock().expect("lock").push(format!("controller namespace={:?}", args.namespace));
+            Ok(())
+        })
+    }
+
+    fn apiserver(&self, args: ApiserverArgs, _shutdown: Shutdown) -> BoxFuture<'static, Result<(), Error>> {
+        let calls = self.calls.clone();
+        Box::pin(async move {
+            calls.lock().expect("lock").push(format!("apiserver port={}", args.secure_port));
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn each_app_reaches_its_own_runner_with_its_flags() {
+    let runners = Recorder::default();
+    let cli = Cli::try_parse_from(["coder-k8s", "--app", "controller", "--namespace", "coder"]).expect("parses");
+    assert_eq!(cli.app, Some(App::Controller));
+    dispatch(cli, &runners, Shutdown::new()).await.expect("runs");
+    let cli = Cli::try_parse_from(["coder-k8s", "--app=aggregated-apiserver", "--secure-port", "8443"]).expect("parses");
+    dispatch(cli, &runners, Shutdown::new()).await.expect("runs");
+    assert_eq!(
+        *runners.calls.lock().expect("lock"),
+        vec!["controller namespace=Some(\"coder\")".to_string(), "apiserver port=8443".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn dispatch_without_an_app_is_a_usage_error_and_runs_nothing() {
+    let runners = Recorder::default();
+    let cli = Cli::try_parse_from(["coder-k8s"]).expect("parses");
+    let error = dispatch(cli, &runners, Shutdown::new()).await.expect_err("usage error");
+    assert_eq!(error.exit_code(), 2);
+    assert!(runners.calls.lock().expect("lock").is_empty());
+}
