@@ -1,24 +1,334 @@
 //! `--app=aggregated-apiserver`: serves the aggregated kinds of `schema/` behind the
-//! kube-aggregator.
+//! kube-aggregator, over HTTPS, to kubectl, client-go and kube-rs.
+//!
+//! Layout: `objects` (object semantics) on `storage` (versioned key-value store) know nothing of
+//! HTTP. The HTTP side: `server` (TLS accept loop), `router` (pipeline), `authn` and `limits`
+//! (layers), `handlers` + `watch` (verbs), `request` (path → verb/kind), `negotiation`,
+//! `render`, `table`, `status` (errors), `discovery`, `openapi`, `health`, `metrics`,
+//! `kubeconfig`.
 
+pub mod authn;
+pub mod discovery;
+pub mod handlers;
+pub mod health;
+pub mod kubeconfig;
+pub mod limits;
+pub mod metrics;
+pub mod negotiation;
 pub mod objects;
+pub mod openapi;
+pub mod render;
+pub mod request;
+pub mod router;
+pub mod server;
+pub mod state;
+pub mod status;
 pub mod storage;
+pub mod table;
+pub mod watch;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub use authn::AuthenticationMode;
+pub use state::Limits;
+
+use crate::shutdown::Shutdown;
+use objects::Objects;
+use state::AppState;
 
 /// Flags of the aggregated apiserver.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Aggregated apiserver (--app=aggregated-apiserver)")]
 pub struct ApiserverArgs {
-    /// Port of the HTTPS listener.
+    /// Port of the HTTPS listener (0 picks a free port; the address is logged).
     #[arg(long, default_value_t = 6443)]
     pub secure_port: u16,
+
+    /// Address of the HTTPS listener.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+
+    /// PEM serving certificate (chain). Without it a self-signed CA and certificate are minted.
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+
+    /// Extra DNS names or IPs for the self-signed certificate (localhost, 127.0.0.1 and ::1 are
+    /// always included). Repeat or separate with commas.
+    #[arg(long, value_delimiter = ',')]
+    pub tls_san: Vec<String>,
+
+    /// How callers are authenticated. Only `none` exists yet: anonymous, allow-all.
+    #[arg(long, value_enum, default_value_t = AuthenticationMode::None)]
+    pub authentication: AuthenticationMode,
+
+    /// Preload the six demo objects.
+    #[arg(long)]
+    pub demo_data: bool,
+
+    /// Write a kubeconfig for this server (address, CA, placeholder token) to this path.
+    #[arg(long)]
+    pub write_kubeconfig: Option<PathBuf>,
+
+    /// Deadline of non-watch requests, e.g. 60s, 2m, 500ms.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Watches without timeoutSeconds last a random time between this and twice this (seconds).
+    #[arg(long, default_value_t = 1800)]
+    pub min_request_timeout: u64,
+
+    /// Non-watch requests served at once; further ones get 429 and Retry-After.
+    #[arg(long, default_value_t = 400)]
+    pub max_requests_inflight: usize,
+
+    /// On shutdown, keep serving this long with /readyz failing so load balancers drain first.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub shutdown_delay_duration: Duration,
+}
+
+impl Default for ApiserverArgs {
+    fn default() -> Self {
+        ApiserverArgs {
+            secure_port: 6443,
+            bind_address: IpAddr::from([0, 0, 0, 0]),
+            tls_cert_file: None,
+            tls_private_key_file: None,
+            tls_san: Vec::new(),
+            authentication: AuthenticationMode::None,
+            demo_data: false,
+            write_kubeconfig: None,
+            request_timeout: Duration::from_secs(60),
+            min_request_timeout: 1800,
+            max_requests_inflight: 400,
+            shutdown_delay_duration: Duration::ZERO,
+        }
+    }
+}
+
+/// Durations like kube's flags take them: `90s`, `2m`, `1h`, `500ms`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&text[..i], &text[i..]),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 60s, 2m, 500ms"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {text:?}: use ms, s, m or h"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("the aggregated apiserver is not built yet")]
-    NotBuilt,
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::Error),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing the kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("loading demo data: {0}")]
+    DemoData(#[source] objects::Error),
+    #[error("the server task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }
 
-pub async fn run(_args: ApiserverArgs, _shutdown: crate::shutdown::Shutdown) -> Result<(), Error> {
-    Err(Error::NotBuilt)
+impl Limits {
+    pub fn from_args(args: &ApiserverArgs) -> Self {
+        Limits {
+            request_timeout: args.request_timeout,
+            min_watch_timeout: Duration::from_secs(args.min_request_timeout.max(1)),
+            max_requests_inflight: args.max_requests_inflight,
+            ..Limits::default()
+        }
+    }
+}
+
+/// A server started by [`start`].
+pub struct Running {
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// `https://127.0.0.1:<port>` (or the bind address when it is not a wildcard).
+    pub url: String,
+    /// PEM of the CA clients should trust.
+    pub ca_pem: String,
+    /// A kubeconfig for this server (also written to `--write-kubeconfig` if given).
+    pub kubeconfig: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until the server has shut down (after the shutdown token fires).
+    pub async fn wait(self) -> Result<(), Error> {
+        Ok(self.task.await?)
+    }
+}
+
+/// The router over `objects`, without TLS or a listener: for in-process clients
+/// (`kube::Client::new(router, "default")`) and tests of the HTTP pipeline.
+pub fn app(objects: Objects, limits: Limits) -> axum::Router {
+    let state = Arc::new(AppState::new(objects, limits, CancellationToken::new()));
+    router::router(state)
+}
+
+/// The embedded default object layer: in-memory storage.
+pub fn memory_objects() -> Objects {
+    Objects::new(Arc::new(storage::MemoryStorage::new()))
+}
+
+/// Starts serving with in-memory storage; returns once the listener is bound.
+pub async fn start(args: ApiserverArgs, shutdown: Shutdown) -> Result<Running, Error> {
+    start_with_objects(args, memory_objects(), shutdown).await
+}
+
+/// Starts serving `objects`; returns once the listener is bound.
+pub async fn start_with_objects(
+    args: ApiserverArgs,
+    objects: Objects,
+    shutdown: Shutdown,
+) -> Result<Running, Error> {
+    crate::tls::install_crypto_provider();
+    let cert = match (&args.tls_cert_file, &args.tls_private_key_file) {
+        (Some(cert), Some(key)) => crate::tls::load(cert, key)?,
+        _ => crate::tls::self_signed(&args.tls_san)?,
+    };
+    let fingerprint = crate::tls::fingerprint_sha256(&cert.trust_der);
+    if cert.self_signed {
+        tracing::info!(sha256 = %fingerprint, "generated a self-signed serving CA");
+    } else {
+        tracing::info!(sha256 = %fingerprint, "loaded the serving certificate");
+    }
+    let tls = crate::tls::server_config(&cert, None)?;
+
+    match args.authentication {
+        AuthenticationMode::None => tracing::warn!(
+            "--authentication=none: EVERY CLIENT IS ANONYMOUS AND ALLOWED EVERYTHING; \
+             for local development and tests only, never behind the kube-aggregator in production"
+        ),
+    }
+
+    if args.demo_data {
+        objects::demo::seed(&objects)
+            .await
+            .map_err(Error::DemoData)?;
+        tracing::info!("loaded the demo objects");
+    }
+
+    let bind = SocketAddr::new(args.bind_address, args.secure_port);
+    let listener = server::bind(bind)
+        .await
+        .map_err(|source| Error::Bind { addr: bind, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| Error::Bind { addr: bind, source })?;
+    let url = kubeconfig::server_url(addr);
+    let kubeconfig_text = kubeconfig::render(&url, &cert.trust_pem);
+    if let Some(path) = &args.write_kubeconfig {
+        kubeconfig::write(path, &url, &cert.trust_pem).map_err(|source| Error::Kubeconfig {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!(path = %path.display(), "wrote a kubeconfig for this server");
+    }
+
+    let stop = CancellationToken::new();
+    let state = Arc::new(AppState::new(
+        objects,
+        Limits::from_args(&args),
+        stop.clone(),
+    ));
+    let app = router::router(state.clone());
+    tracing::info!(%addr, url = %url, "serving the aggregated API");
+
+    // Shutdown: fail readiness, wait the configured delay, then stop accepting and end watches.
+    let delay = args.shutdown_delay_duration;
+    let draining_state = state.clone();
+    let stop_trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        draining_state.start_draining();
+        if !delay.is_zero() {
+            tracing::info!(
+                ?delay,
+                "shutdown requested; draining before closing the listener"
+            );
+            tokio::time::sleep(delay).await;
+        }
+        stop_trigger.cancel();
+    });
+    let task = tokio::spawn(server::serve(
+        listener,
+        tls,
+        app,
+        stop,
+        Duration::from_secs(30),
+    ));
+    Ok(Running {
+        addr,
+        url,
+        ca_pem: cert.trust_pem,
+        kubeconfig: kubeconfig_text,
+        task,
+    })
+}
+
+/// Runs the aggregated apiserver until `shutdown` fires.
+pub async fn run(args: ApiserverArgs, shutdown: Shutdown) -> Result<(), Error> {
+    let kubeconfig_path = args.write_kubeconfig.clone();
+    let running = start(args, shutdown).await?;
+    // The one line a person starting the server by hand needs.
+    println!(
+        "coder-k8s aggregated apiserver listening on {}",
+        running.url
+    );
+    if let Some(path) = kubeconfig_path {
+        println!(
+            "try: kubectl --kubeconfig {} get coderworkspaces -A",
+            path.display()
+        );
+    }
+    running.wait().await?;
+    tracing::info!("aggregated apiserver stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert!(parse_duration("5x").is_err());
+    }
 }

@@ -1,0 +1,252 @@
+//! Resource requests: turn a parsed request into an object-layer call and its result into a
+//! response. Verbs are not hand-routed per kind; the registry decides what exists.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, StatusCode, Uri, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+use super::negotiation::{self, Output, PatchKind};
+use super::render;
+use super::request::{Query, RequestInfo, Target, Verb, parse_target};
+use super::state::SharedState;
+use super::status::ApiError;
+use super::table::IncludeObject;
+use super::watch;
+use crate::apiserver::objects::{DeleteOptions, FieldValidation, ListOptions, Patch, WriteOptions};
+
+/// Labels the metrics layer reads from a response.
+#[derive(Debug, Clone)]
+pub struct RequestLabels {
+    pub verb: &'static str,
+    pub resource: &'static str,
+}
+
+/// Everything under `/apis`.
+pub async fn apis(
+    State(state): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let rest = uri
+        .path()
+        .strip_prefix("/apis")
+        .unwrap_or_default()
+        .trim_start_matches('/');
+    let target = Query::parse(uri.query()).and_then(|q| Ok((parse_target(&method, rest, &q)?, q)));
+    let (target, query) = match target {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let discovery_only = |response: Response| {
+        if method == Method::GET {
+            response
+        } else {
+            ApiError::method_not_allowed(&method, uri.path()).into_response()
+        }
+    };
+    match target {
+        Target::Groups => discovery_only(state.discovery.apis(&headers)),
+        Target::Group(g) => discovery_only(state.discovery.group(&g)),
+        Target::GroupVersion(g, v) => discovery_only(state.discovery.group_version(&g, &v)),
+        Target::Resource(info) => {
+            let labels = RequestLabels {
+                verb: info.verb.as_str(),
+                resource: info.resource.plural,
+            };
+            let mut response = match resource(&state, info, query, &headers, body).await {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            };
+            response.extensions_mut().insert(labels);
+            response
+        }
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Reads a request body, refusing more than `limit` bytes with 413.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let declared = header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body: {e}"
+        ))),
+    }
+}
+
+fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
+    match query.get("fieldValidation") {
+        None | Some("") => Ok(FieldValidation::default()),
+        Some("Strict") => Ok(FieldValidation::Strict),
+        Some("Warn") => Ok(FieldValidation::Warn),
+        Some("Ignore") => Ok(FieldValidation::Ignore),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+        ))),
+    }
+}
+
+fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
+    Ok(WriteOptions {
+        dry_run: query.dry_run()?,
+        field_validation: field_validation(query)?,
+    })
+}
+
+fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
+    let limit = query.number("limit")?;
+    if limit.is_some_and(|n| n < 0) {
+        return Err(ApiError::bad_request("limit: Invalid value: must be >= 0"));
+    }
+    Ok(ListOptions {
+        label_selector: query.string("labelSelector"),
+        field_selector: query.string("fieldSelector"),
+        limit: limit.filter(|n| *n > 0),
+        continue_token: query.string("continue"),
+        resource_version: query.string("resourceVersion"),
+    })
+}
+
+/// DeleteOptions from the body (kubectl sends one) merged with the query.
+fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let mut opts = DeleteOptions {
+        dry_run: query.dry_run()?,
+        ..Default::default()
+    };
+    if body.iter().any(|b| !b.is_ascii_whitespace()) {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("decoding DeleteOptions: {e}")))?;
+        if let Some(dry) = v.get("dryRun").and_then(Value::as_array) {
+            for d in dry {
+                match d.as_str() {
+                    Some("All") => opts.dry_run = true,
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "dryRun: Unsupported value: {other:?}: supported values: \"All\""
+                        )));
+                    }
+                }
+            }
+        }
+        let pre = v.get("preconditions");
+        opts.precondition_uid = pre
+            .and_then(|p| p.get("uid"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        opts.precondition_resource_version = pre
+            .and_then(|p| p.get("resourceVersion"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    Ok(opts)
+}
+
+fn write_response(
+    output: Output,
+    info: &RequestInfo,
+    include: IncludeObject,
+    outcome: crate::apiserver::objects::WriteOutcome,
+) -> Response {
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let value = render::object_value(info.resource, output, outcome.object, include);
+    let mut response = render::respond(status, output, &value);
+    render::add_warnings(&mut response, &outcome.warnings);
+    response
+}
+
+async fn resource(
+    state: &SharedState,
+    info: RequestInfo,
+    query: Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let output = negotiation::negotiate(header_str(headers, header::ACCEPT))?;
+    let include = IncludeObject::parse(query.get("includeObject"))?;
+    let r = info.resource;
+    let ns = info.namespace.as_deref();
+    let name = info.name.as_deref().unwrap_or_default();
+    let objects = &state.objects;
+    match info.verb {
+        Verb::Watch => watch::serve(state, &info, &query, output, include).await,
+        Verb::Get => {
+            let object = objects.get(r, ns, name).await?;
+            let value = render::object_value(r, output, object, include);
+            Ok(render::respond(StatusCode::OK, output, &value))
+        }
+        Verb::List => {
+            let list = objects.list(r, ns, &list_options(&query)?).await?;
+            let value = render::list_value(r, output, list, include);
+            Ok(render::respond(StatusCode::OK, output, &value))
+        }
+        Verb::Create | Verb::Update => {
+            let format = negotiation::body_format(header_str(headers, header::CONTENT_TYPE))?;
+            let bytes = read_body(headers, body, state.limits.max_body_bytes).await?;
+            let object = negotiation::decode_body(format, &bytes)?;
+            let opts = write_options(&query)?;
+            let outcome = if info.verb == Verb::Create {
+                objects.create(r, ns, object, &opts).await?
+            } else {
+                objects
+                    .update(r, ns, name, info.subresource, object, &opts)
+                    .await?
+            };
+            Ok(write_response(output, &info, include, outcome))
+        }
+        Verb::Patch => {
+            let kind = negotiation::patch_kind(header_str(headers, header::CONTENT_TYPE))?;
+            let bytes = read_body(headers, body, state.limits.max_body_bytes).await?;
+            let patch_body: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                ApiError::bad_request(format!("the patch body is not valid JSON: {e}"))
+            })?;
+            let patch = match kind {
+                PatchKind::Json => Patch::Json(patch_body),
+                PatchKind::Merge => Patch::Merge(patch_body),
+            };
+            let outcome = objects
+                .patch(
+                    r,
+                    ns,
+                    name,
+                    info.subresource,
+                    patch,
+                    &write_options(&query)?,
+                )
+                .await?;
+            Ok(write_response(output, &info, include, outcome))
+        }
+        Verb::Delete => {
+            let bytes = read_body(headers, body, state.limits.max_body_bytes).await?;
+            let opts = delete_options(&query, &bytes)?;
+            let outcome = objects.delete(r, ns, name, &opts).await?;
+            Ok(write_response(output, &info, include, outcome))
+        }
+        Verb::DeleteCollection => {
+            let bytes = read_body(headers, body, state.limits.max_body_bytes).await?;
+            let opts = delete_options(&query, &bytes)?;
+            let list = objects
+                .delete_collection(r, ns, &list_options(&query)?, &opts)
+                .await?;
+            let value = render::list_value(r, output, list, include);
+            Ok(render::respond(StatusCode::OK, output, &value))
+        }
+    }
+}

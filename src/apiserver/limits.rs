@@ -1,0 +1,30 @@
+//! Request limits as layers: at most `--max-requests-inflight` non-watch requests at once
+//! (429 with Retry-After beyond that) and a deadline per non-watch request (504). Watches are
+//! long-running and exempt from both, as in kube-apiserver.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::request::Query;
+use super::state::SharedState;
+use super::status::ApiError;
+
+fn is_watch(request: &Request) -> bool {
+    Query::parse(request.uri().query())
+        .and_then(|q| q.flag("watch"))
+        .unwrap_or(false)
+}
+
+pub async fn limit(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    if is_watch(&request) {
+        return next.run(request).await;
+    }
+    let Ok(_permit) = state.inflight.clone().try_acquire_owned() else {
+        return ApiError::too_many_requests(1).into_response();
+    };
+    match tokio::time::timeout(state.limits.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timeout().into_response(),
+    }
+}

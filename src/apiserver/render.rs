@@ -1,0 +1,115 @@
+//! Response bodies for objects and lists in the negotiated representation (JSON, YAML, Table,
+//! PartialObjectMetadata), plus `Warning` headers.
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+
+use super::negotiation::Output;
+use super::status::ApiError;
+use super::table::{self, IncludeObject};
+use crate::api::registry::ResourceDescriptor;
+use crate::apiserver::objects::ObjectList;
+
+/// Encodes `value` for `output`'s wire format.
+pub fn encode(output: Output, value: &Value) -> Result<(Bytes, &'static str), ApiError> {
+    match output {
+        Output::Yaml => serde_saphyr::to_string(value)
+            .map(|s| (Bytes::from(s), "application/yaml"))
+            .map_err(|e| ApiError::internal(format!("encoding YAML: {e}"))),
+        _ => serde_json::to_vec(value)
+            .map(|v| (Bytes::from(v), "application/json"))
+            .map_err(|e| ApiError::internal(format!("encoding JSON: {e}"))),
+    }
+}
+
+pub fn respond(status: StatusCode, output: Output, value: &Value) -> Response {
+    match encode(output, value) {
+        Ok((body, content_type)) => (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            body,
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// One object as `output` shows it.
+pub fn object_value(
+    r: &ResourceDescriptor,
+    output: Output,
+    object: Value,
+    include: IncludeObject,
+) -> Value {
+    match output {
+        Output::Json | Output::Yaml => object,
+        Output::Table(v) => table::table(
+            r,
+            v,
+            std::slice::from_ref(&object),
+            json!({ "resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null) }),
+            include,
+            true,
+        ),
+        Output::Metadata(v) => table::partial_metadata(&object, v),
+    }
+}
+
+fn list_metadata(list: &ObjectList) -> Value {
+    let mut meta = json!({ "resourceVersion": list.resource_version });
+    if let Some(token) = &list.continue_token {
+        meta["continue"] = json!(token);
+    }
+    if let Some(n) = list.remaining_item_count {
+        meta["remainingItemCount"] = json!(n);
+    }
+    meta
+}
+
+/// A list as `output` shows it: `<Kind>List`, a Table, or a PartialObjectMetadataList.
+pub fn list_value(
+    r: &ResourceDescriptor,
+    output: Output,
+    list: ObjectList,
+    include: IncludeObject,
+) -> Value {
+    let metadata = list_metadata(&list);
+    match output {
+        Output::Json | Output::Yaml => json!({
+            "apiVersion": r.api_version(),
+            "kind": r.list_kind,
+            "metadata": metadata,
+            "items": list.items,
+        }),
+        Output::Table(v) => table::table(r, v, &list.items, metadata, include, true),
+        Output::Metadata(v) => json!({
+            "apiVersion": format!("meta.k8s.io/{v}"),
+            "kind": "PartialObjectMetadataList",
+            "metadata": metadata,
+            "items": list.items.iter().map(|o| table::partial_metadata(o, v)).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// Adds one `Warning: 299 - "..."` header per warning, as kube-apiserver does.
+pub fn add_warnings(response: &mut Response, warnings: &[String]) {
+    for w in warnings {
+        let text = w.replace('\\', "\\\\").replace('"', "\\\"");
+        // Header values must be visible ASCII; drop what is not rather than fail the write.
+        let text: String = text
+            .chars()
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_control() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
+}
