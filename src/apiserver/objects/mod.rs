@@ -11,6 +11,14 @@ use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::storage::Storage;
 
 pub mod demo;
+mod metadata;
+mod pagination;
+mod patch;
+mod read;
+mod selectors;
+mod validation;
+mod watch;
+mod write;
 
 /// The object layer: every verb of every served kind. Cheap to clone (shared storage).
 #[derive(Clone)]
@@ -22,6 +30,9 @@ pub struct Objects {
 #[derive(Debug, Clone)]
 struct Config {
     bookmark_interval: Duration,
+    /// Attempts of a read-modify-write (unconditional update, patch, delete) before it
+    /// reports a conflict.
+    write_attempts: u32,
 }
 
 /// A subresource with its own write semantics.
@@ -200,6 +211,7 @@ impl Objects {
             storage,
             config: Config {
                 bookmark_interval: Duration::from_secs(60),
+                write_attempts: 16,
             },
         }
     }
@@ -210,97 +222,72 @@ impl Objects {
         self
     }
 
-    pub async fn get(
-        &self,
-        r: &'static ResourceDescriptor,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Value, Error> {
-        let _ = (r, namespace, name, &self.storage);
-        Err(Error::Internal("not yet wired".into()))
-    }
-
-    pub async fn list(
-        &self,
-        r: &'static ResourceDescriptor,
-        namespace: Option<&str>,
-        opts: &ListOptions,
-    ) -> Result<ObjectList, Error> {
-        let _ = (r, namespace, opts);
-        Err(Error::Internal("not yet wired".into()))
-    }
-
-    pub async fn create(
-        &self,
-        r: &'static ResourceDescriptor,
-        namespace: Option<&str>,
-        body: Value,
-        opts: &WriteOptions,
-    ) -> Result<WriteOutcome, Error> {
-        let _ = (r, namespace, body, opts);
-        Err(Error::Internal("not yet wired".into()))
-    }
-
-    pub async fn update(
-        &self,
-        r: &'static ResourceDescriptor,
-        namespace: Option<&str>,
-        name: &str,
-        subresource: Option<Subresource>,
-        body: Value,
-        opts: &WriteOptions,
-    ) -> Result<WriteOutcome, Error> {
-        let _ = (r, namespace, name, subresource, body, opts);
-        Err(Error::Internal("not yet wired".into()))
-    }
-
-    pub async fn patch(
-        &self,
-        r: &'static ResourceDescriptor,
-        namespace: Option<&str>,
-        name: &str,
-        subresource: Option<Subresource>,
-        patch: Patch,
-        opts: &WriteOptions,
-    ) -> Result<WriteOutcome, Error> {
-        let _ = (r, namespace, name, subresource, patch, opts);
-        Err(Error::Internal("not yet wired".into()))
-    }
-
-    pub async fn delete(
-        &self,
-        r: &'static ResourceDescriptor,
-        namespace: Option<&str>,
-        name: &str,
-        opts: &DeleteOptions,
-    ) -> Result<WriteOutcome, Error> {
-        let _ = (r, namespace, name, opts);
-        Err(Error::Internal("not yet wired".into()))
-    }
-
-    pub async fn delete_collection(
-        &self,
-        r: &'static ResourceDescriptor,
-        namespace: Option<&str>,
-        list: &ListOptions,
-        opts: &DeleteOptions,
-    ) -> Result<ObjectList, Error> {
-        let _ = (r, namespace, list, opts);
-        Err(Error::Internal("not yet wired".into()))
-    }
-
-    pub async fn watch(
-        &self,
-        r: &'static ResourceDescriptor,
-        namespace: Option<&str>,
-        opts: &WatchOptions,
-    ) -> Result<futures::stream::BoxStream<'static, WatchEvent>, Error> {
-        let _ = (r, namespace, opts, &self.config);
-        Err(Error::Internal("not yet wired".into()))
-    }
-
     /// Objects stored, for metrics.
     pub async fn count(&self) -> u64 {
         self.storage.count().await
+    }
+}
+
+/// `Kind.group`, the name kube's Invalid errors use.
+fn group_kind(r: &ResourceDescriptor) -> String {
+    format!("{}.{}", r.kind, r.group)
+}
+
+const MODIFIED: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
+
+fn conflict(r: &ResourceDescriptor, name: &str, message: impl Into<String>) -> Error {
+    Error::Conflict {
+        group_resource: r.group_resource(),
+        name: name.to_string(),
+        message: message.into(),
+    }
+}
+
+fn not_found(r: &ResourceDescriptor, name: &str) -> Error {
+    Error::NotFound {
+        group_resource: r.group_resource(),
+        name: name.to_string(),
+    }
+}
+
+fn invalid(r: &ResourceDescriptor, name: &str, causes: Vec<Cause>) -> Error {
+    Error::Invalid {
+        group_resource: group_kind(r),
+        kind: r.kind.to_string(),
+        name: name.to_string(),
+        causes,
+    }
+}
+
+/// Maps a storage failure on one object to the API error kube would return.
+fn storage_error(
+    r: &ResourceDescriptor,
+    name: &str,
+    e: crate::apiserver::storage::StorageError,
+) -> Error {
+    use crate::apiserver::storage::StorageError as S;
+    match e {
+        S::NotFound(_) => not_found(r, name),
+        S::AlreadyExists(_) => Error::AlreadyExists {
+            group_resource: r.group_resource(),
+            name: name.to_string(),
+        },
+        S::Conflict { .. } => conflict(r, name, MODIFIED),
+        S::Expired { requested, oldest } => {
+            Error::Expired(watch::expired_message(requested, oldest))
+        }
+        S::TooSlow | S::Internal(_) => Error::Internal(e.to_string()),
+    }
+}
+
+/// Parses a resourceVersion parameter; None for unset, "" and "0" (meaning "any/current").
+fn parse_resource_version(rv: Option<&str>) -> Result<Option<u64>, Error> {
+    match rv {
+        None | Some("") | Some("0") => Ok(None),
+        Some(rv) => rv
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Error::BadRequest(format!("invalid resource version: {rv:?}"))),
     }
 }
