@@ -1,20 +1,236 @@
 //! `--app=controller`: reconciles CoderControlPlane objects into running Coder control planes.
+//!
+//! [`run`] builds a client from flags; [`run_with_client`] is the whole controller given a
+//! client, which is what tests and benchmarks drive against an in-process fake API server.
 
-/// Flags of the controller.
-#[derive(Debug, Clone, clap::Args)]
-#[command(next_help_heading = "Controller (--app=controller)")]
-pub struct ControllerArgs {
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long)]
-    pub namespace: Option<String>,
+mod args;
+mod backoff;
+pub mod builders;
+mod context;
+mod error;
+mod health;
+mod leader;
+mod metrics;
+mod reconcile;
+pub mod status;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::utils::Predicate;
+use kube::runtime::watcher;
+use kube::runtime::{Controller, WatchStreamExt, predicates};
+use kube::{Api, Client, Resource};
+use tracing::{debug, info, warn};
+
+pub use args::{ControllerArgs, LeaderSettings, Settings};
+pub use context::Context;
+pub use error::{Error, Result};
+pub use health::Health;
+pub use metrics::Metrics;
+pub use reconcile::{FINALIZER, error_policy, reconcile};
+
+use crate::api::coder::v1alpha1::CoderControlPlane;
+use crate::shutdown::Shutdown;
+
+/// Entry point of `--app=controller`.
+pub async fn run(args: ControllerArgs, shutdown: Shutdown) -> Result<()> {
+    let client = client(&args).await?;
+    run_with_client(client, args.settings(), shutdown).await
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("the controller is not built yet")]
-    NotBuilt,
+async fn client(args: &ControllerArgs) -> Result<Client> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| Error::Config(e.to_string()))?,
+    };
+    Client::try_from(config).map_err(|e| Error::Config(e.to_string()))
 }
 
-pub async fn run(_args: ControllerArgs, _shutdown: crate::shutdown::Shutdown) -> Result<(), Error> {
-    Err(Error::NotBuilt)
+/// Runs the controller until `shutdown`: probe and metrics servers, leader election when
+/// configured, then the reconcile loop.
+pub async fn run_with_client(client: Client, settings: Settings, shutdown: Shutdown) -> Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::default());
+    // Servers get their own token so they keep answering while the controller drains.
+    let servers_stop = Shutdown::new();
+    let mut servers = Vec::new();
+    if let Some(address) = settings.health_probe_bind_address {
+        let listener = health::bind("health probes", address).await?;
+        info!(address = %listener.local_addr().unwrap_or(address), "serving /healthz and /readyz");
+        servers.push(health::spawn(
+            listener,
+            health::probe_router(health.clone()),
+            servers_stop.clone(),
+        ));
+    }
+    if let Some(address) = settings.metrics_bind_address {
+        let listener = health::bind("metrics", address).await?;
+        info!(address = %listener.local_addr().unwrap_or(address), "serving /metrics");
+        servers.push(health::spawn(
+            listener,
+            health::metrics_router(metrics.clone()),
+            servers_stop.clone(),
+        ));
+    }
+
+    let result = lead_and_reconcile(client, &settings, metrics, health, &shutdown).await;
+
+    servers_stop.cancel();
+    for server in servers {
+        let _ = server.await;
+    }
+    result
+}
+
+async fn lead_and_reconcile(
+    client: Client,
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: &Shutdown,
+) -> Result<()> {
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics.clone(),
+        settings.instance.clone(),
+        settings.max_backoff,
+    ));
+    let Some(leader) = settings.leader.clone() else {
+        metrics.set_leader(true);
+        return reconcile_loop(
+            client,
+            settings.namespace.as_deref(),
+            ctx,
+            health,
+            shutdown.clone(),
+        )
+        .await;
+    };
+
+    // A standby is ready: it is doing its job (waiting). Otherwise a rolling update of a
+    // two-replica controller would stall on a pod that can never become ready.
+    health.set_ready(true);
+    let mut elector = leader::LeaderElector::new(client.clone(), leader);
+    if !elector.acquire(shutdown).await {
+        return Ok(());
+    }
+    metrics.set_leader(true);
+    health.set_ready(false);
+
+    let stop = shutdown.child_token();
+    let controller = reconcile_loop(
+        client,
+        settings.namespace.as_deref(),
+        ctx,
+        health,
+        stop.clone(),
+    );
+    tokio::pin!(controller);
+    let result = tokio::select! {
+        result = &mut controller => result,
+        renewed = elector.renew_until(shutdown) => match renewed {
+            Ok(()) => controller.await,
+            Err(lost) => {
+                // Another instance may already reconcile: stop at once, then exit non-zero so
+                // the pod restarts as a standby.
+                stop.cancel();
+                let _ = controller.await;
+                metrics.set_leader(false);
+                return Err(lost);
+            }
+        },
+    };
+    // Hand over only after the last reconcile finished, so two leaders never overlap.
+    elector.release().await;
+    metrics.set_leader(false);
+    result
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn reconcile_loop(
+    client: Client,
+    namespace: Option<&str>,
+    ctx: Arc<Context>,
+    health: Arc<Health>,
+    stop: Shutdown,
+) -> Result<()> {
+    let api: Api<CoderControlPlane> = scoped(&client, namespace);
+    let config = watcher::Config::default();
+    let (reader, writer) = reflector::store();
+    // Status writes (ours) bump resourceVersion but not generation: ignore them. Finalizer
+    // changes do not bump generation either, but the finalizer helper waits for them.
+    let trigger = watcher(api, config.clone())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        );
+
+    let synced = reader.clone();
+    let ready = health.clone();
+    let readiness = tokio::spawn(async move {
+        if synced.wait_until_ready().await.is_ok() {
+            info!("watch caches synced");
+            ready.set_ready(true);
+        }
+    });
+
+    let stopping = stop.clone();
+    Controller::for_stream(trigger, reader)
+        .owns(scoped::<Deployment>(&client, namespace), config.clone())
+        .owns(scoped::<Service>(&client, namespace), config.clone())
+        .owns(scoped::<ServiceAccount>(&client, namespace), config.clone())
+        .owns(scoped::<Ingress>(&client, namespace), config.clone())
+        .owns(scoped::<Role>(&client, namespace), config.clone())
+        .owns(scoped::<RoleBinding>(&client, namespace), config)
+        .graceful_shutdown_on(async move { stopping.cancelled().await })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => debug!(object = %describe_ref(&object), "reconciled"),
+                Err(error) => debug!(%error, "reconcile error (handled by error_policy)"),
+            }
+        })
+        .await;
+    readiness.abort();
+    health.set_ready(false);
+    if !stop.is_cancelled() {
+        warn!("controller stream ended without shutdown");
+    }
+    info!("controller stopped");
+    Ok(())
+}
+
+fn describe_ref(object: &ObjectRef<CoderControlPlane>) -> String {
+    format!(
+        "{}/{}",
+        object.namespace.as_deref().unwrap_or_default(),
+        object.name
+    )
 }

@@ -1,0 +1,187 @@
+//! Command-line flags of `--app=controller` and the settings they resolve to.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Flags of the controller.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Controller (--app=controller)")]
+pub struct ControllerArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long)]
+    pub namespace: Option<String>,
+
+    /// Path to a kubeconfig file (default: in-cluster config, then $KUBECONFIG / ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Run only while holding the leader-election Lease, so replicas can stand by.
+    #[arg(long, env = "CODER_K8S_LEADER_ELECT", default_value_t = false)]
+    pub leader_elect: bool,
+
+    /// Name of the coordination.k8s.io/v1 Lease used for leader election.
+    #[arg(long, default_value = "coder-k8s-controller")]
+    pub leader_election_id: String,
+
+    /// Namespace of the leader-election Lease (default: $POD_NAMESPACE, then "default").
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// How long a Lease stays valid without renewal; a standby takes over after this.
+    #[arg(long, value_parser = parse_seconds, default_value = "15")]
+    pub leader_election_lease_duration: Duration,
+
+    /// Address of the /healthz and /readyz endpoints.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    pub health_probe_bind_address: SocketAddr,
+
+    /// Address of the Prometheus /metrics endpoint.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_bind_address: SocketAddr,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: u64 = text
+        .trim_end_matches('s')
+        .parse()
+        .map_err(|e| format!("{text:?} is not a whole number of seconds: {e}"))?;
+    if seconds == 0 {
+        return Err("must be at least 1 second".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// Leader-election timings. Renewal happens well inside the lease so one slow request does not
+/// cost leadership; retry is how often a standby looks at the Lease.
+#[derive(Debug, Clone)]
+pub struct LeaderSettings {
+    pub lease_name: String,
+    pub lease_namespace: String,
+    /// Unique per process: a restarted pod must not mistake its predecessor's lease for its own.
+    pub identity: String,
+    pub lease_duration: Duration,
+    pub renew_interval: Duration,
+    pub retry_interval: Duration,
+}
+
+impl LeaderSettings {
+    pub fn new(
+        lease_name: impl Into<String>,
+        lease_namespace: impl Into<String>,
+        identity: impl Into<String>,
+        lease_duration: Duration,
+    ) -> Self {
+        Self {
+            lease_name: lease_name.into(),
+            lease_namespace: lease_namespace.into(),
+            identity: identity.into(),
+            lease_duration,
+            renew_interval: lease_duration / 3,
+            retry_interval: (lease_duration / 5).max(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// Everything [`super::run_with_client`] needs besides the client: what `run` derives from flags,
+/// and what tests and benchmarks set directly.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub namespace: Option<String>,
+    pub leader: Option<LeaderSettings>,
+    pub health_probe_bind_address: Option<SocketAddr>,
+    pub metrics_bind_address: Option<SocketAddr>,
+    /// Name reported in Events (`reportingInstance`).
+    pub instance: Option<String>,
+    /// Upper bound of the error backoff.
+    pub max_backoff: Option<Duration>,
+}
+
+impl ControllerArgs {
+    pub fn settings(&self) -> Settings {
+        let identity = process_identity();
+        let leader = self.leader_elect.then(|| {
+            LeaderSettings::new(
+                self.leader_election_id.clone(),
+                self.leader_election_namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_string()),
+                identity.clone(),
+                self.leader_election_lease_duration,
+            )
+        });
+        Settings {
+            namespace: self.namespace.clone(),
+            leader,
+            health_probe_bind_address: Some(self.health_probe_bind_address),
+            metrics_bind_address: Some(self.metrics_bind_address),
+            instance: Some(identity),
+            max_backoff: None,
+        }
+    }
+}
+
+/// Pod name (or host name) plus the process id and start time, unique across restarts.
+fn process_identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "coder-k8s".to_string());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("{host}_{}_{started:x}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ports_and_lease() {
+        let w = Wrapper::try_parse_from(["x"]).unwrap();
+        assert_eq!(w.args.health_probe_bind_address.port(), 8081);
+        assert_eq!(w.args.metrics_bind_address.port(), 8080);
+        assert!(!w.args.leader_elect);
+        assert_eq!(w.args.leader_election_id, "coder-k8s-controller");
+        assert_eq!(
+            w.args.leader_election_lease_duration,
+            Duration::from_secs(15)
+        );
+        let settings = w.args.settings();
+        assert!(settings.leader.is_none());
+        assert_eq!(settings.namespace, None);
+    }
+
+    #[test]
+    fn leader_flags_resolve_to_lease_settings() {
+        let w = Wrapper::try_parse_from([
+            "x",
+            "--leader-elect",
+            "--leader-election-id=lock",
+            "--leader-election-namespace=ops",
+            "--leader-election-lease-duration=9s",
+            "--namespace=team",
+        ])
+        .unwrap();
+        let settings = w.args.settings();
+        let leader = settings.leader.unwrap();
+        assert_eq!(leader.lease_name, "lock");
+        assert_eq!(leader.lease_namespace, "ops");
+        assert_eq!(leader.lease_duration, Duration::from_secs(9));
+        assert_eq!(leader.renew_interval, Duration::from_secs(3));
+        assert_eq!(settings.namespace.as_deref(), Some("team"));
+    }
+
+    #[test]
+    fn zero_lease_duration_is_rejected() {
+        assert!(Wrapper::try_parse_from(["x", "--leader-election-lease-duration=0"]).is_err());
+    }
+}
