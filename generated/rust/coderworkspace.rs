@@ -18,6 +18,7 @@
 )]
 #[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct CoderWorkspaceSpec {
+    /// Whether the workspace should be running; false stops it.
     #[serde(rename = "running", default, skip_serializing_if = "Option::is_none")]
     pub running: Option<bool>,
 }
