@@ -63,7 +63,14 @@ fn structural_violations(schema: &Value, path: &str, out: &mut Vec<String>) {
             None => continue,
         };
         for member in members {
-            for key in ["properties", "items", "additionalProperties", "description", "default", "nullable"] {
+            for key in [
+                "properties",
+                "items",
+                "additionalProperties",
+                "description",
+                "default",
+                "nullable",
+            ] {
                 if member.get(key).is_some() {
                     out.push(format!("{path}.{junctor}: has {key}"));
                 }
@@ -298,7 +305,11 @@ fn generated_crds_parse_as_custom_resource_definitions_without_losing_fields() {
         let mut violations = Vec::new();
         let root = &raw["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
         structural_violations(root, "openAPIV3Schema", &mut violations);
-        assert!(violations.is_empty(), "{name} is not structural:\n{}", violations.join("\n"));
+        assert!(
+            violations.is_empty(),
+            "{name} is not structural:\n{}",
+            violations.join("\n")
+        );
     }
 }
 

@@ -22,21 +22,36 @@ fn missing_app_exits_2_listing_the_valid_values() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--app"), "{stderr}");
-    assert!(stderr.contains("controller, aggregated-apiserver"), "{stderr}");
+    assert!(
+        stderr.contains("controller, aggregated-apiserver"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn unknown_app_exits_2_listing_the_valid_values() {
-    let out = binary().args(["--app", "scheduler"]).output().expect("run binary");
+    let out = binary()
+        .args(["--app", "scheduler"])
+        .output()
+        .expect("run binary");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("invalid value 'scheduler' for '--app <APP>'"), "{stderr}");
-    assert!(stderr.contains("[possible values: controller, aggregated-apiserver]"), "{stderr}");
+    assert!(
+        stderr.contains("invalid value 'scheduler' for '--app <APP>'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[possible values: controller, aggregated-apiserver]"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn unknown_flag_exits_2() {
-    let out = binary().args(["--app", "controller", "--no-such-flag"]).output().expect("run binary");
+    let out = binary()
+        .args(["--app", "controller", "--no-such-flag"])
+        .output()
+        .expect("run binary");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
 }
@@ -46,7 +61,10 @@ fn help_and_version_exit_0() {
     let help = binary().arg("--help").output().expect("run binary");
     assert_eq!(help.status.code(), Some(0));
     let text = String::from_utf8_lossy(&help.stdout);
-    assert!(text.contains("--app <APP>") && text.contains("aggregated-apiserver"), "{text}");
+    assert!(
+        text.contains("--app <APP>") && text.contains("aggregated-apiserver"),
+        "{text}"
+    );
     let version = binary().arg("--version").output().expect("run binary");
     assert_eq!(version.status.code(), Some(0));
     assert_eq!(
@@ -67,7 +85,11 @@ fn app_can_come_from_the_environment() {
         .env("CODER_K8S_APP", "bogus")
         .output()
         .expect("run binary");
-    assert_eq!(out.status.code(), Some(2), "an invalid env value is a usage error too");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an invalid env value is a usage error too"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'bogus'"));
 }
 
@@ -78,18 +100,32 @@ struct Recorder {
 }
 
 impl Runners for Recorder {
-    fn controller(&self, args: ControllerArgs, _shutdown: Shutdown) -> BoxFuture<'static, Result<(), Error>> {
+    fn controller(
+        &self,
+        args: ControllerArgs,
+        _shutdown: Shutdown,
+    ) -> BoxFuture<'static, Result<(), Error>> {
         let calls = self.calls.clone();
         Box::pin(async move {
-            calls.lock().expect("lock").push(format!("controller namespace={:?}", args.namespace));
+            calls
+                .lock()
+                .expect("lock")
+                .push(format!("controller namespace={:?}", args.namespace));
             Ok(())
         })
     }
 
-    fn apiserver(&self, args: ApiserverArgs, _shutdown: Shutdown) -> BoxFuture<'static, Result<(), Error>> {
+    fn apiserver(
+        &self,
+        args: ApiserverArgs,
+        _shutdown: Shutdown,
+    ) -> BoxFuture<'static, Result<(), Error>> {
         let calls = self.calls.clone();
         Box::pin(async move {
-            calls.lock().expect("lock").push(format!("apiserver port={}", args.secure_port));
+            calls
+                .lock()
+                .expect("lock")
+                .push(format!("apiserver port={}", args.secure_port));
             Ok(())
         })
     }
@@ -98,14 +134,28 @@ impl Runners for Recorder {
 #[tokio::test]
 async fn each_app_reaches_its_own_runner_with_its_flags() {
     let runners = Recorder::default();
-    let cli = Cli::try_parse_from(["coder-k8s", "--app", "controller", "--namespace", "coder"]).expect("parses");
+    let cli = Cli::try_parse_from(["coder-k8s", "--app", "controller", "--namespace", "coder"])
+        .expect("parses");
     assert_eq!(cli.app, Some(App::Controller));
-    dispatch(cli, &runners, Shutdown::new()).await.expect("runs");
-    let cli = Cli::try_parse_from(["coder-k8s", "--app=aggregated-apiserver", "--secure-port", "8443"]).expect("parses");
-    dispatch(cli, &runners, Shutdown::new()).await.expect("runs");
+    dispatch(cli, &runners, Shutdown::new())
+        .await
+        .expect("runs");
+    let cli = Cli::try_parse_from([
+        "coder-k8s",
+        "--app=aggregated-apiserver",
+        "--secure-port",
+        "8443",
+    ])
+    .expect("parses");
+    dispatch(cli, &runners, Shutdown::new())
+        .await
+        .expect("runs");
     assert_eq!(
         *runners.calls.lock().expect("lock"),
-        vec!["controller namespace=Some(\"coder\")".to_string(), "apiserver port=8443".to_string()]
+        vec![
+            "controller namespace=Some(\"coder\")".to_string(),
+            "apiserver port=8443".to_string()
+        ]
     );
 }
 
@@ -113,7 +163,9 @@ async fn each_app_reaches_its_own_runner_with_its_flags() {
 async fn dispatch_without_an_app_is_a_usage_error_and_runs_nothing() {
     let runners = Recorder::default();
     let cli = Cli::try_parse_from(["coder-k8s"]).expect("parses");
-    let error = dispatch(cli, &runners, Shutdown::new()).await.expect_err("usage error");
+    let error = dispatch(cli, &runners, Shutdown::new())
+        .await
+        .expect_err("usage error");
     assert_eq!(error.exit_code(), 2);
     assert!(runners.calls.lock().expect("lock").is_empty());
 }

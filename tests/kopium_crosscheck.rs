@@ -24,11 +24,19 @@ fn structs(source: &str) -> BTreeMap<String, Fields> {
     let file: syn::File = syn::parse_str(source).expect("Rust parses");
     let mut out = BTreeMap::new();
     for item in file.items {
-        let syn::Item::Struct(item) = item else { continue };
-        let syn::Fields::Named(named) = &item.fields else { continue };
+        let syn::Item::Struct(item) = item else {
+            continue;
+        };
+        let syn::Fields::Named(named) = &item.fields else {
+            continue;
+        };
         let mut fields = Fields::new();
         for field in &named.named {
-            let ident = field.ident.as_ref().map(|i| i.to_string()).unwrap_or_default();
+            let ident = field
+                .ident
+                .as_ref()
+                .map(|i| i.to_string())
+                .unwrap_or_default();
             let mut json_name = ident.trim_start_matches("r#").to_string();
             let mut has_default_fn = false;
             for attr in &field.attrs {
@@ -68,7 +76,9 @@ fn normalize(ty: &str) -> String {
 }
 
 fn strip_option(ty: &str) -> &str {
-    ty.strip_prefix("Option<").and_then(|t| t.strip_suffix('>')).unwrap_or(ty)
+    ty.strip_prefix("Option<")
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or(ty)
 }
 
 /// Why our type may differ from kopium's, or None when the difference is not a known one.
@@ -80,7 +90,8 @@ fn allowed_difference(ours: &(String, String, bool), theirs: &str) -> Option<&'s
         strip_option(ours_norm)
     };
     let theirs_inner = strip_option(theirs);
-    let optional_matches = *has_default || ours_norm.starts_with("Option<") == theirs.starts_with("Option<");
+    let optional_matches =
+        *has_default || ours_norm.starts_with("Option<") == theirs.starts_with("Option<");
     if !optional_matches {
         return None;
     }
@@ -95,7 +106,8 @@ fn allowed_difference(ours: &(String, String, bool), theirs: &str) -> Option<&'s
     }
     let external = ours_full.contains("k8s_openapi::api::")
         || ours_full.contains("k8s_openapi::apimachinery::pkg::apis::");
-    let same_container = |prefix: &str| ours_inner.starts_with(prefix) == theirs_inner.starts_with(prefix);
+    let same_container =
+        |prefix: &str| ours_inner.starts_with(prefix) == theirs_inner.starts_with(prefix);
     if external && same_container("Vec<") && same_container("BTreeMap<") {
         return Some("k8s-ref");
     }
@@ -103,7 +115,10 @@ fn allowed_difference(ours: &(String, String, bool), theirs: &str) -> Option<&'s
 }
 
 fn kopium_available() -> bool {
-    Command::new("kopium").arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new("kopium")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
@@ -121,13 +136,28 @@ fn our_types_match_kopium_on_the_same_schemas() {
     let mut checked_fields = 0;
     for resource in registry::all() {
         let input = match resource.served_by {
-            ServedBy::Crd => root.join(format!("generated/crds/{}_{}.yaml", resource.group, resource.plural)),
+            ServedBy::Crd => root.join(format!(
+                "generated/crds/{}_{}.yaml",
+                resource.group, resource.plural
+            )),
             ServedBy::AggregatedApiserver => root.join(resource.schema_file),
         };
-        let output = Command::new("kopium").arg("-f").arg(&input).output().expect("run kopium");
-        assert!(output.status.success(), "kopium failed on {}: {}", input.display(), String::from_utf8_lossy(&output.stderr));
+        let output = Command::new("kopium")
+            .arg("-f")
+            .arg(&input)
+            .output()
+            .expect("run kopium");
+        assert!(
+            output.status.success(),
+            "kopium failed on {}: {}",
+            input.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
         let theirs = structs(&String::from_utf8_lossy(&output.stdout));
-        let ours_path = root.join(format!("generated/rust/{}.rs", resource.singular.replace('-', "_")));
+        let ours_path = root.join(format!(
+            "generated/rust/{}.rs",
+            resource.singular.replace('-', "_")
+        ));
         let ours = structs(&std::fs::read_to_string(&ours_path).expect("generated Rust"));
         assert!(!ours.is_empty());
         for (name, fields) in &ours {
@@ -142,7 +172,10 @@ fn our_types_match_kopium_on_the_same_schemas() {
                     Some((theirs_norm, _, _)) if *theirs_norm == ours_field.0 => {}
                     Some((theirs_norm, _, _)) => {
                         if allowed_difference(ours_field, theirs_norm).is_none() {
-                            problems.push(format!("{name}.{json}: ours {} vs kopium {theirs_norm}", ours_field.0));
+                            problems.push(format!(
+                                "{name}.{json}: ours {} vs kopium {theirs_norm}",
+                                ours_field.0
+                            ));
                         }
                     }
                 }
@@ -156,15 +189,36 @@ fn our_types_match_kopium_on_the_same_schemas() {
     }
     eprintln!("compared {checked_fields} fields with kopium");
     assert!(checked_fields > 10, "checked only {checked_fields} fields");
-    assert!(problems.is_empty(), "mapping differs from kopium:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "mapping differs from kopium:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
 fn normalization_keeps_containers_and_drops_paths() {
-    assert_eq!(normalize("Option<Vec<::k8s_openapi::api::core::v1::EnvVar>>"), "Option<Vec<EnvVar>>");
-    assert_eq!(normalize("::std::collections::BTreeMap<String,String>"), "BTreeMap<String,String>");
-    let time = ("Option<Time>".to_string(), "Option<::k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>".to_string(), false);
-    assert_eq!(allowed_difference(&time, "Option<String>"), Some("date-time"));
+    assert_eq!(
+        normalize("Option<Vec<::k8s_openapi::api::core::v1::EnvVar>>"),
+        "Option<Vec<EnvVar>>"
+    );
+    assert_eq!(
+        normalize("::std::collections::BTreeMap<String,String>"),
+        "BTreeMap<String,String>"
+    );
+    let time = (
+        "Option<Time>".to_string(),
+        "Option<::k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>".to_string(),
+        false,
+    );
+    assert_eq!(
+        allowed_difference(&time, "Option<String>"),
+        Some("date-time")
+    );
     let required_bool = ("bool".to_string(), "bool".to_string(), false);
-    assert_eq!(allowed_difference(&required_bool, "Option<bool>"), None, "optionality must match without a default");
+    assert_eq!(
+        allowed_difference(&required_bool, "Option<bool>"),
+        None,
+        "optionality must match without a default"
+    );
 }

@@ -72,12 +72,10 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Reads a request body, refusing more than `limit` bytes with 413.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let declared = header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::too_large(limit));
-    }
+/// Reads a request body, refusing more than `limit` bytes with 413. The body is read up to the
+/// limit rather than refused on its Content-Length alone, so a client that is still sending gets
+/// the Status instead of a reset connection.
+async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes().to_vec()),
@@ -199,7 +197,7 @@ async fn resource(
         }
         Verb::Create | Verb::Update => {
             let format = negotiation::body_format(header_str(headers, header::CONTENT_TYPE))?;
-            let bytes = read_body(headers, body, state.limits.max_body_bytes).await?;
+            let bytes = read_body(body, state.limits.max_body_bytes).await?;
             let object = negotiation::decode_body(format, &bytes)?;
             let opts = write_options(&query)?;
             let outcome = if info.verb == Verb::Create {
@@ -213,7 +211,7 @@ async fn resource(
         }
         Verb::Patch => {
             let kind = negotiation::patch_kind(header_str(headers, header::CONTENT_TYPE))?;
-            let bytes = read_body(headers, body, state.limits.max_body_bytes).await?;
+            let bytes = read_body(body, state.limits.max_body_bytes).await?;
             let patch_body: Value = serde_json::from_slice(&bytes).map_err(|e| {
                 ApiError::bad_request(format!("the patch body is not valid JSON: {e}"))
             })?;
@@ -234,13 +232,13 @@ async fn resource(
             Ok(write_response(output, &info, include, outcome))
         }
         Verb::Delete => {
-            let bytes = read_body(headers, body, state.limits.max_body_bytes).await?;
+            let bytes = read_body(body, state.limits.max_body_bytes).await?;
             let opts = delete_options(&query, &bytes)?;
             let outcome = objects.delete(r, ns, name, &opts).await?;
             Ok(write_response(output, &info, include, outcome))
         }
         Verb::DeleteCollection => {
-            let bytes = read_body(headers, body, state.limits.max_body_bytes).await?;
+            let bytes = read_body(body, state.limits.max_body_bytes).await?;
             let opts = delete_options(&query, &bytes)?;
             let list = objects
                 .delete_collection(r, ns, &list_options(&query)?, &opts)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::jiff::Timestamp;
@@ -167,6 +168,7 @@ where
             EventType::Normal,
             "Deleted",
             format!("Deleted {} in namespace {namespace}", describe(stale)),
+            Some(stale.object_ref(&())),
         )
         .await;
     }
@@ -218,6 +220,7 @@ where
         EventType::Normal,
         verb,
         format!("{verb} {} in namespace {namespace}", describe(&stored)),
+        Some(stored.object_ref(&())),
     )
     .await;
     Ok(stored)
@@ -259,6 +262,7 @@ where
         EventType::Normal,
         "Deleted",
         format!("Deleted {} (no longer in the spec)", describe(&existing)),
+        Some(existing.object_ref(&())),
     )
     .await;
     Ok(())
@@ -303,22 +307,25 @@ async fn report_failure(obj: &CoderControlPlane, ctx: &Context, error: &Error) {
     if let Err(status_error) = write_status(ctx, obj, &outcome).await {
         debug!(%status_error, "cannot record the failure in status");
     }
-    publish(ctx, obj, EventType::Warning, &reason, message).await;
+    publish(ctx, obj, EventType::Warning, &reason, message, None).await;
 }
 
+/// `related` names the child an Event is about. It is also part of the recorder's
+/// de-duplication key, so "Created" for two different children are two Events, not a series.
 async fn publish(
     ctx: &Context,
     obj: &CoderControlPlane,
     type_: EventType,
     reason: &str,
     note: String,
+    related: Option<ObjectReference>,
 ) {
     let event = Event {
         type_,
         reason: reason.to_string(),
         note: Some(note),
         action: "Reconcile".to_string(),
-        secondary: None,
+        secondary: related,
     };
     if let Err(error) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
         // Events are advisory; failing a reconcile over one would hide the real outcome.
