@@ -1,0 +1,434 @@
+//! The controller against an in-process fake API server: children with owner references and
+//! status on create, drift put back, readiness reported, cleanup on delete, errors retried.
+
+mod support;
+
+use coder_k8s::api::coder::v1alpha1::CoderControlPlane;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use support::fake_kube::{FakeKube, Fault};
+use support::*;
+
+const NS: &str = "coder";
+
+fn full_spec() -> Value {
+    json!({
+        "tls": {"secretNames": ["coder-tls"]},
+        "expose": {"ingress": {"host": "coder.example.com", "className": "nginx"}},
+        "rbac": {"workspaceNamespaces": ["workspaces"]},
+        "serviceAccount": {"annotations": {"iam": "role"}},
+    })
+}
+
+fn owner_uid(obj: &Value) -> Option<String> {
+    let refs = obj.pointer("/metadata/ownerReferences")?.as_array()?;
+    assert_eq!(refs.len(), 1, "one owner reference: {obj}");
+    let r = &refs[0];
+    assert_eq!(r["kind"], "CoderControlPlane");
+    assert_eq!(r["apiVersion"], "coder.com/v1alpha1");
+    assert_eq!(r["controller"], true);
+    r["uid"].as_str().map(str::to_string)
+}
+
+async fn wait_for_status(fake: &FakeKube, name: &str) -> Value {
+    eventually("status with conditions", || {
+        ccp(fake, NS, name).filter(|o| condition(o, "Degraded").is_some())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn new_control_plane_gets_all_children_with_owner_references_and_status() {
+    let fake = FakeKube::new();
+    let controller = start(&fake, "controller", test_settings());
+    let created = create_ccp(&fake, "coder", NS, full_spec()).await;
+    let uid = created.metadata.uid.clone().unwrap();
+
+    let obj = wait_for_status(&fake, "coder").await;
+    assert_eq!(phase(&obj).as_deref(), Some("Pending"), "{obj:#}");
+    assert_eq!(
+        obj.pointer("/status/url"),
+        Some(&json!("https://coder.coder.svc.cluster.local"))
+    );
+    assert_eq!(obj.pointer("/status/readyReplicas"), Some(&json!(0)));
+    assert_eq!(obj.pointer("/status/observedGeneration"), Some(&json!(1)));
+    for (type_, status) in [
+        ("Available", "False"),
+        ("Progressing", "True"),
+        ("Degraded", "False"),
+    ] {
+        let c = condition(&obj, type_).unwrap();
+        assert_eq!(c["status"], status, "{type_}");
+        assert_eq!(c["observedGeneration"], 1, "{type_}");
+    }
+    assert_eq!(
+        obj.pointer("/metadata/finalizers"),
+        Some(&json!(["coder.com/workspace-rbac-cleanup"]))
+    );
+
+    let owned = [
+        ("", "serviceaccounts", "coder"),
+        ("apps", "deployments", "coder"),
+        ("", "services", "coder"),
+        ("networking.k8s.io", "ingresses", "coder"),
+        (
+            "rbac.authorization.k8s.io",
+            "roles",
+            "coder-workspace-perms",
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "coder-workspace-perms",
+        ),
+    ];
+    for (group, resource, name) in owned {
+        let child = fake
+            .get(group, resource, NS, name)
+            .unwrap_or_else(|| panic!("{resource}/{name} exists"));
+        assert_eq!(
+            owner_uid(&child).as_deref(),
+            Some(uid.as_str()),
+            "{resource}"
+        );
+        let labels = &child["metadata"]["labels"];
+        assert_eq!(labels["app.kubernetes.io/name"], "coder", "{resource}");
+        assert_eq!(labels["app.kubernetes.io/instance"], "coder", "{resource}");
+        assert_eq!(
+            labels["app.kubernetes.io/managed-by"], "coder-k8s",
+            "{resource}"
+        );
+    }
+    for resource in ["roles", "rolebindings"] {
+        let foreign = fake
+            .get(
+                "rbac.authorization.k8s.io",
+                resource,
+                "workspaces",
+                "coder-workspace-perms",
+            )
+            .unwrap_or_else(|| panic!("{resource} in workspaces"));
+        assert!(foreign.pointer("/metadata/ownerReferences").is_none());
+        assert_eq!(
+            foreign["metadata"]["labels"]["coder.com/owner-namespace"],
+            NS
+        );
+    }
+    let deployment = fake.get("apps", "deployments", NS, "coder").unwrap();
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["name"], "coder");
+    assert_eq!(container["ports"][1]["containerPort"], 8443);
+    let service = fake.get("", "services", NS, "coder").unwrap();
+    assert_eq!(service["spec"]["ports"][1]["port"], 443);
+    let sa = fake.get("", "serviceaccounts", NS, "coder").unwrap();
+    assert_eq!(sa["metadata"]["annotations"]["iam"], "role");
+
+    // Every write went through server-side apply with our field manager.
+    let writes: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.client == "controller" && r.verb == "patch" && r.resource != "events")
+        .collect();
+    assert!(!writes.is_empty());
+    let events = eventually("Created events", || {
+        let events = fake.list("events.k8s.io", "events");
+        (events.iter().filter(|e| e["reason"] == "Created").count() >= 7).then_some(events)
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .all(|e| e["regarding"]["kind"] == "CoderControlPlane")
+    );
+
+    controller.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn hand_edited_deployment_is_put_back() {
+    let fake = FakeKube::new();
+    let controller = start(&fake, "controller", test_settings());
+    create_ccp(&fake, "coder", NS, json!({"replicas": 2})).await;
+    wait_for_status(&fake, "coder").await;
+
+    let api: Api<Deployment> = Api::namespaced(fake.client("test"), NS);
+    api.patch(
+        "coder",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 7, "template": {"spec": {"containers": [{"name": "coder", "image": "evil:latest"}]}}}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fake.get("apps", "deployments", NS, "coder").unwrap()["spec"]["replicas"],
+        7
+    );
+
+    eventually("deployment restored", || {
+        let d = fake.get("apps", "deployments", NS, "coder")?;
+        let image = d["spec"]["template"]["spec"]["containers"][0]["image"].clone();
+        (d["spec"]["replicas"] == 2 && image == "ghcr.io/coder/coder:latest").then_some(())
+    })
+    .await;
+    let events = fake.list("events.k8s.io", "events");
+    assert!(events.iter().any(|e| {
+        e["reason"] == "Updated"
+            && e["note"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Deployment/coder")
+    }));
+    controller.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn deployment_becoming_ready_moves_phase_and_conditions() {
+    let fake = FakeKube::new();
+    let controller = start(&fake, "controller", test_settings());
+    create_ccp(&fake, "coder", NS, json!({})).await;
+    let before = wait_for_status(&fake, "coder").await;
+    assert_eq!(phase(&before).as_deref(), Some("Pending"));
+
+    make_deployment_ready(&fake, NS, "coder").await;
+    let after = eventually("phase Ready", || {
+        ccp(&fake, NS, "coder").filter(|o| phase(o).as_deref() == Some("Ready"))
+    })
+    .await;
+    assert_eq!(after.pointer("/status/readyReplicas"), Some(&json!(1)));
+    let available = condition(&after, "Available").unwrap();
+    assert_eq!(available["status"], "True");
+    assert_eq!(available["reason"], "MinimumReplicasAvailable");
+    // What `kubectl wait --for=condition=Available` checks: status True for this generation.
+    assert_eq!(
+        available["observedGeneration"],
+        after["metadata"]["generation"]
+    );
+    let progressing = condition(&after, "Progressing").unwrap();
+    assert_eq!(progressing["status"], "False");
+    assert_eq!(progressing["reason"], "RolloutComplete");
+    assert_eq!(condition(&after, "Degraded").unwrap()["status"], "False");
+
+    // Our own status write must not trigger another reconcile (generation predicate): after
+    // things settle, the count of status writes stays put.
+    let status_writes = || {
+        fake.requests()
+            .iter()
+            .filter(|r| r.client == "controller" && r.subresource.as_deref() == Some("status"))
+            .count()
+    };
+    let settled = status_writes();
+    let deployment_applies = fake
+        .requests()
+        .iter()
+        .filter(|r| r.client == "controller" && r.resource == "deployments" && r.verb == "patch")
+        .count();
+    // Two reconciles so far (create, deployment ready) plus at most one for the finalizer.
+    assert!(
+        deployment_applies <= 3,
+        "{deployment_applies} deployment applies"
+    );
+    assert_eq!(status_writes(), settled);
+    controller.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn spec_changes_remove_ingress_and_stale_workspace_rbac() {
+    let fake = FakeKube::new();
+    let controller = start(&fake, "controller", test_settings());
+    create_ccp(&fake, "coder", NS, full_spec()).await;
+    wait_for_status(&fake, "coder").await;
+    assert!(
+        fake.get("networking.k8s.io", "ingresses", NS, "coder")
+            .is_some()
+    );
+
+    let api: Api<CoderControlPlane> = Api::namespaced(fake.client("test"), NS);
+    api.patch(
+        "coder",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"spec": {"expose": null, "rbac": {"workspaceNamespaces": ["other"]}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    eventually("ingress removed and RBAC moved", || {
+        let gone = fake
+            .get("networking.k8s.io", "ingresses", NS, "coder")
+            .is_none()
+            && fake
+                .get(
+                    "rbac.authorization.k8s.io",
+                    "roles",
+                    "workspaces",
+                    "coder-workspace-perms",
+                )
+                .is_none()
+            && fake
+                .get(
+                    "rbac.authorization.k8s.io",
+                    "rolebindings",
+                    "workspaces",
+                    "coder-workspace-perms",
+                )
+                .is_none();
+        let added = fake
+            .get(
+                "rbac.authorization.k8s.io",
+                "roles",
+                "other",
+                "coder-workspace-perms",
+            )
+            .is_some();
+        (gone && added).then_some(())
+    })
+    .await;
+    assert!(
+        fake.get(
+            "rbac.authorization.k8s.io",
+            "roles",
+            NS,
+            "coder-workspace-perms"
+        )
+        .is_some()
+    );
+    controller.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn deleting_removes_cross_namespace_rbac_then_the_finalizer() {
+    let fake = FakeKube::new();
+    let controller = start(&fake, "controller", test_settings());
+    create_ccp(&fake, "coder", NS, full_spec()).await;
+    wait_for_status(&fake, "coder").await;
+
+    let api: Api<CoderControlPlane> = Api::namespaced(fake.client("test"), NS);
+    api.delete("coder", &DeleteParams::default()).await.unwrap();
+    eventually("object gone", || {
+        ccp(&fake, NS, "coder").is_none().then_some(())
+    })
+    .await;
+
+    for resource in ["roles", "rolebindings"] {
+        assert_eq!(
+            fake.count("rbac.authorization.k8s.io", resource),
+            0,
+            "{resource}"
+        );
+    }
+    // Children were garbage-collected through their owner references.
+    for (group, resource) in [
+        ("apps", "deployments"),
+        ("", "services"),
+        ("", "serviceaccounts"),
+        ("networking.k8s.io", "ingresses"),
+    ] {
+        assert_eq!(fake.count(group, resource), 0, "{resource}");
+    }
+    // The foreign RBAC was deleted by the controller before the finalizer came off.
+    let log = fake.requests();
+    let rbac_delete = log
+        .iter()
+        .position(|r| {
+            r.client == "controller"
+                && r.verb == "delete"
+                && r.namespace.as_deref() == Some("workspaces")
+        })
+        .expect("controller deleted RBAC in the workspace namespace");
+    let finalizer_removed = log
+        .iter()
+        .rposition(|r| {
+            r.client == "controller"
+                && r.resource == "codercontrolplanes"
+                && r.verb == "patch"
+                && r.subresource.is_none()
+        })
+        .expect("controller removed its finalizer");
+    assert!(rbac_delete < finalizer_removed);
+    controller.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn api_errors_are_retried_with_backoff_and_reported_as_degraded() {
+    let fake = FakeKube::new();
+    // Transient: a conflict and a server error, each a few times. Persistent: forbidden ingress.
+    fake.inject(
+        Fault::new(409, 2)
+            .verb("patch")
+            .resource("deployments")
+            .client("controller"),
+    );
+    fake.inject(
+        Fault::new(500, 2)
+            .verb("patch")
+            .resource("services")
+            .client("controller"),
+    );
+    fake.inject(
+        Fault::new(403, usize::MAX)
+            .verb("patch")
+            .resource("ingresses")
+            .client("controller"),
+    );
+    let controller = start(&fake, "controller", test_settings());
+    create_ccp(&fake, "coder", NS, full_spec()).await;
+
+    let degraded = eventually("Degraded=True Forbidden", || {
+        ccp(&fake, NS, "coder")
+            .and_then(|o| condition(&o, "Degraded"))
+            .filter(|c| c["status"] == "True" && c["reason"] == "Forbidden")
+    })
+    .await;
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("injected fault")
+    );
+    assert_eq!(
+        phase(&ccp(&fake, NS, "coder").unwrap()).as_deref(),
+        Some("Failed")
+    );
+    // It keeps trying (more than once after the transient faults cleared)...
+    eventually("ingress apply retried", || {
+        let attempts = fake
+            .requests()
+            .iter()
+            .filter(|r| r.resource == "ingresses" && r.verb == "patch" && r.status == 403)
+            .count();
+        (attempts >= 3).then_some(())
+    })
+    .await;
+    assert!(
+        !controller.task.is_finished(),
+        "the controller must not exit on API errors"
+    );
+    let reasons: Vec<String> = fake
+        .list("events.k8s.io", "events")
+        .iter()
+        .filter(|e| e["type"] == "Warning")
+        .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for reason in ["Conflict", "ServerError", "Forbidden"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "{reason} in {reasons:?}"
+        );
+    }
+
+    // ...and recovers once the API allows it.
+    fake.clear_faults();
+    let healed = eventually("Degraded=False", || {
+        ccp(&fake, NS, "coder")
+            .filter(|o| condition(o, "Degraded").is_some_and(|c| c["status"] == "False"))
+    })
+    .await;
+    assert_eq!(phase(&healed).as_deref(), Some("Pending"));
+    assert!(
+        fake.get("networking.k8s.io", "ingresses", NS, "coder")
+            .is_some()
+    );
+    controller.stop().await.unwrap();
+}
