@@ -296,6 +296,9 @@ fn registry_module_lists_the_kind() {
     ));
 }
 
+/// A change to the fixture's text.
+type Edit = Box<dyn Fn(&str) -> String>;
+
 /// Applies `edit` to the fixture and returns the generator's error.
 fn error_after(edit: impl Fn(&str) -> String) -> String {
     match generate_one(&edit(EVERYTHING)) {
@@ -307,7 +310,7 @@ fn error_after(edit: impl Fn(&str) -> String) -> String {
 #[test]
 fn bad_schemas_fail_with_file_path_and_reason() {
     const ROOT: &str = "spec.versions[0].schema.openAPIV3Schema";
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> String>, String)> = vec![
+    let cases: Vec<(&str, Edit, String)> = vec![
         (
             "unknown type",
             Box::new(|s| s.replace("enabled:\n                  type: boolean", "enabled:\n                  type: bool")),
