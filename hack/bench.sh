@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Benchmark of the aggregated apiserver over TLS on loopback (not a test; takes ~4 minutes).
+#
+#   GET one object      wrk at c=1/16/64, against our server and a bare rustls+hyper ceiling
+#                       serving the same bytes; ratio ours/ceiling, p50/p99
+#   LIST 10,000 objects JSON and Table, latency p50/p99
+#   watch fan-out       event delivery to 1,000 concurrent watchers, p50/p99
+#   peak RSS            of our server holding 10,000 objects, after all of the above
+#
+# Method (shared/reference/perf-anchors.md): server pinned to CPU 0, load to CPU 1, HTTP/1.1
+# keep-alive over TLS, 3 runs per point, median quoted. Figures drift between machines: compare
+# ratios from one run, not absolute numbers across runs.
+#
+# Env: DURATION (s per wrk run, default 5), RUNS (default 3), OBJECTS (10000), WATCHERS (1000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-5}
+RUNS=${RUNS:-3}
+OBJECTS=${OBJECTS:-10000}
+WATCHERS=${WATCHERS:-1000}
+WATCH_EVENTS=${WATCH_EVENTS:-20}
+PORT=${PORT:-18443}
+CEILING_PORT=${CEILING_PORT:-18444}
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  PIN_SERVER=(taskset -c 0); PIN_LOAD=(taskset -c 1)
+else
+  PIN_SERVER=(); PIN_LOAD=()
+  echo "note: fewer than 2 CPUs or no taskset; running unpinned" >&2
+fi
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+cargo build --release --quiet --bin coder-k8s --example apiserver_ceiling --example apiserver_bench
+BIN=target/release/coder-k8s
+CEILING=target/release/examples/apiserver_ceiling
+HELPER=target/release/examples/apiserver_bench
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_for() { # url
+  for _ in $(seq 1 100); do
+    curl -ksf "$1" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "server at $1 did not come up" >&2; return 1
+}
+
+# wrk run → "req/s p50_ms p99_ms"
+wrk_once() { # connections url [header]
+  local c=$1 url=$2 hdr=${3:-}
+  local out
+  if [ -n "$hdr" ]; then
+    out=$("${PIN_LOAD[@]}" wrk -t1 -c"$c" -d"${DURATION}"s --latency -H "$hdr" "$url")
+  else
+    out=$("${PIN_LOAD[@]}" wrk -t1 -c"$c" -d"${DURATION}"s --latency "$url")
+  fi
+  local rps p50 p99
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  if grep -q "Non-2xx" <<<"$out"; then echo "wrk saw errors: $out" >&2; fi
+  echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+}
+to_ms() { # wrk latency like 1.23ms / 850.00us / 1.02s → ms
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+    else print v }'
+}
+# median of RUNS wrk runs, by req/s
+wrk_median() {
+  local lines=()
+  for _ in $(seq 1 "$RUNS"); do lines+=("$(wrk_once "$@")"); done
+  printf '%s\n' "${lines[@]}" | sort -n -k1 | awk -v n="$RUNS" 'NR==int((n+1)/2)'
+}
+
+echo "== starting the aggregated apiserver (CPU 0)"
+"${PIN_SERVER[@]}" "$BIN" --app aggregated-apiserver --bind-address 127.0.0.1 --secure-port "$PORT" \
+  --write-kubeconfig "$WORK/kubeconfig" >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!; PIDS+=("$SERVER_PID")
+wait_for "https://127.0.0.1:$PORT/readyz"
+grep 'certificate-authority-data' "$WORK/kubeconfig" | awk '{print $2}' | base64 -d >"$WORK/ca.pem"
+URL="https://127.0.0.1:$PORT"
+IDLE_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+
+echo "== seeding $OBJECTS objects"
+"${PIN_LOAD[@]}" "$HELPER" seed "$URL" "$WORK/ca.pem" "$OBJECTS"
+OBJ_PATH="/apis/aggregation.coder.com/v1alpha1/namespaces/default/coderworkspaces/bench-00000"
+curl -ks "$URL$OBJ_PATH" >"$WORK/object.json"
+
+echo "== starting the ceiling: bare rustls+hyper serving the same $(wc -c <"$WORK/object.json") bytes (CPU 0)"
+"${PIN_SERVER[@]}" "$CEILING" "$CEILING_PORT" "$WORK/object.json" >"$WORK/ceiling.log" 2>&1 &
+CEILING_PID=$!; PIDS+=("$CEILING_PID")
+wait_for "https://127.0.0.1:$CEILING_PORT/"
+
+declare -A OURS CEIL
+kill -STOP "$CEILING_PID" # keep the idle ceiling off CPU 0 while ours is measured
+for c in 1 16 64; do
+  OURS[$c]=$(wrk_median "$c" "$URL$OBJ_PATH")
+  echo "GET ours     c=$c: ${OURS[$c]}"
+done
+kill -CONT "$CEILING_PID"; kill -STOP "$SERVER_PID"
+for c in 1 16 64; do
+  CEIL[$c]=$(wrk_median "$c" "https://127.0.0.1:$CEILING_PORT$OBJ_PATH")
+  echo "GET ceiling  c=$c: ${CEIL[$c]}"
+done
+kill -CONT "$SERVER_PID"; kill "$CEILING_PID"
+
+LIST_PATH="/apis/aggregation.coder.com/v1alpha1/namespaces/default/coderworkspaces"
+LIST_BYTES=$(curl -ks "$URL$LIST_PATH" | wc -c)
+LIST=$(wrk_median 4 "$URL$LIST_PATH")
+echo "LIST $OBJECTS ($LIST_BYTES bytes) c=4: $LIST"
+TABLE=$(wrk_median 4 "$URL$LIST_PATH" "Accept: application/json;as=Table;v=v1;g=meta.k8s.io")
+echo "Table LIST $OBJECTS c=4: $TABLE"
+PAGE=$(wrk_median 4 "$URL$LIST_PATH?limit=500")
+echo "LIST page of 500 c=4: $PAGE"
+
+echo "== watch fan-out: $WATCHERS watchers, $WATCH_EVENTS events"
+WATCH=$("${PIN_LOAD[@]}" "$HELPER" watch "$URL" "$WORK/ca.pem" "$WATCHERS" "$WATCH_EVENTS" | tee /dev/stderr | tail -1)
+
+PEAK_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+NOW_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo
+echo "## Results ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, wrk -t1 ${DURATION}s x$RUNS, median)"
+echo
+echo "| GET one object | ours req/s | ceiling req/s | ratio | ours p50/p99 ms | ceiling p50/p99 ms |"
+echo "|---|---|---|---|---|---|"
+for c in 1 16 64; do
+  read -r orps op50 op99 <<<"${OURS[$c]}"
+  read -r crps cp50 cp99 <<<"${CEIL[$c]}"
+  echo "| c=$c | $orps | $crps | $(ratio "$orps" "$crps") | $op50 / $op99 | $cp50 / $cp99 |"
+done
+echo
+read -r lrps lp50 lp99 <<<"$LIST"
+read -r trps tp50 tp99 <<<"$TABLE"
+read -r prps pp50 pp99 <<<"$PAGE"
+echo "| LIST ($OBJECTS objects, $LIST_BYTES bytes), c=4 | req/s | p50 ms | p99 ms |"
+echo "|---|---|---|---|"
+echo "| JSON | $lrps | $lp50 | $lp99 |"
+echo "| Table | $trps | $tp50 | $tp99 |"
+echo "| page of 500 (limit=500) | $prps | $pp50 | $pp99 |"
+echo
+echo "Watch: $WATCH"
+echo "RSS: idle $((IDLE_RSS / 1024)) MiB; peak $((PEAK_RSS / 1024)) MiB with $OBJECTS objects (now $((NOW_RSS / 1024)) MiB)"
