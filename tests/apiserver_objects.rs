@@ -1,0 +1,939 @@
+//! The object layer of the aggregated apiserver through its public API (`Objects` on a
+//! `MemoryStorage`): object metadata, validation, updates, patches, finalizers, dry runs and
+//! deletes. Lists and watches are in `apiserver_objects_list_watch.rs`.
+
+use std::sync::Arc;
+
+use coder_k8s::api::registry::{ResourceDescriptor, find};
+use coder_k8s::apiserver::objects::{
+    DeleteOptions, Error, FieldValidation, ListOptions, Objects, Patch, Subresource, WriteOptions,
+};
+use coder_k8s::apiserver::storage::MemoryStorage;
+use serde_json::{Value, json};
+
+fn workspaces() -> &'static ResourceDescriptor {
+    find("aggregation.coder.com", "v1alpha1", "coderworkspaces").unwrap()
+}
+
+fn templates() -> &'static ResourceDescriptor {
+    find("aggregation.coder.com", "v1alpha1", "codertemplates").unwrap()
+}
+
+fn objects() -> Objects {
+    Objects::new(Arc::new(MemoryStorage::new()))
+}
+
+fn ws(name: &str, running: bool) -> Value {
+    json!({
+        "apiVersion": "aggregation.coder.com/v1alpha1",
+        "kind": "CoderWorkspace",
+        "metadata": {"name": name},
+        "spec": {"running": running},
+    })
+}
+
+fn opts() -> WriteOptions {
+    WriteOptions::default()
+}
+
+fn strict() -> WriteOptions {
+    WriteOptions {
+        field_validation: FieldValidation::Strict,
+        ..Default::default()
+    }
+}
+
+fn dry() -> WriteOptions {
+    WriteOptions {
+        dry_run: true,
+        ..Default::default()
+    }
+}
+
+fn rv(object: &Value) -> u64 {
+    object["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn generation(object: &Value) -> i64 {
+    object["metadata"]["generation"].as_i64().unwrap()
+}
+
+async fn create(o: &Objects, name: &str, running: bool) -> Value {
+    o.create(workspaces(), Some("default"), ws(name, running), &opts())
+        .await
+        .unwrap()
+        .object
+}
+
+#[tokio::test]
+async fn create_sets_server_fields_and_get_returns_the_stored_object() {
+    let o = objects();
+    let body = json!({
+        "metadata": {"name": "dev", "labels": {"team": "a"}, "annotations": {"note": "x"},
+                      "uid": "client-uid", "generation": 7},
+        "spec": {"running": true},
+        "status": {"autoShutdown": "2030-01-01T18:00:00Z"},
+    });
+    let outcome = o
+        .create(workspaces(), Some("default"), body, &opts())
+        .await
+        .unwrap();
+    assert!(outcome.created);
+    assert!(outcome.warnings.is_empty());
+    let created = outcome.object;
+    assert_eq!(created["apiVersion"], "aggregation.coder.com/v1alpha1");
+    assert_eq!(created["kind"], "CoderWorkspace");
+    assert_eq!(created["metadata"]["namespace"], "default");
+    assert_eq!(created["metadata"]["labels"], json!({"team": "a"}));
+    assert_eq!(created["metadata"]["annotations"], json!({"note": "x"}));
+    assert_eq!(generation(&created), 1);
+    let uid = created["metadata"]["uid"].as_str().unwrap();
+    assert_ne!(uid, "client-uid");
+    assert_eq!(uid.len(), 36);
+    let created_at = created["metadata"]["creationTimestamp"].as_str().unwrap();
+    assert!(
+        created_at.ends_with('Z') && created_at.len() == 20,
+        "{created_at}"
+    );
+    assert!(rv(&created) > 0);
+    // Status belongs to the status subresource: create drops it.
+    assert!(created.get("status").is_none());
+
+    let got = o.get(workspaces(), Some("default"), "dev").await.unwrap();
+    assert_eq!(got, created);
+    assert_eq!(o.count().await, 1);
+
+    // Each write takes the next revision of the one store counter, across kinds.
+    let other = o
+        .create(
+            templates(),
+            Some("default"),
+            json!({"metadata": {"name": "t"}, "spec": {}}),
+            &opts(),
+        )
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(rv(&other), rv(&created) + 1);
+}
+
+#[tokio::test]
+async fn duplicate_missing_and_generated_names() {
+    let o = objects();
+    create(&o, "dev", true).await;
+    let err = o
+        .create(workspaces(), Some("default"), ws("dev", false), &opts())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"coderworkspaces.aggregation.coder.com "dev" already exists"#
+    );
+    assert!(matches!(err, Error::AlreadyExists { .. }));
+    // Same name in another namespace is another object.
+    o.create(workspaces(), Some("other"), ws("dev", false), &opts())
+        .await
+        .unwrap();
+
+    let err = o
+        .get(workspaces(), Some("default"), "nope")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"coderworkspaces.aggregation.coder.com "nope" not found"#
+    );
+
+    let mut names = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let body = json!({"metadata": {"generateName": "ws-"}, "spec": {"running": true}});
+        let created = o
+            .create(workspaces(), Some("default"), body, &opts())
+            .await
+            .unwrap()
+            .object;
+        let name = created["metadata"]["name"].as_str().unwrap().to_string();
+        assert!(name.starts_with("ws-") && name.len() == 8, "{name}");
+        assert_eq!(created["metadata"]["generateName"], "ws-");
+        names.insert(name);
+    }
+    assert_eq!(names.len(), 20);
+}
+
+#[tokio::test]
+async fn names_kinds_and_namespaces_are_checked() {
+    let o = objects();
+    let err = o
+        .create(workspaces(), Some("default"), ws("Bad_Name", true), &opts())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Invalid {
+            group_resource,
+            kind,
+            name,
+            causes,
+        } => {
+            assert_eq!(group_resource, "CoderWorkspace.aggregation.coder.com");
+            assert_eq!(kind, "CoderWorkspace");
+            assert_eq!(name, "Bad_Name");
+            assert_eq!(causes.len(), 1);
+            assert_eq!(causes[0].field, "metadata.name");
+            assert_eq!(causes[0].reason, "FieldValueInvalid");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert!(err.to_string().starts_with(
+        r#"CoderWorkspace.aggregation.coder.com "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain"#
+    ));
+
+    let no_name = json!({"metadata": {}, "spec": {}});
+    let err = o
+        .create(workspaces(), Some("default"), no_name, &opts())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("metadata.name: Required value: name or generateName is required")
+    );
+
+    let mut wrong_ns = ws("a", true);
+    wrong_ns["metadata"]["namespace"] = json!("other");
+    assert_eq!(
+        o.create(workspaces(), Some("default"), wrong_ns, &opts())
+            .await
+            .unwrap_err(),
+        Error::BadRequest(
+            "the namespace of the provided object does not match the namespace sent on the request"
+                .into()
+        )
+    );
+
+    let mut wrong_kind = ws("a", true);
+    wrong_kind["kind"] = json!("CoderTemplate");
+    assert!(matches!(
+        o.create(workspaces(), Some("default"), wrong_kind, &opts())
+            .await,
+        Err(Error::BadRequest(_))
+    ));
+    let mut wrong_version = ws("a", true);
+    wrong_version["apiVersion"] = json!("aggregation.coder.com/v2");
+    assert_eq!(
+        o.create(workspaces(), Some("default"), wrong_version, &opts())
+            .await
+            .unwrap_err(),
+        Error::BadRequest("the API version in the data (aggregation.coder.com/v2) does not match the expected API version (aggregation.coder.com/v1alpha1)".into())
+    );
+    assert_eq!(o.count().await, 0);
+}
+
+#[tokio::test]
+async fn schema_types_are_enforced_with_field_causes() {
+    let o = objects();
+    let body = json!({"metadata": {"name": "x"}, "spec": {"running": "yes"}});
+    let err = o
+        .create(workspaces(), Some("default"), body, &opts())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"CoderWorkspace.aggregation.coder.com "x" is invalid: spec.running: Invalid value: "yes": spec.running in body must be of type boolean: "string""#
+    );
+    match err {
+        Error::Invalid { causes, .. } => {
+            assert_eq!(causes[0].reason, "FieldValueTypeInvalid");
+            assert_eq!(causes[0].field, "spec.running");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Two bad fields: two causes, kube's bracketed list.
+    create(&o, "y", true).await;
+    let body = json!({"metadata": {"name": "y", "labels": {"k": "bad value"}},
+                      "spec": {"running": 3}});
+    let err = o
+        .update(workspaces(), Some("default"), "y", None, body, &opts())
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with(r#"CoderWorkspace.aggregation.coder.com "y" is invalid: [metadata.labels[k]: Invalid value: "bad value""#),
+        "{message}"
+    );
+    assert!(message.contains(r#"spec.running: Invalid value: 3: spec.running in body must be of type boolean: "integer"]"#), "{message}");
+}
+
+#[tokio::test]
+async fn unknown_fields_follow_field_validation() {
+    let o = objects();
+    let body = || json!({"metadata": {"name": "x"}, "spec": {"running": true, "foo": 1}, "bar": 2});
+
+    let err = o
+        .create(workspaces(), Some("default"), body(), &strict())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::BadRequest(
+            r#"strict decoding error: unknown field "bar", unknown field "spec.foo""#.into()
+        )
+    );
+    assert_eq!(o.count().await, 0);
+
+    let warned = o
+        .create(workspaces(), Some("default"), body(), &opts())
+        .await
+        .unwrap();
+    assert_eq!(
+        warned.warnings,
+        vec![r#"unknown field "bar""#, r#"unknown field "spec.foo""#]
+    );
+    assert_eq!(warned.object["spec"], json!({"running": true}));
+    assert!(warned.object.get("bar").is_none());
+
+    o.delete(
+        workspaces(),
+        Some("default"),
+        "x",
+        &DeleteOptions::default(),
+    )
+    .await
+    .unwrap();
+    let ignored = o
+        .create(
+            workspaces(),
+            Some("default"),
+            body(),
+            &WriteOptions {
+                field_validation: FieldValidation::Ignore,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(ignored.warnings.is_empty());
+    assert_eq!(ignored.object["spec"], json!({"running": true}));
+}
+
+#[tokio::test]
+async fn update_bumps_generation_on_spec_changes_only_and_ignores_status() {
+    let o = objects();
+    let created = create(&o, "dev", true).await;
+
+    // A label change: new resourceVersion, same generation.
+    let mut body = created.clone();
+    body["metadata"]["labels"] = json!({"a": "b"});
+    body["status"] = json!({"autoShutdown": "2030-01-01T18:00:00Z"});
+    let labelled = o
+        .update(workspaces(), Some("default"), "dev", None, body, &opts())
+        .await
+        .unwrap();
+    assert!(!labelled.created);
+    let labelled = labelled.object;
+    assert_eq!(generation(&labelled), 1);
+    assert!(rv(&labelled) > rv(&created));
+    assert_eq!(labelled["metadata"]["labels"], json!({"a": "b"}));
+    assert!(
+        labelled.get("status").is_none(),
+        "main resource ignores status"
+    );
+    assert_eq!(labelled["metadata"]["uid"], created["metadata"]["uid"]);
+    assert_eq!(
+        labelled["metadata"]["creationTimestamp"],
+        created["metadata"]["creationTimestamp"]
+    );
+
+    // A spec change bumps generation; omitting resourceVersion makes the update unconditional.
+    let mut body = labelled.clone();
+    body["spec"]["running"] = json!(false);
+    body["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    let stopped = o
+        .update(workspaces(), Some("default"), "dev", None, body, &opts())
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(generation(&stopped), 2);
+    assert_eq!(stopped["spec"]["running"], false);
+
+    // Writing the same object again changes nothing, not even the resourceVersion.
+    let same = o
+        .update(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            stopped.clone(),
+            &opts(),
+        )
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(same, stopped);
+
+    // Clients cannot move server-owned fields.
+    let mut body = stopped.clone();
+    body["metadata"]["generation"] = json!(40);
+    body["metadata"]["creationTimestamp"] = json!("2000-01-01T00:00:00Z");
+    body["metadata"]["labels"] = json!({"a": "c"});
+    let kept = o
+        .update(workspaces(), Some("default"), "dev", None, body, &opts())
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(generation(&kept), 2);
+    assert_eq!(
+        kept["metadata"]["creationTimestamp"],
+        created["metadata"]["creationTimestamp"]
+    );
+}
+
+#[tokio::test]
+async fn status_subresource_writes_only_status() {
+    let o = objects();
+    let created = create(&o, "dev", true).await;
+    let mut body = created.clone();
+    body["spec"]["running"] = json!(false);
+    body["metadata"]["labels"] = json!({"ignored": "yes"});
+    body["status"] = json!({"autoShutdown": "2030-01-01T18:00:00Z"});
+    let updated = o
+        .update(
+            workspaces(),
+            Some("default"),
+            "dev",
+            Some(Subresource::Status),
+            body,
+            &opts(),
+        )
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(updated["status"]["autoShutdown"], "2030-01-01T18:00:00Z");
+    assert_eq!(updated["spec"]["running"], true);
+    assert!(updated["metadata"].get("labels").is_none());
+    assert_eq!(generation(&updated), 1);
+
+    let bad = json!({"metadata": {"name": "dev"}, "status": {"autoShutdown": "soon"}});
+    let err = o
+        .update(
+            workspaces(),
+            Some("default"),
+            "dev",
+            Some(Subresource::Status),
+            bad,
+            &opts(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("status.autoShutdown in body must be of type date-time"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn stale_resource_versions_conflict() {
+    let o = objects();
+    let created = create(&o, "dev", true).await;
+    let mut first = created.clone();
+    first["spec"]["running"] = json!(false);
+    o.update(workspaces(), Some("default"), "dev", None, first, &opts())
+        .await
+        .unwrap();
+
+    let mut stale = created.clone();
+    stale["metadata"]["labels"] = json!({"late": "yes"});
+    let err = o
+        .update(workspaces(), Some("default"), "dev", None, stale, &opts())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"Operation cannot be fulfilled on coderworkspaces.aggregation.coder.com "dev": the object has been modified; please apply your changes to the latest version and try again"#
+    );
+
+    let stale_patch = Patch::Merge(json!({
+        "metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
+        "spec": {"running": true}
+    }));
+    assert!(matches!(
+        o.patch(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            stale_patch,
+            &opts()
+        )
+        .await,
+        Err(Error::Conflict { .. })
+    ));
+
+    let err = o
+        .update(
+            workspaces(),
+            Some("default"),
+            "gone",
+            None,
+            ws("gone", true),
+            &opts(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "PUT never creates");
+
+    let err = o
+        .update(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            ws("other", true),
+            &opts(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::BadRequest(
+            "the name of the object (other) does not match the name on the URL (dev)".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn json_and_merge_patches() {
+    let o = objects();
+    create(&o, "dev", true).await;
+    let merged = o
+        .patch(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            Patch::Merge(json!({"metadata": {"labels": {"a": "1"}}, "spec": {"running": false}})),
+            &opts(),
+        )
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(merged["spec"]["running"], false);
+    assert_eq!(merged["metadata"]["labels"]["a"], "1");
+    assert_eq!(generation(&merged), 2);
+
+    let patched = o
+        .patch(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            Patch::Json(json!([
+                {"op": "test", "path": "/spec/running", "value": false},
+                {"op": "replace", "path": "/spec/running", "value": true},
+                {"op": "remove", "path": "/metadata/labels/a"}
+            ])),
+            &opts(),
+        )
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(patched["spec"]["running"], true);
+    assert_eq!(patched["metadata"]["labels"], json!({}));
+
+    let failed = o
+        .patch(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            Patch::Json(json!([{"op": "test", "path": "/spec/running", "value": false}])),
+            &opts(),
+        )
+        .await;
+    assert!(
+        matches!(failed, Err(Error::UnprocessableEntity(_))),
+        "{failed:?}"
+    );
+
+    let malformed = o
+        .patch(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            Patch::Json(json!({"not": "a list"})),
+            &opts(),
+        )
+        .await;
+    assert!(matches!(malformed, Err(Error::BadRequest(_))));
+
+    let invalid = o
+        .patch(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            Patch::Merge(json!({"spec": {"running": "no"}})),
+            &opts(),
+        )
+        .await;
+    assert!(matches!(invalid, Err(Error::Invalid { .. })));
+
+    let status = o
+        .patch(
+            workspaces(),
+            Some("default"),
+            "dev",
+            Some(Subresource::Status),
+            Patch::Merge(json!({"status": {"autoShutdown": "2030-01-01T18:00:00Z"},
+                                "spec": {"running": false}})),
+            &opts(),
+        )
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(status["status"]["autoShutdown"], "2030-01-01T18:00:00Z");
+    assert_eq!(status["spec"]["running"], true);
+
+    let missing = o
+        .patch(
+            workspaces(),
+            Some("default"),
+            "nope",
+            None,
+            Patch::Merge(json!({})),
+            &opts(),
+        )
+        .await;
+    assert!(matches!(missing, Err(Error::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_removed() {
+    let o = objects();
+    let mut body = ws("dev", true);
+    body["metadata"]["finalizers"] = json!(["coder.com/cleanup"]);
+    let created = o
+        .create(workspaces(), Some("default"), body, &opts())
+        .await
+        .unwrap()
+        .object;
+
+    let deleting = o
+        .delete(
+            workspaces(),
+            Some("default"),
+            "dev",
+            &DeleteOptions::default(),
+        )
+        .await
+        .unwrap()
+        .object;
+    assert!(deleting["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(deleting["metadata"]["deletionGracePeriodSeconds"], 0);
+    assert!(rv(&deleting) > rv(&created));
+    let still_there = o.get(workspaces(), Some("default"), "dev").await.unwrap();
+    assert_eq!(still_there, deleting);
+
+    // A second delete changes nothing.
+    let again = o
+        .delete(
+            workspaces(),
+            Some("default"),
+            "dev",
+            &DeleteOptions::default(),
+        )
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(again, deleting);
+
+    // No new finalizers on a deleting object; the deletionTimestamp cannot be cleared.
+    let err = o
+        .patch(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            Patch::Merge(json!({"metadata": {"finalizers": ["coder.com/cleanup", "x.io/new"]}})),
+            &opts(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(r#"metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{"x.io/new"}"#),
+        "{err}"
+    );
+    let kept = o
+        .patch(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            Patch::Merge(
+                json!({"metadata": {"deletionTimestamp": null}, "spec": {"running": false}}),
+            ),
+            &opts(),
+        )
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(
+        kept["metadata"]["deletionTimestamp"],
+        deleting["metadata"]["deletionTimestamp"]
+    );
+
+    // Removing the last finalizer completes the deletion.
+    o.patch(
+        workspaces(),
+        Some("default"),
+        "dev",
+        None,
+        Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        &opts(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        o.get(workspaces(), Some("default"), "dev").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(o.count().await, 0);
+}
+
+#[tokio::test]
+async fn delete_preconditions() {
+    let o = objects();
+    let created = create(&o, "dev", true).await;
+    let uid = created["metadata"]["uid"].as_str().unwrap();
+    let err = o
+        .delete(
+            workspaces(),
+            Some("default"),
+            "dev",
+            &DeleteOptions {
+                precondition_uid: Some("other".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            r#"Operation cannot be fulfilled on coderworkspaces.aggregation.coder.com "dev": Precondition failed: UID in precondition: other, UID in object meta: {uid}"#
+        )
+    );
+    let err = o
+        .delete(
+            workspaces(),
+            Some("default"),
+            "dev",
+            &DeleteOptions {
+                precondition_resource_version: Some("1234".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("Precondition failed: ResourceVersion in precondition: 1234, ResourceVersion in object meta: 1"),
+        "{err}"
+    );
+    let deleted = o
+        .delete(
+            workspaces(),
+            Some("default"),
+            "dev",
+            &DeleteOptions {
+                precondition_uid: Some(uid.to_string()),
+                precondition_resource_version: Some(rv(&created).to_string()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(deleted["metadata"]["name"], "dev");
+    assert!(matches!(
+        o.delete(
+            workspaces(),
+            Some("default"),
+            "dev",
+            &DeleteOptions::default()
+        )
+        .await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn dry_run_stores_nothing() {
+    let o = objects();
+    let dry_created = o
+        .create(workspaces(), Some("default"), ws("dev", true), &dry())
+        .await
+        .unwrap();
+    assert!(dry_created.created);
+    assert!(dry_created.object["metadata"]["uid"].is_string());
+    assert_eq!(o.count().await, 0);
+
+    let created = create(&o, "dev", true).await;
+    // Dry-run create still reports the clash.
+    assert!(matches!(
+        o.create(workspaces(), Some("default"), ws("dev", true), &dry())
+            .await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    let mut body = created.clone();
+    body["spec"]["running"] = json!(false);
+    let dry_updated = o
+        .update(workspaces(), Some("default"), "dev", None, body, &dry())
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(dry_updated["spec"]["running"], false);
+    assert_eq!(generation(&dry_updated), 2);
+    let dry_patched = o
+        .patch(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+            &dry(),
+        )
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(dry_patched["metadata"]["labels"]["a"], "b");
+    o.delete(
+        workspaces(),
+        Some("default"),
+        "dev",
+        &DeleteOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let stored = o.get(workspaces(), Some("default"), "dev").await.unwrap();
+    assert_eq!(stored, created, "dry runs left the object untouched");
+    let list = o
+        .list(workspaces(), None, &ListOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(list.resource_version, rv(&created).to_string());
+}
+
+#[tokio::test]
+async fn delete_collection_honours_selectors() {
+    let o = objects();
+    for (name, team) in [("a", "x"), ("b", "y"), ("c", "x")] {
+        let mut body = ws(name, true);
+        body["metadata"]["labels"] = json!({"team": team});
+        o.create(workspaces(), Some("default"), body, &opts())
+            .await
+            .unwrap();
+    }
+    o.create(workspaces(), Some("other"), ws("d", true), &opts())
+        .await
+        .unwrap();
+    let deleted = o
+        .delete_collection(
+            workspaces(),
+            Some("default"),
+            &ListOptions {
+                label_selector: Some("team=x".into()),
+                ..Default::default()
+            },
+            &DeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = deleted
+        .items
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "c"]);
+    let left = o
+        .list(workspaces(), None, &ListOptions::default())
+        .await
+        .unwrap();
+    let names: Vec<&str> = left
+        .items
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    // All namespaces, in (namespace, name) order.
+    assert_eq!(names, ["b", "d"]);
+}
+
+#[tokio::test]
+async fn demo_data_has_the_six_objects() {
+    let o = objects();
+    coder_k8s::apiserver::objects::demo::seed(&o).await.unwrap();
+    // Seeding again is harmless.
+    coder_k8s::apiserver::objects::demo::seed(&o).await.unwrap();
+    assert_eq!(o.count().await, 6);
+    let expect = [
+        (
+            workspaces(),
+            "default",
+            "dev-workspace",
+            true,
+            "2030-01-01T18:00:00Z",
+        ),
+        (
+            workspaces(),
+            "default",
+            "staging-workspace",
+            false,
+            "2030-01-02T18:00:00Z",
+        ),
+        (
+            workspaces(),
+            "sandbox",
+            "sandbox-workspace",
+            true,
+            "2030-01-03T18:00:00Z",
+        ),
+        (
+            templates(),
+            "default",
+            "starter-template",
+            true,
+            "2030-01-04T18:00:00Z",
+        ),
+        (
+            templates(),
+            "default",
+            "platform-template",
+            false,
+            "2030-01-05T18:00:00Z",
+        ),
+        (
+            templates(),
+            "sandbox",
+            "docs-template",
+            true,
+            "2030-01-06T18:00:00Z",
+        ),
+    ];
+    for (r, ns, name, running, shutdown) in expect {
+        let object = o.get(r, Some(ns), name).await.unwrap();
+        assert_eq!(object["spec"]["running"], running, "{name}");
+        assert_eq!(object["status"]["autoShutdown"], shutdown, "{name}");
+    }
+}
