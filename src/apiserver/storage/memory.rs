@@ -419,3 +419,189 @@ impl Storage for MemoryStorage {
         futures::future::ready(count).boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(name: &str) -> Key {
+        Key::object("g", "things", Some("ns"), name)
+    }
+
+    fn all() -> Prefix {
+        Prefix::collection("g", "things", None)
+    }
+
+    fn list(
+        revision: Option<Revision>,
+        start_after: Option<Key>,
+        limit: Option<usize>,
+    ) -> ListRequest {
+        ListRequest {
+            prefix: all(),
+            revision,
+            start_after,
+            limit,
+        }
+    }
+
+    fn names(page: &ListPage) -> Vec<String> {
+        page.items
+            .iter()
+            .map(|i| i.value["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn obj(name: &str, v: i64) -> Value {
+        json!({"metadata": {"name": name}, "v": v})
+    }
+
+    #[tokio::test]
+    async fn writes_stamp_revisions_and_check_expectations() {
+        let s = MemoryStorage::new();
+        let a = s.create(&key("a"), obj("a", 1)).await.unwrap();
+        assert_eq!(a.revision, 1);
+        assert_eq!(a.value["metadata"]["resourceVersion"], "1");
+        assert_eq!(
+            s.create(&key("a"), obj("a", 1)).await,
+            Err(StorageError::AlreadyExists(key("a")))
+        );
+        let b = s.update(&key("a"), obj("a", 2), Some(1)).await.unwrap();
+        assert_eq!(b.revision, 2);
+        assert_eq!(
+            s.update(&key("a"), obj("a", 3), Some(1)).await,
+            Err(StorageError::Conflict {
+                key: key("a"),
+                expected: 1,
+                current: 2
+            })
+        );
+        assert!(s.update(&key("a"), obj("a", 3), None).await.is_ok());
+        assert_eq!(
+            s.delete(&key("a"), Some(2)).await.map(|_| ()),
+            Err(StorageError::Conflict {
+                key: key("a"),
+                expected: 2,
+                current: 3
+            })
+        );
+        let deleted = s.delete(&key("a"), Some(3)).await.unwrap();
+        assert_eq!(deleted.revision, 4);
+        assert_eq!(deleted.value["v"], 3);
+        assert_eq!(s.get(&key("a")).await.unwrap(), None);
+        assert_eq!(
+            s.update(&key("a"), obj("a", 1), None).await,
+            Err(StorageError::NotFound(key("a")))
+        );
+        assert_eq!(s.current_revision().await.unwrap(), 4);
+        assert_eq!(s.count().await, 0);
+    }
+
+    #[tokio::test]
+    async fn lists_at_past_revisions_undo_later_changes() {
+        let s = MemoryStorage::new();
+        for name in ["a", "b", "c"] {
+            s.create(&key(name), obj(name, 0)).await.unwrap();
+        }
+        // Another collection sharing a prefix string start must not leak in.
+        s.create(&Key::object("g", "thingsx", Some("ns"), "z"), obj("z", 0))
+            .await
+            .unwrap();
+        let at = s.current_revision().await.unwrap();
+        s.update(&key("a"), obj("a", 1), None).await.unwrap();
+        s.delete(&key("b"), None).await.unwrap();
+        s.create(&key("bb"), obj("bb", 0)).await.unwrap();
+
+        let now = s.list(list(None, None, None)).await.unwrap();
+        assert_eq!(names(&now), ["a", "bb", "c"]);
+        let then = s.list(list(Some(at), None, None)).await.unwrap();
+        assert_eq!(then.revision, at);
+        assert_eq!(names(&then), ["a", "b", "c"]);
+        assert_eq!(then.items[0].value["v"], 0);
+
+        let page = s.list(list(Some(at), None, Some(2))).await.unwrap();
+        assert_eq!(names(&page), ["a", "b"]);
+        assert_eq!(page.remaining, 1);
+        let rest = s
+            .list(list(Some(at), Some(key("b")), Some(2)))
+            .await
+            .unwrap();
+        assert_eq!(names(&rest), ["c"]);
+        assert_eq!(rest.remaining, 0);
+    }
+
+    #[tokio::test]
+    async fn compacted_revisions_are_expired() {
+        let s = MemoryStorage::with_limits(2, 10);
+        for v in 0..5 {
+            if v == 0 {
+                s.create(&key("a"), obj("a", v)).await.unwrap();
+            } else {
+                s.update(&key("a"), obj("a", v), None).await.unwrap();
+            }
+        }
+        // Revisions 4 and 5 are retained: state at 3 is servable, at 2 it is not.
+        assert!(s.list(list(Some(3), None, None)).await.is_ok());
+        assert_eq!(
+            s.list(list(Some(2), None, None)).await.map(|_| ()),
+            Err(StorageError::Expired {
+                requested: 2,
+                oldest: 3
+            })
+        );
+        assert!(s.watch(all(), 3).await.is_ok());
+        assert!(matches!(
+            s.watch(all(), 2).await,
+            Err(StorageError::Expired { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn watches_replay_then_follow_and_answer_progress_requests() {
+        let s = MemoryStorage::new();
+        s.create(&key("a"), obj("a", 0)).await.unwrap();
+        s.create(&key("b"), obj("b", 0)).await.unwrap();
+        let mut w = s.watch(all(), 1).await.unwrap();
+        s.update(&key("a"), obj("a", 1), None).await.unwrap();
+        s.create(&Key::object("g", "other", Some("ns"), "x"), obj("x", 0))
+            .await
+            .unwrap();
+        (w.request_progress)();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(match w.items.next().await.unwrap() {
+                WatchItem::Change(c) => format!("{:?} {} @{}", c.kind, c.key, c.revision),
+                WatchItem::Progress(rv) => format!("progress @{rv}"),
+                WatchItem::Error(e) => panic!("{e}"),
+            });
+        }
+        // b (replayed), a's update (live), then progress at the store revision; the other
+        // collection's write is not delivered.
+        assert_eq!(
+            seen,
+            [
+                "Created /g/things/ns/b @2",
+                "Updated /g/things/ns/a @3",
+                "progress @4"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_watcher_is_dropped_with_too_slow() {
+        let s = MemoryStorage::with_limits(100, 2);
+        let mut w = s.watch(all(), 0).await.unwrap();
+        for name in ["a", "b", "c", "d"] {
+            s.create(&key(name), obj(name, 0)).await.unwrap();
+        }
+        assert!(matches!(w.items.next().await, Some(WatchItem::Change(_))));
+        assert!(matches!(w.items.next().await, Some(WatchItem::Change(_))));
+        assert!(matches!(
+            w.items.next().await,
+            Some(WatchItem::Error(StorageError::TooSlow))
+        ));
+        assert!(w.items.next().await.is_none());
+        assert!(s.lock().watchers.is_empty());
+    }
+}
