@@ -157,24 +157,65 @@ impl State {
         });
     }
 
+    /// The current entries of `request`'s range, in key order.
+    fn current_range<'s>(
+        &'s self,
+        request: &'s ListRequest,
+    ) -> impl Iterator<Item = (&'s Key, &'s Arc<Value>)> + 's {
+        let lower = match &request.start_after {
+            Some(key) => Bound::Excluded(key.clone()),
+            None => Bound::Included(Key(request.prefix.as_str().to_string())),
+        };
+        self.objects
+            .range((lower, Bound::Unbounded))
+            .take_while(|(key, _)| request.prefix.contains(key))
+    }
+
+    fn page(&self, request: &ListRequest, revision: Revision) -> Result<ListPage, StorageError> {
+        let limit = request.limit.unwrap_or(usize::MAX);
+        let versioned = |(key, value): (Key, Arc<Value>)| Versioned {
+            revision: revision_of(&value),
+            key,
+            value,
+        };
+        if revision == self.revision {
+            // The present needs no undo: copy only the page and count the rest.
+            let mut range = self.current_range(request);
+            let items: Vec<Versioned> = range
+                .by_ref()
+                .take(limit)
+                .map(|(k, v)| versioned((k.clone(), v.clone())))
+                .collect();
+            let remaining = range.count() as u64;
+            return Ok(ListPage {
+                items,
+                revision,
+                remaining,
+            });
+        }
+        let range = self.snapshot(request, revision)?;
+        let total = range.len();
+        let take = limit.min(total);
+        let items = range.into_iter().take(take).map(versioned).collect();
+        Ok(ListPage {
+            items,
+            revision,
+            remaining: (total - take) as u64,
+        })
+    }
+
     /// The keys of `request`'s range as they were at `revision`.
     fn snapshot(
         &self,
         request: &ListRequest,
         revision: Revision,
     ) -> Result<BTreeMap<Key, Arc<Value>>, StorageError> {
-        let lower = match &request.start_after {
-            Some(key) => Bound::Excluded(key.clone()),
-            None => Bound::Included(Key(request.prefix.as_str().to_string())),
-        };
         let in_range = |key: &Key| {
             request.prefix.contains(key)
                 && request.start_after.as_ref().is_none_or(|start| key > start)
         };
         let mut range: BTreeMap<Key, Arc<Value>> = self
-            .objects
-            .range((lower, Bound::Unbounded))
-            .take_while(|(key, _)| request.prefix.contains(key))
+            .current_range(request)
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
         if revision < self.revision {
@@ -231,24 +272,7 @@ impl Storage for MemoryStorage {
             Some(rv) if rv < state.revision => rv,
             _ => state.revision,
         };
-        let result = state.snapshot(&request, revision).map(|range| {
-            let total = range.len();
-            let take = request.limit.unwrap_or(usize::MAX).min(total);
-            let items = range
-                .into_iter()
-                .take(take)
-                .map(|(key, value)| Versioned {
-                    revision: revision_of(&value),
-                    key,
-                    value,
-                })
-                .collect();
-            ListPage {
-                items,
-                revision,
-                remaining: (total - take) as u64,
-            }
-        });
+        let result = state.page(&request, revision);
         drop(state);
         futures::future::ready(result).boxed()
     }
