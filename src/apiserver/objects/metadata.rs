@@ -129,6 +129,18 @@ pub fn validate(meta: &Map<String, Value>, namespaced: bool) -> Vec<Cause> {
             }
         }
     }
+    if let Some(prefix) = generate_name.filter(|g| !g.is_empty()) {
+        // A prefix may end in '-' (kube masks a trailing dash before checking).
+        let masked = match prefix.strip_suffix('-') {
+            Some(head) => format!("{head}a"),
+            None => prefix.to_string(),
+        };
+        causes.extend(
+            dns1123_subdomain(&masked)
+                .iter()
+                .map(|e| invalid("metadata.generateName", prefix, e)),
+        );
+    }
     if namespaced && str_field(meta, "namespace").is_none_or(str::is_empty) {
         causes.push(Cause {
             field: "metadata.namespace".into(),
@@ -369,6 +381,13 @@ mod tests {
                 .message
                 .starts_with(r#"Invalid value: "Bad": a lowercase RFC 1123"#)
         );
+
+        let meta = json!({"namespace": "default", "generateName": "Bad-", "name": "bad-x2b4c"});
+        let causes = validate(meta.as_object().unwrap(), true);
+        assert_eq!(causes.len(), 1);
+        assert_eq!(causes[0].field, "metadata.generateName");
+        let ok = json!({"namespace": "default", "generateName": "ok-", "name": "ok-x2b4c"});
+        assert!(validate(ok.as_object().unwrap(), true).is_empty());
 
         let causes = validate(json!({"namespace": "default"}).as_object().unwrap(), true);
         assert_eq!(

@@ -86,28 +86,40 @@ fn check_value(selector: &str, value: &str) -> Result<String, Error> {
     Ok(value.to_string())
 }
 
-/// `key in (a, b)` / `key notin (a, b)`: the operator word surrounded by whitespace.
+/// `key in (a, b)` / `key notin (a,b)`: a key, whitespace, the operator word, then a
+/// parenthesized set (whitespace before `(` optional, as kube's lexer allows).
 fn parse_set(selector: &str, req: &str) -> Result<Option<LabelRequirement>, Error> {
-    for (word, negate) in [(" notin ", true), (" in ", false)] {
-        let Some(at) = req.find(word) else { continue };
-        let key = check_key(selector, req[..at].trim())?;
-        let rest = req[at + word.len()..].trim();
-        let inner = rest
-            .strip_prefix('(')
-            .and_then(|r| r.strip_suffix(')'))
-            .ok_or_else(|| bad(selector, "found '', expected: '('"))?;
-        let values = inner
-            .split(',')
-            .map(|v| check_value(selector, v.trim()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let op = if negate {
-            LabelOp::NotIn(values)
-        } else {
-            LabelOp::In(values)
-        };
-        return Ok(Some(LabelRequirement { key, op }));
+    let Some(space) = req.find(char::is_whitespace) else {
+        return Ok(None);
+    };
+    let (key, rest) = (&req[..space], req[space..].trim_start());
+    let (negate, after_word) = if let Some(r) = rest.strip_prefix("notin") {
+        (true, r)
+    } else if let Some(r) = rest.strip_prefix("in") {
+        (false, r)
+    } else {
+        return Ok(None);
+    };
+    let set = after_word.trim_start();
+    if !set.starts_with('(') && after_word.len() == set.len() {
+        // "in" was the start of a longer word, e.g. `key inside`: not a set requirement.
+        return Ok(None);
     }
-    Ok(None)
+    let key = check_key(selector, key)?;
+    let inner = set
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| bad(selector, format!("found {set:?}, expected: '('")))?;
+    let values = inner
+        .split(',')
+        .map(|v| check_value(selector, v.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let op = if negate {
+        LabelOp::NotIn(values)
+    } else {
+        LabelOp::In(values)
+    };
+    Ok(Some(LabelRequirement { key, op }))
 }
 
 fn parse_label_requirement(selector: &str, req: &str) -> Result<LabelRequirement, Error> {
@@ -254,6 +266,8 @@ mod tests {
         assert_eq!(matching("env", "", &objects), ["a", "b"]);
         assert_eq!(matching("!env", "", &objects), ["c"]);
         assert_eq!(matching("env in (prod,dev),!tier", "", &objects), ["b"]);
+        assert_eq!(matching("env in(prod)", "", &objects), ["a"]);
+        assert_eq!(matching("env  notin  ( prod , dev )", "", &objects), ["c"]);
         assert_eq!(matching("", "", &objects), ["a", "b", "c"]);
     }
 
