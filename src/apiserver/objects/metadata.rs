@@ -10,6 +10,7 @@ use crate::api::registry::ResourceDescriptor;
 
 const DNS1123_SUBDOMAIN_MAX: usize = 253;
 const DNS1123_SUBDOMAIN_MESSAGE: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const QUALIFIED_NAME_MESSAGE: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 const LABEL_VALUE_MESSAGE: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
 /// kube's limit on the total size of all annotations.
@@ -39,6 +40,18 @@ pub fn dns1123_subdomain(value: &str) -> Vec<String> {
     };
     if !value.split('.').all(label_ok) {
         errors.push(DNS1123_SUBDOMAIN_MESSAGE.to_string());
+    }
+    errors
+}
+
+/// Errors from a DNS-1123 label check (namespaces), empty when valid.
+pub fn dns1123_label(value: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if value.len() > 63 {
+        errors.push("must be no more than 63 characters".to_string());
+    }
+    if value.contains('.') || !dns1123_subdomain(value).is_empty() {
+        errors.push(DNS1123_LABEL_MESSAGE.to_string());
     }
     errors
 }
@@ -141,12 +154,18 @@ pub fn validate(meta: &Map<String, Value>, namespaced: bool) -> Vec<Cause> {
                 .map(|e| invalid("metadata.generateName", prefix, e)),
         );
     }
-    if namespaced && str_field(meta, "namespace").is_none_or(str::is_empty) {
-        causes.push(Cause {
+    match str_field(meta, "namespace").filter(|ns| !ns.is_empty()) {
+        None if namespaced => causes.push(Cause {
             field: "metadata.namespace".into(),
             reason: "FieldValueRequired".into(),
             message: "Required value".into(),
-        });
+        }),
+        Some(ns) => causes.extend(
+            dns1123_label(ns)
+                .iter()
+                .map(|e| invalid("metadata.namespace", ns, e)),
+        ),
+        None => {}
     }
     if let Some(labels) = meta.get("labels").and_then(Value::as_object) {
         for (key, value) in labels {
@@ -356,6 +375,18 @@ mod tests {
             );
         }
         assert_eq!(dns1123_subdomain(&"a".repeat(254)).len(), 1);
+    }
+
+    #[test]
+    fn namespaces_are_dns1123_labels() {
+        assert!(dns1123_label("default").is_empty());
+        assert_eq!(dns1123_label("a.b"), vec![DNS1123_LABEL_MESSAGE]);
+        assert_eq!(dns1123_label("Default"), vec![DNS1123_LABEL_MESSAGE]);
+        assert_eq!(dns1123_label(&"a".repeat(64)).len(), 1);
+        let meta = json!({"name": "a", "namespace": "Bad"});
+        let causes = validate(meta.as_object().unwrap(), true);
+        assert_eq!(causes.len(), 1);
+        assert_eq!(causes[0].field, "metadata.namespace");
     }
 
     #[test]
