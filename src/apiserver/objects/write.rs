@@ -165,9 +165,12 @@ fn prepare_update(
     }
     if metadata::is_deleting(current) {
         let old = metadata::finalizers(current);
+        // A sorted set, as kube prints it.
         let added: Vec<String> = metadata::finalizers(&new)
             .into_iter()
             .filter(|f| !old.contains(f))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect();
         if !added.is_empty() {
             let list = added
