@@ -57,21 +57,29 @@ wait_for() { # url
   echo "server at $1 did not come up" >&2; return 1
 }
 
-# wrk run → "req/s p50_ms p99_ms"
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a process
+
+# wrk run against the server with pid TARGET → "req/s p50_ms p99_ms req_per_cpu_s". Requests per
+# server CPU-second stay comparable when other work shares the machine; req/s do not.
 wrk_once() { # connections url [header]
   local c=$1 url=$2 hdr=${3:-}
-  local out
+  local out before after
+  before=$(cpu_ticks "$TARGET")
   if [ -n "$hdr" ]; then
     out=$("${PIN_LOAD[@]}" wrk -t1 -c"$c" -d"${DURATION}"s --latency -H "$hdr" "$url")
   else
     out=$("${PIN_LOAD[@]}" wrk -t1 -c"$c" -d"${DURATION}"s --latency "$url")
   fi
-  local rps p50 p99
+  after=$(cpu_ticks "$TARGET")
+  local rps p50 p99 total rpcs
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  total=$(awk '/requests in/ {print $1}' <<<"$out")
+  rpcs=$(awk -v n="$total" -v t="$((after - before))" -v hz="$CLK_TCK" 'BEGIN { if (t > 0) printf "%.0f", n / (t / hz); else print "nan" }')
   if grep -q "Non-2xx" <<<"$out"; then echo "wrk saw errors: $out" >&2; fi
-  echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+  echo "$rps $(to_ms "$p50") $(to_ms "$p99") $rpcs"
 }
 to_ms() { # wrk latency like 1.23ms / 850.00us / 1.02s → ms
   awk -v v="$1" 'BEGIN {
@@ -108,16 +116,19 @@ wait_for "https://127.0.0.1:$CEILING_PORT/"
 
 declare -A OURS CEIL
 kill -STOP "$CEILING_PID" # keep the idle ceiling off CPU 0 while ours is measured
+TARGET=$SERVER_PID
 for c in 1 16 64; do
   OURS[$c]=$(wrk_median "$c" "$URL$OBJ_PATH")
   echo "GET ours     c=$c: ${OURS[$c]}"
 done
 kill -CONT "$CEILING_PID"; kill -STOP "$SERVER_PID"
+TARGET=$CEILING_PID
 for c in 1 16 64; do
   CEIL[$c]=$(wrk_median "$c" "https://127.0.0.1:$CEILING_PORT$OBJ_PATH")
   echo "GET ceiling  c=$c: ${CEIL[$c]}"
 done
 kill -CONT "$SERVER_PID"; kill "$CEILING_PID"
+TARGET=$SERVER_PID
 
 LIST_PATH="/apis/aggregation.coder.com/v1alpha1/namespaces/default/coderworkspaces"
 LIST_BYTES=$(curl -ks "$URL$LIST_PATH" | wc -c)
@@ -138,17 +149,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "## Results ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, wrk -t1 ${DURATION}s x$RUNS, median)"
 echo
-echo "| GET one object | ours req/s | ceiling req/s | ratio | ours p50/p99 ms | ceiling p50/p99 ms |"
-echo "|---|---|---|---|---|---|"
+echo "| GET one object | ours req/s | ceiling req/s | ratio | ours req/CPU-s | ceiling req/CPU-s | ratio | ours p50/p99 ms | ceiling p50/p99 ms |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for c in 1 16 64; do
-  read -r orps op50 op99 <<<"${OURS[$c]}"
-  read -r crps cp50 cp99 <<<"${CEIL[$c]}"
-  echo "| c=$c | $orps | $crps | $(ratio "$orps" "$crps") | $op50 / $op99 | $cp50 / $cp99 |"
+  read -r orps op50 op99 ocpu <<<"${OURS[$c]}"
+  read -r crps cp50 cp99 ccpu <<<"${CEIL[$c]}"
+  echo "| c=$c | $orps | $crps | $(ratio "$orps" "$crps") | $ocpu | $ccpu | $(ratio "$ocpu" "$ccpu") | $op50 / $op99 | $cp50 / $cp99 |"
 done
 echo
-read -r lrps lp50 lp99 <<<"$LIST"
-read -r trps tp50 tp99 <<<"$TABLE"
-read -r prps pp50 pp99 <<<"$PAGE"
+read -r lrps lp50 lp99 _ <<<"$LIST"
+read -r trps tp50 tp99 _ <<<"$TABLE"
+read -r prps pp50 pp99 _ <<<"$PAGE"
 echo "| LIST ($OBJECTS objects, $LIST_BYTES bytes), c=4 | req/s | p50 ms | p99 ms |"
 echo "|---|---|---|---|"
 echo "| JSON | $lrps | $lp50 | $lp99 |"

@@ -2,9 +2,9 @@
 //! response. Verbs are not hand-routed per kind; the registry decides what exists.
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, Method, StatusCode, Uri, header};
+use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
@@ -24,20 +24,17 @@ pub struct RequestLabels {
     pub resource: &'static str,
 }
 
-/// Everything under `/apis`.
-pub async fn apis(
-    State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+/// Everything under `/apis`. Takes the request whole: extracting method, URI and headers
+/// separately would clone them on the hottest path.
+pub async fn apis(State(state): State<SharedState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let rest = uri
         .path()
         .strip_prefix("/apis")
         .unwrap_or_default()
         .trim_start_matches('/');
-    let target = Query::parse(uri.query()).and_then(|q| Ok((parse_target(&method, rest, &q)?, q)));
+    let target = Query::parse(uri.query()).and_then(|q| Ok((parse_target(method, rest, &q)?, q)));
     let (target, query) = match target {
         Ok(t) => t,
         Err(e) => return e.into_response(),
@@ -46,11 +43,11 @@ pub async fn apis(
         if method == Method::GET {
             response
         } else {
-            ApiError::method_not_allowed(&method, uri.path()).into_response()
+            ApiError::method_not_allowed(method, uri.path()).into_response()
         }
     };
     match target {
-        Target::Groups => discovery_only(state.discovery.apis(&headers)),
+        Target::Groups => discovery_only(state.discovery.apis(headers)),
         Target::Group(g) => discovery_only(state.discovery.group(&g)),
         Target::GroupVersion(g, v) => discovery_only(state.discovery.group_version(&g, &v)),
         Target::Resource(info) => {
@@ -58,7 +55,7 @@ pub async fn apis(
                 verb: info.verb.as_str(),
                 resource: info.resource.plural,
             };
-            let mut response = match resource(&state, info, query, &headers, body).await {
+            let mut response = match resource(&state, info, query, headers, body).await {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
             };

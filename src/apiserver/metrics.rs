@@ -12,15 +12,15 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub verb: String,
-    pub resource: String,
-    pub code: String,
+    pub verb: &'static str,
+    pub resource: &'static str,
+    pub code: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LatencyLabels {
-    pub verb: String,
-    pub resource: String,
+    pub verb: &'static str,
+    pub resource: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -74,19 +74,24 @@ impl Metrics {
         }
     }
 
-    pub fn observe(&self, verb: &str, resource: &str, code: u16, elapsed: Duration) {
+    /// Label values are static (verbs, registry plurals, fixed path roots): bounded
+    /// cardinality, and no allocation on the request path.
+    pub fn observe(
+        &self,
+        verb: &'static str,
+        resource: &'static str,
+        code: u16,
+        elapsed: Duration,
+    ) {
         self.requests
             .get_or_create(&RequestLabels {
-                verb: verb.to_string(),
-                resource: resource.to_string(),
-                code: code.to_string(),
+                verb,
+                resource,
+                code,
             })
             .inc();
         self.latency
-            .get_or_create(&LatencyLabels {
-                verb: verb.to_string(),
-                resource: resource.to_string(),
-            })
+            .get_or_create(&LatencyLabels { verb, resource })
             .observe(elapsed.as_secs_f64());
     }
 

@@ -76,30 +76,52 @@ async fn openapi_v3_doc(
 }
 
 /// Counts and times every request. Resource handlers label their responses with verb and
-/// resource; anything else is labelled by method and path.
+/// resource; anything else is labelled by method and the first path segment.
 async fn observe(State(state): State<SharedState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let verb = method_label(request.method());
+    let root = root_label(request.uri().path());
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let code = response.status().as_u16();
-    match response.extensions().get::<RequestLabels>() {
-        Some(labels) => state
-            .metrics
-            .observe(labels.verb, labels.resource, code, elapsed),
-        None => {
-            let verb = method.as_str().to_ascii_lowercase();
-            // Bounded label values: the first path segment only.
-            let root = path.split('/').nth(1).unwrap_or_default();
-            let root = match root {
-                "apis" | "api" | "openapi" | "version" | "healthz" | "livez" | "readyz"
-                | "metrics" => root,
-                _ => "other",
-            };
-            state.metrics.observe(&verb, root, code, elapsed)
-        }
-    }
-    tracing::debug!(%method, %path, code, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request");
+    let (verb, resource) = match response.extensions().get::<RequestLabels>() {
+        Some(labels) => (labels.verb, labels.resource),
+        None => (verb, root),
+    };
+    state.metrics.observe(verb, resource, code, elapsed);
+    tracing::debug!(
+        verb,
+        resource,
+        code,
+        elapsed_ms = elapsed.as_secs_f64() * 1e3,
+        "request"
+    );
     response
+}
+
+fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "get",
+        http::Method::POST => "post",
+        http::Method::PUT => "put",
+        http::Method::PATCH => "patch",
+        http::Method::DELETE => "delete",
+        http::Method::HEAD => "head",
+        http::Method::OPTIONS => "options",
+        _ => "other",
+    }
+}
+
+fn root_label(path: &str) -> &'static str {
+    match path.split('/').nth(1).unwrap_or_default() {
+        "apis" => "apis",
+        "api" => "api",
+        "openapi" => "openapi",
+        "version" => "version",
+        "healthz" => "healthz",
+        "livez" => "livez",
+        "readyz" => "readyz",
+        "metrics" => "metrics",
+        _ => "other",
+    }
 }
