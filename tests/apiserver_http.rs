@@ -526,3 +526,40 @@ async fn tls_offers_h2_and_http11_without_client_certs() {
     }
     server.stop().await;
 }
+
+/// Shutdown ends open watches cleanly (the response completes) and the server stops; the open
+/// watch is visible in the metrics meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_ends_open_watches() {
+    let server = TestServer::start().await;
+    let client = server.http();
+    create(&client, "s1").await;
+    let watcher = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            // No timeoutSeconds: only the shutdown can end this watch.
+            get(&client, &format!("{}?watch=1", ws_path("default", None))).await
+        })
+    };
+    let mut open = false;
+    for _ in 0..200 {
+        let metrics = get(&client, "/metrics").await.text();
+        if metrics.contains(r#"coder_k8s_apiserver_watches_open{resource="coderworkspaces"} 1"#) {
+            open = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(open, "the watch is counted as open");
+    server.stop().await;
+    let r = tokio::time::timeout(CALL_TIMEOUT, watcher)
+        .await
+        .expect("watch ended by shutdown")
+        .expect("task");
+    assert_eq!(r.status, StatusCode::OK);
+    let f = frames(&r);
+    assert_eq!(
+        f[0]["type"], "ADDED",
+        "initial state of a watch without resourceVersion"
+    );
+}
