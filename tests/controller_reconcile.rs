@@ -230,6 +230,15 @@ async fn deployment_becoming_ready_moves_phase_and_conditions() {
         "{deployment_applies} deployment applies"
     );
     assert_eq!(status_writes(), settled);
+    // Cluster-wide RBAC lookups happen once, not on every reconcile of an unchanged layout.
+    let role_lists = fake
+        .requests()
+        .iter()
+        .filter(|r| r.client == "controller" && r.resource == "roles" && r.verb == "list")
+        .count();
+    // One LIST for the Role watch cache, one sweep by the first reconcile; later reconciles
+    // (at least the one after the Deployment became ready) skip it.
+    assert_eq!(role_lists, 2);
     controller.stop().await.unwrap();
 }
 

@@ -27,7 +27,20 @@ pub struct Context {
     pub backoff: Backoff,
     /// `Kind/namespace/name` of each applied child → (uid, resourceVersion) the API server
     /// returned last time, keyed by the owning control plane so cleanup can drop them.
-    applied: Mutex<HashMap<String, HashMap<String, (String, String)>>>,
+    applied: Mutex<HashMap<String, HashMap<String, Seen>>>,
+    layouts: Mutex<HashMap<String, Layout>>,
+}
+
+/// (uid, resourceVersion) of a child as last returned by the API server.
+type Seen = (String, String);
+
+/// What the last successful reconcile of a control plane left behind, so the next one can skip
+/// cluster-wide lookups (a label-selected LIST across namespaces costs the API server time in
+/// proportion to every object of that kind) when nothing about them changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub rbac_namespaces: std::collections::BTreeSet<String>,
+    pub ingress: bool,
 }
 
 impl Context {
@@ -51,6 +64,7 @@ impl Context {
             metrics,
             backoff: Backoff::new(Duration::from_millis(500).min(max), max),
             applied: Mutex::default(),
+            layouts: Mutex::default(),
         }
     }
 
@@ -82,6 +96,28 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(owner);
+        self.layouts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(owner);
+    }
+
+    /// The layout the last successful reconcile of `owner` produced; `None` after a restart or
+    /// a failed reconcile, which makes the next reconcile check everything.
+    pub fn layout(&self, owner: &str) -> Option<Layout> {
+        self.layouts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(owner)
+            .cloned()
+    }
+
+    pub fn set_layout(&self, owner: &str, layout: Option<Layout>) {
+        let mut layouts = self.layouts.lock().unwrap_or_else(|p| p.into_inner());
+        match layout {
+            Some(layout) => layouts.insert(owner.to_string(), layout),
+            None => layouts.remove(owner),
+        };
     }
 }
 

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, info, instrument, warn};
 
 use super::builders::{self, MANAGER, Target, describe};
-use super::context::{Change, Context};
+use super::context::{Change, Context, Layout};
 use super::error::{Error, Result};
 use super::status::{self, Outcome, Rollout};
 use crate::api::coder::v1alpha1::CoderControlPlane;
@@ -74,6 +74,11 @@ pub fn error_policy(obj: Arc<CoderControlPlane>, error: &Error, ctx: Arc<Context
 async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
     let desired = builders::desired(obj)?;
     let target = Target::new(obj)?;
+    let owner = key(obj);
+    // Forget the layout until this attempt succeeds: a failure halfway must not let the next
+    // attempt skip a sweep.
+    let previous = ctx.layout(&owner);
+    ctx.set_layout(&owner, None);
 
     if let Some(sa) = &desired.service_account {
         apply_child(ctx, obj, sa).await?;
@@ -84,7 +89,12 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
         apply_child(ctx, obj, binding).await?;
         rbac_namespaces.insert(role.namespace().unwrap_or_default());
     }
-    sweep_rbac(ctx, obj, &target, &rbac_namespaces).await?;
+    if previous
+        .as_ref()
+        .is_none_or(|p| p.rbac_namespaces != rbac_namespaces)
+    {
+        sweep_rbac(ctx, obj, &target, &rbac_namespaces).await?;
+    }
 
     let deployment = apply_child(ctx, obj, &desired.deployment).await?;
     apply_child(ctx, obj, &desired.service).await?;
@@ -92,9 +102,10 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
         Some(ingress) => {
             apply_child(ctx, obj, ingress).await?;
         }
-        None => {
+        None if previous.as_ref().is_none_or(|p| p.ingress) => {
             delete_if_controlled::<Ingress>(ctx, obj, target.namespace, target.name).await?;
         }
+        None => {}
     }
 
     let outcome = Outcome::Applied {
@@ -102,6 +113,13 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
         url: desired.access_url,
     };
     let status = write_status(ctx, obj, &outcome).await?;
+    ctx.set_layout(
+        &owner,
+        Some(Layout {
+            rbac_namespaces,
+            ingress: desired.ingress.is_some(),
+        }),
+    );
     debug!(phase = ?status.phase, "reconciled");
     Ok(Action::requeue(RESYNC))
 }

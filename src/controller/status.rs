@@ -139,7 +139,7 @@ pub fn compute(
             status.phase = Some(Phase::Failed);
         }
     }
-    conditions.sort_by(|a, b| condition_rank(&a.type_).cmp(&condition_rank(&b.type_)));
+    conditions.sort_by_key(|c| condition_rank(&c.type_));
     status.conditions = Some(conditions);
     status
 }

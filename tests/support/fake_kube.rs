@@ -207,6 +207,20 @@ impl FakeKube {
             .unwrap_or_default()
     }
 
+    /// How many stored objects of a resource satisfy `check` (evaluated in place, no copies).
+    pub fn count_where(
+        &self,
+        group: &str,
+        resource: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> usize {
+        let store = self.state.store.lock().unwrap();
+        store
+            .objects
+            .get(&key(group, resource))
+            .map_or(0, |m| m.values().filter(|o| check(o)).count())
+    }
+
     pub fn count(&self, group: &str, resource: &str) -> usize {
         let store = self.state.store.lock().unwrap();
         store
@@ -635,15 +649,15 @@ impl State {
     }
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, Response<BoxBody>> {
+fn parse_body(body: &Bytes) -> Result<Value, Box<Response<BoxBody>>> {
     serde_json::from_slice(body)
-        .map_err(|e| error(400, "BadRequest", &format!("body is not JSON: {e}")))
+        .map_err(|e| Box::new(error(400, "BadRequest", &format!("body is not JSON: {e}"))))
 }
 
 fn create(state: &State, k: &ResourceKey, target: &Target, body: &Bytes) -> Response<BoxBody> {
     let mut obj = match parse_body(body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut store = state.store.lock().unwrap();
     let ns = target.namespace.clone().unwrap_or_default();
@@ -765,7 +779,7 @@ fn write(
 fn update(state: &State, k: &ResourceKey, target: &Target, body: &Bytes) -> Response<BoxBody> {
     let new = match parse_body(body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut store = state.store.lock().unwrap();
     let Some(old) = store
@@ -816,7 +830,7 @@ fn patch(
 ) -> Response<BoxBody> {
     let patch_body = match parse_body(body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut store = state.store.lock().unwrap();
     let existing = store
