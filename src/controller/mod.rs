@@ -234,3 +234,56 @@ fn describe_ref(object: &ObjectRef<CoderControlPlane>) -> String {
         object.name
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
+    #[tokio::test]
+    async fn unreadable_kubeconfig_is_a_config_error_not_a_panic() {
+        let args = Wrapper::try_parse_from(["x", "--kubeconfig=/nonexistent/kubeconfig"])
+            .unwrap()
+            .args;
+        let error = run(args, Shutdown::new()).await.unwrap_err();
+        assert!(matches!(error, Error::Config(_)), "{error}");
+        assert!(
+            error.to_string().contains("/nonexistent/kubeconfig"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn port_in_use_is_a_bind_error() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = taken.local_addr().unwrap();
+        let service = tower::service_fn(|_req: http::Request<kube::client::Body>| async {
+            Err::<http::Response<kube::client::Body>, std::io::Error>(std::io::Error::other(
+                "offline",
+            ))
+        });
+        let settings = Settings {
+            metrics_bind_address: Some(address),
+            ..Settings::default()
+        };
+        let error = run_with_client(Client::new(service, "default"), settings, Shutdown::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Bind {
+                    what: "metrics",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+}
