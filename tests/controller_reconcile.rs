@@ -441,3 +441,77 @@ async fn api_errors_are_retried_with_backoff_and_reported_as_degraded() {
     );
     controller.stop().await.unwrap();
 }
+
+/// A loopback address that was free a moment ago (the controller binds it right away).
+fn free_address() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    listener.local_addr().expect("local address")
+}
+
+async fn http_get(address: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())?;
+    Some((code, body))
+}
+
+#[tokio::test]
+async fn probes_report_readiness_and_metrics_count_reconciles_and_errors() {
+    let fake = FakeKube::new();
+    fake.inject(
+        Fault::new(409, 1)
+            .verb("patch")
+            .resource("deployments")
+            .client("controller"),
+    );
+    let health = free_address();
+    let metrics = free_address();
+    let settings = coder_k8s::controller::Settings {
+        health_probe_bind_address: Some(health),
+        metrics_bind_address: Some(metrics),
+        ..test_settings()
+    };
+    let controller = start(&fake, "controller", settings);
+    let mut ready = None;
+    for _ in 0..500 {
+        if let Some((200, body)) = http_get(health, "/readyz").await {
+            ready = Some(body);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(ready.as_deref(), Some("ok"), "/readyz became ready");
+    assert_eq!(http_get(health, "/healthz").await.map(|r| r.0), Some(200));
+
+    create_ccp(&fake, "coder", NS, json!({})).await;
+    eventually("recovered after the conflict", || {
+        ccp(&fake, NS, "coder")
+            .filter(|o| condition(o, "Degraded").is_some_and(|c| c["status"] == "False"))
+    })
+    .await;
+    let (code, body) = http_get(metrics, "/metrics").await.expect("metrics answer");
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("coder_k8s_controller_reconciles_total"),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"coder_k8s_controller_reconcile_errors_total{reason="conflict"} 1"#),
+        "{body}"
+    );
+    assert!(
+        body.contains("coder_k8s_controller_reconcile_duration_seconds_bucket"),
+        "{body}"
+    );
+    assert!(body.contains("coder_k8s_controller_leader 1"), "{body}");
+    controller.stop().await.unwrap();
+    // The servers stop with the controller.
+    assert!(http_get(health, "/healthz").await.is_none());
+}
