@@ -183,7 +183,7 @@ async fn reconcile_loop(
     let (reader, writer) = reflector::store();
     // Status writes (ours) bump resourceVersion but not generation: ignore them. Finalizer
     // changes do not bump generation either, but the finalizer helper waits for them.
-    let trigger = watcher(api, config.clone())
+    let trigger = watcher(api, config)
         .default_backoff()
         .reflect(writer)
         .applied_objects()
@@ -201,14 +201,24 @@ async fn reconcile_loop(
         }
     });
 
+    // Children carry the managed-by label: watching only those keeps every other Deployment,
+    // Service, ... of the cluster out of this process.
+    let children = watcher::Config::default().labels(&format!(
+        "{}={}",
+        builders::MANAGED_BY_LABEL,
+        builders::MANAGER
+    ));
     let stopping = stop.clone();
     Controller::for_stream(trigger, reader)
-        .owns(scoped::<Deployment>(&client, namespace), config.clone())
-        .owns(scoped::<Service>(&client, namespace), config.clone())
-        .owns(scoped::<ServiceAccount>(&client, namespace), config.clone())
-        .owns(scoped::<Ingress>(&client, namespace), config.clone())
-        .owns(scoped::<Role>(&client, namespace), config.clone())
-        .owns(scoped::<RoleBinding>(&client, namespace), config)
+        .owns(scoped::<Deployment>(&client, namespace), children.clone())
+        .owns(scoped::<Service>(&client, namespace), children.clone())
+        .owns(
+            scoped::<ServiceAccount>(&client, namespace),
+            children.clone(),
+        )
+        .owns(scoped::<Ingress>(&client, namespace), children.clone())
+        .owns(scoped::<Role>(&client, namespace), children.clone())
+        .owns(scoped::<RoleBinding>(&client, namespace), children)
         .graceful_shutdown_on(async move { stopping.cancelled().await })
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
