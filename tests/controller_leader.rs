@@ -23,10 +23,15 @@ fn settings(identity: &str, lease: Duration) -> Settings {
 }
 
 fn lease_holder(fake: &FakeKube) -> Option<String> {
-    fake.get("coordination.k8s.io", "leases", LEASE_NS, "coder-k8s-controller")?
-        .pointer("/spec/holderIdentity")?
-        .as_str()
-        .map(str::to_string)
+    fake.get(
+        "coordination.k8s.io",
+        "leases",
+        LEASE_NS,
+        "coder-k8s-controller",
+    )?
+    .pointer("/spec/holderIdentity")?
+    .as_str()
+    .map(str::to_string)
 }
 
 /// Tags of clients that wrote anything other than the Lease.
@@ -67,7 +72,10 @@ async fn one_instance_reconciles_and_stopping_it_hands_over_within_the_lease() {
     assert_eq!(reconcilers(&fake, "one"), vec!["a".to_string()]);
     // The standby touches nothing but the Lease.
     eventually("b polled the lease", || {
-        fake.requests().iter().any(|r| r.client == "b").then_some(())
+        fake.requests()
+            .iter()
+            .any(|r| r.client == "b")
+            .then_some(())
     })
     .await;
     let standby_resources: Vec<String> = fake
@@ -86,7 +94,12 @@ async fn one_instance_reconciles_and_stopping_it_hands_over_within_the_lease() {
     .await;
     assert_eq!(holder, "b");
     let lease_obj = fake
-        .get("coordination.k8s.io", "leases", LEASE_NS, "coder-k8s-controller")
+        .get(
+            "coordination.k8s.io",
+            "leases",
+            LEASE_NS,
+            "coder-k8s-controller",
+        )
         .unwrap();
     assert_eq!(lease_obj["spec"]["leaseTransitions"], 1);
 
@@ -103,7 +116,10 @@ async fn a_crashed_leader_is_replaced_after_the_lease_expires() {
     let lease = Duration::from_secs(1);
     let fake = FakeKube::new();
     let a = start(&fake, "a", settings("a", lease));
-    eventually("a holds the lease", || lease_holder(&fake).filter(|h| h == "a")).await;
+    eventually("a holds the lease", || {
+        lease_holder(&fake).filter(|h| h == "a")
+    })
+    .await;
     let b = start(&fake, "b", settings("b", lease));
     // Simulate a crash: no shutdown, no release.
     a.task.abort();

@@ -14,10 +14,13 @@ use coder_k8s::controller::{LeaderSettings, Settings};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
-use support::fake_kube::{Fault, FakeKube, Recorded};
+use support::fake_kube::{FakeKube, Fault, Recorded};
 use support::*;
 
-const RBAC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/controller/20-rbac.yaml");
+const RBAC_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/deploy/controller/20-rbac.yaml"
+);
 const CONTROLLER_NS: &str = "coder-system";
 
 /// (apiGroup, resource, verb), with `resource/subresource` for subresources.
@@ -41,7 +44,12 @@ fn rules_of(kind: &str, name: &str) -> Vec<Value> {
 fn expand(rules: &[Value]) -> BTreeSet<Permission> {
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut out = BTreeSet::new();
@@ -118,14 +126,28 @@ async fn scenario(fake: &FakeKube) {
     .await
     .expect("patch spec");
     eventually("ingress and ws-b RBAC removed", || {
-        (fake.get("networking.k8s.io", "ingresses", "coder", "full").is_none()
-            && fake.get("rbac.authorization.k8s.io", "roles", "ws-b", "full-workspace-perms").is_none())
+        (fake
+            .get("networking.k8s.io", "ingresses", "coder", "full")
+            .is_none()
+            && fake
+                .get(
+                    "rbac.authorization.k8s.io",
+                    "roles",
+                    "ws-b",
+                    "full-workspace-perms",
+                )
+                .is_none())
         .then_some(())
     })
     .await;
 
     // A repeated failure: the same Warning twice becomes an Event series (a patch).
-    fake.inject(Fault::new(403, 3).verb("patch").resource("services").client("controller"));
+    fake.inject(
+        Fault::new(403, 3)
+            .verb("patch")
+            .resource("services")
+            .client("controller"),
+    );
     api.patch(
         "full",
         &PatchParams::default(),
@@ -146,8 +168,13 @@ async fn scenario(fake: &FakeKube) {
     })
     .await;
 
-    api.delete("full", &DeleteParams::default()).await.expect("delete");
-    eventually("deleted", || ccp(fake, "coder", "full").is_none().then_some(())).await;
+    api.delete("full", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("deleted", || {
+        ccp(fake, "coder", "full").is_none().then_some(())
+    })
+    .await;
     controller.stop().await.expect("controller stops");
 }
 
@@ -177,10 +204,20 @@ async fn every_controller_request_is_allowed_and_every_rule_is_used() {
             }
         }
     }
-    assert!(denied.is_empty(), "requests not allowed by {RBAC_FILE}:\n{}", denied.join("\n"));
+    assert!(
+        denied.is_empty(),
+        "requests not allowed by {RBAC_FILE}:\n{}",
+        denied.join("\n")
+    );
 
-    let unused: Vec<&Permission> = cluster.union(&leader).filter(|p| !used.contains(*p)).collect();
-    assert!(unused.is_empty(), "rules no request used (remove them or cover them): {unused:?}");
+    let unused: Vec<&Permission> = cluster
+        .union(&leader)
+        .filter(|p| !used.contains(*p))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "rules no request used (remove them or cover them): {unused:?}"
+    );
 }
 
 #[test]
@@ -199,6 +236,9 @@ fn workspace_grants_match_what_the_default_role_hands_out() {
         .collect();
     assert_eq!(
         expand(&rules),
-        expand(&rules_of("ClusterRole", "coder-k8s-controller-workspace-grants"))
+        expand(&rules_of(
+            "ClusterRole",
+            "coder-k8s-controller-workspace-grants"
+        ))
     );
 }
