@@ -20,7 +20,7 @@ if ! command -v kopium >/dev/null 2>&1; then
   # The codegen cross-check compares our generated types with kopium's on the same schemas.
   cargo install --locked --quiet kopium --version 0.24.1
 fi
-kubectl version --client 2>/dev/null | head -1
+kubectl version --client
 kopium --version
 
 step "cargo fmt --check"
