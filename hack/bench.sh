@@ -3,7 +3,7 @@
 #
 #   GET one object      wrk at c=1/16/64, against our server and a bare rustls+hyper ceiling
 #                       serving the same bytes; ratio ours/ceiling, p50/p99
-#   LIST 10,000 objects JSON and Table, latency p50/p99
+#   LIST 10,000 objects JSON, Table and a 500-object page, one client: latency p50/p99
 #   watch fan-out       event delivery to 1,000 concurrent watchers, p50/p99
 #   peak RSS            of our server holding 10,000 objects, after all of the above
 #
@@ -132,12 +132,12 @@ TARGET=$SERVER_PID
 
 LIST_PATH="/apis/aggregation.coder.com/v1alpha1/namespaces/default/coderworkspaces"
 LIST_BYTES=$(curl -ks "$URL$LIST_PATH" | wc -c)
-LIST=$(wrk_median 4 "$URL$LIST_PATH")
-echo "LIST $OBJECTS ($LIST_BYTES bytes) c=4: $LIST"
-TABLE=$(wrk_median 4 "$URL$LIST_PATH" "Accept: application/json;as=Table;v=v1;g=meta.k8s.io")
-echo "Table LIST $OBJECTS c=4: $TABLE"
-PAGE=$(wrk_median 4 "$URL$LIST_PATH?limit=500")
-echo "LIST page of 500 c=4: $PAGE"
+LIST=$(wrk_median 1 "$URL$LIST_PATH")
+echo "LIST $OBJECTS ($LIST_BYTES bytes) c=1: $LIST"
+TABLE=$(wrk_median 1 "$URL$LIST_PATH" "Accept: application/json;as=Table;v=v1;g=meta.k8s.io")
+echo "Table LIST $OBJECTS c=1: $TABLE"
+PAGE=$(wrk_median 1 "$URL$LIST_PATH?limit=500")
+echo "LIST page of 500 c=1: $PAGE"
 
 echo "== watch fan-out: $WATCHERS watchers, $WATCH_EVENTS events"
 WATCH=$("${PIN_LOAD[@]}" "$HELPER" watch "$URL" "$WORK/ca.pem" "$WATCHERS" "$WATCH_EVENTS" | tee /dev/stderr | tail -1)
@@ -160,7 +160,7 @@ echo
 read -r lrps lp50 lp99 _ <<<"$LIST"
 read -r trps tp50 tp99 _ <<<"$TABLE"
 read -r prps pp50 pp99 _ <<<"$PAGE"
-echo "| LIST ($OBJECTS objects, $LIST_BYTES bytes), c=4 | req/s | p50 ms | p99 ms |"
+echo "| LIST ($OBJECTS objects, $LIST_BYTES bytes), one client (c=1) | req/s | p50 ms | p99 ms |"
 echo "|---|---|---|---|"
 echo "| JSON | $lrps | $lp50 | $lp99 |"
 echo "| Table | $trps | $tp50 | $tp99 |"
