@@ -12,7 +12,7 @@ pub struct ControllerArgs {
     #[arg(long)]
     pub namespace: Option<String>,
 
-    /// Path to a kubeconfig file (default: in-cluster config, then $KUBECONFIG / ~/.kube/config).
+    /// Path to a kubeconfig file (default: $KUBECONFIG or ~/.kube/config if present, else in-cluster).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
 
