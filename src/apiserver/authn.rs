@@ -1,7 +1,7 @@
 //! Authentication: who is calling. Only `--authentication=none` exists for now (everyone is
 //! `system:anonymous`, everything is allowed). It is a layer over the router so delegated
 //! authentication (front-proxy headers, TokenReview) and authorization (SubjectAccessReview)
-//! can replace it without touching handlers; handlers read the `UserInfo` extension.
+//! can replace it without touching handlers; handlers read the `Arc<UserInfo>` extension.
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -32,6 +32,14 @@ impl UserInfo {
             groups: vec!["system:unauthenticated".into()],
         }
     }
+}
+
+/// The one anonymous identity, shared: building it per request would allocate on every call.
+fn anonymous_user() -> std::sync::Arc<UserInfo> {
+    static ANONYMOUS: std::sync::OnceLock<std::sync::Arc<UserInfo>> = std::sync::OnceLock::new();
+    ANONYMOUS
+        .get_or_init(|| std::sync::Arc::new(UserInfo::anonymous()))
+        .clone()
 }
 
 /// Whether an Authorization header is well-formed: `Bearer <token>` or `Basic <credentials>`.
@@ -66,7 +74,7 @@ pub async fn anonymous(mut request: Request, next: Next) -> Response {
         ))
         .into_response();
     }
-    request.extensions_mut().insert(UserInfo::anonymous());
+    request.extensions_mut().insert(anonymous_user());
     next.run(request).await
 }
 

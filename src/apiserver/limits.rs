@@ -11,6 +11,10 @@ use super::state::SharedState;
 use super::status::ApiError;
 
 fn is_watch(request: &Request) -> bool {
+    // Most requests have no query at all; only parse one that could hold the parameter.
+    if !request.uri().query().is_some_and(|q| q.contains("watch")) {
+        return false;
+    }
     Query::parse(request.uri().query())
         .and_then(|q| q.flag("watch"))
         .unwrap_or(false)
