@@ -37,8 +37,8 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
             },
             crate::api::registry::PrinterColumn {
                 name: "AutoShutdown",
-                type_: "date",
-                format: None,
+                type_: "string",
+                format: Some("date-time"),
                 description: None,
                 json_path: ".status.autoShutdown",
                 priority: 0i32,
@@ -79,8 +79,8 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
             },
             crate::api::registry::PrinterColumn {
                 name: "AutoShutdown",
-                type_: "date",
-                format: None,
+                type_: "string",
+                format: Some("date-time"),
                 description: None,
                 json_path: ".status.autoShutdown",
                 priority: 0i32,
