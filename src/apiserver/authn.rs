@@ -1,12 +1,12 @@
 //! Authentication: who is calling. Only `--authentication=none` exists for now (everyone is
-//! `system:anonymous`, everything is allowed). It is a layer over the router so delegated
-//! authentication (front-proxy headers, TokenReview) and authorization (SubjectAccessReview)
-//! can replace it without touching handlers; handlers read the `Arc<UserInfo>` extension.
+//! `system:anonymous`, everything is allowed). The request pipeline (`router::pipeline`) calls it
+//! before any handler, so delegated authentication (front-proxy headers, TokenReview) and
+//! authorization (SubjectAccessReview) replace it without touching handlers; handlers read the
+//! `Arc<UserInfo>` extension.
 
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use http::header;
+use std::sync::Arc;
+
+use http::{HeaderMap, header};
 
 use super::status::ApiError;
 
@@ -35,10 +35,10 @@ impl UserInfo {
 }
 
 /// The one anonymous identity, shared: building it per request would allocate on every call.
-fn anonymous_user() -> std::sync::Arc<UserInfo> {
-    static ANONYMOUS: std::sync::OnceLock<std::sync::Arc<UserInfo>> = std::sync::OnceLock::new();
+fn anonymous_user() -> Arc<UserInfo> {
+    static ANONYMOUS: std::sync::OnceLock<Arc<UserInfo>> = std::sync::OnceLock::new();
     ANONYMOUS
-        .get_or_init(|| std::sync::Arc::new(UserInfo::anonymous()))
+        .get_or_init(|| Arc::new(UserInfo::anonymous()))
         .clone()
 }
 
@@ -53,29 +53,26 @@ fn authorization_is_well_formed(value: &str) -> bool {
         && !credentials.is_empty()
 }
 
-/// The `none` authenticator.
-pub async fn anonymous(mut request: Request, next: Next) -> Response {
-    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
-        let ok = value.to_str().is_ok_and(authorization_is_well_formed);
-        if !ok {
-            return ApiError::unauthorized("Unauthorized").into_response();
+/// The `none` authenticator: who the caller is, or why the request is refused. A delegated
+/// authenticator (front-proxy headers, TokenReview) takes the same place, async.
+pub fn authenticate(headers: &HeaderMap) -> Result<Arc<UserInfo>, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        if !value.to_str().is_ok_and(authorization_is_well_formed) {
+            return Err(ApiError::unauthorized("Unauthorized"));
         }
     }
     // Impersonation needs an authorizer to decide who may impersonate whom; with none, refuse
     // it like kube-apiserver refuses a user without the impersonate verb.
-    if let Some(target) = request
-        .headers()
+    if let Some((_, target)) = headers
         .iter()
         .find(|(name, _)| name.as_str().starts_with("impersonate-"))
-        .map(|(_, v)| v.to_str().unwrap_or_default().to_string())
     {
-        return ApiError::forbidden(format!(
+        let target = target.to_str().unwrap_or_default();
+        return Err(ApiError::forbidden(format!(
             "users \"{target}\" is forbidden: User \"system:anonymous\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope: impersonation is not supported with --authentication=none"
-        ))
-        .into_response();
+        )));
     }
-    request.extensions_mut().insert(anonymous_user());
-    next.run(request).await
+    Ok(anonymous_user())
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
-//! Request limits as layers: at most `--max-requests-inflight` non-watch requests at once
+//! Request limits, applied by the request pipeline: at most `--max-requests-inflight` non-watch requests at once
 //! (429 with Retry-After beyond that) and a deadline per non-watch request (504). Watches are
 //! long-running and exempt from both, as in kube-apiserver.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -20,7 +20,7 @@ fn is_watch(request: &Request) -> bool {
         .unwrap_or(false)
 }
 
-pub async fn limit(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+pub async fn limit(state: &SharedState, request: Request, next: Next) -> Response {
     if is_watch(&request) {
         return next.run(request).await;
     }

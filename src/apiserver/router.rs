@@ -1,8 +1,10 @@
 //! The request pipeline: probes and metrics (never limited or authenticated, so kubelet and
 //! Prometheus always get through), then the API behind authentication and limits.
 //!
-//! Layer order, outermost first: metrics → authentication → in-flight/timeout limits →
-//! handlers. Delegated authorization slots in right after authentication.
+//! Steps, in order: metrics → authentication → in-flight/timeout limits → handlers, run by one
+//! middleware (`pipeline`) rather than one layer each: every axum layer boxes the inner service
+//! and its future per request, so one layer boxes once. Delegated authorization
+//! slots in right after authentication.
 
 use std::time::Instant;
 
@@ -31,15 +33,14 @@ pub fn router(state: SharedState) -> Router {
         .route("/openapi/v3/{*key}", get(openapi_v3_doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), limits::limit))
-        .layer(middleware::from_fn(authn::anonymous));
+        .layer(middleware::from_fn_with_state(state.clone(), pipeline));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .merge(api)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .merge(api)
         .with_state(state)
 }
 
@@ -75,13 +76,36 @@ async fn openapi_v3_doc(
     state.openapi.v3_doc(&key, &headers)
 }
 
-/// Counts and times every request. Resource handlers label their responses with verb and
-/// resource; anything else is labelled by method and the first path segment.
+/// The API pipeline: metrics around authentication around limits around the handler.
+async fn pipeline(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    measured(&state, request, |mut request| async {
+        match authn::authenticate(request.headers()) {
+            Ok(user) => {
+                request.extensions_mut().insert(user);
+                limits::limit(&state, request, next).await
+            }
+            Err(refused) => refused.into_response(),
+        }
+    })
+    .await
+}
+
+/// Probes and `/metrics`: counted, nothing else.
 async fn observe(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    measured(&state, request, |request| next.run(request)).await
+}
+
+/// Counts and times a request. Resource handlers label their responses with verb and
+/// resource; anything else is labelled by method and the first path segment.
+async fn measured<F, Fut>(state: &SharedState, request: Request, serve: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let started = Instant::now();
     let verb = method_label(request.method());
     let root = root_label(request.uri().path());
-    let response = next.run(request).await;
+    let response = serve(request).await;
     let elapsed = started.elapsed();
     let code = response.status().as_u16();
     let (verb, resource) = match response.extensions().get::<RequestLabels>() {
