@@ -56,10 +56,10 @@ fn authorization_is_well_formed(value: &str) -> bool {
 /// The `none` authenticator: who the caller is, or why the request is refused. A delegated
 /// authenticator (front-proxy headers, TokenReview) takes the same place, async.
 pub fn authenticate(headers: &HeaderMap) -> Result<Arc<UserInfo>, ApiError> {
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        if !value.to_str().is_ok_and(authorization_is_well_formed) {
-            return Err(ApiError::unauthorized("Unauthorized"));
-        }
+    if let Some(value) = headers.get(header::AUTHORIZATION)
+        && !value.to_str().is_ok_and(authorization_is_well_formed)
+    {
+        return Err(ApiError::unauthorized("Unauthorized"));
     }
     // Impersonation needs an authorizer to decide who may impersonate whom; with none, refuse
     // it like kube-apiserver refuses a user without the impersonate verb.
