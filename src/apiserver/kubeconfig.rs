@@ -1,4 +1,4 @@
-//! A kubeconfig for talking to this server directly: its address, its CA, and a placeholder
+//! A kubeconfig for talking to this server directly: its address, its CA, and a dummy
 //! token. kubectl prompts for a username when a user entry has no credentials at all, and
 //! `--authentication=none` ignores the token, so a fixed one makes the file usable at once.
 
@@ -30,7 +30,7 @@ clusters:
 users:
 - name: coder-k8s
   user:
-    # Placeholder: --authentication=none ignores it; kubectl prompts when a user has no credentials.
+    # Not a credential: --authentication=none ignores it; kubectl prompts when a user has no credentials.
     token: coder-k8s-anonymous
 contexts:
 - name: coder-k8s

@@ -74,7 +74,8 @@ pub struct ApiserverArgs {
     #[arg(long)]
     pub demo_data: bool,
 
-    /// Write a kubeconfig for this server (address, CA, placeholder token) to this path.
+    /// Write a kubeconfig for this server (address, CA, and a dummy bearer token so kubectl
+    /// does not prompt for a username) to this path.
     #[arg(long)]
     pub write_kubeconfig: Option<PathBuf>,
 
