@@ -6,7 +6,9 @@
 mod args;
 mod backoff;
 pub mod builders;
+mod caches;
 mod context;
+mod drift;
 mod error;
 mod health;
 mod leader;
@@ -16,12 +18,13 @@ pub mod status;
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::ResourceExt;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::utils::Predicate;
 use kube::runtime::watcher;
@@ -30,6 +33,7 @@ use kube::{Api, Client, Resource};
 use tracing::{debug, info, warn};
 
 pub use args::{ControllerArgs, LeaderSettings, Settings};
+use caches::{Cached, Caches, SyncTracker};
 pub use context::Context;
 pub use error::{Error, Result};
 pub use health::Health;
@@ -104,42 +108,22 @@ async fn lead_and_reconcile(
     health: Arc<Health>,
     shutdown: &Shutdown,
 ) -> Result<()> {
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics.clone(),
-        settings.instance.clone(),
-        settings.max_backoff,
-    ));
     let Some(leader) = settings.leader.clone() else {
         metrics.set_leader(true);
-        return reconcile_loop(
-            client,
-            settings.namespace.as_deref(),
-            ctx,
-            health,
-            shutdown.clone(),
-        )
-        .await;
+        return reconcile_loop(client, settings, metrics, health, shutdown.clone()).await;
     };
 
     // A standby is ready: it is doing its job (waiting). Otherwise a rolling update of a
     // two-replica controller would stall on a pod that can never become ready.
-    health.set_ready(true);
+    health.standby();
     let mut elector = leader::LeaderElector::new(client.clone(), leader);
     if !elector.acquire(shutdown).await {
         return Ok(());
     }
     metrics.set_leader(true);
-    health.set_ready(false);
 
     let stop = shutdown.child_token();
-    let controller = reconcile_loop(
-        client,
-        settings.namespace.as_deref(),
-        ctx,
-        health,
-        stop.clone(),
-    );
+    let controller = reconcile_loop(client, settings, metrics.clone(), health, stop.clone());
     tokio::pin!(controller);
     let result = tokio::select! {
         result = &mut controller => result,
@@ -171,36 +155,37 @@ where
     }
 }
 
+const CONTROL_PLANES: &str = "codercontrolplanes";
+
+/// Which control plane a workspace Role or RoleBinding serves, from the labels every one of
+/// them carries (owner references cannot cross namespaces).
+fn rbac_owner<K: Resource>(obj: K) -> Option<ObjectRef<CoderControlPlane>> {
+    let labels = obj.labels();
+    let name = labels.get(builders::INSTANCE_LABEL)?;
+    let namespace = labels.get(builders::OWNER_NAMESPACE_LABEL)?;
+    Some(ObjectRef::new(name).within(namespace))
+}
+
 async fn reconcile_loop(
     client: Client,
-    namespace: Option<&str>,
-    ctx: Arc<Context>,
+    settings: &Settings,
+    metrics: Arc<Metrics>,
     health: Arc<Health>,
     stop: Shutdown,
 ) -> Result<()> {
-    let api: Api<CoderControlPlane> = scoped(&client, namespace);
-    let config = watcher::Config::default();
-    let (reader, writer) = reflector::store();
-    // Status writes (ours) bump resourceVersion but not generation: ignore them. Finalizer
-    // changes do not bump generation either, but the finalizer helper waits for them.
-    let trigger = watcher(api, config)
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
-            Default::default(),
-        );
-
-    let synced = reader.clone();
-    let ready = health.clone();
-    let readiness = tokio::spawn(async move {
-        if synced.wait_until_ready().await.is_ok() {
-            info!("watch caches synced");
-            ready.set_ready(true);
-        }
-    });
-
+    let namespace = settings.namespace.as_deref();
+    let sync = SyncTracker::new(
+        &[
+            CONTROL_PLANES,
+            Deployment::PLURAL,
+            Service::PLURAL,
+            ServiceAccount::PLURAL,
+            Ingress::PLURAL,
+            Role::PLURAL,
+            RoleBinding::PLURAL,
+        ],
+        health.clone(),
+    );
     // Children carry the managed-by label: watching only those keeps every other Deployment,
     // Service, ... of the cluster out of this process.
     let children = watcher::Config::default().labels(&format!(
@@ -208,17 +193,65 @@ async fn reconcile_loop(
         builders::MANAGED_BY_LABEL,
         builders::MANAGER
     ));
+    let (deployments, deployment_events) =
+        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
+    let (services, service_events) =
+        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
+    let (service_accounts, service_account_events) =
+        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
+    let (ingresses, ingress_events) =
+        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
+    let (roles, role_events) =
+        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
+    let (role_bindings, role_binding_events) =
+        caches::child_watch(scoped(&client, namespace), children, sync.clone());
+    let caches = Caches {
+        deployments,
+        services,
+        service_accounts,
+        ingresses,
+        roles,
+        role_bindings,
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics,
+        settings.instance.clone(),
+        settings.max_backoff,
+        caches,
+    ));
+
+    let api: Api<CoderControlPlane> = scoped(&client, namespace);
+    let (reader, writer) = reflector::store();
+    let synced = sync.clone();
+    // Status writes (ours) bump resourceVersion but not generation: ignore them. Finalizer
+    // changes do not bump generation either, but the finalizer helper waits for them.
+    let control_planes = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .inspect_err(report_watch_error)
+        .modify(|obj: &mut CoderControlPlane| obj.managed_fields_mut().clear())
+        .reflect(writer)
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                synced.synced(CONTROL_PLANES);
+            }
+        })
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        );
+    let trigger = caches::after_children_synced(sync, CONTROL_PLANES, control_planes);
+
     let stopping = stop.clone();
     Controller::for_stream(trigger, reader)
-        .owns(scoped::<Deployment>(&client, namespace), children.clone())
-        .owns(scoped::<Service>(&client, namespace), children.clone())
-        .owns(
-            scoped::<ServiceAccount>(&client, namespace),
-            children.clone(),
-        )
-        .owns(scoped::<Ingress>(&client, namespace), children.clone())
-        .owns(scoped::<Role>(&client, namespace), children.clone())
-        .owns(scoped::<RoleBinding>(&client, namespace), children)
+        .owns_stream(deployment_events)
+        .owns_stream(service_events)
+        .owns_stream(service_account_events)
+        .owns_stream(ingress_events)
+        // Workspace RBAC in other namespaces has no owner reference; its labels name the owner.
+        .watches_stream(role_events, rbac_owner)
+        .watches_stream(role_binding_events, rbac_owner)
         .graceful_shutdown_on(async move { stopping.cancelled().await })
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -228,13 +261,35 @@ async fn reconcile_loop(
             }
         })
         .await;
-    readiness.abort();
-    health.set_ready(false);
+    health.stopped();
     if !stop.is_cancelled() {
         warn!("controller stream ended without shutdown");
     }
     info!("controller stopped");
     Ok(())
+}
+
+/// The watcher retries with backoff and logs failures at debug level only; a missing CRD or
+/// missing permission would go unnoticed at the default level.
+fn report_watch_error(error: &watcher::Error) {
+    let status = match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status,
+        _ => return,
+    };
+    if status.code == 404 {
+        warn!(
+            crd = "codercontrolplanes.coder.com",
+            "the CoderControlPlane CRD is not installed (404 listing codercontrolplanes); \
+             install it with `kubectl apply -f generated/crds/`; retrying"
+        );
+    } else if status.code == 403 {
+        warn!(
+            message = %status.message,
+            "not allowed to list/watch codercontrolplanes; check the controller's ClusterRole; retrying"
+        );
+    }
 }
 
 fn describe_ref(object: &ObjectRef<CoderControlPlane>) -> String {
