@@ -102,6 +102,10 @@ impl SyncTracker {
         self.health.synced(kind);
     }
 
+    pub fn is_synced(&self, kind: &'static str) -> bool {
+        !self.pending.borrow().contains(kind)
+    }
+
     /// Resolves once every kind but `except` has synced.
     pub async fn wait_for_all_but(&self, except: &'static str) {
         let mut pending = self.pending.subscribe();

@@ -230,21 +230,22 @@ async fn reconcile_loop(
         .default_backoff()
         .inspect_err(report_watch_error)
         .modify(|obj: &mut CoderControlPlane| obj.managed_fields_mut().clear())
-        .reflect(writer)
+        // Marked before the store applies it, so "not synced" below means no reconcile ran.
         .inspect_ok(move |event| {
             if matches!(event, watcher::Event::InitDone) {
                 synced.synced(CONTROL_PLANES);
             }
         })
+        .reflect(writer)
         .applied_objects()
         .predicate_filter(
             predicates::generation.combine(predicates::finalizers),
             Default::default(),
         );
-    let trigger = caches::after_children_synced(sync, CONTROL_PLANES, control_planes);
+    let trigger = caches::after_children_synced(sync.clone(), CONTROL_PLANES, control_planes);
 
     let stopping = stop.clone();
-    Controller::for_stream(trigger, reader)
+    let run = Controller::for_stream(trigger, reader)
         .owns_stream(deployment_events)
         .owns_stream(service_events)
         .owns_stream(service_account_events)
@@ -259,8 +260,19 @@ async fn reconcile_loop(
                 Ok((object, _)) => debug!(object = %describe_ref(&object), "reconciled"),
                 Err(error) => debug!(%error, "reconcile error (handled by error_policy)"),
             }
-        })
-        .await;
+        });
+    tokio::pin!(run);
+    tokio::select! {
+        () = &mut run => {}
+        () = stop.cancelled() => {
+            // kube's runner waits for the CoderControlPlane cache before it starts, also during
+            // a graceful shutdown: with the CRD missing it would wait forever. Before that
+            // cache synced no reconcile can have started, so there is nothing to drain.
+            if sync.is_synced(CONTROL_PLANES) {
+                run.await;
+            }
+        }
+    }
     health.stopped();
     if !stop.is_cancelled() {
         warn!("controller stream ended without shutdown");
