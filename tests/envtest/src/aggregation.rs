@@ -20,7 +20,8 @@ pub const SERVICE_NAMESPACE: &str = "default";
 pub struct ApiServiceRegistration<'a> {
     pub group: &'a str,
     pub version: &'a str,
-    /// Port on 127.0.0.1 (reached as `localhost:PORT`; the serving cert must cover `localhost`).
+    /// Port on 127.0.0.1 (reached as `localhost:PORT`; the serving certificate must cover
+    /// [`ApiServiceRegistration::service_dns_name`]).
     pub port: u16,
     /// PEM of the CA that signed the aggregated server's serving certificate.
     pub ca_bundle_pem: &'a str,
@@ -49,6 +50,13 @@ impl<'a> ApiServiceRegistration<'a> {
     /// `<version>.<group>`, the APIService's name.
     pub fn api_service_name(&self) -> String {
         format!("{}.{}", self.version, self.group)
+    }
+
+    /// The name the aggregator verifies the serving certificate against: kube-aggregator dials
+    /// `localhost:PORT` but checks the certificate for `<service>.<namespace>.svc`, so the
+    /// aggregated server's certificate must list this name (besides localhost/127.0.0.1).
+    pub fn service_dns_name(&self) -> String {
+        format!("{}.{SERVICE_NAMESPACE}.svc", self.service_name())
     }
 
     /// The ExternalName Service's name (a DNS-1035 label derived from group and version).

@@ -7,6 +7,17 @@
 //! kube-apiserver and kube-controller-manager, and `PATH` for etcd and kubectl. A missing binary
 //! panics naming it, where it was looked for and how to get it; nothing is skipped silently.
 //!
+//! What a test uses:
+//! - [`shared`] / [`shared_with_controller_manager`]: the control plane of this test binary;
+//!   [`ControlPlane`] has kubeconfigs (admin, ServiceAccount token, x509 user), clients,
+//!   `kubectl()`, `create_namespace()`, the CAs, and [`ControlPlane::register_apiservice`]
+//!   (ExternalName Service `localhost` + APIService; the aggregated server's certificate must
+//!   cover [`ApiServiceRegistration::service_dns_name`]).
+//! - [`spawn_guarded`]: start any long-running process (our binaries too) so that it dies with
+//!   the test process, even on SIGKILL; [`GuardedChild`] sends signals and waits with timeouts.
+//! - [`Etcd::start`]: a standalone etcd with `kill()`/`restart()` for storage tests.
+//! - [`poll_until`]: the bounded wait for conditions the real server reaches eventually.
+//!
 //! ```ignore
 //! #[tokio::test]
 //! async fn lists_namespaces() {
