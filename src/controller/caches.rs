@@ -50,23 +50,34 @@ pub trait Cached:
 {
     /// Plural resource name, as reported by /readyz.
     const PLURAL: &'static str;
+    /// The part of the object (a field-set path) that is defined by the CoderControlPlane
+    /// alone: fields other managers add there are removed. `None`: only the fields we set
+    /// are put back (labels, annotations and other additions stay).
+    const EXCLUSIVE: Option<&'static [&'static str]> = None;
     fn store(caches: &Caches) -> &Store<Self>;
 }
 
 macro_rules! cached {
-    ($kind:ty, $plural:literal, $field:ident) => {
+    ($kind:ty, $plural:literal, $field:ident $(, $exclusive:expr)?) => {
         impl Cached for $kind {
             const PLURAL: &'static str = $plural;
+            $(const EXCLUSIVE: Option<&'static [&'static str]> = Some($exclusive);)?
             fn store(caches: &Caches) -> &Store<Self> {
                 &caches.$field
             }
         }
     };
 }
-cached!(Deployment, "deployments", deployments);
-cached!(Service, "services", services);
+// The pod spec, not the pod template's metadata: `kubectl rollout restart` annotates that.
+cached!(
+    Deployment,
+    "deployments",
+    deployments,
+    &["f:spec", "f:template", "f:spec"]
+);
+cached!(Service, "services", services, &["f:spec"]);
 cached!(ServiceAccount, "serviceaccounts", service_accounts);
-cached!(Ingress, "ingresses", ingresses);
+cached!(Ingress, "ingresses", ingresses, &["f:spec"]);
 cached!(Role, "roles", roles);
 cached!(RoleBinding, "rolebindings", role_bindings);
 

@@ -37,13 +37,13 @@ fn is_empty(value: &Value) -> bool {
     }
 }
 
-/// Managers other than ours that own fields of a Deployment's pod spec
-/// (`spec.template.spec`): a hand-added env var, container, volume or resource limit.
+/// Managers other than ours that own fields under `path` (a field-set path such as
+/// `["f:spec"]`): a hand-added env var, container, volume, Service port.
 ///
-/// Server-side apply never removes fields another manager owns, so the controller takes them
-/// over and drops them (see `reconcile::revert_foreign_pod_spec`). Pod-template metadata is
-/// left alone on purpose: `kubectl rollout restart` writes an annotation there.
-pub fn foreign_pod_spec_managers(entries: &[ManagedFieldsEntry]) -> Vec<String> {
+/// Server-side apply never removes fields another manager owns (and `force` moves ownership
+/// only where values conflict), so the controller moves those fields into its own entry with
+/// [`take_ownership`] and then applies without them.
+pub fn foreign_managers(entries: &[ManagedFieldsEntry], path: &[&str]) -> Vec<String> {
     entries
         .iter()
         .filter(|entry| entry.manager.as_deref() != Some(MANAGER))
@@ -52,16 +52,96 @@ pub fn foreign_pod_spec_managers(entries: &[ManagedFieldsEntry]) -> Vec<String> 
             entry
                 .fields_v1
                 .as_ref()
-                .and_then(|fields| fields.0.pointer("/f:spec/f:template/f:spec"))
+                .and_then(|fields| path.iter().try_fold(&fields.0, |node, key| node.get(*key)))
                 .is_some_and(|spec| spec.as_object().is_some_and(|m| !m.is_empty()))
         })
         .map(|entry| entry.manager.clone().unwrap_or_default())
         .collect()
 }
 
+/// `managedFields` with every other manager's fields under `path` moved into our `Apply`
+/// entry: the next apply of ours, which does not carry those fields, makes the API server
+/// remove them. `None` when there is nothing to move or no entry of ours to move it to.
+pub fn take_ownership(
+    entries: &[ManagedFieldsEntry],
+    path: &[&str],
+) -> Option<Vec<ManagedFieldsEntry>> {
+    let mut entries = entries.to_vec();
+    let mut taken = Value::Object(Default::default());
+    for entry in entries.iter_mut().filter(|e| {
+        e.manager.as_deref() != Some(MANAGER) && e.subresource.as_deref().is_none_or(str::is_empty)
+    }) {
+        if let Some(fields) = entry.fields_v1.as_mut()
+            && let Some(subtree) = remove_path(&mut fields.0, path)
+        {
+            merge(&mut taken, subtree);
+        }
+    }
+    if taken.as_object().is_none_or(|m| m.is_empty()) {
+        return None;
+    }
+    let ours = entries.iter_mut().find(|e| {
+        e.manager.as_deref() == Some(MANAGER)
+            && e.operation.as_deref() == Some("Apply")
+            && e.subresource.as_deref().is_none_or(str::is_empty)
+    })?;
+    let fields = ours.fields_v1.as_mut()?;
+    let mut node = &mut fields.0;
+    for key in path {
+        let map = node.as_object_mut()?;
+        node = map
+            .entry((*key).to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    merge(node, taken);
+    // An entry left with no fields would be invalid; drop it.
+    entries.retain(|e| {
+        e.fields_v1
+            .as_ref()
+            .is_none_or(|f| f.0.as_object().is_none_or(|m| !m.is_empty()))
+    });
+    Some(entries)
+}
+
+/// Removes and returns the subtree at `path`, pruning parents left empty.
+fn remove_path(node: &mut Value, path: &[&str]) -> Option<Value> {
+    let (first, rest) = path.split_first()?;
+    let map = node.as_object_mut()?;
+    let removed = if rest.is_empty() {
+        map.remove(*first)
+    } else {
+        let child = map.get_mut(*first)?;
+        let removed = remove_path(child, rest);
+        if child.as_object().is_some_and(|m| m.is_empty()) {
+            map.remove(*first);
+        }
+        removed
+    };
+    removed.filter(|v| v.as_object().is_some_and(|m| !m.is_empty()))
+}
+
+/// Deep union of two field sets.
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(into), Value::Object(from)) => {
+            for (key, value) in from {
+                match into.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        into.insert(key, value);
+                    }
+                }
+            }
+        }
+        (into, from) => *into = from,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const POD_SPEC: [&str; 3] = ["f:spec", "f:template", "f:spec"];
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
     use serde_json::json;
 
@@ -121,6 +201,47 @@ mod tests {
                 json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"coder\"}": {"f:env": {}}}}}}}),
             ),
         ];
-        assert_eq!(foreign_pod_spec_managers(&entries), vec!["kubectl-edit"]);
+        assert_eq!(foreign_managers(&entries, &POD_SPEC), vec!["kubectl-edit"]);
+    }
+
+    #[test]
+    fn pod_spec_ownership_moves_to_our_apply_entry() {
+        let mut ours = entry(
+            MANAGER,
+            None,
+            json!({"f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"coder\"}": {"f:image": {}}}}}}}),
+        );
+        ours.operation = Some("Apply".into());
+        let entries = vec![
+            ours,
+            entry(
+                "kubectl-edit",
+                None,
+                json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"coder\"}": {"f:env": {"k:{\"name\":\"HAND\"}": {}}}}}}}}),
+            ),
+            entry(
+                "kubectl-rollout",
+                None,
+                json!({"f:spec": {"f:template": {"f:metadata": {"f:annotations": {}}, "f:spec": {"f:volumes": {}}}}}),
+            ),
+        ];
+        let moved = take_ownership(&entries, &POD_SPEC).expect("something to move");
+        assert_eq!(moved.len(), 2, "the emptied kubectl-edit entry is dropped");
+        let ours = &moved[0].fields_v1.as_ref().unwrap().0;
+        let coder =
+            &ours["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"coder\"}"];
+        assert!(coder.get("f:image").is_some());
+        assert!(coder["f:env"].get("k:{\"name\":\"HAND\"}").is_some());
+        assert!(
+            ours["f:spec"]["f:template"]["f:spec"]
+                .get("f:volumes")
+                .is_some()
+        );
+        assert_eq!(moved[1].manager.as_deref(), Some("kubectl-rollout"));
+        assert_eq!(
+            moved[1].fields_v1.as_ref().unwrap().0,
+            json!({"f:spec": {"f:template": {"f:metadata": {"f:annotations": {}}}}})
+        );
+        assert!(take_ownership(&moved, &POD_SPEC).is_none());
     }
 }

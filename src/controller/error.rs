@@ -43,6 +43,10 @@ pub enum Error {
 
     #[error("leader election lease lost")]
     LeadershipLost,
+
+    /// A request body the controller builds could not be encoded (a bug, not bad input).
+    #[error("cannot encode a request: {0}")]
+    Encode(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -72,6 +76,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Bind { .. } => "bind",
             Error::LeadershipLost => "leadership_lost",
+            Error::Encode(_) => "encode",
         }
     }
 

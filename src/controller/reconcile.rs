@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -105,7 +104,7 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
     delete_all(ctx, obj, &stale_roles).await?;
     delete_all(ctx, obj, &stale_bindings).await?;
 
-    let deployment = apply_deployment(ctx, obj, &desired.deployment).await?;
+    let deployment = apply_child(ctx, obj, &desired.deployment).await?;
     apply_child(ctx, obj, &desired.service).await?;
     match &desired.ingress {
         Some(ingress) => {
@@ -209,45 +208,118 @@ async fn delete_all<K: Cached>(ctx: &Context, obj: &CoderControlPlane, stale: &[
     Ok(())
 }
 
-/// Applies the Deployment, then removes what other managers added to its pod spec (a
-/// hand-added env var, container, volume): server-side apply alone keeps fields it does not
-/// own, and coderd's pod is defined by the spec of its CoderControlPlane.
-async fn apply_deployment(
+/// Removes what other managers added to the exclusive part of a child (`Cached::EXCLUSIVE`: a
+/// hand-added env var, container, Service port): server-side apply alone keeps fields it does
+/// not own, and those parts are defined by the CoderControlPlane. Returns the child as stored.
+async fn revert_foreign_fields<K: Cached + Serialize>(
     ctx: &Context,
     owner: &CoderControlPlane,
-    desired: &Deployment,
-) -> Result<Arc<Deployment>> {
-    let applied = apply_child(ctx, owner, desired).await?;
-    let foreign = drift::foreign_pod_spec_managers(applied.managed_fields());
-    if foreign.is_empty() {
+    desired: &K,
+    applied: K,
+) -> Result<K> {
+    let Some(foreign) = take_over(ctx, &applied).await? else {
         return Ok(applied);
-    }
-    info!(
-        managers = ?foreign,
-        "reverting fields other managers added to the Deployment's pod spec"
-    );
-    // Take ownership of the pod spec as stored (same values, so no rollout), then apply what
-    // we want: fields we alone own and no longer apply are removed by the API server.
-    let mut takeover = desired.clone();
-    if let (Some(spec), Some(stored)) = (takeover.spec.as_mut(), applied.spec.as_ref()) {
-        spec.template.spec = stored.template.spec.clone();
-    }
-    server_side_apply(ctx, &takeover).await?;
+    };
     let stored = server_side_apply(ctx, desired).await?;
+    publish_removed(ctx, owner, &foreign, &stored).await;
+    Ok(stored)
+}
+
+async fn publish_removed<K: Cached>(
+    ctx: &Context,
+    owner: &CoderControlPlane,
+    foreign: &[String],
+    stored: &K,
+) {
     publish(
         ctx,
         owner,
         EventType::Normal,
         "Updated",
         format!(
-            "Removed fields {} added to the pod spec of {}",
+            "Removed fields {} added to {}",
             foreign.join(", "),
-            describe(&stored)
+            describe(stored)
         ),
         Some(stored.object_ref(&())),
     )
     .await;
-    Ok(Arc::new(stored))
+}
+
+/// Moves the fields other managers own in the exclusive part of `live` into our own
+/// managedFields entry (a JSON patch guarded by the resourceVersion), so that our next apply,
+/// which does not carry them, makes the API server remove them. Values do not change, so no
+/// extra rollout. Returns the managers whose fields were taken, `None` if there were none.
+async fn take_over<K: Cached + Serialize>(ctx: &Context, live: &K) -> Result<Option<Vec<String>>> {
+    let Some(path) = K::EXCLUSIVE else {
+        return Ok(None);
+    };
+    let foreign = drift::foreign_managers(live.managed_fields(), path);
+    let Some(managed_fields) = drift::take_ownership(live.managed_fields(), path) else {
+        return Ok(None);
+    };
+    info!(
+        child = %describe(live),
+        managers = ?foreign,
+        "removing fields other managers added"
+    );
+    let pointer = |path: &str| {
+        json_patch::jsonptr::PointerBuf::parse(path).map_err(|e| Error::Encode(e.to_string()))
+    };
+    let patch = json_patch::Patch(vec![
+        json_patch::PatchOperation::Test(json_patch::TestOperation {
+            path: pointer("/metadata/resourceVersion")?,
+            value: serde_json::json!(live.resource_version()),
+        }),
+        json_patch::PatchOperation::Replace(json_patch::ReplaceOperation {
+            path: pointer("/metadata/managedFields")?,
+            value: serde_json::to_value(&managed_fields)
+                .map_err(|e| Error::Encode(e.to_string()))?,
+        }),
+    ]);
+    let namespace = live.namespace().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    api.patch(
+        &live.name_any(),
+        &PatchParams {
+            field_manager: Some(MANAGER.to_string()),
+            ..PatchParams::default()
+        },
+        &Patch::Json::<()>(patch),
+    )
+    .await
+    .map_err(|source| Error::Child {
+        action: "take over fields of",
+        child: format!("{} {namespace}/{}", K::kind(&()), live.name_any()),
+        source,
+    })?;
+    Ok(Some(foreign))
+}
+
+/// An apply the API server rejected as invalid may clash with fields another manager added
+/// (a Service port renumbered by hand keeps its name, so ours would be a duplicate): take
+/// those over, then apply again. Any other failure is returned as it is.
+async fn apply_past_foreign_fields<K: Cached + Serialize>(
+    ctx: &Context,
+    owner: &CoderControlPlane,
+    child: &K,
+    error: Error,
+) -> Result<K> {
+    let invalid = matches!(&error, Error::Child { source: kube::Error::Api(status), .. } if status.code == 422);
+    if !invalid || K::EXCLUSIVE.is_none() {
+        return Err(error);
+    }
+    let namespace = child.namespace().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(live) = api.get_opt(&child.name_any()).await? else {
+        return Err(error);
+    };
+    let Some(foreign) = take_over(ctx, &live).await? else {
+        return Err(error);
+    };
+    let stored = server_side_apply(ctx, child).await?;
+    publish_removed(ctx, owner, &foreign, &stored).await;
+    Ok(stored)
 }
 
 async fn server_side_apply<K: Cached + Serialize>(ctx: &Context, child: &K) -> Result<K> {
@@ -289,8 +361,9 @@ where
         {
             return Err(Error::NamespaceTerminating(namespace));
         }
-        Err(error) => return Err(error),
+        Err(error) => apply_past_foreign_fields(ctx, owner, child, error).await?,
     };
+    let stored = revert_foreign_fields(ctx, owner, child, stored).await?;
     let fresh = stored
         .meta()
         .creation_timestamp

@@ -450,6 +450,7 @@ async fn handle(
                 403 => "Forbidden",
                 404 => "NotFound",
                 409 => "Conflict",
+                422 => "Invalid",
                 _ => "InternalError",
             };
             error(
