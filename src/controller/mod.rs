@@ -3,6 +3,7 @@
 //! [`run`] builds a client from flags; [`run_with_client`] is the whole controller given a
 //! client, which is what tests and benchmarks drive against an in-process fake API server.
 
+mod api_metrics;
 mod args;
 mod backoff;
 pub mod builders;
@@ -45,11 +46,17 @@ use crate::shutdown::Shutdown;
 
 /// Entry point of `--app=controller`.
 pub async fn run(args: ControllerArgs, shutdown: Shutdown) -> Result<()> {
-    let client = client(&args).await?;
-    run_with_client(client, args.settings(), shutdown).await
+    let metrics = Arc::new(Metrics::default());
+    let config = client_config(&args).await?;
+    // Every request is counted by verb and resource (`api_requests_total` on /metrics).
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| Error::Config(e.to_string()))?
+        .with_layer(&api_metrics::layer(metrics.clone()))
+        .build();
+    run_instrumented(client, args.settings(), metrics, shutdown).await
 }
 
-async fn client(args: &ControllerArgs) -> Result<Client> {
+async fn client_config(args: &ControllerArgs) -> Result<kube::Config> {
     let config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
@@ -62,13 +69,21 @@ async fn client(args: &ControllerArgs) -> Result<Client> {
             .await
             .map_err(|e| Error::Config(e.to_string()))?,
     };
-    Client::try_from(config).map_err(|e| Error::Config(e.to_string()))
+    Ok(config)
 }
 
 /// Runs the controller until `shutdown`: probe and metrics servers, leader election when
 /// configured, then the reconcile loop.
 pub async fn run_with_client(client: Client, settings: Settings, shutdown: Shutdown) -> Result<()> {
-    let metrics = Arc::new(Metrics::default());
+    run_instrumented(client, settings, Arc::new(Metrics::default()), shutdown).await
+}
+
+async fn run_instrumented(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+) -> Result<()> {
     let health = Arc::new(Health::default());
     // Servers get their own token so they keep answering while the controller drains.
     let servers_stop = Shutdown::new();
