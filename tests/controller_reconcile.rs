@@ -126,16 +126,33 @@ async fn new_control_plane_gets_all_children_with_owner_references_and_status() 
     assert_eq!(sa["metadata"]["annotations"]["iam"], "role");
 
     assert_every_write_is_ours_and_server_side_apply(&fake);
-    let events = eventually("Created events", || {
-        let events = fake.list("events.k8s.io", "events");
-        (events.iter().filter(|e| e["reason"] == "Created").count() >= 7).then_some(events)
+    // One Event for the reconcile that created them, naming every child.
+    let created = eventually("a Created event", || {
+        fake.list("events.k8s.io", "events")
+            .into_iter()
+            .find(|e| e["reason"] == "Created")
     })
     .await;
-    assert!(
-        events
-            .iter()
-            .all(|e| e["regarding"]["kind"] == "CoderControlPlane")
-    );
+    assert_eq!(created["regarding"]["kind"], "CoderControlPlane");
+    let note = created["note"].as_str().unwrap_or_default();
+    for child in [
+        "ServiceAccount coder/coder",
+        "Role coder/coder-workspace-perms",
+        "RoleBinding coder/coder-workspace-perms",
+        "Role workspaces/coder-workspace-perms",
+        "RoleBinding workspaces/coder-workspace-perms",
+        "Deployment coder/coder",
+        "Service coder/coder",
+        "Ingress coder/coder",
+    ] {
+        assert!(note.contains(child), "{child} in {note}");
+    }
+    let created_events = fake
+        .list("events.k8s.io", "events")
+        .into_iter()
+        .filter(|e| e["reason"] == "Created")
+        .count();
+    assert_eq!(created_events, 1);
 
     controller.stop().await.unwrap();
 }
@@ -172,7 +189,7 @@ async fn hand_edited_deployment_is_put_back() {
             && e["note"]
                 .as_str()
                 .unwrap_or_default()
-                .contains("Deployment/coder")
+                .contains("Deployment coder/coder")
     }));
     controller.stop().await.unwrap();
 }

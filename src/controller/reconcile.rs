@@ -86,16 +86,29 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
     if ctx.is_terminating(obj.uid().as_deref().unwrap_or_default()) {
         return Ok(Action::await_change());
     }
+    // One Event per reconcile lists every child it created or updated (not one per child:
+    // seven Event writes for each new control plane were most of the controller's API load).
+    let changes = Changes::default();
+    let result = apply_children(obj, ctx, &changes).await;
+    changes.publish(ctx, obj).await;
+    result
+}
+
+async fn apply_children(
+    obj: &CoderControlPlane,
+    ctx: &Context,
+    changes: &Changes,
+) -> Result<Action> {
     let desired = builders::desired(obj)?;
     let target = Target::new(obj)?;
 
     if let Some(sa) = &desired.service_account {
-        apply_child(ctx, obj, sa).await?;
+        apply_child(ctx, obj, sa, changes).await?;
     }
     let mut rbac_namespaces = BTreeSet::new();
     for (role, binding) in &desired.rbac {
-        apply_child(ctx, obj, role).await?;
-        apply_child(ctx, obj, binding).await?;
+        apply_child(ctx, obj, role, changes).await?;
+        apply_child(ctx, obj, binding, changes).await?;
         rbac_namespaces.insert(role.namespace().unwrap_or_default());
     }
     // The caches hold every workspace Role and RoleBinding, so finding stale ones is free.
@@ -104,11 +117,11 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
     delete_all(ctx, obj, &stale_roles).await?;
     delete_all(ctx, obj, &stale_bindings).await?;
 
-    let deployment = apply_child(ctx, obj, &desired.deployment).await?;
-    apply_child(ctx, obj, &desired.service).await?;
+    let deployment = apply_child(ctx, obj, &desired.deployment, changes).await?;
+    apply_child(ctx, obj, &desired.service, changes).await?;
     match &desired.ingress {
         Some(ingress) => {
-            apply_child(ctx, obj, ingress).await?;
+            apply_child(ctx, obj, ingress, changes).await?;
         }
         None => {
             delete_if_controlled::<Ingress>(ctx, obj, target.namespace, target.name).await?;
@@ -122,6 +135,44 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
     let status = write_status(ctx, obj, &outcome).await?;
     debug!(phase = ?status.phase, "reconciled");
     Ok(Action::requeue(RESYNC))
+}
+
+/// Children one reconcile created or updated, as `Kind namespace/name`.
+#[derive(Default)]
+struct Changes {
+    created: std::sync::Mutex<Vec<String>>,
+    updated: std::sync::Mutex<Vec<String>>,
+}
+
+impl Changes {
+    fn record(&self, change: Change, child: String) {
+        let list = match change {
+            Change::Created => &self.created,
+            Change::Updated => &self.updated,
+            Change::Unchanged => return,
+        };
+        list.lock().unwrap_or_else(|p| p.into_inner()).push(child);
+    }
+
+    async fn publish(&self, ctx: &Context, obj: &CoderControlPlane) {
+        for (reason, list) in [("Created", &self.created), ("Updated", &self.updated)] {
+            let children = std::mem::take(&mut *list.lock().unwrap_or_else(|p| p.into_inner()));
+            if children.is_empty() {
+                continue;
+            }
+            // events.k8s.io limits the note to 1 KiB.
+            let mut note = format!("{reason} {}", children.join(", "));
+            if note.len() > 1000 {
+                let mut end = 1000;
+                while !note.is_char_boundary(end) {
+                    end -= 1;
+                }
+                note.truncate(end);
+                note.push('…');
+            }
+            publish(ctx, obj, EventType::Normal, reason, note, None).await;
+        }
+    }
 }
 
 /// On deletion: remove RBAC objects in other namespaces. The ones in the object's own namespace
@@ -338,9 +389,14 @@ async fn server_side_apply<K: Cached + Serialize>(ctx: &Context, child: &K) -> R
 }
 
 /// Server-side applies `child` with force (this controller owns these fields) unless the cached
-/// copy already holds every value we apply, and returns the child as stored. Publishes an Event
-/// when the child was created or changed.
-async fn apply_child<K>(ctx: &Context, owner: &CoderControlPlane, child: &K) -> Result<Arc<K>>
+/// copy already holds every value we apply, and returns the child as stored. Records in
+/// `changes` whether the child was created or changed.
+async fn apply_child<K>(
+    ctx: &Context,
+    owner: &CoderControlPlane,
+    child: &K,
+    changes: &Changes,
+) -> Result<Arc<K>>
 where
     K: Cached + Serialize,
 {
@@ -387,20 +443,10 @@ where
             .unwrap_or_default(),
         fresh,
     });
-    let verb = match change {
-        Change::Created => "Created",
-        Change::Updated => "Updated",
-        Change::Unchanged => return Ok(Arc::new(stored)),
-    };
-    publish(
-        ctx,
-        owner,
-        EventType::Normal,
-        verb,
-        format!("{verb} {} in namespace {namespace}", describe(&stored)),
-        Some(stored.object_ref(&())),
-    )
-    .await;
+    changes.record(
+        change,
+        format!("{} {namespace}/{}", K::kind(&()), stored.name_any()),
+    );
     Ok(Arc::new(stored))
 }
 
