@@ -248,6 +248,12 @@ impl From<ObjectError> for ApiError {
             ObjectError::Internal(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
             }
+            ObjectError::Unavailable(_) => {
+                ApiError::service_unavailable(message).with_details(StatusDetails {
+                    retry_after_seconds: Some(1),
+                    ..Default::default()
+                })
+            }
         }
     }
 }

@@ -190,6 +190,9 @@ pub enum Error {
     /// 500 InternalError.
     #[error("Internal error occurred: {0}")]
     Internal(String),
+    /// 503 ServiceUnavailable with Retry-After: the storage backend is unreachable for now.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn format_causes(causes: &[Cause]) -> String {
@@ -220,6 +223,11 @@ impl Objects {
     pub fn with_bookmark_interval(mut self, interval: Duration) -> Self {
         self.config.bookmark_interval = interval;
         self
+    }
+
+    /// Whether the storage backend answers now (`/readyz`).
+    pub async fn storage_ready(&self) -> Result<(), String> {
+        self.storage.ready().await.map_err(|e| e.to_string())
     }
 
     /// Objects stored, for metrics.
@@ -277,6 +285,7 @@ fn storage_error(
         S::Expired { requested, oldest } => {
             Error::Expired(watch::expired_message(requested, oldest))
         }
+        S::Unavailable(_) => Error::Unavailable(e.to_string()),
         S::TooSlow | S::Internal(_) => Error::Internal(e.to_string()),
     }
 }

@@ -152,6 +152,7 @@ fn storage_error(e: StorageError) -> Error {
             "the watch fell too far behind the event stream and was closed; list and watch again"
                 .into(),
         ),
+        StorageError::Unavailable(_) => Error::Unavailable(e.to_string()),
         other => Error::Internal(other.to_string()),
     }
 }

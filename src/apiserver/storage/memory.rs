@@ -78,6 +78,20 @@ impl MemoryStorage {
         }
     }
 
+    /// Forgets the history up to and including `revision`, like etcd's compaction: lists at
+    /// and watches from older revisions then fail with `Expired`.
+    pub fn compact(&self, revision: Revision) {
+        let mut state = self.lock();
+        while state
+            .history
+            .front()
+            .is_some_and(|c| c.revision <= revision)
+        {
+            state.history.pop_front();
+        }
+        state.compacted = state.compacted.max(revision.min(state.revision));
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
@@ -90,21 +104,7 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Sets `metadata.resourceVersion`; values that are not objects are stored as given.
-fn stamp(mut value: Value, revision: Revision) -> Value {
-    if let Some(obj) = value.as_object_mut() {
-        let meta = obj
-            .entry("metadata")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let Some(meta) = meta.as_object_mut() {
-            meta.insert(
-                "resourceVersion".to_string(),
-                Value::String(revision.to_string()),
-            );
-        }
-    }
-    value
-}
+use super::codec::stamp;
 
 fn revision_of(value: &Value) -> Revision {
     value

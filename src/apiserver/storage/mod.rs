@@ -6,17 +6,22 @@
 //! The model is etcd's: one monotonic revision counter per store, keys ordered lexically, lists
 //! at a past revision for consistent pagination, watches replaying changes after a revision from
 //! a bounded history (older revisions are "compacted": `StorageError::Expired`). Methods return
-//! boxed futures so the trait stays object-safe (`Arc<dyn Storage>`) for a future etcd backend.
+//! boxed futures so the trait stays object-safe (`Arc<dyn Storage>`): `MemoryStorage` (the
+//! embedded default) and `EtcdStorage` implement it.
 
+pub mod codec;
+pub mod etcd;
 pub mod memory;
+pub mod options;
 
 use std::fmt;
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::BoxStream;
 use serde_json::Value;
 
+pub use etcd::{EtcdConfig, EtcdStorage, EtcdTls};
 pub use memory::MemoryStorage;
 
 /// A store revision; `resourceVersion` is its decimal form.
@@ -162,6 +167,10 @@ pub enum StorageError {
     /// A watcher fell so far behind that the backend dropped it rather than block writers.
     #[error("the watcher could not keep up with the event rate")]
     TooSlow,
+    /// The backend cannot be reached or did not answer in time; retrying later may succeed
+    /// (503 with Retry-After).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("storage failure: {0}")]
     Internal(String),
 }
@@ -209,4 +218,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Number of stored keys.
     fn count(&self) -> BoxFuture<'_, u64>;
+
+    /// Whether the backend answers requests now (for `/readyz`).
+    fn ready(&self) -> BoxFuture<'_, Result<(), StorageError>> {
+        futures::future::ready(Ok(())).boxed()
+    }
 }

@@ -1,0 +1,116 @@
+//! Storage flags (`--storage`, `--etcd-*`) and opening the chosen backend.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::etcd::{self, EtcdConfig, EtcdStorage, EtcdTls};
+use super::{MemoryStorage, Storage};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Backend {
+    /// In-process, lost on restart, one replica only (the default).
+    #[default]
+    Memory,
+    /// An etcd v3 cluster (--etcd-servers): shared by every replica, survives restarts.
+    Etcd,
+}
+
+/// Where objects are stored.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StorageArgs {
+    /// Storage backend.
+    #[arg(long = "storage", value_enum, default_value_t = Backend::Memory)]
+    pub backend: Backend,
+
+    /// etcd endpoints for --storage=etcd (http:// or https://); repeat or separate with commas.
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    pub etcd_servers: Vec<String>,
+
+    /// Prefix of every key this server writes in etcd.
+    #[arg(long, default_value = "/registry/aggregation.coder.com")]
+    pub etcd_prefix: String,
+
+    /// PEM CA bundle that signed etcd's serving certificates.
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+
+    /// PEM client certificate for etcd (with --etcd-keyfile).
+    #[arg(long, requires = "etcd_keyfile")]
+    pub etcd_certfile: Option<PathBuf>,
+
+    /// PEM private key of --etcd-certfile.
+    #[arg(long, requires = "etcd_certfile")]
+    pub etcd_keyfile: Option<PathBuf>,
+
+    /// Time to establish a connection to etcd, e.g. 5s.
+    #[arg(long, default_value = "5s", value_parser = crate::apiserver::parse_duration)]
+    pub etcd_dial_timeout: Duration,
+
+    /// Deadline of one etcd request; beyond it the API request fails with 503.
+    #[arg(long, default_value = "5s", value_parser = crate::apiserver::parse_duration)]
+    pub etcd_request_timeout: Duration,
+}
+
+impl Default for StorageArgs {
+    fn default() -> Self {
+        StorageArgs {
+            backend: Backend::Memory,
+            etcd_servers: vec!["http://127.0.0.1:2379".into()],
+            etcd_prefix: "/registry/aggregation.coder.com".into(),
+            etcd_cafile: None,
+            etcd_certfile: None,
+            etcd_keyfile: None,
+            etcd_dial_timeout: Duration::from_secs(5),
+            etcd_request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Etcd(#[from] etcd::ConnectError),
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, OpenError> {
+    std::fs::read(path).map_err(|source| OpenError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl StorageArgs {
+    pub fn etcd_config(&self) -> Result<EtcdConfig, OpenError> {
+        let ca_pem = self.etcd_cafile.as_deref().map(read).transpose()?;
+        let client_cert_pem = match (&self.etcd_certfile, &self.etcd_keyfile) {
+            (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+            _ => None,
+        };
+        let tls = (ca_pem.is_some() || client_cert_pem.is_some()).then_some(EtcdTls {
+            ca_pem,
+            client_cert_pem,
+        });
+        Ok(EtcdConfig {
+            endpoints: self.etcd_servers.clone(),
+            prefix: self.etcd_prefix.clone(),
+            tls,
+            dial_timeout: self.etcd_dial_timeout,
+            request_timeout: self.etcd_request_timeout,
+        })
+    }
+
+    /// Opens the configured backend.
+    pub async fn open(&self) -> Result<Arc<dyn Storage>, OpenError> {
+        Ok(match self.backend {
+            Backend::Memory => Arc::new(MemoryStorage::new()),
+            Backend::Etcd => Arc::new(EtcdStorage::connect(self.etcd_config()?).await?),
+        })
+    }
+}
