@@ -17,6 +17,7 @@ mod patch;
 mod read;
 mod selectors;
 mod validation;
+mod versions;
 mod watch;
 mod write;
 
@@ -82,6 +83,7 @@ pub struct ListOptions {
     pub limit: Option<i64>,
     pub continue_token: Option<String>,
     pub resource_version: Option<String>,
+    pub resource_version_match: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -190,6 +192,10 @@ pub enum Error {
     /// 500 InternalError.
     #[error("Internal error occurred: {0}")]
     Internal(String),
+    /// 504 Timeout with cause ResourceVersionTooLarge: the store did not reach the requested
+    /// resourceVersion within the wait.
+    #[error("Timeout: Too large resource version: {requested}, current: {current}")]
+    ResourceVersionTooLarge { requested: u64, current: u64 },
     /// 503 ServiceUnavailable with Retry-After: the storage backend is unreachable for now.
     #[error("{0}")]
     Unavailable(String),

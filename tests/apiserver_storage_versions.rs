@@ -1,0 +1,276 @@
+//! resourceVersion query semantics over HTTP, as kube-apiserver answers them: Exact and
+//! NotOlderThan lists, invalid resourceVersion / resourceVersionMatch (400 / 422), a too-large
+//! resourceVersion on list and get (waited for 3 s, then 504 Timeout with cause
+//! ResourceVersionTooLarge and Retry-After), a watch from a future resourceVersion (only later
+//! changes), and an Exact list of a compacted version (410).
+
+#[path = "apiserver_support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coder_k8s::apiserver::objects::Objects;
+use coder_k8s::apiserver::storage::MemoryStorage;
+use http::{Method, StatusCode};
+use serde_json::Value;
+use support::*;
+
+const LIST: &str = "/apis/aggregation.coder.com/v1alpha1/namespaces/default/coderworkspaces";
+
+async fn create(http: &Http, name: &str) -> Value {
+    let body = serde_json::to_vec(&workspace("default", name, true)).unwrap();
+    let r = raw(
+        http,
+        Method::POST,
+        LIST,
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()
+}
+
+async fn patch_running(http: &Http, name: &str, running: bool) -> Value {
+    let body = serde_json::to_vec(&serde_json::json!({"spec": {"running": running}})).unwrap();
+    let r = raw(
+        http,
+        Method::PATCH,
+        &format!("{LIST}/{name}"),
+        &[("content-type", "application/merge-patch+json")],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+fn rv(v: &Value) -> u64 {
+    v["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_resource_version_parameters_are_refused() {
+    let server = TestServer::start().await;
+    let http = server.http();
+    create(&http, "a").await;
+
+    let r = get(&http, &format!("{LIST}/a?resourceVersion=abc")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert_eq!(r.json()["reason"], "BadRequest");
+
+    let r = get(&http, &format!("{LIST}?resourceVersionMatch=Exact")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    let status = r.json();
+    assert_eq!(status["reason"], "Invalid");
+    assert_eq!(
+        status["message"],
+        "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"
+    );
+    assert_eq!(status["details"]["group"], "meta.k8s.io");
+    assert_eq!(status["details"]["kind"], "ListOptions");
+    assert_eq!(
+        status["details"]["causes"][0]["field"],
+        "resourceVersionMatch"
+    );
+    assert_eq!(
+        status["details"]["causes"][0]["reason"],
+        "FieldValueForbidden"
+    );
+
+    let r = get(
+        &http,
+        &format!("{LIST}?resourceVersion=1&resourceVersionMatch=Bogus"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Unsupported value: \"Bogus\": supported values: \"Exact\", \"NotOlderThan\", \"\""
+    );
+    assert_eq!(
+        r.json()["details"]["causes"][0]["reason"],
+        "FieldValueNotSupported"
+    );
+
+    let r = get(
+        &http,
+        &format!("{LIST}?resourceVersion=0&resourceVersionMatch=Exact"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exact_and_not_older_than_lists() {
+    let server = TestServer::start().await;
+    let http = server.http();
+    create(&http, "a").await;
+    let b = create(&http, "b").await;
+    let then = rv(&b);
+    patch_running(&http, "a", false).await;
+    let c = create(&http, "c").await;
+
+    // Exact: the state at that version, stamped with it.
+    for query in [
+        format!("resourceVersion={then}&resourceVersionMatch=Exact"),
+        // The legacy form: a limit with a non-zero resourceVersion.
+        format!("resourceVersion={then}&limit=10"),
+    ] {
+        let r = get(&http, &format!("{LIST}?{query}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.text());
+        let list = r.json();
+        assert_eq!(list["metadata"]["resourceVersion"], then.to_string());
+        assert_eq!(names(&list), ["a", "b"], "{query}");
+        assert_eq!(list["items"][0]["spec"]["running"], true, "{query}");
+    }
+
+    // NotOlderThan an old version: the current state.
+    let r = get(
+        &http,
+        &format!("{LIST}?resourceVersion={then}&resourceVersionMatch=NotOlderThan"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let list = r.json();
+    assert_eq!(list["metadata"]["resourceVersion"], rv(&c).to_string());
+    assert_eq!(names(&list), ["a", "b", "c"]);
+    assert_eq!(list["items"][0]["spec"]["running"], false);
+
+    // A get not older than an old version: the current object.
+    let r = get(&http, &format!("{LIST}/a?resourceVersion={then}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["spec"]["running"], false);
+    server.stop().await;
+}
+
+fn assert_too_large(r: &Raw, requested: u64, current: u64, waited: Duration) {
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+    let status = r.json();
+    assert_eq!(status["reason"], "Timeout");
+    assert_eq!(
+        status["message"],
+        format!("Timeout: Too large resource version: {requested}, current: {current}")
+    );
+    assert_eq!(
+        status["details"]["causes"][0]["reason"],
+        "ResourceVersionTooLarge"
+    );
+    assert_eq!(
+        status["details"]["causes"][0]["message"],
+        "Too large resource version"
+    );
+    assert_eq!(status["details"]["retryAfterSeconds"], 1);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        waited >= Duration::from_millis(2900) && waited < Duration::from_secs(10),
+        "waited {waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn too_large_versions_wait_then_time_out() {
+    let server = TestServer::start().await;
+    let http = server.http();
+    let a = create(&http, "a").await;
+    let current = rv(&a);
+
+    for path in [
+        format!("{LIST}?resourceVersion=99999999"),
+        format!("{LIST}?resourceVersion=99999999&resourceVersionMatch=Exact"),
+        format!("{LIST}/a?resourceVersion=99999999"),
+    ] {
+        let started = Instant::now();
+        let r = get(&http, &path).await;
+        assert_too_large(&r, 99999999, current, started.elapsed());
+    }
+
+    // A version reached during the wait is served.
+    let writer_http = http.clone();
+    let writer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        create(&writer_http, "b").await
+    });
+    let started = Instant::now();
+    let r = get(&http, &format!("{LIST}?resourceVersion={}", current + 1)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let b = writer.await.unwrap();
+    assert_eq!(r.json()["metadata"]["resourceVersion"], rv(&b).to_string());
+    assert_eq!(names(&r.json()), ["a", "b"]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watch_from_a_future_version_sees_only_later_changes() {
+    let server = TestServer::start().await;
+    let http = server.http();
+    let a = create(&http, "a").await;
+    let from = rv(&a) + 2;
+
+    let watcher_http = http.clone();
+    let watch = tokio::spawn(async move {
+        get(
+            &watcher_http,
+            &format!("{LIST}?watch=1&resourceVersion={from}&timeoutSeconds=2"),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    create(&http, "b").await; // from - 1
+    create(&http, "c").await; // from
+    let d = create(&http, "d").await; // from + 1
+    assert_eq!(rv(&d), from + 1);
+    let r = watch.await.unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    let frames: Vec<Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0]["type"], "ADDED");
+    assert_eq!(frames[0]["object"]["metadata"]["name"], "d");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exact_list_of_a_compacted_version_is_expired() {
+    let objects = Objects::new(Arc::new(MemoryStorage::with_limits(2, 100)));
+    let server = TestServer::start_with(args(), objects).await;
+    let http = server.http();
+    let a = create(&http, "a").await;
+    for running in [false, true, false] {
+        patch_running(&http, "a", running).await;
+    }
+    let r = get(
+        &http,
+        &format!(
+            "{LIST}?resourceVersion={}&resourceVersionMatch=Exact",
+            rv(&a)
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::GONE, "{}", r.text());
+    assert_eq!(r.json()["reason"], "Expired");
+    assert_eq!(
+        r.json()["message"],
+        "The resourceVersion for the provided list is too old."
+    );
+    server.stop().await;
+}
