@@ -63,6 +63,7 @@ fn etcd() -> BoxFuture<'static, Fixture> {
             tls: None,
             dial_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
+            max_object_bytes: coder_k8s::apiserver::storage::memory::DEFAULT_MAX_OBJECT_BYTES,
         })
         .await
         .expect("etcd client");
@@ -414,6 +415,29 @@ async fn concurrent_conditional_writes_have_one_winner(f: Fixture) {
     );
 }
 
+async fn objects_over_the_size_limit_are_refused(f: Fixture) {
+    let s = f.storage;
+    let big = |n: usize| json!({"metadata": {"name": "big"}, "data": "x".repeat(n)});
+    let small = s.create(&key("big"), big(1000)).await.unwrap();
+    // The default limit is etcd's 1.5 MiB.
+    assert!(matches!(
+        s.create(&key("big2"), big(2 * 1024 * 1024)).await,
+        Err(StorageError::TooLarge {
+            limit: 1_572_864,
+            ..
+        })
+    ));
+    assert!(matches!(
+        s.update(&key("big"), big(2 * 1024 * 1024), None).await,
+        Err(StorageError::TooLarge { .. })
+    ));
+    // Nothing was written.
+    assert_eq!(s.current_revision().await.unwrap(), small.revision);
+    assert_eq!(s.get(&key("big2")).await.unwrap(), None);
+    // Just under the limit is fine.
+    s.update(&key("big"), big(1_500_000), None).await.unwrap();
+}
+
 macro_rules! conformance {
     ($backend:ident: $($case:ident),* $(,)?) => {
         mod $backend {
@@ -434,6 +458,7 @@ conformance!(memory:
     progress_requests_are_answered_after_earlier_changes,
     compacted_revisions_are_expired,
     concurrent_conditional_writes_have_one_winner,
+    objects_over_the_size_limit_are_refused,
 );
 
 conformance!(etcd:
@@ -443,4 +468,5 @@ conformance!(etcd:
     progress_requests_are_answered_after_earlier_changes,
     compacted_revisions_are_expired,
     concurrent_conditional_writes_have_one_winner,
+    objects_over_the_size_limit_are_refused,
 );

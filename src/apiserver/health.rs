@@ -73,7 +73,7 @@ pub async fn readyz(State(state): State<SharedState>, Query(p): Query<Params>) -
 
 pub async fn metrics(State(state): State<SharedState>) -> Response {
     let count = state.objects.count().await;
-    match state.metrics.encode(count) {
+    match state.metrics.encode(count, state.objects.history_bytes()) {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

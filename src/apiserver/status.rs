@@ -248,6 +248,11 @@ impl From<ObjectError> for ApiError {
             ObjectError::Internal(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
             }
+            ObjectError::TooLarge(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                message,
+            ),
             ObjectError::ResourceVersionTooLarge { .. } => {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", message).with_details(
                     StatusDetails {

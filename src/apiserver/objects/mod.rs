@@ -196,6 +196,9 @@ pub enum Error {
     /// resourceVersion within the wait.
     #[error("Timeout: Too large resource version: {requested}, current: {current}")]
     ResourceVersionTooLarge { requested: u64, current: u64 },
+    /// 413 RequestEntityTooLarge: the object exceeds the storage's object size limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// 503 ServiceUnavailable with Retry-After: the storage backend is unreachable for now.
     #[error("{0}")]
     Unavailable(String),
@@ -234,6 +237,11 @@ impl Objects {
     /// Whether the storage backend answers now (`/readyz`).
     pub async fn storage_ready(&self) -> Result<(), String> {
         self.storage.ready().await.map_err(|e| e.to_string())
+    }
+
+    /// JSON bytes of the change history held in this process, for metrics.
+    pub fn history_bytes(&self) -> u64 {
+        self.storage.history_bytes()
     }
 
     /// Objects stored, for metrics.
@@ -292,6 +300,9 @@ fn storage_error(
             Error::Expired(watch::expired_message(requested, oldest))
         }
         S::Unavailable(_) => Error::Unavailable(e.to_string()),
+        S::TooLarge { size, limit, .. } => Error::TooLarge(format!(
+            "Request entity too large: the object is {size} bytes as JSON, the limit is {limit}"
+        )),
         S::TooSlow | S::Internal(_) => Error::Internal(e.to_string()),
     }
 }

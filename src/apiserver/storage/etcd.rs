@@ -39,6 +39,8 @@ pub struct EtcdConfig {
     pub dial_timeout: Duration,
     /// Deadline of one etcd request (not of a watch stream).
     pub request_timeout: Duration,
+    /// Largest value written, in bytes (etcd's own request limit is 1.5 MiB by default).
+    pub max_object_bytes: u64,
 }
 
 /// PEM material for TLS to etcd.
@@ -65,6 +67,7 @@ pub struct EtcdStorage {
     client: Client,
     prefix: String,
     request_timeout: Duration,
+    max_object_bytes: u64,
 }
 
 impl EtcdStorage {
@@ -98,7 +101,21 @@ impl EtcdStorage {
             client,
             prefix: config.prefix.trim_end_matches('/').to_string(),
             request_timeout: config.request_timeout,
+            max_object_bytes: config.max_object_bytes,
         })
+    }
+
+    /// The stored bytes of `value`, refused when larger than the object size limit.
+    fn encode(&self, key: &Key, value: &Value) -> Result<Vec<u8>, StorageError> {
+        let bytes = codec::encode(value)?;
+        if bytes.len() as u64 > self.max_object_bytes {
+            return Err(StorageError::TooLarge {
+                key: key.clone(),
+                size: bytes.len() as u64,
+                limit: self.max_object_bytes,
+            });
+        }
+        Ok(bytes)
     }
 
     fn etcd_key(&self, key: &Key) -> Vec<u8> {
@@ -340,7 +357,7 @@ impl Storage for EtcdStorage {
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
         async move {
             let etcd_key = self.etcd_key(key);
-            let bytes = codec::encode(&value)?;
+            let bytes = self.encode(key, &value)?;
             let txn = Txn::new()
                 .when([Compare::create_revision(
                     etcd_key.clone(),
@@ -371,7 +388,7 @@ impl Storage for EtcdStorage {
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
         async move {
             let etcd_key = self.etcd_key(key);
-            let bytes = codec::encode(&value)?;
+            let bytes = self.encode(key, &value)?;
             let guard = match expected {
                 Some(rv) => {
                     Compare::mod_revision(etcd_key.clone(), CompareOp::Equal, to_etcd_revision(rv))

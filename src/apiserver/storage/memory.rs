@@ -24,6 +24,10 @@ use super::{
 
 /// Changes kept for watch resumption and paginated lists, like kube's watch cache capacity.
 pub const DEFAULT_HISTORY: usize = 10_000;
+/// Bytes of JSON the history may hold (whichever bound is hit first evicts the oldest change).
+pub const DEFAULT_HISTORY_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest object stored, as JSON: etcd's default request limit (kube's 1.5 MiB).
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1_572_864;
 /// Events buffered per watcher before it counts as too slow.
 pub const DEFAULT_WATCH_BUFFER: usize = 1_000;
 
@@ -34,8 +38,12 @@ pub struct MemoryStorage {
 struct State {
     revision: Revision,
     objects: BTreeMap<Key, Arc<Value>>,
-    history: VecDeque<Arc<Change>>,
+    /// Each retained change with the JSON size of its value.
+    history: VecDeque<(Arc<Change>, u64)>,
     history_limit: usize,
+    history_bytes: u64,
+    history_bytes_limit: u64,
+    max_object_bytes: u64,
     /// Highest revision whose change left the history; revisions below it cannot be served.
     compacted: Revision,
     watchers: Vec<Watcher>,
@@ -48,6 +56,30 @@ struct Watcher {
     prefix: Prefix,
     tx: mpsc::Sender<WatchItem>,
     overflowed: Arc<AtomicBool>,
+}
+
+/// Bounds of a `MemoryStorage`.
+#[derive(Debug, Clone)]
+pub struct MemoryConfig {
+    /// Changes retained for watches and paginated lists (at least 1).
+    pub history_events: usize,
+    /// JSON bytes of the values the history retains.
+    pub history_bytes: u64,
+    /// Events queued per watcher before it is dropped as too slow (at least 1).
+    pub watch_buffer: usize,
+    /// Largest object accepted, in JSON bytes.
+    pub max_object_bytes: u64,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            history_events: DEFAULT_HISTORY,
+            history_bytes: DEFAULT_HISTORY_BYTES,
+            watch_buffer: DEFAULT_WATCH_BUFFER,
+            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
+        }
+    }
 }
 
 impl Default for MemoryStorage {
@@ -64,12 +96,24 @@ impl MemoryStorage {
     /// `history`: changes retained (at least 1); `watch_buffer`: events queued per watcher
     /// (at least 1).
     pub fn with_limits(history: usize, watch_buffer: usize) -> Self {
+        Self::with_config(MemoryConfig {
+            history_events: history,
+            watch_buffer,
+            ..MemoryConfig::default()
+        })
+    }
+
+    pub fn with_config(config: MemoryConfig) -> Self {
+        let (history, watch_buffer) = (config.history_events, config.watch_buffer);
         MemoryStorage {
             state: Arc::new(Mutex::new(State {
                 revision: 0,
                 objects: BTreeMap::new(),
                 history: VecDeque::new(),
                 history_limit: history.max(1),
+                history_bytes: 0,
+                history_bytes_limit: config.history_bytes,
+                max_object_bytes: config.max_object_bytes,
                 compacted: 0,
                 watchers: Vec::new(),
                 next_watcher: 0,
@@ -85,9 +129,11 @@ impl MemoryStorage {
         while state
             .history
             .front()
-            .is_some_and(|c| c.revision <= revision)
+            .is_some_and(|(c, _)| c.revision <= revision)
         {
-            state.history.pop_front();
+            if let Some((_, bytes)) = state.history.pop_front() {
+                state.history_bytes -= bytes;
+            }
         }
         state.compacted = state.compacted.max(revision.min(state.revision));
     }
@@ -114,7 +160,36 @@ fn revision_of(value: &Value) -> Revision {
         .unwrap_or(0)
 }
 
+/// The length of `value` as compact JSON, counted without building the text.
+fn json_size(value: &Value) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail; a Value always serializes.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 impl State {
+    fn check_size(&self, key: &Key, bytes: u64) -> Result<(), StorageError> {
+        if bytes > self.max_object_bytes {
+            return Err(StorageError::TooLarge {
+                key: key.clone(),
+                size: bytes,
+                limit: self.max_object_bytes,
+            });
+        }
+        Ok(())
+    }
+
     fn check_expected(&self, key: &Key, expected: Option<Revision>) -> Result<(), StorageError> {
         let current = self
             .objects
@@ -134,12 +209,16 @@ impl State {
         self.compacted
     }
 
-    fn record(&mut self, change: Change) {
+    fn record(&mut self, change: Change, bytes: u64) {
         let change = Arc::new(change);
-        self.history.push_back(change.clone());
-        while self.history.len() > self.history_limit {
-            if let Some(dropped) = self.history.pop_front() {
+        self.history.push_back((change.clone(), bytes));
+        self.history_bytes += bytes;
+        while self.history.len() > self.history_limit
+            || (self.history_bytes > self.history_bytes_limit && !self.history.is_empty())
+        {
+            if let Some((dropped, dropped_bytes)) = self.history.pop_front() {
                 self.compacted = dropped.revision;
+                self.history_bytes -= dropped_bytes;
             }
         }
         self.watchers.retain(|w| {
@@ -226,7 +305,7 @@ impl State {
                 });
             }
             // Undo the newer changes, newest first.
-            for change in self.history.iter().rev() {
+            for (change, _) in self.history.iter().rev() {
                 if change.revision <= revision {
                     break;
                 }
@@ -282,21 +361,27 @@ impl Storage for MemoryStorage {
         key: &'a Key,
         value: Value,
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
+        let bytes = json_size(&value);
         let mut state = self.lock();
-        let result = if state.objects.contains_key(key) {
+        let result = if let Err(e) = state.check_size(key, bytes) {
+            Err(e)
+        } else if state.objects.contains_key(key) {
             Err(StorageError::AlreadyExists(key.clone()))
         } else {
             let revision = state.revision + 1;
             state.revision = revision;
             let value = Arc::new(stamp(value, revision));
             state.objects.insert(key.clone(), value.clone());
-            state.record(Change {
-                kind: ChangeKind::Created,
-                key: key.clone(),
-                value: value.clone(),
-                prev: None,
-                revision,
-            });
+            state.record(
+                Change {
+                    kind: ChangeKind::Created,
+                    key: key.clone(),
+                    value: value.clone(),
+                    prev: None,
+                    revision,
+                },
+                bytes,
+            );
             Ok(Versioned {
                 key: key.clone(),
                 value,
@@ -313,19 +398,26 @@ impl Storage for MemoryStorage {
         value: Value,
         expected: Option<Revision>,
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
+        let bytes = json_size(&value);
         let mut state = self.lock();
-        let result = state.check_expected(key, expected).map(|()| {
+        let checked = state
+            .check_size(key, bytes)
+            .and_then(|()| state.check_expected(key, expected));
+        let result = checked.map(|()| {
             let revision = state.revision + 1;
             state.revision = revision;
             let value = Arc::new(stamp(value, revision));
             let prev = state.objects.insert(key.clone(), value.clone());
-            state.record(Change {
-                kind: ChangeKind::Updated,
-                key: key.clone(),
-                value: value.clone(),
-                prev,
-                revision,
-            });
+            state.record(
+                Change {
+                    kind: ChangeKind::Updated,
+                    key: key.clone(),
+                    value: value.clone(),
+                    prev,
+                    revision,
+                },
+                bytes,
+            );
             Versioned {
                 key: key.clone(),
                 value,
@@ -350,13 +442,17 @@ impl Storage for MemoryStorage {
             let revision = state.revision + 1;
             state.revision = revision;
             let value = Arc::new(stamp((*prev).clone(), revision));
-            state.record(Change {
-                kind: ChangeKind::Deleted,
-                key: key.clone(),
-                value: value.clone(),
-                prev: Some(prev),
-                revision,
-            });
+            let bytes = json_size(&value);
+            state.record(
+                Change {
+                    kind: ChangeKind::Deleted,
+                    key: key.clone(),
+                    value: value.clone(),
+                    prev: Some(prev),
+                    revision,
+                },
+                bytes,
+            );
             Ok(Versioned {
                 key: key.clone(),
                 value,
@@ -387,6 +483,7 @@ impl Storage for MemoryStorage {
         let replay: Vec<WatchItem> = state
             .history
             .iter()
+            .map(|(c, _)| c)
             .filter(|c| c.revision > after && prefix.contains(&c.key))
             .map(|c| WatchItem::Change(c.clone()))
             .collect();
@@ -441,6 +538,10 @@ impl Storage for MemoryStorage {
     fn count(&self) -> BoxFuture<'_, u64> {
         let count = self.lock().objects.len() as u64;
         futures::future::ready(count).boxed()
+    }
+
+    fn history_bytes(&self) -> u64 {
+        self.lock().history_bytes
     }
 }
 

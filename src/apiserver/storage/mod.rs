@@ -22,7 +22,7 @@ use futures::stream::BoxStream;
 use serde_json::Value;
 
 pub use etcd::{EtcdConfig, EtcdStorage, EtcdTls};
-pub use memory::MemoryStorage;
+pub use memory::{MemoryConfig, MemoryStorage};
 
 /// A store revision; `resourceVersion` is its decimal form.
 pub type Revision = u64;
@@ -167,6 +167,9 @@ pub enum StorageError {
     /// A watcher fell so far behind that the backend dropped it rather than block writers.
     #[error("the watcher could not keep up with the event rate")]
     TooSlow,
+    /// The object is larger than the configured limit (413).
+    #[error("{key} is {size} bytes, more than the limit of {limit}")]
+    TooLarge { key: Key, size: u64, limit: u64 },
     /// The backend cannot be reached or did not answer in time; retrying later may succeed
     /// (503 with Retry-After).
     #[error("storage unavailable: {0}")]
@@ -218,6 +221,12 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Number of stored keys.
     fn count(&self) -> BoxFuture<'_, u64>;
+
+    /// JSON bytes of the change history this process holds for watches and lists at past
+    /// revisions (0 when the backend keeps none, like etcd), for `/metrics`.
+    fn history_bytes(&self) -> u64 {
+        0
+    }
 
     /// Whether the backend answers requests now (for `/readyz`).
     fn ready(&self) -> BoxFuture<'_, Result<(), StorageError>> {

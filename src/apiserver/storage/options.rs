@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::etcd::{self, EtcdConfig, EtcdStorage, EtcdTls};
+use super::memory::{self, MemoryConfig};
 use super::{MemoryStorage, Storage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -50,6 +51,18 @@ pub struct StorageArgs {
     /// Deadline of one etcd request; beyond it the API request fails with 503.
     #[arg(long, default_value = "5s", value_parser = crate::apiserver::parse_duration)]
     pub etcd_request_timeout: Duration,
+
+    /// Largest object stored, in bytes of JSON (larger writes get 413). Default: etcd's 1.5 MiB.
+    #[arg(long, default_value_t = memory::DEFAULT_MAX_OBJECT_BYTES)]
+    pub max_object_bytes: u64,
+
+    /// Changes the in-memory store keeps for watch resumption and paginated lists.
+    #[arg(long, default_value_t = memory::DEFAULT_HISTORY)]
+    pub watch_history_events: usize,
+
+    /// JSON bytes the in-memory store's change history may hold; the oldest changes go first.
+    #[arg(long, default_value_t = memory::DEFAULT_HISTORY_BYTES)]
+    pub watch_history_bytes: u64,
 }
 
 impl Default for StorageArgs {
@@ -63,6 +76,9 @@ impl Default for StorageArgs {
             etcd_keyfile: None,
             etcd_dial_timeout: Duration::from_secs(5),
             etcd_request_timeout: Duration::from_secs(5),
+            max_object_bytes: memory::DEFAULT_MAX_OBJECT_BYTES,
+            watch_history_events: memory::DEFAULT_HISTORY,
+            watch_history_bytes: memory::DEFAULT_HISTORY_BYTES,
         }
     }
 }
@@ -103,13 +119,19 @@ impl StorageArgs {
             tls,
             dial_timeout: self.etcd_dial_timeout,
             request_timeout: self.etcd_request_timeout,
+            max_object_bytes: self.max_object_bytes,
         })
     }
 
     /// Opens the configured backend.
     pub async fn open(&self) -> Result<Arc<dyn Storage>, OpenError> {
         Ok(match self.backend {
-            Backend::Memory => Arc::new(MemoryStorage::new()),
+            Backend::Memory => Arc::new(MemoryStorage::with_config(MemoryConfig {
+                history_events: self.watch_history_events,
+                history_bytes: self.watch_history_bytes,
+                max_object_bytes: self.max_object_bytes,
+                ..MemoryConfig::default()
+            })),
             Backend::Etcd => Arc::new(EtcdStorage::connect(self.etcd_config()?).await?),
         })
     }
