@@ -2,8 +2,6 @@
 //! unchanged against `MemoryStorage` and `EtcdStorage` (a real etcd on loopback). Each case
 //! gets a fresh store (etcd: a unique key prefix on one shared etcd).
 
-mod apiserver_storage_support;
-
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -15,7 +13,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use apiserver_storage_support::Etcd;
+use envtest::Etcd;
 
 /// A fresh store and a way to compact its history up to a revision.
 struct Fixture {

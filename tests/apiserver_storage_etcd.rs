@@ -2,7 +2,6 @@
 //! an etcd outage (503 + Retry-After, /readyz failing, automatic recovery, no acknowledged
 //! write lost or doubled), and compaction (410 on watch, kube-rs watcher relists).
 
-mod apiserver_storage_support;
 #[path = "apiserver_support/mod.rs"]
 mod support;
 
@@ -18,7 +17,7 @@ use http::{Method, StatusCode};
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 
-use apiserver_storage_support::Etcd;
+use envtest::Etcd;
 use support::*;
 
 const WS_PATH: &str = "/apis/aggregation.coder.com/v1alpha1/namespaces";
