@@ -1,13 +1,14 @@
 //! The `Storage` conformance suite: one set of behaviours every backend must have, run
-//! unchanged against `MemoryStorage` and `EtcdStorage` (a real etcd on loopback). Each case
+//! unchanged against `MemoryStorage`, `EtcdStorage` (a real etcd on loopback), and the watch
+//! cache (`CachedStorage`) in front of each. Each case
 //! gets a fresh store (etcd: a unique key prefix on one shared etcd).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use coder_k8s::apiserver::storage::{
-    ChangeKind, EtcdConfig, EtcdStorage, Key, ListPage, ListRequest, MemoryStorage, Prefix,
-    Revision, Storage, StorageError, WatchItem, WatchStream,
+    CachedStorage, ChangeKind, EtcdConfig, EtcdStorage, Key, ListPage, ListRequest, MemoryStorage,
+    Prefix, Revision, Storage, StorageError, WatchItem, WatchStream,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -83,6 +84,26 @@ fn etcd() -> BoxFuture<'static, Fixture> {
             _turn: Some(turn),
         }
     })
+}
+
+/// The watch cache in front of a backend fixture.
+fn cached(inner: BoxFuture<'static, Fixture>) -> BoxFuture<'static, Fixture> {
+    Box::pin(async move {
+        let inner = inner.await;
+        Fixture {
+            storage: Arc::new(CachedStorage::new(inner.storage, Default::default())),
+            compact: inner.compact,
+            _turn: inner._turn,
+        }
+    })
+}
+
+fn memory_cached() -> BoxFuture<'static, Fixture> {
+    cached(memory())
+}
+
+fn etcd_cached() -> BoxFuture<'static, Fixture> {
+    cached(etcd())
 }
 
 fn key(name: &str) -> Key {
@@ -460,6 +481,26 @@ conformance!(memory:
 );
 
 conformance!(etcd:
+    writes_stamp_revisions_and_check_expectations,
+    lists_are_pinned_to_a_revision,
+    watches_replay_then_follow,
+    progress_requests_are_answered_after_earlier_changes,
+    compacted_revisions_are_expired,
+    concurrent_conditional_writes_have_one_winner,
+    objects_over_the_size_limit_are_refused,
+);
+
+conformance!(memory_cached:
+    writes_stamp_revisions_and_check_expectations,
+    lists_are_pinned_to_a_revision,
+    watches_replay_then_follow,
+    progress_requests_are_answered_after_earlier_changes,
+    compacted_revisions_are_expired,
+    concurrent_conditional_writes_have_one_winner,
+    objects_over_the_size_limit_are_refused,
+);
+
+conformance!(etcd_cached:
     writes_stamp_revisions_and_check_expectations,
     lists_are_pinned_to_a_revision,
     watches_replay_then_follow,

@@ -233,9 +233,25 @@ async fn etcd_outage_is_503_then_recovers_without_losing_acknowledged_writes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn compaction_expires_old_watches_and_kube_watcher_relists() {
+async fn compaction_expires_old_watches_and_kube_watcher_relists_without_watch_cache() {
+    compaction_expires_old_watches_and_kube_watcher_relists(false).await;
+}
+
+/// With the watch cache, a watch is served from the cache's own history while it covers the
+/// version; here the history keeps 3 events, so the 5 later writes push x's version out and
+/// the watch falls back to etcd, where it was compacted.
+#[tokio::test(flavor = "multi_thread")]
+async fn compaction_expires_old_watches_and_kube_watcher_relists_with_watch_cache() {
+    compaction_expires_old_watches_and_kube_watcher_relists(true).await;
+}
+
+async fn compaction_expires_old_watches_and_kube_watcher_relists(watch_cache: bool) {
     let etcd = Etcd::start();
-    let server = replica(&etcd, "/registry/compaction").await;
+    let mut args = etcd_args(&etcd, "/registry/compaction");
+    args.storage.watch_cache = watch_cache;
+    args.storage.watch_history_events = 3;
+    let objects = Objects::new(args.storage.open().await.expect("etcd storage"));
+    let server = TestServer::start_with(args, objects).await;
     let http = server.http();
     let client = server.client().await;
     let watched: Api<CoderWorkspace> = Api::namespaced(client.clone(), "watched");
@@ -295,7 +311,9 @@ async fn compaction_expires_old_watches_and_kube_watcher_relists() {
     // A watch from the old version: 200 and one ERROR frame with 410 Expired.
     let r = get(
         &http,
-        &format!("{WS_PATH}/watched/coderworkspaces?watch=1&resourceVersion={old_rv}"),
+        &format!(
+            "{WS_PATH}/watched/coderworkspaces?watch=1&resourceVersion={old_rv}&timeoutSeconds=5"
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);

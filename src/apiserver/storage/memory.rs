@@ -141,6 +141,61 @@ impl MemoryStorage {
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
+
+    // ---- replication: a MemoryStorage as a mirror of another store (the watch cache) ------
+
+    /// The revision of the last applied write (or progress, for a mirror).
+    pub fn revision(&self) -> Revision {
+        self.lock().revision
+    }
+
+    /// Replaces the content with `items` as of `revision` and forgets the history: lists at
+    /// older revisions and watches from before it are `Expired` here.
+    pub fn replicate_reset(&self, items: Vec<Versioned>, revision: Revision) {
+        let mut state = self.lock();
+        state.objects = items.into_iter().map(|v| (v.key, v.value)).collect();
+        state.history.clear();
+        state.history_bytes = 0;
+        state.revision = revision;
+        state.compacted = revision;
+    }
+
+    /// Applies a change made at `change.revision` by the mirrored store and fans it out.
+    pub fn replicate(&self, change: Change) {
+        let mut state = self.lock();
+        if change.revision <= state.revision {
+            return;
+        }
+        state.revision = change.revision;
+        match change.kind {
+            ChangeKind::Created | ChangeKind::Updated => {
+                state
+                    .objects
+                    .insert(change.key.clone(), change.value.clone());
+            }
+            ChangeKind::Deleted => {
+                state.objects.remove(&change.key);
+            }
+        }
+        let bytes = json_size(&change.value);
+        state.record(change, bytes);
+    }
+
+    /// The mirrored store has delivered every change up to `revision`.
+    pub fn replicate_progress(&self, revision: Revision) {
+        let mut state = self.lock();
+        state.revision = state.revision.max(revision);
+    }
+
+    /// Ends every watch with `error` (the mirror lost continuity and will be reset).
+    pub fn terminate_watchers(&self, error: StorageError) {
+        let mut state = self.lock();
+        for w in state.watchers.drain(..) {
+            if w.tx.try_send(WatchItem::Error(error.clone())).is_err() {
+                w.overflowed.store(true, Ordering::Release);
+            }
+        }
+    }
 }
 
 /// No code panics while holding the lock, so a poisoned mutex still guards consistent data.
@@ -521,6 +576,11 @@ impl Storage for MemoryStorage {
                     None => None,
                 }
             }
+        });
+        // A watch from a revision the store has not reached yet skips the changes up to it.
+        let live = live.filter(move |item| {
+            let early = matches!(item, WatchItem::Change(c) if c.revision <= after);
+            futures::future::ready(!early)
         });
         let items = futures::stream::iter(replay).chain(live).boxed();
         futures::future::ready(Ok(WatchStream {

@@ -9,6 +9,7 @@
 //! boxed futures so the trait stays object-safe (`Arc<dyn Storage>`): `MemoryStorage` (the
 //! embedded default) and `EtcdStorage` implement it.
 
+pub mod cache;
 pub mod codec;
 pub mod etcd;
 pub mod memory;
@@ -21,6 +22,7 @@ use futures::future::{BoxFuture, FutureExt};
 use futures::stream::BoxStream;
 use serde_json::Value;
 
+pub use cache::CachedStorage;
 pub use etcd::{EtcdConfig, EtcdStorage, EtcdTls};
 pub use memory::{MemoryConfig, MemoryStorage};
 
@@ -69,6 +71,11 @@ impl Prefix {
             Some(ns) => Prefix(format!("/{group}/{plural}/{ns}/")),
             None => Prefix(format!("/{group}/{plural}/")),
         }
+    }
+
+    /// Rebuilds a prefix from its string form (ending in `/`).
+    pub fn from_raw(raw: String) -> Self {
+        Prefix(raw)
     }
 
     pub fn contains(&self, key: &Key) -> bool {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::etcd::{self, EtcdConfig, EtcdStorage, EtcdTls};
 use super::memory::{self, MemoryConfig};
-use super::{MemoryStorage, Storage};
+use super::{CachedStorage, MemoryStorage, Storage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Backend {
@@ -60,9 +60,15 @@ pub struct StorageArgs {
     #[arg(long, default_value_t = memory::DEFAULT_HISTORY)]
     pub watch_history_events: usize,
 
-    /// JSON bytes the in-memory store's change history may hold; the oldest changes go first.
+    /// JSON bytes the in-memory store's (or watch cache's) change history may hold; the
+    /// oldest changes go first.
     #[arg(long, default_value_t = memory::DEFAULT_HISTORY_BYTES)]
     pub watch_history_bytes: u64,
+
+    /// Serve lists and watches of --storage=etcd from a watch cache (one etcd watch per
+    /// resource). The memory backend is its own cache.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch_cache: bool,
 }
 
 impl Default for StorageArgs {
@@ -79,6 +85,7 @@ impl Default for StorageArgs {
             max_object_bytes: memory::DEFAULT_MAX_OBJECT_BYTES,
             watch_history_events: memory::DEFAULT_HISTORY,
             watch_history_bytes: memory::DEFAULT_HISTORY_BYTES,
+            watch_cache: true,
         }
     }
 }
@@ -125,14 +132,22 @@ impl StorageArgs {
 
     /// Opens the configured backend.
     pub async fn open(&self) -> Result<Arc<dyn Storage>, OpenError> {
+        let memory = MemoryConfig {
+            history_events: self.watch_history_events,
+            history_bytes: self.watch_history_bytes,
+            max_object_bytes: self.max_object_bytes,
+            ..MemoryConfig::default()
+        };
         Ok(match self.backend {
-            Backend::Memory => Arc::new(MemoryStorage::with_config(MemoryConfig {
-                history_events: self.watch_history_events,
-                history_bytes: self.watch_history_bytes,
-                max_object_bytes: self.max_object_bytes,
-                ..MemoryConfig::default()
-            })),
-            Backend::Etcd => Arc::new(EtcdStorage::connect(self.etcd_config()?).await?),
+            Backend::Memory => Arc::new(MemoryStorage::with_config(memory)),
+            Backend::Etcd => {
+                let etcd = Arc::new(EtcdStorage::connect(self.etcd_config()?).await?);
+                if self.watch_cache {
+                    Arc::new(CachedStorage::new(etcd, memory))
+                } else {
+                    etcd
+                }
+            }
         })
     }
 }
