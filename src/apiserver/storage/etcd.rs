@@ -493,12 +493,13 @@ impl Storage for EtcdStorage {
 
     fn current_revision(&self) -> BoxFuture<'_, Result<Revision, StorageError>> {
         async move {
+            // A read of one key (the prefix itself, never an object): the header carries the
+            // store revision, without counting a range.
             let mut kv = self.client.kv_client();
-            let prefix = self.prefix.clone().into_bytes();
-            let options = GetOptions::new()
-                .with_range(range_end(&prefix))
-                .with_count_only();
-            let response = self.call("revision", kv.get(prefix, Some(options))).await?;
+            let options = GetOptions::new().with_count_only();
+            let response = self
+                .call("revision", kv.get(self.prefix.clone(), Some(options)))
+                .await?;
             Ok(header_revision(response.header()))
         }
         .boxed()
