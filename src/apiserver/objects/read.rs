@@ -197,6 +197,14 @@ impl Objects {
         )?;
         let prefix = prefix(r, namespace);
         let requested = parse_resource_version(opts.resource_version.as_deref())?;
+        // Initial events "not older than" a version the store has not reached: wait for it,
+        // then end with the Timeout as kube's watch cache does (an ERROR event).
+        if opts.send_initial_events
+            && let Some(revision) = requested
+            && let Err(e) = self.wait_for_revision(r, revision).await
+        {
+            return Ok(watch::failed(e));
+        }
         // Without a resourceVersion kube starts with the current state; with one, only when
         // sendInitialEvents asks for it.
         let (start, after) = if requested.is_none() || opts.send_initial_events {
