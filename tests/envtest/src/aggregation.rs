@@ -20,7 +20,8 @@ pub const SERVICE_NAMESPACE: &str = "default";
 pub struct ApiServiceRegistration<'a> {
     pub group: &'a str,
     pub version: &'a str,
-    /// Port on 127.0.0.1 (reached as `localhost:PORT`; the serving cert must cover `localhost`).
+    /// Port on 127.0.0.1 (reached as `localhost:PORT`; the serving certificate must cover
+    /// [`ApiServiceRegistration::service_dns_name`]).
     pub port: u16,
     /// PEM of the CA that signed the aggregated server's serving certificate.
     pub ca_bundle_pem: &'a str,
@@ -51,6 +52,13 @@ impl<'a> ApiServiceRegistration<'a> {
         format!("{}.{}", self.version, self.group)
     }
 
+    /// The name the aggregator verifies the serving certificate against: kube-aggregator dials
+    /// `localhost:PORT` but checks the certificate for `<service>.<namespace>.svc`, so the
+    /// aggregated server's certificate must list this name (besides localhost/127.0.0.1).
+    pub fn service_dns_name(&self) -> String {
+        format!("{}.{SERVICE_NAMESPACE}.svc", self.service_name())
+    }
+
     /// The ExternalName Service's name (a DNS-1035 label derived from group and version).
     pub fn service_name(&self) -> String {
         let mut name: String = format!("api-{}-{}", self.version, self.group)
@@ -66,6 +74,16 @@ impl<'a> ApiServiceRegistration<'a> {
         name.truncate(63);
         name.trim_end_matches('-').to_string()
     }
+}
+
+/// Serving certificate files for an aggregated API server on 127.0.0.1, from a fresh CA:
+/// valid for localhost, 127.0.0.1 and the name the aggregator checks
+/// ([`ApiServiceRegistration::service_dns_name`]). Pass `ca_pem` as the registration's bundle.
+#[derive(Clone, Debug)]
+pub struct AggregatedServingCert {
+    pub ca_pem: String,
+    pub cert_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
 }
 
 /// Applies (creates or replaces) the Service and APIService, then waits until the APIService is
