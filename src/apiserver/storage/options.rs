@@ -151,3 +151,41 @@ impl StorageArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        storage: StorageArgs,
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let d = Cli::parse_from(["x"]).storage;
+        assert_eq!(d.backend, Backend::Memory);
+        assert_eq!(d.etcd_prefix, "/registry/aggregation.coder.com");
+        assert_eq!(d.max_object_bytes, 1_572_864);
+        assert!(d.watch_cache);
+        let e = Cli::parse_from([
+            "x",
+            "--storage=etcd",
+            "--etcd-servers=https://a:2379,https://b:2379",
+            "--etcd-prefix=/p",
+            "--etcd-request-timeout=2s",
+            "--watch-cache=false",
+            "--watch-history-bytes=1048576",
+        ])
+        .storage;
+        assert_eq!(e.backend, Backend::Etcd);
+        assert_eq!(e.etcd_servers, ["https://a:2379", "https://b:2379"]);
+        assert_eq!(e.etcd_request_timeout, Duration::from_secs(2));
+        assert!(!e.watch_cache);
+        assert_eq!(e.watch_history_bytes, 1_048_576);
+        // A client certificate needs its key.
+        assert!(Cli::try_parse_from(["x", "--etcd-certfile=c.pem"]).is_err());
+    }
+}
