@@ -8,6 +8,7 @@ use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
+use super::delete_options;
 use super::negotiation::{self, Output, PatchKind};
 use super::render;
 use super::request::{Query, RequestInfo, Target, Verb, parse_target};
@@ -15,7 +16,7 @@ use super::state::SharedState;
 use super::status::ApiError;
 use super::table::IncludeObject;
 use super::watch;
-use crate::apiserver::objects::{DeleteOptions, FieldValidation, ListOptions, Patch, WriteOptions};
+use crate::apiserver::objects::{FieldValidation, ListOptions, Patch, WriteOptions};
 
 /// Labels the metrics layer reads from a response.
 #[derive(Debug, Clone)]
@@ -99,14 +100,15 @@ fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
     Ok(WriteOptions {
         dry_run: query.dry_run()?,
         field_validation: field_validation(query)?,
+        duplicate_fields: Vec::new(),
     })
 }
 
 fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
+    // kube treats a negative limit as no limit.
     let limit = query.number("limit")?;
-    if limit.is_some_and(|n| n < 0) {
-        return Err(ApiError::bad_request("limit: Invalid value: must be >= 0"));
-    }
+    // Parsed (and refused when malformed) on lists too, as kube decodes ListOptions whole.
+    query.number("timeoutSeconds")?;
     Ok(ListOptions {
         label_selector: query.string("labelSelector"),
         field_selector: query.string("fieldSelector"),
@@ -114,40 +116,6 @@ fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
         continue_token: query.string("continue"),
         resource_version: query.string("resourceVersion"),
     })
-}
-
-/// DeleteOptions from the body (kubectl sends one) merged with the query.
-fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
-    let mut opts = DeleteOptions {
-        dry_run: query.dry_run()?,
-        ..Default::default()
-    };
-    if body.iter().any(|b| !b.is_ascii_whitespace()) {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("decoding DeleteOptions: {e}")))?;
-        if let Some(dry) = v.get("dryRun").and_then(Value::as_array) {
-            for d in dry {
-                match d.as_str() {
-                    Some("All") => opts.dry_run = true,
-                    other => {
-                        return Err(ApiError::bad_request(format!(
-                            "dryRun: Unsupported value: {other:?}: supported values: \"All\""
-                        )));
-                    }
-                }
-            }
-        }
-        let pre = v.get("preconditions");
-        opts.precondition_uid = pre
-            .and_then(|p| p.get("uid"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        opts.precondition_resource_version = pre
-            .and_then(|p| p.get("resourceVersion"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-    }
-    Ok(opts)
 }
 
 fn write_response(
@@ -196,7 +164,10 @@ async fn resource(
             let format = negotiation::body_format(header_str(headers, header::CONTENT_TYPE))?;
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
             let object = negotiation::decode_body(format, &bytes)?;
-            let opts = write_options(&query)?;
+            let mut opts = write_options(&query)?;
+            if format == negotiation::BodyFormat::Json {
+                opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);
+            }
             let outcome = if info.verb == Verb::Create {
                 objects.create(r, ns, object, &opts).await?
             } else {
@@ -230,13 +201,13 @@ async fn resource(
         }
         Verb::Delete => {
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
-            let opts = delete_options(&query, &bytes)?;
+            let opts = delete_options::parse(&query, &bytes)?;
             let outcome = objects.delete(r, ns, name, &opts).await?;
             Ok(write_response(output, &info, include, outcome))
         }
         Verb::DeleteCollection => {
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
-            let opts = delete_options(&query, &bytes)?;
+            let opts = delete_options::parse(&query, &bytes)?;
             let list = objects
                 .delete_collection(r, ns, &list_options(&query)?, &opts)
                 .await?;

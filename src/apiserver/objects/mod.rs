@@ -11,6 +11,7 @@ use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::storage::Storage;
 
 pub mod demo;
+pub mod duplicates;
 mod metadata;
 mod pagination;
 mod patch;
@@ -19,6 +20,11 @@ mod selectors;
 mod validation;
 mod watch;
 mod write;
+
+pub use validation::{KindSchema, Report};
+
+/// Go's `%q` quoting, as kube's messages quote values.
+pub(crate) use validation::quote as quote_go;
 
 /// The object layer: every verb of every served kind. Cheap to clone (shared storage).
 #[derive(Clone)]
@@ -66,6 +72,9 @@ pub enum FieldValidation {
 pub struct WriteOptions {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
+    /// Paths of keys the request body repeated (`spec.running`), found by the decoder:
+    /// refused under `Strict`, warned about under `Warn`, like unknown fields.
+    pub duplicate_fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,10 +1,11 @@
 //! Body validation against the generated OpenAPI v3 schema of a kind, the way kube-apiserver
 //! treats a CRD's structural schema: nulls of non-nullable fields are dropped, unknown fields
-//! are pruned (and reported, for `fieldValidation`), then types, required fields, enums,
-//! formats and bounds are checked, one `Cause` per failing field.
+//! are pruned (and reported, for `fieldValidation`), defaults are filled in (structural
+//! defaulting), then types, required fields, enums, formats, patterns and bounds are checked,
+//! one `Cause` per failing field, worded like kube-openapi's validator.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -59,6 +60,19 @@ impl KindSchema {
                 r.openapi_definition, r.kind
             ))
         })?;
+        Ok(KindSchema { root, components })
+    }
+
+    /// The schema `definition` of an OpenAPI v3 document other than the generated ones (the
+    /// parity tests validate a fixture schema both here and in kube-apiserver).
+    pub fn from_document(document: &'static Value, definition: &str) -> Result<Self, Error> {
+        let components = document
+            .pointer("/components/schemas")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::Internal("the document has no components.schemas".into()))?;
+        let root = components
+            .get(definition)
+            .ok_or_else(|| Error::Internal(format!("no OpenAPI schema {definition}")))?;
         Ok(KindSchema { root, components })
     }
 
@@ -213,11 +227,10 @@ impl Walker {
     }
 
     fn type_invalid(&mut self, path: &str, value: &Value, expected: &str) {
-        let message = format!(
-            "Invalid value: {}: {path} in body must be of type {expected}: {}",
-            render(value),
-            quote(json_type(value))
-        );
+        // kube-openapi reports the type it found as the value, not the value itself.
+        let found = quote(json_type(value));
+        let message =
+            format!("Invalid value: {found}: {path} in body must be of type {expected}: {found}");
         self.cause(path, "FieldValueTypeInvalid", message);
     }
 
@@ -237,7 +250,7 @@ impl Walker {
             if !valid {
                 self.cause(
                     path,
-                    "FieldValueInvalid",
+                    "FieldValueTypeInvalid",
                     format!("Invalid value: {rendered}: {path} in body must be of type {format}: {rendered}"),
                 );
             }
@@ -262,6 +275,24 @@ impl Walker {
                     "Invalid value: {rendered}: {path} in body should be at least {min} chars long"
                 ),
             );
+        }
+        if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+            match pattern_matches(pattern, s) {
+                Ok(true) => {}
+                Ok(false) => self.cause(
+                    path,
+                    "FieldValueInvalid",
+                    format!("Invalid value: {rendered}: {path} in body should match '{pattern}'"),
+                ),
+                // The generator compiles every pattern, so this is a schema bug, not bad input.
+                Err(e) => self.cause(
+                    path,
+                    "InternalError",
+                    format!(
+                        "Internal error: the schema's pattern '{pattern}' does not compile: {e}"
+                    ),
+                ),
+            }
         }
     }
 
@@ -294,6 +325,19 @@ impl Walker {
                     path,
                     "FieldValueInvalid",
                     format!("Invalid value: {n}: {path} in body should be {relation} {max}"),
+                );
+            }
+        }
+        if let Some(factor) = schema.get("multipleOf").and_then(Value::as_f64)
+            && factor > 0.0
+        {
+            let quotient = x / factor;
+            if quotient.fract() != 0.0 || !quotient.is_finite() {
+                let factor = schema.get("multipleOf").cloned().unwrap_or(Value::Null);
+                self.cause(
+                    path,
+                    "FieldValueInvalid",
+                    format!("Invalid value: {n}: {path} in body should be a multiple of {factor}"),
                 );
             }
         }
@@ -346,6 +390,9 @@ impl Walker {
             // Kubernetes types declared as a bare `type: object` (FieldsV1) hold arbitrary JSON.
             || (kube_type && properties.is_none() && additional.is_none());
 
+        if !kube_type && let Some(properties) = properties {
+            apply_defaults(map, properties, |s| self.resolve(s, false).0);
+        }
         let keys: Vec<String> = map.keys().cloned().collect();
         for key in keys {
             let field_schema = properties
@@ -376,7 +423,10 @@ impl Walker {
             }
         }
 
-        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+        self.check_property_count(path, map.len() as u64, schema);
+        // Kubernetes types (ObjectMeta, OwnerReference) are checked by their own rules
+        // (`metadata.rs`), as kube does for custom resources, not by their OpenAPI `required`.
+        if !kube_type && let Some(required) = schema.get("required").and_then(Value::as_array) {
             for name in required.iter().filter_map(Value::as_str) {
                 if !map.contains_key(name) {
                     self.cause(
@@ -388,6 +438,72 @@ impl Walker {
             }
         }
     }
+}
+
+impl Walker {
+    fn check_property_count(&mut self, path: &str, count: u64, schema: &Value) {
+        if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
+            && count > max
+        {
+            self.cause(
+                path,
+                "FieldValueTooMany",
+                format!("Too many: {count}: must have at most {max} items"),
+            );
+        }
+        if let Some(min) = schema.get("minProperties").and_then(Value::as_u64)
+            && count < min
+        {
+            self.cause(
+                path,
+                "FieldValueInvalid",
+                format!(
+                    "Invalid value: {count}: {path} in body should have at least {min} properties"
+                ),
+            );
+        }
+    }
+}
+
+/// Structural defaulting, as kube applies it to a CRD's objects: a declared property that is
+/// absent (or null without `nullable`) gets a copy of its `default`; the walk then descends
+/// into it, so an object default of `{}` fills in its own fields' defaults.
+fn apply_defaults<'s>(
+    map: &mut Map<String, Value>,
+    properties: &'s Map<String, Value>,
+    resolve: impl Fn(&'s Value) -> &'s Value,
+) {
+    for (name, field_schema) in properties {
+        let field_schema = resolve(field_schema);
+        let Some(default) = field_schema.get("default") else {
+            continue;
+        };
+        let missing = match map.get(name) {
+            None => true,
+            Some(Value::Null) => !bool_flag(field_schema, "nullable"),
+            Some(_) => false,
+        };
+        if missing {
+            map.insert(name.clone(), default.clone());
+        }
+    }
+}
+
+/// Whether `text` matches `pattern` (unanchored, like Go's `regexp.MatchString` that kube
+/// uses). Compiled patterns are cached: a schema has few, and every request checks them.
+fn pattern_matches(pattern: &str, text: &str) -> Result<bool, String> {
+    static CACHE: OnceLock<Mutex<HashMap<String, regex::Regex>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(re) = cache.get(pattern) {
+        return Ok(re.is_match(text));
+    }
+    let re = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+    let matched = re.is_match(text);
+    cache.insert(pattern.to_string(), re);
+    Ok(matched)
 }
 
 #[cfg(test)]
@@ -413,7 +529,7 @@ mod tests {
             vec![Cause {
                 field: "spec.running".into(),
                 reason: "FieldValueTypeInvalid".into(),
-                message: r#"Invalid value: "yes": spec.running in body must be of type boolean: "string""#.into(),
+                message: r#"Invalid value: "string": spec.running in body must be of type boolean: "string""#.into(),
             }]
         );
     }

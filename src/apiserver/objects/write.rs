@@ -41,22 +41,31 @@ fn decode(
     namespace: Option<&str>,
     mut body: Value,
     validation: FieldValidation,
+    duplicates: &[String],
 ) -> Result<Decoded, Error> {
     metadata::check_type_and_namespace(r, namespace, &mut body)?;
     let report = KindSchema::of(r)?.validate(&mut body);
-    let unknown: Vec<String> = report
-        .unknown_fields
+    // Duplicates first, then unknown fields: the order of kube's strict decoding errors.
+    let problems: Vec<String> = duplicates
         .iter()
-        .map(|f| format!("unknown field \"{f}\""))
+        .map(|f| format!("duplicate field \"{f}\""))
+        .chain(
+            report
+                .unknown_fields
+                .iter()
+                .map(|f| format!("unknown field \"{f}\"")),
+        )
         .collect();
     let warnings = match validation {
-        FieldValidation::Strict if !unknown.is_empty() => {
+        FieldValidation::Strict if !problems.is_empty() => {
             return Err(Error::BadRequest(format!(
-                "strict decoding error: {}",
-                unknown.join(", ")
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                problems.join(", "),
+                kind = r.kind,
+                version = r.version,
             )));
         }
-        FieldValidation::Warn => unknown,
+        FieldValidation::Warn => problems,
         _ => Vec::new(),
     };
     Ok(Decoded { body, warnings })
@@ -194,6 +203,15 @@ fn prepare_update(
     Ok(new)
 }
 
+/// A failed delete precondition: a Conflict that kube names by `Kind.group`.
+fn precondition_failed(r: &ResourceDescriptor, name: &str, message: String) -> Error {
+    Error::Conflict {
+        group_resource: super::group_kind(r),
+        name: name.to_string(),
+        message,
+    }
+}
+
 /// How a read-modify-write derives the new body from the stored object.
 type Mutation<'a> = dyn FnMut(&Value) -> Result<Decoded, Error> + Send + 'a;
 
@@ -205,7 +223,13 @@ impl Objects {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<WriteOutcome, Error> {
-        let Decoded { mut body, warnings } = decode(r, namespace, body, opts.field_validation)?;
+        let Decoded { mut body, warnings } = decode(
+            r,
+            namespace,
+            body,
+            opts.field_validation,
+            &opts.duplicate_fields,
+        )?;
         let meta = meta_mut(&mut body)?;
         if meta
             .get("resourceVersion")
@@ -287,11 +311,19 @@ impl Objects {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<WriteOutcome, Error> {
-        let Decoded { mut body, warnings } = decode(r, namespace, body, opts.field_validation)?;
+        let Decoded { mut body, warnings } = decode(
+            r,
+            namespace,
+            body,
+            opts.field_validation,
+            &opts.duplicate_fields,
+        )?;
         let meta = meta_mut(&mut body)?;
         match metadata::str_field(meta, "name") {
             None | Some("") => {
-                meta.insert("name".into(), Value::String(name.to_string()));
+                return Err(Error::BadRequest(format!(
+                    "the name of the object ({name} based on URL) was undeterminable: name must be provided"
+                )));
             }
             Some(found) if found != name => {
                 return Err(Error::BadRequest(format!(
@@ -307,7 +339,23 @@ impl Objects {
                     .map_err(|_| Error::BadRequest(format!("invalid resource version: {rv:?}")))?,
             ),
         };
+        let unconditional = precondition.is_none();
+        let url_name = name.to_string();
         let mut mutation = move |_: &Value| {
+            if unconditional {
+                // Custom resources refuse unconditional updates (checked once the object is
+                // known to exist, as kube does).
+                return Err(Error::Invalid {
+                    group_resource: r.group_resource(),
+                    kind: r.plural.to_string(),
+                    name: url_name.clone(),
+                    causes: vec![Cause {
+                        field: "metadata.resourceVersion".into(),
+                        reason: "FieldValueInvalid".into(),
+                        message: "Invalid value: 0: must be specified for an update".into(),
+                    }],
+                });
+            }
             Ok(Decoded {
                 body: body.clone(),
                 warnings: warnings.clone(),
@@ -356,7 +404,7 @@ impl Objects {
                     meta_str(&patched, "name").unwrap_or("")
                 )));
             }
-            decode(r, namespace_owned.as_deref(), patched, validation)
+            decode(r, namespace_owned.as_deref(), patched, validation, &[])
         };
         self.read_modify_write(
             r,
@@ -422,9 +470,21 @@ impl Objects {
                 // The last finalizer is gone: the update completes the deletion.
                 self.storage.delete(&key, Some(current.revision)).await
             } else {
-                self.storage.update(&key, new, Some(current.revision)).await
+                self.storage
+                    .update(&key, new.clone(), Some(current.revision))
+                    .await
             };
             match result {
+                // kube answers a write that completes a deletion with the object as it would
+                // have been stored (finalizers gone, the last stored resourceVersion); the
+                // DELETED event carries the stored object.
+                Ok(_) if finished => {
+                    return Ok(WriteOutcome {
+                        object: new,
+                        warnings,
+                        created: false,
+                    });
+                }
                 Ok(stored) => {
                     return Ok(WriteOutcome {
                         object: (*stored.value).clone(),
@@ -472,11 +532,11 @@ impl Objects {
             if let Some(uid) = opts.precondition_uid.as_deref().filter(|u| !u.is_empty()) {
                 let actual = meta_str(&current.value, "uid").unwrap_or("");
                 if uid != actual {
-                    return Err(conflict(
+                    return Err(precondition_failed(
                         r,
                         name,
                         format!(
-                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                            "the UID in the precondition ({uid}) does not match the UID in record ({actual}). The object might have been deleted and then recreated"
                         ),
                     ));
                 }
@@ -484,11 +544,11 @@ impl Objects {
             if let Some(rv) = &pinned_rv {
                 let actual = current.revision.to_string();
                 if *rv != actual {
-                    return Err(conflict(
+                    return Err(precondition_failed(
                         r,
                         name,
                         format!(
-                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"
+                            "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({actual}). The object might have been modified"
                         ),
                     ));
                 }
@@ -505,6 +565,9 @@ impl Objects {
                 let meta = meta_mut(&mut marked)?;
                 meta.insert("deletionTimestamp".into(), Value::String(metadata::now()));
                 meta.insert("deletionGracePeriodSeconds".into(), Value::from(0));
+                // Controllers filtering on generation must see the deletion start.
+                let generation = meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+                meta.insert("generation".into(), Value::from(generation + 1));
                 if opts.dry_run {
                     return Ok(WriteOutcome {
                         object: marked,
