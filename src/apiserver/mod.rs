@@ -8,6 +8,7 @@
 //! `kubeconfig`.
 
 pub mod authn;
+pub mod compression;
 pub mod delete_options;
 pub mod discovery;
 pub mod handlers;
