@@ -629,4 +629,63 @@ mod tests {
         assert_eq!(report.causes[0].field, "mode");
         assert_eq!(report.causes[0].message, "Required value");
     }
+
+    /// Messages as kube-apiserver 1.36 words them for a CRD with the same schema (the parity
+    /// suite compares them live; these pin them without a cluster).
+    #[test]
+    fn bounds_patterns_and_defaults_like_kube() {
+        let schema: &'static Value = Box::leak(Box::new(json!({
+            "type": "object",
+            "properties": {
+                "running": {"type": "boolean", "default": false},
+                "name": {"type": "string", "pattern": "^[a-z]+$", "minLength": 2, "maxLength": 5},
+                "size": {"type": "integer", "minimum": 1, "maximum": 10, "multipleOf": 2},
+                "ratio": {"type": "number", "minimum": 0, "exclusiveMinimum": true,
+                          "maximum": 1, "exclusiveMaximum": true},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"},
+                           "minProperties": 1, "maxProperties": 2},
+                "nested": {"type": "object", "default": {},
+                           "properties": {"level": {"type": "string", "default": "info"}}}
+            }
+        })));
+        let components: &'static Map<String, Value> = Box::leak(Box::new(Map::new()));
+        let kind = KindSchema {
+            root: schema,
+            components,
+        };
+        let mut bad = json!({"name": "A1", "size": 11, "ratio": 1, "labels": {}});
+        let report = kind.validate(&mut bad);
+        let messages: Vec<String> = report.causes.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            messages,
+            vec![
+                "labels: Invalid value: 0: labels in body should have at least 1 properties",
+                "name: Invalid value: \"A1\": name in body should match '^[a-z]+$'",
+                "ratio: Invalid value: 1: ratio in body should be less than 1",
+                "size: Invalid value: 11: size in body should be less than or equal to 10",
+                "size: Invalid value: 11: size in body should be a multiple of 2",
+            ]
+        );
+        let mut many = json!({"labels": {"a": "1", "b": "2", "c": "3"}, "ratio": 0});
+        let report = kind.validate(&mut many);
+        let messages: Vec<String> = report.causes.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            messages,
+            vec![
+                "labels: Too many: 3: must have at most 2 items",
+                "ratio: Invalid value: 0: ratio in body should be greater than 0",
+            ]
+        );
+
+        let mut empty = json!({"running": null});
+        assert!(kind.validate(&mut empty).causes.is_empty());
+        assert_eq!(
+            empty,
+            json!({"running": false, "nested": {"level": "info"}}),
+            "absent and null fields get their defaults, object defaults get theirs"
+        );
+        let mut set = json!({"running": true, "nested": {"level": "debug"}});
+        kind.validate(&mut set);
+        assert_eq!(set, json!({"running": true, "nested": {"level": "debug"}}));
+    }
 }
