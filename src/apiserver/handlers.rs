@@ -135,6 +135,39 @@ fn write_response(
     response
 }
 
+/// Whether a deleted object is still there (finalizers hold it, with a deletionTimestamp).
+fn still_stored(object: &Value) -> bool {
+    let meta = &object["metadata"];
+    meta["deletionTimestamp"].is_string()
+        && meta["finalizers"].as_array().is_some_and(|f| !f.is_empty())
+}
+
+/// What kube-apiserver answers when a custom resource is gone at once: a `Success` Status
+/// naming it, not the object.
+fn deleted_status(
+    r: &crate::api::registry::ResourceDescriptor,
+    output: Output,
+    object: &Value,
+) -> Response {
+    let status = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": object["metadata"]["name"],
+            "group": r.group,
+            "kind": r.plural,
+            "uid": object["metadata"]["uid"],
+        },
+    });
+    let output = match output {
+        Output::Yaml => Output::Yaml,
+        _ => Output::Json,
+    };
+    render::respond(StatusCode::OK, output, &status)
+}
+
 async fn resource(
     state: &SharedState,
     info: RequestInfo,
@@ -203,7 +236,11 @@ async fn resource(
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
             let opts = delete_options::parse(&query, &bytes)?;
             let outcome = objects.delete(r, ns, name, &opts).await?;
-            Ok(write_response(output, &info, include, outcome))
+            if still_stored(&outcome.object) {
+                Ok(write_response(output, &info, include, outcome))
+            } else {
+                Ok(deleted_status(r, output, &outcome.object))
+            }
         }
         Verb::DeleteCollection => {
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
