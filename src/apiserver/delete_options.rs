@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::request::Query;
 use super::status::{ApiError, cause};
-use crate::apiserver::objects::DeleteOptions;
+use crate::apiserver::objects::{DeleteOptions, Propagation};
 
 /// Where kube's scheme for DeleteOptions lives; its "no kind registered" errors name it.
 const META_SCHEME: &str = "pkg/apis/meta/internalversion/scheme/register.go:27";
@@ -54,15 +54,10 @@ pub fn parse_int(value: &str) -> Result<i64, ApiError> {
     })
 }
 
-fn parse_bool(value: &str) -> Result<bool, ApiError> {
-    match value {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        other => Err(ApiError::bad_request(format!(
-            "strconv.ParseBool: parsing {}: invalid syntax",
-            crate::apiserver::objects::quote_go(other)
-        ))),
-    }
+/// kube's query conversion of booleans in DeleteOptions: `0` and `false` (any case) are false,
+/// anything else is true.
+fn query_bool(value: &str) -> bool {
+    !(value == "0" || value.eq_ignore_ascii_case("false"))
 }
 
 fn decode_body(bytes: &[u8]) -> Result<Body, ApiError> {
@@ -125,7 +120,7 @@ pub fn parse(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
         decoded.grace_period_seconds = Some(parse_int(v)?);
     }
     if let Some(v) = query.get("orphanDependents").filter(|v| !v.is_empty()) {
-        decoded.orphan_dependents = Some(parse_bool(v)?);
+        decoded.orphan_dependents = Some(query_bool(v));
     }
     if let Some(v) = query.get("propagationPolicy").filter(|v| !v.is_empty()) {
         decoded.propagation_policy = Some(v.to_string());
@@ -174,11 +169,21 @@ pub fn parse(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
             ));
         }
     };
+    let propagation = match (
+        decoded.propagation_policy.as_deref(),
+        decoded.orphan_dependents,
+    ) {
+        (Some("Orphan"), _) | (None, Some(true)) => Some(Propagation::Orphan),
+        (Some("Foreground"), _) => Some(Propagation::Foreground),
+        (Some(_), _) | (None, Some(false)) => Some(Propagation::Background),
+        (None, None) => None,
+    };
     let preconditions = decoded.preconditions.unwrap_or_default();
     Ok(DeleteOptions {
         dry_run,
         precondition_uid: preconditions.uid,
         precondition_resource_version: preconditions.resource_version,
+        propagation,
     })
 }
 

@@ -82,6 +82,18 @@ pub struct DeleteOptions {
     pub dry_run: bool,
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
+    /// What the garbage collector does with dependents (`propagationPolicy`, or
+    /// `orphanDependents`); None keeps what the object's finalizers already ask for.
+    pub propagation: Option<Propagation>,
+}
+
+/// `propagationPolicy`. Orphan and Foreground hold the object with kube's GC finalizers
+/// (`orphan`, `foregroundDeletion`) until the garbage collector has handled its dependents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    Orphan,
+    Background,
+    Foreground,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -190,6 +190,11 @@ impl Walker {
         if bool_flag(schema, "x-kubernetes-int-or-string") {
             if !matches!(json_type(value), "integer" | "string") {
                 self.type_invalid(path, value, "integer,string");
+                // The `anyOf: [{type: integer}, {type: string}]` beside it (structural schemas
+                // carry it) fails too; kube-openapi reports the first branch's error as well.
+                if let Some(first) = schema.pointer("/anyOf/0/type").and_then(Value::as_str) {
+                    self.type_invalid(path, value, first);
+                }
             }
             return;
         }

@@ -203,6 +203,30 @@ fn prepare_update(
     Ok(new)
 }
 
+/// The finalizers an object keeps once deleted with `propagation`, like kube's
+/// `deletionFinalizersForGarbageCollection`: Orphan asks the garbage collector to orphan the
+/// dependents first (`orphan`), Foreground to delete them first (`foregroundDeletion`),
+/// Background for neither; without a policy the object's own finalizers decide.
+fn gc_finalizers(finalizers: &[String], propagation: Option<super::Propagation>) -> Vec<String> {
+    use super::Propagation;
+    const ORPHAN: &str = "orphan";
+    const FOREGROUND: &str = "foregroundDeletion";
+    let Some(propagation) = propagation else {
+        return finalizers.to_vec();
+    };
+    let mut wanted: Vec<String> = finalizers
+        .iter()
+        .filter(|f| *f != ORPHAN && *f != FOREGROUND)
+        .cloned()
+        .collect();
+    match propagation {
+        Propagation::Orphan => wanted.push(ORPHAN.into()),
+        Propagation::Foreground => wanted.push(FOREGROUND.into()),
+        Propagation::Background => {}
+    }
+    wanted
+}
+
 /// A failed delete precondition: a Conflict that kube names by `Kind.group`.
 fn precondition_failed(r: &ResourceDescriptor, name: &str, message: String) -> Error {
     Error::Conflict {
@@ -553,8 +577,11 @@ impl Objects {
                     ));
                 }
             }
-            let result = if !metadata::finalizers(&current.value).is_empty() {
-                if metadata::is_deleting(&current.value) {
+            let finalizers = metadata::finalizers(&current.value);
+            let wanted = gc_finalizers(&finalizers, opts.propagation);
+            let result = if !wanted.is_empty() {
+                let deleting = metadata::is_deleting(&current.value);
+                if deleting && wanted == finalizers {
                     return Ok(WriteOutcome {
                         object: (*current.value).clone(),
                         warnings: Vec::new(),
@@ -563,11 +590,16 @@ impl Objects {
                 }
                 let mut marked = (*current.value).clone();
                 let meta = meta_mut(&mut marked)?;
-                meta.insert("deletionTimestamp".into(), Value::String(metadata::now()));
-                meta.insert("deletionGracePeriodSeconds".into(), Value::from(0));
-                // Controllers filtering on generation must see the deletion start.
-                let generation = meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
-                meta.insert("generation".into(), Value::from(generation + 1));
+                if wanted != finalizers {
+                    meta.insert("finalizers".into(), Value::from(wanted));
+                }
+                if !deleting {
+                    meta.insert("deletionTimestamp".into(), Value::String(metadata::now()));
+                    meta.insert("deletionGracePeriodSeconds".into(), Value::from(0));
+                    // Controllers filtering on generation must see the deletion start.
+                    let generation = meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+                    meta.insert("generation".into(), Value::from(generation + 1));
+                }
                 if opts.dry_run {
                     return Ok(WriteOutcome {
                         object: marked,
