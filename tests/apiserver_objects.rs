@@ -473,7 +473,7 @@ async fn status_subresource_writes_only_status() {
         .unwrap_err();
     assert!(
         err.to_string()
-            .contains("status.autoShutdown in body must be of type date-time"),
+            .ends_with(r#"status.autoShutdown: Invalid value: "soon": autoShutdown in body must be of type date-time: "soon""#),
         "{err}"
     );
 }

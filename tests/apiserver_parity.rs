@@ -669,6 +669,94 @@ async fn list_query_parameters() {
 }
 
 #[tokio::test]
+async fn write_options_and_workspace_schema_errors() {
+    let p = pair().await;
+    let long_manager = format!("fieldManager={}", "m".repeat(129));
+    let queries = [
+        "dryRun=Bogus",
+        "fieldValidation=Bogus",
+        long_manager.as_str(),
+        "fieldValidation=Strict",
+    ];
+    let specs = [
+        json!({"running": "yes"}),
+        json!({"running": true, "bogus": 1}),
+        json!({"running": 3}),
+    ];
+    let mut answers = Vec::new();
+    for side in p.sides() {
+        let mut per_side = Vec::new();
+        let collection = side.workspaces(&p.namespace);
+        for (i, query) in queries.iter().enumerate() {
+            let body = side.body(
+                json!({"name": format!("opt-{i}")}),
+                json!({"running": "no"}),
+            );
+            per_side.push(
+                side.json(Method::POST, &format!("{collection}?{query}"), &body)
+                    .await,
+            );
+        }
+        for (i, spec) in specs.iter().enumerate() {
+            let body = side.body(json!({"name": format!("schema-{i}")}), spec.clone());
+            per_side.push(
+                side.json(
+                    Method::POST,
+                    &format!("{collection}?fieldValidation=Strict"),
+                    &body,
+                )
+                .await,
+            );
+        }
+        // Status is checked on the status subresource: a bad timestamp there.
+        side.create(&p.namespace, json!({"name": "st"})).await;
+        per_side.push(
+            side.send(
+                Method::PATCH,
+                &format!("{}/status", side.workspace(&p.namespace, "st")),
+                "application/merge-patch+json",
+                br#"{"status":{"autoShutdown":"tomorrow"}}"#.to_vec(),
+            )
+            .await,
+        );
+        answers.push(per_side);
+    }
+    for (i, (ours, kube)) in answers[0].iter().zip(&answers[1]).enumerate() {
+        assert!(kube.status.is_client_error(), "case {i}: {:?}", kube.body);
+        assert_same(&format!("write case {i}"), ours, kube);
+    }
+}
+
+#[tokio::test]
+async fn missing_namespaces_are_a_documented_difference() {
+    // kube-apiserver's NamespaceLifecycle refuses a create in a namespace that does not exist;
+    // our server runs without a cluster client and accepts it (docs/apiserver.md).
+    let p = pair().await;
+    let [ours, kube] = p.sides();
+    let ghost = format!("{}-ghost", p.namespace);
+    let kube_answer = kube
+        .json(
+            Method::POST,
+            &kube.workspaces(&ghost),
+            &kube.body(json!({"name": "n"}), json!({})),
+        )
+        .await;
+    assert_eq!(kube_answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        kube_answer.message(),
+        format!("namespaces \"{ghost}\" not found")
+    );
+    let ours_answer = ours
+        .json(
+            Method::POST,
+            &ours.workspaces(&ghost),
+            &ours.body(json!({"name": "n"}), json!({})),
+        )
+        .await;
+    assert_eq!(ours_answer.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn schema_validation_and_defaults_match_a_crd() {
     let p = pair().await;
     let kube = &p.kube;

@@ -96,14 +96,20 @@ fn json_kind(value: &Value) -> &'static str {
 
 /// A 422 about the DeleteOptions themselves (`DeleteOptions.meta.k8s.io "" is invalid: …`).
 fn invalid(field: &str, reason: &str, message: String) -> ApiError {
+    invalid_options("DeleteOptions", field, reason, message)
+}
+
+/// A 422 about a request's options (`CreateOptions`, `UpdateOptions`, `PatchOptions`,
+/// `DeleteOptions`), as kube words it: `<Kind>.meta.k8s.io "" is invalid: <field>: <message>`.
+pub fn invalid_options(kind: &str, field: &str, reason: &str, message: String) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "Invalid",
-        format!("DeleteOptions.meta.k8s.io \"\" is invalid: {field}: {message}"),
+        format!("{kind}.meta.k8s.io \"\" is invalid: {field}: {message}"),
     )
     .with_details(StatusDetails {
         group: Some("meta.k8s.io".into()),
-        kind: Some("DeleteOptions".into()),
+        kind: Some(kind.into()),
         causes: Some(vec![cause(field, reason, &message)]),
         ..Default::default()
     })

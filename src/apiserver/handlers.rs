@@ -84,22 +84,59 @@ async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
-    match query.get("fieldValidation") {
-        None | Some("") => Ok(FieldValidation::default()),
-        Some("Strict") => Ok(FieldValidation::Strict),
-        Some("Warn") => Ok(FieldValidation::Warn),
-        Some("Ignore") => Ok(FieldValidation::Ignore),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
-        ))),
-    }
-}
+/// kube's limit on `fieldManager`.
+const FIELD_MANAGER_MAX_BYTES: usize = 128;
 
-fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
+/// Create/Update/PatchOptions from the query, refused like kube (422 naming the options kind).
+fn write_options(query: &Query, options_kind: &str) -> Result<WriteOptions, ApiError> {
+    let invalid = |field: &str, reason: &str, message: String| {
+        delete_options::invalid_options(options_kind, field, reason, message)
+    };
+    let dry_run: Vec<&str> = query.all("dryRun").collect();
+    let dry_run = match dry_run.as_slice() {
+        [] => false,
+        values if values.iter().all(|v| *v == "All") => true,
+        values => {
+            let list = values
+                .iter()
+                .map(|v| crate::apiserver::objects::quote_go(v))
+                .collect::<Vec<_>>()
+                .join(" ");
+            return Err(invalid(
+                "dryRun",
+                "FieldValueNotSupported",
+                format!("Unsupported value: [{list}]: supported values: \"All\""),
+            ));
+        }
+    };
+    let field_validation = match query.get("fieldValidation") {
+        None | Some("") | Some("Warn") => FieldValidation::Warn,
+        Some("Strict") => FieldValidation::Strict,
+        Some("Ignore") => FieldValidation::Ignore,
+        Some(other) => {
+            return Err(invalid(
+                "fieldValidation",
+                "FieldValueNotSupported",
+                format!(
+                    "Unsupported value: {}: supported values: \"\", \"Ignore\", \"Strict\", \"Warn\"",
+                    crate::apiserver::objects::quote_go(other)
+                ),
+            ));
+        }
+    };
+    if query
+        .get("fieldManager")
+        .is_some_and(|m| m.len() > FIELD_MANAGER_MAX_BYTES)
+    {
+        return Err(invalid(
+            "fieldManager",
+            "FieldValueTooLong",
+            format!("Too long: may not be more than {FIELD_MANAGER_MAX_BYTES} bytes"),
+        ));
+    }
     Ok(WriteOptions {
-        dry_run: query.dry_run()?,
-        field_validation: field_validation(query)?,
+        dry_run,
+        field_validation,
         duplicate_fields: Vec::new(),
     })
 }
@@ -197,7 +234,12 @@ async fn resource(
             let format = negotiation::body_format(header_str(headers, header::CONTENT_TYPE))?;
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
             let object = negotiation::decode_body(format, &bytes)?;
-            let mut opts = write_options(&query)?;
+            let options_kind = if info.verb == Verb::Create {
+                "CreateOptions"
+            } else {
+                "UpdateOptions"
+            };
+            let mut opts = write_options(&query, options_kind)?;
             if format == negotiation::BodyFormat::Json {
                 opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);
             }
@@ -227,7 +269,7 @@ async fn resource(
                     name,
                     info.subresource,
                     patch,
-                    &write_options(&query)?,
+                    &write_options(&query, "PatchOptions")?,
                 )
                 .await?;
             Ok(write_response(output, &info, include, outcome))

@@ -78,9 +78,21 @@ impl KindSchema {
 
     /// Prunes `body` in place and reports what is wrong with it.
     pub fn validate(&self, body: &mut Value) -> Report {
+        self.validate_scoped(body, "")
+    }
+
+    /// Like `validate`, for a write to the status subresource: kube validates the status
+    /// schema on its own there, so messages say `autoShutdown in body`, while cause fields
+    /// keep the full path (`status.autoShutdown`).
+    pub fn validate_status(&self, body: &mut Value) -> Report {
+        self.validate_scoped(body, "status.")
+    }
+
+    fn validate_scoped(&self, body: &mut Value, body_root: &'static str) -> Report {
         let mut walker = Walker {
             components: self.components,
             report: Report::default(),
+            body_root,
         };
         walker.walk("", body, self.root, false);
         // Bodies keep their key order; sort so messages do not depend on how clients order keys.
@@ -93,6 +105,8 @@ impl KindSchema {
 struct Walker {
     components: &'static Map<String, Value>,
     report: Report,
+    /// Prefix left out of the `<path> in body` part of messages.
+    body_root: &'static str,
 }
 
 /// The Go-ish rendering kube uses for values in field errors: strings quoted, scalars bare,
@@ -135,6 +149,13 @@ fn bool_flag(schema: &Value, name: &str) -> bool {
 }
 
 impl Walker {
+    /// The path as the `… in body …` part of a message names it.
+    fn in_body(&self, path: &str) -> String {
+        path.strip_prefix(self.body_root)
+            .unwrap_or(path)
+            .to_string()
+    }
+
     fn cause(&mut self, field: &str, reason: &str, message: String) {
         self.report.causes.push(Cause {
             field: field.to_string(),
@@ -232,14 +253,17 @@ impl Walker {
     }
 
     fn type_invalid(&mut self, path: &str, value: &Value, expected: &str) {
+        let in_body = self.in_body(path);
         // kube-openapi reports the type it found as the value, not the value itself.
         let found = quote(json_type(value));
-        let message =
-            format!("Invalid value: {found}: {path} in body must be of type {expected}: {found}");
+        let message = format!(
+            "Invalid value: {found}: {in_body} in body must be of type {expected}: {found}"
+        );
         self.cause(path, "FieldValueTypeInvalid", message);
     }
 
     fn check_string(&mut self, path: &str, s: &str, schema: &Value) {
+        let in_body = self.in_body(path);
         let rendered = quote(s);
         if let Some(format) = schema.get("format").and_then(Value::as_str) {
             let valid = match format {
@@ -256,7 +280,7 @@ impl Walker {
                 self.cause(
                     path,
                     "FieldValueTypeInvalid",
-                    format!("Invalid value: {rendered}: {path} in body must be of type {format}: {rendered}"),
+                    format!("Invalid value: {rendered}: {in_body} in body must be of type {format}: {rendered}"),
                 );
             }
         }
@@ -277,7 +301,7 @@ impl Walker {
                 path,
                 "FieldValueInvalid",
                 format!(
-                    "Invalid value: {rendered}: {path} in body should be at least {min} chars long"
+                    "Invalid value: {rendered}: {in_body} in body should be at least {min} chars long"
                 ),
             );
         }
@@ -287,7 +311,9 @@ impl Walker {
                 Ok(false) => self.cause(
                     path,
                     "FieldValueInvalid",
-                    format!("Invalid value: {rendered}: {path} in body should match '{pattern}'"),
+                    format!(
+                        "Invalid value: {rendered}: {in_body} in body should match '{pattern}'"
+                    ),
                 ),
                 // The generator compiles every pattern, so this is a schema bug, not bad input.
                 Err(e) => self.cause(
@@ -302,6 +328,7 @@ impl Walker {
     }
 
     fn check_number(&mut self, path: &str, n: &serde_json::Number, schema: &Value) {
+        let in_body = self.in_body(path);
         let Some(x) = n.as_f64() else { return };
         if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
             let exclusive = bool_flag(schema, "exclusiveMinimum");
@@ -314,7 +341,7 @@ impl Walker {
                 self.cause(
                     path,
                     "FieldValueInvalid",
-                    format!("Invalid value: {n}: {path} in body should be {relation} {min}"),
+                    format!("Invalid value: {n}: {in_body} in body should be {relation} {min}"),
                 );
             }
         }
@@ -329,7 +356,7 @@ impl Walker {
                 self.cause(
                     path,
                     "FieldValueInvalid",
-                    format!("Invalid value: {n}: {path} in body should be {relation} {max}"),
+                    format!("Invalid value: {n}: {in_body} in body should be {relation} {max}"),
                 );
             }
         }
@@ -342,7 +369,9 @@ impl Walker {
                 self.cause(
                     path,
                     "FieldValueInvalid",
-                    format!("Invalid value: {n}: {path} in body should be a multiple of {factor}"),
+                    format!(
+                        "Invalid value: {n}: {in_body} in body should be a multiple of {factor}"
+                    ),
                 );
             }
         }
@@ -355,6 +384,7 @@ impl Walker {
         schema: &'static Value,
         kube_type: bool,
     ) {
+        let in_body = self.in_body(path);
         let len = items.len() as u64;
         if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
             && len > max
@@ -371,7 +401,7 @@ impl Walker {
             self.cause(
                 path,
                 "FieldValueInvalid",
-                format!("Invalid value: {len}: {path} in body should have at least {min} items"),
+                format!("Invalid value: {len}: {in_body} in body should have at least {min} items"),
             );
         }
         if let Some(item_schema) = schema.get("items") {
@@ -447,6 +477,7 @@ impl Walker {
 
 impl Walker {
     fn check_property_count(&mut self, path: &str, count: u64, schema: &Value) {
+        let in_body = self.in_body(path);
         if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
             && count > max
         {
@@ -463,7 +494,7 @@ impl Walker {
                 path,
                 "FieldValueInvalid",
                 format!(
-                    "Invalid value: {count}: {path} in body should have at least {min} properties"
+                    "Invalid value: {count}: {in_body} in body should have at least {min} properties"
                 ),
             );
         }

@@ -76,12 +76,18 @@ fn validate(
     r: &'static ResourceDescriptor,
     object: &mut Value,
     mut causes: Vec<Cause>,
+    subresource: Option<Subresource>,
 ) -> Result<(), Error> {
     let mut all = match meta(object) {
         Some(m) => metadata::validate(m, r.namespaced),
         None => Vec::new(),
     };
-    all.append(&mut KindSchema::of(r)?.validate(object).causes);
+    let schema = KindSchema::of(r)?;
+    let mut report = match subresource {
+        Some(Subresource::Status) => schema.validate_status(object),
+        None => schema.validate(object),
+    };
+    all.append(&mut report.causes);
     all.append(&mut causes);
     if all.is_empty() {
         Ok(())
@@ -196,7 +202,7 @@ fn prepare_update(
             });
         }
     }
-    validate(r, &mut new, causes).map_err(|e| match e {
+    validate(r, &mut new, causes, subresource).map_err(|e| match e {
         Error::Invalid { causes, .. } => invalid(r, &name, causes),
         other => other,
     })?;
@@ -294,7 +300,7 @@ impl Objects {
                 let name = metadata::generate_name(prefix)?;
                 meta_mut(&mut body)?.insert("name".into(), Value::String(name));
             }
-            validate(r, &mut body, Vec::new())?;
+            validate(r, &mut body, Vec::new(), None)?;
             let name = meta_str(&body, "name").unwrap_or("").to_string();
             let key = key(r, namespace, &name)?;
             let stored = if opts.dry_run {
