@@ -728,32 +728,77 @@ async fn write_options_and_workspace_schema_errors() {
 }
 
 #[tokio::test]
-async fn missing_namespaces_are_a_documented_difference() {
-    // kube-apiserver's NamespaceLifecycle refuses a create in a namespace that does not exist;
-    // our server runs without a cluster client and accepts it (docs/apiserver.md).
-    let p = pair().await;
-    let [ours, kube] = p.sides();
-    let ghost = format!("{}-ghost", p.namespace);
-    let kube_answer = kube
-        .json(
-            Method::POST,
-            &kube.workspaces(&ghost),
-            &kube.body(json!({"name": "n"}), json!({})),
-        )
-        .await;
-    assert_eq!(kube_answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        kube_answer.message(),
-        format!("namespaces \"{ghost}\" not found")
+async fn namespace_lifecycle_against_a_cluster_matches_kube() {
+    let plane = envtest::shared();
+    install_crds(plane).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let informer = coder_k8s::apiserver::namespace_informer::NamespaceInformer::start(
+        plane.admin_client().await,
+        stop.clone(),
     );
-    let ours_answer = ours
+    let objects = coder_k8s::apiserver::memory_objects().with_namespace_lifecycle(informer);
+    let server = TestServer::start_with(apiserver_support::args(), objects).await;
+    let ours = Side {
+        client: server.client().await,
+        group: OUR_GROUP,
+    };
+    let kube = Side {
+        client: plane.admin_client().await,
+        group: KUBE_GROUP,
+    };
+    // Without kube-controller-manager a deleted namespace stays Terminating.
+    let terminating = plane.create_namespace("parity-term").await;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(kube.client.clone());
+    namespaces
+        .delete(&terminating, &Default::default())
+        .await
+        .expect("namespace deleted");
+    let fresh = plane.create_namespace("parity-fresh").await;
+    let missing = format!("{fresh}-missing");
+    for (case, namespace, expected) in [
+        ("missing", &missing, StatusCode::NOT_FOUND),
+        ("terminating", &terminating, StatusCode::FORBIDDEN),
+        // Created a moment ago: found by the live lookup even before the informer sees it.
+        ("just created", &fresh, StatusCode::CREATED),
+    ] {
+        let mut answers = Vec::new();
+        for side in [&ours, &kube] {
+            let body = side.body(json!({"name": "ns-case"}), json!({}));
+            answers.push(
+                side.json(Method::POST, &side.workspaces(namespace), &body)
+                    .await,
+            );
+        }
+        assert_eq!(answers[1].status, expected, "{case}: {:?}", answers[1].body);
+        if expected == StatusCode::CREATED {
+            assert_eq!(answers[0].status, expected, "{case}: {:?}", answers[0].body);
+        } else {
+            assert_same(case, &answers[0], &answers[1]);
+            assert_eq!(
+                answers[0].body["details"], answers[1].body["details"],
+                "{case}"
+            );
+        }
+    }
+    stop.cancel();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn standalone_servers_accept_any_namespace() {
+    // Without a cluster there is no namespace to check against (docs/apiserver.md).
+    let p = pair().await;
+    let ghost = format!("{}-ghost", p.namespace);
+    let answer = p
+        .ours
         .json(
             Method::POST,
-            &ours.workspaces(&ghost),
-            &ours.body(json!({"name": "n"}), json!({})),
+            &p.ours.workspaces(&ghost),
+            &p.ours.body(json!({"name": "n"}), json!({})),
         )
         .await;
-    assert_eq!(ours_answer.status, StatusCode::CREATED);
+    assert_eq!(answer.status, StatusCode::CREATED);
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ pub mod health;
 pub mod kubeconfig;
 pub mod limits;
 pub mod metrics;
+pub mod namespace_informer;
 pub mod negotiation;
 pub mod objects;
 pub mod openapi;

@@ -194,7 +194,8 @@ impl From<ObjectError> for ApiError {
         let object_details = |gr: &str, name: &str| {
             let (resource, group) = split_group_resource(gr);
             StatusDetails {
-                group: Some(group.to_string()),
+                // Core resources (`namespaces`) have no group, and kube leaves it out.
+                group: (!group.is_empty()).then(|| group.to_string()),
                 kind: Some(resource.to_string()),
                 name: (!name.is_empty()).then(|| name.to_string()),
                 ..Default::default()
@@ -238,6 +239,21 @@ impl From<ObjectError> for ApiError {
                         ..Default::default()
                     },
                 )
+            }
+            ObjectError::Forbidden {
+                group_resource,
+                name,
+                causes,
+                ..
+            } => {
+                let mut details = object_details(&group_resource, &name);
+                details.causes = Some(
+                    causes
+                        .iter()
+                        .map(|c| cause(&c.field, &c.reason, &c.message))
+                        .collect(),
+                );
+                ApiError::forbidden(message).with_details(details)
             }
             ObjectError::UnprocessableEntity(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)

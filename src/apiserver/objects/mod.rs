@@ -13,6 +13,7 @@ use crate::apiserver::storage::Storage;
 pub mod demo;
 pub mod duplicates;
 mod metadata;
+pub mod namespaces;
 mod pagination;
 mod patch;
 mod read;
@@ -31,6 +32,8 @@ pub(crate) use validation::quote as quote_go;
 pub struct Objects {
     storage: Arc<dyn Storage>,
     config: Config,
+    /// Namespace states of the cluster served; None (standalone) accepts every namespace.
+    namespaces: Option<Arc<dyn namespaces::NamespaceLookup>>,
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +199,14 @@ pub enum Error {
         name: String,
         causes: Vec<Cause>,
     },
+    /// 403 Forbidden (e.g. a create in a terminating namespace), with causes.
+    #[error("{group_resource} \"{name}\" is forbidden: {message}")]
+    Forbidden {
+        group_resource: String,
+        name: String,
+        message: String,
+        causes: Vec<Cause>,
+    },
     /// 422 with reason Invalid but no field causes (a JSON patch that cannot be applied).
     #[error("{0}")]
     UnprocessableEntity(String),
@@ -234,7 +245,18 @@ impl Objects {
                 bookmark_interval: Duration::from_secs(60),
                 write_attempts: 16,
             },
+            namespaces: None,
         }
+    }
+
+    /// Refuse creates in missing or terminating namespaces, as kube-apiserver does, using
+    /// `lookup` (a namespace informer on the cluster this server runs against).
+    pub fn with_namespace_lifecycle(
+        mut self,
+        lookup: Arc<dyn namespaces::NamespaceLookup>,
+    ) -> Self {
+        self.namespaces = Some(lookup);
+        self
     }
 
     /// How often watches with `allow_bookmarks` get a progress bookmark (default 60 s).

@@ -260,6 +260,10 @@ impl Objects {
             opts.field_validation,
             &opts.duplicate_fields,
         )?;
+        if let (Some(lookup), Some(ns)) = (&self.namespaces, namespace) {
+            let name = meta_str(&body, "name").unwrap_or("");
+            super::namespaces::admit_create(lookup.as_ref(), r, ns, name).await?;
+        }
         let meta = meta_mut(&mut body)?;
         if meta
             .get("resourceVersion")
