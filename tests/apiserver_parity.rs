@@ -564,6 +564,62 @@ async fn duplicate_keys_follow_field_validation() {
 }
 
 #[tokio::test]
+async fn strict_patches_fail_on_the_patch_field() {
+    let p = pair().await;
+    let mut answers = Vec::new();
+    for side in p.sides() {
+        side.create(&p.namespace, json!({"name": "patched"})).await;
+        let path = side.workspace(&p.namespace, "patched");
+        let strict = side
+            .send(
+                Method::PATCH,
+                &format!("{path}?fieldValidation=Strict"),
+                "application/merge-patch+json",
+                br#"{"spec":{"bogus":1,"running":true,"running":false}}"#.to_vec(),
+            )
+            .await;
+        let warned = side
+            .send(
+                Method::PATCH,
+                &path,
+                "application/merge-patch+json",
+                br#"{"spec":{"bogus":1}}"#.to_vec(),
+            )
+            .await;
+        answers.push((strict, warned));
+    }
+    let (ours, kube) = (&answers[0], &answers[1]);
+    assert_eq!(kube.0.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(ours.0.status, kube.0.status, "{:?}", ours.0.body);
+    assert_eq!(ours.0.reason(), kube.0.reason());
+    assert_eq!(
+        ours.0.body["details"].get("kind"),
+        kube.0.body["details"].get("kind")
+    );
+    let tail = |a: &Answer| {
+        let causes = a.causes();
+        assert_eq!(causes.len(), 1, "{:?}", a.body);
+        assert_eq!(causes[0].0, "patch");
+        assert!(
+            a.message()
+                .starts_with(" \"\" is invalid: patch: Invalid value: \"{")
+        );
+        // The quoted object carries server-set metadata (managedFields, timestamps) that
+        // differ between servers; the verdict after it must not.
+        causes[0].2.rsplit_once("}\": ").map(|(_, t)| t.to_string())
+    };
+    assert_eq!(tail(&ours.0), tail(&kube.0));
+    assert_eq!(
+        tail(&kube.0).as_deref(),
+        Some(
+            r#"strict decoding error: duplicate field "spec.running", unknown field "spec.bogus""#
+        )
+    );
+    assert_eq!(ours.1.status, StatusCode::OK);
+    assert_eq!(ours.1.warnings, kube.1.warnings);
+}
+
+#[tokio::test]
 async fn malformed_delete_options_delete_nothing() {
     let p = pair().await;
     let cases: &[(&str, &str)] = &[

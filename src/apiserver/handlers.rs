@@ -258,19 +258,17 @@ async fn resource(
             let patch_body: Value = serde_json::from_slice(&bytes).map_err(|e| {
                 ApiError::bad_request(format!("the patch body is not valid JSON: {e}"))
             })?;
+            let mut opts = write_options(&query, "PatchOptions")?;
+            if kind == PatchKind::Merge {
+                // A merge patch's keys are the object's: repeated ones are reported like a body's.
+                opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);
+            }
             let patch = match kind {
                 PatchKind::Json => Patch::Json(patch_body),
                 PatchKind::Merge => Patch::Merge(patch_body),
             };
             let outcome = objects
-                .patch(
-                    r,
-                    ns,
-                    name,
-                    info.subresource,
-                    patch,
-                    &write_options(&query, "PatchOptions")?,
-                )
+                .patch(r, ns, name, info.subresource, patch, &opts)
                 .await?;
             Ok(write_response(output, &info, include, outcome))
         }

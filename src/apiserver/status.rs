@@ -227,8 +227,9 @@ impl From<ObjectError> for ApiError {
                 let (_, group) = split_group_resource(&group_resource);
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(
                     StatusDetails {
-                        group: Some(group.to_string()),
-                        kind: Some(kind),
+                        // Errors about a patch name no object (kube leaves these out).
+                        group: (!group.is_empty()).then(|| group.to_string()),
+                        kind: (!kind.is_empty()).then_some(kind),
                         name: (!name.is_empty()).then_some(name),
                         causes: Some(
                             causes

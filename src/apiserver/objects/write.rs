@@ -39,9 +39,70 @@ struct Decoded {
 fn decode(
     r: &'static ResourceDescriptor,
     namespace: Option<&str>,
+    body: Value,
+    validation: FieldValidation,
+    duplicates: &[String],
+) -> Result<Decoded, Error> {
+    decode_with(r, namespace, body, validation, duplicates, |problems| {
+        Error::BadRequest(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {problems}",
+            kind = r.kind,
+            version = r.version,
+        ))
+    })
+}
+
+/// `decode` for a patched object: kube reports strict-decoding problems of a patch as a 422 on
+/// the field `patch`, quoting the patched object (compact JSON, keys sorted as Go writes maps).
+fn decode_patched(
+    r: &'static ResourceDescriptor,
+    namespace: Option<&str>,
+    patched: Value,
+    validation: FieldValidation,
+    duplicates: &[String],
+) -> Result<Decoded, Error> {
+    let quoted = super::validation::quote(&sorted_json(&patched));
+    decode_with(r, namespace, patched, validation, duplicates, |problems| {
+        Error::Invalid {
+            group_resource: String::new(),
+            kind: String::new(),
+            name: String::new(),
+            causes: vec![Cause {
+                field: "patch".into(),
+                reason: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {quoted}: strict decoding error: {problems}"),
+            }],
+        }
+    })
+}
+
+/// Compact JSON with object keys sorted at every level.
+fn sorted_json(value: &Value) -> String {
+    fn sort(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sort(&map[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    sort(value).to_string()
+}
+
+fn decode_with(
+    r: &'static ResourceDescriptor,
+    namespace: Option<&str>,
     mut body: Value,
     validation: FieldValidation,
     duplicates: &[String],
+    strict_error: impl FnOnce(&str) -> Error,
 ) -> Result<Decoded, Error> {
     metadata::check_type_and_namespace(r, namespace, &mut body)?;
     let report = KindSchema::of(r)?.validate(&mut body);
@@ -58,12 +119,7 @@ fn decode(
         .collect();
     let warnings = match validation {
         FieldValidation::Strict if !problems.is_empty() => {
-            return Err(Error::BadRequest(format!(
-                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-                problems.join(", "),
-                kind = r.kind,
-                version = r.version,
-            )));
+            return Err(strict_error(&problems.join(", ")));
         }
         FieldValidation::Warn => problems,
         _ => Vec::new(),
@@ -421,6 +477,7 @@ impl Objects {
         let pinned = patch::sets_resource_version(&patch);
         let namespace_owned = namespace.map(str::to_string);
         let validation = opts.field_validation;
+        let duplicates = opts.duplicate_fields.clone();
         let url_name = name.to_string();
         let mut mutation = move |current: &Value| {
             let patched = patch::apply(current, &patch)?;
@@ -438,7 +495,13 @@ impl Objects {
                     meta_str(&patched, "name").unwrap_or("")
                 )));
             }
-            decode(r, namespace_owned.as_deref(), patched, validation, &[])
+            decode_patched(
+                r,
+                namespace_owned.as_deref(),
+                patched,
+                validation,
+                &duplicates,
+            )
         };
         self.read_modify_write(
             r,
