@@ -15,6 +15,7 @@ use super::state::SharedState;
 use super::status::ApiError;
 use super::table::IncludeObject;
 use super::watch;
+use crate::apiserver::objects::apply::{ApplyOptions, managed::manager_from_user_agent};
 use crate::apiserver::objects::{DeleteOptions, FieldValidation, ListOptions, Patch, WriteOptions};
 
 /// Labels the metrics layer reads from a response.
@@ -95,11 +96,62 @@ fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
     }
 }
 
-fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
+/// `fieldManager`, else (like kube) the User-Agent up to its first `/`.
+fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, ApiError> {
+    let manager = query.string("fieldManager").unwrap_or_else(|| {
+        manager_from_user_agent(header_str(headers, header::USER_AGENT).unwrap_or(""))
+    });
     Ok(WriteOptions {
         dry_run: query.dry_run()?,
         field_validation: field_validation(query)?,
+        field_manager: Some(manager),
     })
+}
+
+/// kube's 422 for invalid PatchOptions (`PatchOptions.meta.k8s.io "" is invalid: ...`).
+fn invalid_patch_options(field: &str, reason: &str, detail: &str) -> ApiError {
+    let message = detail.to_string();
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
+        format!("PatchOptions.meta.k8s.io \"\" is invalid: {field}: {message}"),
+    )
+    .with_details(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails {
+            group: Some("meta.k8s.io".into()),
+            kind: Some("PatchOptions".into()),
+            causes: Some(vec![crate::apiserver::status::cause(
+                field, reason, &message,
+            )]),
+            ..Default::default()
+        },
+    )
+}
+
+/// `fieldManager` and `force` of an apply; `force` on other patches is refused like kube does.
+fn apply_options(kind: PatchKind, query: &Query) -> Result<Option<ApplyOptions>, ApiError> {
+    let force = query.flag("force")?;
+    if kind != PatchKind::Apply {
+        if query.get("force").is_some() {
+            return Err(invalid_patch_options(
+                "force",
+                "FieldValueForbidden",
+                "Forbidden: may not be specified for non-apply patch",
+            ));
+        }
+        return Ok(None);
+    }
+    let Some(field_manager) = query.string("fieldManager") else {
+        return Err(invalid_patch_options(
+            "fieldManager",
+            "FieldValueRequired",
+            "Required value: is required for apply patch",
+        ));
+    };
+    Ok(Some(ApplyOptions {
+        field_manager,
+        force,
+    }))
 }
 
 fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
@@ -196,7 +248,7 @@ async fn resource(
             let format = negotiation::body_format(header_str(headers, header::CONTENT_TYPE))?;
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
             let object = negotiation::decode_body(format, &bytes)?;
-            let opts = write_options(&query)?;
+            let opts = write_options(&query, headers)?;
             let outcome = if info.verb == Verb::Create {
                 objects.create(r, ns, object, &opts).await?
             } else {
@@ -208,24 +260,27 @@ async fn resource(
         }
         Verb::Patch => {
             let kind = negotiation::patch_kind(header_str(headers, header::CONTENT_TYPE))?;
+            let apply = apply_options(kind, &query)?;
+            let opts = write_options(&query, headers)?;
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
-            let patch_body: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                ApiError::bad_request(format!("the patch body is not valid JSON: {e}"))
-            })?;
-            let patch = match kind {
-                PatchKind::Json => Patch::Json(patch_body),
-                PatchKind::Merge => Patch::Merge(patch_body),
+            let outcome = if let Some(apply) = apply {
+                // JSON is YAML; one decoder reads both.
+                let config = negotiation::decode_body(negotiation::BodyFormat::Yaml, &bytes)?;
+                objects
+                    .apply(r, ns, name, info.subresource, config, &apply, &opts)
+                    .await?
+            } else {
+                let patch_body: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::bad_request(format!("the patch body is not valid JSON: {e}"))
+                })?;
+                let patch = match kind {
+                    PatchKind::Merge => Patch::Merge(patch_body),
+                    _ => Patch::Json(patch_body),
+                };
+                objects
+                    .patch(r, ns, name, info.subresource, patch, &opts)
+                    .await?
             };
-            let outcome = objects
-                .patch(
-                    r,
-                    ns,
-                    name,
-                    info.subresource,
-                    patch,
-                    &write_options(&query)?,
-                )
-                .await?;
             Ok(write_response(output, &info, include, outcome))
         }
         Verb::Delete => {
