@@ -232,6 +232,43 @@ mod tests {
     }
 
     #[test]
+    fn entries_sort_like_kube() {
+        let e = |manager: &str, operation, time: Option<&str>, subresource: &str| Entry {
+            manager: manager.into(),
+            operation,
+            api_version: "g/v1".into(),
+            time: time.map(str::to_string),
+            subresource: subresource.into(),
+            fields: Set::from_fields_v1(&json!({"f:a": {}})).unwrap(),
+        };
+        let list = encode(&[
+            e("z", Operation::Update, Some("2026-01-01T00:00:01Z"), ""),
+            e("b", Operation::Apply, Some("2026-01-01T00:00:02Z"), ""),
+            e(
+                "a",
+                Operation::Apply,
+                Some("2026-01-01T00:00:02Z"),
+                "status",
+            ),
+            e("a", Operation::Apply, Some("2026-01-01T00:00:02Z"), ""),
+            e("late", Operation::Apply, None, ""),
+            e("y", Operation::Update, Some("2026-01-01T00:00:00Z"), ""),
+        ]);
+        let order: Vec<String> = list
+            .iter()
+            .map(|v| {
+                format!(
+                    "{}/{}",
+                    v["manager"].as_str().unwrap(),
+                    v.get("subresource").and_then(Value::as_str).unwrap_or("")
+                )
+            })
+            .collect();
+        // Apply first; then by time (none = oldest), manager, apiVersion, subresource.
+        assert_eq!(order, ["late/", "a/", "a/status", "b/", "y/", "z/"]);
+    }
+
+    #[test]
     fn user_agent_prefix() {
         assert_eq!(
             manager_from_user_agent("kubectl-edit/v1.36.2 (linux/amd64) kubernetes/abc"),

@@ -152,10 +152,12 @@ pub fn track_update(
     }
     let empty = Value::Object(Map::new());
     let cmp = ctx.comparison(live.unwrap_or(&empty), new)?;
+    let touched = cmp.added.union(&cmp.modified);
+    // An update always wins: whoever owned what it changed or removed loses it.
     for entry in &mut entries {
-        entry.fields = entry.fields.difference(&cmp.removed);
+        entry.fields = entry.fields.difference(&cmp.removed).difference(&touched);
     }
-    let changed = ctx.filter(&cmp.added.union(&cmp.modified));
+    let changed = ctx.filter(&touched);
     if !changed.is_empty() {
         let mine = ctx.entry(Operation::Update);
         match entries.iter_mut().find(|e| e.same_slot(&mine)) {

@@ -93,7 +93,7 @@ fn conflict_error(conflicts: Vec<merge::Conflict>) -> Error {
             let mut current: Option<&str> = None;
             for c in many {
                 if current != Some(c.manager.as_str()) {
-                    lines.push(format!("conflicts with {}", c.manager));
+                    lines.push(format!("conflicts with {}:", c.manager));
                     current = Some(c.manager.as_str());
                 }
                 lines.push(format!("- {}", fieldpath::display(&c.path)));
