@@ -281,6 +281,57 @@ mod tests {
         ),
     ]);
 
+    static ATOMIC_TY: MergeType = MergeType::Struct(&[
+        ("apiVersion", MergeType::Scalar),
+        ("kind", MergeType::Scalar),
+        ("metadata", MergeType::Struct(&[("name", MergeType::Scalar)])),
+        (
+            "spec",
+            MergeType::Struct(&[
+                ("args", MergeType::Atomic),
+                ("selector", MergeType::Atomic),
+                ("tags", MergeType::Set(&MergeType::Scalar)),
+            ]),
+        ),
+    ]);
+
+    #[test]
+    fn atomic_lists_and_maps_are_owned_and_replaced_whole() {
+        let mut c = ctx("one", "t1");
+        c.ty = &ATOMIC_TY;
+        let config = json!({"apiVersion": "g/v1", "kind": "K", "metadata": {"name": "x"},
+            "spec": {"args": ["a", "b"], "selector": {"k": "1", "l": "2"}, "tags": ["t1"]}});
+        let obj = apply(&c, None, &config, false).unwrap();
+        assert_eq!(
+            fields(&obj),
+            vec![(
+                "one".into(),
+                "Apply".into(),
+                json!({"f:spec": {"f:args": {}, "f:selector": {}, "f:tags": {"v:\"t1\"": {}}}})
+            )]
+        );
+        // Another manager changing one element of an atomic list or one key of an atomic map
+        // conflicts on the whole value; adding to a set does not.
+        let mut c2 = ctx("two", "t2");
+        c2.ty = &ATOMIC_TY;
+        let other = json!({"apiVersion": "g/v1", "kind": "K", "metadata": {"name": "x"},
+            "spec": {"args": ["a"], "selector": {"k": "1"}, "tags": ["t2"]}});
+        let MergeError::Conflicts(conflicts) = apply(&c2, Some(&obj), &other, false).unwrap_err()
+        else {
+            panic!("expected conflicts")
+        };
+        let paths: Vec<String> = conflicts
+            .iter()
+            .map(|c| super::super::fieldpath::display(&c.path))
+            .collect();
+        assert_eq!(paths, [".spec.args", ".spec.selector"]);
+        let forced = apply(&c2, Some(&obj), &other, true).unwrap();
+        assert_eq!(
+            forced["spec"],
+            json!({"args": ["a"], "selector": {"k": "1"}, "tags": ["t1", "t2"]})
+        );
+    }
+
     fn ctx<'a>(manager: &'a str, now: &'a str) -> Context<'a> {
         Context {
             ty: &TY,
