@@ -21,6 +21,10 @@ const KUBERNETES_LIST_MARKERS: &[(&str, &str, &str, &[&str])] = &[
     (OBJECT_META, "ownerReferences", "map", &["uid"]),
 ];
 
+/// Kubernetes types whose Go definition says `+structType=atomic` (k8s-openapi's schemas leave
+/// the marker out): replaced and owned whole, like kube-apiserver does.
+const KUBERNETES_ATOMIC_TYPES: &[&str] = &["io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference"];
+
 /// References nest this deep at most; deeper means a cycle in the definitions.
 const MAX_DEPTH: usize = 32;
 
@@ -167,6 +171,9 @@ fn external_node(
             "Kubernetes type definitions nest too deeply (a reference cycle?)",
         ));
     }
+    if definition.is_some_and(|d| KUBERNETES_ATOMIC_TYPES.contains(&d)) {
+        return Ok(Node::Atomic);
+    }
     let follow = |name: &str| -> Result<Node> {
         let target = externals.definitions.get(name).ok_or_else(|| {
             CodegenError::new(file, "", format!("unknown Kubernetes type {name}"))
@@ -292,9 +299,14 @@ mod tests {
                     "name": {"type": "string"},
                     "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                     "finalizers": {"type": "array", "items": {"type": "string"}},
-                    "ownerReferences": {"type": "array", "items": {"$ref": "Ref"}}
+                    "ownerReferences": {"type": "array", "items": {"$ref": "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference"}},
+                    "other": {"$ref": "Ref"}
                 }
             }),
+        );
+        definitions.insert(
+            "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference".to_string(),
+            serde_json::json!({"type": "object", "properties": {"uid": {"type": "string"}}}),
         );
         definitions.insert(
             "Ref".to_string(),
@@ -380,11 +392,12 @@ spec:
                 ("labels".into(), Node::Map(Box::new(Node::Scalar))),
                 ("name".into(), Node::Scalar),
                 (
+                    "other".into(),
+                    Node::Struct(vec![("uid".into(), Node::Scalar)])
+                ),
+                (
                     "ownerReferences".into(),
-                    Node::ListMap(
-                        Box::new(Node::Struct(vec![("uid".into(), Node::Scalar)])),
-                        vec!["uid".into()]
-                    )
+                    Node::ListMap(Box::new(Node::Atomic), vec!["uid".into()])
                 ),
             ])
         );

@@ -102,19 +102,7 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
                                 (
                                     "ownerReferences",
                                     crate::api::registry::MergeType::ListMap(
-                                        &crate::api::registry::MergeType::Struct(
-                                            &[
-                                                ("apiVersion", crate::api::registry::MergeType::Scalar),
-                                                (
-                                                    "blockOwnerDeletion",
-                                                    crate::api::registry::MergeType::Scalar,
-                                                ),
-                                                ("controller", crate::api::registry::MergeType::Scalar),
-                                                ("kind", crate::api::registry::MergeType::Scalar),
-                                                ("name", crate::api::registry::MergeType::Scalar),
-                                                ("uid", crate::api::registry::MergeType::Scalar),
-                                            ],
-                                        ),
+                                        &crate::api::registry::MergeType::Atomic,
                                         &["uid"],
                                     ),
                                 ),
@@ -231,19 +219,7 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
                                 (
                                     "ownerReferences",
                                     crate::api::registry::MergeType::ListMap(
-                                        &crate::api::registry::MergeType::Struct(
-                                            &[
-                                                ("apiVersion", crate::api::registry::MergeType::Scalar),
-                                                (
-                                                    "blockOwnerDeletion",
-                                                    crate::api::registry::MergeType::Scalar,
-                                                ),
-                                                ("controller", crate::api::registry::MergeType::Scalar),
-                                                ("kind", crate::api::registry::MergeType::Scalar),
-                                                ("name", crate::api::registry::MergeType::Scalar),
-                                                ("uid", crate::api::registry::MergeType::Scalar),
-                                            ],
-                                        ),
+                                        &crate::api::registry::MergeType::Atomic,
                                         &["uid"],
                                     ),
                                 ),

@@ -284,7 +284,10 @@ mod tests {
     static ATOMIC_TY: MergeType = MergeType::Struct(&[
         ("apiVersion", MergeType::Scalar),
         ("kind", MergeType::Scalar),
-        ("metadata", MergeType::Struct(&[("name", MergeType::Scalar)])),
+        (
+            "metadata",
+            MergeType::Struct(&[("name", MergeType::Scalar)]),
+        ),
         (
             "spec",
             MergeType::Struct(&[
