@@ -197,7 +197,7 @@ impl Objects {
             body: config,
             warnings,
             ..
-        } = decode(r, namespace, config, validation)?;
+        } = decode(r, namespace, config, validation, &opts.duplicate_fields)?;
         let mut last_error = None;
         for _ in 0..APPLY_ATTEMPTS {
             let config_for_update = config.clone();
@@ -211,7 +211,8 @@ impl Objects {
                 let ctx = context(r, &api_version_ref, subresource, &manager_ref, &now)?;
                 let merged = merge::apply(&ctx, Some(current), &config_for_update, force)
                     .map_err(|e| merge_error(r, &name_ref, e))?;
-                let mut decoded = decode(r, namespace_ref.as_deref(), merged, validation)?;
+                // Repeated keys of the configuration were reported when it was decoded.
+                let mut decoded = decode(r, namespace_ref.as_deref(), merged, validation, &[])?;
                 decoded.warnings = warnings_for_update.clone();
                 decoded.tracked = true;
                 Ok(decoded)
