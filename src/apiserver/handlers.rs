@@ -8,6 +8,7 @@ use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
+use super::delete_options;
 use super::negotiation::{self, Output, PatchKind};
 use super::render;
 use super::request::{Query, RequestInfo, Target, Verb, parse_target};
@@ -15,7 +16,8 @@ use super::state::SharedState;
 use super::status::ApiError;
 use super::table::IncludeObject;
 use super::watch;
-use crate::apiserver::objects::{DeleteOptions, FieldValidation, ListOptions, Patch, WriteOptions};
+use crate::apiserver::objects::apply::{ApplyOptions, managed::manager_from_user_agent};
+use crate::apiserver::objects::{FieldValidation, ListOptions, Patch, WriteOptions};
 
 /// Labels the metrics layer reads from a response.
 #[derive(Debug, Clone)]
@@ -83,71 +85,115 @@ async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
-    match query.get("fieldValidation") {
-        None | Some("") => Ok(FieldValidation::default()),
-        Some("Strict") => Ok(FieldValidation::Strict),
-        Some("Warn") => Ok(FieldValidation::Warn),
-        Some("Ignore") => Ok(FieldValidation::Ignore),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
-        ))),
-    }
-}
+/// kube's limit on `fieldManager`.
+const FIELD_MANAGER_MAX_BYTES: usize = 128;
 
-fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
+/// Create/Update/PatchOptions from the query, refused like kube (422 naming the options kind).
+/// The field manager is `fieldManager`, else (like kube) the User-Agent up to its first `/`.
+fn write_options(
+    query: &Query,
+    options_kind: &str,
+    headers: &HeaderMap,
+) -> Result<WriteOptions, ApiError> {
+    let invalid = |field: &str, reason: &str, message: String| {
+        delete_options::invalid_options(options_kind, field, reason, message)
+    };
+    let dry_run: Vec<&str> = query.all("dryRun").collect();
+    let dry_run = match dry_run.as_slice() {
+        [] => false,
+        values if values.iter().all(|v| *v == "All") => true,
+        values => {
+            let list = values
+                .iter()
+                .map(|v| crate::apiserver::objects::quote_go(v))
+                .collect::<Vec<_>>()
+                .join(" ");
+            return Err(invalid(
+                "dryRun",
+                "FieldValueNotSupported",
+                format!("Unsupported value: [{list}]: supported values: \"All\""),
+            ));
+        }
+    };
+    let field_validation = match query.get("fieldValidation") {
+        None | Some("") | Some("Warn") => FieldValidation::Warn,
+        Some("Strict") => FieldValidation::Strict,
+        Some("Ignore") => FieldValidation::Ignore,
+        Some(other) => {
+            return Err(invalid(
+                "fieldValidation",
+                "FieldValueNotSupported",
+                format!(
+                    "Unsupported value: {}: supported values: \"\", \"Ignore\", \"Strict\", \"Warn\"",
+                    crate::apiserver::objects::quote_go(other)
+                ),
+            ));
+        }
+    };
+    if query
+        .get("fieldManager")
+        .is_some_and(|m| m.len() > FIELD_MANAGER_MAX_BYTES)
+    {
+        return Err(invalid(
+            "fieldManager",
+            "FieldValueTooLong",
+            format!("Too long: may not be more than {FIELD_MANAGER_MAX_BYTES} bytes"),
+        ));
+    }
     Ok(WriteOptions {
-        dry_run: query.dry_run()?,
-        field_validation: field_validation(query)?,
+        dry_run,
+        field_validation,
+        duplicate_fields: Vec::new(),
+        field_manager: Some(query.string("fieldManager").unwrap_or_else(|| {
+            manager_from_user_agent(header_str(headers, header::USER_AGENT).unwrap_or(""))
+        })),
     })
 }
 
-fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
-    let limit = query.number("limit")?;
-    if limit.is_some_and(|n| n < 0) {
-        return Err(ApiError::bad_request("limit: Invalid value: must be >= 0"));
+/// kube's 422 for invalid PatchOptions (`PatchOptions.meta.k8s.io "" is invalid: ...`).
+fn invalid_patch_options(field: &str, reason: &str, detail: &str) -> ApiError {
+    delete_options::invalid_options("PatchOptions", field, reason, detail.to_string())
+}
+
+/// `fieldManager` and `force` of an apply; `force` on other patches is refused like kube does.
+fn apply_options(kind: PatchKind, query: &Query) -> Result<Option<ApplyOptions>, ApiError> {
+    let force = query.flag("force")?;
+    if kind != PatchKind::Apply {
+        if query.get("force").is_some() {
+            return Err(invalid_patch_options(
+                "force",
+                "FieldValueForbidden",
+                "Forbidden: may not be specified for non-apply patch",
+            ));
+        }
+        return Ok(None);
     }
+    let Some(field_manager) = query.string("fieldManager") else {
+        return Err(invalid_patch_options(
+            "fieldManager",
+            "FieldValueRequired",
+            "Required value: is required for apply patch",
+        ));
+    };
+    Ok(Some(ApplyOptions {
+        field_manager,
+        force,
+    }))
+}
+
+fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
+    // kube treats a negative limit as no limit.
+    let limit = query.number("limit")?;
+    // Parsed (and refused when malformed) on lists too, as kube decodes ListOptions whole.
+    query.number("timeoutSeconds")?;
     Ok(ListOptions {
         label_selector: query.string("labelSelector"),
         field_selector: query.string("fieldSelector"),
         limit: limit.filter(|n| *n > 0),
         continue_token: query.string("continue"),
         resource_version: query.string("resourceVersion"),
+        resource_version_match: query.string("resourceVersionMatch"),
     })
-}
-
-/// DeleteOptions from the body (kubectl sends one) merged with the query.
-fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
-    let mut opts = DeleteOptions {
-        dry_run: query.dry_run()?,
-        ..Default::default()
-    };
-    if body.iter().any(|b| !b.is_ascii_whitespace()) {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("decoding DeleteOptions: {e}")))?;
-        if let Some(dry) = v.get("dryRun").and_then(Value::as_array) {
-            for d in dry {
-                match d.as_str() {
-                    Some("All") => opts.dry_run = true,
-                    other => {
-                        return Err(ApiError::bad_request(format!(
-                            "dryRun: Unsupported value: {other:?}: supported values: \"All\""
-                        )));
-                    }
-                }
-            }
-        }
-        let pre = v.get("preconditions");
-        opts.precondition_uid = pre
-            .and_then(|p| p.get("uid"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        opts.precondition_resource_version = pre
-            .and_then(|p| p.get("resourceVersion"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-    }
-    Ok(opts)
 }
 
 fn write_response(
@@ -167,6 +213,39 @@ fn write_response(
     response
 }
 
+/// Whether a deleted object is still there (finalizers hold it, with a deletionTimestamp).
+fn still_stored(object: &Value) -> bool {
+    let meta = &object["metadata"];
+    meta["deletionTimestamp"].is_string()
+        && meta["finalizers"].as_array().is_some_and(|f| !f.is_empty())
+}
+
+/// What kube-apiserver answers when a custom resource is gone at once: a `Success` Status
+/// naming it, not the object.
+fn deleted_status(
+    r: &crate::api::registry::ResourceDescriptor,
+    output: Output,
+    object: &Value,
+) -> Response {
+    let status = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": object["metadata"]["name"],
+            "group": r.group,
+            "kind": r.plural,
+            "uid": object["metadata"]["uid"],
+        },
+    });
+    let output = match output {
+        Output::Yaml => Output::Yaml,
+        _ => Output::Json,
+    };
+    render::respond(StatusCode::OK, output, &status)
+}
+
 async fn resource(
     state: &SharedState,
     info: RequestInfo,
@@ -183,7 +262,8 @@ async fn resource(
     match info.verb {
         Verb::Watch => watch::serve(state, &info, &query, output, include).await,
         Verb::Get => {
-            let object = objects.get(r, ns, name).await?;
+            let rv = query.string("resourceVersion");
+            let object = objects.get_at(r, ns, name, rv.as_deref()).await?;
             let value = render::object_value(r, output, object, include);
             Ok(render::respond(StatusCode::OK, output, &value))
         }
@@ -196,7 +276,15 @@ async fn resource(
             let format = negotiation::body_format(header_str(headers, header::CONTENT_TYPE))?;
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
             let object = negotiation::decode_body(format, &bytes)?;
-            let opts = write_options(&query)?;
+            let options_kind = if info.verb == Verb::Create {
+                "CreateOptions"
+            } else {
+                "UpdateOptions"
+            };
+            let mut opts = write_options(&query, options_kind, headers)?;
+            if format == negotiation::BodyFormat::Json {
+                opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);
+            }
             let outcome = if info.verb == Verb::Create {
                 objects.create(r, ns, object, &opts).await?
             } else {
@@ -208,35 +296,46 @@ async fn resource(
         }
         Verb::Patch => {
             let kind = negotiation::patch_kind(header_str(headers, header::CONTENT_TYPE))?;
+            let apply = apply_options(kind, &query)?;
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
-            let patch_body: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                ApiError::bad_request(format!("the patch body is not valid JSON: {e}"))
-            })?;
-            let patch = match kind {
-                PatchKind::Json => Patch::Json(patch_body),
-                PatchKind::Merge => Patch::Merge(patch_body),
+            let mut opts = write_options(&query, "PatchOptions", headers)?;
+            let outcome = if let Some(apply) = apply {
+                // JSON is YAML; one decoder reads both.
+                let config = negotiation::decode_body(negotiation::BodyFormat::Yaml, &bytes)?;
+                objects
+                    .apply(r, ns, name, info.subresource, config, &apply, &opts)
+                    .await?
+            } else {
+                let patch_body: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::bad_request(format!("the patch body is not valid JSON: {e}"))
+                })?;
+                if kind == PatchKind::Merge {
+                    // A merge patch's keys are the object's: repeated ones are reported like a body's.
+                    opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);
+                }
+                let patch = match kind {
+                    PatchKind::Merge => Patch::Merge(patch_body),
+                    _ => Patch::Json(patch_body),
+                };
+                objects
+                    .patch(r, ns, name, info.subresource, patch, &opts)
+                    .await?
             };
-            let outcome = objects
-                .patch(
-                    r,
-                    ns,
-                    name,
-                    info.subresource,
-                    patch,
-                    &write_options(&query)?,
-                )
-                .await?;
             Ok(write_response(output, &info, include, outcome))
         }
         Verb::Delete => {
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
-            let opts = delete_options(&query, &bytes)?;
+            let opts = delete_options::parse(&query, &bytes)?;
             let outcome = objects.delete(r, ns, name, &opts).await?;
-            Ok(write_response(output, &info, include, outcome))
+            if still_stored(&outcome.object) {
+                Ok(write_response(output, &info, include, outcome))
+            } else {
+                Ok(deleted_status(r, output, &outcome.object))
+            }
         }
         Verb::DeleteCollection => {
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
-            let opts = delete_options(&query, &bytes)?;
+            let opts = delete_options::parse(&query, &bytes)?;
             let list = objects
                 .delete_collection(r, ns, &list_options(&query)?, &opts)
                 .await?;

@@ -194,7 +194,8 @@ impl From<ObjectError> for ApiError {
         let object_details = |gr: &str, name: &str| {
             let (resource, group) = split_group_resource(gr);
             StatusDetails {
-                group: Some(group.to_string()),
+                // Core resources (`namespaces`) have no group, and kube leaves it out.
+                group: (!group.is_empty()).then(|| group.to_string()),
                 kind: Some(resource.to_string()),
                 name: (!name.is_empty()).then(|| name.to_string()),
                 ..Default::default()
@@ -226,8 +227,9 @@ impl From<ObjectError> for ApiError {
                 let (_, group) = split_group_resource(&group_resource);
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(
                     StatusDetails {
-                        group: Some(group.to_string()),
-                        kind: Some(kind),
+                        // Errors about a patch name no object (kube leaves these out).
+                        group: (!group.is_empty()).then(|| group.to_string()),
+                        kind: (!kind.is_empty()).then_some(kind),
                         name: (!name.is_empty()).then_some(name),
                         causes: Some(
                             causes
@@ -239,6 +241,34 @@ impl From<ObjectError> for ApiError {
                     },
                 )
             }
+            ObjectError::ApplyConflict { causes, .. } => {
+                ApiError::new(StatusCode::CONFLICT, "Conflict", message).with_details(
+                    StatusDetails {
+                        causes: Some(
+                            causes
+                                .iter()
+                                .map(|c| cause(&c.field, &c.reason, &c.message))
+                                .collect(),
+                        ),
+                        ..Default::default()
+                    },
+                )
+            }
+            ObjectError::Forbidden {
+                group_resource,
+                name,
+                causes,
+                ..
+            } => {
+                let mut details = object_details(&group_resource, &name);
+                details.causes = Some(
+                    causes
+                        .iter()
+                        .map(|c| cause(&c.field, &c.reason, &c.message))
+                        .collect(),
+                );
+                ApiError::forbidden(message).with_details(details)
+            }
             ObjectError::UnprocessableEntity(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)
             }
@@ -247,6 +277,30 @@ impl From<ObjectError> for ApiError {
             ObjectError::UnsupportedMediaType(_) => ApiError::unsupported_media_type(message),
             ObjectError::Internal(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
+            }
+            ObjectError::TooLarge(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                message,
+            ),
+            ObjectError::ResourceVersionTooLarge { .. } => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", message).with_details(
+                    StatusDetails {
+                        causes: Some(vec![cause(
+                            "",
+                            "ResourceVersionTooLarge",
+                            "Too large resource version",
+                        )]),
+                        retry_after_seconds: Some(1),
+                        ..Default::default()
+                    },
+                )
+            }
+            ObjectError::Unavailable(_) => {
+                ApiError::service_unavailable(message).with_details(StatusDetails {
+                    retry_after_seconds: Some(1),
+                    ..Default::default()
+                })
             }
         }
     }

@@ -10,21 +10,32 @@ use serde_json::Value;
 use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::storage::Storage;
 
+pub mod apply;
 pub mod demo;
+pub mod duplicates;
 mod metadata;
+pub mod namespaces;
 mod pagination;
 mod patch;
 mod read;
 mod selectors;
 mod validation;
+mod versions;
 mod watch;
 mod write;
+
+pub use validation::{KindSchema, Report};
+
+/// Go's `%q` quoting, as kube's messages quote values.
+pub(crate) use validation::quote as quote_go;
 
 /// The object layer: every verb of every served kind. Cheap to clone (shared storage).
 #[derive(Clone)]
 pub struct Objects {
     storage: Arc<dyn Storage>,
     config: Config,
+    /// Namespace states of the cluster served; None (standalone) accepts every namespace.
+    namespaces: Option<Arc<dyn namespaces::NamespaceLookup>>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +77,11 @@ pub enum FieldValidation {
 pub struct WriteOptions {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
+    /// Who makes the change, for `managedFields` (`fieldManager`, else from the User-Agent).
+    pub field_manager: Option<String>,
+    /// Paths of keys the request body repeated (`spec.running`), found by the decoder:
+    /// refused under `Strict`, warned about under `Warn`, like unknown fields.
+    pub duplicate_fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,6 +89,18 @@ pub struct DeleteOptions {
     pub dry_run: bool,
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
+    /// What the garbage collector does with dependents (`propagationPolicy`, or
+    /// `orphanDependents`); None keeps what the object's finalizers already ask for.
+    pub propagation: Option<Propagation>,
+}
+
+/// `propagationPolicy`. Orphan and Foreground hold the object with kube's GC finalizers
+/// (`orphan`, `foregroundDeletion`) until the garbage collector has handled its dependents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    Orphan,
+    Background,
+    Foreground,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,6 +110,7 @@ pub struct ListOptions {
     pub limit: Option<i64>,
     pub continue_token: Option<String>,
     pub resource_version: Option<String>,
+    pub resource_version_match: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -175,6 +204,14 @@ pub enum Error {
         name: String,
         causes: Vec<Cause>,
     },
+    /// 403 Forbidden (e.g. a create in a terminating namespace), with causes.
+    #[error("{group_resource} \"{name}\" is forbidden: {message}")]
+    Forbidden {
+        group_resource: String,
+        name: String,
+        message: String,
+        causes: Vec<Cause>,
+    },
     /// 422 with reason Invalid but no field causes (a JSON patch that cannot be applied).
     #[error("{0}")]
     UnprocessableEntity(String),
@@ -187,9 +224,22 @@ pub enum Error {
     /// 415 UnsupportedMediaType.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 409 Conflict of a server-side apply: fields other managers own (one cause each).
+    #[error("{message}")]
+    ApplyConflict { message: String, causes: Vec<Cause> },
     /// 500 InternalError.
     #[error("Internal error occurred: {0}")]
     Internal(String),
+    /// 504 Timeout with cause ResourceVersionTooLarge: the store did not reach the requested
+    /// resourceVersion within the wait.
+    #[error("Timeout: Too large resource version: {requested}, current: {current}")]
+    ResourceVersionTooLarge { requested: u64, current: u64 },
+    /// 413 RequestEntityTooLarge: the object exceeds the storage's object size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 503 ServiceUnavailable with Retry-After: the storage backend is unreachable for now.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn format_causes(causes: &[Cause]) -> String {
@@ -213,13 +263,34 @@ impl Objects {
                 bookmark_interval: Duration::from_secs(60),
                 write_attempts: 16,
             },
+            namespaces: None,
         }
+    }
+
+    /// Refuse creates in missing or terminating namespaces, as kube-apiserver does, using
+    /// `lookup` (a namespace informer on the cluster this server runs against).
+    pub fn with_namespace_lifecycle(
+        mut self,
+        lookup: Arc<dyn namespaces::NamespaceLookup>,
+    ) -> Self {
+        self.namespaces = Some(lookup);
+        self
     }
 
     /// How often watches with `allow_bookmarks` get a progress bookmark (default 60 s).
     pub fn with_bookmark_interval(mut self, interval: Duration) -> Self {
         self.config.bookmark_interval = interval;
         self
+    }
+
+    /// Whether the storage backend answers now (`/readyz`).
+    pub async fn storage_ready(&self) -> Result<(), String> {
+        self.storage.ready().await.map_err(|e| e.to_string())
+    }
+
+    /// JSON bytes of the change history held in this process, for metrics.
+    pub fn history_bytes(&self) -> u64 {
+        self.storage.history_bytes()
     }
 
     /// Objects stored, for metrics.
@@ -277,6 +348,10 @@ fn storage_error(
         S::Expired { requested, oldest } => {
             Error::Expired(watch::expired_message(requested, oldest))
         }
+        S::Unavailable(_) => Error::Unavailable(e.to_string()),
+        S::TooLarge { size, limit, .. } => Error::TooLarge(format!(
+            "Request entity too large: the object is {size} bytes as JSON, the limit is {limit}"
+        )),
         S::TooSlow | S::Internal(_) => Error::Internal(e.to_string()),
     }
 }
