@@ -26,11 +26,16 @@ pub struct TestServer {
     dir: tempfile::TempDir,
 }
 
-/// Flags of a test server: loopback, a free port.
+/// Flags of a test server: loopback, a free port, and no authentication (these tests are about
+/// the API; tests/apiserver_auth*.rs test authentication and authorization).
 pub fn args() -> ApiserverArgs {
     ApiserverArgs {
         secure_port: 0,
         bind_address: [127, 0, 0, 1].into(),
+        auth: apiserver::AuthArgs {
+            authentication: apiserver::AuthenticationMode::None,
+            ..Default::default()
+        },
         ..ApiserverArgs::default()
     }
 }
