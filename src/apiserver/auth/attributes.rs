@@ -127,12 +127,10 @@ pub fn from_request(
         version: version.to_string(),
         ..Default::default()
     };
-    if rest.first() == Some(&"namespaces") {
-        if rest.len() > 1 {
-            attributes.namespace = rest[1].to_string();
-            if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
-                rest = &rest[2..];
-            }
+    if rest.first() == Some(&"namespaces") && rest.len() > 1 {
+        attributes.namespace = rest[1].to_string();
+        if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
+            rest = &rest[2..];
         }
     }
     if rest.len() >= 3 && verb != "proxy" {

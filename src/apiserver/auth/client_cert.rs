@@ -98,7 +98,7 @@ impl Verdict {
         let now = UnixTime::now();
         let front_proxy = x509::verify(chain, &config.requestheader.ca, now).and_then(|cert| {
             let allowed = &config.requestheader.allowed_names;
-            if allowed.is_empty() || allowed.iter().any(|n| *n == cert.common_name) {
+            if allowed.is_empty() || allowed.contains(&cert.common_name) {
                 Ok(cert)
             } else {
                 Err(Rejected::NameNotAllowed(cert.common_name))

@@ -93,7 +93,7 @@ pub enum Error {
 
 enum Authentication {
     None,
-    Delegated(DelegatedAuthenticator),
+    Delegated(Box<DelegatedAuthenticator>),
 }
 
 /// Authentication + authorization of the API routes.
@@ -177,7 +177,7 @@ impl Auth {
                 {
                     live.follow_configmap(client.clone(), stop).await?;
                 }
-                Authentication::Delegated(DelegatedAuthenticator {
+                Authentication::Delegated(Box::new(DelegatedAuthenticator {
                     config: live,
                     tokens: client.map(|c| {
                         token::TokenAuthenticator::new(
@@ -186,7 +186,7 @@ impl Auth {
                         )
                     }),
                     anonymous: args.anonymous_auth,
-                })
+                }))
             }
         };
         let authorizer = match (args.effective_authorization(), authorizer) {
