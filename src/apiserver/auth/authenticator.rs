@@ -25,13 +25,14 @@ pub struct DelegatedAuthenticator {
     pub anonymous: bool,
 }
 
-/// Why nobody was recognized; logged, never sent (the client gets a plain 401).
-fn log_failure(headers_present: bool, failures: &[String]) {
-    tracing::info!(
-        reasons = ?failures,
-        front_proxy_headers_dropped = headers_present,
-        "authentication failed"
-    );
+/// Why nobody was recognized: logged by the caller, never sent (the client gets a plain 401).
+/// The reasons name what failed, never a token, certificate or header value.
+#[derive(Debug, thiserror::Error)]
+#[error("unauthenticated: {}", reasons.join("; "))]
+pub struct Unauthenticated {
+    pub reasons: Vec<String>,
+    /// Identity headers were present and were dropped unused.
+    pub dropped_identity_headers: bool,
 }
 
 fn cert_user(cert: &VerifiedCert) -> UserInfo {
@@ -40,6 +41,19 @@ fn cert_user(cert: &VerifiedCert) -> UserInfo {
         groups: cert.organizations.clone(),
         ..UserInfo::default()
     }
+}
+
+/// Every authenticated user is in `system:authenticated` (kube's `AuthenticatedGroupAdder`),
+/// unless it already is, or is explicitly unauthenticated.
+pub fn with_authenticated_group(mut user: UserInfo) -> UserInfo {
+    if !user
+        .groups
+        .iter()
+        .any(|g| g == ALL_AUTHENTICATED || g == "system:unauthenticated")
+    {
+        user.groups.push(ALL_AUTHENTICATED.into());
+    }
+    user
 }
 
 /// `Bearer <token>`: the token, or `Err` when the header is something else.
@@ -58,12 +72,12 @@ impl DelegatedAuthenticator {
         &self,
         headers: &mut HeaderMap,
         certificates: Option<&ClientCertificates>,
-    ) -> Result<Arc<UserInfo>, ApiError> {
+    ) -> Result<Arc<UserInfo>, Unauthenticated> {
         let config = self.config.current();
         let verdict = certificates.map(|c| c.verdict(&config));
         let now = UnixTime::now();
         let mut failures: Vec<String> = Vec::new();
-        let mut user: Option<UserInfo> = None;
+        let mut user: Option<Arc<UserInfo>> = None;
         let usable = |result: &Result<VerifiedCert, Rejected>,
                       what: &str,
                       failures: &mut Vec<String>|
@@ -91,12 +105,13 @@ impl DelegatedAuthenticator {
             )
             .is_some()
             {
-                user = requestheader::user(&config.requestheader.headers, headers);
+                user = requestheader::user(&config.requestheader.headers, headers)
+                    .map(|u| Arc::new(with_authenticated_group(u)));
             }
             if user.is_none()
                 && let Some(cert) = usable(&verdict.client, "client certificate", &mut failures)
             {
-                user = Some(cert_user(&cert));
+                user = Some(Arc::new(with_authenticated_group(cert_user(&cert))));
             }
         }
         // Identity headers are consumed above or were never trustworthy: gone either way.
@@ -111,7 +126,7 @@ impl DelegatedAuthenticator {
                 Some(Ok(token)) => match &self.tokens {
                     None => failures.push("bearer token given but no TokenReview client".into()),
                     Some(tokens) => match tokens.authenticate(&token).await {
-                        Ok(Some(found)) => user = Some((*found).clone()),
+                        Ok(Some(found)) => user = Some(found),
                         Ok(None) => failures.push("invalid bearer token".into()),
                         Err(error) => failures.push(error.to_string()),
                     },
@@ -120,23 +135,16 @@ impl DelegatedAuthenticator {
         }
 
         match user {
-            Some(mut user) => {
-                if !user
-                    .groups
-                    .iter()
-                    .any(|g| g == ALL_AUTHENTICATED || g == "system:unauthenticated")
-                {
-                    user.groups.push(ALL_AUTHENTICATED.into());
-                }
-                Ok(Arc::new(user))
-            }
+            Some(user) => Ok(user),
             None if failures.is_empty() && self.anonymous => Ok(super::anonymous_user()),
             None => {
                 if failures.is_empty() {
                     failures.push("no credentials".into());
                 }
-                log_failure(had_identity_headers, &failures);
-                Err(ApiError::unauthorized("Unauthorized"))
+                Err(Unauthenticated {
+                    reasons: failures,
+                    dropped_identity_headers: had_identity_headers,
+                })
             }
         }
     }

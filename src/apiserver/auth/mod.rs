@@ -230,9 +230,22 @@ impl Auth {
                     .extensions()
                     .get::<Arc<ClientCertificates>>()
                     .cloned();
-                delegated
+                match delegated
                     .authenticate(request.headers_mut(), certificates.as_deref())
-                    .await?
+                    .await
+                {
+                    Ok(user) => user,
+                    Err(failure) => {
+                        tracing::info!(
+                            verb = %request.method(),
+                            path = %request.uri().path(),
+                            reasons = ?failure.reasons,
+                            identity_headers_dropped = failure.dropped_identity_headers,
+                            "authentication failed"
+                        );
+                        return Err(ApiError::unauthorized("Unauthorized"));
+                    }
+                }
             }
         };
         refuse_impersonation(request.headers(), &user)?;

@@ -9,6 +9,7 @@ use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use sha2::{Digest, Sha256};
 
 use super::UserInfo;
+use super::authenticator::with_authenticated_group;
 use super::cache::TtlCache;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +31,8 @@ impl TokenAuthenticator {
         }
     }
 
-    /// The token's user, `None` when kube-apiserver does not know it.
+    /// The token's user (already in `system:authenticated`, so a cached answer is used as is),
+    /// `None` when kube-apiserver does not know it.
     pub async fn authenticate(
         &self,
         token: &str,
@@ -53,12 +55,12 @@ impl TokenAuthenticator {
             .map_err(TokenReviewError)?;
         let status = answer.status.unwrap_or_default();
         let user = match (status.authenticated, status.user) {
-            (Some(true), Some(user)) => Some(Arc::new(UserInfo {
+            (Some(true), Some(user)) => Some(Arc::new(with_authenticated_group(UserInfo {
                 name: user.username.unwrap_or_default(),
                 uid: user.uid.unwrap_or_default(),
                 groups: user.groups.unwrap_or_default(),
                 extra: user.extra.unwrap_or_default(),
-            })),
+            }))),
             _ => None,
         };
         self.cache.insert(key, user.clone(), self.ttl);
