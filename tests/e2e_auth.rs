@@ -81,29 +81,45 @@ async fn review_counting_proxy(cp: &ControlPlane) -> (PathBuf, Arc<Reviews>) {
                             {
                                 recorded.0.lock().unwrap().push(review["spec"].clone());
                             }
-                            let mut forward = http::Request::builder()
-                                .method(parts.method)
-                                .uri(parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+                            let mut forward = http::Request::builder().method(parts.method).uri(
+                                parts
+                                    .uri
+                                    .path_and_query()
+                                    .map(|p| p.as_str())
+                                    .unwrap_or("/"),
+                            );
                             for (name, value) in &parts.headers {
-                                if name != http::header::HOST && name != http::header::AUTHORIZATION {
+                                if name != http::header::HOST && name != http::header::AUTHORIZATION
+                                {
                                     forward = forward.header(name, value);
                                 }
                             }
-                            let forward = forward.body(kube::client::Body::from(body.to_vec())).unwrap();
+                            let forward = forward
+                                .body(kube::client::Body::from(body.to_vec()))
+                                .unwrap();
                             let response = match client.send(forward).await {
                                 Ok(response) => response,
                                 Err(error) => {
                                     return Ok::<_, hyper::Error>(
                                         hyper::Response::builder()
                                             .status(502)
-                                            .body(http_body_util::Full::new(bytes::Bytes::from(error.to_string())))
+                                            .body(http_body_util::Full::new(bytes::Bytes::from(
+                                                error.to_string(),
+                                            )))
                                             .unwrap(),
                                     );
                                 }
                             };
                             let (parts, body) = response.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            Ok(hyper::Response::from_parts(parts, http_body_util::Full::new(body)))
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            Ok(hyper::Response::from_parts(
+                                parts,
+                                http_body_util::Full::new(body),
+                            ))
                         }
                     },
                 );
@@ -159,8 +175,7 @@ async fn start_ours(cp: &ControlPlane) -> Ours {
         },
         ..apiserver_support::args()
     };
-    let server =
-        TestServer::start_with_authorizer(args, apiserver::memory_objects(), None).await;
+    let server = TestServer::start_with_authorizer(args, apiserver::memory_objects(), None).await;
     let port = server.url.rsplit(':').next().unwrap().parse().unwrap();
     Ours {
         server,
@@ -220,7 +235,9 @@ fn delete_forbidden(user: &str, name: &str, namespace: &str) -> String {
 
 /// Creates `name` in `namespace` directly on our server, as a system:masters x509 user.
 async fn create_directly(cp: &ControlPlane, ours: &Ours, namespace: &str, name: &str) {
-    let (cert, key) = cp.client_ca().issue_client("e2e-admin", &["system:masters"]);
+    let (cert, key) = cp
+        .client_ca()
+        .issue_client("e2e-admin", &["system:masters"]);
     let http = ours.server.http_with_client_cert(&cert, &key);
     let body = serde_json::to_vec(&workspace(name)).unwrap();
     let response = raw(
@@ -255,7 +272,12 @@ async fn through_the_aggregator_rbac_decides_and_reviews_are_cached() {
         .unwrap();
     let all: Api<CoderWorkspace> = Api::all(cp.admin_client().await);
     let listed = all.list(&ListParams::default()).await.unwrap();
-    assert!(listed.items.iter().any(|w| w.metadata.name.as_deref() == Some("w1")));
+    assert!(
+        listed
+            .items
+            .iter()
+            .any(|w| w.metadata.name.as_deref() == Some("w1"))
+    );
     assert!(!ours.reviews.any_for_group("system:masters"));
 
     // A user allowed get/list lists; a delete is refused with a 403 Status.
@@ -264,9 +286,15 @@ async fn through_the_aggregator_rbac_decides_and_reviews_are_cached() {
     let reader_client = cp.client_for(&cp.user_kubeconfig(&reader, &[])).await;
     let as_reader: Api<CoderWorkspace> = Api::namespaced(reader_client, &namespace);
     let names = |list: kube::core::ObjectList<CoderWorkspace>| -> Vec<String> {
-        list.items.into_iter().filter_map(|w| w.metadata.name).collect()
+        list.items
+            .into_iter()
+            .filter_map(|w| w.metadata.name)
+            .collect()
     };
-    assert_eq!(names(as_reader.list(&ListParams::default()).await.unwrap()), ["w1"]);
+    assert_eq!(
+        names(as_reader.list(&ListParams::default()).await.unwrap()),
+        ["w1"]
+    );
     match as_reader.delete("w1", &DeleteParams::default()).await {
         Err(kube::Error::Api(status)) => {
             assert_eq!(status.code, 403, "{status:?}");
@@ -312,7 +340,14 @@ async fn service_account_tokens_work_directly_and_spoofed_identity_headers_do_no
     let http = ours.server.http();
 
     // The token works (TokenReview names the ServiceAccount, RBAC allows its list).
-    let list = raw(&http, Method::GET, &ws_path(&namespace, None), &[("authorization", &bearer)], "").await;
+    let list = raw(
+        &http,
+        Method::GET,
+        &ws_path(&namespace, None),
+        &[("authorization", &bearer)],
+        "",
+    )
+    .await;
     assert_eq!(list.status, 200, "{}", list.text());
     assert_eq!(list.json()["items"][0]["metadata"]["name"], "w1");
 
@@ -322,12 +357,29 @@ async fn service_account_tokens_work_directly_and_spoofed_identity_headers_do_no
         ("X-Remote-User", "system:admin"),
         ("X-Remote-Group", "system:masters"),
     ];
-    let delete = raw(&http, Method::DELETE, &ws_path(&namespace, Some("w1")), &spoofed, "").await;
+    let delete = raw(
+        &http,
+        Method::DELETE,
+        &ws_path(&namespace, Some("w1")),
+        &spoofed,
+        "",
+    )
+    .await;
     let status = assert_status(&delete, 403, "Forbidden");
-    assert_eq!(status["message"], delete_forbidden(&sa_user, "w1", &namespace));
+    assert_eq!(
+        status["message"],
+        delete_forbidden(&sa_user, "w1", &namespace)
+    );
 
     // Without the token: nobody.
-    let delete = raw(&http, Method::DELETE, &ws_path(&namespace, Some("w1")), &spoofed[1..], "").await;
+    let delete = raw(
+        &http,
+        Method::DELETE,
+        &ws_path(&namespace, Some("w1")),
+        &spoofed[1..],
+        "",
+    )
+    .await;
     assert_status(&delete, 401, "Unauthorized");
 
     // A garbage token: 401, and TokenReview said so (not a transport failure: a real token
@@ -387,7 +439,11 @@ async fn kubectl_with_a_client_certificate_directly() {
         }
     };
     let get = kubectl(&["get", "coderworkspaces", "-o", "name"]).await;
-    assert!(get.status.success(), "{}", String::from_utf8_lossy(&get.stderr));
+    assert!(
+        get.status.success(),
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&get.stdout).trim(),
         format!("coderworkspace.{GROUP}/w1")
@@ -442,7 +498,11 @@ async fn requestheader_ca_rotation_in_the_configmap_applies_without_restart() {
                 format!("{}\n{ca_pem}", bundle.trim_end()),
             );
             configmaps
-                .replace("extension-apiserver-authentication", &PostParams::default(), &cm)
+                .replace(
+                    "extension-apiserver-authentication",
+                    &PostParams::default(),
+                    &cm,
+                )
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
