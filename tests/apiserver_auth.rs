@@ -1,6 +1,6 @@
 //! Delegated authentication at the TLS + HTTP level, with certificates minted here and a
 //! recording authorizer: what reaches authorization is exactly what a trusted front proxy said,
-//! and nothing else. (Through the real kube-aggregator: tests/apiserver_auth_e2e.rs.)
+//! and nothing else. (Through the real kube-apiserver and kube-aggregator: tests/e2e_auth.rs.)
 
 mod apiserver_support;
 
