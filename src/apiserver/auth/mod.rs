@@ -75,7 +75,7 @@ pub enum Error {
         source: kube::config::KubeconfigError,
     },
     #[error(
-        "no kubeconfig for {purpose}: not in a cluster and none given ({source}); pass --{flag}"
+        "no kubeconfig for {purpose}: not in a cluster and none given ({source}); pass --{flag} (or --authentication=none for local development)"
     )]
     NoKubeconfig {
         purpose: &'static str,
