@@ -56,15 +56,13 @@ pub fn with_authenticated_group(mut user: UserInfo) -> UserInfo {
     user
 }
 
-/// `Bearer <token>`: the token, or `Err` when the header is something else.
-fn bearer(headers: &HeaderMap) -> Option<Result<String, ()>> {
-    let value = headers.get(header::AUTHORIZATION)?;
-    let parsed = value.to_str().ok().and_then(|v| {
-        let (scheme, token) = v.split_once(' ')?;
-        let token = token.trim();
-        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
-    });
-    Some(parsed.ok_or(()))
+/// The token of an `Authorization: Bearer <token>` header. Other schemes (Basic, ...) are no
+/// credential here, as in kube's bearer token authenticator.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
 }
 
 impl DelegatedAuthenticator {
@@ -122,8 +120,7 @@ impl DelegatedAuthenticator {
         if user.is_none() {
             match token {
                 None => {}
-                Some(Err(())) => failures.push("Authorization header is not a bearer token".into()),
-                Some(Ok(token)) => match &self.tokens {
+                Some(token) => match &self.tokens {
                     None => failures.push("bearer token given but no TokenReview client".into()),
                     Some(tokens) => match tokens.authenticate(&token).await {
                         Ok(Some(found)) => user = Some(found),
