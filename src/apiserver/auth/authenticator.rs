@@ -150,11 +150,12 @@ impl DelegatedAuthenticator {
 /// Removes the configured identity headers and the aggregator's default ones; says whether
 /// there were any.
 fn strip_identity_headers(configured: &HeaderNames, headers: &mut HeaderMap) -> bool {
+    static DEFAULTS: std::sync::LazyLock<HeaderNames> =
+        std::sync::LazyLock::new(HeaderNames::default);
     let before = headers.len();
     requestheader::strip(configured, headers);
-    let defaults = HeaderNames::default();
-    if *configured != defaults {
-        requestheader::strip(&defaults, headers);
+    if *configured != *DEFAULTS {
+        requestheader::strip(&DEFAULTS, headers);
     }
     headers.len() != before
 }

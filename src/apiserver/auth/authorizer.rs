@@ -33,6 +33,11 @@ pub enum AuthorizeError {
 
 /// Decides on typed attributes. Implemented by the SubjectAccessReview client; tests record.
 pub trait Authorizer: Send + Sync {
+    /// A decision known without waiting (a cache hit), so the common case needs no boxed future.
+    fn cached(&self, _attributes: &Attributes) -> Option<Decision> {
+        None
+    }
+
     fn authorize<'a>(
         &'a self,
         attributes: &'a Attributes,
@@ -84,6 +89,9 @@ impl Policy {
             .is_some_and(|p| self.always_allow_paths.matches(p))
         {
             return Ok(Decision::Allow);
+        }
+        if let Some(decision) = authorizer.cached(attributes) {
+            return Ok(decision);
         }
         authorizer.authorize(attributes).await
     }
@@ -171,6 +179,10 @@ impl SubjectAccessReviewAuthorizer {
 }
 
 impl Authorizer for SubjectAccessReviewAuthorizer {
+    fn cached(&self, attributes: &Attributes) -> Option<Decision> {
+        self.cache.get(attributes)
+    }
+
     fn authorize<'a>(
         &'a self,
         attributes: &'a Attributes,

@@ -41,6 +41,14 @@ impl TokenAuthenticator {
         if let Some(answer) = self.cache.get(&key) {
             return Ok(answer);
         }
+        // Boxed: the review's future is large and needed once per TTL; keeping it out of the
+        // per-request future keeps every cached request's future small.
+        let user = Box::pin(self.review(token)).await?;
+        self.cache.insert(key, user.clone(), self.ttl);
+        Ok(user)
+    }
+
+    async fn review(&self, token: &str) -> Result<Option<Arc<UserInfo>>, TokenReviewError> {
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: Some(token.to_string()),
@@ -63,7 +71,6 @@ impl TokenAuthenticator {
             }))),
             _ => None,
         };
-        self.cache.insert(key, user.clone(), self.ttl);
         Ok(user)
     }
 }
