@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use envtest::{ApiServiceRegistration, CertificateAuthority, ControlPlane, GuardedChild};
+use envtest::{ApiServiceRegistration, ControlPlane, GuardedChild};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::OnceCell;
 
@@ -17,7 +17,7 @@ const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Our server, started once per test binary and registered as `v1alpha1.aggregation.coder.com`.
 struct AggregatedServer {
-    _process: std::sync::Mutex<GuardedChild>,
+    _process: GuardedChild,
 }
 
 static SERVER: OnceCell<AggregatedServer> = OnceCell::const_new();
@@ -30,16 +30,7 @@ async fn setup() -> &'static ControlPlane {
 }
 
 async fn start_and_register(cp: &'static ControlPlane) -> AggregatedServer {
-    let ca = CertificateAuthority::new("e2e aggregated apiserver CA");
-    let ca_pem = ca.cert_pem();
-    // The certificate names the ExternalName Service; its port is not part of the name.
-    let service_dns_name =
-        ApiServiceRegistration::new(GROUP, VERSION, 0, &ca_pem).service_dns_name();
-    let (cert, key) = ca.issue_serving(&["localhost", "127.0.0.1", &service_dns_name]);
-    let cert_file = cp.unique_file("aggregated-apiserver", "crt");
-    let key_file = cp.unique_file("aggregated-apiserver", "key");
-    std::fs::write(&cert_file, cert).unwrap();
-    std::fs::write(&key_file, key).unwrap();
+    let serving = cp.aggregated_serving_cert(GROUP, VERSION);
 
     // Port 0: the server binds a free port itself (no race with other test binaries) and
     // prints its URL.
@@ -47,8 +38,11 @@ async fn start_and_register(cp: &'static ControlPlane) -> AggregatedServer {
     cmd.arg("--app=aggregated-apiserver")
         .arg("--bind-address=127.0.0.1")
         .arg("--secure-port=0")
-        .arg(format!("--tls-cert-file={}", cert_file.display()))
-        .arg(format!("--tls-private-key-file={}", key_file.display()))
+        .arg(format!("--tls-cert-file={}", serving.cert_file.display()))
+        .arg(format!(
+            "--tls-private-key-file={}",
+            serving.key_file.display()
+        ))
         .stdin(Stdio::null());
     let log = cp.dir().join("aggregated-apiserver.log");
     let mut process = envtest::spawn_guarded("coder-k8s aggregated-apiserver", cmd, Some(&log))
@@ -69,11 +63,14 @@ async fn start_and_register(cp: &'static ControlPlane) -> AggregatedServer {
         }
     })
     .await;
-    cp.register_apiservice(ApiServiceRegistration::new(GROUP, VERSION, port, &ca_pem))
-        .await;
-    AggregatedServer {
-        _process: std::sync::Mutex::new(process),
-    }
+    cp.register_apiservice(ApiServiceRegistration::new(
+        GROUP,
+        VERSION,
+        port,
+        &serving.ca_pem,
+    ))
+    .await;
+    AggregatedServer { _process: process }
 }
 
 /// Runs kubectl (admin) with a deadline; returns (success, stdout, stderr).
