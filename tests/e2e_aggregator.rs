@@ -258,3 +258,76 @@ async fn deleting_a_namespace_removes_our_objects_in_it() {
         "objects of other namespaces stay:\n{all}"
     );
 }
+
+/// Against a cluster our server admits creates as kube-apiserver's NamespaceLifecycle does: a
+/// namespace that does not exist is 404, one being terminated is 403, and both are refused
+/// before anything is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_in_missing_or_terminating_namespaces_are_refused() {
+    let cp = setup().await;
+
+    let missing = format!("absent-{}", std::process::id());
+    let (ok, _, stderr) = kubectl(
+        cp,
+        &["create", "-f", "-"],
+        Some(&workspace("orphan", &missing, true)),
+    )
+    .await;
+    assert!(!ok, "create in a missing namespace must fail");
+    assert!(
+        stderr.contains(&format!("namespaces \"{missing}\" not found")),
+        "{stderr}"
+    );
+
+    // A finalizer on one of our objects keeps the namespace Terminating while we try.
+    let ns = cp.create_namespace("e2e-terminating").await;
+    let held = format!(
+        "apiVersion: {GROUP}/{VERSION}\nkind: CoderWorkspace\nmetadata:\n  name: held\n  namespace: {ns}\n  finalizers: [\"e2e.coder.com/hold\"]\nspec:\n  running: true\n"
+    );
+    kubectl_ok(cp, &["create", "-f", "-"], Some(&held)).await;
+    kubectl_ok(cp, &["delete", "namespace", &ns, "--wait=false"], None).await;
+    envtest::poll_until(
+        "the namespace to be Terminating in our server's view",
+        Duration::from_secs(60),
+        || async {
+            match kubectl(
+                cp,
+                &["create", "-f", "-"],
+                Some(&workspace("late", &ns, true)),
+            )
+            .await
+            {
+                (false, _, stderr)
+                    if stderr.contains("because it is being terminated")
+                        && stderr.contains("Forbidden") =>
+                {
+                    Ok(())
+                }
+                (ok, stdout, stderr) => Err(format!("ok={ok} {stdout}{stderr}")),
+            }
+        },
+    )
+    .await;
+    let listed = kubectl_ok(cp, &["get", "cws", "-n", &ns, "-o", "name"], None).await;
+    assert!(
+        !listed.contains("late"),
+        "refused object was stored: {listed}"
+    );
+
+    // Let the namespace go.
+    kubectl_ok(
+        cp,
+        &[
+            "patch",
+            "cws",
+            "held",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ],
+        None,
+    )
+    .await;
+}

@@ -256,6 +256,14 @@ pub async fn start_with_authorizer(
     };
     let tls = crate::tls::server_config(&cert, client_certs)?;
     let auth = auth::Auth::build(&args.auth, authorizer, stop.clone()).await?;
+    // Against a cluster, creates in missing or terminating namespaces are refused as
+    // kube-apiserver's NamespaceLifecycle admission refuses them; standalone, any name goes.
+    let objects = match auth.cluster_client() {
+        Some(client) => objects.with_namespace_lifecycle(
+            namespace_informer::NamespaceInformer::start(client, stop.clone()),
+        ),
+        None => objects,
+    };
 
     if args.demo_data {
         objects::demo::seed(&objects)

@@ -100,6 +100,9 @@ enum Authentication {
 pub struct Auth {
     authentication: Authentication,
     policy: Policy,
+    /// The cluster delegated authentication talks to, when there is one; other cluster-aware
+    /// parts (namespace lifecycle) reuse it.
+    cluster: Option<kube::Client>,
 }
 
 /// A kube client from an explicit kubeconfig, else in-cluster / $KUBECONFIG / ~/.kube/config.
@@ -140,7 +143,14 @@ impl Auth {
                 always_allow_paths: AlwaysAllowPaths::default(),
                 authorizer: None,
             },
+            cluster: None,
         }
+    }
+
+    /// The cluster this server authenticates against, if any (`--authentication=delegated`
+    /// with a kubeconfig or in-cluster config).
+    pub fn cluster_client(&self) -> Option<kube::Client> {
+        self.cluster.clone()
     }
 
     /// Builds what the flags ask for. `authorizer` replaces the SubjectAccessReview client
@@ -150,6 +160,7 @@ impl Auth {
         authorizer: Option<Arc<dyn Authorizer>>,
         stop: CancellationToken,
     ) -> Result<Self, Error> {
+        let mut cluster = None;
         let authentication = match args.authentication {
             AuthenticationMode::None => {
                 tracing::warn!(
@@ -177,6 +188,7 @@ impl Auth {
                 {
                     live.follow_configmap(client.clone(), stop).await?;
                 }
+                cluster = client.clone();
                 Authentication::Delegated(Box::new(DelegatedAuthenticator {
                     config: live,
                     tokens: client.map(|c| {
@@ -218,6 +230,7 @@ impl Auth {
                 always_allow_paths: AlwaysAllowPaths::new(&args.authorization_always_allow_paths),
                 authorizer,
             },
+            cluster,
         })
     }
 
