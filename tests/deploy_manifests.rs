@@ -220,3 +220,117 @@ fn api_services_point_at_served_group_versions_and_existing_services() {
         );
     }
 }
+
+/// The aggregated apiserver runs with delegated authentication and authorization, so its
+/// ServiceAccount needs system:auth-delegator (TokenReview, SubjectAccessReview) and the
+/// extension-apiserver-authentication-reader Role; users get the served resources through the
+/// built-in view/edit/admin roles.
+#[test]
+fn aggregated_apiserver_delegates_auth_with_the_bindings_it_needs() {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
+    let mut accounts = BTreeSet::new();
+    for (file, deployment) in of_kind::<Deployment>("Deployment") {
+        let pod = deployment
+            .spec
+            .and_then(|s| s.template.spec)
+            .expect("pod spec");
+        for container in &pod.containers {
+            let args = container.args.clone().unwrap_or_default();
+            if !args.iter().any(|a| a == "--app=aggregated-apiserver") {
+                continue;
+            }
+            assert!(
+                !args.iter().any(|a| a.starts_with("--authentication=none")
+                    || a.starts_with("--authorization-mode=always-allow")),
+                "{}: the deployed apiserver must not run without authentication/authorization",
+                file.display()
+            );
+            accounts.insert((
+                deployment.metadata.namespace.clone().unwrap_or_default(),
+                pod.service_account_name
+                    .clone()
+                    .expect("serviceAccountName"),
+            ));
+        }
+    }
+    assert!(!accounts.is_empty(), "no aggregated apiserver Deployment");
+    let binds = |subjects: &[k8s_openapi::api::rbac::v1::Subject]| {
+        accounts.iter().all(|(ns, name)| {
+            subjects.iter().any(|s| {
+                s.kind == "ServiceAccount"
+                    && &s.name == name
+                    && s.namespace.as_deref() == Some(ns.as_str())
+            })
+        })
+    };
+    assert!(
+        of_kind::<ClusterRoleBinding>("ClusterRoleBinding")
+            .iter()
+            .any(|(_, b)| b.role_ref.kind == "ClusterRole"
+                && b.role_ref.name == "system:auth-delegator"
+                && binds(b.subjects.as_deref().unwrap_or_default())),
+        "no system:auth-delegator ClusterRoleBinding for the apiserver's ServiceAccount"
+    );
+    assert!(
+        of_kind::<RoleBinding>("RoleBinding").iter().any(|(_, b)| {
+            b.metadata.namespace.as_deref() == Some("kube-system")
+                && b.role_ref.kind == "Role"
+                && b.role_ref.name == "extension-apiserver-authentication-reader"
+                && binds(b.subjects.as_deref().unwrap_or_default())
+        }),
+        "no extension-apiserver-authentication-reader RoleBinding in kube-system"
+    );
+    // Every served resource is readable through aggregate-to-view and writable through
+    // aggregate-to-edit (admin aggregates edit's rules too).
+    let roles = of_kind::<ClusterRole>("ClusterRole");
+    let grants = |label: &str, verb: &str, group: &str, resource: &str| {
+        roles.iter().any(|(_, role)| {
+            role.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.get(label).map(String::as_str) == Some("true"))
+                && role.rules.iter().flatten().any(|rule| {
+                    rule.verbs.iter().any(|v| v == verb)
+                        && rule.api_groups.iter().flatten().any(|g| g == group)
+                        && rule.resources.iter().flatten().any(|r| r == resource)
+                })
+        })
+    };
+    for r in registry::served_by(ServedBy::AggregatedApiserver) {
+        for verb in ["get", "list", "watch"] {
+            for label in [
+                "rbac.authorization.k8s.io/aggregate-to-view",
+                "rbac.authorization.k8s.io/aggregate-to-edit",
+                "rbac.authorization.k8s.io/aggregate-to-admin",
+            ] {
+                assert!(
+                    grants(label, verb, r.group, r.plural),
+                    "{label}: {verb} {}",
+                    r.plural
+                );
+            }
+        }
+        for verb in ["create", "update", "patch", "delete", "deletecollection"] {
+            for label in [
+                "rbac.authorization.k8s.io/aggregate-to-edit",
+                "rbac.authorization.k8s.io/aggregate-to-admin",
+            ] {
+                assert!(
+                    grants(label, verb, r.group, r.plural),
+                    "{label}: {verb} {}",
+                    r.plural
+                );
+            }
+            assert!(
+                !grants(
+                    "rbac.authorization.k8s.io/aggregate-to-view",
+                    verb,
+                    r.group,
+                    r.plural
+                ),
+                "view must not {verb} {}",
+                r.plural
+            );
+        }
+    }
+}
