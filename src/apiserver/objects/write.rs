@@ -580,7 +580,7 @@ impl Objects {
             if !tracked {
                 super::apply::track_write(r, subresource, Some(&current.value), &mut new, opts)?;
             }
-            if new == *current.value {
+            if new == *current.value.value() {
                 // Nothing changed: kube answers with the stored object and writes nothing.
                 return Ok(WriteOutcome {
                     object: new,

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use super::codec;
 use super::{
     Change, ChangeKind, Key, ListPage, ListRequest, Prefix, Revision, Storage, StorageError,
-    Versioned, WatchItem, WatchStream,
+    StoredObject, Versioned, WatchItem, WatchStream,
 };
 
 /// Where and how to reach etcd.
@@ -149,7 +149,7 @@ impl EtcdStorage {
         })?;
         Ok(Versioned {
             key,
-            value: Arc::new(value),
+            value: Arc::new(StoredObject::new(value)),
             revision,
         })
     }
@@ -373,7 +373,7 @@ impl Storage for EtcdStorage {
             let revision = header_revision(response.header());
             Ok(Versioned {
                 key: key.clone(),
-                value: Arc::new(codec::stamp(value, revision)),
+                value: Arc::new(StoredObject::new(codec::stamp(value, revision))),
                 revision,
             })
         }
@@ -400,7 +400,7 @@ impl Storage for EtcdStorage {
                 .await?;
             Ok(Versioned {
                 key: key.clone(),
-                value: Arc::new(codec::stamp(value, revision)),
+                value: Arc::new(StoredObject::new(codec::stamp(value, revision))),
                 revision,
             })
         }
@@ -430,7 +430,7 @@ impl Storage for EtcdStorage {
                 .map_err(|e| StorageError::Internal(format!("decoding the deleted {key}: {e}")))?;
             Ok(Versioned {
                 key: key.clone(),
-                value: Arc::new(value),
+                value: Arc::new(StoredObject::new(value)),
                 revision,
             })
         }
@@ -586,7 +586,7 @@ impl EventDecoder {
         let revision = to_revision(kv.mod_revision());
         let decode = |bytes: &[u8], at: Revision| {
             codec::decode(bytes, at)
-                .map(Arc::new)
+                .map(|v| Arc::new(StoredObject::new(v)))
                 .map_err(|e| StorageError::Internal(format!("decoding {key} at {at}: {e}")))
         };
         let prev = event

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::{
     Change, ChangeKind, Key, ListPage, ListRequest, Prefix, Revision, Storage, StorageError,
-    Versioned, WatchItem, WatchStream,
+    StoredObject, Versioned, WatchItem, WatchStream,
 };
 
 /// Changes kept for watch resumption and paginated lists, like kube's watch cache capacity.
@@ -37,7 +37,7 @@ pub struct MemoryStorage {
 
 struct State {
     revision: Revision,
-    objects: BTreeMap<Key, Arc<Value>>,
+    objects: BTreeMap<Key, Arc<StoredObject>>,
     /// Each retained change with the JSON size of its value.
     history: VecDeque<(Arc<Change>, u64)>,
     history_limit: usize,
@@ -295,7 +295,7 @@ impl State {
     fn current_range<'s>(
         &'s self,
         request: &'s ListRequest,
-    ) -> impl Iterator<Item = (&'s Key, &'s Arc<Value>)> + 's {
+    ) -> impl Iterator<Item = (&'s Key, &'s Arc<StoredObject>)> + 's {
         let lower = match &request.start_after {
             Some(key) => Bound::Excluded(key.clone()),
             None => Bound::Included(Key(request.prefix.as_str().to_string())),
@@ -307,7 +307,7 @@ impl State {
 
     fn page(&self, request: &ListRequest, revision: Revision) -> Result<ListPage, StorageError> {
         let limit = request.limit.unwrap_or(usize::MAX);
-        let versioned = |(key, value): (Key, Arc<Value>)| Versioned {
+        let versioned = |(key, value): (Key, Arc<StoredObject>)| Versioned {
             revision: revision_of(&value),
             key,
             value,
@@ -343,12 +343,12 @@ impl State {
         &self,
         request: &ListRequest,
         revision: Revision,
-    ) -> Result<BTreeMap<Key, Arc<Value>>, StorageError> {
+    ) -> Result<BTreeMap<Key, Arc<StoredObject>>, StorageError> {
         let in_range = |key: &Key| {
             request.prefix.contains(key)
                 && request.start_after.as_ref().is_none_or(|start| key > start)
         };
-        let mut range: BTreeMap<Key, Arc<Value>> = self
+        let mut range: BTreeMap<Key, Arc<StoredObject>> = self
             .current_range(request)
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
@@ -425,7 +425,7 @@ impl Storage for MemoryStorage {
         } else {
             let revision = state.revision + 1;
             state.revision = revision;
-            let value = Arc::new(stamp(value, revision));
+            let value = Arc::new(StoredObject::new(stamp(value, revision)));
             state.objects.insert(key.clone(), value.clone());
             state.record(
                 Change {
@@ -461,7 +461,7 @@ impl Storage for MemoryStorage {
         let result = checked.map(|()| {
             let revision = state.revision + 1;
             state.revision = revision;
-            let value = Arc::new(stamp(value, revision));
+            let value = Arc::new(StoredObject::new(stamp(value, revision)));
             let prev = state.objects.insert(key.clone(), value.clone());
             state.record(
                 Change {
@@ -496,7 +496,7 @@ impl Storage for MemoryStorage {
                 .ok_or_else(|| StorageError::NotFound(key.clone()))?;
             let revision = state.revision + 1;
             state.revision = revision;
-            let value = Arc::new(stamp((*prev).clone(), revision));
+            let value = Arc::new(StoredObject::new(stamp(prev.value().clone(), revision)));
             let bytes = json_size(&value);
             state.record(
                 Change {

@@ -14,6 +14,7 @@ pub mod codec;
 pub mod etcd;
 pub mod memory;
 pub mod options;
+pub mod stored;
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use serde_json::Value;
 pub use cache::CachedStorage;
 pub use etcd::{EtcdConfig, EtcdStorage, EtcdTls};
 pub use memory::{MemoryConfig, MemoryStorage};
+pub use stored::StoredObject;
 
 /// A store revision; `resourceVersion` is its decimal form.
 pub type Revision = u64;
@@ -88,11 +90,11 @@ impl Prefix {
 }
 
 /// A stored value and the revision that last wrote it. The value is shared: watchers and
-/// snapshots hold the same allocation.
+/// snapshots hold the same allocation, and with it the value's one JSON encoding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Versioned {
     pub key: Key,
-    pub value: Arc<Value>,
+    pub value: Arc<StoredObject>,
     pub revision: Revision,
 }
 
@@ -128,8 +130,8 @@ pub enum ChangeKind {
 pub struct Change {
     pub kind: ChangeKind,
     pub key: Key,
-    pub value: Arc<Value>,
-    pub prev: Option<Arc<Value>>,
+    pub value: Arc<StoredObject>,
+    pub prev: Option<Arc<StoredObject>>,
     pub revision: Revision,
 }
 
