@@ -104,7 +104,7 @@ async fn create_sets_server_fields_and_get_returns_the_stored_object() {
     assert!(created.get("status").is_none());
 
     let got = o.get(workspaces(), Some("default"), "dev").await.unwrap();
-    assert_eq!(got, created);
+    assert_eq!(*got.value(), created);
     assert_eq!(o.count().await, 1);
 
     // Each write takes the next revision of the one store counter, across kinds.
@@ -683,7 +683,7 @@ async fn finalizers_hold_deletion_until_removed() {
     assert_eq!(generation(&created), 1);
     assert_eq!(generation(&deleting), 2);
     let still_there = o.get(workspaces(), Some("default"), "dev").await.unwrap();
-    assert_eq!(still_there, deleting);
+    assert_eq!(*still_there.value(), deleting);
 
     // A second delete changes nothing.
     let again = o
@@ -880,7 +880,7 @@ async fn dry_run_stores_nothing() {
     .unwrap();
 
     let stored = o.get(workspaces(), Some("default"), "dev").await.unwrap();
-    assert_eq!(stored, created, "dry runs left the object untouched");
+    assert_eq!(*stored.value(), created, "dry runs left the object untouched");
     let list = o
         .list(workspaces(), None, &ListOptions::default())
         .await

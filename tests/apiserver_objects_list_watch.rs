@@ -9,7 +9,7 @@ use coder_k8s::api::registry::{ResourceDescriptor, find};
 use coder_k8s::apiserver::objects::{
     DeleteOptions, Error, ListOptions, Objects, Patch, WatchEvent, WatchOptions, WriteOptions,
 };
-use coder_k8s::apiserver::storage::MemoryStorage;
+use coder_k8s::apiserver::storage::{MemoryStorage, StoredObject};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::{Value, json};
@@ -45,7 +45,7 @@ async fn label(o: &Objects, ns: &str, name: &str, key: &str, value: &str) -> Val
     .object
 }
 
-fn names(items: &[Value]) -> Vec<String> {
+fn names(items: &[Arc<StoredObject>]) -> Vec<String> {
     items
         .iter()
         .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
@@ -332,7 +332,7 @@ async fn watch_without_a_version_starts_with_the_current_state() {
     let event = next(&mut all).await;
     assert_eq!(summary(&event), ev("MODIFIED", "a"));
     match event {
-        WatchEvent::Modified(object) => assert_eq!(object, modified),
+        WatchEvent::Modified(object) => assert_eq!(*object.value(), modified),
         other => panic!("{other:?}"),
     }
     match next(&mut all).await {
@@ -578,7 +578,9 @@ async fn concurrent_updates_lose_nothing() {
                 let mut current = o
                     .get(workspaces(), Some("default"), "counter")
                     .await
-                    .unwrap();
+                    .unwrap()
+                    .value()
+                    .clone();
                 let n: u64 = current["metadata"]["annotations"]["n"]
                     .as_str()
                     .unwrap_or("0")

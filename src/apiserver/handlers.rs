@@ -264,13 +264,11 @@ async fn resource(
         Verb::Get => {
             let rv = query.string("resourceVersion");
             let object = objects.get_at(r, ns, name, rv.as_deref()).await?;
-            let value = render::object_value(r, output, object, include);
-            Ok(render::respond(StatusCode::OK, output, &value))
+            Ok(render::object_response(r, output, &object, include))
         }
         Verb::List => {
             let list = objects.list(r, ns, &list_options(&query)?).await?;
-            let value = render::list_value(r, output, list, include);
-            Ok(render::respond(StatusCode::OK, output, &value))
+            Ok(render::list_response(r, output, &list, include))
         }
         Verb::Create | Verb::Update => {
             let format = negotiation::body_format(header_str(headers, header::CONTENT_TYPE))?;
@@ -339,8 +337,7 @@ async fn resource(
             let list = objects
                 .delete_collection(r, ns, &list_options(&query)?, &opts)
                 .await?;
-            let value = render::list_value(r, output, list, include);
-            Ok(render::respond(StatusCode::OK, output, &value))
+            Ok(render::list_response(r, output, &list, include))
         }
     }
 }

@@ -11,6 +11,7 @@ use super::status::ApiError;
 use super::table::{self, IncludeObject};
 use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::objects::ObjectList;
+use crate::apiserver::storage::StoredObject;
 
 /// Encodes `value` for `output`'s wire format.
 pub fn encode(output: Output, value: &Value) -> Result<(Bytes, &'static str), ApiError> {
@@ -34,6 +35,69 @@ pub fn respond(status: StatusCode, output: Output, value: &Value) -> Response {
             .into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// A stored object's response: JSON is the revision's shared encoding, sent as is.
+pub fn object_response(
+    r: &ResourceDescriptor,
+    output: Output,
+    object: &StoredObject,
+    include: IncludeObject,
+) -> Response {
+    match output {
+        Output::Json => json_response(StatusCode::OK, object.json().clone()),
+        _ => {
+            let value = object_value(r, output, object.value().clone(), include);
+            respond(StatusCode::OK, output, &value)
+        }
+    }
+}
+
+/// A list's response. JSON lists are assembled from each item's shared encoding; the envelope
+/// is the one `list_value` builds (apiVersion, kind, metadata, then items, in insertion order).
+pub fn list_response(
+    r: &ResourceDescriptor,
+    output: Output,
+    list: &ObjectList,
+    include: IncludeObject,
+) -> Response {
+    if !matches!(output, Output::Json) {
+        return respond(StatusCode::OK, output, &list_value(r, output, list, include));
+    }
+    let head = json!({
+        "apiVersion": r.api_version(),
+        "kind": r.list_kind,
+        "metadata": list_metadata(list),
+    });
+    let mut out = match serde_json::to_vec(&head) {
+        Ok(out) => out,
+        Err(e) => return ApiError::internal(format!("encoding JSON: {e}")).into_response(),
+    };
+    let items_len: usize = list.items.iter().map(|o| o.json().len() + 1).sum();
+    out.reserve(items_len + 16);
+    // Reopen the envelope object to append the items array as its last member.
+    out.pop();
+    out.extend_from_slice(br#","items":["#);
+    for (i, item) in list.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item.json());
+    }
+    out.extend_from_slice(b"]}");
+    json_response(StatusCode::OK, Bytes::from(out))
 }
 
 /// One object as `output` shows it.
@@ -72,18 +136,21 @@ fn list_metadata(list: &ObjectList) -> Value {
 pub fn list_value(
     r: &ResourceDescriptor,
     output: Output,
-    list: ObjectList,
+    list: &ObjectList,
     include: IncludeObject,
 ) -> Value {
-    let metadata = list_metadata(&list);
+    let metadata = list_metadata(list);
     match output {
         Output::Json | Output::Yaml => json!({
             "apiVersion": r.api_version(),
             "kind": r.list_kind,
             "metadata": metadata,
-            "items": list.items,
+            "items": list.items.iter().map(|o| o.value()).collect::<Vec<_>>(),
         }),
-        Output::Table(v) => table::table(r, v, &list.items, metadata, include, true),
+        Output::Table(v) => {
+            let items: Vec<Value> = list.items.iter().map(|o| o.value().clone()).collect();
+            table::table(r, v, &items, metadata, include, true)
+        }
         Output::Metadata(v) => json!({
             "apiVersion": format!("meta.k8s.io/{v}"),
             "kind": "PartialObjectMetadataList",

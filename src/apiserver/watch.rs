@@ -19,6 +19,7 @@ use super::status::ApiError;
 use super::table::{self, IncludeObject};
 use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::objects::{Error as ObjectError, WatchEvent, WatchOptions};
+use crate::apiserver::storage::StoredObject;
 
 /// A watch frame's bytes, newline-terminated like kube's JSON stream encoder.
 fn frame(kind: &str, object: &Value) -> Bytes {
@@ -34,6 +35,18 @@ fn bookmark(r: &ResourceDescriptor, resource_version: &str, initial_events_end: 
         metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
     json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": metadata})
+}
+
+/// An object event's frame: JSON objects splice the revision's shared encoding in, so every
+/// watcher of a revision sends the same bytes without serializing them again.
+fn object_frame(kind: &str, object: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(object.len() + kind.len() + 24);
+    out.extend_from_slice(br#"{"type":""#);
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(br#"","object":"#);
+    out.extend_from_slice(object);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
 }
 
 /// Random duration in [min, 2*min) without a rand dependency: the std hasher is seeded
@@ -56,6 +69,13 @@ struct Renderer {
 }
 
 impl Renderer {
+    fn object_event(&mut self, kind: &str, object: &StoredObject) -> Bytes {
+        match self.output {
+            Output::Json | Output::Yaml => object_frame(kind, object.json()),
+            _ => frame(kind, &self.object(object.value().clone())),
+        }
+    }
+
     fn object(&mut self, object: Value) -> Value {
         match self.output {
             Output::Table(v) => {
@@ -81,9 +101,9 @@ impl Renderer {
 
     fn event(&mut self, event: WatchEvent, allow_bookmarks: bool) -> Option<Bytes> {
         Some(match event {
-            WatchEvent::Added(o) => frame("ADDED", &self.object(o)),
-            WatchEvent::Modified(o) => frame("MODIFIED", &self.object(o)),
-            WatchEvent::Deleted(o) => frame("DELETED", &self.object(o)),
+            WatchEvent::Added(o) => self.object_event("ADDED", &o),
+            WatchEvent::Modified(o) => self.object_event("MODIFIED", &o),
+            WatchEvent::Deleted(o) => self.object_event("DELETED", &o),
             WatchEvent::Bookmark {
                 resource_version,
                 initial_events_end,

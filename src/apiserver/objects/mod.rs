@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::api::registry::ResourceDescriptor;
-use crate::apiserver::storage::Storage;
+use crate::apiserver::storage::{Storage, StoredObject};
 
 pub mod apply;
 pub mod demo;
@@ -125,7 +125,8 @@ pub struct WatchOptions {
 /// A list result; the HTTP layer wraps it in `<Kind>List` (or a Table).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectList {
-    pub items: Vec<Value>,
+    /// The stored revisions themselves, so a JSON list reuses each one's encoding.
+    pub items: Vec<Arc<StoredObject>>,
     pub resource_version: String,
     pub continue_token: Option<String>,
     pub remaining_item_count: Option<i64>,
@@ -145,9 +146,9 @@ pub struct WriteOutcome {
 /// `Error` is always the last event of its stream.
 #[derive(Debug)]
 pub enum WatchEvent {
-    Added(Value),
-    Modified(Value),
-    Deleted(Value),
+    Added(Arc<StoredObject>),
+    Modified(Arc<StoredObject>),
+    Deleted(Arc<StoredObject>),
     Bookmark {
         resource_version: String,
         initial_events_end: bool,

@@ -1,7 +1,6 @@
 //! get, list (selectors, pagination on a consistent snapshot) and watch.
 
 use futures::stream::BoxStream;
-use serde_json::Value;
 
 use super::selectors::Selector;
 use super::versions::{self, ReadAt};
@@ -11,7 +10,9 @@ use super::{
     parse_resource_version, storage_error,
 };
 use crate::api::registry::ResourceDescriptor;
-use crate::apiserver::storage::{Key, ListRequest, Prefix, StorageError};
+use std::sync::Arc;
+
+use crate::apiserver::storage::{Key, ListRequest, Prefix, StorageError, StoredObject};
 
 /// Storage pages read per round while filtering a selector-restricted list.
 const FILTERED_PAGE: usize = 500;
@@ -50,10 +51,10 @@ impl Objects {
         r: &'static ResourceDescriptor,
         namespace: Option<&str>,
         name: &str,
-    ) -> Result<Value, Error> {
+    ) -> Result<Arc<StoredObject>, Error> {
         let key = key(r, namespace, name)?;
         match self.storage.get(&key).await {
-            Ok(Some(found)) => Ok((*found.value).clone()),
+            Ok(Some(found)) => Ok(found.value),
             Ok(None) => Err(not_found(r, name)),
             Err(e) => Err(storage_error(r, name, e)),
         }
@@ -66,7 +67,7 @@ impl Objects {
         namespace: Option<&str>,
         name: &str,
         resource_version: Option<&str>,
-    ) -> Result<Value, Error> {
+    ) -> Result<Arc<StoredObject>, Error> {
         if let ReadAt::NotOlderThan(revision) = versions::get_read_at(resource_version)?
             && revision > 0
         {
@@ -157,7 +158,7 @@ impl Objects {
                 }
                 start_after = Some(item.key.clone());
                 if selector.matches(&item.value) {
-                    items.push((*item.value).clone());
+                    items.push(item.value);
                 }
             }
             let remaining = page.remaining + skipped_after_limit;
@@ -218,7 +219,7 @@ impl Objects {
                 })
                 .await
                 .map_err(|e| storage_error(r, "", e))?;
-            let objects = page.items.iter().map(|i| (*i.value).clone()).collect();
+            let objects = page.items.into_iter().map(|i| i.value).collect();
             let start = Start::Initial {
                 objects,
                 revision: page.revision,

@@ -4,6 +4,7 @@
 //! progress bookmarks.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -13,7 +14,7 @@ use serde_json::Value;
 use super::selectors::Selector;
 use super::{Error, WatchEvent};
 use crate::apiserver::storage::{
-    Change, ChangeKind, ProgressRequester, Revision, StorageError, WatchItem,
+    Change, ChangeKind, ProgressRequester, Revision, StorageError, StoredObject, WatchItem,
 };
 
 /// Where a watch starts.
@@ -21,7 +22,7 @@ pub enum Start {
     /// ADDED events for these objects (the state at `revision`), then changes after it;
     /// `end_bookmark` adds the `k8s.io/initial-events-end` bookmark in between.
     Initial {
-        objects: Vec<Value>,
+        objects: Vec<Arc<StoredObject>>,
         revision: Revision,
         end_bookmark: bool,
     },
@@ -170,7 +171,7 @@ fn storage_error(e: StorageError) -> Error {
 }
 
 /// `value` with `metadata.resourceVersion` set, for objects that leave a filtered watch.
-fn with_revision(value: &Value, revision: Revision) -> Value {
+fn with_revision(value: &Value, revision: Revision) -> Arc<StoredObject> {
     let mut value = value.clone();
     if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.insert(
@@ -178,12 +179,12 @@ fn with_revision(value: &Value, revision: Revision) -> Value {
             Value::String(revision.to_string()),
         );
     }
-    value
+    Arc::new(StoredObject::new(value))
 }
 
 fn convert(change: &Change, selector: &Selector) -> Option<WatchEvent> {
     if selector.is_empty() {
-        let value = (*change.value).clone();
+        let value = change.value.clone();
         return Some(match change.kind {
             ChangeKind::Created => WatchEvent::Added(value),
             ChangeKind::Updated => WatchEvent::Modified(value),
@@ -193,11 +194,11 @@ fn convert(change: &Change, selector: &Selector) -> Option<WatchEvent> {
     let now = selector.matches(&change.value);
     let before = change.prev.as_ref().is_some_and(|p| selector.matches(p));
     match change.kind {
-        ChangeKind::Created => now.then(|| WatchEvent::Added((*change.value).clone())),
-        ChangeKind::Deleted => before.then(|| WatchEvent::Deleted((*change.value).clone())),
+        ChangeKind::Created => now.then(|| WatchEvent::Added(change.value.clone())),
+        ChangeKind::Deleted => before.then(|| WatchEvent::Deleted(change.value.clone())),
         ChangeKind::Updated => match (before, now) {
-            (true, true) => Some(WatchEvent::Modified((*change.value).clone())),
-            (false, true) => Some(WatchEvent::Added((*change.value).clone())),
+            (true, true) => Some(WatchEvent::Modified(change.value.clone())),
+            (false, true) => Some(WatchEvent::Added(change.value.clone())),
             (true, false) => change
                 .prev
                 .as_ref()
@@ -218,8 +219,8 @@ mod tests {
         Change {
             kind,
             key: Key::object("g", "r", Some("ns"), "a"),
-            value: Arc::new(value),
-            prev: prev.map(Arc::new),
+            value: Arc::new(StoredObject::new(value)),
+            prev: prev.map(|p| Arc::new(StoredObject::new(p))),
             revision: 9,
         }
     }

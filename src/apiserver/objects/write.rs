@@ -13,7 +13,9 @@ use super::{
     storage_error,
 };
 use crate::api::registry::ResourceDescriptor;
-use crate::apiserver::storage::{Key, Revision, StorageError, Versioned};
+use std::sync::Arc;
+
+use crate::apiserver::storage::{Key, Revision, StorageError, StoredObject, Versioned};
 
 /// Fresh names tried for one generateName create before giving up.
 const GENERATE_NAME_ATTEMPTS: usize = 8;
@@ -755,7 +757,7 @@ impl Objects {
             let name = meta_str(&item, "name").unwrap_or("").to_string();
             let item_namespace = meta_str(&item, "namespace").map(str::to_string);
             match self.delete(r, item_namespace.as_deref(), &name, opts).await {
-                Ok(outcome) => items.push(outcome.object),
+                Ok(outcome) => items.push(Arc::new(StoredObject::new(outcome.object))),
                 // Deleted concurrently: nothing left to do for it.
                 Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
