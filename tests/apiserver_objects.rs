@@ -880,7 +880,11 @@ async fn dry_run_stores_nothing() {
     .unwrap();
 
     let stored = o.get(workspaces(), Some("default"), "dev").await.unwrap();
-    assert_eq!(*stored.value(), created, "dry runs left the object untouched");
+    assert_eq!(
+        *stored.value(),
+        created,
+        "dry runs left the object untouched"
+    );
     let list = o
         .list(workspaces(), None, &ListOptions::default())
         .await

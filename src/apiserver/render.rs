@@ -74,7 +74,11 @@ pub fn list_response(
     include: IncludeObject,
 ) -> Response {
     if !matches!(output, Output::Json) {
-        return respond(StatusCode::OK, output, &list_value(r, output, list, include));
+        return respond(
+            StatusCode::OK,
+            output,
+            &list_value(r, output, list, include),
+        );
     }
     let head = json!({
         "apiVersion": r.api_version(),
