@@ -7,10 +7,17 @@
 //! /readyz on its HTTPS port). The apps still never import each other; this module only joins
 //! the two futures the [`Runners`] seam hands out.
 
+use std::time::Duration;
+
 use crate::apiserver::ApiserverArgs;
 use crate::cli::{Error, Runners};
 use crate::controller::ControllerArgs;
 use crate::shutdown::Shutdown;
+
+/// How long the second app may take to stop once the first has: past it the process exits
+/// anyway (its remaining tasks end with the runtime), so a failure never leaves half the
+/// process running. Longer than either app's own drain.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(45);
 
 /// Runs both apps until `shutdown`, or until either of them stops. Returns the first error (the
 /// app that failed first), else the other's.
@@ -36,6 +43,11 @@ pub async fn run(
         }
     }
     stop.cancel();
-    let second = rest.await;
-    first.and(second)
+    match tokio::time::timeout(DRAIN_DEADLINE, rest).await {
+        Ok(second) => first.and(second),
+        Err(_) => {
+            tracing::error!(deadline = ?DRAIN_DEADLINE, "the other app of --app=all did not stop in time; exiting");
+            first
+        }
+    }
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use clap::{Args, CommandFactory, Parser};
 use coder_k8s::api::registry::{self, ServedBy};
 use coder_k8s::cli::Cli;
-use deploy_support::{LAYERS, Layer, build, of_kind};
+use deploy_support::{LAYERS, build, of_kind};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{PodSpec, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, Subject};
@@ -44,6 +44,8 @@ fn dropped_fields(input: &Value, output: &Value, path: &str, out: &mut Vec<Strin
                 dropped_fields(x, y, &format!("{path}[{i}]"), out);
             }
         }
+        // JSONSchemaProps keeps numbers as f64: 1 and 1.0 are the same value.
+        (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => {}
         (a, b) if a != b => out.push(format!("{path} ({a} became {b})")),
         _ => {}
     }
@@ -541,24 +543,30 @@ fn base_apiserver_is_highly_available_on_etcd_with_a_mounted_certificate() {
 #[test]
 fn base_crd_is_the_generated_one() {
     let docs = build(&LAYERS[0]);
-    for (name, text) in coder_k8s::api::registry::CRDS {
+    for (name, text) in coder_k8s::api::CRDS {
         let generated: Value = serde_saphyr::from_str(text).expect("generated CRD");
         let deployed = docs
             .iter()
             .find(|d| d["kind"] == "CustomResourceDefinition" && d["metadata"]["name"] == *name)
             .unwrap_or_else(|| panic!("CRD {name} is not in deploy/"));
         // The base adds its part-of label; everything else is the generated manifest.
-        let mut deployed = deployed.clone();
-        if let Some(labels) = deployed["metadata"]["labels"].as_object_mut() {
-            labels.remove("app.kubernetes.io/part-of");
-            if labels.is_empty() {
-                deployed["metadata"]
-                    .as_object_mut()
-                    .expect("metadata")
-                    .remove("labels");
+        let without_part_of = |mut doc: Value| {
+            if let Some(labels) = doc["metadata"]["labels"].as_object_mut() {
+                labels.remove("app.kubernetes.io/part-of");
             }
-        }
-        assert_eq!(deployed, generated, "{name}");
+            doc
+        };
+        let (generated, deployed) = (
+            without_part_of(generated),
+            without_part_of(deployed.clone()),
+        );
+        let (mut missing, mut added) = (Vec::new(), Vec::new());
+        dropped_fields(&generated, &deployed, "", &mut missing);
+        dropped_fields(&deployed, &generated, "", &mut added);
+        assert!(
+            missing.is_empty() && added.is_empty(),
+            "{name}: deploy/ differs from generated/: missing {missing:?}, added {added:?}"
+        );
     }
 }
 

@@ -102,14 +102,16 @@ pub fn rust_file_name(resource: &Resource) -> String {
 }
 
 /// Lists the CRD manifests so `deploy/` can take them with kustomize (`resources:
-/// - ../generated/crds`) instead of a hand-made copy.
-pub const CRD_KUSTOMIZATION_FILE: &str = "crds/kustomization.yaml";
+/// - ../generated/crds`) instead of a hand-made copy. Named `Kustomization` (no extension,
+/// one of the names kustomize looks for) so `kubectl apply -f generated/crds/` still takes only
+/// the CRDs.
+pub const CRD_KUSTOMIZATION_FILE: &str = "crds/Kustomization";
 
 fn crd_kustomization(files: &GeneratedFiles) -> Option<String> {
     let crds: Vec<&str> = files
         .keys()
         .filter_map(|path| path.strip_prefix("crds/"))
-        .filter(|name| name.ends_with(".yaml") && *name != "kustomization.yaml")
+        .filter(|name| name.ends_with(".yaml"))
         .collect();
     if crds.is_empty() {
         return None;
