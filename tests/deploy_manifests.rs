@@ -676,3 +676,30 @@ fn all_in_one_runs_one_process_with_both_apps_permissions() {
     assert!(!wanted.is_empty());
     assert_eq!(roles_of(&docs, "coder-system", &sa), wanted);
 }
+
+#[test]
+fn gitops_examples_point_at_layers_of_this_repository() {
+    let dir = deploy_support::repo().join("examples/gitops");
+    let mut paths = Vec::new();
+    for file in ["argocd-application.yaml", "flux-kustomization.yaml"] {
+        let text = std::fs::read_to_string(dir.join(file)).expect("example");
+        for chunk in text.split("\n---\n") {
+            let doc: Value = serde_saphyr::from_str(chunk).expect("YAML");
+            let path = match doc["kind"].as_str() {
+                Some("Application") => doc["spec"]["source"]["path"].as_str(),
+                Some("Kustomization") => doc["spec"]["path"].as_str(),
+                _ => None,
+            };
+            if let Some(path) = path {
+                paths.push((file, path.trim_start_matches("./").to_string()));
+            }
+        }
+    }
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    for (file, path) in paths {
+        assert!(
+            LAYERS.iter().any(|l| l.dir == path),
+            "{file}: {path} is not a tested layer of deploy/"
+        );
+    }
+}

@@ -12,6 +12,7 @@ pub mod model;
 pub mod naming;
 pub mod openapi;
 mod parse;
+pub mod reference;
 pub mod registry;
 pub mod rust;
 pub mod verify;
@@ -88,6 +89,10 @@ pub fn generate(
 
     let module = registry::module_file(&resources, &files)?;
     files.insert(MODULE_FILE.to_string(), module);
+    files.insert(
+        API_REFERENCE_FILE.to_string(),
+        reference::reference(&resources, REGENERATE_COMMAND),
+    );
     if let Some(kustomization) = crd_kustomization(&files) {
         files.insert(CRD_KUSTOMIZATION_FILE.to_string(), kustomization);
     }
@@ -95,6 +100,8 @@ pub fn generate(
 }
 
 pub const MODULE_FILE: &str = "rust/mod.rs";
+/// The Markdown API reference of every kind.
+pub const API_REFERENCE_FILE: &str = "docs/api-reference.md";
 pub const OPENAPI_V2_FILE: &str = "openapi/v2.json";
 
 pub fn rust_file_name(resource: &Resource) -> String {
