@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use envtest::{ApiServiceRegistration, CertificateAuthority, ControlPlane, GuardedChild};
+use envtest::{ApiServiceRegistration, ControlPlane, GuardedChild};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::OnceCell;
 
@@ -17,7 +17,7 @@ const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Our server, started once per test binary and registered as `v1alpha1.aggregation.coder.com`.
 struct AggregatedServer {
-    _process: std::sync::Mutex<GuardedChild>,
+    _process: GuardedChild,
 }
 
 static SERVER: OnceCell<AggregatedServer> = OnceCell::const_new();
@@ -30,45 +30,47 @@ async fn setup() -> &'static ControlPlane {
 }
 
 async fn start_and_register(cp: &'static ControlPlane) -> AggregatedServer {
-    let port = envtest::process::free_port();
-    let ca = CertificateAuthority::new("e2e aggregated apiserver CA");
-    let ca_pem = ca.cert_pem();
-    let registration = ApiServiceRegistration::new(GROUP, VERSION, port, &ca_pem);
-    let (cert, key) =
-        ca.issue_serving(&["localhost", "127.0.0.1", &registration.service_dns_name()]);
-    let cert_file = cp.unique_file("aggregated-apiserver", "crt");
-    let key_file = cp.unique_file("aggregated-apiserver", "key");
-    std::fs::write(&cert_file, cert).unwrap();
-    std::fs::write(&key_file, key).unwrap();
+    let serving = cp.aggregated_serving_cert(GROUP, VERSION);
 
+    // Port 0: the server binds a free port itself (no race with other test binaries) and
+    // prints its URL.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
     cmd.arg("--app=aggregated-apiserver")
         .arg("--bind-address=127.0.0.1")
-        .arg(format!("--secure-port={port}"))
-        .arg(format!("--tls-cert-file={}", cert_file.display()))
-        .arg(format!("--tls-private-key-file={}", key_file.display()))
+        .arg("--secure-port=0")
+        .arg(format!("--tls-cert-file={}", serving.cert_file.display()))
+        .arg(format!(
+            "--tls-private-key-file={}",
+            serving.key_file.display()
+        ))
         .stdin(Stdio::null());
     let log = cp.dir().join("aggregated-apiserver.log");
     let mut process = envtest::spawn_guarded("coder-k8s aggregated-apiserver", cmd, Some(&log))
         .expect("start our aggregated apiserver");
 
-    envtest::poll_until("our server to listen", Duration::from_secs(30), || {
+    const LISTENING: &str = "listening on https://127.0.0.1:";
+    let port: u16 = envtest::poll_until("our server to listen", Duration::from_secs(30), || {
         let exited = process.try_wait().ok().flatten();
-        let tail = process.log_tail(20);
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
         async move {
             if let Some(status) = exited {
-                panic!("our aggregated apiserver exited ({status}):\n{tail}");
+                panic!("our aggregated apiserver exited ({status}):\n{text}");
             }
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .map_err(|e| format!("{e}; log:\n{tail}"))
+            text.lines()
+                .find_map(|l| l.split_once(LISTENING))
+                .and_then(|(_, port)| port.trim().parse().ok())
+                .ok_or_else(|| format!("no `{LISTENING}PORT` line yet; log:\n{text}"))
         }
     })
     .await;
-    cp.register_apiservice(registration).await;
-    AggregatedServer {
-        _process: std::sync::Mutex::new(process),
-    }
+    cp.register_apiservice(ApiServiceRegistration::new(
+        GROUP,
+        VERSION,
+        port,
+        &serving.ca_pem,
+    ))
+    .await;
+    AggregatedServer { _process: process }
 }
 
 /// Runs kubectl (admin) with a deadline; returns (success, stdout, stderr).

@@ -76,6 +76,16 @@ impl<'a> ApiServiceRegistration<'a> {
     }
 }
 
+/// Serving certificate files for an aggregated API server on 127.0.0.1, from a fresh CA:
+/// valid for localhost, 127.0.0.1 and the name the aggregator checks
+/// ([`ApiServiceRegistration::service_dns_name`]). Pass `ca_pem` as the registration's bundle.
+#[derive(Clone, Debug)]
+pub struct AggregatedServingCert {
+    pub ca_pem: String,
+    pub cert_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
+}
+
 /// Applies (creates or replaces) the Service and APIService, then waits until the APIService is
 /// Available and `/apis/<group>/<version>` answers through kube-apiserver. Panics with the
 /// APIService's conditions after a minute.

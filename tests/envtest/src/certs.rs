@@ -42,8 +42,8 @@ impl CertificateAuthority {
         self.issuer.key().serialize_pem()
     }
 
-    /// A client certificate: Kubernetes reads the user from CN and the groups from O
-    /// (at most two; panics beyond). Returns `(cert_pem, key_pem)`.
+    /// A client certificate: Kubernetes reads the user from CN and the groups from O.
+    /// Returns `(cert_pem, key_pem)`. More than two groups need the `openssl` CLI.
     pub fn issue_client(&self, common_name: &str, organizations: &[&str]) -> (String, String) {
         let mut params = CertificateParams::new(Vec::<String>::new())
             .expect("envtest: client cert params are valid");
@@ -51,11 +51,11 @@ impl CertificateAuthority {
             .distinguished_name
             .push(DnType::CommonName, common_name);
         // rcgen keeps one value per attribute type; the same OID (2.5.4.10) spelled as a custom
-        // type is a second key, which Go reads as a second Organization (group).
-        assert!(
-            organizations.len() <= 2,
-            "envtest: at most two groups per x509 user (rcgen limit), got {organizations:?}"
-        );
+        // type is a second key, which Go reads as a second Organization (group). Beyond two,
+        // openssl writes the subject.
+        if organizations.len() > 2 {
+            return self.issue_client_with_openssl(common_name, organizations);
+        }
         let types = [
             DnType::OrganizationName,
             DnType::CustomDnType(vec![2, 5, 4, 10]),
@@ -82,6 +82,91 @@ impl CertificateAuthority {
             KeyUsagePurpose::KeyEncipherment,
         ];
         self.sign(params)
+    }
+
+    /// A client certificate with any number of O attributes, made by the openssl CLI.
+    fn issue_client_with_openssl(
+        &self,
+        common_name: &str,
+        organizations: &[&str],
+    ) -> (String, String) {
+        let escape = |value: &str| {
+            let mut out = String::new();
+            for c in value.chars() {
+                if matches!(c, '/' | '\\' | '+' | '=') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out
+        };
+        let mut subject = format!("/CN={}", escape(common_name));
+        for org in organizations {
+            subject.push_str(&format!("/O={}", escape(org)));
+        }
+        let dir = tempfile::tempdir().expect("envtest: temp dir for openssl");
+        let file = |name: &str| dir.path().join(name);
+        std::fs::write(file("ca.crt"), self.cert_pem()).expect("envtest: write CA cert");
+        std::fs::write(file("ca.key"), self.key_pem()).expect("envtest: write CA key");
+        std::fs::write(
+            file("ext"),
+            "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n",
+        )
+        .expect("envtest: write openssl extensions");
+        let run = |args: &[&str]| {
+            let output = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("envtest: x509 users with more than two groups need openssl: {e}")
+                });
+            assert!(
+                output.status.success(),
+                "envtest: openssl {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-new",
+            "-utf8",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-subj",
+            &subject,
+            "-out",
+            "client.csr",
+        ]);
+        let serial = format!("0x{:016x}", std::process::id() as u64 ^ nanos_now());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            &serial,
+            "-days",
+            "3650",
+            "-extfile",
+            "ext",
+            "-out",
+            "client.crt",
+        ]);
+        let read = |name: &str| {
+            std::fs::read_to_string(file(name))
+                .unwrap_or_else(|e| panic!("envtest: reading openssl's {name}: {e}"))
+        };
+        (read("client.crt"), read("client.key"))
     }
 
     fn sign(&self, params: CertificateParams) -> (String, String) {
@@ -149,4 +234,12 @@ impl ControlPlaneCerts {
             front_proxy_ca,
         })
     }
+}
+
+/// Nanoseconds since the epoch, to make certificate serial numbers unique.
+fn nanos_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default()
 }

@@ -47,7 +47,10 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::PostParams;
 
-pub use aggregation::{ApiServiceRegistration, SERVICE_NAMESPACE as APISERVICE_SERVICE_NAMESPACE};
+pub use aggregation::{
+    AggregatedServingCert, ApiServiceRegistration,
+    SERVICE_NAMESPACE as APISERVICE_SERVICE_NAMESPACE,
+};
 pub use binaries::{Binary, locate};
 pub use certs::CertificateAuthority;
 pub use etcd::Etcd;
@@ -315,6 +318,30 @@ impl ControlPlane {
     /// through kube-apiserver (panics after a minute, with the APIService's conditions).
     pub async fn register_apiservice(&self, registration: ApiServiceRegistration<'_>) {
         aggregation::register(self.admin_client().await, &registration).await;
+    }
+
+    /// Mints a CA and a serving certificate for an aggregated server of `group`/`version`
+    /// (covering localhost, 127.0.0.1 and the Service name the aggregator verifies), written
+    /// to files in the temp dir: pass them to the server, and `ca_pem` to
+    /// [`ApiServiceRegistration::new`].
+    pub fn aggregated_serving_cert(&self, group: &str, version: &str) -> AggregatedServingCert {
+        let ca = CertificateAuthority::new(&format!("envtest {version}.{group} serving CA"));
+        let ca_pem = ca.cert_pem();
+        let service_dns_name =
+            ApiServiceRegistration::new(group, version, 0, &ca_pem).service_dns_name();
+        let (cert, key) = ca.issue_serving(&["localhost", "127.0.0.1", &service_dns_name]);
+        let stem = format!("serving-{version}.{group}");
+        let cert_file = self.unique_file(&stem, "crt");
+        let key_file = self.unique_file(&stem, "key");
+        for (path, text) in [(&cert_file, &cert), (&key_file, &key)] {
+            std::fs::write(path, text)
+                .unwrap_or_else(|e| panic!("envtest: writing {}: {e}", path.display()));
+        }
+        AggregatedServingCert {
+            ca_pem,
+            cert_file,
+            key_file,
+        }
     }
 
     /// The CA kube-apiserver trusts for x509 client certificates (`--client-ca-file`).

@@ -33,12 +33,14 @@ while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); d
 kill -KILL "$pid" 2>/dev/null
 exit 0"#;
 
-/// Watchdog of one directory: on EOF wait until guarded children are surely gone (their watchdogs
-/// escalate to KILL after 5 s), then remove it.
+/// Watchdog of one directory: on EOF remove it once the guarded children have had a moment to
+/// die, and once more after their watchdogs' KILL (5 s) in case a slow one wrote again.
 const DIR_WATCHDOG: &str = r#"trap '' INT HUP
 dir="$1"
 if read -r line && [ "$line" = disarm ]; then exit 0; fi
-sleep 6
+sleep 1
+rm -rf -- "$dir"
+sleep 5
 rm -rf -- "$dir"
 exit 0"#;
 
@@ -240,7 +242,7 @@ impl Drop for GuardedChild {
     }
 }
 
-/// A directory removed when this value drops or, a few seconds later, when the test process exits.
+/// A directory removed when this value drops or, a second later, when the test process exits.
 pub struct GuardedDir {
     path: PathBuf,
     watchdog: Option<Watchdog>,

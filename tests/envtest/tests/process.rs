@@ -135,3 +135,63 @@ fn standalone_etcd_keeps_its_data_across_kill_and_restart() {
     drop(etcd);
     assert!(!data_dir.exists(), "drop removes the temp dir");
 }
+
+/// `envtest-hold locate <name>` with a controlled environment: (success, stdout, stderr).
+fn locate(name: &str, assets: Option<&Path>, path: &str) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_envtest-hold"));
+    cmd.args(["locate", name]).env("PATH", path);
+    match assets {
+        Some(dir) => cmd.env("KUBEBUILDER_ASSETS", dir),
+        None => cmd.env_remove("KUBEBUILDER_ASSETS"),
+    };
+    let output = cmd.output().expect("run envtest-hold");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).trim().to_string(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn binaries_come_from_kubebuilder_assets_first_and_missing_ones_are_named() {
+    let assets = tempfile::tempdir().unwrap();
+    let fake_etcd = assets.path().join("etcd");
+    std::fs::write(&fake_etcd, "#!/bin/sh\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake_etcd, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let (ok, found, stderr) = locate("etcd", Some(assets.path()), "/usr/bin:/bin");
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        found,
+        fake_etcd.display().to_string(),
+        "KUBEBUILDER_ASSETS wins over PATH"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let nowhere = empty.path().display().to_string();
+    let (ok, _, stderr) = locate("etcd", None, &nowhere);
+    assert!(!ok, "etcd cannot be found with an empty PATH");
+    for expected in [
+        "`etcd` not found",
+        "$KUBEBUILDER_ASSETS (unset)",
+        &nowhere,
+        "apt-get install -y etcd-server",
+        "setup-envtest use 1.36",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+
+    // kube-apiserver falls back to shared/envtest beside (an ancestor of) the repository.
+    let (ok, found, stderr) = locate("kube-apiserver", Some(empty.path()), &nowhere);
+    assert!(ok, "{stderr}");
+    assert!(found.ends_with("shared/envtest/kube-apiserver"), "{found}");
+
+    let (ok, _, stderr) = locate("kubectl", Some(empty.path()), &nowhere);
+    assert!(!ok);
+    assert!(stderr.contains("`kubectl` not found"), "{stderr}");
+    assert!(stderr.contains(&format!("{nowhere}/kubectl")), "{stderr}");
+}
