@@ -441,3 +441,127 @@ async fn controller_runs_with_the_deployed_service_account_without_403() {
     );
     must(cp, &["delete", "namespace", &namespace, "--wait=false"]).await;
 }
+
+/// Runs `--app=aggregated-apiserver` with delegated authentication and authorization as the
+/// deployed ServiceAccount: it reads the front-proxy/client CA ConfigMap in kube-system
+/// (extension-apiserver-authentication-reader), authenticates an x509 user and asks
+/// SubjectAccessReview (system:auth-delegator). A denied review and an allowed one both prove
+/// the review call itself was permitted; the server logs no 403 of its own.
+#[tokio::test]
+async fn apiserver_runs_with_the_deployed_service_account_without_403() {
+    let cp = envtest::shared();
+    let _turn = TURN.lock().await;
+    reset_to_base(cp).await;
+    let account = cp
+        .service_account_kubeconfig("coder-system", "coder-k8s-apiserver")
+        .await;
+    let ca = envtest::CertificateAuthority::new("deploy test apiserver CA");
+    let (cert, key) = ca.issue_serving(&["localhost", "127.0.0.1"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tls.crt"), cert).unwrap();
+    std::fs::write(dir.path().join("tls.key"), key).unwrap();
+    let port = envtest::process::free_port();
+    let mut cmd = binary();
+    cmd.arg("--app=aggregated-apiserver")
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--secure-port={port}"))
+        .arg(format!(
+            "--tls-cert-file={}",
+            dir.path().join("tls.crt").display()
+        ))
+        .arg(format!(
+            "--tls-private-key-file={}",
+            dir.path().join("tls.key").display()
+        ))
+        .arg(format!("--authentication-kubeconfig={}", account.display()))
+        .arg(format!("--authorization-kubeconfig={}", account.display()))
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    let log = cp.unique_file("apiserver-sa", "log");
+    let mut server =
+        envtest::spawn_guarded("apiserver as its ServiceAccount", cmd, Some(&log)).unwrap();
+
+    let namespace = cp.create_namespace("deploy-apiserver-rbac").await;
+    let user = format!("reader-{namespace}");
+    let (user_cert, user_key) = cp.client_ca().issue_client(&user, &[]);
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let kubeconfig = cp.unique_file("apiserver-sa-user", "kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: ours, cluster: {{server: 'https://127.0.0.1:{port}', certificate-authority-data: {}}}}}]\n\
+             users: [{{name: u, user: {{client-certificate-data: {}, client-key-data: {}}}}}]\n\
+             contexts: [{{name: x, context: {{cluster: ours, user: u, namespace: {namespace}}}}}]\ncurrent-context: x\n",
+            b64(&ca.cert_pem()),
+            b64(&user_cert),
+            b64(&user_key)
+        ),
+    )
+    .unwrap();
+    let list = || {
+        let mut cmd = tokio::process::Command::new(cp.kubectl_path());
+        cmd.arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args(["get", "coderworkspaces", "-o", "name"])
+            .env_remove("KUBECONFIG")
+            .kill_on_drop(true);
+        async move {
+            tokio::time::timeout(KUBECTL_TIMEOUT, cmd.output())
+                .await
+                .expect("kubectl in time")
+                .expect("kubectl")
+        }
+    };
+    // Without a binding: authenticated as the x509 user (the CA came from the ConfigMap), then
+    // denied by SubjectAccessReview.
+    envtest::poll_until("a 403 for the unbound user", WAIT, || async {
+        let out = list().await;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if stderr.contains(&format!("User \"{user}\" cannot list")) {
+            Ok(())
+        } else {
+            Err(stderr)
+        }
+    })
+    .await;
+    // Bound to the view role deploy/ ships: allowed (the review answer is cached 10 s at most).
+    must(
+        cp,
+        &[
+            "create",
+            "rolebinding",
+            "reader",
+            "-n",
+            &namespace,
+            "--clusterrole=coder-k8s-aggregated-view",
+            &format!("--user={user}"),
+        ],
+    )
+    .await;
+    envtest::poll_until("the bound user to list", WAIT, || async {
+        let out = list().await;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    })
+    .await;
+    server.signal("TERM").unwrap();
+    assert!(
+        server
+            .wait_timeout(Duration::from_secs(40))
+            .unwrap()
+            .is_some()
+    );
+    let text = server.log_tail(2000).to_lowercase();
+    let denied: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("forbidden") && (l.contains("review") || l.contains("configmap")))
+        .collect();
+    assert!(
+        denied.is_empty(),
+        "a call of the apiserver was denied: {denied:?}"
+    );
+    must(cp, &["delete", "namespace", &namespace, "--wait=false"]).await;
+}

@@ -108,10 +108,10 @@ pub fn rust_file_name(resource: &Resource) -> String {
     format!("rust/{}.rs", resource.singular.replace('-', "_"))
 }
 
-/// Lists the CRD manifests so `deploy/` can take them with kustomize (`resources:
-/// - ../generated/crds`) instead of a hand-made copy. Named `Kustomization` (no extension,
-/// one of the names kustomize looks for) so `kubectl apply -f generated/crds/` still takes only
-/// the CRDs.
+/// Lists the CRD manifests so `deploy/` takes them with kustomize (its resources name
+/// `../../generated/crds`) instead of a hand-made copy. Named `Kustomization` (no extension, one
+/// of the names kustomize looks for) so `kubectl apply -f generated/crds/` still takes only the
+/// CRDs.
 pub const CRD_KUSTOMIZATION_FILE: &str = "crds/Kustomization";
 
 fn crd_kustomization(files: &GeneratedFiles) -> Option<String> {

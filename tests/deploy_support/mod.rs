@@ -53,9 +53,12 @@ pub fn layer_path(layer: &Layer) -> PathBuf {
     repo().join(layer.dir)
 }
 
+/// Layers rendered so far, by directory.
+type Rendered = Vec<(&'static str, Vec<Value>)>;
+
 /// `kubectl kustomize <layer>` split into objects (memoized: the tests render each layer often).
 pub fn build(layer: &Layer) -> Vec<Value> {
-    static CACHE: OnceLock<Mutex<Vec<(&'static str, Vec<Value>)>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<Rendered>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some((_, docs)) = cache.lock().unwrap().iter().find(|(d, _)| *d == layer.dir) {
         return docs.clone();
