@@ -3,7 +3,7 @@
 #
 #   GET one object      wrk at c=1/16/64, against our server and a bare rustls+hyper ceiling
 #                       serving the same bytes; ratio ours/ceiling, p50/p99
-#   LIST 10,000 objects JSON, Table and a 500-object page, one client: latency p50/p99
+#   LIST 10,000 objects JSON (plain and gzip), Table and a 500-object page, one client: latency p50/p99
 #   watch fan-out       event delivery to 1,000 concurrent watchers, p50/p99
 #   peak RSS            of our server holding 10,000 objects, after all of the above
 #
@@ -134,6 +134,9 @@ LIST_PATH="/apis/aggregation.coder.com/v1alpha1/namespaces/default/coderworkspac
 LIST_BYTES=$(curl -ks "$URL$LIST_PATH" | wc -c)
 LIST=$(wrk_median 1 "$URL$LIST_PATH")
 echo "LIST $OBJECTS ($LIST_BYTES bytes) c=1: $LIST"
+GZIP_BYTES=$(curl -ks -H "Accept-Encoding: gzip" "$URL$LIST_PATH" | wc -c)
+GZIP=$(wrk_median 1 "$URL$LIST_PATH" "Accept-Encoding: gzip")
+echo "LIST $OBJECTS gzip ($GZIP_BYTES bytes on the wire) c=1: $GZIP"
 TABLE=$(wrk_median 1 "$URL$LIST_PATH" "Accept: application/json;as=Table;v=v1;g=meta.k8s.io")
 echo "Table LIST $OBJECTS c=1: $TABLE"
 PAGE=$(wrk_median 1 "$URL$LIST_PATH?limit=500")
@@ -158,11 +161,13 @@ for c in 1 16 64; do
 done
 echo
 read -r lrps lp50 lp99 _ <<<"$LIST"
+read -r grps gp50 gp99 _ <<<"$GZIP"
 read -r trps tp50 tp99 _ <<<"$TABLE"
 read -r prps pp50 pp99 _ <<<"$PAGE"
 echo "| LIST ($OBJECTS objects, $LIST_BYTES bytes), one client (c=1) | req/s | p50 ms | p99 ms |"
 echo "|---|---|---|---|"
 echo "| JSON | $lrps | $lp50 | $lp99 |"
+echo "| JSON, Accept-Encoding: gzip ($GZIP_BYTES bytes sent) | $grps | $gp50 | $gp99 |"
 echo "| Table | $trps | $tp50 | $tp99 |"
 echo "| page of 500 (limit=500) | $prps | $pp50 | $pp99 |"
 echo

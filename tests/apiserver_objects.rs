@@ -241,7 +241,7 @@ async fn schema_types_are_enforced_with_field_causes() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        r#"CoderWorkspace.aggregation.coder.com "x" is invalid: spec.running: Invalid value: "yes": spec.running in body must be of type boolean: "string""#
+        r#"CoderWorkspace.aggregation.coder.com "x" is invalid: spec.running: Invalid value: "string": spec.running in body must be of type boolean: "string""#
     );
     match err {
         Error::Invalid { causes, .. } => {
@@ -252,8 +252,9 @@ async fn schema_types_are_enforced_with_field_causes() {
     }
 
     // Two bad fields: two causes, kube's bracketed list.
-    create(&o, "y", true).await;
-    let body = json!({"metadata": {"name": "y", "labels": {"k": "bad value"}},
+    let y = create(&o, "y", true).await;
+    let body = json!({"metadata": {"name": "y", "labels": {"k": "bad value"},
+                                   "resourceVersion": y["metadata"]["resourceVersion"]},
                       "spec": {"running": 3}});
     let err = o
         .update(workspaces(), Some("default"), "y", None, body, &opts())
@@ -264,7 +265,7 @@ async fn schema_types_are_enforced_with_field_causes() {
         message.starts_with(r#"CoderWorkspace.aggregation.coder.com "y" is invalid: [metadata.labels[k]: Invalid value: "bad value""#),
         "{message}"
     );
-    assert!(message.contains(r#"spec.running: Invalid value: 3: spec.running in body must be of type boolean: "integer"]"#), "{message}");
+    assert!(message.contains(r#"spec.running: Invalid value: "integer": spec.running in body must be of type boolean: "integer"]"#), "{message}");
 }
 
 #[tokio::test]
@@ -279,7 +280,7 @@ async fn unknown_fields_follow_field_validation() {
     assert_eq!(
         err,
         Error::BadRequest(
-            r#"strict decoding error: unknown field "bar", unknown field "spec.foo""#.into()
+            r#"CoderWorkspace in version "v1alpha1" cannot be handled as a CoderWorkspace: strict decoding error: unknown field "bar", unknown field "spec.foo""#.into()
         )
     );
     assert_eq!(o.count().await, 0);
@@ -347,13 +348,51 @@ async fn update_bumps_generation_on_spec_changes_only_and_ignores_status() {
         created["metadata"]["creationTimestamp"]
     );
 
-    // A spec change bumps generation; omitting resourceVersion makes the update unconditional.
+    // Custom resources refuse unconditional updates: 422 once the object is known to exist.
     let mut body = labelled.clone();
     body["spec"]["running"] = json!(false);
     body["metadata"]
         .as_object_mut()
         .unwrap()
         .remove("resourceVersion");
+    let err = o
+        .update(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            body.clone(),
+            &opts(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"coderworkspaces.aggregation.coder.com "dev" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update"#
+    );
+    let mut nameless = body.clone();
+    nameless["metadata"].as_object_mut().unwrap().remove("name");
+    let err = o
+        .update(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            nameless,
+            &opts(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::BadRequest(
+            "the name of the object (dev based on URL) was undeterminable: name must be provided"
+                .into()
+        )
+    );
+
+    // A spec change bumps generation.
+    body["metadata"]["resourceVersion"] = labelled["metadata"]["resourceVersion"].clone();
     let stopped = o
         .update(workspaces(), Some("default"), "dev", None, body, &opts())
         .await
@@ -419,7 +458,8 @@ async fn status_subresource_writes_only_status() {
     assert!(updated["metadata"].get("labels").is_none());
     assert_eq!(generation(&updated), 1);
 
-    let bad = json!({"metadata": {"name": "dev"}, "status": {"autoShutdown": "soon"}});
+    let bad = json!({"metadata": {"name": "dev", "resourceVersion": updated["metadata"]["resourceVersion"]},
+                     "status": {"autoShutdown": "soon"}});
     let err = o
         .update(
             workspaces(),
@@ -433,7 +473,7 @@ async fn status_subresource_writes_only_status() {
         .unwrap_err();
     assert!(
         err.to_string()
-            .contains("status.autoShutdown in body must be of type date-time"),
+            .ends_with(r#"status.autoShutdown: Invalid value: "soon": autoShutdown in body must be of type date-time: "soon""#),
         "{err}"
     );
 }
@@ -639,6 +679,9 @@ async fn finalizers_hold_deletion_until_removed() {
     assert!(deleting["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(deleting["metadata"]["deletionGracePeriodSeconds"], 0);
     assert!(rv(&deleting) > rv(&created));
+    // Setting the deletionTimestamp bumps generation (controllers filter on it).
+    assert_eq!(generation(&created), 1);
+    assert_eq!(generation(&deleting), 2);
     let still_there = o.get(workspaces(), Some("default"), "dev").await.unwrap();
     assert_eq!(still_there, deleting);
 
@@ -690,17 +733,26 @@ async fn finalizers_hold_deletion_until_removed() {
         deleting["metadata"]["deletionTimestamp"]
     );
 
-    // Removing the last finalizer completes the deletion.
-    o.patch(
-        workspaces(),
-        Some("default"),
-        "dev",
-        None,
-        Patch::Merge(json!({"metadata": {"finalizers": null}})),
-        &opts(),
-    )
-    .await
-    .unwrap();
+    // Removing the last finalizer completes the deletion; the answer is the object as last
+    // stored, without finalizers.
+    let finished = o
+        .patch(
+            workspaces(),
+            Some("default"),
+            "dev",
+            None,
+            Patch::Merge(json!({"metadata": {"finalizers": null}})),
+            &opts(),
+        )
+        .await
+        .unwrap()
+        .object;
+    assert!(
+        finished["metadata"].get("finalizers").is_none(),
+        "{finished}"
+    );
+    assert_eq!(rv(&finished), rv(&kept));
+    assert_eq!(finished["spec"]["running"], false);
     assert!(matches!(
         o.get(workspaces(), Some("default"), "dev").await,
         Err(Error::NotFound { .. })
@@ -728,7 +780,7 @@ async fn delete_preconditions() {
     assert_eq!(
         err.to_string(),
         format!(
-            r#"Operation cannot be fulfilled on coderworkspaces.aggregation.coder.com "dev": Precondition failed: UID in precondition: other, UID in object meta: {uid}"#
+            r#"Operation cannot be fulfilled on CoderWorkspace.aggregation.coder.com "dev": the UID in the precondition (other) does not match the UID in record ({uid}). The object might have been deleted and then recreated"#
         )
     );
     let err = o
@@ -745,7 +797,7 @@ async fn delete_preconditions() {
         .unwrap_err();
     assert!(
         err.to_string()
-            .ends_with("Precondition failed: ResourceVersion in precondition: 1234, ResourceVersion in object meta: 1"),
+            .ends_with("the ResourceVersion in the precondition (1234) does not match the ResourceVersion in record (1). The object might have been modified"),
         "{err}"
     );
     let deleted = o
@@ -936,4 +988,88 @@ async fn demo_data_has_the_six_objects() {
         assert_eq!(object["spec"]["running"], running, "{name}");
         assert_eq!(object["status"]["autoShutdown"], shutdown, "{name}");
     }
+}
+
+#[tokio::test]
+async fn owner_references_must_name_their_owner() {
+    let o = objects();
+    let mut body = ws("owned", true);
+    body["metadata"]["ownerReferences"] = json!([{"name": "x"}]);
+    let err = o
+        .create(workspaces(), Some("default"), body, &opts())
+        .await
+        .unwrap_err();
+    let Error::Invalid { causes, .. } = err else {
+        panic!("{err:?}")
+    };
+    let got: Vec<(&str, &str)> = causes
+        .iter()
+        .map(|c| (c.field.as_str(), c.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "metadata.ownerReferences.apiVersion",
+                r#"Invalid value: "": version must not be empty"#
+            ),
+            (
+                "metadata.ownerReferences.kind",
+                r#"Invalid value: "": must not be empty"#
+            ),
+            (
+                "metadata.ownerReferences.uid",
+                r#"Invalid value: "": must not be empty"#
+            ),
+        ]
+    );
+    assert_eq!(o.count().await, 0);
+
+    let mut complete = ws("owned", true);
+    complete["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "c", "uid": "u"}]);
+    o.create(workspaces(), Some("default"), complete, &opts())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn duplicate_keys_are_refused_under_strict_and_warned_about_otherwise() {
+    let o = objects();
+    let raw = br#"{"metadata":{"name":"dup"},"spec":{"running":true,"running":false}}"#;
+    let duplicates = coder_k8s::apiserver::objects::duplicates::find(raw);
+    let body: Value = serde_json::from_slice(raw).unwrap();
+    let err = o
+        .create(
+            workspaces(),
+            Some("default"),
+            body.clone(),
+            &WriteOptions {
+                field_validation: FieldValidation::Strict,
+                duplicate_fields: duplicates.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::BadRequest(
+            r#"CoderWorkspace in version "v1alpha1" cannot be handled as a CoderWorkspace: strict decoding error: duplicate field "spec.running""#.into()
+        )
+    );
+    let warned = o
+        .create(
+            workspaces(),
+            Some("default"),
+            body,
+            &WriteOptions {
+                duplicate_fields: duplicates,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(warned.warnings, vec![r#"duplicate field "spec.running""#]);
+    assert_eq!(warned.object["spec"]["running"], false, "the last key wins");
 }

@@ -215,6 +215,16 @@ pub fn parse_resource(file: &str, text: &str) -> Result<Resource> {
         &root_path,
     )?;
     cx.check_root(&root_schema, &root_path)?;
+    if served_by == ServedBy::AggregatedApiserver
+        && let Some(path) = find_keyword(&root_schema, "x-kubernetes-validations")
+    {
+        return Err(cx.err(
+            &format!("{path}.x-kubernetes-validations"),
+            "unsupported construct: CEL validation rules are not enforced by the aggregated apiserver \
+             (see docs/apiserver.md, \"Schema validation\"); express the rule with pattern, enum or bounds, \
+             or serve the kind as a CRD",
+        ));
+    }
 
     Ok(Resource {
         file: file.to_string(),
@@ -232,6 +242,20 @@ pub fn parse_resource(file: &str, text: &str) -> Result<Resource> {
         printer_columns,
         schema: root_schema,
     })
+}
+
+/// The path of the first node in `schema` that carries the extension keyword `key`.
+fn find_keyword(schema: &Schema, key: &str) -> Option<String> {
+    if schema.extra.contains_key(key) {
+        return Some(schema.path.clone());
+    }
+    match &schema.shape {
+        Shape::Struct { properties, .. } => properties
+            .iter()
+            .find_map(|(_, child)| find_keyword(child, key)),
+        Shape::Map(inner) | Shape::Array(inner) => find_keyword(inner, key),
+        _ => None,
+    }
 }
 
 /// Parsing context: the file name for messages, and the small checks shared by every level.
@@ -394,6 +418,14 @@ impl Cx<'_> {
                     format!("{json_path:?} must start with '.' (for example .spec.running)"),
                 ));
             }
+            // The server evaluates columns as RFC 9535 JSONPath (`$` + the path); kubectl's
+            // dialect agrees for fields, indices and filters such as [?(@.type=="Ready")].
+            if let Err(e) = serde_json_path::JsonPath::parse(&format!("${json_path}")) {
+                return Err(self.err(
+                    &format!("{cpath}.jsonPath"),
+                    format!("{json_path:?} is not a JSONPath the server can evaluate: {e}"),
+                ));
+            }
             let optional_str = |key: &str| -> Result<Option<String>> {
                 match column.get(key) {
                     None => Ok(None),
@@ -462,6 +494,26 @@ impl Cx<'_> {
             .filter(|(k, _)| VALIDATION_KEYWORDS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        if obj.get("uniqueItems") == Some(&Value::Bool(true)) {
+            // kube-apiserver refuses it in CRDs; both servers must accept the same schemas.
+            return Err(self.err(
+                &join(path, "uniqueItems"),
+                "uniqueItems cannot be set to true since the runtime complexity becomes quadratic",
+            ));
+        }
+        if let Some(pattern) = obj.get("pattern") {
+            let pattern = pattern
+                .as_str()
+                .ok_or_else(|| self.err(&join(path, "pattern"), "must be a string"))?;
+            // The server matches with the `regex` crate, whose syntax is RE2's (what kube uses):
+            // no look-around or back-references.
+            if let Err(e) = regex::Regex::new(pattern) {
+                return Err(self.err(
+                    &join(path, "pattern"),
+                    format!("{pattern:?} is not a valid RE2 regular expression: {e}"),
+                ));
+            }
+        }
 
         if let Some(reference) = obj.get("$ref") {
             let name = reference

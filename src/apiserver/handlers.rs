@@ -8,6 +8,7 @@ use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
+use super::delete_options;
 use super::negotiation::{self, Output, PatchKind};
 use super::render;
 use super::request::{Query, RequestInfo, Target, Verb, parse_target};
@@ -15,7 +16,7 @@ use super::state::SharedState;
 use super::status::ApiError;
 use super::table::IncludeObject;
 use super::watch;
-use crate::apiserver::objects::{DeleteOptions, FieldValidation, ListOptions, Patch, WriteOptions};
+use crate::apiserver::objects::{FieldValidation, ListOptions, Patch, WriteOptions};
 
 /// Labels the metrics layer reads from a response.
 #[derive(Debug, Clone)]
@@ -83,30 +84,68 @@ async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
-    match query.get("fieldValidation") {
-        None | Some("") => Ok(FieldValidation::default()),
-        Some("Strict") => Ok(FieldValidation::Strict),
-        Some("Warn") => Ok(FieldValidation::Warn),
-        Some("Ignore") => Ok(FieldValidation::Ignore),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
-        ))),
-    }
-}
+/// kube's limit on `fieldManager`.
+const FIELD_MANAGER_MAX_BYTES: usize = 128;
 
-fn write_options(query: &Query) -> Result<WriteOptions, ApiError> {
+/// Create/Update/PatchOptions from the query, refused like kube (422 naming the options kind).
+fn write_options(query: &Query, options_kind: &str) -> Result<WriteOptions, ApiError> {
+    let invalid = |field: &str, reason: &str, message: String| {
+        delete_options::invalid_options(options_kind, field, reason, message)
+    };
+    let dry_run: Vec<&str> = query.all("dryRun").collect();
+    let dry_run = match dry_run.as_slice() {
+        [] => false,
+        values if values.iter().all(|v| *v == "All") => true,
+        values => {
+            let list = values
+                .iter()
+                .map(|v| crate::apiserver::objects::quote_go(v))
+                .collect::<Vec<_>>()
+                .join(" ");
+            return Err(invalid(
+                "dryRun",
+                "FieldValueNotSupported",
+                format!("Unsupported value: [{list}]: supported values: \"All\""),
+            ));
+        }
+    };
+    let field_validation = match query.get("fieldValidation") {
+        None | Some("") | Some("Warn") => FieldValidation::Warn,
+        Some("Strict") => FieldValidation::Strict,
+        Some("Ignore") => FieldValidation::Ignore,
+        Some(other) => {
+            return Err(invalid(
+                "fieldValidation",
+                "FieldValueNotSupported",
+                format!(
+                    "Unsupported value: {}: supported values: \"\", \"Ignore\", \"Strict\", \"Warn\"",
+                    crate::apiserver::objects::quote_go(other)
+                ),
+            ));
+        }
+    };
+    if query
+        .get("fieldManager")
+        .is_some_and(|m| m.len() > FIELD_MANAGER_MAX_BYTES)
+    {
+        return Err(invalid(
+            "fieldManager",
+            "FieldValueTooLong",
+            format!("Too long: may not be more than {FIELD_MANAGER_MAX_BYTES} bytes"),
+        ));
+    }
     Ok(WriteOptions {
-        dry_run: query.dry_run()?,
-        field_validation: field_validation(query)?,
+        dry_run,
+        field_validation,
+        duplicate_fields: Vec::new(),
     })
 }
 
 fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
+    // kube treats a negative limit as no limit.
     let limit = query.number("limit")?;
-    if limit.is_some_and(|n| n < 0) {
-        return Err(ApiError::bad_request("limit: Invalid value: must be >= 0"));
-    }
+    // Parsed (and refused when malformed) on lists too, as kube decodes ListOptions whole.
+    query.number("timeoutSeconds")?;
     Ok(ListOptions {
         label_selector: query.string("labelSelector"),
         field_selector: query.string("fieldSelector"),
@@ -114,40 +153,6 @@ fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
         continue_token: query.string("continue"),
         resource_version: query.string("resourceVersion"),
     })
-}
-
-/// DeleteOptions from the body (kubectl sends one) merged with the query.
-fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
-    let mut opts = DeleteOptions {
-        dry_run: query.dry_run()?,
-        ..Default::default()
-    };
-    if body.iter().any(|b| !b.is_ascii_whitespace()) {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("decoding DeleteOptions: {e}")))?;
-        if let Some(dry) = v.get("dryRun").and_then(Value::as_array) {
-            for d in dry {
-                match d.as_str() {
-                    Some("All") => opts.dry_run = true,
-                    other => {
-                        return Err(ApiError::bad_request(format!(
-                            "dryRun: Unsupported value: {other:?}: supported values: \"All\""
-                        )));
-                    }
-                }
-            }
-        }
-        let pre = v.get("preconditions");
-        opts.precondition_uid = pre
-            .and_then(|p| p.get("uid"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        opts.precondition_resource_version = pre
-            .and_then(|p| p.get("resourceVersion"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-    }
-    Ok(opts)
 }
 
 fn write_response(
@@ -165,6 +170,39 @@ fn write_response(
     let mut response = render::respond(status, output, &value);
     render::add_warnings(&mut response, &outcome.warnings);
     response
+}
+
+/// Whether a deleted object is still there (finalizers hold it, with a deletionTimestamp).
+fn still_stored(object: &Value) -> bool {
+    let meta = &object["metadata"];
+    meta["deletionTimestamp"].is_string()
+        && meta["finalizers"].as_array().is_some_and(|f| !f.is_empty())
+}
+
+/// What kube-apiserver answers when a custom resource is gone at once: a `Success` Status
+/// naming it, not the object.
+fn deleted_status(
+    r: &crate::api::registry::ResourceDescriptor,
+    output: Output,
+    object: &Value,
+) -> Response {
+    let status = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": object["metadata"]["name"],
+            "group": r.group,
+            "kind": r.plural,
+            "uid": object["metadata"]["uid"],
+        },
+    });
+    let output = match output {
+        Output::Yaml => Output::Yaml,
+        _ => Output::Json,
+    };
+    render::respond(StatusCode::OK, output, &status)
 }
 
 async fn resource(
@@ -196,7 +234,15 @@ async fn resource(
             let format = negotiation::body_format(header_str(headers, header::CONTENT_TYPE))?;
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
             let object = negotiation::decode_body(format, &bytes)?;
-            let opts = write_options(&query)?;
+            let options_kind = if info.verb == Verb::Create {
+                "CreateOptions"
+            } else {
+                "UpdateOptions"
+            };
+            let mut opts = write_options(&query, options_kind)?;
+            if format == negotiation::BodyFormat::Json {
+                opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);
+            }
             let outcome = if info.verb == Verb::Create {
                 objects.create(r, ns, object, &opts).await?
             } else {
@@ -212,31 +258,33 @@ async fn resource(
             let patch_body: Value = serde_json::from_slice(&bytes).map_err(|e| {
                 ApiError::bad_request(format!("the patch body is not valid JSON: {e}"))
             })?;
+            let mut opts = write_options(&query, "PatchOptions")?;
+            if kind == PatchKind::Merge {
+                // A merge patch's keys are the object's: repeated ones are reported like a body's.
+                opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);
+            }
             let patch = match kind {
                 PatchKind::Json => Patch::Json(patch_body),
                 PatchKind::Merge => Patch::Merge(patch_body),
             };
             let outcome = objects
-                .patch(
-                    r,
-                    ns,
-                    name,
-                    info.subresource,
-                    patch,
-                    &write_options(&query)?,
-                )
+                .patch(r, ns, name, info.subresource, patch, &opts)
                 .await?;
             Ok(write_response(output, &info, include, outcome))
         }
         Verb::Delete => {
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
-            let opts = delete_options(&query, &bytes)?;
+            let opts = delete_options::parse(&query, &bytes)?;
             let outcome = objects.delete(r, ns, name, &opts).await?;
-            Ok(write_response(output, &info, include, outcome))
+            if still_stored(&outcome.object) {
+                Ok(write_response(output, &info, include, outcome))
+            } else {
+                Ok(deleted_status(r, output, &outcome.object))
+            }
         }
         Verb::DeleteCollection => {
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
-            let opts = delete_options(&query, &bytes)?;
+            let opts = delete_options::parse(&query, &bytes)?;
             let list = objects
                 .delete_collection(r, ns, &list_options(&query)?, &opts)
                 .await?;

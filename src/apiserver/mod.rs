@@ -8,12 +8,15 @@
 //! `kubeconfig`.
 
 pub mod authn;
+pub mod compression;
+pub mod delete_options;
 pub mod discovery;
 pub mod handlers;
 pub mod health;
 pub mod kubeconfig;
 pub mod limits;
 pub mod metrics;
+pub mod namespace_informer;
 pub mod negotiation;
 pub mod objects;
 pub mod openapi;

@@ -31,6 +31,11 @@ impl Doc {
         }
     }
 
+    /// The `hash=` of the document's URL.
+    fn hash(&self) -> String {
+        self.etag.trim_matches('"').to_ascii_uppercase()
+    }
+
     fn respond(&self, headers: &HeaderMap) -> Response {
         if not_modified(headers, &self.etag) {
             return (
@@ -135,7 +140,7 @@ impl OpenApi {
             };
             let doc = Doc::new(body);
             // The hash lets clients cache each document forever under its URL.
-            let hash = doc.etag.trim_matches('"').to_ascii_uppercase();
+            let hash = doc.hash();
             index.insert(
                 key.to_string(),
                 json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={hash}")}),
@@ -171,18 +176,41 @@ impl OpenApi {
         self.v3_index.respond(headers)
     }
 
-    pub fn v3_doc(&self, key: &str, headers: &HeaderMap) -> Response {
-        match self.v3.get(key) {
-            Some(doc) => {
-                let mut response = doc.respond(headers);
-                // Responses addressed by hash never change.
-                if let Ok(v) = http::HeaderValue::from_str("public, immutable") {
-                    response.headers_mut().insert(header::CACHE_CONTROL, v);
-                }
-                response
+    /// `/openapi/v3/<key>[?hash=H]`. With the current hash the document is immutable; with a
+    /// stale one the client is redirected (301) to the current URL, as kube does, so a cached
+    /// index never pins an old document; without a hash it must be revalidated.
+    pub fn v3_doc(&self, key: &str, query: Option<&str>, headers: &HeaderMap) -> Response {
+        let Some(doc) = self.v3.get(key) else {
+            return ApiError::path_not_found().into_response();
+        };
+        let current = doc.hash();
+        let asked = query.and_then(|q| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+                .ok()?
+                .into_iter()
+                .find(|(k, _)| k == "hash")
+                .map(|(_, v)| v)
+        });
+        let (mut response, cache_control) = match asked {
+            Some(hash) if hash != current => {
+                let location = format!("/openapi/v3/{key}?hash={current}");
+                (
+                    (
+                        StatusCode::MOVED_PERMANENTLY,
+                        [(header::LOCATION, location)],
+                    )
+                        .into_response(),
+                    "no-cache, private",
+                )
             }
-            None => ApiError::path_not_found().into_response(),
-        }
+            Some(_) => (doc.respond(headers), "public, immutable"),
+            None => (doc.respond(headers), "no-cache, private"),
+        };
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            http::HeaderValue::from_static(cache_control),
+        );
+        response
     }
 }
 
@@ -210,5 +238,19 @@ mod tests {
             .as_str()
             .unwrap();
         assert!(url.starts_with("/openapi/v3/apis/aggregation.coder.com/v1alpha1?hash="));
+
+        let key = "apis/aggregation.coder.com/v1alpha1";
+        let query = url.split_once('?').map(|(_, q)| q);
+        let fresh = api.v3_doc(key, query, &HeaderMap::new());
+        assert_eq!(fresh.status(), StatusCode::OK);
+        assert_eq!(fresh.headers()[header::CACHE_CONTROL], "public, immutable");
+        let stale = api.v3_doc(key, Some("hash=0123ABCD"), &HeaderMap::new());
+        assert_eq!(stale.status(), StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(stale.headers()[header::LOCATION], url);
+        let unpinned = api.v3_doc(key, None, &HeaderMap::new());
+        assert_eq!(
+            unpinned.headers()[header::CACHE_CONTROL],
+            "no-cache, private"
+        );
     }
 }

@@ -101,10 +101,7 @@ impl Query {
     pub fn number(&self, name: &str) -> Result<Option<i64>, ApiError> {
         match self.get(name) {
             None | Some("") => Ok(None),
-            Some(v) => v
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("{name}: invalid integer value {v:?}"))),
+            Some(v) => super::delete_options::parse_int(v).map(Some),
         }
     }
 

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -33,7 +33,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/openapi/v3/{*key}", get(openapi_v3_doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), pipeline));
+        .layer(middleware::from_fn_with_state(state.clone(), pipeline))
+        .layer(super::compression::layer());
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/livez", get(health::livez))
@@ -71,9 +72,10 @@ async fn openapi_v3_index(State(state): State<SharedState>, headers: HeaderMap) 
 async fn openapi_v3_doc(
     State(state): State<SharedState>,
     Path(key): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    state.openapi.v3_doc(&key, &headers)
+    state.openapi.v3_doc(&key, query.as_deref(), &headers)
 }
 
 /// The API pipeline: metrics around authentication around limits around the handler.

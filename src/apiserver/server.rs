@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -17,6 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 /// A slow or silent client must not hold a task forever before it speaks TLS.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client must finish its request headers within this time, or the connection is closed
+/// (kube-apiserver's `ReadHeaderTimeout`, against slowloris clients).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 
 /// Serves until `stop` is cancelled, then drains connections for at most `drain`.
 pub async fn serve(
@@ -31,6 +35,10 @@ pub async fn serve(
     let mut builder = Builder::new(TokioExecutor::new());
     // Many watches share one HTTP/2 connection (informers of one client); kube allows 100+.
     builder.http2().max_concurrent_streams(1000);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     let builder = Arc::new(builder);
     loop {
         let (tcp, peer) = tokio::select! {

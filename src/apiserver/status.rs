@@ -194,7 +194,8 @@ impl From<ObjectError> for ApiError {
         let object_details = |gr: &str, name: &str| {
             let (resource, group) = split_group_resource(gr);
             StatusDetails {
-                group: Some(group.to_string()),
+                // Core resources (`namespaces`) have no group, and kube leaves it out.
+                group: (!group.is_empty()).then(|| group.to_string()),
                 kind: Some(resource.to_string()),
                 name: (!name.is_empty()).then(|| name.to_string()),
                 ..Default::default()
@@ -226,8 +227,9 @@ impl From<ObjectError> for ApiError {
                 let (_, group) = split_group_resource(&group_resource);
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(
                     StatusDetails {
-                        group: Some(group.to_string()),
-                        kind: Some(kind),
+                        // Errors about a patch name no object (kube leaves these out).
+                        group: (!group.is_empty()).then(|| group.to_string()),
+                        kind: (!kind.is_empty()).then_some(kind),
                         name: (!name.is_empty()).then_some(name),
                         causes: Some(
                             causes
@@ -238,6 +240,21 @@ impl From<ObjectError> for ApiError {
                         ..Default::default()
                     },
                 )
+            }
+            ObjectError::Forbidden {
+                group_resource,
+                name,
+                causes,
+                ..
+            } => {
+                let mut details = object_details(&group_resource, &name);
+                details.causes = Some(
+                    causes
+                        .iter()
+                        .map(|c| cause(&c.field, &c.reason, &c.message))
+                        .collect(),
+                );
+                ApiError::forbidden(message).with_details(details)
             }
             ObjectError::UnprocessableEntity(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)

@@ -1,7 +1,11 @@
 //! `meta.k8s.io` Table rendering (what `kubectl get` asks for): a Name column, then the schema's
 //! printer columns evaluated like a CRD's (`date` columns as a human age such as `5m30s`).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use serde_json::{Value, json};
+use serde_json_path::JsonPath;
 
 use super::status::ApiError;
 use crate::api::registry::ResourceDescriptor;
@@ -113,26 +117,25 @@ pub fn table(
     })
 }
 
-/// Evaluates a simple JSONPath such as `.spec.running` or `.status.conditions[0].type`.
+/// Evaluates a printer column's JSONPath (kubectl style, `.status.conditions[?(@.type=="Ready")].status`)
+/// as RFC 9535 JSONPath rooted at the object. Like kube's table convertor, the first match is
+/// the cell. The generator refuses paths that do not parse, so `None` here means "no match".
 pub fn lookup<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut current = object;
-    for segment in path.trim_start_matches('.').split('.') {
-        if segment.is_empty() {
-            continue;
-        }
-        let (field, indices) = match segment.find('[') {
-            Some(i) => (&segment[..i], &segment[i..]),
-            None => (segment, ""),
-        };
-        if !field.is_empty() {
-            current = current.get(field)?;
-        }
-        for index in indices.split('[').filter(|s| !s.is_empty()) {
-            let n: usize = index.trim_end_matches(']').parse().ok()?;
-            current = current.get(n)?;
-        }
-    }
-    Some(current)
+    let compiled = compiled_path(path)?;
+    compiled.query(object).first()
+}
+
+/// Column paths are few and fixed; each is parsed once.
+fn compiled_path(path: &str) -> Option<Arc<JsonPath>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<JsonPath>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache
+        .entry(path.to_string())
+        .or_insert_with(|| JsonPath::parse(&format!("${path}")).ok().map(Arc::new))
+        .clone()
 }
 
 /// Human age of `then` seen at `now`, following the rounding rules of
@@ -242,5 +245,25 @@ mod tests {
         let v = json!({"a": {"b": [{"c": 1}]}});
         assert_eq!(lookup(&v, ".a.b[0].c"), Some(&json!(1)));
         assert_eq!(lookup(&v, ".a.x"), None);
+    }
+
+    #[test]
+    fn lookup_evaluates_kubectl_style_filters() {
+        let v = json!({"status": {"conditions": [
+            {"type": "Scheduled", "status": "True"},
+            {"type": "Ready", "status": "False"}
+        ]}});
+        assert_eq!(
+            lookup(&v, r#".status.conditions[?(@.type=="Ready")].status"#),
+            Some(&json!("False"))
+        );
+        assert_eq!(
+            lookup(&v, r#".status.conditions[?(@.type=="Gone")].status"#),
+            None
+        );
+        assert_eq!(
+            lookup(&v, ".status.conditions[-1].type"),
+            Some(&json!("Ready"))
+        );
     }
 }

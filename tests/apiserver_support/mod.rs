@@ -160,6 +160,20 @@ pub struct Http {
     tls: Arc<rustls::ClientConfig>,
 }
 
+impl Http {
+    /// A TLS session over `tcp` to this server, for tests that write raw bytes.
+    pub async fn connect_tls(
+        &self,
+        tcp: tokio::net::TcpStream,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+        tokio_rustls::TlsConnector::from(self.tls.clone())
+            .connect(name, tcp)
+            .await
+            .expect("TLS handshake")
+    }
+}
+
 /// A raw response: status, headers, body.
 pub struct Raw {
     pub status: StatusCode,

@@ -195,12 +195,65 @@ pub fn validate(meta: &Map<String, Value>, namespaced: bool) -> Vec<Cause> {
             });
         }
     }
+    if let Some(owners) = meta.get("ownerReferences").and_then(Value::as_array) {
+        causes.extend(owner_references(owners));
+    }
     if let Some(finalizers) = meta.get("finalizers").and_then(Value::as_array) {
         for (i, finalizer) in finalizers.iter().filter_map(Value::as_str).enumerate() {
             for e in qualified_name(finalizer) {
                 causes.push(invalid(&format!("metadata.finalizers[{i}]"), finalizer, &e));
             }
         }
+    }
+    causes
+}
+
+/// kube's `ValidateOwnerReferences`: every reference names its owner completely (the field
+/// paths carry no index, as kube's do), and at most one is the controller.
+fn owner_references(owners: &[Value]) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let mut controllers = Vec::new();
+    for owner in owners {
+        let field = |name: &str| owner.get(name).and_then(Value::as_str).unwrap_or("");
+        let api_version = field("apiVersion");
+        // The version is what follows the group's slash (or the whole string, for core).
+        let version = api_version.rsplit_once('/').map_or(api_version, |(_, v)| v);
+        if version.is_empty() {
+            causes.push(invalid(
+                "metadata.ownerReferences.apiVersion",
+                api_version,
+                "version must not be empty",
+            ));
+        }
+        for name in ["kind", "name", "uid"] {
+            if field(name).is_empty() {
+                causes.push(invalid(
+                    &format!("metadata.ownerReferences.{name}"),
+                    "",
+                    "must not be empty",
+                ));
+            }
+        }
+        if owner.get("controller").and_then(Value::as_bool) == Some(true) {
+            controllers.push(format!(
+                "{}/{}, Kind={}, Name={}, UID={}",
+                api_version.rsplit_once('/').map_or("", |(g, _)| g),
+                version,
+                field("kind"),
+                field("name"),
+                field("uid")
+            ));
+        }
+    }
+    if controllers.len() > 1 {
+        causes.push(Cause {
+            field: "metadata.ownerReferences".into(),
+            reason: "FieldValueInvalid".into(),
+            message: format!(
+                "Invalid value: []v1.OwnerReference: Only one reference can have Controller set to true. Found \"true\" in references for {}",
+                controllers.join(" and ")
+            ),
+        });
     }
     causes
 }

@@ -11,7 +11,9 @@ use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::storage::Storage;
 
 pub mod demo;
+pub mod duplicates;
 mod metadata;
+pub mod namespaces;
 mod pagination;
 mod patch;
 mod read;
@@ -20,11 +22,18 @@ mod validation;
 mod watch;
 mod write;
 
+pub use validation::{KindSchema, Report};
+
+/// Go's `%q` quoting, as kube's messages quote values.
+pub(crate) use validation::quote as quote_go;
+
 /// The object layer: every verb of every served kind. Cheap to clone (shared storage).
 #[derive(Clone)]
 pub struct Objects {
     storage: Arc<dyn Storage>,
     config: Config,
+    /// Namespace states of the cluster served; None (standalone) accepts every namespace.
+    namespaces: Option<Arc<dyn namespaces::NamespaceLookup>>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +75,9 @@ pub enum FieldValidation {
 pub struct WriteOptions {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
+    /// Paths of keys the request body repeated (`spec.running`), found by the decoder:
+    /// refused under `Strict`, warned about under `Warn`, like unknown fields.
+    pub duplicate_fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,6 +85,18 @@ pub struct DeleteOptions {
     pub dry_run: bool,
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
+    /// What the garbage collector does with dependents (`propagationPolicy`, or
+    /// `orphanDependents`); None keeps what the object's finalizers already ask for.
+    pub propagation: Option<Propagation>,
+}
+
+/// `propagationPolicy`. Orphan and Foreground hold the object with kube's GC finalizers
+/// (`orphan`, `foregroundDeletion`) until the garbage collector has handled its dependents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    Orphan,
+    Background,
+    Foreground,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -175,6 +199,14 @@ pub enum Error {
         name: String,
         causes: Vec<Cause>,
     },
+    /// 403 Forbidden (e.g. a create in a terminating namespace), with causes.
+    #[error("{group_resource} \"{name}\" is forbidden: {message}")]
+    Forbidden {
+        group_resource: String,
+        name: String,
+        message: String,
+        causes: Vec<Cause>,
+    },
     /// 422 with reason Invalid but no field causes (a JSON patch that cannot be applied).
     #[error("{0}")]
     UnprocessableEntity(String),
@@ -213,7 +245,18 @@ impl Objects {
                 bookmark_interval: Duration::from_secs(60),
                 write_attempts: 16,
             },
+            namespaces: None,
         }
+    }
+
+    /// Refuse creates in missing or terminating namespaces, as kube-apiserver does, using
+    /// `lookup` (a namespace informer on the cluster this server runs against).
+    pub fn with_namespace_lifecycle(
+        mut self,
+        lookup: Arc<dyn namespaces::NamespaceLookup>,
+    ) -> Self {
+        self.namespaces = Some(lookup);
+        self
     }
 
     /// How often watches with `allow_bookmarks` get a progress bookmark (default 60 s).

@@ -1,10 +1,11 @@
 //! Body validation against the generated OpenAPI v3 schema of a kind, the way kube-apiserver
 //! treats a CRD's structural schema: nulls of non-nullable fields are dropped, unknown fields
-//! are pruned (and reported, for `fieldValidation`), then types, required fields, enums,
-//! formats and bounds are checked, one `Cause` per failing field.
+//! are pruned (and reported, for `fieldValidation`), defaults are filled in (structural
+//! defaulting), then types, required fields, enums, formats, patterns and bounds are checked,
+//! one `Cause` per failing field, worded like kube-openapi's validator.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -62,11 +63,36 @@ impl KindSchema {
         Ok(KindSchema { root, components })
     }
 
+    /// The schema `definition` of an OpenAPI v3 document other than the generated ones (the
+    /// parity tests validate a fixture schema both here and in kube-apiserver).
+    pub fn from_document(document: &'static Value, definition: &str) -> Result<Self, Error> {
+        let components = document
+            .pointer("/components/schemas")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::Internal("the document has no components.schemas".into()))?;
+        let root = components
+            .get(definition)
+            .ok_or_else(|| Error::Internal(format!("no OpenAPI schema {definition}")))?;
+        Ok(KindSchema { root, components })
+    }
+
     /// Prunes `body` in place and reports what is wrong with it.
     pub fn validate(&self, body: &mut Value) -> Report {
+        self.validate_scoped(body, "")
+    }
+
+    /// Like `validate`, for a write to the status subresource: kube validates the status
+    /// schema on its own there, so messages say `autoShutdown in body`, while cause fields
+    /// keep the full path (`status.autoShutdown`).
+    pub fn validate_status(&self, body: &mut Value) -> Report {
+        self.validate_scoped(body, "status.")
+    }
+
+    fn validate_scoped(&self, body: &mut Value, body_root: &'static str) -> Report {
         let mut walker = Walker {
             components: self.components,
             report: Report::default(),
+            body_root,
         };
         walker.walk("", body, self.root, false);
         // Bodies keep their key order; sort so messages do not depend on how clients order keys.
@@ -79,6 +105,8 @@ impl KindSchema {
 struct Walker {
     components: &'static Map<String, Value>,
     report: Report,
+    /// Prefix left out of the `<path> in body` part of messages.
+    body_root: &'static str,
 }
 
 /// The Go-ish rendering kube uses for values in field errors: strings quoted, scalars bare,
@@ -121,6 +149,13 @@ fn bool_flag(schema: &Value, name: &str) -> bool {
 }
 
 impl Walker {
+    /// The path as the `… in body …` part of a message names it.
+    fn in_body(&self, path: &str) -> String {
+        path.strip_prefix(self.body_root)
+            .unwrap_or(path)
+            .to_string()
+    }
+
     fn cause(&mut self, field: &str, reason: &str, message: String) {
         self.report.causes.push(Cause {
             field: field.to_string(),
@@ -176,6 +211,11 @@ impl Walker {
         if bool_flag(schema, "x-kubernetes-int-or-string") {
             if !matches!(json_type(value), "integer" | "string") {
                 self.type_invalid(path, value, "integer,string");
+                // The `anyOf: [{type: integer}, {type: string}]` beside it (structural schemas
+                // carry it) fails too; kube-openapi reports the first branch's error as well.
+                if let Some(first) = schema.pointer("/anyOf/0/type").and_then(Value::as_str) {
+                    self.type_invalid(path, value, first);
+                }
             }
             return;
         }
@@ -213,15 +253,17 @@ impl Walker {
     }
 
     fn type_invalid(&mut self, path: &str, value: &Value, expected: &str) {
+        let in_body = self.in_body(path);
+        // kube-openapi reports the type it found as the value, not the value itself.
+        let found = quote(json_type(value));
         let message = format!(
-            "Invalid value: {}: {path} in body must be of type {expected}: {}",
-            render(value),
-            quote(json_type(value))
+            "Invalid value: {found}: {in_body} in body must be of type {expected}: {found}"
         );
         self.cause(path, "FieldValueTypeInvalid", message);
     }
 
     fn check_string(&mut self, path: &str, s: &str, schema: &Value) {
+        let in_body = self.in_body(path);
         let rendered = quote(s);
         if let Some(format) = schema.get("format").and_then(Value::as_str) {
             let valid = match format {
@@ -237,8 +279,8 @@ impl Walker {
             if !valid {
                 self.cause(
                     path,
-                    "FieldValueInvalid",
-                    format!("Invalid value: {rendered}: {path} in body must be of type {format}: {rendered}"),
+                    "FieldValueTypeInvalid",
+                    format!("Invalid value: {rendered}: {in_body} in body must be of type {format}: {rendered}"),
                 );
             }
         }
@@ -259,13 +301,34 @@ impl Walker {
                 path,
                 "FieldValueInvalid",
                 format!(
-                    "Invalid value: {rendered}: {path} in body should be at least {min} chars long"
+                    "Invalid value: {rendered}: {in_body} in body should be at least {min} chars long"
                 ),
             );
+        }
+        if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+            match pattern_matches(pattern, s) {
+                Ok(true) => {}
+                Ok(false) => self.cause(
+                    path,
+                    "FieldValueInvalid",
+                    format!(
+                        "Invalid value: {rendered}: {in_body} in body should match '{pattern}'"
+                    ),
+                ),
+                // The generator compiles every pattern, so this is a schema bug, not bad input.
+                Err(e) => self.cause(
+                    path,
+                    "InternalError",
+                    format!(
+                        "Internal error: the schema's pattern '{pattern}' does not compile: {e}"
+                    ),
+                ),
+            }
         }
     }
 
     fn check_number(&mut self, path: &str, n: &serde_json::Number, schema: &Value) {
+        let in_body = self.in_body(path);
         let Some(x) = n.as_f64() else { return };
         if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
             let exclusive = bool_flag(schema, "exclusiveMinimum");
@@ -278,7 +341,7 @@ impl Walker {
                 self.cause(
                     path,
                     "FieldValueInvalid",
-                    format!("Invalid value: {n}: {path} in body should be {relation} {min}"),
+                    format!("Invalid value: {n}: {in_body} in body should be {relation} {min}"),
                 );
             }
         }
@@ -293,7 +356,22 @@ impl Walker {
                 self.cause(
                     path,
                     "FieldValueInvalid",
-                    format!("Invalid value: {n}: {path} in body should be {relation} {max}"),
+                    format!("Invalid value: {n}: {in_body} in body should be {relation} {max}"),
+                );
+            }
+        }
+        if let Some(factor) = schema.get("multipleOf").and_then(Value::as_f64)
+            && factor > 0.0
+        {
+            let quotient = x / factor;
+            if quotient.fract() != 0.0 || !quotient.is_finite() {
+                let factor = schema.get("multipleOf").cloned().unwrap_or(Value::Null);
+                self.cause(
+                    path,
+                    "FieldValueInvalid",
+                    format!(
+                        "Invalid value: {n}: {in_body} in body should be a multiple of {factor}"
+                    ),
                 );
             }
         }
@@ -306,6 +384,7 @@ impl Walker {
         schema: &'static Value,
         kube_type: bool,
     ) {
+        let in_body = self.in_body(path);
         let len = items.len() as u64;
         if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
             && len > max
@@ -322,7 +401,7 @@ impl Walker {
             self.cause(
                 path,
                 "FieldValueInvalid",
-                format!("Invalid value: {len}: {path} in body should have at least {min} items"),
+                format!("Invalid value: {len}: {in_body} in body should have at least {min} items"),
             );
         }
         if let Some(item_schema) = schema.get("items") {
@@ -346,6 +425,9 @@ impl Walker {
             // Kubernetes types declared as a bare `type: object` (FieldsV1) hold arbitrary JSON.
             || (kube_type && properties.is_none() && additional.is_none());
 
+        if !kube_type && let Some(properties) = properties {
+            apply_defaults(map, properties, |s| self.resolve(s, false).0);
+        }
         let keys: Vec<String> = map.keys().cloned().collect();
         for key in keys {
             let field_schema = properties
@@ -376,7 +458,10 @@ impl Walker {
             }
         }
 
-        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+        self.check_property_count(path, map.len() as u64, schema);
+        // Kubernetes types (ObjectMeta, OwnerReference) are checked by their own rules
+        // (`metadata.rs`), as kube does for custom resources, not by their OpenAPI `required`.
+        if !kube_type && let Some(required) = schema.get("required").and_then(Value::as_array) {
             for name in required.iter().filter_map(Value::as_str) {
                 if !map.contains_key(name) {
                     self.cause(
@@ -388,6 +473,73 @@ impl Walker {
             }
         }
     }
+}
+
+impl Walker {
+    fn check_property_count(&mut self, path: &str, count: u64, schema: &Value) {
+        let in_body = self.in_body(path);
+        if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
+            && count > max
+        {
+            self.cause(
+                path,
+                "FieldValueTooMany",
+                format!("Too many: {count}: must have at most {max} items"),
+            );
+        }
+        if let Some(min) = schema.get("minProperties").and_then(Value::as_u64)
+            && count < min
+        {
+            self.cause(
+                path,
+                "FieldValueInvalid",
+                format!(
+                    "Invalid value: {count}: {in_body} in body should have at least {min} properties"
+                ),
+            );
+        }
+    }
+}
+
+/// Structural defaulting, as kube applies it to a CRD's objects: a declared property that is
+/// absent (or null without `nullable`) gets a copy of its `default`; the walk then descends
+/// into it, so an object default of `{}` fills in its own fields' defaults.
+fn apply_defaults<'s>(
+    map: &mut Map<String, Value>,
+    properties: &'s Map<String, Value>,
+    resolve: impl Fn(&'s Value) -> &'s Value,
+) {
+    for (name, field_schema) in properties {
+        let field_schema = resolve(field_schema);
+        let Some(default) = field_schema.get("default") else {
+            continue;
+        };
+        let missing = match map.get(name) {
+            None => true,
+            Some(Value::Null) => !bool_flag(field_schema, "nullable"),
+            Some(_) => false,
+        };
+        if missing {
+            map.insert(name.clone(), default.clone());
+        }
+    }
+}
+
+/// Whether `text` matches `pattern` (unanchored, like Go's `regexp.MatchString` that kube
+/// uses). Compiled patterns are cached: a schema has few, and every request checks them.
+fn pattern_matches(pattern: &str, text: &str) -> Result<bool, String> {
+    static CACHE: OnceLock<Mutex<HashMap<String, regex::Regex>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(re) = cache.get(pattern) {
+        return Ok(re.is_match(text));
+    }
+    let re = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+    let matched = re.is_match(text);
+    cache.insert(pattern.to_string(), re);
+    Ok(matched)
 }
 
 #[cfg(test)]
@@ -413,7 +565,7 @@ mod tests {
             vec![Cause {
                 field: "spec.running".into(),
                 reason: "FieldValueTypeInvalid".into(),
-                message: r#"Invalid value: "yes": spec.running in body must be of type boolean: "string""#.into(),
+                message: r#"Invalid value: "string": spec.running in body must be of type boolean: "string""#.into(),
             }]
         );
     }
@@ -512,5 +664,64 @@ mod tests {
         let report = kind.validate(&mut missing);
         assert_eq!(report.causes[0].field, "mode");
         assert_eq!(report.causes[0].message, "Required value");
+    }
+
+    /// Messages as kube-apiserver 1.36 words them for a CRD with the same schema (the parity
+    /// suite compares them live; these pin them without a cluster).
+    #[test]
+    fn bounds_patterns_and_defaults_like_kube() {
+        let schema: &'static Value = Box::leak(Box::new(json!({
+            "type": "object",
+            "properties": {
+                "running": {"type": "boolean", "default": false},
+                "name": {"type": "string", "pattern": "^[a-z]+$", "minLength": 2, "maxLength": 5},
+                "size": {"type": "integer", "minimum": 1, "maximum": 10, "multipleOf": 2},
+                "ratio": {"type": "number", "minimum": 0, "exclusiveMinimum": true,
+                          "maximum": 1, "exclusiveMaximum": true},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"},
+                           "minProperties": 1, "maxProperties": 2},
+                "nested": {"type": "object", "default": {},
+                           "properties": {"level": {"type": "string", "default": "info"}}}
+            }
+        })));
+        let components: &'static Map<String, Value> = Box::leak(Box::new(Map::new()));
+        let kind = KindSchema {
+            root: schema,
+            components,
+        };
+        let mut bad = json!({"name": "A1", "size": 11, "ratio": 1, "labels": {}});
+        let report = kind.validate(&mut bad);
+        let messages: Vec<String> = report.causes.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            messages,
+            vec![
+                "labels: Invalid value: 0: labels in body should have at least 1 properties",
+                "name: Invalid value: \"A1\": name in body should match '^[a-z]+$'",
+                "ratio: Invalid value: 1: ratio in body should be less than 1",
+                "size: Invalid value: 11: size in body should be less than or equal to 10",
+                "size: Invalid value: 11: size in body should be a multiple of 2",
+            ]
+        );
+        let mut many = json!({"labels": {"a": "1", "b": "2", "c": "3"}, "ratio": 0});
+        let report = kind.validate(&mut many);
+        let messages: Vec<String> = report.causes.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            messages,
+            vec![
+                "labels: Too many: 3: must have at most 2 items",
+                "ratio: Invalid value: 0: ratio in body should be greater than 0",
+            ]
+        );
+
+        let mut empty = json!({"running": null});
+        assert!(kind.validate(&mut empty).causes.is_empty());
+        assert_eq!(
+            empty,
+            json!({"running": false, "nested": {"level": "info"}}),
+            "absent and null fields get their defaults, object defaults get theirs"
+        );
+        let mut set = json!({"running": true, "nested": {"level": "debug"}});
+        kind.validate(&mut set);
+        assert_eq!(set, json!({"running": true, "nested": {"level": "debug"}}));
     }
 }

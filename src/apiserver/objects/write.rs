@@ -39,24 +39,89 @@ struct Decoded {
 fn decode(
     r: &'static ResourceDescriptor,
     namespace: Option<&str>,
+    body: Value,
+    validation: FieldValidation,
+    duplicates: &[String],
+) -> Result<Decoded, Error> {
+    decode_with(r, namespace, body, validation, duplicates, |problems| {
+        Error::BadRequest(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {problems}",
+            kind = r.kind,
+            version = r.version,
+        ))
+    })
+}
+
+/// `decode` for a patched object: kube reports strict-decoding problems of a patch as a 422 on
+/// the field `patch`, quoting the patched object (compact JSON, keys sorted as Go writes maps).
+fn decode_patched(
+    r: &'static ResourceDescriptor,
+    namespace: Option<&str>,
+    patched: Value,
+    validation: FieldValidation,
+    duplicates: &[String],
+) -> Result<Decoded, Error> {
+    let quoted = super::validation::quote(&sorted_json(&patched));
+    decode_with(r, namespace, patched, validation, duplicates, |problems| {
+        Error::Invalid {
+            group_resource: String::new(),
+            kind: String::new(),
+            name: String::new(),
+            causes: vec![Cause {
+                field: "patch".into(),
+                reason: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {quoted}: strict decoding error: {problems}"),
+            }],
+        }
+    })
+}
+
+/// Compact JSON with object keys sorted at every level.
+fn sorted_json(value: &Value) -> String {
+    fn sort(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sort(&map[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    sort(value).to_string()
+}
+
+fn decode_with(
+    r: &'static ResourceDescriptor,
+    namespace: Option<&str>,
     mut body: Value,
     validation: FieldValidation,
+    duplicates: &[String],
+    strict_error: impl FnOnce(&str) -> Error,
 ) -> Result<Decoded, Error> {
     metadata::check_type_and_namespace(r, namespace, &mut body)?;
     let report = KindSchema::of(r)?.validate(&mut body);
-    let unknown: Vec<String> = report
-        .unknown_fields
+    // Duplicates first, then unknown fields: the order of kube's strict decoding errors.
+    let problems: Vec<String> = duplicates
         .iter()
-        .map(|f| format!("unknown field \"{f}\""))
+        .map(|f| format!("duplicate field \"{f}\""))
+        .chain(
+            report
+                .unknown_fields
+                .iter()
+                .map(|f| format!("unknown field \"{f}\"")),
+        )
         .collect();
     let warnings = match validation {
-        FieldValidation::Strict if !unknown.is_empty() => {
-            return Err(Error::BadRequest(format!(
-                "strict decoding error: {}",
-                unknown.join(", ")
-            )));
+        FieldValidation::Strict if !problems.is_empty() => {
+            return Err(strict_error(&problems.join(", ")));
         }
-        FieldValidation::Warn => unknown,
+        FieldValidation::Warn => problems,
         _ => Vec::new(),
     };
     Ok(Decoded { body, warnings })
@@ -67,12 +132,18 @@ fn validate(
     r: &'static ResourceDescriptor,
     object: &mut Value,
     mut causes: Vec<Cause>,
+    subresource: Option<Subresource>,
 ) -> Result<(), Error> {
     let mut all = match meta(object) {
         Some(m) => metadata::validate(m, r.namespaced),
         None => Vec::new(),
     };
-    all.append(&mut KindSchema::of(r)?.validate(object).causes);
+    let schema = KindSchema::of(r)?;
+    let mut report = match subresource {
+        Some(Subresource::Status) => schema.validate_status(object),
+        None => schema.validate(object),
+    };
+    all.append(&mut report.causes);
     all.append(&mut causes);
     if all.is_empty() {
         Ok(())
@@ -187,11 +258,44 @@ fn prepare_update(
             });
         }
     }
-    validate(r, &mut new, causes).map_err(|e| match e {
+    validate(r, &mut new, causes, subresource).map_err(|e| match e {
         Error::Invalid { causes, .. } => invalid(r, &name, causes),
         other => other,
     })?;
     Ok(new)
+}
+
+/// The finalizers an object keeps once deleted with `propagation`, like kube's
+/// `deletionFinalizersForGarbageCollection`: Orphan asks the garbage collector to orphan the
+/// dependents first (`orphan`), Foreground to delete them first (`foregroundDeletion`),
+/// Background for neither; without a policy the object's own finalizers decide.
+fn gc_finalizers(finalizers: &[String], propagation: Option<super::Propagation>) -> Vec<String> {
+    use super::Propagation;
+    const ORPHAN: &str = "orphan";
+    const FOREGROUND: &str = "foregroundDeletion";
+    let Some(propagation) = propagation else {
+        return finalizers.to_vec();
+    };
+    let mut wanted: Vec<String> = finalizers
+        .iter()
+        .filter(|f| *f != ORPHAN && *f != FOREGROUND)
+        .cloned()
+        .collect();
+    match propagation {
+        Propagation::Orphan => wanted.push(ORPHAN.into()),
+        Propagation::Foreground => wanted.push(FOREGROUND.into()),
+        Propagation::Background => {}
+    }
+    wanted
+}
+
+/// A failed delete precondition: a Conflict that kube names by `Kind.group`.
+fn precondition_failed(r: &ResourceDescriptor, name: &str, message: String) -> Error {
+    Error::Conflict {
+        group_resource: super::group_kind(r),
+        name: name.to_string(),
+        message,
+    }
 }
 
 /// How a read-modify-write derives the new body from the stored object.
@@ -205,7 +309,17 @@ impl Objects {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<WriteOutcome, Error> {
-        let Decoded { mut body, warnings } = decode(r, namespace, body, opts.field_validation)?;
+        let Decoded { mut body, warnings } = decode(
+            r,
+            namespace,
+            body,
+            opts.field_validation,
+            &opts.duplicate_fields,
+        )?;
+        if let (Some(lookup), Some(ns)) = (&self.namespaces, namespace) {
+            let name = meta_str(&body, "name").unwrap_or("");
+            super::namespaces::admit_create(lookup.as_ref(), r, ns, name).await?;
+        }
         let meta = meta_mut(&mut body)?;
         if meta
             .get("resourceVersion")
@@ -246,7 +360,7 @@ impl Objects {
                 let name = metadata::generate_name(prefix)?;
                 meta_mut(&mut body)?.insert("name".into(), Value::String(name));
             }
-            validate(r, &mut body, Vec::new())?;
+            validate(r, &mut body, Vec::new(), None)?;
             let name = meta_str(&body, "name").unwrap_or("").to_string();
             let key = key(r, namespace, &name)?;
             let stored = if opts.dry_run {
@@ -287,11 +401,19 @@ impl Objects {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<WriteOutcome, Error> {
-        let Decoded { mut body, warnings } = decode(r, namespace, body, opts.field_validation)?;
+        let Decoded { mut body, warnings } = decode(
+            r,
+            namespace,
+            body,
+            opts.field_validation,
+            &opts.duplicate_fields,
+        )?;
         let meta = meta_mut(&mut body)?;
         match metadata::str_field(meta, "name") {
             None | Some("") => {
-                meta.insert("name".into(), Value::String(name.to_string()));
+                return Err(Error::BadRequest(format!(
+                    "the name of the object ({name} based on URL) was undeterminable: name must be provided"
+                )));
             }
             Some(found) if found != name => {
                 return Err(Error::BadRequest(format!(
@@ -307,7 +429,23 @@ impl Objects {
                     .map_err(|_| Error::BadRequest(format!("invalid resource version: {rv:?}")))?,
             ),
         };
+        let unconditional = precondition.is_none();
+        let url_name = name.to_string();
         let mut mutation = move |_: &Value| {
+            if unconditional {
+                // Custom resources refuse unconditional updates (checked once the object is
+                // known to exist, as kube does).
+                return Err(Error::Invalid {
+                    group_resource: r.group_resource(),
+                    kind: r.plural.to_string(),
+                    name: url_name.clone(),
+                    causes: vec![Cause {
+                        field: "metadata.resourceVersion".into(),
+                        reason: "FieldValueInvalid".into(),
+                        message: "Invalid value: 0: must be specified for an update".into(),
+                    }],
+                });
+            }
             Ok(Decoded {
                 body: body.clone(),
                 warnings: warnings.clone(),
@@ -339,6 +477,7 @@ impl Objects {
         let pinned = patch::sets_resource_version(&patch);
         let namespace_owned = namespace.map(str::to_string);
         let validation = opts.field_validation;
+        let duplicates = opts.duplicate_fields.clone();
         let url_name = name.to_string();
         let mut mutation = move |current: &Value| {
             let patched = patch::apply(current, &patch)?;
@@ -356,7 +495,13 @@ impl Objects {
                     meta_str(&patched, "name").unwrap_or("")
                 )));
             }
-            decode(r, namespace_owned.as_deref(), patched, validation)
+            decode_patched(
+                r,
+                namespace_owned.as_deref(),
+                patched,
+                validation,
+                &duplicates,
+            )
         };
         self.read_modify_write(
             r,
@@ -422,9 +567,21 @@ impl Objects {
                 // The last finalizer is gone: the update completes the deletion.
                 self.storage.delete(&key, Some(current.revision)).await
             } else {
-                self.storage.update(&key, new, Some(current.revision)).await
+                self.storage
+                    .update(&key, new.clone(), Some(current.revision))
+                    .await
             };
             match result {
+                // kube answers a write that completes a deletion with the object as it would
+                // have been stored (finalizers gone, the last stored resourceVersion); the
+                // DELETED event carries the stored object.
+                Ok(_) if finished => {
+                    return Ok(WriteOutcome {
+                        object: new,
+                        warnings,
+                        created: false,
+                    });
+                }
                 Ok(stored) => {
                     return Ok(WriteOutcome {
                         object: (*stored.value).clone(),
@@ -472,11 +629,11 @@ impl Objects {
             if let Some(uid) = opts.precondition_uid.as_deref().filter(|u| !u.is_empty()) {
                 let actual = meta_str(&current.value, "uid").unwrap_or("");
                 if uid != actual {
-                    return Err(conflict(
+                    return Err(precondition_failed(
                         r,
                         name,
                         format!(
-                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                            "the UID in the precondition ({uid}) does not match the UID in record ({actual}). The object might have been deleted and then recreated"
                         ),
                     ));
                 }
@@ -484,17 +641,20 @@ impl Objects {
             if let Some(rv) = &pinned_rv {
                 let actual = current.revision.to_string();
                 if *rv != actual {
-                    return Err(conflict(
+                    return Err(precondition_failed(
                         r,
                         name,
                         format!(
-                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"
+                            "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({actual}). The object might have been modified"
                         ),
                     ));
                 }
             }
-            let result = if !metadata::finalizers(&current.value).is_empty() {
-                if metadata::is_deleting(&current.value) {
+            let finalizers = metadata::finalizers(&current.value);
+            let wanted = gc_finalizers(&finalizers, opts.propagation);
+            let result = if !wanted.is_empty() {
+                let deleting = metadata::is_deleting(&current.value);
+                if deleting && wanted == finalizers {
                     return Ok(WriteOutcome {
                         object: (*current.value).clone(),
                         warnings: Vec::new(),
@@ -503,8 +663,16 @@ impl Objects {
                 }
                 let mut marked = (*current.value).clone();
                 let meta = meta_mut(&mut marked)?;
-                meta.insert("deletionTimestamp".into(), Value::String(metadata::now()));
-                meta.insert("deletionGracePeriodSeconds".into(), Value::from(0));
+                if wanted != finalizers {
+                    meta.insert("finalizers".into(), Value::from(wanted));
+                }
+                if !deleting {
+                    meta.insert("deletionTimestamp".into(), Value::String(metadata::now()));
+                    meta.insert("deletionGracePeriodSeconds".into(), Value::from(0));
+                    // Controllers filtering on generation must see the deletion start.
+                    let generation = meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+                    meta.insert("generation".into(), Value::from(generation + 1));
+                }
                 if opts.dry_run {
                     return Ok(WriteOutcome {
                         object: marked,
