@@ -230,14 +230,56 @@ async fn app_all_serves_both_apps_and_stops_both_on_one_sigterm() {
     .await
     .expect("list coderworkspaces");
 
-    // What the dashboard queries, the apps expose.
-    let (code, controller_metrics) = http_get(metrics_port, "/metrics")
-        .await
-        .expect("controller /metrics");
-    assert_eq!(code, 200);
-    let apiserver_metrics = apiserver_get(cp, &kubeconfig, "/metrics")
-        .await
-        .expect("apiserver /metrics");
+    // What the dashboard queries, the apps expose. Labelled families appear once they have a
+    // sample: hold a watch open, and make one reconcile fail (a name too long for a label value).
+    let _watch = tokio::process::Command::new(cp.kubectl_path())
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .args([
+            "get",
+            "coderworkspaces",
+            "-A",
+            "--watch",
+            "--request-timeout=60s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubectl watch");
+    let namespace = cp.create_namespace("app-all").await;
+    let long_name = "x".repeat(70);
+    let manifest = format!(
+        "apiVersion: coder.com/v1alpha1\nkind: CoderControlPlane\nmetadata:\n  name: {long_name}\n  namespace: {namespace}\nspec: {{}}\n"
+    );
+    let mut apply = cp.kubectl();
+    apply
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = apply.spawn().expect("kubectl apply");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(manifest.as_bytes()).await.unwrap();
+    }
+    assert!(child.wait().await.unwrap().success());
+    let kc = kubeconfig.clone();
+    let (controller_metrics, apiserver_metrics) =
+        envtest::poll_until("watch and reconcile-error samples", WAIT, || {
+            let kc = kc.clone();
+            async move {
+                let (_, controller) = http_get(metrics_port, "/metrics").await?;
+                let apiserver = apiserver_get(cp, &kc, "/metrics").await?;
+                if controller.contains("coder_k8s_controller_reconcile_errors_total{")
+                    && apiserver.contains("coder_k8s_apiserver_watches_open{")
+                {
+                    Ok((controller, apiserver))
+                } else {
+                    Err("no samples yet".to_string())
+                }
+            }
+        })
+        .await;
     let mut exposed = exposed_names(&controller_metrics);
     exposed.extend(exposed_names(&apiserver_metrics));
     let dashboard: serde_json::Value = serde_json::from_str(
