@@ -514,13 +514,21 @@ async fn apiserver_runs_with_the_deployed_service_account_without_403() {
     };
     // Without a binding: authenticated as the x509 user (the CA came from the ConfigMap), then
     // denied by SubjectAccessReview.
-    envtest::poll_until("a 403 for the unbound user", WAIT, || async {
-        let out = list().await;
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        if stderr.contains(&format!("User \"{user}\" cannot list")) {
-            Ok(())
-        } else {
-            Err(stderr)
+    envtest::poll_until("a 403 for the unbound user", WAIT, || {
+        let exited = server.try_wait().ok().flatten();
+        let tail = server.log_tail(20);
+        let (user, list) = (&user, &list);
+        async move {
+            if let Some(status) = exited {
+                panic!("the apiserver exited ({status}):\n{tail}");
+            }
+            let out = list().await;
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            if stderr.contains(&format!("User \"{user}\" cannot list")) {
+                Ok(())
+            } else {
+                Err(stderr)
+            }
         }
     })
     .await;
