@@ -5,6 +5,8 @@
 #                       serving the same bytes; ratio ours/ceiling, p50/p99
 #   LIST 10,000 objects JSON (plain and gzip), Table and a 500-object page, one client: latency p50/p99
 #   watch fan-out       event delivery to 1,000 concurrent watchers, p50/p99
+#   server-side apply   apply of an unchanged object, apply of a one-field change, and the
+#                       same change as a merge patch, one client: req/s and ratio to merge patch
 #   peak RSS            of our server holding 10,000 objects, after all of the above
 #
 # Method (shared/reference/perf-anchors.md): server pinned to CPU 0, load to CPU 1, HTTP/1.1
@@ -62,11 +64,13 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a pr
 
 # wrk run against the server with pid TARGET → "req/s p50_ms p99_ms req_per_cpu_s". Requests per
 # server CPU-second stay comparable when other work shares the machine; req/s do not.
-wrk_once() { # connections url [header]
-  local c=$1 url=$2 hdr=${3:-}
+wrk_once() { # connections url [header] [lua script]
+  local c=$1 url=$2 hdr=${3:-} script=${4:-}
   local out before after
   before=$(cpu_ticks "$TARGET")
-  if [ -n "$hdr" ]; then
+  if [ -n "$script" ]; then
+    out=$("${PIN_LOAD[@]}" wrk -t1 -c"$c" -d"${DURATION}"s --latency -s "$script" "$url")
+  elif [ -n "$hdr" ]; then
     out=$("${PIN_LOAD[@]}" wrk -t1 -c"$c" -d"${DURATION}"s --latency -H "$hdr" "$url")
   else
     out=$("${PIN_LOAD[@]}" wrk -t1 -c"$c" -d"${DURATION}"s --latency "$url")
@@ -142,6 +146,44 @@ echo "Table LIST $OBJECTS c=1: $TABLE"
 PAGE=$(wrk_median 1 "$URL$LIST_PATH?limit=500")
 echo "LIST page of 500 c=1: $PAGE"
 
+echo "== server-side apply vs merge patch (one client)"
+ITEMS="/apis/aggregation.coder.com/v1alpha1/namespaces/default/coderworkspaces"
+# wrk script: PATCH with a content type and a body that alternates running true/false when
+# the template has %s (a one-field change per request), or stays the same.
+write_patch_script() { # file content-type body-template
+  cat >"$1" <<LUA
+wrk.method = "PATCH"
+wrk.headers["Content-Type"] = "$2"
+local n = 0
+request = function()
+  n = n + 1
+  local v = (n % 2 == 0) and "true" or "false"
+  return wrk.format(nil, nil, nil, string.format('$3', v))
+end
+LUA
+}
+apply_body() { # name
+  echo "{\"apiVersion\":\"aggregation.coder.com/v1alpha1\",\"kind\":\"CoderWorkspace\",\"metadata\":{\"name\":\"$1\"},\"spec\":{\"running\":%s}}"
+}
+for name in ssa-same ssa-change ssa-merge; do # created by apply: one owner, no conflicts
+  curl -ksf -X PATCH -H 'Content-Type: application/apply-patch+yaml' \
+    "$URL$ITEMS/$name?fieldManager=bench" --data-binary "$(printf "$(apply_body "$name")" true)" >/dev/null
+done
+write_patch_script "$WORK/apply-same.lua" application/apply-patch+yaml "$(printf "$(apply_body ssa-same)" true)"
+write_patch_script "$WORK/apply-change.lua" application/apply-patch+yaml "$(apply_body ssa-change)"
+write_patch_script "$WORK/merge-change.lua" application/merge-patch+json '{"spec":{"running":%s}}'
+wrk_script_median() { # script url
+  local lines=()
+  for _ in $(seq 1 "$RUNS"); do lines+=("$(wrk_once 1 "$2" "" "$1")"); done
+  printf '%s\n' "${lines[@]}" | sort -n -k1 | awk -v n="$RUNS" 'NR==int((n+1)/2)'
+}
+APPLY_SAME=$(wrk_script_median "$WORK/apply-same.lua" "$URL$ITEMS/ssa-same?fieldManager=bench")
+echo "apply unchanged c=1: $APPLY_SAME"
+APPLY_CHANGE=$(wrk_script_median "$WORK/apply-change.lua" "$URL$ITEMS/ssa-change?fieldManager=bench")
+echo "apply one-field change c=1: $APPLY_CHANGE"
+MERGE_CHANGE=$(wrk_script_median "$WORK/merge-change.lua" "$URL$ITEMS/ssa-merge")
+echo "merge patch one-field change c=1: $MERGE_CHANGE"
+
 echo "== watch fan-out: $WATCHERS watchers, $WATCH_EVENTS events"
 WATCH=$("${PIN_LOAD[@]}" "$HELPER" watch "$URL" "$WORK/ca.pem" "$WATCHERS" "$WATCH_EVENTS" | tee /dev/stderr | tail -1)
 
@@ -170,6 +212,15 @@ echo "| JSON | $lrps | $lp50 | $lp99 |"
 echo "| JSON, Accept-Encoding: gzip ($GZIP_BYTES bytes sent) | $grps | $gp50 | $gp99 |"
 echo "| Table | $trps | $tp50 | $tp99 |"
 echo "| page of 500 (limit=500) | $prps | $pp50 | $pp99 |"
+echo
+read -r srps sp50 sp99 scpu <<<"$APPLY_SAME"
+read -r arps ap50 ap99 acpu <<<"$APPLY_CHANGE"
+read -r mrps mp50 mp99 mcpu <<<"$MERGE_CHANGE"
+echo "| write, one client (c=1) | req/s | ratio to merge patch | req/CPU-s | ratio | p50/p99 ms |"
+echo "|---|---|---|---|---|---|"
+echo "| merge patch, one-field change | $mrps | 1.00 | $mcpu | 1.00 | $mp50 / $mp99 |"
+echo "| apply, one-field change | $arps | $(ratio "$arps" "$mrps") | $acpu | $(ratio "$acpu" "$mcpu") | $ap50 / $ap99 |"
+echo "| apply, unchanged (no write) | $srps | $(ratio "$srps" "$mrps") | $scpu | $(ratio "$scpu" "$mcpu") | $sp50 / $sp99 |"
 echo
 echo "Watch: $WATCH"
 echo "RSS: idle $((IDLE_RSS / 1024)) MiB; peak $((PEAK_RSS / 1024)) MiB with $OBJECTS objects (now $((NOW_RSS / 1024)) MiB)"

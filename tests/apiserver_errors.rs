@@ -154,7 +154,7 @@ async fn client_errors_are_status_bodies() {
     .await;
     assert_status(&r, 413, "RequestEntityTooLarge");
 
-    // 415: strategic merge patch (like custom resources) and server-side apply.
+    // 415: strategic merge patch (like custom resources) and CBOR apply bodies.
     let r = raw(
         &client,
         Method::PATCH,
@@ -168,12 +168,17 @@ async fn client_errors_are_status_bodies() {
         &client,
         Method::PATCH,
         &ws_path("default", Some("a")),
-        &[("content-type", "application/apply-patch+yaml")],
+        &[("content-type", "application/apply-patch+cbor")],
         b"{}".to_vec(),
     )
     .await;
     let v = assert_status(&r, 415, "UnsupportedMediaType");
-    assert!(v["message"].as_str().unwrap().contains("server-side apply"));
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/apply-patch+yaml")
+    );
 
     // 422: an invalid name, with a field cause.
     let r = raw(

@@ -8,6 +8,7 @@
 pub mod crd;
 pub mod error;
 pub mod jsonschema;
+pub mod merge;
 pub mod model;
 pub mod naming;
 pub mod openapi;
@@ -87,7 +88,7 @@ pub fn generate(
         }
     }
 
-    let module = registry::module_file(&resources, &files)?;
+    let module = registry::module_file(&resources, &files, externals)?;
     files.insert(MODULE_FILE.to_string(), module);
     files.insert(
         API_REFERENCE_FILE.to_string(),

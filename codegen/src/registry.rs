@@ -7,10 +7,15 @@ use std::collections::BTreeMap;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
+use crate::jsonschema::ExternalDefinitions;
 use crate::model::{Resource, ServedBy};
 use crate::{GeneratedFiles, MODULE_FILE, OPENAPI_V2_FILE, REGENERATE_COMMAND, Result};
 
-pub fn module_file(resources: &[Resource], files: &GeneratedFiles) -> Result<String> {
+pub fn module_file(
+    resources: &[Resource],
+    files: &GeneratedFiles,
+    externals: &ExternalDefinitions,
+) -> Result<String> {
     let mut tree: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for resource in resources {
         let file = crate::rust_file_name(resource);
@@ -38,7 +43,10 @@ pub fn module_file(resources: &[Resource], files: &GeneratedFiles) -> Result<Str
         }
     });
 
-    let descriptors = resources.iter().map(descriptor);
+    let descriptors = resources
+        .iter()
+        .map(|r| descriptor(r, externals))
+        .collect::<Result<Vec<_>>>()?;
     let v2 = if files.contains_key(OPENAPI_V2_FILE) {
         let path = format!("../{OPENAPI_V2_FILE}");
         quote!(include_str!(#path))
@@ -91,7 +99,7 @@ pub fn module_file(resources: &[Resource], files: &GeneratedFiles) -> Result<Str
     crate::rust::format_file(&header, tokens, MODULE_FILE)
 }
 
-fn descriptor(r: &Resource) -> TokenStream {
+fn descriptor(r: &Resource, externals: &ExternalDefinitions) -> Result<TokenStream> {
     let (group, version, kind, list_kind) = (&r.group, &r.version, &r.kind, &r.list_kind);
     let (plural, singular, namespaced) = (&r.plural, &r.singular, r.namespaced);
     let short_names = &r.short_names;
@@ -121,7 +129,15 @@ fn descriptor(r: &Resource) -> TokenStream {
     let definition = r.definition_name(&r.kind);
     let list_definition = r.definition_name(&r.list_kind);
     let file = &r.file;
-    quote! {
+    // Only the aggregated apiserver merges applies itself; kube-apiserver does it for CRDs.
+    let merge = match r.served_by {
+        ServedBy::AggregatedApiserver => {
+            let node = crate::merge::tokens(&crate::merge::resource_node(r, externals)?);
+            quote!(Some(&#node))
+        }
+        ServedBy::Crd => quote!(None),
+    };
+    Ok(quote! {
         crate::api::registry::ResourceDescriptor {
             group: #group,
             version: #version,
@@ -138,8 +154,9 @@ fn descriptor(r: &Resource) -> TokenStream {
             openapi_definition: #definition,
             list_openapi_definition: #list_definition,
             schema_file: #file,
+            merge: #merge,
         }
-    }
+    })
 }
 
 fn option_str(value: Option<&str>) -> TokenStream {

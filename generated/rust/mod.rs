@@ -55,6 +55,81 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
         openapi_definition: "com.coder.aggregation.v1alpha1.CoderTemplate",
         list_openapi_definition: "com.coder.aggregation.v1alpha1.CoderTemplateList",
         schema_file: "schema/codertemplate.yaml",
+        merge: Some(
+            &crate::api::registry::MergeType::Struct(
+                &[
+                    ("apiVersion", crate::api::registry::MergeType::Scalar),
+                    ("kind", crate::api::registry::MergeType::Scalar),
+                    (
+                        "metadata",
+                        crate::api::registry::MergeType::Struct(
+                            &[
+                                (
+                                    "annotations",
+                                    crate::api::registry::MergeType::Map(
+                                        &crate::api::registry::MergeType::Scalar,
+                                    ),
+                                ),
+                                (
+                                    "creationTimestamp",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                (
+                                    "deletionGracePeriodSeconds",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                (
+                                    "deletionTimestamp",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                (
+                                    "finalizers",
+                                    crate::api::registry::MergeType::Set(
+                                        &crate::api::registry::MergeType::Scalar,
+                                    ),
+                                ),
+                                ("generateName", crate::api::registry::MergeType::Scalar),
+                                ("generation", crate::api::registry::MergeType::Scalar),
+                                (
+                                    "labels",
+                                    crate::api::registry::MergeType::Map(
+                                        &crate::api::registry::MergeType::Scalar,
+                                    ),
+                                ),
+                                ("managedFields", crate::api::registry::MergeType::Atomic),
+                                ("name", crate::api::registry::MergeType::Scalar),
+                                ("namespace", crate::api::registry::MergeType::Scalar),
+                                (
+                                    "ownerReferences",
+                                    crate::api::registry::MergeType::ListMap(
+                                        &crate::api::registry::MergeType::Atomic,
+                                        &["uid"],
+                                    ),
+                                ),
+                                (
+                                    "resourceVersion",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                ("selfLink", crate::api::registry::MergeType::Scalar),
+                                ("uid", crate::api::registry::MergeType::Scalar),
+                            ],
+                        ),
+                    ),
+                    (
+                        "spec",
+                        crate::api::registry::MergeType::Struct(
+                            &[("running", crate::api::registry::MergeType::Scalar)],
+                        ),
+                    ),
+                    (
+                        "status",
+                        crate::api::registry::MergeType::Struct(
+                            &[("autoShutdown", crate::api::registry::MergeType::Scalar)],
+                        ),
+                    ),
+                ],
+            ),
+        ),
     },
     crate::api::registry::ResourceDescriptor {
         group: "aggregation.coder.com",
@@ -97,6 +172,81 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
         openapi_definition: "com.coder.aggregation.v1alpha1.CoderWorkspace",
         list_openapi_definition: "com.coder.aggregation.v1alpha1.CoderWorkspaceList",
         schema_file: "schema/coderworkspace.yaml",
+        merge: Some(
+            &crate::api::registry::MergeType::Struct(
+                &[
+                    ("apiVersion", crate::api::registry::MergeType::Scalar),
+                    ("kind", crate::api::registry::MergeType::Scalar),
+                    (
+                        "metadata",
+                        crate::api::registry::MergeType::Struct(
+                            &[
+                                (
+                                    "annotations",
+                                    crate::api::registry::MergeType::Map(
+                                        &crate::api::registry::MergeType::Scalar,
+                                    ),
+                                ),
+                                (
+                                    "creationTimestamp",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                (
+                                    "deletionGracePeriodSeconds",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                (
+                                    "deletionTimestamp",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                (
+                                    "finalizers",
+                                    crate::api::registry::MergeType::Set(
+                                        &crate::api::registry::MergeType::Scalar,
+                                    ),
+                                ),
+                                ("generateName", crate::api::registry::MergeType::Scalar),
+                                ("generation", crate::api::registry::MergeType::Scalar),
+                                (
+                                    "labels",
+                                    crate::api::registry::MergeType::Map(
+                                        &crate::api::registry::MergeType::Scalar,
+                                    ),
+                                ),
+                                ("managedFields", crate::api::registry::MergeType::Atomic),
+                                ("name", crate::api::registry::MergeType::Scalar),
+                                ("namespace", crate::api::registry::MergeType::Scalar),
+                                (
+                                    "ownerReferences",
+                                    crate::api::registry::MergeType::ListMap(
+                                        &crate::api::registry::MergeType::Atomic,
+                                        &["uid"],
+                                    ),
+                                ),
+                                (
+                                    "resourceVersion",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                ("selfLink", crate::api::registry::MergeType::Scalar),
+                                ("uid", crate::api::registry::MergeType::Scalar),
+                            ],
+                        ),
+                    ),
+                    (
+                        "spec",
+                        crate::api::registry::MergeType::Struct(
+                            &[("running", crate::api::registry::MergeType::Scalar)],
+                        ),
+                    ),
+                    (
+                        "status",
+                        crate::api::registry::MergeType::Struct(
+                            &[("autoShutdown", crate::api::registry::MergeType::Scalar)],
+                        ),
+                    ),
+                ],
+            ),
+        ),
     },
     crate::api::registry::ResourceDescriptor {
         group: "coder.com",
@@ -147,6 +297,7 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
         openapi_definition: "com.coder.v1alpha1.CoderControlPlane",
         list_openapi_definition: "com.coder.v1alpha1.CoderControlPlaneList",
         schema_file: "schema/codercontrolplane.yaml",
+        merge: None,
     },
 ];
 /// Swagger 2.0 document of the aggregated kinds (served at /openapi/v2).

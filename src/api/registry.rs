@@ -42,6 +42,28 @@ pub struct ResourceDescriptor {
     pub list_openapi_definition: &'static str,
     /// The schema file that declares the kind, e.g. `schema/coderworkspace.yaml`.
     pub schema_file: &'static str,
+    /// How server-side apply merges the kind (None for kinds kube-apiserver serves as CRDs).
+    pub merge: Option<&'static MergeType>,
+}
+
+/// The merge structure of a kind, generated from the schema's `x-kubernetes-list-type`,
+/// `x-kubernetes-list-map-keys` and `x-kubernetes-map-type` (Kubernetes' defaults where absent:
+/// lists atomic, maps and structs granular).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeType {
+    Scalar,
+    /// Replaced and owned as a whole (atomic lists, `x-kubernetes-map-type: atomic`).
+    Atomic,
+    /// Anything goes (`x-kubernetes-preserve-unknown-fields`): objects granular, lists atomic.
+    Untyped,
+    /// Declared properties, sorted by name.
+    Struct(&'static [(&'static str, MergeType)]),
+    /// A granular map: every key is its own field.
+    Map(&'static MergeType),
+    /// `x-kubernetes-list-type: set` of scalars.
+    Set(&'static MergeType),
+    /// `x-kubernetes-list-type: map`, items identified by the key fields.
+    ListMap(&'static MergeType, &'static [&'static str]),
 }
 
 /// The verbs every served kind supports on its main resource, in discovery order.

@@ -16,6 +16,7 @@ use super::state::SharedState;
 use super::status::ApiError;
 use super::table::IncludeObject;
 use super::watch;
+use crate::apiserver::objects::apply::{ApplyOptions, managed::manager_from_user_agent};
 use crate::apiserver::objects::{FieldValidation, ListOptions, Patch, WriteOptions};
 
 /// Labels the metrics layer reads from a response.
@@ -88,7 +89,12 @@ async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
 const FIELD_MANAGER_MAX_BYTES: usize = 128;
 
 /// Create/Update/PatchOptions from the query, refused like kube (422 naming the options kind).
-fn write_options(query: &Query, options_kind: &str) -> Result<WriteOptions, ApiError> {
+/// The field manager is `fieldManager`, else (like kube) the User-Agent up to its first `/`.
+fn write_options(
+    query: &Query,
+    options_kind: &str,
+    headers: &HeaderMap,
+) -> Result<WriteOptions, ApiError> {
     let invalid = |field: &str, reason: &str, message: String| {
         delete_options::invalid_options(options_kind, field, reason, message)
     };
@@ -138,7 +144,41 @@ fn write_options(query: &Query, options_kind: &str) -> Result<WriteOptions, ApiE
         dry_run,
         field_validation,
         duplicate_fields: Vec::new(),
+        field_manager: Some(query.string("fieldManager").unwrap_or_else(|| {
+            manager_from_user_agent(header_str(headers, header::USER_AGENT).unwrap_or(""))
+        })),
     })
+}
+
+/// kube's 422 for invalid PatchOptions (`PatchOptions.meta.k8s.io "" is invalid: ...`).
+fn invalid_patch_options(field: &str, reason: &str, detail: &str) -> ApiError {
+    delete_options::invalid_options("PatchOptions", field, reason, detail.to_string())
+}
+
+/// `fieldManager` and `force` of an apply; `force` on other patches is refused like kube does.
+fn apply_options(kind: PatchKind, query: &Query) -> Result<Option<ApplyOptions>, ApiError> {
+    let force = query.flag("force")?;
+    if kind != PatchKind::Apply {
+        if query.get("force").is_some() {
+            return Err(invalid_patch_options(
+                "force",
+                "FieldValueForbidden",
+                "Forbidden: may not be specified for non-apply patch",
+            ));
+        }
+        return Ok(None);
+    }
+    let Some(field_manager) = query.string("fieldManager") else {
+        return Err(invalid_patch_options(
+            "fieldManager",
+            "FieldValueRequired",
+            "Required value: is required for apply patch",
+        ));
+    };
+    Ok(Some(ApplyOptions {
+        field_manager,
+        force,
+    }))
 }
 
 fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
@@ -239,7 +279,7 @@ async fn resource(
             } else {
                 "UpdateOptions"
             };
-            let mut opts = write_options(&query, options_kind)?;
+            let mut opts = write_options(&query, options_kind, headers)?;
             if format == negotiation::BodyFormat::Json {
                 opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);
             }
@@ -254,22 +294,31 @@ async fn resource(
         }
         Verb::Patch => {
             let kind = negotiation::patch_kind(header_str(headers, header::CONTENT_TYPE))?;
+            let apply = apply_options(kind, &query)?;
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
-            let patch_body: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                ApiError::bad_request(format!("the patch body is not valid JSON: {e}"))
-            })?;
-            let mut opts = write_options(&query, "PatchOptions")?;
-            if kind == PatchKind::Merge {
-                // A merge patch's keys are the object's: repeated ones are reported like a body's.
-                opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);
-            }
-            let patch = match kind {
-                PatchKind::Json => Patch::Json(patch_body),
-                PatchKind::Merge => Patch::Merge(patch_body),
+            let mut opts = write_options(&query, "PatchOptions", headers)?;
+            let outcome = if let Some(apply) = apply {
+                // JSON is YAML; one decoder reads both.
+                let config = negotiation::decode_body(negotiation::BodyFormat::Yaml, &bytes)?;
+                objects
+                    .apply(r, ns, name, info.subresource, config, &apply, &opts)
+                    .await?
+            } else {
+                let patch_body: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::bad_request(format!("the patch body is not valid JSON: {e}"))
+                })?;
+                if kind == PatchKind::Merge {
+                    // A merge patch's keys are the object's: repeated ones are reported like a body's.
+                    opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);
+                }
+                let patch = match kind {
+                    PatchKind::Merge => Patch::Merge(patch_body),
+                    _ => Patch::Json(patch_body),
+                };
+                objects
+                    .patch(r, ns, name, info.subresource, patch, &opts)
+                    .await?
             };
-            let outcome = objects
-                .patch(r, ns, name, info.subresource, patch, &opts)
-                .await?;
             Ok(write_response(output, &info, include, outcome))
         }
         Verb::Delete => {

@@ -156,6 +156,8 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, ApiError> {
 pub enum PatchKind {
     Json,
     Merge,
+    /// Server-side apply; the body is YAML (JSON is YAML).
+    Apply,
 }
 
 pub fn patch_kind(content_type: Option<&str>) -> Result<PatchKind, ApiError> {
@@ -166,16 +168,10 @@ pub fn patch_kind(content_type: Option<&str>) -> Result<PatchKind, ApiError> {
     match essence.as_str() {
         "application/json-patch+json" => Ok(PatchKind::Json),
         "application/merge-patch+json" => Ok(PatchKind::Merge),
-        // Server-side apply is its own piece of work; say so rather than pretend it is a format
-        // problem, so users know to use client-side apply meanwhile.
-        "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
-            Err(ApiError::unsupported_media_type(
-                "server-side apply (application/apply-patch+yaml) is not supported by this server yet; use client-side apply (kubectl apply without --server-side) or a merge patch",
-            ))
-        }
+        "application/apply-patch+yaml" => Ok(PatchKind::Apply),
         // Like custom resources: strategic merge needs Go struct tags no schema here has.
         _ => Err(ApiError::unsupported_media_type(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got {:?})",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {:?})",
             if essence.is_empty() {
                 "none"
             } else {
@@ -257,11 +253,17 @@ mod tests {
                 .as_u16(),
             415
         );
-        assert!(
-            patch_kind(Some("application/apply-patch+yaml"))
+        assert_eq!(
+            patch_kind(Some("application/apply-patch+yaml")).unwrap(),
+            PatchKind::Apply
+        );
+        // CBOR apply bodies are not served (kube only with a feature gate).
+        assert_eq!(
+            patch_kind(Some("application/apply-patch+cbor"))
                 .unwrap_err()
-                .message
-                .contains("server-side apply")
+                .code
+                .as_u16(),
+            415
         );
     }
 

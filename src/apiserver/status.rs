@@ -241,6 +241,19 @@ impl From<ObjectError> for ApiError {
                     },
                 )
             }
+            ObjectError::ApplyConflict { causes, .. } => {
+                ApiError::new(StatusCode::CONFLICT, "Conflict", message).with_details(
+                    StatusDetails {
+                        causes: Some(
+                            causes
+                                .iter()
+                                .map(|c| cause(&c.field, &c.reason, &c.message))
+                                .collect(),
+                        ),
+                        ..Default::default()
+                    },
+                )
+            }
             ObjectError::Forbidden {
                 group_resource,
                 name,

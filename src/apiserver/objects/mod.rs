@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::storage::Storage;
 
+pub mod apply;
 pub mod demo;
 pub mod duplicates;
 mod metadata;
@@ -75,6 +76,8 @@ pub enum FieldValidation {
 pub struct WriteOptions {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
+    /// Who makes the change, for `managedFields` (`fieldManager`, else from the User-Agent).
+    pub field_manager: Option<String>,
     /// Paths of keys the request body repeated (`spec.running`), found by the decoder:
     /// refused under `Strict`, warned about under `Warn`, like unknown fields.
     pub duplicate_fields: Vec<String>,
@@ -219,6 +222,9 @@ pub enum Error {
     /// 415 UnsupportedMediaType.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 409 Conflict of a server-side apply: fields other managers own (one cause each).
+    #[error("{message}")]
+    ApplyConflict { message: String, causes: Vec<Cause> },
     /// 500 InternalError.
     #[error("Internal error occurred: {0}")]
     Internal(String),

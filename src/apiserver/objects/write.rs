@@ -29,14 +29,16 @@ const SYSTEM_FIELDS: &[&str] = &[
 ];
 
 /// A body after decoding: pruned, with the fieldValidation warnings it produced.
-struct Decoded {
-    body: Value,
-    warnings: Vec<String>,
+pub(super) struct Decoded {
+    pub body: Value,
+    pub warnings: Vec<String>,
+    /// managedFields already computed (by an apply); otherwise the write tracks an Update.
+    pub tracked: bool,
 }
 
 /// Type checks, kind/namespace reconciliation and pruning of unknown fields (what kube's
 /// decoder does before any strategy runs). Strict mode fails here with a 400.
-fn decode(
+pub(super) fn decode(
     r: &'static ResourceDescriptor,
     namespace: Option<&str>,
     body: Value,
@@ -124,7 +126,11 @@ fn decode_with(
         FieldValidation::Warn => problems,
         _ => Vec::new(),
     };
-    Ok(Decoded { body, warnings })
+    Ok(Decoded {
+        body,
+        warnings,
+        tracked: false,
+    })
 }
 
 /// Schema and metadata validation of the object about to be stored.
@@ -299,7 +305,7 @@ fn precondition_failed(r: &ResourceDescriptor, name: &str, message: String) -> E
 }
 
 /// How a read-modify-write derives the new body from the stored object.
-type Mutation<'a> = dyn FnMut(&Value) -> Result<Decoded, Error> + Send + 'a;
+pub(super) type Mutation<'a> = dyn FnMut(&Value) -> Result<Decoded, Error> + Send + 'a;
 
 impl Objects {
     pub async fn create(
@@ -309,7 +315,21 @@ impl Objects {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<WriteOutcome, Error> {
-        let Decoded { mut body, warnings } = decode(
+        self.create_tracked(r, namespace, body, opts, false).await
+    }
+
+    /// `create`; `tracked` when the body's managedFields are already computed (apply).
+    pub(super) async fn create_tracked(
+        &self,
+        r: &'static ResourceDescriptor,
+        namespace: Option<&str>,
+        body: Value,
+        opts: &WriteOptions,
+        tracked: bool,
+    ) -> Result<WriteOutcome, Error> {
+        let Decoded {
+            mut body, warnings, ..
+        } = decode(
             r,
             namespace,
             body,
@@ -347,6 +367,9 @@ impl Objects {
         {
             // Create cannot set status when a status subresource exists.
             obj.remove("status");
+        }
+        if !tracked {
+            super::apply::track_write(r, None, None, &mut body, opts)?;
         }
 
         let attempts = if generate.is_some() {
@@ -401,7 +424,9 @@ impl Objects {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<WriteOutcome, Error> {
-        let Decoded { mut body, warnings } = decode(
+        let Decoded {
+            mut body, warnings, ..
+        } = decode(
             r,
             namespace,
             body,
@@ -449,6 +474,7 @@ impl Objects {
             Ok(Decoded {
                 body: body.clone(),
                 warnings: warnings.clone(),
+                tracked: false,
             })
         };
         self.read_modify_write(
@@ -519,7 +545,7 @@ impl Objects {
     /// Reads the object, derives the new one, and stores it if the stored revision is still
     /// the one read. Conflicts are retried (re-reading) unless the caller pinned a revision.
     #[allow(clippy::too_many_arguments)]
-    async fn read_modify_write(
+    pub(super) async fn read_modify_write(
         &self,
         r: &'static ResourceDescriptor,
         namespace: Option<&str>,
@@ -545,8 +571,15 @@ impl Objects {
             {
                 return Err(conflict(r, name, MODIFIED));
             }
-            let Decoded { body, warnings } = mutation(&current.value)?;
-            let new = prepare_update(r, subresource, &current.value, body)?;
+            let Decoded {
+                body,
+                warnings,
+                tracked,
+            } = mutation(&current.value)?;
+            let mut new = prepare_update(r, subresource, &current.value, body)?;
+            if !tracked {
+                super::apply::track_write(r, subresource, Some(&current.value), &mut new, opts)?;
+            }
             if new == *current.value {
                 // Nothing changed: kube answers with the stored object and writes nothing.
                 return Ok(WriteOutcome {
