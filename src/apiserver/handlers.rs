@@ -192,6 +192,7 @@ fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
         limit: limit.filter(|n| *n > 0),
         continue_token: query.string("continue"),
         resource_version: query.string("resourceVersion"),
+        resource_version_match: query.string("resourceVersionMatch"),
     })
 }
 
@@ -261,7 +262,8 @@ async fn resource(
     match info.verb {
         Verb::Watch => watch::serve(state, &info, &query, output, include).await,
         Verb::Get => {
-            let object = objects.get(r, ns, name).await?;
+            let rv = query.string("resourceVersion");
+            let object = objects.get_at(r, ns, name, rv.as_deref()).await?;
             let value = render::object_value(r, output, object, include);
             Ok(render::respond(StatusCode::OK, output, &value))
         }

@@ -52,17 +52,28 @@ pub async fn healthz(Query(p): Query<Params>) -> Response {
     report("healthz", &[("ping", true)], p.verbose.is_some())
 }
 
+/// How long `/readyz` waits for the storage backend before calling it down.
+const STORAGE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn readyz(State(state): State<SharedState>, Query(p): Query<Params>) -> Response {
+    let storage_ok = matches!(
+        tokio::time::timeout(STORAGE_CHECK_TIMEOUT, state.objects.storage_ready()).await,
+        Ok(Ok(()))
+    );
     report(
         "readyz",
-        &[("ping", true), ("shutdown", !state.is_draining())],
+        &[
+            ("ping", true),
+            ("storage", storage_ok),
+            ("shutdown", !state.is_draining()),
+        ],
         p.verbose.is_some(),
     )
 }
 
 pub async fn metrics(State(state): State<SharedState>) -> Response {
     let count = state.objects.count().await;
-    match state.metrics.encode(count) {
+    match state.metrics.encode(count, state.objects.history_bytes()) {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

@@ -34,6 +34,7 @@ pub struct Metrics {
     latency: Family<LatencyLabels, Histogram>,
     watches: Family<ResourceLabels, Gauge>,
     objects: Gauge,
+    history_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -65,12 +66,19 @@ impl Metrics {
         registry.register("watches_open", "Watches currently open", watches.clone());
         let objects = Gauge::default();
         registry.register("objects_stored", "Objects in storage", objects.clone());
+        let history_bytes = Gauge::default();
+        registry.register(
+            "storage_history_bytes",
+            "JSON bytes of the change history held in memory for watches and paginated lists",
+            history_bytes.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             watches,
             objects,
+            history_bytes,
         }
     }
 
@@ -107,9 +115,11 @@ impl Metrics {
         WatchGuard { gauge }
     }
 
-    /// OpenMetrics text; `objects` is sampled by the caller at scrape time.
-    pub fn encode(&self, objects: u64) -> Result<String, std::fmt::Error> {
+    /// OpenMetrics text; `objects` and `history_bytes` are sampled by the caller at scrape time.
+    pub fn encode(&self, objects: u64, history_bytes: u64) -> Result<String, std::fmt::Error> {
         self.objects.set(i64::try_from(objects).unwrap_or(i64::MAX));
+        self.history_bytes
+            .set(i64::try_from(history_bytes).unwrap_or(i64::MAX));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
@@ -135,10 +145,11 @@ mod tests {
         let m = Metrics::new();
         m.observe("get", "coderworkspaces", 200, Duration::from_millis(1));
         let _w = m.watch_opened("coderworkspaces");
-        let text = m.encode(6).unwrap();
+        let text = m.encode(6, 1234).unwrap();
         assert!(text.contains("coder_k8s_apiserver_requests_total{verb=\"get\",resource=\"coderworkspaces\",code=\"200\"} 1"));
         assert!(text.contains("coder_k8s_apiserver_request_duration_seconds_bucket"));
         assert!(text.contains("coder_k8s_apiserver_watches_open{resource=\"coderworkspaces\"} 1"));
         assert!(text.contains("coder_k8s_apiserver_objects_stored 6"));
+        assert!(text.contains("coder_k8s_apiserver_storage_history_bytes 1234"));
     }
 }

@@ -97,6 +97,9 @@ pub struct ApiserverArgs {
     /// On shutdown, keep serving this long with /readyz failing so load balancers drain first.
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub shutdown_delay_duration: Duration,
+
+    #[command(flatten)]
+    pub storage: storage::options::StorageArgs,
 }
 
 impl Default for ApiserverArgs {
@@ -114,6 +117,7 @@ impl Default for ApiserverArgs {
             min_request_timeout: 1800,
             max_requests_inflight: 400,
             shutdown_delay_duration: Duration::ZERO,
+            storage: Default::default(),
         }
     }
 }
@@ -160,6 +164,8 @@ pub enum Error {
     },
     #[error("loading demo data: {0}")]
     DemoData(#[source] objects::Error),
+    #[error("opening storage: {0}")]
+    Storage(#[from] storage::options::OpenError),
     #[error("the server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -207,9 +213,10 @@ pub fn memory_objects() -> Objects {
     Objects::new(Arc::new(storage::MemoryStorage::new()))
 }
 
-/// Starts serving with in-memory storage; returns once the listener is bound.
+/// Starts serving with the storage chosen by `args.storage`; returns once the listener is bound.
 pub async fn start(args: ApiserverArgs, shutdown: Shutdown) -> Result<Running, Error> {
-    start_with_objects(args, memory_objects(), shutdown).await
+    let objects = Objects::new(args.storage.open().await?);
+    start_with_objects(args, objects, shutdown).await
 }
 
 /// Starts serving `objects`; returns once the listener is bound.

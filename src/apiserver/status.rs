@@ -278,6 +278,30 @@ impl From<ObjectError> for ApiError {
             ObjectError::Internal(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
             }
+            ObjectError::TooLarge(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                message,
+            ),
+            ObjectError::ResourceVersionTooLarge { .. } => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", message).with_details(
+                    StatusDetails {
+                        causes: Some(vec![cause(
+                            "",
+                            "ResourceVersionTooLarge",
+                            "Too large resource version",
+                        )]),
+                        retry_after_seconds: Some(1),
+                        ..Default::default()
+                    },
+                )
+            }
+            ObjectError::Unavailable(_) => {
+                ApiError::service_unavailable(message).with_details(StatusDetails {
+                    retry_after_seconds: Some(1),
+                    ..Default::default()
+                })
+            }
         }
     }
 }

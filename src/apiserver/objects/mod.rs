@@ -20,6 +20,7 @@ mod patch;
 mod read;
 mod selectors;
 mod validation;
+mod versions;
 mod watch;
 mod write;
 
@@ -109,6 +110,7 @@ pub struct ListOptions {
     pub limit: Option<i64>,
     pub continue_token: Option<String>,
     pub resource_version: Option<String>,
+    pub resource_version_match: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -228,6 +230,16 @@ pub enum Error {
     /// 500 InternalError.
     #[error("Internal error occurred: {0}")]
     Internal(String),
+    /// 504 Timeout with cause ResourceVersionTooLarge: the store did not reach the requested
+    /// resourceVersion within the wait.
+    #[error("Timeout: Too large resource version: {requested}, current: {current}")]
+    ResourceVersionTooLarge { requested: u64, current: u64 },
+    /// 413 RequestEntityTooLarge: the object exceeds the storage's object size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 503 ServiceUnavailable with Retry-After: the storage backend is unreachable for now.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn format_causes(causes: &[Cause]) -> String {
@@ -269,6 +281,16 @@ impl Objects {
     pub fn with_bookmark_interval(mut self, interval: Duration) -> Self {
         self.config.bookmark_interval = interval;
         self
+    }
+
+    /// Whether the storage backend answers now (`/readyz`).
+    pub async fn storage_ready(&self) -> Result<(), String> {
+        self.storage.ready().await.map_err(|e| e.to_string())
+    }
+
+    /// JSON bytes of the change history held in this process, for metrics.
+    pub fn history_bytes(&self) -> u64 {
+        self.storage.history_bytes()
     }
 
     /// Objects stored, for metrics.
@@ -326,6 +348,10 @@ fn storage_error(
         S::Expired { requested, oldest } => {
             Error::Expired(watch::expired_message(requested, oldest))
         }
+        S::Unavailable(_) => Error::Unavailable(e.to_string()),
+        S::TooLarge { size, limit, .. } => Error::TooLarge(format!(
+            "Request entity too large: the object is {size} bytes as JSON, the limit is {limit}"
+        )),
         S::TooSlow | S::Internal(_) => Error::Internal(e.to_string()),
     }
 }

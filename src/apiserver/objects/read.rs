@@ -4,6 +4,7 @@ use futures::stream::BoxStream;
 use serde_json::Value;
 
 use super::selectors::Selector;
+use super::versions::{self, ReadAt};
 use super::watch::{self, Setup, Start};
 use super::{
     Error, ListOptions, ObjectList, Objects, WatchEvent, WatchOptions, not_found, pagination,
@@ -14,6 +15,8 @@ use crate::apiserver::storage::{Key, ListRequest, Prefix, StorageError};
 
 /// Storage pages read per round while filtering a selector-restricted list.
 const FILTERED_PAGE: usize = 500;
+
+const LIST_EXPIRED: &str = "The resourceVersion for the provided list is too old.";
 
 const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.";
 
@@ -56,6 +59,22 @@ impl Objects {
         }
     }
 
+    /// A get honouring `resourceVersion` (not older than it; unset or `0`: the current state).
+    pub async fn get_at(
+        &self,
+        r: &'static ResourceDescriptor,
+        namespace: Option<&str>,
+        name: &str,
+        resource_version: Option<&str>,
+    ) -> Result<Value, Error> {
+        if let ReadAt::NotOlderThan(revision) = versions::get_read_at(resource_version)?
+            && revision > 0
+        {
+            self.wait_for_revision(r, revision).await?;
+        }
+        self.get(r, namespace, name).await
+    }
+
     pub async fn list(
         &self,
         r: &'static ResourceDescriptor,
@@ -69,6 +88,11 @@ impl Objects {
         let prefix = prefix(r, namespace);
         let limit = opts.limit.filter(|l| *l > 0).map(|l| l as usize);
         let token = opts.continue_token.as_deref().filter(|t| !t.is_empty());
+        versions::validate_list(
+            opts.resource_version.as_deref(),
+            opts.resource_version_match.as_deref(),
+            token,
+        )?;
         let (mut revision, mut start_after) = match token {
             Some(token) => {
                 if parse_resource_version(opts.resource_version.as_deref())?.is_some() {
@@ -79,11 +103,22 @@ impl Objects {
                 let resume = pagination::decode(&prefix, token)?;
                 (Some(resume.revision), Some(resume.after))
             }
-            // Any other resourceVersion means "not older than": the current state satisfies it.
-            None => {
-                parse_resource_version(opts.resource_version.as_deref())?;
-                (None, None)
-            }
+            None => match versions::list_read_at(
+                opts.resource_version.as_deref(),
+                opts.resource_version_match.as_deref(),
+                limit,
+            )? {
+                ReadAt::Latest | ReadAt::NotOlderThan(0) => (None, None),
+                // The current state satisfies "not older than" once the store reached it.
+                ReadAt::NotOlderThan(revision) => {
+                    self.wait_for_revision(r, revision).await?;
+                    (None, None)
+                }
+                ReadAt::Exact(revision) => {
+                    self.wait_for_revision(r, revision).await?;
+                    (Some(revision), None)
+                }
+            },
         };
 
         let mut items = Vec::new();
@@ -109,6 +144,7 @@ impl Objects {
                     StorageError::Expired { .. } if token.is_some() => {
                         Error::Expired(CONTINUE_EXPIRED.into())
                     }
+                    StorageError::Expired { .. } => Error::Expired(LIST_EXPIRED.into()),
                     other => storage_error(r, "", other),
                 })?;
             revision = Some(page.revision);
@@ -161,6 +197,14 @@ impl Objects {
         )?;
         let prefix = prefix(r, namespace);
         let requested = parse_resource_version(opts.resource_version.as_deref())?;
+        // Initial events "not older than" a version the store has not reached: wait for it,
+        // then end with the Timeout as kube's watch cache does (an ERROR event).
+        if opts.send_initial_events
+            && let Some(revision) = requested
+            && let Err(e) = self.wait_for_revision(r, revision).await
+        {
+            return Ok(watch::failed(e));
+        }
         // Without a resourceVersion kube starts with the current state; with one, only when
         // sendInitialEvents asks for it.
         let (start, after) = if requested.is_none() || opts.send_initial_events {
@@ -182,7 +226,7 @@ impl Objects {
             };
             (start, page.revision)
         } else {
-            (Start::After, requested.unwrap_or(0))
+            (Start::After(requested.unwrap_or(0)), requested.unwrap_or(0))
         };
         let storage = match self.storage.watch(prefix, after).await {
             Ok(stream) => stream,

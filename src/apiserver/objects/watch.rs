@@ -25,8 +25,9 @@ pub enum Start {
         revision: Revision,
         end_bookmark: bool,
     },
-    /// Only changes after a revision.
-    After,
+    /// Only changes after this revision; a revision the store has not reached yet waits for
+    /// later changes (as kube-apiserver's watch cache does).
+    After(Revision),
 }
 
 pub struct Setup {
@@ -42,6 +43,8 @@ struct State {
     ticker: Option<tokio::time::Interval>,
     selector: Selector,
     allow_bookmarks: bool,
+    /// Changes at or below this revision are not delivered.
+    after: Revision,
     done: bool,
 }
 
@@ -65,6 +68,10 @@ pub fn stream(
     setup: Setup,
 ) -> BoxStream<'static, WatchEvent> {
     let mut pending = VecDeque::new();
+    let after = match start {
+        Start::After(revision) => revision,
+        Start::Initial { revision, .. } => revision,
+    };
     if let Start::Initial {
         objects,
         revision,
@@ -98,6 +105,7 @@ pub fn stream(
         ticker,
         selector: setup.selector,
         allow_bookmarks: setup.allow_bookmarks,
+        after,
         done: false,
     };
     futures::stream::unfold(state, |mut s| async move {
@@ -120,7 +128,8 @@ pub fn stream(
                 Next::Tick => (s.request_progress)(),
                 Next::Item(None) => return None,
                 Next::Item(Some(WatchItem::Progress(revision))) => {
-                    if s.allow_bookmarks {
+                    // Never report progress below the version the watch started from.
+                    if s.allow_bookmarks && revision >= s.after {
                         let bookmark = WatchEvent::Bookmark {
                             resource_version: revision.to_string(),
                             initial_events_end: false,
@@ -133,6 +142,9 @@ pub fn stream(
                     return Some((WatchEvent::Error(storage_error(e)), s));
                 }
                 Next::Item(Some(WatchItem::Change(change))) => {
+                    if change.revision <= s.after {
+                        continue;
+                    }
                     if let Some(event) = convert(&change, &s.selector) {
                         return Some((event, s));
                     }
@@ -152,6 +164,7 @@ fn storage_error(e: StorageError) -> Error {
             "the watch fell too far behind the event stream and was closed; list and watch again"
                 .into(),
         ),
+        StorageError::Unavailable(_) => Error::Unavailable(e.to_string()),
         other => Error::Internal(other.to_string()),
     }
 }

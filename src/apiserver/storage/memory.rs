@@ -24,6 +24,10 @@ use super::{
 
 /// Changes kept for watch resumption and paginated lists, like kube's watch cache capacity.
 pub const DEFAULT_HISTORY: usize = 10_000;
+/// Bytes of JSON the history may hold (whichever bound is hit first evicts the oldest change).
+pub const DEFAULT_HISTORY_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest object stored, as JSON: etcd's default request limit (kube's 1.5 MiB).
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1_572_864;
 /// Events buffered per watcher before it counts as too slow.
 pub const DEFAULT_WATCH_BUFFER: usize = 1_000;
 
@@ -34,8 +38,12 @@ pub struct MemoryStorage {
 struct State {
     revision: Revision,
     objects: BTreeMap<Key, Arc<Value>>,
-    history: VecDeque<Arc<Change>>,
+    /// Each retained change with the JSON size of its value.
+    history: VecDeque<(Arc<Change>, u64)>,
     history_limit: usize,
+    history_bytes: u64,
+    history_bytes_limit: u64,
+    max_object_bytes: u64,
     /// Highest revision whose change left the history; revisions below it cannot be served.
     compacted: Revision,
     watchers: Vec<Watcher>,
@@ -48,6 +56,30 @@ struct Watcher {
     prefix: Prefix,
     tx: mpsc::Sender<WatchItem>,
     overflowed: Arc<AtomicBool>,
+}
+
+/// Bounds of a `MemoryStorage`.
+#[derive(Debug, Clone)]
+pub struct MemoryConfig {
+    /// Changes retained for watches and paginated lists (at least 1).
+    pub history_events: usize,
+    /// JSON bytes of the values the history retains.
+    pub history_bytes: u64,
+    /// Events queued per watcher before it is dropped as too slow (at least 1).
+    pub watch_buffer: usize,
+    /// Largest object accepted, in JSON bytes.
+    pub max_object_bytes: u64,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            history_events: DEFAULT_HISTORY,
+            history_bytes: DEFAULT_HISTORY_BYTES,
+            watch_buffer: DEFAULT_WATCH_BUFFER,
+            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
+        }
+    }
 }
 
 impl Default for MemoryStorage {
@@ -64,12 +96,24 @@ impl MemoryStorage {
     /// `history`: changes retained (at least 1); `watch_buffer`: events queued per watcher
     /// (at least 1).
     pub fn with_limits(history: usize, watch_buffer: usize) -> Self {
+        Self::with_config(MemoryConfig {
+            history_events: history,
+            watch_buffer,
+            ..MemoryConfig::default()
+        })
+    }
+
+    pub fn with_config(config: MemoryConfig) -> Self {
+        let (history, watch_buffer) = (config.history_events, config.watch_buffer);
         MemoryStorage {
             state: Arc::new(Mutex::new(State {
                 revision: 0,
                 objects: BTreeMap::new(),
                 history: VecDeque::new(),
                 history_limit: history.max(1),
+                history_bytes: 0,
+                history_bytes_limit: config.history_bytes,
+                max_object_bytes: config.max_object_bytes,
                 compacted: 0,
                 watchers: Vec::new(),
                 next_watcher: 0,
@@ -78,8 +122,79 @@ impl MemoryStorage {
         }
     }
 
+    /// Forgets the history up to and including `revision`, like etcd's compaction: lists at
+    /// and watches from older revisions then fail with `Expired`.
+    pub fn compact(&self, revision: Revision) {
+        let mut state = self.lock();
+        while state
+            .history
+            .front()
+            .is_some_and(|(c, _)| c.revision <= revision)
+        {
+            if let Some((_, bytes)) = state.history.pop_front() {
+                state.history_bytes -= bytes;
+            }
+        }
+        state.compacted = state.compacted.max(revision.min(state.revision));
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    // ---- replication: a MemoryStorage as a mirror of another store (the watch cache) ------
+
+    /// The revision of the last applied write (or progress, for a mirror).
+    pub fn revision(&self) -> Revision {
+        self.lock().revision
+    }
+
+    /// Replaces the content with `items` as of `revision` and forgets the history: lists at
+    /// older revisions and watches from before it are `Expired` here.
+    pub fn replicate_reset(&self, items: Vec<Versioned>, revision: Revision) {
+        let mut state = self.lock();
+        state.objects = items.into_iter().map(|v| (v.key, v.value)).collect();
+        state.history.clear();
+        state.history_bytes = 0;
+        state.revision = revision;
+        state.compacted = revision;
+    }
+
+    /// Applies a change made at `change.revision` by the mirrored store and fans it out.
+    pub fn replicate(&self, change: Change) {
+        let mut state = self.lock();
+        if change.revision <= state.revision {
+            return;
+        }
+        state.revision = change.revision;
+        match change.kind {
+            ChangeKind::Created | ChangeKind::Updated => {
+                state
+                    .objects
+                    .insert(change.key.clone(), change.value.clone());
+            }
+            ChangeKind::Deleted => {
+                state.objects.remove(&change.key);
+            }
+        }
+        let bytes = json_size(&change.value);
+        state.record(change, bytes);
+    }
+
+    /// The mirrored store has delivered every change up to `revision`.
+    pub fn replicate_progress(&self, revision: Revision) {
+        let mut state = self.lock();
+        state.revision = state.revision.max(revision);
+    }
+
+    /// Ends every watch with `error` (the mirror lost continuity and will be reset).
+    pub fn terminate_watchers(&self, error: StorageError) {
+        let mut state = self.lock();
+        for w in state.watchers.drain(..) {
+            if w.tx.try_send(WatchItem::Error(error.clone())).is_err() {
+                w.overflowed.store(true, Ordering::Release);
+            }
+        }
     }
 }
 
@@ -90,21 +205,7 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Sets `metadata.resourceVersion`; values that are not objects are stored as given.
-fn stamp(mut value: Value, revision: Revision) -> Value {
-    if let Some(obj) = value.as_object_mut() {
-        let meta = obj
-            .entry("metadata")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let Some(meta) = meta.as_object_mut() {
-            meta.insert(
-                "resourceVersion".to_string(),
-                Value::String(revision.to_string()),
-            );
-        }
-    }
-    value
-}
+use super::codec::stamp;
 
 fn revision_of(value: &Value) -> Revision {
     value
@@ -114,7 +215,36 @@ fn revision_of(value: &Value) -> Revision {
         .unwrap_or(0)
 }
 
+/// The length of `value` as compact JSON, counted without building the text.
+fn json_size(value: &Value) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail; a Value always serializes.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 impl State {
+    fn check_size(&self, key: &Key, bytes: u64) -> Result<(), StorageError> {
+        if bytes > self.max_object_bytes {
+            return Err(StorageError::TooLarge {
+                key: key.clone(),
+                size: bytes,
+                limit: self.max_object_bytes,
+            });
+        }
+        Ok(())
+    }
+
     fn check_expected(&self, key: &Key, expected: Option<Revision>) -> Result<(), StorageError> {
         let current = self
             .objects
@@ -134,12 +264,16 @@ impl State {
         self.compacted
     }
 
-    fn record(&mut self, change: Change) {
+    fn record(&mut self, change: Change, bytes: u64) {
         let change = Arc::new(change);
-        self.history.push_back(change.clone());
-        while self.history.len() > self.history_limit {
-            if let Some(dropped) = self.history.pop_front() {
+        self.history.push_back((change.clone(), bytes));
+        self.history_bytes += bytes;
+        while self.history.len() > self.history_limit
+            || (self.history_bytes > self.history_bytes_limit && !self.history.is_empty())
+        {
+            if let Some((dropped, dropped_bytes)) = self.history.pop_front() {
                 self.compacted = dropped.revision;
+                self.history_bytes -= dropped_bytes;
             }
         }
         self.watchers.retain(|w| {
@@ -226,7 +360,7 @@ impl State {
                 });
             }
             // Undo the newer changes, newest first.
-            for change in self.history.iter().rev() {
+            for (change, _) in self.history.iter().rev() {
                 if change.revision <= revision {
                     break;
                 }
@@ -282,21 +416,27 @@ impl Storage for MemoryStorage {
         key: &'a Key,
         value: Value,
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
+        let bytes = json_size(&value);
         let mut state = self.lock();
-        let result = if state.objects.contains_key(key) {
+        let result = if let Err(e) = state.check_size(key, bytes) {
+            Err(e)
+        } else if state.objects.contains_key(key) {
             Err(StorageError::AlreadyExists(key.clone()))
         } else {
             let revision = state.revision + 1;
             state.revision = revision;
             let value = Arc::new(stamp(value, revision));
             state.objects.insert(key.clone(), value.clone());
-            state.record(Change {
-                kind: ChangeKind::Created,
-                key: key.clone(),
-                value: value.clone(),
-                prev: None,
-                revision,
-            });
+            state.record(
+                Change {
+                    kind: ChangeKind::Created,
+                    key: key.clone(),
+                    value: value.clone(),
+                    prev: None,
+                    revision,
+                },
+                bytes,
+            );
             Ok(Versioned {
                 key: key.clone(),
                 value,
@@ -313,19 +453,26 @@ impl Storage for MemoryStorage {
         value: Value,
         expected: Option<Revision>,
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
+        let bytes = json_size(&value);
         let mut state = self.lock();
-        let result = state.check_expected(key, expected).map(|()| {
+        let checked = state
+            .check_size(key, bytes)
+            .and_then(|()| state.check_expected(key, expected));
+        let result = checked.map(|()| {
             let revision = state.revision + 1;
             state.revision = revision;
             let value = Arc::new(stamp(value, revision));
             let prev = state.objects.insert(key.clone(), value.clone());
-            state.record(Change {
-                kind: ChangeKind::Updated,
-                key: key.clone(),
-                value: value.clone(),
-                prev,
-                revision,
-            });
+            state.record(
+                Change {
+                    kind: ChangeKind::Updated,
+                    key: key.clone(),
+                    value: value.clone(),
+                    prev,
+                    revision,
+                },
+                bytes,
+            );
             Versioned {
                 key: key.clone(),
                 value,
@@ -350,13 +497,17 @@ impl Storage for MemoryStorage {
             let revision = state.revision + 1;
             state.revision = revision;
             let value = Arc::new(stamp((*prev).clone(), revision));
-            state.record(Change {
-                kind: ChangeKind::Deleted,
-                key: key.clone(),
-                value: value.clone(),
-                prev: Some(prev),
-                revision,
-            });
+            let bytes = json_size(&value);
+            state.record(
+                Change {
+                    kind: ChangeKind::Deleted,
+                    key: key.clone(),
+                    value: value.clone(),
+                    prev: Some(prev),
+                    revision,
+                },
+                bytes,
+            );
             Ok(Versioned {
                 key: key.clone(),
                 value,
@@ -387,6 +538,7 @@ impl Storage for MemoryStorage {
         let replay: Vec<WatchItem> = state
             .history
             .iter()
+            .map(|(c, _)| c)
             .filter(|c| c.revision > after && prefix.contains(&c.key))
             .map(|c| WatchItem::Change(c.clone()))
             .collect();
@@ -425,6 +577,11 @@ impl Storage for MemoryStorage {
                 }
             }
         });
+        // A watch from a revision the store has not reached yet skips the changes up to it.
+        let live = live.filter(move |item| {
+            let early = matches!(item, WatchItem::Change(c) if c.revision <= after);
+            futures::future::ready(!early)
+        });
         let items = futures::stream::iter(replay).chain(live).boxed();
         futures::future::ready(Ok(WatchStream {
             items,
@@ -441,6 +598,10 @@ impl Storage for MemoryStorage {
     fn count(&self) -> BoxFuture<'_, u64> {
         let count = self.lock().objects.len() as u64;
         futures::future::ready(count).boxed()
+    }
+
+    fn history_bytes(&self) -> u64 {
+        self.lock().history_bytes
     }
 }
 

@@ -6,18 +6,25 @@
 //! The model is etcd's: one monotonic revision counter per store, keys ordered lexically, lists
 //! at a past revision for consistent pagination, watches replaying changes after a revision from
 //! a bounded history (older revisions are "compacted": `StorageError::Expired`). Methods return
-//! boxed futures so the trait stays object-safe (`Arc<dyn Storage>`) for a future etcd backend.
+//! boxed futures so the trait stays object-safe (`Arc<dyn Storage>`): `MemoryStorage` (the
+//! embedded default) and `EtcdStorage` implement it.
 
+pub mod cache;
+pub mod codec;
+pub mod etcd;
 pub mod memory;
+pub mod options;
 
 use std::fmt;
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::BoxStream;
 use serde_json::Value;
 
-pub use memory::MemoryStorage;
+pub use cache::CachedStorage;
+pub use etcd::{EtcdConfig, EtcdStorage, EtcdTls};
+pub use memory::{MemoryConfig, MemoryStorage};
 
 /// A store revision; `resourceVersion` is its decimal form.
 pub type Revision = u64;
@@ -64,6 +71,11 @@ impl Prefix {
             Some(ns) => Prefix(format!("/{group}/{plural}/{ns}/")),
             None => Prefix(format!("/{group}/{plural}/")),
         }
+    }
+
+    /// Rebuilds a prefix from its string form (ending in `/`).
+    pub fn from_raw(raw: String) -> Self {
+        Prefix(raw)
     }
 
     pub fn contains(&self, key: &Key) -> bool {
@@ -162,6 +174,13 @@ pub enum StorageError {
     /// A watcher fell so far behind that the backend dropped it rather than block writers.
     #[error("the watcher could not keep up with the event rate")]
     TooSlow,
+    /// The object is larger than the configured limit (413).
+    #[error("{key} is {size} bytes, more than the limit of {limit}")]
+    TooLarge { key: Key, size: u64, limit: u64 },
+    /// The backend cannot be reached or did not answer in time; retrying later may succeed
+    /// (503 with Retry-After).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("storage failure: {0}")]
     Internal(String),
 }
@@ -209,4 +228,15 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Number of stored keys.
     fn count(&self) -> BoxFuture<'_, u64>;
+
+    /// JSON bytes of the change history this process holds for watches and lists at past
+    /// revisions (0 when the backend keeps none, like etcd), for `/metrics`.
+    fn history_bytes(&self) -> u64 {
+        0
+    }
+
+    /// Whether the backend answers requests now (for `/readyz`).
+    fn ready(&self) -> BoxFuture<'_, Result<(), StorageError>> {
+        futures::future::ready(Ok(())).boxed()
+    }
 }

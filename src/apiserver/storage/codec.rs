@@ -1,0 +1,78 @@
+//! How objects are stored as bytes (format 1): the object's JSON with `metadata.resourceVersion`
+//! removed, because the revision that wrote a value is known only after the write and is
+//! stamped back on read. See docs/storage.md.
+
+use serde_json::Value;
+
+use super::{Revision, StorageError};
+
+/// Serializes `value` for storage, without its resourceVersion.
+pub fn encode(value: &Value) -> Result<Vec<u8>, StorageError> {
+    let stored_rv = value.pointer("/metadata/resourceVersion").is_some();
+    let result = if stored_rv {
+        let mut copy = value.clone();
+        if let Some(meta) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+        }
+        serde_json::to_vec(&copy)
+    } else {
+        serde_json::to_vec(value)
+    };
+    result.map_err(|e| StorageError::Internal(format!("encoding an object: {e}")))
+}
+
+/// Parses stored bytes and stamps the revision that wrote them.
+pub fn decode(bytes: &[u8], revision: Revision) -> Result<Value, DecodeError> {
+    match bytes.first() {
+        Some(b'{') => Ok(stamp(serde_json::from_slice(bytes)?, revision)),
+        Some(other) => Err(DecodeError::UnknownFormat(*other)),
+        None => Err(DecodeError::Empty),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("an empty value")]
+    Empty,
+    #[error("an unknown storage format (first byte {0:#04x}); written by a newer server?")]
+    UnknownFormat(u8),
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Sets `metadata.resourceVersion`; values that are not objects are returned as given.
+pub fn stamp(mut value: Value, revision: Revision) -> Value {
+    if let Some(obj) = value.as_object_mut() {
+        let meta = obj
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(
+                "resourceVersion".to_string(),
+                Value::String(revision.to_string()),
+            );
+        }
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn round_trip_drops_and_restamps_the_resource_version() {
+        let v = json!({"metadata": {"name": "a", "resourceVersion": "3"}, "spec": {"x": 1}});
+        let bytes = encode(&v).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("resourceVersion"));
+        let back = decode(&bytes, 9).unwrap();
+        assert_eq!(back["metadata"]["resourceVersion"], "9");
+        assert_eq!(back["spec"]["x"], 1);
+        assert!(matches!(
+            decode(b"k8s\0", 1),
+            Err(DecodeError::UnknownFormat(b'k'))
+        ));
+        assert!(matches!(decode(b"", 1), Err(DecodeError::Empty)));
+    }
+}
