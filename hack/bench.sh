@@ -14,6 +14,7 @@
 # ratios from one run, not absolute numbers across runs.
 #
 # Env: DURATION (s per wrk run, default 5), RUNS (default 3), OBJECTS (10000), WATCHERS (1000).
+# The cost of delegated authentication/authorization is measured by hack/bench-auth.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -100,7 +101,7 @@ wrk_median() {
 }
 
 echo "== starting the aggregated apiserver (CPU 0)"
-"${PIN_SERVER[@]}" "$BIN" --app aggregated-apiserver --bind-address 127.0.0.1 --secure-port "$PORT" \
+"${PIN_SERVER[@]}" "$BIN" --app aggregated-apiserver --authentication=none --bind-address 127.0.0.1 --secure-port "$PORT" \
   --write-kubeconfig "$WORK/kubeconfig" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!; PIDS+=("$SERVER_PID")
 wait_for "https://127.0.0.1:$PORT/readyz"

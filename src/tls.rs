@@ -156,31 +156,20 @@ pub fn pem_encode(cert: &CertificateDer<'_>) -> String {
     out
 }
 
-/// The rustls config of a server: TLS 1.2 and 1.3, ALPN h2 then http/1.1. Client certificates
-/// are requested (never required) only when `client_ca` is given, so that kubelet probes and
-/// anonymous clients connect either way; without a CA there is nothing to verify them against.
+/// The rustls config of a server: TLS 1.2 and 1.3, ALPN h2 then http/1.1. With a
+/// `client_certs` verifier, client certificates are requested by it (it must not require them,
+/// so that kubelet probes and token clients connect either way); without, none is asked for.
 pub fn server_config(
     cert: &ServingCert,
-    client_ca: Option<&[CertificateDer<'static>]>,
+    client_certs: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
 ) -> Result<Arc<ServerConfig>, Error> {
     install_crypto_provider();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
+    let builder = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
-    let builder = match client_ca {
-        Some(roots) if !roots.is_empty() => {
-            let mut store = rustls::RootCertStore::empty();
-            for root in roots {
-                store.add(root.clone())?;
-            }
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(store.into(), provider)
-                    .allow_unauthenticated()
-                    .build()
-                    .map_err(|e| rustls::Error::General(e.to_string()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-        _ => builder.with_no_client_auth(),
+    let builder = match client_certs {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(cert.chain.clone(), cert.key.clone_key())?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -199,7 +188,8 @@ mod tests {
         assert_eq!(fp.split(':').count(), 32);
         let config = server_config(&cert, None).unwrap();
         assert_eq!(config.alpn_protocols[0], b"h2");
-        let config = server_config(&cert, Some(std::slice::from_ref(&cert.trust_der))).unwrap();
+        let verifier = crate::apiserver::auth::client_cert::RequestClientCert::new();
+        let config = server_config(&cert, Some(verifier)).unwrap();
         assert_eq!(config.alpn_protocols.len(), 2);
     }
 

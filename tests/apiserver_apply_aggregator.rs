@@ -1,108 +1,22 @@
 //! Server-side apply through the real kube-aggregator: kubectl talks to kube-apiserver v1.36
 //! (envtest harness), which proxies `aggregation.coder.com` to our server. The setup is the
-//! one of `tests/e2e_aggregator.rs` (no controller manager needed here).
+//! shared one in `tests/aggregated_e2e/` (no controller manager needed here).
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+mod aggregated_e2e;
 
-use envtest::{ApiServiceRegistration, ControlPlane, GuardedChild};
+use aggregated_e2e::{AggregatedServer, GROUP, VERSION, kubectl, kubectl_ok};
+use envtest::ControlPlane;
 use tokio::sync::OnceCell;
-
-const GROUP: &str = "aggregation.coder.com";
-const VERSION: &str = "v1alpha1";
-/// kubectl calls through the aggregator; generous for a busy two-core machine.
-const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Our server, started once per test binary and registered as `v1alpha1.aggregation.coder.com`.
-struct AggregatedServer {
-    _process: GuardedChild,
-}
 
 static SERVER: OnceCell<AggregatedServer> = OnceCell::const_new();
 
 /// The control plane and our registered server.
 async fn setup() -> &'static ControlPlane {
     let cp = envtest::shared();
-    SERVER.get_or_init(|| start_and_register(cp)).await;
+    SERVER
+        .get_or_init(|| AggregatedServer::start_and_register(cp))
+        .await;
     cp
-}
-
-async fn start_and_register(cp: &'static ControlPlane) -> AggregatedServer {
-    let serving = cp.aggregated_serving_cert(GROUP, VERSION);
-
-    // Port 0: the server binds a free port itself (no race with other test binaries) and
-    // prints its URL.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-    cmd.arg("--app=aggregated-apiserver")
-        .arg("--bind-address=127.0.0.1")
-        .arg("--secure-port=0")
-        .arg(format!("--tls-cert-file={}", serving.cert_file.display()))
-        .arg(format!(
-            "--tls-private-key-file={}",
-            serving.key_file.display()
-        ))
-        .stdin(Stdio::null());
-    let log = cp.dir().join("aggregated-apiserver.log");
-    let mut process = envtest::spawn_guarded("coder-k8s aggregated-apiserver", cmd, Some(&log))
-        .expect("start our aggregated apiserver");
-
-    const LISTENING: &str = "listening on https://127.0.0.1:";
-    let port: u16 = envtest::poll_until("our server to listen", Duration::from_secs(30), || {
-        let exited = process.try_wait().ok().flatten();
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        async move {
-            if let Some(status) = exited {
-                panic!("our aggregated apiserver exited ({status}):\n{text}");
-            }
-            text.lines()
-                .find_map(|l| l.split_once(LISTENING))
-                .and_then(|(_, port)| port.trim().parse().ok())
-                .ok_or_else(|| format!("no `{LISTENING}PORT` line yet; log:\n{text}"))
-        }
-    })
-    .await;
-    cp.register_apiservice(ApiServiceRegistration::new(
-        GROUP,
-        VERSION,
-        port,
-        &serving.ca_pem,
-    ))
-    .await;
-    AggregatedServer { _process: process }
-}
-
-/// Runs kubectl (admin) with a deadline; returns (success, stdout, stderr).
-async fn kubectl(cp: &ControlPlane, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    use tokio::io::AsyncWriteExt;
-    let mut cmd = cp.kubectl();
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn kubectl");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin");
-        pipe.write_all(input.as_bytes()).await.expect("write stdin");
-    }
-    let output = tokio::time::timeout(KUBECTL_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("kubectl {args:?} hung for {KUBECTL_TIMEOUT:?}"))
-        .expect("kubectl output");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-async fn kubectl_ok(cp: &ControlPlane, args: &[&str], stdin: Option<&str>) -> String {
-    let (ok, stdout, stderr) = kubectl(cp, args, stdin).await;
-    assert!(ok, "kubectl {args:?} failed:\n{stderr}\n{stdout}");
-    stdout
 }
 
 fn manifest(namespace: &str, running: bool) -> String {

@@ -648,6 +648,61 @@ fn aggregated_apiserver_delegates_auth_with_the_bindings_it_needs() {
     }
 }
 
+/// Every served resource is readable through aggregate-to-view and writable through
+/// aggregate-to-edit (admin aggregates edit's rules too); view never writes.
+#[test]
+fn users_get_the_aggregated_resources_through_the_built_in_roles() {
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    for layer in LAYERS {
+        let docs = build(layer);
+        let roles = of_kind::<ClusterRole>(&docs, "ClusterRole");
+        let grants = |label: &str, verb: &str, group: &str, resource: &str| {
+            roles.iter().any(|role| {
+                role.metadata
+                    .labels
+                    .as_ref()
+                    .is_some_and(|l| l.get(label).map(String::as_str) == Some("true"))
+                    && role.rules.iter().flatten().any(|rule| {
+                        rule.verbs.iter().any(|v| v == verb)
+                            && rule.api_groups.iter().flatten().any(|g| g == group)
+                            && rule.resources.iter().flatten().any(|r| r == resource)
+                    })
+            })
+        };
+        let view = "rbac.authorization.k8s.io/aggregate-to-view";
+        let edit = "rbac.authorization.k8s.io/aggregate-to-edit";
+        let admin = "rbac.authorization.k8s.io/aggregate-to-admin";
+        for r in registry::served_by(ServedBy::AggregatedApiserver) {
+            for verb in ["get", "list", "watch"] {
+                for label in [view, edit, admin] {
+                    assert!(
+                        grants(label, verb, r.group, r.plural),
+                        "{}: {label}: {verb} {}",
+                        layer.dir,
+                        r.plural
+                    );
+                }
+            }
+            for verb in ["create", "update", "patch", "delete", "deletecollection"] {
+                for label in [edit, admin] {
+                    assert!(
+                        grants(label, verb, r.group, r.plural),
+                        "{}: {label}: {verb} {}",
+                        layer.dir,
+                        r.plural
+                    );
+                }
+                assert!(
+                    !grants(view, verb, r.group, r.plural),
+                    "{}: view must not {verb} {}",
+                    layer.dir,
+                    r.plural
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn all_in_one_runs_one_process_with_both_apps_permissions() {
     let base = build(&LAYERS[0]);

@@ -2,12 +2,12 @@
 //! kube-aggregator, over HTTPS, to kubectl, client-go and kube-rs.
 //!
 //! Layout: `objects` (object semantics) on `storage` (versioned key-value store) know nothing of
-//! HTTP. The HTTP side: `server` (TLS accept loop), `router` (pipeline), `authn` and `limits`
+//! HTTP. The HTTP side: `server` (TLS accept loop), `router` (pipeline), `auth` and `limits`
 //! (layers), `handlers` + `watch` (verbs), `request` (path → verb/kind), `negotiation`,
 //! `render`, `table`, `status` (errors), `discovery`, `openapi`, `health`, `metrics`,
 //! `kubeconfig`.
 
-pub mod authn;
+pub mod auth;
 pub mod compression;
 pub mod delete_options;
 pub mod discovery;
@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use authn::AuthenticationMode;
+pub use auth::{AuthArgs, AuthenticationMode, AuthorizationMode};
 pub use state::Limits;
 
 use crate::shutdown::Shutdown;
@@ -69,9 +69,9 @@ pub struct ApiserverArgs {
     #[arg(long, value_delimiter = ',')]
     pub tls_san: Vec<String>,
 
-    /// How callers are authenticated. Only `none` exists yet: anonymous, allow-all.
-    #[arg(long, value_enum, default_value_t = AuthenticationMode::None)]
-    pub authentication: AuthenticationMode,
+    /// Authentication and authorization (--authentication, --authorization-mode, ...).
+    #[command(flatten)]
+    pub auth: AuthArgs,
 
     /// Preload the six demo objects.
     #[arg(long)]
@@ -110,7 +110,7 @@ impl Default for ApiserverArgs {
             tls_cert_file: None,
             tls_private_key_file: None,
             tls_san: Vec::new(),
-            authentication: AuthenticationMode::None,
+            auth: AuthArgs::default(),
             demo_data: false,
             write_kubeconfig: None,
             request_timeout: Duration::from_secs(60),
@@ -162,6 +162,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Auth(#[from] auth::Error),
     #[error("loading demo data: {0}")]
     DemoData(#[source] objects::Error),
     #[error("opening storage: {0}")]
@@ -225,6 +227,17 @@ pub async fn start_with_objects(
     objects: Objects,
     shutdown: Shutdown,
 ) -> Result<Running, Error> {
+    start_with_authorizer(args, objects, None, shutdown).await
+}
+
+/// As [`start_with_objects`], with `authorizer` deciding instead of SubjectAccessReview when
+/// authorization is delegated (tests record what reaches authorization with it).
+pub async fn start_with_authorizer(
+    args: ApiserverArgs,
+    objects: Objects,
+    authorizer: Option<Arc<dyn auth::Authorizer>>,
+    shutdown: Shutdown,
+) -> Result<Running, Error> {
     crate::tls::install_crypto_provider();
     let cert = match (&args.tls_cert_file, &args.tls_private_key_file) {
         (Some(cert), Some(key)) => crate::tls::load(cert, key)?,
@@ -236,14 +249,21 @@ pub async fn start_with_objects(
     } else {
         tracing::info!(sha256 = %fingerprint, "loaded the serving certificate");
     }
-    let tls = crate::tls::server_config(&cert, None)?;
-
-    match args.authentication {
-        AuthenticationMode::None => tracing::warn!(
-            "--authentication=none: EVERY CLIENT IS ANONYMOUS AND ALLOWED EVERYTHING; \
-             for local development and tests only, never behind the kube-aggregator in production"
+    let stop = CancellationToken::new();
+    let client_certs = match args.auth.authentication {
+        AuthenticationMode::Delegated => Some(auth::client_cert::RequestClientCert::new() as _),
+        AuthenticationMode::None => None,
+    };
+    let tls = crate::tls::server_config(&cert, client_certs)?;
+    let auth = auth::Auth::build(&args.auth, authorizer, stop.clone()).await?;
+    // Against a cluster, creates in missing or terminating namespaces are refused as
+    // kube-apiserver's NamespaceLifecycle admission refuses them; standalone, any name goes.
+    let objects = match auth.cluster_client() {
+        Some(client) => objects.with_namespace_lifecycle(
+            namespace_informer::NamespaceInformer::start(client, stop.clone()),
         ),
-    }
+        None => objects,
+    };
 
     if args.demo_data {
         objects::demo::seed(&objects)
@@ -269,12 +289,10 @@ pub async fn start_with_objects(
         tracing::info!(path = %path.display(), "wrote a kubeconfig for this server");
     }
 
-    let stop = CancellationToken::new();
-    let state = Arc::new(AppState::new(
-        objects,
-        Limits::from_args(&args),
-        stop.clone(),
-    ));
+    let state = Arc::new(AppState {
+        auth,
+        ..AppState::new(objects, Limits::from_args(&args), stop.clone())
+    });
     let app = router::router(state.clone());
     tracing::info!(%addr, url = %url, "serving the aggregated API");
 

@@ -1,10 +1,10 @@
 //! The request pipeline: probes and metrics (never limited or authenticated, so kubelet and
 //! Prometheus always get through), then the API behind authentication and limits.
 //!
-//! Steps, in order: metrics → authentication → in-flight/timeout limits → handlers, run by one
+//! Steps, in order: metrics → authentication + authorization → in-flight/timeout limits → handlers, run by one
 //! middleware (`pipeline`) rather than one layer each: every axum layer boxes the inner service
-//! and its future per request, so one layer boxes once. Delegated authorization
-//! slots in right after authentication.
+//! and its future per request, so one layer boxes once. Authentication and authorization
+//! (`auth`) run together, before limits, so refused requests never take an in-flight slot.
 
 use std::time::Instant;
 
@@ -18,7 +18,7 @@ use http::HeaderMap;
 use super::handlers::{self, RequestLabels};
 use super::state::SharedState;
 use super::status::ApiError;
-use super::{authn, health, limits};
+use super::{health, limits};
 
 pub fn router(state: SharedState) -> Router {
     let api = Router::new()
@@ -78,14 +78,11 @@ async fn openapi_v3_doc(
     state.openapi.v3_doc(&key, query.as_deref(), &headers)
 }
 
-/// The API pipeline: metrics around authentication around limits around the handler.
+/// The API pipeline: metrics around authentication/authorization around limits around the handler.
 async fn pipeline(State(state): State<SharedState>, request: Request, next: Next) -> Response {
     measured(&state, request, |mut request| async {
-        match authn::authenticate(request.headers()) {
-            Ok(user) => {
-                request.extensions_mut().insert(user);
-                limits::limit(&state, request, next).await
-            }
+        match state.auth.admit(&mut request).await {
+            Ok(()) => limits::limit(&state, request, next).await,
             Err(refused) => refused.into_response(),
         }
     })

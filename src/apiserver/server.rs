@@ -14,6 +14,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use super::auth::client_cert::ClientCertificates;
 
 /// A slow or silent client must not hold a task forever before it speaks TLS.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,6 +42,7 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    allow_large_headers(&mut builder);
     let builder = Arc::new(builder);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -70,6 +74,19 @@ pub async fn serve(
                     return;
                 }
             };
+            // The client's chain (if it sent one) travels with each request of the connection;
+            // authentication decides per CA what it proves.
+            let certificates = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|chain| ClientCertificates::new(chain.to_vec()));
+            let app = app.map_request(move |mut request: http::Request<hyper::body::Incoming>| {
+                if let Some(certificates) = &certificates {
+                    request.extensions_mut().insert(certificates.clone());
+                }
+                request
+            });
             let service = TowerToHyperService::new(app);
             let connection = builder
                 .serve_connection_with_upgrades(TokioIo::new(tls), service)
@@ -84,6 +101,23 @@ pub async fn serve(
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(drain) => tracing::warn!("connections still open after the drain period; closing"),
     }
+}
+
+/// Total size of a request's header block we accept (kube-apiserver: 1 MiB): the front proxy
+/// sends one X-Remote-Group header per group, and users may be in hundreds of groups.
+pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
+/// Header fields per request (hyper's default is 100).
+pub const MAX_HEADERS: usize = 8192;
+
+fn allow_large_headers(builder: &mut Builder<TokioExecutor>) {
+    builder
+        .http1()
+        .max_headers(MAX_HEADERS)
+        // The read buffer must hold the whole header block plus the request line.
+        .max_buf_size(MAX_HEADER_BYTES + 64 * 1024);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
 }
 
 /// Binds the listener; port 0 picks a free port (tests), reported by `local_addr`.

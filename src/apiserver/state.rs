@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::auth::Auth;
 use super::discovery::Discovery;
 use super::metrics::Metrics;
 use super::openapi::OpenApi;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub openapi: OpenApi,
     pub metrics: Metrics,
     pub limits: Limits,
+    /// Authentication and authorization of the API routes (disabled unless built from flags).
+    pub auth: Auth,
     pub inflight: Arc<tokio::sync::Semaphore>,
     /// Set once shutdown starts: `/readyz` fails while in-flight work finishes.
     pub draining: AtomicBool,
@@ -63,6 +66,7 @@ impl AppState {
                 limits.max_requests_inflight.max(1),
             )),
             limits,
+            auth: Auth::disabled(),
             draining: AtomicBool::new(false),
             stop,
         }

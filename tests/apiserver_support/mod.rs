@@ -26,11 +26,16 @@ pub struct TestServer {
     dir: tempfile::TempDir,
 }
 
-/// Flags of a test server: loopback, a free port.
+/// Flags of a test server: loopback, a free port, and no authentication (these tests are about
+/// the API; tests/apiserver_auth*.rs test authentication and authorization).
 pub fn args() -> ApiserverArgs {
     ApiserverArgs {
         secure_port: 0,
         bind_address: [127, 0, 0, 1].into(),
+        auth: apiserver::AuthArgs {
+            authentication: apiserver::AuthenticationMode::None,
+            ..Default::default()
+        },
         ..ApiserverArgs::default()
     }
 }
@@ -41,15 +46,24 @@ impl TestServer {
     }
 
     pub async fn start_with(
+        args: ApiserverArgs,
+        objects: coder_k8s::apiserver::objects::Objects,
+    ) -> Self {
+        Self::start_with_authorizer(args, objects, None).await
+    }
+
+    /// A server whose delegated authorization is decided by `authorizer`.
+    pub async fn start_with_authorizer(
         mut args: ApiserverArgs,
         objects: coder_k8s::apiserver::objects::Objects,
+        authorizer: Option<Arc<dyn apiserver::auth::Authorizer>>,
     ) -> Self {
         coder_k8s::telemetry::init(coder_k8s::telemetry::LogFormat::Text);
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");
         args.write_kubeconfig = Some(kubeconfig.clone());
         let shutdown = CancellationToken::new();
-        let running = apiserver::start_with_objects(args, objects, shutdown.clone())
+        let running = apiserver::start_with_authorizer(args, objects, authorizer, shutdown.clone())
             .await
             .expect("server starts");
         TestServer {
@@ -84,6 +98,29 @@ impl TestServer {
         let config = rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth();
+        Http {
+            addr: self.url.trim_start_matches("https://").to_string(),
+            tls: Arc::new(config),
+        }
+    }
+
+    /// A plain HTTPS client trusting the server's CA that presents this client certificate.
+    pub fn http_with_client_cert(&self, cert_pem: &str, key_pem: &str) -> Http {
+        use rustls_pki_types::pem::PemObject;
+        coder_k8s::tls::install_crypto_provider();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            roots.add(cert.expect("CA PEM")).expect("CA cert");
+        }
+        let chain = rustls_pki_types::CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("client cert PEM");
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .expect("client key PEM");
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .expect("client cert config");
         Http {
             addr: self.url.trim_start_matches("https://").to_string(),
             tls: Arc::new(config),

@@ -1,0 +1,116 @@
+//! Shared by the e2e tests that put our aggregated apiserver behind the real kube-aggregator of
+//! the envtest harness: start the binary once per test binary, register it with an APIService,
+//! and run the real kubectl with a deadline.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use envtest::{ApiServiceRegistration, ControlPlane, GuardedChild};
+use tokio::io::AsyncWriteExt;
+
+pub const GROUP: &str = "aggregation.coder.com";
+pub const VERSION: &str = "v1alpha1";
+/// kubectl calls through the aggregator; generous for a busy two-core machine.
+pub const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Our server process, registered as `v1alpha1.aggregation.coder.com`.
+pub struct AggregatedServer {
+    _process: GuardedChild,
+    pub port: u16,
+}
+
+impl AggregatedServer {
+    /// Starts our binary with the harness's serving certificate and delegated authentication
+    /// and authorization against the control plane (the production default), then registers
+    /// it and waits until the APIService is Available.
+    pub async fn start_and_register(cp: &ControlPlane) -> AggregatedServer {
+        let serving = cp.aggregated_serving_cert(GROUP, VERSION);
+        let admin = cp.admin_kubeconfig().display().to_string();
+
+        // Port 0: the server binds a free port itself (no race with other test binaries) and
+        // logs its URL.
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
+        cmd.arg("--app=aggregated-apiserver")
+            .arg("--bind-address=127.0.0.1")
+            .arg("--secure-port=0")
+            .arg(format!("--tls-cert-file={}", serving.cert_file.display()))
+            .arg(format!(
+                "--tls-private-key-file={}",
+                serving.key_file.display()
+            ))
+            .arg(format!("--authentication-kubeconfig={admin}"))
+            .arg(format!("--authorization-kubeconfig={admin}"))
+            .stdin(Stdio::null());
+        let log = cp.unique_file("aggregated-apiserver", "log");
+        let mut process = envtest::spawn_guarded("coder-k8s aggregated-apiserver", cmd, Some(&log))
+            .expect("start our aggregated apiserver");
+
+        const LISTENING: &str = "listening on https://127.0.0.1:";
+        let port: u16 =
+            envtest::poll_until("our server to listen", Duration::from_secs(30), || {
+                let exited = process.try_wait().ok().flatten();
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                async move {
+                    if let Some(status) = exited {
+                        panic!("our aggregated apiserver exited ({status}):\n{text}");
+                    }
+                    text.lines()
+                        .find_map(|l| l.split_once(LISTENING))
+                        .and_then(|(_, port)| port.trim().parse().ok())
+                        .ok_or_else(|| format!("no `{LISTENING}PORT` line yet; log:\n{text}"))
+                }
+            })
+            .await;
+        cp.register_apiservice(ApiServiceRegistration::new(
+            GROUP,
+            VERSION,
+            port,
+            &serving.ca_pem,
+        ))
+        .await;
+        AggregatedServer {
+            _process: process,
+            port,
+        }
+    }
+}
+
+/// Runs kubectl (admin) with a deadline; returns (success, stdout, stderr).
+pub async fn kubectl(
+    cp: &ControlPlane,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
+    let mut cmd = cp.kubectl();
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn kubectl");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(input.as_bytes()).await.expect("write stdin");
+    }
+    let output = tokio::time::timeout(KUBECTL_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("kubectl {args:?} hung for {KUBECTL_TIMEOUT:?}"))
+        .expect("kubectl output");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// kubectl that must succeed; returns stdout.
+pub async fn kubectl_ok(cp: &ControlPlane, args: &[&str], stdin: Option<&str>) -> String {
+    let (ok, stdout, stderr) = kubectl(cp, args, stdin).await;
+    assert!(ok, "kubectl {args:?} failed:\n{stderr}\n{stdout}");
+    stdout
+}
