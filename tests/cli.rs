@@ -169,3 +169,115 @@ async fn dispatch_without_an_app_is_a_usage_error_and_runs_nothing() {
     assert_eq!(error.exit_code(), 2);
     assert!(runners.calls.lock().expect("lock").is_empty());
 }
+
+/// Every boolean flag takes `--flag`, `--flag=true` and `--flag=false`, as Kubernetes components
+/// do (manifests and Helm values pass the explicit form).
+#[test]
+fn boolean_flags_of_both_apps_take_explicit_values() {
+    let parse = |args: &[&str]| {
+        Cli::try_parse_from(std::iter::once("coder-k8s").chain(args.iter().copied()))
+            .map(|cli| (cli.controller.leader_elect, cli.apiserver.demo_data))
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(parse(&["--app=controller"]), Ok((false, false)));
+    assert_eq!(
+        parse(&["--app=controller", "--leader-elect"]),
+        Ok((true, false))
+    );
+    assert_eq!(
+        parse(&["--app=controller", "--leader-elect=true"]),
+        Ok((true, false))
+    );
+    assert_eq!(
+        parse(&["--app=controller", "--leader-elect=false"]),
+        Ok((false, false))
+    );
+    assert_eq!(
+        parse(&["--app=aggregated-apiserver", "--demo-data"]),
+        Ok((false, true))
+    );
+    assert_eq!(
+        parse(&["--app=aggregated-apiserver", "--demo-data=true"]),
+        Ok((false, true))
+    );
+    assert_eq!(
+        parse(&["--app=aggregated-apiserver", "--demo-data=false"]),
+        Ok((false, false))
+    );
+    let bad = parse(&["--app=controller", "--leader-elect=sometimes"]).unwrap_err();
+    assert!(bad.contains("sometimes"), "{bad}");
+}
+
+/// The binary itself: `--leader-elect=false` and `CODER_K8S_LEADER_ELECT=false` get past flag
+/// parsing (exit 1 on the unreadable kubeconfig, not 2 for bad usage).
+#[test]
+fn leader_elect_false_reaches_the_controller_from_flag_and_environment() {
+    for (flag, env) in [
+        (Some("--leader-elect=false"), None),
+        (Some("--leader-elect=true"), None),
+        (None, Some("false")),
+        (None, Some("true")),
+    ] {
+        let mut cmd = binary();
+        cmd.env_remove("CODER_K8S_LEADER_ELECT").args([
+            "--app=controller",
+            "--kubeconfig=/nonexistent/kubeconfig",
+            "--health-probe-bind-address=127.0.0.1:0",
+            "--metrics-bind-address=127.0.0.1:0",
+        ]);
+        if let Some(flag) = flag {
+            cmd.arg(flag);
+        }
+        if let Some(value) = env {
+            cmd.env("CODER_K8S_LEADER_ELECT", value);
+        }
+        let out = cmd.output().expect("run binary");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag:?} {env:?}: {stderr}");
+        assert!(
+            stderr.contains("/nonexistent/kubeconfig"),
+            "{flag:?} {env:?}: {stderr}"
+        );
+    }
+}
+
+/// In a pod stderr is a pipe: log lines must be plain text, without terminal colour codes.
+#[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    // A server nobody listens on: the controller starts, logs, and keeps retrying.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n\
+         current-context: c\n",
+    )
+    .expect("write kubeconfig");
+    let mut child = binary()
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .args([
+            "--app=controller",
+            "--health-probe-bind-address=127.0.0.1:0",
+            "--metrics-bind-address=127.0.0.1:0",
+        ])
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn controller");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    child.kill().expect("kill controller");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr piped")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    let _ = child.wait();
+    assert!(stderr.contains("serving /healthz"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "ANSI escape in: {stderr:?}");
+}

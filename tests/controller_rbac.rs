@@ -95,6 +95,16 @@ fn settings() -> Settings {
 
 async fn scenario(fake: &FakeKube) {
     let controller = start(fake, "controller", settings());
+    // An apply rejected as invalid makes the controller read the child (to take over fields
+    // someone added by hand).
+    for resource in ["deployments", "services", "ingresses"] {
+        fake.inject(
+            Fault::new(422, 1)
+                .verb("patch")
+                .resource(resource)
+                .client("controller"),
+        );
+    }
     create_ccp(
         fake,
         "full",
@@ -108,6 +118,10 @@ async fn scenario(fake: &FakeKube) {
     .await;
     eventually("status", || {
         ccp(fake, "coder", "full").filter(|o| condition(o, "Degraded").is_some())
+    })
+    .await;
+    eventually("deployment applied after the 422", || {
+        fake.get("apps", "deployments", "coder", "full")
     })
     .await;
     make_deployment_ready(fake, "coder", "full").await;

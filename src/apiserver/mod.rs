@@ -73,8 +73,16 @@ pub struct ApiserverArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
 
-    /// Preload the six demo objects.
-    #[arg(long)]
+    /// Preload the six demo objects (`--demo-data`, `--demo-data=true|false`).
+    #[arg(
+        long,
+        default_value = "false",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
     pub demo_data: bool,
 
     /// Write a kubeconfig for this server (address, CA, and a dummy bearer token so kubectl

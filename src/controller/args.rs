@@ -17,7 +17,17 @@ pub struct ControllerArgs {
     pub kubeconfig: Option<PathBuf>,
 
     /// Run only while holding the leader-election Lease, so replicas can stand by.
-    #[arg(long, env = "CODER_K8S_LEADER_ELECT", default_value_t = false)]
+    /// `--leader-elect`, `--leader-elect=true|false`, like every Kubernetes component.
+    #[arg(
+        long,
+        env = "CODER_K8S_LEADER_ELECT",
+        default_value = "false",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
     pub leader_elect: bool,
 
     /// Name of the coordination.k8s.io/v1 Lease used for leader election.
@@ -178,6 +188,21 @@ mod tests {
         assert_eq!(leader.lease_duration, Duration::from_secs(9));
         assert_eq!(leader.renew_interval, Duration::from_secs(3));
         assert_eq!(settings.namespace.as_deref(), Some("team"));
+    }
+
+    #[test]
+    fn leader_elect_accepts_kubernetes_boolean_forms() {
+        let parse = |args: &[&str]| {
+            Wrapper::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+                .map(|w| w.args.leader_elect)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(parse(&[]), Ok(false));
+        assert_eq!(parse(&["--leader-elect"]), Ok(true));
+        assert_eq!(parse(&["--leader-elect=true"]), Ok(true));
+        assert_eq!(parse(&["--leader-elect=false"]), Ok(false));
+        assert_eq!(parse(&["--leader-elect", "--namespace=a"]), Ok(true));
+        assert!(parse(&["--leader-elect=maybe"]).is_err());
     }
 
     #[test]

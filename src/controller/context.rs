@@ -1,7 +1,7 @@
 //! State shared by every reconcile: the client, the Event recorder, metrics, backoff and what the
 //! controller last applied (to tell created/updated children apart for Events).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use kube::runtime::events::{Recorder, Reporter};
 
 use super::backoff::Backoff;
 use super::builders::MANAGER;
+use super::caches::Caches;
 use super::metrics::Metrics;
 
 /// What changed when a child was applied.
@@ -25,22 +26,29 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub backoff: Backoff,
+    pub caches: Caches,
     /// `Kind/namespace/name` of each applied child → (uid, resourceVersion) the API server
-    /// returned last time, keyed by the owning control plane so cleanup can drop them.
+    /// returned to our last apply, keyed by the owning control plane so cleanup can drop them.
     applied: Mutex<HashMap<String, HashMap<String, Seen>>>,
-    layouts: Mutex<HashMap<String, Layout>>,
+    /// uids of control planes whose namespace is being deleted: nothing more is applied there.
+    terminating: Mutex<HashSet<String>>,
 }
 
 /// (uid, resourceVersion) of a child as last returned by the API server.
 type Seen = (String, String);
 
-/// What the last successful reconcile of a control plane left behind, so the next one can skip
-/// cluster-wide lookups (a label-selected LIST across namespaces costs the API server time in
-/// proportion to every object of that kind) when nothing about them changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
-    pub rbac_namespaces: std::collections::BTreeSet<String>,
-    pub ingress: bool,
+/// One apply of a child, as [`Context::record_apply`] judges it.
+pub struct Applied<'a> {
+    pub owner: &'a str,
+    /// `Kind/namespace/name`.
+    pub child: String,
+    /// uid and resourceVersion of the cached copy before the apply, if the cache had one.
+    pub cached: Option<(&'a str, &'a str)>,
+    /// uid and resourceVersion the apply returned.
+    pub uid: &'a str,
+    pub rv: &'a str,
+    /// The API server created the object moments ago.
+    pub fresh: bool,
 }
 
 impl Context {
@@ -49,6 +57,7 @@ impl Context {
         metrics: Arc<Metrics>,
         instance: Option<String>,
         max_backoff: Option<Duration>,
+        caches: Caches,
     ) -> Self {
         let recorder = Recorder::new(
             client.clone(),
@@ -63,67 +72,70 @@ impl Context {
             recorder,
             metrics,
             backoff: Backoff::new(Duration::from_millis(500).min(max), max),
+            caches,
             applied: Mutex::default(),
-            layouts: Mutex::default(),
+            terminating: Mutex::default(),
         }
     }
 
-    /// Compares an apply response with the previous one. A child never seen before counts as
-    /// created only if the API server created it moments ago; after a controller restart, the
-    /// existing children are just remembered.
-    pub fn record_apply(
-        &self,
-        owner: &str,
-        child: String,
-        uid: &str,
-        rv: &str,
-        fresh: bool,
-    ) -> Change {
+    /// Judges an apply that was made because the cached child differed from what we apply
+    /// (or was missing). It changed something only if the API server's answer is neither our
+    /// own previous write (the cache had not caught up with it) nor the cached version (the
+    /// difference was in how the server normalises values, not in the object).
+    pub fn record_apply(&self, apply: Applied<'_>) -> Change {
         let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        let children = applied.entry(owner.to_string()).or_default();
-        let previous = children.insert(child, (uid.to_string(), rv.to_string()));
-        match previous {
-            None if fresh => Change::Created,
+        let children = applied.entry(apply.owner.to_string()).or_default();
+        let previous = children.insert(apply.child, (apply.uid.to_string(), apply.rv.to_string()));
+        let known_uid = previous
+            .as_ref()
+            .map(|(uid, _)| uid.as_str())
+            .or(apply.cached.map(|(uid, _)| uid));
+        match known_uid {
+            None if apply.fresh => Change::Created,
             None => Change::Unchanged,
-            Some((old_uid, _)) if old_uid != uid => Change::Created,
-            Some((_, old_rv)) if old_rv != rv => Change::Updated,
-            Some(_) => Change::Unchanged,
+            Some(uid) if uid != apply.uid => Change::Created,
+            Some(_) => {
+                let ours = previous.as_ref().is_some_and(|(_, rv)| rv == apply.rv);
+                let cached = apply.cached.is_some_and(|(_, rv)| rv == apply.rv);
+                if ours || cached || apply.cached.is_none() {
+                    Change::Unchanged
+                } else {
+                    Change::Updated
+                }
+            }
         }
     }
 
-    pub fn forget(&self, owner: &str) {
+    pub fn forget(&self, owner: &str, uid: &str) {
         self.applied
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(owner);
-        self.layouts
+        self.terminating
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(owner);
+            .remove(uid);
     }
 
-    /// The layout the last successful reconcile of `owner` produced; `None` after a restart or
-    /// a failed reconcile, which makes the next reconcile check everything.
-    pub fn layout(&self, owner: &str) -> Option<Layout> {
-        self.layouts
+    pub fn mark_terminating(&self, uid: &str) {
+        self.terminating
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(owner)
-            .cloned()
+            .insert(uid.to_string());
     }
 
-    pub fn set_layout(&self, owner: &str, layout: Option<Layout>) {
-        let mut layouts = self.layouts.lock().unwrap_or_else(|p| p.into_inner());
-        match layout {
-            Some(layout) => layouts.insert(owner.to_string(), layout),
-            None => layouts.remove(owner),
-        };
+    pub fn is_terminating(&self, uid: &str) -> bool {
+        self.terminating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(uid)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::runtime::reflector;
 
     fn context() -> Context {
         // A client that is never called: the service fails every request.
@@ -132,36 +144,83 @@ mod tests {
                 "offline",
             ))
         });
-        Context::new(Client::new(service, "default"), Arc::default(), None, None)
+        let caches = Caches {
+            deployments: reflector::store().0,
+            services: reflector::store().0,
+            service_accounts: reflector::store().0,
+            ingresses: reflector::store().0,
+            roles: reflector::store().0,
+            role_bindings: reflector::store().0,
+        };
+        Context::new(
+            Client::new(service, "default"),
+            Arc::default(),
+            None,
+            None,
+            caches,
+        )
+    }
+
+    fn apply<'a>(
+        cached: Option<(&'a str, &'a str)>,
+        uid: &'a str,
+        rv: &'a str,
+        fresh: bool,
+    ) -> Applied<'a> {
+        Applied {
+            owner: "ns/a",
+            child: "Service/ns/a".into(),
+            cached,
+            uid,
+            rv,
+            fresh,
+        }
     }
 
     #[tokio::test]
     async fn tells_created_updated_and_unchanged_apart() {
         let ctx = context();
+        // Not cached, created by this apply.
         assert_eq!(
-            ctx.record_apply("ns/a", "Service/ns/a".into(), "u1", "1", true),
+            ctx.record_apply(apply(None, "u1", "1", true)),
             Change::Created
         );
+        // The cache lags behind our own write: nothing new.
         assert_eq!(
-            ctx.record_apply("ns/a", "Service/ns/a".into(), "u1", "1", false),
+            ctx.record_apply(apply(None, "u1", "1", true)),
             Change::Unchanged
         );
+        // A hand edit (cached rv 2) put back by our apply (rv 3).
         assert_eq!(
-            ctx.record_apply("ns/a", "Service/ns/a".into(), "u1", "2", false),
+            ctx.record_apply(apply(Some(("u1", "2")), "u1", "3", false)),
             Change::Updated
         );
+        // Only status moved since our last apply, and the cache has it: the apply changed
+        // nothing (the server normalised a value we apply differently).
         assert_eq!(
-            ctx.record_apply("ns/a", "Service/ns/a".into(), "u2", "3", false),
-            Change::Created
-        );
-        assert_eq!(
-            ctx.record_apply("ns/a", "Deployment/ns/a".into(), "u3", "9", false),
+            ctx.record_apply(apply(Some(("u1", "4")), "u1", "4", false)),
             Change::Unchanged
         );
-        ctx.forget("ns/a");
+        // Deleted and created again.
         assert_eq!(
-            ctx.record_apply("ns/a", "Service/ns/a".into(), "u2", "3", true),
+            ctx.record_apply(apply(None, "u2", "5", true)),
             Change::Created
         );
+        // After a restart an existing child is remembered, not reported.
+        ctx.forget("ns/a", "uid");
+        assert_eq!(
+            ctx.record_apply(apply(Some(("u2", "5")), "u2", "5", false)),
+            Change::Unchanged
+        );
+    }
+
+    #[tokio::test]
+    async fn terminating_namespaces_are_remembered_until_forgotten() {
+        let ctx = context();
+        assert!(!ctx.is_terminating("u"));
+        ctx.mark_terminating("u");
+        assert!(ctx.is_terminating("u"));
+        ctx.forget("ns/a", "u");
+        assert!(!ctx.is_terminating("u"));
     }
 }

@@ -4,8 +4,22 @@
 /// Everything that can fail in the controller.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("Kubernetes API request failed: {0}")]
+    #[error("{}", api_message(.0))]
     Kube(#[source] kube::Error),
+
+    /// A request about one child failed; the message is the API server's own.
+    #[error("cannot {action} {child}: {}", api_message(.source))]
+    Child {
+        action: &'static str,
+        /// `Kind namespace/name`.
+        child: String,
+        #[source]
+        source: kube::Error,
+    },
+
+    /// The control plane's namespace is being deleted; nothing can be created in it any more.
+    #[error("namespace {0} is terminating")]
+    NamespaceTerminating(String),
 
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
@@ -29,6 +43,10 @@ pub enum Error {
 
     #[error("leader election lease lost")]
     LeadershipLost,
+
+    /// A request body the controller builds could not be encoded (a bug, not bad input).
+    #[error("cannot encode a request: {0}")]
+    Encode(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -43,7 +61,8 @@ impl Error {
     /// Snake-case label of the error kind; API errors are split by HTTP status class.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::Kube(error) => kube_label(error),
+            Error::Kube(error) | Error::Child { source: error, .. } => kube_label(error),
+            Error::NamespaceTerminating(_) => "namespace_terminating",
             Error::Finalizer(error) => match error.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(inner)
                 | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.metric_label(),
@@ -57,6 +76,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Bind { .. } => "bind",
             Error::LeadershipLost => "leadership_lost",
+            Error::Encode(_) => "encode",
         }
     }
 
@@ -73,6 +93,29 @@ impl Error {
             })
             .collect()
     }
+}
+
+/// What the API server said (its `Status` message and reason), not a debug dump of the response.
+pub fn api_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) if status.reason.is_empty() => status.message.clone(),
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.reason),
+        other => other.to_string(),
+    }
+}
+
+/// The API server refused to create an object because its namespace is being deleted.
+pub fn is_namespace_terminating(error: &kube::Error) -> bool {
+    let kube::Error::Api(status) = error else {
+        return false;
+    };
+    status.code == 403
+        && status.details.as_ref().is_some_and(|details| {
+            details
+                .causes
+                .iter()
+                .any(|cause| cause.reason == "NamespaceTerminating")
+        })
 }
 
 fn kube_label(error: &kube::Error) -> &'static str {
@@ -108,6 +151,51 @@ mod tests {
         assert_eq!(api(418).metric_label(), "api_error");
         assert_eq!(api(500).reason(), "ServerError");
         assert_eq!(Error::InvalidSpec("x".into()).reason(), "InvalidSpec");
+    }
+
+    #[test]
+    fn messages_carry_the_api_status_message_not_a_debug_dump() {
+        let error = Error::Child {
+            action: "apply",
+            child: "Deployment coder/coder".into(),
+            source: kube::Error::Api(Box::new(
+                kube::core::Status::failure(
+                    "deployments.apps \"coder\" is forbidden: User \"x\" cannot patch",
+                    "Forbidden",
+                )
+                .with_code(403),
+            )),
+        };
+        let text = error.to_string();
+        assert_eq!(
+            text,
+            "cannot apply Deployment coder/coder: deployments.apps \"coder\" is forbidden: User \"x\" cannot patch (Forbidden)"
+        );
+        assert_eq!(error.reason(), "Forbidden");
+        assert!(!api(500).to_string().contains("Status {"), "{}", api(500));
+    }
+
+    #[test]
+    fn namespace_termination_is_recognised_by_its_cause() {
+        let mut status = kube::core::Status::failure(
+            "pods \"x\" is forbidden: unable to create new content in namespace ns because it is being terminated",
+            "Forbidden",
+        )
+        .with_code(403);
+        assert!(!is_namespace_terminating(&kube::Error::Api(Box::new(
+            status.clone()
+        ))));
+        status.details = serde_json::from_value(serde_json::json!({
+            "causes": [{
+                "reason": "NamespaceTerminating",
+                "message": "namespace ns is being terminated",
+                "field": "metadata.namespace"
+            }]
+        }))
+        .unwrap();
+        assert!(is_namespace_terminating(&kube::Error::Api(Box::new(
+            status
+        ))));
     }
 
     #[test]

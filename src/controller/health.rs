@@ -1,8 +1,8 @@
 //! The controller's two small HTTP servers: probes (/healthz, /readyz) and Prometheus /metrics.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::State;
@@ -19,18 +19,69 @@ use super::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
 /// Readiness as the probes report it. Liveness is the process answering at all.
+///
+/// Like controller-runtime, the leader is ready once the cache of every kind it watches has
+/// finished its initial list; a standby is ready while it waits for the Lease.
 #[derive(Debug, Default)]
 pub struct Health {
-    ready: AtomicBool,
+    state: Mutex<Readiness>,
+}
+
+#[derive(Debug, Default)]
+enum Readiness {
+    #[default]
+    Starting,
+    Standby,
+    /// Kinds whose cache has not finished its initial list yet.
+    Syncing(BTreeSet<&'static str>),
+    Stopped,
 }
 
 impl Health {
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Release);
+    fn state(&self) -> std::sync::MutexGuard<'_, Readiness> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waiting for the leader-election Lease: ready, since that is this instance's job now.
+    pub fn standby(&self) {
+        *self.state() = Readiness::Standby;
+    }
+
+    /// The controller starts watching `kinds`; ready once each was marked [`Self::synced`].
+    pub fn syncing(&self, kinds: impl IntoIterator<Item = &'static str>) {
+        *self.state() = Readiness::Syncing(kinds.into_iter().collect());
+    }
+
+    /// The cache of `kind` holds a complete initial list.
+    pub fn synced(&self, kind: &'static str) {
+        if let Readiness::Syncing(pending) = &mut *self.state()
+            && pending.remove(kind)
+            && pending.is_empty()
+        {
+            tracing::info!("watch caches synced");
+        }
+    }
+
+    pub fn stopped(&self) {
+        *self.state() = Readiness::Stopped;
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.not_ready_reason().is_none()
+    }
+
+    /// Why the instance is not ready, for the /readyz body.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        match &*self.state() {
+            Readiness::Standby => None,
+            Readiness::Syncing(pending) if pending.is_empty() => None,
+            Readiness::Syncing(pending) => Some(format!(
+                "watch caches not synced: {}",
+                pending.iter().copied().collect::<Vec<_>>().join(", ")
+            )),
+            Readiness::Starting => Some("starting".to_string()),
+            Readiness::Stopped => Some("controller stopped".to_string()),
+        }
     }
 }
 
@@ -42,10 +93,9 @@ pub fn probe_router(health: Arc<Health>) -> Router {
 }
 
 async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
-    if health.is_ready() {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "watch caches not synced")
+    match health.not_ready_reason() {
+        None => (StatusCode::OK, "ok".to_string()),
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
     }
 }
 
@@ -135,7 +185,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn readyz_follows_the_flag_and_healthz_is_always_ok() {
+    async fn readyz_waits_for_every_kind_and_healthz_is_always_ok() {
         let health = Arc::new(Health::default());
         let router = probe_router(health.clone());
         assert_eq!(
@@ -146,7 +196,22 @@ mod tests {
             get_status(router.clone(), "/readyz").await.0,
             StatusCode::SERVICE_UNAVAILABLE
         );
-        health.set_ready(true);
+        health.syncing(["roles", "services"]);
+        health.synced("services");
+        let (code, body) = get_status(router.clone(), "/readyz").await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, "watch caches not synced: roles");
+        health.synced("roles");
+        assert_eq!(
+            get_status(router.clone(), "/readyz").await.0,
+            StatusCode::OK
+        );
+        health.stopped();
+        assert_eq!(
+            get_status(router.clone(), "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        health.standby();
         assert_eq!(get_status(router, "/readyz").await.0, StatusCode::OK);
     }
 

@@ -16,9 +16,16 @@ pub struct ErrorLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    pub verb: &'static str,
+    pub resource: String,
+}
+
 /// The controller's metrics and the registry that exposes them.
 pub struct Metrics {
     pub reconciles: Counter,
+    pub api_requests: Family<ApiLabels, Counter>,
     pub failures: Family<ErrorLabels, Counter>,
     pub duration: Histogram,
     pub leader: Gauge,
@@ -33,7 +40,13 @@ impl Default for Metrics {
         // 5 ms .. ~20 s: an apply round trip up to a slow, throttled API server.
         let duration = Histogram::new(exponential_buckets(0.005, 2.0, 13));
         let leader = Gauge::default();
+        let api_requests = Family::<ApiLabels, Counter>::default();
         registry.register("reconciles", "Reconciliations started", reconciles.clone());
+        registry.register(
+            "api_requests",
+            "Requests to the Kubernetes API by verb and resource",
+            api_requests.clone(),
+        );
         registry.register(
             "reconcile_errors",
             "Failed reconciliations by reason",
@@ -51,6 +64,7 @@ impl Default for Metrics {
         );
         Self {
             reconciles,
+            api_requests,
             failures,
             duration,
             leader,
@@ -75,6 +89,12 @@ impl Metrics {
             .get_or_create(&ErrorLabels {
                 reason: error.metric_label().to_string(),
             })
+            .inc();
+    }
+
+    pub fn api_request(&self, verb: &'static str, resource: String) {
+        self.api_requests
+            .get_or_create(&ApiLabels { verb, resource })
             .inc();
     }
 

@@ -3,10 +3,13 @@
 //! [`run`] builds a client from flags; [`run_with_client`] is the whole controller given a
 //! client, which is what tests and benchmarks drive against an in-process fake API server.
 
+mod api_metrics;
 mod args;
 mod backoff;
 pub mod builders;
+mod caches;
 mod context;
+mod drift;
 mod error;
 mod health;
 mod leader;
@@ -16,12 +19,13 @@ pub mod status;
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::ResourceExt;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::utils::Predicate;
 use kube::runtime::watcher;
@@ -30,6 +34,7 @@ use kube::{Api, Client, Resource};
 use tracing::{debug, info, warn};
 
 pub use args::{ControllerArgs, LeaderSettings, Settings};
+use caches::{Cached, Caches, SyncTracker};
 pub use context::Context;
 pub use error::{Error, Result};
 pub use health::Health;
@@ -41,11 +46,17 @@ use crate::shutdown::Shutdown;
 
 /// Entry point of `--app=controller`.
 pub async fn run(args: ControllerArgs, shutdown: Shutdown) -> Result<()> {
-    let client = client(&args).await?;
-    run_with_client(client, args.settings(), shutdown).await
+    let metrics = Arc::new(Metrics::default());
+    let config = client_config(&args).await?;
+    // Every request is counted by verb and resource (`api_requests_total` on /metrics).
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| Error::Config(e.to_string()))?
+        .with_layer(&api_metrics::layer(metrics.clone()))
+        .build();
+    run_instrumented(client, args.settings(), metrics, shutdown).await
 }
 
-async fn client(args: &ControllerArgs) -> Result<Client> {
+async fn client_config(args: &ControllerArgs) -> Result<kube::Config> {
     let config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
@@ -58,13 +69,21 @@ async fn client(args: &ControllerArgs) -> Result<Client> {
             .await
             .map_err(|e| Error::Config(e.to_string()))?,
     };
-    Client::try_from(config).map_err(|e| Error::Config(e.to_string()))
+    Ok(config)
 }
 
 /// Runs the controller until `shutdown`: probe and metrics servers, leader election when
 /// configured, then the reconcile loop.
 pub async fn run_with_client(client: Client, settings: Settings, shutdown: Shutdown) -> Result<()> {
-    let metrics = Arc::new(Metrics::default());
+    run_instrumented(client, settings, Arc::new(Metrics::default()), shutdown).await
+}
+
+async fn run_instrumented(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+) -> Result<()> {
     let health = Arc::new(Health::default());
     // Servers get their own token so they keep answering while the controller drains.
     let servers_stop = Shutdown::new();
@@ -104,42 +123,22 @@ async fn lead_and_reconcile(
     health: Arc<Health>,
     shutdown: &Shutdown,
 ) -> Result<()> {
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics.clone(),
-        settings.instance.clone(),
-        settings.max_backoff,
-    ));
     let Some(leader) = settings.leader.clone() else {
         metrics.set_leader(true);
-        return reconcile_loop(
-            client,
-            settings.namespace.as_deref(),
-            ctx,
-            health,
-            shutdown.clone(),
-        )
-        .await;
+        return reconcile_loop(client, settings, metrics, health, shutdown.clone()).await;
     };
 
     // A standby is ready: it is doing its job (waiting). Otherwise a rolling update of a
     // two-replica controller would stall on a pod that can never become ready.
-    health.set_ready(true);
+    health.standby();
     let mut elector = leader::LeaderElector::new(client.clone(), leader);
     if !elector.acquire(shutdown).await {
         return Ok(());
     }
     metrics.set_leader(true);
-    health.set_ready(false);
 
     let stop = shutdown.child_token();
-    let controller = reconcile_loop(
-        client,
-        settings.namespace.as_deref(),
-        ctx,
-        health,
-        stop.clone(),
-    );
+    let controller = reconcile_loop(client, settings, metrics.clone(), health, stop.clone());
     tokio::pin!(controller);
     let result = tokio::select! {
         result = &mut controller => result,
@@ -171,36 +170,37 @@ where
     }
 }
 
+const CONTROL_PLANES: &str = "codercontrolplanes";
+
+/// Which control plane a workspace Role or RoleBinding serves, from the labels every one of
+/// them carries (owner references cannot cross namespaces).
+fn rbac_owner<K: Resource>(obj: K) -> Option<ObjectRef<CoderControlPlane>> {
+    let labels = obj.labels();
+    let name = labels.get(builders::INSTANCE_LABEL)?;
+    let namespace = labels.get(builders::OWNER_NAMESPACE_LABEL)?;
+    Some(ObjectRef::new(name).within(namespace))
+}
+
 async fn reconcile_loop(
     client: Client,
-    namespace: Option<&str>,
-    ctx: Arc<Context>,
+    settings: &Settings,
+    metrics: Arc<Metrics>,
     health: Arc<Health>,
     stop: Shutdown,
 ) -> Result<()> {
-    let api: Api<CoderControlPlane> = scoped(&client, namespace);
-    let config = watcher::Config::default();
-    let (reader, writer) = reflector::store();
-    // Status writes (ours) bump resourceVersion but not generation: ignore them. Finalizer
-    // changes do not bump generation either, but the finalizer helper waits for them.
-    let trigger = watcher(api, config)
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
-            Default::default(),
-        );
-
-    let synced = reader.clone();
-    let ready = health.clone();
-    let readiness = tokio::spawn(async move {
-        if synced.wait_until_ready().await.is_ok() {
-            info!("watch caches synced");
-            ready.set_ready(true);
-        }
-    });
-
+    let namespace = settings.namespace.as_deref();
+    let sync = SyncTracker::new(
+        &[
+            CONTROL_PLANES,
+            Deployment::PLURAL,
+            Service::PLURAL,
+            ServiceAccount::PLURAL,
+            Ingress::PLURAL,
+            Role::PLURAL,
+            RoleBinding::PLURAL,
+        ],
+        health.clone(),
+    );
     // Children carry the managed-by label: watching only those keeps every other Deployment,
     // Service, ... of the cluster out of this process.
     let children = watcher::Config::default().labels(&format!(
@@ -208,17 +208,66 @@ async fn reconcile_loop(
         builders::MANAGED_BY_LABEL,
         builders::MANAGER
     ));
+    let (deployments, deployment_events) =
+        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
+    let (services, service_events) =
+        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
+    let (service_accounts, service_account_events) =
+        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
+    let (ingresses, ingress_events) =
+        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
+    let (roles, role_events) =
+        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
+    let (role_bindings, role_binding_events) =
+        caches::child_watch(scoped(&client, namespace), children, sync.clone());
+    let caches = Caches {
+        deployments,
+        services,
+        service_accounts,
+        ingresses,
+        roles,
+        role_bindings,
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics,
+        settings.instance.clone(),
+        settings.max_backoff,
+        caches,
+    ));
+
+    let api: Api<CoderControlPlane> = scoped(&client, namespace);
+    let (reader, writer) = reflector::store();
+    let synced = sync.clone();
+    // Status writes (ours) bump resourceVersion but not generation: ignore them. Finalizer
+    // changes do not bump generation either, but the finalizer helper waits for them.
+    let control_planes = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .inspect_err(report_watch_error)
+        .modify(|obj: &mut CoderControlPlane| obj.managed_fields_mut().clear())
+        // Marked before the store applies it, so "not synced" below means no reconcile ran.
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                synced.synced(CONTROL_PLANES);
+            }
+        })
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        );
+    let trigger = caches::after_children_synced(sync.clone(), CONTROL_PLANES, control_planes);
+
     let stopping = stop.clone();
-    Controller::for_stream(trigger, reader)
-        .owns(scoped::<Deployment>(&client, namespace), children.clone())
-        .owns(scoped::<Service>(&client, namespace), children.clone())
-        .owns(
-            scoped::<ServiceAccount>(&client, namespace),
-            children.clone(),
-        )
-        .owns(scoped::<Ingress>(&client, namespace), children.clone())
-        .owns(scoped::<Role>(&client, namespace), children.clone())
-        .owns(scoped::<RoleBinding>(&client, namespace), children)
+    let run = Controller::for_stream(trigger, reader)
+        .owns_stream(deployment_events)
+        .owns_stream(service_events)
+        .owns_stream(service_account_events)
+        .owns_stream(ingress_events)
+        // Workspace RBAC in other namespaces has no owner reference; its labels name the owner.
+        .watches_stream(role_events, rbac_owner)
+        .watches_stream(role_binding_events, rbac_owner)
         .graceful_shutdown_on(async move { stopping.cancelled().await })
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -226,15 +275,48 @@ async fn reconcile_loop(
                 Ok((object, _)) => debug!(object = %describe_ref(&object), "reconciled"),
                 Err(error) => debug!(%error, "reconcile error (handled by error_policy)"),
             }
-        })
-        .await;
-    readiness.abort();
-    health.set_ready(false);
+        });
+    tokio::pin!(run);
+    tokio::select! {
+        () = &mut run => {}
+        () = stop.cancelled() => {
+            // kube's runner waits for the CoderControlPlane cache before it starts, also during
+            // a graceful shutdown: with the CRD missing it would wait forever. Before that
+            // cache synced no reconcile can have started, so there is nothing to drain.
+            if sync.is_synced(CONTROL_PLANES) {
+                run.await;
+            }
+        }
+    }
+    health.stopped();
     if !stop.is_cancelled() {
         warn!("controller stream ended without shutdown");
     }
     info!("controller stopped");
     Ok(())
+}
+
+/// The watcher retries with backoff and logs failures at debug level only; a missing CRD or
+/// missing permission would go unnoticed at the default level.
+fn report_watch_error(error: &watcher::Error) {
+    let status = match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status,
+        _ => return,
+    };
+    if status.code == 404 {
+        warn!(
+            crd = "codercontrolplanes.coder.com",
+            "the CoderControlPlane CRD is not installed (404 listing codercontrolplanes); \
+             install it with `kubectl apply -f generated/crds/`; retrying"
+        );
+    } else if status.code == 403 {
+        warn!(
+            message = %status.message,
+            "not allowed to list/watch codercontrolplanes; check the controller's ClusterRole; retrying"
+        );
+    }
 }
 
 fn describe_ref(object: &ObjectRef<CoderControlPlane>) -> String {

@@ -2,11 +2,9 @@
 //! report status, and clean up other namespaces through a finalizer on deletion.
 
 use std::collections::BTreeSet;
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -17,12 +15,13 @@ use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tracing::{debug, info, instrument, warn};
 
 use super::builders::{self, MANAGER, Target, describe};
-use super::context::{Change, Context, Layout};
-use super::error::{Error, Result};
+use super::caches::Cached;
+use super::context::{Applied, Change, Context};
+use super::drift;
+use super::error::{Error, Result, is_namespace_terminating};
 use super::status::{self, Outcome, Rollout};
 use crate::api::coder::v1alpha1::CoderControlPlane;
 
@@ -56,11 +55,23 @@ pub async fn reconcile(obj: Arc<CoderControlPlane>, ctx: Arc<Context>) -> Result
         | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
         other => Error::Finalizer(Box::new(other)),
     });
-    match &result {
-        Ok(_) => ctx.backoff.reset(&key(&obj)),
-        Err(error) => report_failure(&obj, &ctx, error).await,
+    match result {
+        Ok(action) => {
+            ctx.backoff.reset(&key(&obj));
+            Ok(action)
+        }
+        Err(Error::NamespaceTerminating(namespace)) => {
+            // Not a failure to retry: the namespace and this object are going away. Deletion of
+            // the object (by the namespace controller) triggers the finalizer's cleanup.
+            info!(%namespace, "namespace is terminating; no longer applying children");
+            ctx.mark_terminating(obj.uid().as_deref().unwrap_or_default());
+            Ok(Action::await_change())
+        }
+        Err(error) => {
+            report_failure(&obj, &ctx, &error).await;
+            Err(error)
+        }
     }
-    result
 }
 
 /// Requeue after an error, later each time the same object fails again.
@@ -72,40 +83,49 @@ pub fn error_policy(obj: Arc<CoderControlPlane>, error: &Error, ctx: Arc<Context
 }
 
 async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
+    if ctx.is_terminating(obj.uid().as_deref().unwrap_or_default()) {
+        return Ok(Action::await_change());
+    }
+    // One Event per reconcile lists every child it created or updated (not one per child:
+    // seven Event writes for each new control plane were most of the controller's API load).
+    let changes = Changes::default();
+    let result = apply_children(obj, ctx, &changes).await;
+    changes.publish(ctx, obj).await;
+    result
+}
+
+async fn apply_children(
+    obj: &CoderControlPlane,
+    ctx: &Context,
+    changes: &Changes,
+) -> Result<Action> {
     let desired = builders::desired(obj)?;
     let target = Target::new(obj)?;
-    let owner = key(obj);
-    // Forget the layout until this attempt succeeds: a failure halfway must not let the next
-    // attempt skip a sweep.
-    let previous = ctx.layout(&owner);
-    ctx.set_layout(&owner, None);
 
     if let Some(sa) = &desired.service_account {
-        apply_child(ctx, obj, sa).await?;
+        apply_child(ctx, obj, sa, changes).await?;
     }
     let mut rbac_namespaces = BTreeSet::new();
     for (role, binding) in &desired.rbac {
-        apply_child(ctx, obj, role).await?;
-        apply_child(ctx, obj, binding).await?;
+        apply_child(ctx, obj, role, changes).await?;
+        apply_child(ctx, obj, binding, changes).await?;
         rbac_namespaces.insert(role.namespace().unwrap_or_default());
     }
-    if previous
-        .as_ref()
-        .is_none_or(|p| p.rbac_namespaces != rbac_namespaces)
-    {
-        sweep_rbac(ctx, obj, &target, &rbac_namespaces).await?;
-    }
+    // The caches hold every workspace Role and RoleBinding, so finding stale ones is free.
+    let stale_roles = cached_stale::<Role>(ctx, &target, &rbac_namespaces);
+    let stale_bindings = cached_stale::<RoleBinding>(ctx, &target, &rbac_namespaces);
+    delete_all(ctx, obj, &stale_roles).await?;
+    delete_all(ctx, obj, &stale_bindings).await?;
 
-    let deployment = apply_child(ctx, obj, &desired.deployment).await?;
-    apply_child(ctx, obj, &desired.service).await?;
+    let deployment = apply_child(ctx, obj, &desired.deployment, changes).await?;
+    apply_child(ctx, obj, &desired.service, changes).await?;
     match &desired.ingress {
         Some(ingress) => {
-            apply_child(ctx, obj, ingress).await?;
+            apply_child(ctx, obj, ingress, changes).await?;
         }
-        None if previous.as_ref().is_none_or(|p| p.ingress) => {
+        None => {
             delete_if_controlled::<Ingress>(ctx, obj, target.namespace, target.name).await?;
         }
-        None => {}
     }
 
     let outcome = Outcome::Applied {
@@ -113,62 +133,103 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
         url: desired.access_url,
     };
     let status = write_status(ctx, obj, &outcome).await?;
-    ctx.set_layout(
-        &owner,
-        Some(Layout {
-            rbac_namespaces,
-            ingress: desired.ingress.is_some(),
-        }),
-    );
     debug!(phase = ?status.phase, "reconciled");
     Ok(Action::requeue(RESYNC))
 }
 
+/// Children one reconcile created or updated, as `Kind namespace/name`.
+#[derive(Default)]
+struct Changes {
+    created: std::sync::Mutex<Vec<String>>,
+    updated: std::sync::Mutex<Vec<String>>,
+}
+
+impl Changes {
+    fn record(&self, change: Change, child: String) {
+        let list = match change {
+            Change::Created => &self.created,
+            Change::Updated => &self.updated,
+            Change::Unchanged => return,
+        };
+        list.lock().unwrap_or_else(|p| p.into_inner()).push(child);
+    }
+
+    async fn publish(&self, ctx: &Context, obj: &CoderControlPlane) {
+        for (reason, list) in [("Created", &self.created), ("Updated", &self.updated)] {
+            let children = std::mem::take(&mut *list.lock().unwrap_or_else(|p| p.into_inner()));
+            if children.is_empty() {
+                continue;
+            }
+            // events.k8s.io limits the note to 1 KiB.
+            let mut note = format!("{reason} {}", children.join(", "));
+            if note.len() > 1000 {
+                let mut end = 1000;
+                while !note.is_char_boundary(end) {
+                    end -= 1;
+                }
+                note.truncate(end);
+                note.push('…');
+            }
+            publish(ctx, obj, EventType::Normal, reason, note, None).await;
+        }
+    }
+}
+
 /// On deletion: remove RBAC objects in other namespaces. The ones in the object's own namespace
 /// and every other child are left to garbage collection through their owner references.
+/// This LISTs rather than trusting the cache: the last objects created may not be cached yet.
 async fn cleanup(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
     let target = Target::new(obj)?;
     let own = BTreeSet::from([target.namespace.to_string()]);
-    let removed = sweep_rbac(ctx, obj, &target, &own).await?;
-    ctx.forget(&key(obj));
-    info!(removed, "cleaned up workspace RBAC in other namespaces");
+    let selector = target.foreign_selector();
+    let roles = listed_stale::<Role>(ctx, &selector, &own).await?;
+    let bindings = listed_stale::<RoleBinding>(ctx, &selector, &own).await?;
+    delete_all(ctx, obj, &roles).await?;
+    delete_all(ctx, obj, &bindings).await?;
+    ctx.forget(&key(obj), obj.uid().as_deref().unwrap_or_default());
+    info!(
+        removed = roles.len() + bindings.len(),
+        "cleaned up workspace RBAC in other namespaces"
+    );
     Ok(Action::await_change())
 }
 
-/// Deletes Roles and RoleBindings this control plane created in namespaces outside `keep`.
-/// Returns how many were deleted.
-async fn sweep_rbac(
-    ctx: &Context,
-    obj: &CoderControlPlane,
-    target: &Target<'_>,
-    keep: &BTreeSet<String>,
-) -> Result<usize> {
-    let selector = target.foreign_selector();
-    let removed_roles = sweep::<Role>(ctx, obj, &selector, keep).await?;
-    let removed_bindings = sweep::<RoleBinding>(ctx, obj, &selector, keep).await?;
-    Ok(removed_roles + removed_bindings)
+fn owned_by(labels: &std::collections::BTreeMap<String, String>, target: &Target<'_>) -> bool {
+    labels.get(builders::MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGER)
+        && labels.get(builders::INSTANCE_LABEL).map(String::as_str) == Some(target.name)
+        && labels
+            .get(builders::OWNER_NAMESPACE_LABEL)
+            .map(String::as_str)
+            == Some(target.namespace)
 }
 
-async fn sweep<K>(
+/// Cached RBAC objects of this control plane in namespaces outside `keep`.
+fn cached_stale<K: Cached>(ctx: &Context, target: &Target<'_>, keep: &BTreeSet<String>) -> Vec<K> {
+    K::store(&ctx.caches)
+        .state()
+        .into_iter()
+        .filter(|o| owned_by(o.labels(), target))
+        .filter(|o| !keep.contains(&o.namespace().unwrap_or_default()))
+        .map(|o| (*o).clone())
+        .collect()
+}
+
+async fn listed_stale<K: Cached>(
     ctx: &Context,
-    obj: &CoderControlPlane,
     selector: &str,
     keep: &BTreeSet<String>,
-) -> Result<usize>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug,
-{
+) -> Result<Vec<K>> {
     let all: Api<K> = Api::all(ctx.client.clone());
     let found = all.list(&ListParams::default().labels(selector)).await?;
-    let mut removed = 0;
-    for stale in found
+    Ok(found
         .items
-        .iter()
+        .into_iter()
         .filter(|o| !keep.contains(&o.namespace().unwrap_or_default()))
-    {
+        .collect())
+}
+
+async fn delete_all<K: Cached>(ctx: &Context, obj: &CoderControlPlane, stale: &[K]) -> Result<()> {
+    for stale in stale {
         let namespace = stale.namespace().unwrap_or_default();
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
         match api
@@ -176,10 +237,15 @@ where
             .await
         {
             Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(error) => return Err(error.into()),
+            Err(kube::Error::Api(status)) if status.code == 404 => continue,
+            Err(source) => {
+                return Err(Error::Child {
+                    action: "delete",
+                    child: format!("{} {namespace}/{}", K::kind(&()), stale.name_any()),
+                    source,
+                });
+            }
         }
-        removed += 1;
         publish(
             ctx,
             obj,
@@ -190,76 +256,217 @@ where
         )
         .await;
     }
-    Ok(removed)
+    Ok(())
 }
 
-/// Server-side applies `child` with force (this controller owns these fields) and returns what
-/// the API server stored. Publishes an Event when the child was created or changed.
-async fn apply_child<K>(ctx: &Context, owner: &CoderControlPlane, child: &K) -> Result<K>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug,
-{
+/// Removes what other managers added to the exclusive part of a child (`Cached::EXCLUSIVE`: a
+/// hand-added env var, container, Service port): server-side apply alone keeps fields it does
+/// not own, and those parts are defined by the CoderControlPlane. Returns the child as stored.
+async fn revert_foreign_fields<K: Cached + Serialize>(
+    ctx: &Context,
+    owner: &CoderControlPlane,
+    desired: &K,
+    applied: K,
+) -> Result<K> {
+    let Some(foreign) = take_over(ctx, &applied).await? else {
+        return Ok(applied);
+    };
+    let stored = server_side_apply(ctx, desired).await?;
+    publish_removed(ctx, owner, &foreign, &stored).await;
+    Ok(stored)
+}
+
+async fn publish_removed<K: Cached>(
+    ctx: &Context,
+    owner: &CoderControlPlane,
+    foreign: &[String],
+    stored: &K,
+) {
+    publish(
+        ctx,
+        owner,
+        EventType::Normal,
+        "Updated",
+        format!(
+            "Removed fields {} added to {}",
+            foreign.join(", "),
+            describe(stored)
+        ),
+        Some(stored.object_ref(&())),
+    )
+    .await;
+}
+
+/// Moves the fields other managers own in the exclusive part of `live` into our own
+/// managedFields entry (a JSON patch guarded by the resourceVersion), so that our next apply,
+/// which does not carry them, makes the API server remove them. Values do not change, so no
+/// extra rollout. Returns the managers whose fields were taken, `None` if there were none.
+async fn take_over<K: Cached + Serialize>(ctx: &Context, live: &K) -> Result<Option<Vec<String>>> {
+    let Some(path) = K::EXCLUSIVE else {
+        return Ok(None);
+    };
+    let foreign = drift::foreign_managers(live.managed_fields(), path);
+    let Some(managed_fields) = drift::take_ownership(live.managed_fields(), path) else {
+        return Ok(None);
+    };
+    info!(
+        child = %describe(live),
+        managers = ?foreign,
+        "removing fields other managers added"
+    );
+    let pointer = |path: &str| {
+        json_patch::jsonptr::PointerBuf::parse(path).map_err(|e| Error::Encode(e.to_string()))
+    };
+    let patch = json_patch::Patch(vec![
+        json_patch::PatchOperation::Test(json_patch::TestOperation {
+            path: pointer("/metadata/resourceVersion")?,
+            value: serde_json::json!(live.resource_version()),
+        }),
+        json_patch::PatchOperation::Replace(json_patch::ReplaceOperation {
+            path: pointer("/metadata/managedFields")?,
+            value: serde_json::to_value(&managed_fields)
+                .map_err(|e| Error::Encode(e.to_string()))?,
+        }),
+    ]);
+    let namespace = live.namespace().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    api.patch(
+        &live.name_any(),
+        &PatchParams {
+            field_manager: Some(MANAGER.to_string()),
+            ..PatchParams::default()
+        },
+        &Patch::Json::<()>(patch),
+    )
+    .await
+    .map_err(|source| Error::Child {
+        action: "take over fields of",
+        child: format!("{} {namespace}/{}", K::kind(&()), live.name_any()),
+        source,
+    })?;
+    Ok(Some(foreign))
+}
+
+/// An apply the API server rejected as invalid may clash with fields another manager added
+/// (a Service port renumbered by hand keeps its name, so ours would be a duplicate): take
+/// those over, then apply again. Any other failure is returned as it is.
+async fn apply_past_foreign_fields<K: Cached + Serialize>(
+    ctx: &Context,
+    owner: &CoderControlPlane,
+    child: &K,
+    error: Error,
+) -> Result<K> {
+    let invalid = matches!(&error, Error::Child { source: kube::Error::Api(status), .. } if status.code == 422);
+    if !invalid || K::EXCLUSIVE.is_none() {
+        return Err(error);
+    }
+    let namespace = child.namespace().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(live) = api.get_opt(&child.name_any()).await? else {
+        return Err(error);
+    };
+    let Some(foreign) = take_over(ctx, &live).await? else {
+        return Err(error);
+    };
+    let stored = server_side_apply(ctx, child).await?;
+    publish_removed(ctx, owner, &foreign, &stored).await;
+    Ok(stored)
+}
+
+async fn server_side_apply<K: Cached + Serialize>(ctx: &Context, child: &K) -> Result<K> {
     let namespace = child
         .namespace()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
     let params = PatchParams::apply(MANAGER).force();
-    let stored = api
-        .patch(&child.name_any(), &params, &Patch::Apply(child))
-        .await?;
+    api.patch(&child.name_any(), &params, &Patch::Apply(child))
+        .await
+        .map_err(|source| Error::Child {
+            action: "apply",
+            child: format!("{} {namespace}/{}", K::kind(&()), child.name_any()),
+            source,
+        })
+}
+
+/// Server-side applies `child` with force (this controller owns these fields) unless the cached
+/// copy already holds every value we apply, and returns the child as stored. Records in
+/// `changes` whether the child was created or changed.
+async fn apply_child<K>(
+    ctx: &Context,
+    owner: &CoderControlPlane,
+    child: &K,
+    changes: &Changes,
+) -> Result<Arc<K>>
+where
+    K: Cached + Serialize,
+{
+    let namespace = child
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let cached = ctx.caches.get::<K>(&namespace, &child.name_any());
+    if let Some(cached) = &cached
+        && in_sync(cached.as_ref(), child)
+    {
+        return Ok(cached.clone());
+    }
+    let stored = match server_side_apply(ctx, child).await {
+        Ok(stored) => stored,
+        Err(Error::Child { source, .. })
+            if namespace == owner.namespace().unwrap_or_default()
+                && is_namespace_terminating(&source) =>
+        {
+            return Err(Error::NamespaceTerminating(namespace));
+        }
+        Err(error) => apply_past_foreign_fields(ctx, owner, child, error).await?,
+    };
+    let stored = revert_foreign_fields(ctx, owner, child, stored).await?;
     let fresh = stored
         .meta()
         .creation_timestamp
         .as_ref()
         .is_some_and(|t| Timestamp::now().duration_since(t.0).as_secs() < 60);
-    let change = ctx.record_apply(
-        &key(owner),
-        format!("{}/{namespace}/{}", K::kind(&()), stored.name_any()),
-        stored.meta().uid.as_deref().unwrap_or_default(),
-        stored
+    let cached_meta = cached.as_ref().map(|c| {
+        (
+            c.meta().uid.as_deref().unwrap_or_default(),
+            c.meta().resource_version.as_deref().unwrap_or_default(),
+        )
+    });
+    let change = ctx.record_apply(Applied {
+        owner: &key(owner),
+        child: format!("{}/{namespace}/{}", K::kind(&()), stored.name_any()),
+        cached: cached_meta,
+        uid: stored.meta().uid.as_deref().unwrap_or_default(),
+        rv: stored
             .meta()
             .resource_version
             .as_deref()
             .unwrap_or_default(),
         fresh,
+    });
+    changes.record(
+        change,
+        format!("{} {namespace}/{}", K::kind(&()), stored.name_any()),
     );
-    let verb = match change {
-        Change::Created => "Created",
-        Change::Updated => "Updated",
-        Change::Unchanged => return Ok(stored),
-    };
-    publish(
-        ctx,
-        owner,
-        EventType::Normal,
-        verb,
-        format!("{verb} {} in namespace {namespace}", describe(&stored)),
-        Some(stored.object_ref(&())),
-    )
-    .await;
-    Ok(stored)
+    Ok(Arc::new(stored))
 }
 
-/// Deletes `name` if it exists and this control plane is its controller; a same-named object
-/// someone else created is left alone.
-async fn delete_if_controlled<K>(
+/// The cached child already has every value we would apply.
+fn in_sync<K: Serialize>(cached: &K, wanted: &K) -> bool {
+    match (serde_json::to_value(cached), serde_json::to_value(wanted)) {
+        (Ok(cached), Ok(wanted)) => drift::contains(&cached, &wanted),
+        _ => false,
+    }
+}
+
+/// Deletes `name` if the cache has it and this control plane is its controller; a same-named
+/// object someone else created is left alone.
+async fn delete_if_controlled<K: Cached>(
     ctx: &Context,
     owner: &CoderControlPlane,
     namespace: &str,
     name: &str,
-) -> Result<()>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug,
-{
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
-    let Some(existing) = api.get_opt(name).await? else {
+) -> Result<()> {
+    let Some(existing) = ctx.caches.get::<K>(namespace, name) else {
         return Ok(());
     };
     let controlled = existing
@@ -269,17 +476,27 @@ where
     if !controlled {
         return Ok(());
     }
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => {}
         Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
-        Err(error) => return Err(error.into()),
+        Err(source) => {
+            return Err(Error::Child {
+                action: "delete",
+                child: format!("{} {namespace}/{name}", K::kind(&())),
+                source,
+            });
+        }
     }
     publish(
         ctx,
         owner,
         EventType::Normal,
         "Deleted",
-        format!("Deleted {} (no longer in the spec)", describe(&existing)),
+        format!(
+            "Deleted {} (no longer in the spec)",
+            describe(existing.as_ref())
+        ),
         Some(existing.object_ref(&())),
     )
     .await;

@@ -23,6 +23,8 @@ pub struct Rollout {
     pub total: i32,
     /// The Deployment controller has seen the latest Deployment spec.
     pub observed: bool,
+    /// The Deployment's own `Progressing` condition is False (`ProgressDeadlineExceeded`).
+    pub stalled: bool,
 }
 
 impl Rollout {
@@ -41,6 +43,12 @@ impl Rollout {
             available: status.available_replicas.unwrap_or(0),
             total: status.replicas.unwrap_or(0),
             observed: status.observed_generation.unwrap_or(0) >= generation,
+            stalled: status
+                .conditions
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == PROGRESSING && c.status == "False"),
         }
     }
 
@@ -113,10 +121,14 @@ pub fn compute(
             } else {
                 set(AVAILABLE, false, "NoReplicasAvailable", summary.clone());
             }
+            // As a Deployment reports it: True while rolling out and once the new ReplicaSet
+            // is available; False only when the rollout is stuck past its deadline.
             if rollout.complete() {
-                set(PROGRESSING, false, "RolloutComplete", summary);
+                set(PROGRESSING, true, "NewReplicaSetAvailable", summary);
+            } else if rollout.stalled {
+                set(PROGRESSING, false, "ProgressDeadlineExceeded", summary);
             } else {
-                set(PROGRESSING, true, "RollingOut", summary);
+                set(PROGRESSING, true, "ReplicaSetUpdated", summary);
             }
             set(
                 DEGRADED,
@@ -178,6 +190,7 @@ mod tests {
             available: ready,
             total: ready,
             observed: true,
+            stalled: false,
         }
     }
 
@@ -202,8 +215,17 @@ mod tests {
         let cases = [
             (rollout(1, 0), Phase::Pending, "False", "True"),
             (rollout(3, 1), Phase::Progressing, "True", "True"),
-            (rollout(3, 3), Phase::Ready, "True", "False"),
-            (rollout(0, 0), Phase::Ready, "True", "False"),
+            (rollout(3, 3), Phase::Ready, "True", "True"),
+            (rollout(0, 0), Phase::Ready, "True", "True"),
+            (
+                Rollout {
+                    stalled: true,
+                    ..rollout(3, 1)
+                },
+                Phase::Progressing,
+                "True",
+                "False",
+            ),
             (
                 Rollout {
                     observed: false,
@@ -289,8 +311,18 @@ mod tests {
             Time(t0)
         );
         let s = compute(&obj, &applied(rollout(2, 2)), t2);
-        assert_eq!(cond(&s, PROGRESSING).last_transition_time, Time(t2));
+        // Complete is still Progressing=True (NewReplicaSetAvailable): no transition.
+        assert_eq!(cond(&s, PROGRESSING).last_transition_time, Time(t0));
+        assert_eq!(cond(&s, PROGRESSING).reason, "NewReplicaSetAvailable");
         assert_eq!(cond(&s, AVAILABLE).last_transition_time, Time(t0));
+        let stalled = Rollout {
+            stalled: true,
+            ..rollout(2, 1)
+        };
+        let s = compute(&obj, &applied(stalled), t2);
+        assert_eq!(cond(&s, PROGRESSING).status, "False");
+        assert_eq!(cond(&s, PROGRESSING).reason, "ProgressDeadlineExceeded");
+        assert_eq!(cond(&s, PROGRESSING).last_transition_time, Time(t2));
     }
 
     #[test]
@@ -309,7 +341,8 @@ mod tests {
                 updated: 2,
                 available: 2,
                 total: 2,
-                observed: true
+                observed: true,
+                stalled: false,
             }
         );
         assert!(r.complete());
@@ -320,6 +353,14 @@ mod tests {
         let r = Rollout::of(&fresh);
         assert!(!r.observed);
         assert!(!r.available());
+        let stuck: Deployment = serde_json::from_value(json!({
+            "metadata": {"generation": 1}, "spec": {"selector": {}, "template": {}},
+            "status": {"observedGeneration": 1, "conditions": [
+                {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+            ]}
+        }))
+        .unwrap();
+        assert!(Rollout::of(&stuck).stalled);
     }
 
     #[test]

@@ -54,6 +54,12 @@ pub struct Recorded {
     pub namespace: Option<String>,
     pub name: Option<String>,
     pub status: u16,
+    /// `content-type` of the request body (empty without one).
+    pub content_type: String,
+    /// The `fieldManager` query parameter, if any.
+    pub field_manager: Option<String>,
+    /// The `force` query parameter was `true`.
+    pub force: bool,
 }
 
 /// A failure to inject: the next `times` matching requests get `code`.
@@ -65,6 +71,8 @@ pub struct Fault {
     pub client: Option<String>,
     pub code: u16,
     pub times: usize,
+    /// Answer as the API server does for a write into a namespace being deleted.
+    pub terminating_namespace: Option<String>,
 }
 
 impl Fault {
@@ -76,6 +84,14 @@ impl Fault {
             client: None,
             code,
             times,
+            terminating_namespace: None,
+        }
+    }
+    /// 403 with the `NamespaceTerminating` cause, for requests in `namespace`.
+    pub fn namespace_terminating(namespace: &str, times: usize) -> Self {
+        Self {
+            terminating_namespace: Some(namespace.into()),
+            ..Self::new(403, times)
         }
     }
     pub fn verb(mut self, verb: &str) -> Self {
@@ -102,6 +118,10 @@ impl Fault {
                 .as_ref()
                 .is_none_or(|v| Some(v) == r.subresource.as_ref())
             && self.client.as_ref().is_none_or(|v| *v == r.client)
+            && self
+                .terminating_namespace
+                .as_ref()
+                .is_none_or(|ns| Some(ns) == r.namespace.as_ref())
     }
 }
 
@@ -129,6 +149,8 @@ struct State {
     requests: Mutex<Vec<Recorded>>,
     faults: Mutex<Vec<Fault>>,
     uid: AtomicU64,
+    /// How long LIST requests take to answer, like a real API server across a network.
+    list_latency: Mutex<std::time::Duration>,
 }
 
 /// The fake API server. Clones share state.
@@ -155,6 +177,7 @@ impl FakeKube {
                 requests: Mutex::default(),
                 faults: Mutex::default(),
                 uid: AtomicU64::new(1),
+                list_latency: Mutex::default(),
             }),
         }
     }
@@ -173,6 +196,11 @@ impl FakeKube {
 
     pub fn inject(&self, fault: Fault) {
         self.state.faults.lock().unwrap().push(fault);
+    }
+
+    /// Every LIST answers only after `latency` (watches and writes stay immediate).
+    pub fn set_list_latency(&self, latency: std::time::Duration) {
+        *self.state.list_latency.lock().unwrap() = latency;
     }
 
     pub fn clear_faults(&self) {
@@ -378,7 +406,16 @@ async fn handle(
         namespace: target.namespace.clone(),
         name: target.name.clone(),
         status: 0,
+        content_type: content_type.clone(),
+        field_manager: params.get("fieldManager").cloned(),
+        force: params.get("force").is_some_and(|f| f == "true"),
     };
+    if verb == "list" {
+        let latency = *state.list_latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
 
     let fault = {
         let mut faults = state.faults.lock().unwrap();
@@ -387,14 +424,33 @@ async fn handle(
             .find(|f| f.times > 0 && f.matches(&record));
         hit.map(|f| {
             f.times -= 1;
-            f.code
+            (f.code, f.terminating_namespace.clone())
         })
     };
     let response = match fault {
-        Some(code) => {
+        Some((_, Some(namespace))) => {
+            let mut body = status_body(
+                403,
+                "Forbidden",
+                &format!(
+                    "{} {:?} is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                    target.resource,
+                    target.name.as_deref().unwrap_or_default()
+                ),
+            );
+            body["details"] = json!({"causes": [{
+                "reason": "NamespaceTerminating",
+                "message": format!("namespace {namespace} is being terminated"),
+                "field": "metadata.namespace",
+            }]});
+            json_response(403, &body)
+        }
+        Some((code, None)) => {
             let reason = match code {
                 403 => "Forbidden",
+                404 => "NotFound",
                 409 => "Conflict",
+                422 => "Invalid",
                 _ => "InternalError",
             };
             error(

@@ -83,7 +83,7 @@ fn command(config: &ApiServerConfig<'_>, port: u16) -> Command {
             path(&certs.service_account_key_file)
         ))
         .arg(format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"))
-        .arg("--service-cluster-ip-range=10.0.0.0/24")
+        .arg("--service-cluster-ip-range=10.0.0.0/16")
         .arg("--authorization-mode=Node,RBAC")
         .arg("--endpoint-reconciler-type=none")
         .arg("--allow-privileged=true")

@@ -1,0 +1,207 @@
+//! Watch caches (reflector stores) of every kind the controller watches, and the streams that
+//! fill them.
+//!
+//! Reconciles read children from these caches: an unchanged child is not applied again, the
+//! stale-RBAC sweep and the Ingress removal need no LIST or GET, and readiness means what it
+//! means in controller-runtime: every cache holds a complete initial list.
+//!
+//! Sync is observed on the stream itself (the first `InitDone` each cache applies), not through
+//! `Store::wait_until_ready`: that future wakes only the last task that polled it, so with the
+//! controller's own waiter and a readiness waiter parked at once, one of them never wakes.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt, TryStreamExt};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use super::health::Health;
+
+/// The caches of the children, by kind.
+#[derive(Clone)]
+pub struct Caches {
+    pub deployments: Store<Deployment>,
+    pub services: Store<Service>,
+    pub service_accounts: Store<ServiceAccount>,
+    pub ingresses: Store<Ingress>,
+    pub roles: Store<Role>,
+    pub role_bindings: Store<RoleBinding>,
+}
+
+/// A child kind with a cache in [`Caches`].
+pub trait Cached:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// Plural resource name, as reported by /readyz.
+    const PLURAL: &'static str;
+    /// The part of the object (a field-set path) that is defined by the CoderControlPlane
+    /// alone: fields other managers add there are removed. `None`: only the fields we set
+    /// are put back (labels, annotations and other additions stay).
+    const EXCLUSIVE: Option<&'static [&'static str]> = None;
+    fn store(caches: &Caches) -> &Store<Self>;
+}
+
+macro_rules! cached {
+    ($kind:ty, $plural:literal, $field:ident $(, $exclusive:expr)?) => {
+        impl Cached for $kind {
+            const PLURAL: &'static str = $plural;
+            $(const EXCLUSIVE: Option<&'static [&'static str]> = Some($exclusive);)?
+            fn store(caches: &Caches) -> &Store<Self> {
+                &caches.$field
+            }
+        }
+    };
+}
+// The pod spec, not the pod template's metadata: `kubectl rollout restart` annotates that.
+cached!(
+    Deployment,
+    "deployments",
+    deployments,
+    &["f:spec", "f:template", "f:spec"]
+);
+cached!(Service, "services", services, &["f:spec"]);
+cached!(ServiceAccount, "serviceaccounts", service_accounts);
+cached!(Ingress, "ingresses", ingresses, &["f:spec"]);
+cached!(Role, "roles", roles);
+cached!(RoleBinding, "rolebindings", role_bindings);
+
+impl Caches {
+    /// The cached copy of `namespace/name` of kind `K`.
+    pub fn get<K: Cached>(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
+        K::store(self).get(&ObjectRef::new(name).within(namespace))
+    }
+}
+
+/// Kinds whose caches have not synced yet. Readiness reports them; the CoderControlPlane watch
+/// waits until the children's caches are complete, so no reconcile runs on a partial view
+/// (which would re-apply existing children or report them as created).
+#[derive(Clone)]
+pub struct SyncTracker {
+    pending: Arc<watch::Sender<BTreeSet<&'static str>>>,
+    health: Arc<Health>,
+}
+
+impl SyncTracker {
+    pub fn new(kinds: &[&'static str], health: Arc<Health>) -> Self {
+        health.syncing(kinds.iter().copied());
+        let (pending, _) = watch::channel(kinds.iter().copied().collect());
+        Self {
+            pending: Arc::new(pending),
+            health,
+        }
+    }
+
+    pub fn synced(&self, kind: &'static str) {
+        self.pending
+            .send_if_modified(|pending| pending.remove(kind));
+        self.health.synced(kind);
+    }
+
+    pub fn is_synced(&self, kind: &'static str) -> bool {
+        !self.pending.borrow().contains(kind)
+    }
+
+    /// Resolves once every kind but `except` has synced.
+    pub async fn wait_for_all_but(&self, except: &'static str) {
+        let mut pending = self.pending.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = pending
+            .wait_for(|kinds| kinds.iter().all(|k| *k == except))
+            .await;
+    }
+}
+
+/// A watch of `K` that fills a new cache and reports its sync; yields every touched object.
+pub fn child_watch<K: Cached>(
+    api: Api<K>,
+    config: watcher::Config,
+    sync: SyncTracker,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+) {
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .default_backoff()
+        // Ownership bookkeeping is read from apply responses, never from the cache: dropping
+        // it roughly halves the memory each cached child takes.
+        .modify(|obj: &mut K| obj.managed_fields_mut().clear())
+        .reflect(writer)
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                sync.synced(K::PLURAL);
+            }
+        })
+        .touched_objects();
+    (reader, stream)
+}
+
+/// Starts `stream` only once `sync` has seen every other kind synced.
+pub fn after_children_synced<S>(
+    sync: SyncTracker,
+    own_kind: &'static str,
+    stream: S,
+) -> impl Stream<Item = S::Item> + Send + 'static
+where
+    S: Stream + Send + 'static,
+{
+    futures::stream::once(async move {
+        sync.wait_for_all_but(own_kind).await;
+        stream
+    })
+    .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tracker_releases_waiters_once_all_other_kinds_synced() {
+        let health = Arc::new(Health::default());
+        let sync = SyncTracker::new(&["a", "b", "own"], health.clone());
+        let waiter = tokio::spawn({
+            let sync = sync.clone();
+            async move { sync.wait_for_all_but("own").await }
+        });
+        let second = tokio::spawn({
+            let sync = sync.clone();
+            async move { sync.wait_for_all_but("own").await }
+        });
+        sync.synced("a");
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        sync.synced("b");
+        // Both parked waiters wake (the bug of a single-waker future would strand one).
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("first waiter woke")
+            .expect("no panic");
+        tokio::time::timeout(std::time::Duration::from_secs(5), second)
+            .await
+            .expect("second waiter woke")
+            .expect("no panic");
+        assert_eq!(
+            health.not_ready_reason().as_deref(),
+            Some("watch caches not synced: own")
+        );
+        sync.synced("own");
+        assert!(health.is_ready());
+    }
+}
