@@ -15,6 +15,8 @@ pub enum App {
     Controller,
     /// Serves CoderWorkspace and CoderTemplate behind the kube-aggregator.
     AggregatedApiserver,
+    /// Both in one process (small installs): one shutdown, both apps' flags and probes.
+    All,
 }
 
 impl App {
@@ -29,9 +31,22 @@ impl App {
 }
 
 /// coder-k8s: a Kubernetes operator and aggregated API server for Coder.
+///
+/// Runs the app --app names, or a one-shot tool given as a subcommand (`coder-k8s certs`).
 #[derive(Debug, Parser)]
-#[command(name = "coder-k8s", version, about, long_about = None)]
+#[command(
+    name = "coder-k8s",
+    version,
+    about,
+    long_about = None,
+    // `coder-k8s certs ...` takes only its own flags: app flags before it are a usage error.
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// One-shot tools; without one, the app --app names runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Application to run.
     #[arg(long, env = "CODER_K8S_APP", value_enum)]
     pub app: Option<App>,
@@ -47,6 +62,14 @@ pub struct Cli {
     pub controller: crate::controller::ControllerArgs,
 }
 
+/// Subcommands: tools that run once and exit, next to the long-running apps.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Make the aggregated apiserver's serving certificate (a Secret) and its CA bundle for the
+    /// APIService; print the Secret, or apply both with --apply.
+    Certs(crate::certs::CertsArgs),
+}
+
 /// Errors that end the process, with the exit code each maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -56,6 +79,8 @@ pub enum Error {
     Apiserver(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("controller: {0}")]
     Controller(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("certs: {0}")]
+    Certs(#[from] crate::certs::Error),
 }
 
 impl Error {
@@ -63,7 +88,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
-            Error::Apiserver(_) | Error::Controller(_) => 1,
+            Error::Apiserver(_) | Error::Controller(_) | Error::Certs(_) => 1,
         }
     }
 }
@@ -128,11 +153,15 @@ pub fn missing_app_error() -> Error {
     Error::Usage(message.trim_end().to_string())
 }
 
-/// Runs the app `cli` selects.
+/// Runs the subcommand or the app `cli` selects.
 pub async fn dispatch(cli: Cli, runners: &dyn Runners, shutdown: Shutdown) -> Result<(), Error> {
+    if let Some(Command::Certs(args)) = cli.command {
+        return Ok(crate::certs::run(args).await?);
+    }
     match cli.app {
         None => Err(missing_app_error()),
         Some(App::Controller) => runners.controller(cli.controller, shutdown).await,
         Some(App::AggregatedApiserver) => runners.apiserver(cli.apiserver, shutdown).await,
+        Some(App::All) => crate::all::run(cli.controller, cli.apiserver, runners, shutdown).await,
     }
 }

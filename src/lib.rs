@@ -4,8 +4,10 @@
 //! The two apps never import each other. They share the generated API ([`api`]) and the small
 //! common modules: [`cli`], [`telemetry`], [`shutdown`].
 
+pub mod all;
 pub mod api;
 pub mod apiserver;
+pub mod certs;
 pub mod cli;
 pub mod controller;
 pub mod shutdown;

@@ -8,7 +8,7 @@ use coder_k8s::cli::{Cli, ProductionRunners, dispatch};
 fn main() -> ExitCode {
     // clap prints its own usage errors and exits with code 2 (unknown --app values included).
     let cli = Cli::parse();
-    if cli.app.is_none() {
+    if cli.app.is_none() && cli.command.is_none() {
         let error = coder_k8s::cli::missing_app_error();
         eprintln!("{error}");
         return ExitCode::from(error.exit_code());

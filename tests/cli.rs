@@ -41,7 +41,7 @@ fn unknown_app_exits_2_listing_the_valid_values() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("[possible values: controller, aggregated-apiserver]"),
+        stderr.contains("[possible values: controller, aggregated-apiserver, all]"),
         "{stderr}"
     );
 }

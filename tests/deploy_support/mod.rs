@@ -1,0 +1,99 @@
+//! Shared by the deploy tests: the kustomize layers of deploy/ and their rendered objects.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
+
+/// A kustomization users apply.
+pub struct Layer {
+    /// Relative to the repository root.
+    pub dir: &'static str,
+    /// Skips TLS verification (dev only).
+    pub insecure: bool,
+    /// cert-manager makes the certificate.
+    pub cert_manager: bool,
+}
+
+pub const LAYERS: &[Layer] = &[
+    Layer {
+        dir: "deploy",
+        insecure: false,
+        cert_manager: false,
+    },
+    Layer {
+        dir: "deploy/overlays/cert-manager",
+        insecure: false,
+        cert_manager: true,
+    },
+    Layer {
+        dir: "deploy/overlays/all-in-one",
+        insecure: false,
+        cert_manager: false,
+    },
+    Layer {
+        dir: "deploy/overlays/dev",
+        insecure: true,
+        cert_manager: false,
+    },
+    Layer {
+        dir: "deploy/overlays/monitoring",
+        insecure: false,
+        cert_manager: false,
+    },
+];
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn layer_path(layer: &Layer) -> PathBuf {
+    repo().join(layer.dir)
+}
+
+/// Layers rendered so far, by directory.
+type Rendered = Vec<(&'static str, Vec<Value>)>;
+
+/// `kubectl kustomize <layer>` split into objects (memoized: the tests render each layer often).
+pub fn build(layer: &Layer) -> Vec<Value> {
+    static CACHE: OnceLock<Mutex<Rendered>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some((_, docs)) = cache.lock().unwrap().iter().find(|(d, _)| *d == layer.dir) {
+        return docs.clone();
+    }
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(layer_path(layer))
+        .output()
+        .expect("kubectl is on PATH (hack/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}: {}",
+        layer.dir,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let docs: Vec<Value> = text
+        .split("\n---\n")
+        .filter(|chunk| !chunk.trim().is_empty())
+        .map(|chunk| {
+            serde_saphyr::from_str(chunk)
+                .unwrap_or_else(|e| panic!("{}: kustomize output is not YAML: {e}", layer.dir))
+        })
+        .collect();
+    cache.lock().unwrap().push((layer.dir, docs.clone()));
+    docs
+}
+
+/// The objects of one kind, typed.
+pub fn of_kind<T: serde::de::DeserializeOwned>(docs: &[Value], kind: &str) -> Vec<T> {
+    docs.iter()
+        .filter(|d| d["kind"] == kind)
+        .map(|d| {
+            serde_json::from_value(d.clone())
+                .unwrap_or_else(|e| panic!("invalid {kind} {}: {e}", d["metadata"]["name"]))
+        })
+        .collect()
+}
