@@ -2,13 +2,14 @@
 //! (`--app=aggregated-apiserver`) for Coder, in one binary.
 //!
 //! The two apps never import each other. They share the generated API ([`api`]) and the small
-//! common modules: [`cli`], [`telemetry`], [`shutdown`].
+//! common modules: [`cli`], [`telemetry`], [`shutdown`], [`tls`], [`client_config`].
 
 pub mod all;
 pub mod api;
 pub mod apiserver;
 pub mod certs;
 pub mod cli;
+pub mod client_config;
 pub mod controller;
 pub mod shutdown;
 pub mod telemetry;

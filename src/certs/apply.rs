@@ -11,18 +11,9 @@ use super::manifest::{self, FIELD_MANAGER};
 use super::{CertsArgs, Error, mint};
 
 async fn client(args: &CertsArgs) -> Result<Client, Error> {
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                .await
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| Error::Config(e.to_string()))?,
-    };
+    let config = crate::client_config::load(args.kubeconfig.as_deref())
+        .await
+        .map_err(|e| Error::Config(e.to_string()))?;
     Client::try_from(config).map_err(|e| Error::Config(e.to_string()))
 }
 

@@ -57,19 +57,9 @@ pub async fn run(args: ControllerArgs, shutdown: Shutdown) -> Result<()> {
 }
 
 async fn client_config(args: &ControllerArgs) -> Result<kube::Config> {
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                .await
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| Error::Config(e.to_string()))?,
-    };
-    Ok(config)
+    crate::client_config::load(args.kubeconfig.as_deref())
+        .await
+        .map_err(|e| Error::Config(e.to_string()))
 }
 
 /// Runs the controller until `shutdown`: probe and metrics servers, leader election when

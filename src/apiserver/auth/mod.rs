@@ -68,20 +68,20 @@ fn anonymous_user() -> Arc<UserInfo> {
 pub enum Error {
     #[error("authentication configuration: {0}")]
     Config(#[from] config::ConfigError),
-    #[error("loading the kubeconfig {path}: {source}")]
+    #[error("kubeconfig for {purpose}: {source}")]
     Kubeconfig {
-        path: String,
+        purpose: &'static str,
         #[source]
-        source: kube::config::KubeconfigError,
+        source: crate::client_config::LoadError,
     },
     #[error(
-        "no kubeconfig for {purpose}: not in a cluster and none given ({source}); pass --{flag} (or --authentication=none for local development)"
+        "no kubeconfig for {purpose}: {source}; pass --{flag} (or --authentication=none for local development)"
     )]
     NoKubeconfig {
         purpose: &'static str,
         flag: &'static str,
         #[source]
-        source: kube::config::InferConfigError,
+        source: crate::client_config::LoadError,
     },
     #[error("building the client for {purpose}: {source}")]
     Client {
@@ -111,25 +111,16 @@ async fn kube_client(
     purpose: &'static str,
     flag: &'static str,
 ) -> Result<kube::Client, Error> {
-    let config = match path {
-        Some(path) => {
-            let loaded = async {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await
-            };
-            loaded.await.map_err(|source| Error::Kubeconfig {
-                path: path.display().to_string(),
-                source,
-            })?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|source| Error::NoKubeconfig {
+    let config = crate::client_config::load(path)
+        .await
+        .map_err(|source| match source {
+            crate::client_config::LoadError::Infer(_) => Error::NoKubeconfig {
                 purpose,
                 flag,
                 source,
-            })?,
-    };
+            },
+            crate::client_config::LoadError::File { .. } => Error::Kubeconfig { purpose, source },
+        })?;
     kube::Client::try_from(config).map_err(|source| Error::Client { purpose, source })
 }
 
