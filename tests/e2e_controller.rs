@@ -154,10 +154,7 @@ impl ControllerProcess {
     /// The real RBAC authorizer refused nothing the controller asked for.
     fn assert_never_forbidden(&self) {
         let text = self.log_text();
-        let refused: Vec<&str> = text
-            .lines()
-            .filter(|l| l.contains("403") || l.to_ascii_lowercase().contains("forbidden"))
-            .collect();
+        let refused: Vec<&str> = text.lines().filter(|l| is_refusal(l)).collect();
         assert!(
             refused.is_empty(),
             "the controller was refused:\n{}",
@@ -192,6 +189,26 @@ impl ControllerProcess {
         );
         self.assert_never_forbidden();
     }
+}
+
+/// A log line reporting an authorization refusal. kube-rs renders API errors as
+/// `ErrorResponse { .., reason: "Forbidden", code: 403 }` and the status message says "is
+/// forbidden"; a bare "403" would also match ports and addresses such as `127.0.0.1:40369`.
+fn is_refusal(line: &str) -> bool {
+    line.to_ascii_lowercase().contains("forbidden") || line.contains("code: 403")
+}
+
+#[test]
+fn refusals_are_recognised_and_port_numbers_are_not() {
+    assert!(is_refusal(
+        r#"ERROR reconcile failed error=ApiError: roles.rbac.authorization.k8s.io is forbidden: User "x" cannot list"#
+    ));
+    assert!(is_refusal(
+        r#"ErrorResponse { status: "Failure", reason: "Forbidden", code: 403 }"#
+    ));
+    assert!(!is_refusal(
+        "INFO coder_k8s::controller: serving /healthz and /readyz address=127.0.0.1:40369"
+    ));
 }
 
 async fn logged_address(log: &Path, message: &str) -> SocketAddr {
