@@ -296,6 +296,7 @@ impl From<ObjectError> for ApiError {
                     },
                 )
             }
+            ObjectError::Refused(refused) => refused_status(refused),
             ObjectError::Unavailable(_) => {
                 ApiError::service_unavailable(message).with_details(StatusDetails {
                     retry_after_seconds: Some(1),
@@ -303,6 +304,27 @@ impl From<ObjectError> for ApiError {
                 })
             }
         }
+    }
+}
+
+/// A write hook's refusal as the Status kube would give for the same kind of failure.
+fn refused_status(refused: crate::apiserver::objects::hooks::HookError) -> ApiError {
+    use crate::apiserver::objects::hooks::Refusal;
+    let (code, reason) = match refused.refusal {
+        Refusal::BadRequest => (StatusCode::BAD_REQUEST, "BadRequest"),
+        Refusal::NotFound => (StatusCode::NOT_FOUND, "NotFound"),
+        Refusal::Forbidden => (StatusCode::FORBIDDEN, "Forbidden"),
+        Refusal::Conflict => (StatusCode::CONFLICT, "Conflict"),
+        Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+        Refusal::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+    };
+    let error = ApiError::new(code, reason, refused.message);
+    match refused.retry_after_seconds {
+        Some(seconds) => error.with_details(StatusDetails {
+            retry_after_seconds: Some(i32::try_from(seconds).unwrap_or(i32::MAX)),
+            ..Default::default()
+        }),
+        None => error,
     }
 }
 

@@ -13,6 +13,7 @@ use crate::apiserver::storage::{Storage, StoredObject};
 pub mod apply;
 pub mod demo;
 pub mod duplicates;
+pub mod hooks;
 mod metadata;
 pub mod namespaces;
 mod pagination;
@@ -36,6 +37,8 @@ pub struct Objects {
     config: Config,
     /// Namespace states of the cluster served; None (standalone) accepts every namespace.
     namespaces: Option<Arc<dyn namespaces::NamespaceLookup>>,
+    /// A backend that must agree to writes (the Coder backend); None: the store alone decides.
+    hooks: Option<Arc<dyn hooks::WriteHooks>>,
 }
 
 #[derive(Debug, Clone)]
@@ -241,6 +244,9 @@ pub enum Error {
     /// 503 ServiceUnavailable with Retry-After: the storage backend is unreachable for now.
     #[error("{0}")]
     Unavailable(String),
+    /// A write hook's refusal (e.g. coderd's), with its own status code and message.
+    #[error("{0}")]
+    Refused(hooks::HookError),
 }
 
 fn format_causes(causes: &[Cause]) -> String {
@@ -265,6 +271,7 @@ impl Objects {
                 write_attempts: 16,
             },
             namespaces: None,
+            hooks: None,
         }
     }
 

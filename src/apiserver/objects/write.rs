@@ -388,6 +388,20 @@ impl Objects {
             validate(r, &mut body, Vec::new(), None)?;
             let name = meta_str(&body, "name").unwrap_or("").to_string();
             let key = key(r, namespace, &name)?;
+            if let Some((hooks, ns)) = self.hooks_for(r, namespace) {
+                // A name already taken here never reaches the backend.
+                if let Ok(Some(_)) = self.storage.get(&key).await {
+                    last_error = Some(storage_error(r, &name, StorageError::AlreadyExists(key)));
+                    continue;
+                }
+                let ctx = super::hooks::HookContext {
+                    resource: r,
+                    namespace: ns,
+                    name: &name,
+                    dry_run: opts.dry_run,
+                };
+                hooks.before_create(ctx, &mut body).await?;
+            }
             let stored = if opts.dry_run {
                 match self.storage.get(&key).await {
                     Ok(Some(_)) => Err(StorageError::AlreadyExists(key.clone())),
@@ -590,6 +604,17 @@ impl Objects {
                     created: false,
                 });
             }
+            if subresource.is_none()
+                && let Some((hooks, ns)) = self.hooks_for(r, namespace)
+            {
+                let ctx = super::hooks::HookContext {
+                    resource: r,
+                    namespace: ns,
+                    name,
+                    dry_run: opts.dry_run,
+                };
+                hooks.before_update(ctx, &current.value, &mut new).await?;
+            }
             let finished = metadata::is_deleting(&new) && metadata::finalizers(&new).is_empty();
             if opts.dry_run {
                 return Ok(WriteOutcome {
@@ -659,6 +684,7 @@ impl Objects {
             None | Some("") => None,
             Some(rv) => Some(rv.to_string()),
         };
+        let mut asked_hooks = false;
         for _ in 0..self.config.write_attempts {
             let current = self.read(r, &key, name).await?;
             if let Some(uid) = opts.precondition_uid.as_deref().filter(|u| !u.is_empty()) {
@@ -684,6 +710,19 @@ impl Objects {
                         ),
                     ));
                 }
+            }
+            if !asked_hooks
+                && !metadata::is_deleting(&current.value)
+                && let Some((hooks, ns)) = self.hooks_for(r, namespace)
+            {
+                let ctx = super::hooks::HookContext {
+                    resource: r,
+                    namespace: ns,
+                    name,
+                    dry_run: opts.dry_run,
+                };
+                hooks.before_delete(ctx, &current.value).await?;
+                asked_hooks = true;
             }
             let finalizers = metadata::finalizers(&current.value);
             let wanted = gc_finalizers(&finalizers, opts.propagation);
