@@ -8,6 +8,7 @@
 //! `kubeconfig`.
 
 pub mod auth;
+pub mod coder;
 pub mod compression;
 pub mod delete_options;
 pub mod discovery;
@@ -108,6 +109,9 @@ pub struct ApiserverArgs {
 
     #[command(flatten)]
     pub storage: storage::options::StorageArgs,
+
+    #[command(flatten)]
+    pub coder: coder::CoderBackendArgs,
 }
 
 impl Default for ApiserverArgs {
@@ -126,6 +130,7 @@ impl Default for ApiserverArgs {
             max_requests_inflight: 400,
             shutdown_delay_duration: Duration::ZERO,
             storage: Default::default(),
+            coder: Default::default(),
         }
     }
 }
@@ -178,6 +183,8 @@ pub enum Error {
     Storage(#[from] storage::options::OpenError),
     #[error("the server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("--coder-backend=enabled: {0}")]
+    CoderBackend(String),
 }
 
 impl Limits {
@@ -272,6 +279,13 @@ pub async fn start_with_authorizer(
         ),
         None => objects,
     };
+    let objects = match args.coder.coder_backend {
+        coder::BackendMode::Disabled => objects,
+        coder::BackendMode::Enabled => {
+            let cluster = coder_cluster_client(&args, &auth).await?;
+            coder::enable(objects, cluster, &args.coder, stop.clone())
+        }
+    };
 
     if args.demo_data {
         objects::demo::seed(&objects)
@@ -334,6 +348,29 @@ pub async fn start_with_authorizer(
         kubeconfig: kubeconfig_text,
         task,
     })
+}
+
+/// The cluster the Coder backend reads CoderControlPlanes and token Secrets from: delegated
+/// authentication's, else --authentication-kubeconfig, in-cluster or $KUBECONFIG.
+async fn coder_cluster_client(
+    args: &ApiserverArgs,
+    auth: &auth::Auth,
+) -> Result<kube::Client, Error> {
+    if args.demo_data {
+        return Err(Error::CoderBackend(
+            "--demo-data needs --coder-backend=disabled (the demo objects are not in any coderd)"
+                .into(),
+        ));
+    }
+    if let Some(client) = auth.cluster_client() {
+        return Ok(client);
+    }
+    let config = crate::client_config::load(args.auth.authentication_kubeconfig.as_deref())
+        .await
+        .map_err(|e| {
+            Error::CoderBackend(format!("no cluster to read CoderControlPlanes from: {e}"))
+        })?;
+    kube::Client::try_from(config).map_err(|e| Error::CoderBackend(e.to_string()))
 }
 
 /// Runs the aggregated apiserver until `shutdown` fires.
