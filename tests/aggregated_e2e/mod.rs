@@ -26,6 +26,11 @@ impl AggregatedServer {
     /// and authorization against the control plane (the production default), then registers
     /// it and waits until the APIService is Available.
     pub async fn start_and_register(cp: &ControlPlane) -> AggregatedServer {
+        Self::start_and_register_with(cp, &[]).await
+    }
+
+    /// As [`Self::start_and_register`], with extra flags (e.g. `--coder-backend=enabled`).
+    pub async fn start_and_register_with(cp: &ControlPlane, extra: &[&str]) -> AggregatedServer {
         let serving = cp.aggregated_serving_cert(GROUP, VERSION);
         let admin = cp.admin_kubeconfig().display().to_string();
 
@@ -42,6 +47,7 @@ impl AggregatedServer {
             ))
             .arg(format!("--authentication-kubeconfig={admin}"))
             .arg(format!("--authorization-kubeconfig={admin}"))
+            .args(extra)
             .stdin(Stdio::null());
         let log = cp.unique_file("aggregated-apiserver", "log");
         let mut process = envtest::spawn_guarded("coder-k8s aggregated-apiserver", cmd, Some(&log))
