@@ -24,14 +24,10 @@ async fn setup() -> &'static ControlPlane {
     let cp = envtest::shared();
     install_control_plane_crd(cp).await;
     SERVER
-        .get_or_init(|| {
-            AggregatedServer::start_and_register_with(
-                cp,
-                &[
-                    "--coder-backend=enabled",
-                    &format!("--coder-sync-interval={SYNC_INTERVAL}"),
-                ],
-            )
+        .get_or_init(|| async {
+            let interval = format!("--coder-sync-interval={SYNC_INTERVAL}");
+            AggregatedServer::start_and_register_with(cp, &["--coder-backend=enabled", &interval])
+                .await
         })
         .await;
     cp

@@ -22,8 +22,9 @@ use crate::coder::{ClientOptions, CoderClient, SessionToken};
 
 /// How long a request waits for the first list of CoderControlPlanes after startup.
 const FIRST_SYNC_WAIT: Duration = Duration::from_secs(10);
-/// Retry-After of a namespace whose coderd is not usable yet.
-pub const RETRY_AFTER_SECONDS: u32 = 5;
+/// Retry-After of a namespace whose coderd is not usable now. Short: client-go (kubectl)
+/// retries a 503 that carries Retry-After up to ten times before it reports the failure.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 /// Why a namespace has no usable coderd.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
