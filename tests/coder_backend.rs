@@ -117,10 +117,6 @@ async fn manifests_become_a_coder_template_and_a_running_workspace_that_kubectl_
     )
     .await;
     assert_eq!(object["status"]["id"], template["id"], "{object}");
-    assert_eq!(
-        object["metadata"]["uid"], template["id"],
-        "uid is coderd's id"
-    );
     assert_eq!(template["display_name"], "Docker");
     let files = coder.fake.admin().files();
     assert!(
