@@ -1,0 +1,146 @@
+//! The Coder backend across restarts, with our server in-process (no aggregator) on etcd
+//! storage against the envtest control plane: what lives in our storage (labels, annotations,
+//! uids) survives a restart of our server, what changed in coderd meanwhile shows up after it,
+//! and a coderd that goes away and comes back refuses writes with 503 meanwhile, then serves
+//! them again.
+
+mod apiserver_support;
+mod coder_backend_support;
+
+use std::time::Duration;
+
+use apiserver_support::TestServer;
+use coder_backend_support::*;
+use coder_k8s::apiserver::coder::BackendMode;
+use coder_k8s::apiserver::objects::Objects;
+use coder_k8s::apiserver::storage::options::Backend;
+use envtest::ControlPlane;
+use kube::Api;
+use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+/// Our server on the control plane's etcd under `prefix`, reading CoderControlPlanes with the
+/// admin kubeconfig.
+async fn start(cp: &ControlPlane, prefix: &str) -> TestServer {
+    let mut args = apiserver_support::args();
+    args.auth.authentication_kubeconfig = Some(cp.admin_kubeconfig().to_path_buf());
+    args.storage.backend = Backend::Etcd;
+    args.storage.etcd_servers = vec![cp.etcd_url().to_string()];
+    args.storage.etcd_prefix = prefix.to_string();
+    args.coder.coder_backend = BackendMode::Enabled;
+    args.coder.coder_sync_interval = Duration::from_millis(200);
+    let storage = args.storage.open().await.expect("etcd storage");
+    TestServer::start_with(args, Objects::new(storage)).await
+}
+
+async fn get(server: &TestServer, ns: &str, name: &str) -> Option<Value> {
+    let api: Api<DynamicObject> = Api::namespaced_with(server.client().await, ns, &workspaces());
+    api.get_opt(name)
+        .await
+        .expect("get")
+        .map(|o| serde_json::to_value(o).expect("json"))
+}
+
+async fn wait_for(
+    server: &TestServer,
+    ns: &str,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    envtest::poll_until(what, WAIT, || async {
+        match get(server, ns, name).await {
+            Some(o) if check(&o) => Ok(o),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restarts_of_our_server_and_of_coderd_lose_nothing() {
+    let cp = envtest::shared();
+    let mut coder = coder_namespace(cp, "coder-restart").await;
+    let ns = coder.namespace.clone();
+    let prefix = format!("/coder-backend-restart/{ns}");
+    let admin = coder.fake.admin();
+    let template = admin
+        .create_template_with_files(ORG, "docker", &[("main.tf", "terraform {}\n")])
+        .expect("template");
+
+    let server = start(cp, &prefix).await;
+    let api: Api<DynamicObject> = Api::namespaced_with(server.client().await, &ns, &workspaces());
+    let mut workspace: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": format!("{GROUP}/{VERSION}"),
+        "kind": "CoderWorkspace",
+        "metadata": {"name": "coder.admin.dev", "labels": {"team": "platform"},
+                     "annotations": {"example.com/note": "kept in our storage"}},
+        "spec": {"templateName": "docker", "running": true},
+    }))
+    .expect("object");
+    workspace.metadata.namespace = Some(ns.clone());
+    let created = api
+        .create(&PostParams::default(), &workspace)
+        .await
+        .expect("create through kube-rs");
+    let uid = created.metadata.uid.clone().expect("uid");
+    let id = find_named(&admin.workspaces(), "dev").expect("in coderd")["id"].clone();
+    assert_eq!(uid, id.as_str().unwrap(), "uid is coderd's id");
+    wait_for(&server, &ns, "coder.admin.dev", "running", |o| {
+        o["status"]["latestBuildStatus"] == "running"
+    })
+    .await;
+
+    // Our server goes away; meanwhile someone stops the workspace and creates another in Coder.
+    server.stop().await;
+    let dev = uuid_of(&id);
+    admin.stop_workspace(dev).expect("stop in coderd");
+    let other = admin
+        .create_workspace(OWNER, "other", template)
+        .expect("workspace created in Coder");
+
+    let server = start(cp, &prefix).await;
+    let object = wait_for(&server, &ns, "coder.admin.dev", "stopped, as coderd says", |o| {
+        o["status"]["latestBuildStatus"] == "stopped"
+    })
+    .await;
+    assert_eq!(object["metadata"]["uid"], uid.as_str(), "same uid after the restart");
+    assert_eq!(object["metadata"]["labels"]["team"], "platform", "{object}");
+    assert_eq!(object["metadata"]["annotations"]["example.com/note"], "kept in our storage");
+    assert_eq!(object["spec"]["running"], false, "spec follows what was done in Coder");
+    let appeared = wait_for(&server, &ns, "coder.admin.other", "the workspace created in Coder", |_| true).await;
+    assert_eq!(appeared["metadata"]["uid"], other.to_string());
+
+    // coderd goes away: writes 503 with Retry-After, nothing stored; reads keep working.
+    coder.fake.stop().await;
+    let api: Api<DynamicObject> = Api::namespaced_with(server.client().await, &ns, &workspaces());
+    let start_patch = json!({"spec": {"running": true}});
+    let refused = api
+        .patch("coder.admin.dev", &PatchParams::default(), &Patch::Merge(&start_patch))
+        .await
+        .expect_err("a write while coderd is down fails");
+    match refused {
+        kube::Error::Api(status) => {
+            assert_eq!(status.code, 503, "{status:?}");
+            assert!(status.message.contains("coderd is unavailable"), "{status:?}");
+        }
+        other => panic!("expected a Status, got {other:?}"),
+    }
+    let object = get(&server, &ns, "coder.admin.dev").await.expect("reads keep working");
+    assert_eq!(object["spec"]["running"], false, "the refused write changed nothing");
+
+    // coderd is back: the same write goes through and starts the workspace.
+    coder.fake.restart().await;
+    api.patch("coder.admin.dev", &PatchParams::default(), &Patch::Merge(&start_patch))
+        .await
+        .expect("the write succeeds once coderd is back");
+    wait_for(&server, &ns, "coder.admin.dev", "running again", |o| {
+        o["status"]["latestBuildStatus"] == "running"
+    })
+    .await;
+    server.stop().await;
+}
+
+fn uuid_of(id: &Value) -> uuid::Uuid {
+    uuid::Uuid::parse_str(id.as_str().expect("id")).expect("uuid")
+}
