@@ -28,7 +28,10 @@ fn random_alphanumeric(len: usize) -> String {
             *b = Uuid::new_v4().as_bytes()[i % 16];
         }
     }
-    bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
 }
 
 pub fn hash_secret(secret: &str) -> [u8; 32] {
@@ -73,34 +76,50 @@ pub fn mint_with_lifetime(
     token_name: String,
     lifetime: std::time::Duration,
 ) -> String {
-    mint(state, now, NewKey { user_id, kind, token_name, lifetime })
+    mint(
+        state,
+        now,
+        NewKey {
+            user_id,
+            kind,
+            token_name,
+            lifetime,
+        },
+    )
 }
 
 /// Where coderd looks for the token, in its order: cookie, query parameter, header.
 /// `Authorization: Bearer` is accepted last (newer coderd accepts RFC 6750 bearer tokens).
 pub fn token_from_request(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(cookies) = headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok()) {
+    if let Some(cookies) = headers
+        .get(http::header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+    {
         for pair in cookies.split(';') {
-            if let Some((name, value)) = pair.trim().split_once('=') {
-                if name == SESSION_TOKEN_COOKIE && !value.is_empty() {
-                    return Some(value.to_string());
-                }
+            if let Some((name, value)) = pair.trim().split_once('=')
+                && name == SESSION_TOKEN_COOKIE
+                && !value.is_empty()
+            {
+                return Some(value.to_string());
             }
         }
     }
     if let Some(query) = query {
         for pair in query.split('&') {
-            if let Some((name, value)) = pair.split_once('=') {
-                if name == SESSION_TOKEN_COOKIE && !value.is_empty() {
-                    return Some(value.to_string());
-                }
+            if let Some((name, value)) = pair.split_once('=')
+                && name == SESSION_TOKEN_COOKIE
+                && !value.is_empty()
+            {
+                return Some(value.to_string());
             }
         }
     }
-    if let Some(v) = headers.get(SESSION_TOKEN_HEADER).and_then(|v| v.to_str().ok()) {
-        if !v.is_empty() {
-            return Some(v.to_string());
-        }
+    if let Some(v) = headers
+        .get(SESSION_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        && !v.is_empty()
+    {
+        return Some(v.to_string());
     }
     headers
         .get(http::header::AUTHORIZATION)
@@ -113,13 +132,22 @@ pub fn token_from_request(headers: &HeaderMap, query: Option<&str>) -> Option<St
 fn split_token(token: &str) -> Result<(&str, &str), String> {
     let parts: Vec<&str> = token.split('-').collect();
     if parts.len() != 2 {
-        return Err(format!("incorrect amount of API key parts, expected 2 got {}", parts.len()));
+        return Err(format!(
+            "incorrect amount of API key parts, expected 2 got {}",
+            parts.len()
+        ));
     }
     if parts[0].len() != 10 {
-        return Err(format!("invalid API key ID length, expected 10 got {}", parts[0].len()));
+        return Err(format!(
+            "invalid API key ID length, expected 10 got {}",
+            parts[0].len()
+        ));
     }
     if parts[1].len() != 22 {
-        return Err(format!("invalid API key secret length, expected 22 got {}", parts[1].len()));
+        return Err(format!(
+            "invalid API key secret length, expected 22 got {}",
+            parts[1].len()
+        ));
     }
     Ok((parts[0], parts[1]))
 }
@@ -136,7 +164,11 @@ pub struct Caller {
 }
 
 /// ExtractAPIKey: the checks and the 401 bodies, in coderd's order.
-pub fn authenticate(state: &mut State, now: Timestamp, token: Option<String>) -> Result<Caller, ApiError> {
+pub fn authenticate(
+    state: &mut State,
+    now: Timestamp,
+    token: Option<String>,
+) -> Result<Caller, ApiError> {
     let Some(token) = token else {
         return Err(unauthorized(format!(
             "Cookie {SESSION_TOKEN_COOKIE:?} or query parameter must be provided."
@@ -151,18 +183,21 @@ pub fn authenticate(state: &mut State, now: Timestamp, token: Option<String>) ->
         return Err(unauthorized("API key secret is invalid."));
     }
     if key.expires_at < now {
-        return Err(unauthorized(format!("API key expired at {:?}.", go_time_string(key.expires_at))));
+        return Err(unauthorized(format!(
+            "API key expired at {:?}.",
+            go_time_string(key.expires_at)
+        )));
     }
     key.last_used = now;
     // ExtractAPIKey refreshes a key that has lost more than an hour of its lifetime
     // (unless --disable-session-expiry-refresh), tokens included.
     let lifetime = jiff::SignedDuration::from_secs(key.lifetime_seconds);
     let hour = jiff::SignedDuration::from_hours(1);
-    if key.expires_at.duration_since(now) <= lifetime - hour {
-        if let Ok(refreshed) = now.checked_add(lifetime) {
-            key.expires_at = refreshed;
-            key.updated_at = now;
-        }
+    if key.expires_at.duration_since(now) <= lifetime - hour
+        && let Ok(refreshed) = now.checked_add(lifetime)
+    {
+        key.expires_at = refreshed;
+        key.updated_at = now;
     }
     let (user_id, key_id) = (key.user_id, key.id.clone());
     let Some(user) = state.users.iter_mut().find(|u| u.id == user_id) else {

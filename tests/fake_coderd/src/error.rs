@@ -19,7 +19,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), detail: None, validations: Vec::new() }
+        ApiError {
+            status,
+            message: message.into(),
+            detail: None,
+            validations: Vec::new(),
+        }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> ApiError {
@@ -98,11 +103,16 @@ pub struct Validator {
 impl Validator {
     pub fn check(&mut self, ok: bool, field: &str, tag: &str, value: impl std::fmt::Display) {
         if !ok {
-            self.failures.push((field.to_string(), tag.to_string(), value.to_string()));
+            self.failures
+                .push((field.to_string(), tag.to_string(), value.to_string()));
         }
     }
 
     pub fn finish(self) -> ApiResult<()> {
-        if self.failures.is_empty() { Ok(()) } else { Err(ApiError::validation_failed(self.failures)) }
+        if self.failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation_failed(self.failures))
+        }
     }
 }

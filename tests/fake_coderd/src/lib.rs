@@ -99,7 +99,10 @@ pub enum AdminError {
 
 impl From<error::ApiError> for AdminError {
     fn from(e: error::ApiError) -> AdminError {
-        AdminError::Refused { status: e.status.as_u16(), message: e.message }
+        AdminError::Refused {
+            status: e.status.as_u16(),
+            message: e.message,
+        }
     }
 }
 
@@ -135,7 +138,11 @@ impl FakeCoderd {
             Err(e) => panic!("fake-coderd: cannot bind 127.0.0.1:0: {e}"),
         };
         let server = server::spawn(listener, api::router(shared.clone()));
-        FakeCoderd { shared, addr, server: Some(server) }
+        FakeCoderd {
+            shared,
+            addr,
+            server: Some(server),
+        }
     }
 
     /// `http://127.0.0.1:PORT`, stable across `restart`.
@@ -191,7 +198,9 @@ impl FakeCoderd {
 
     /// Direct access to the deployment, as an administrator using Coder's UI or CLI.
     pub fn admin(&self) -> Admin {
-        Admin { shared: self.shared.clone() }
+        Admin {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -234,7 +243,9 @@ impl Admin {
         state
             .organizations
             .iter()
-            .find(|o| o.name == org || o.id.to_string() == org || (org == "default" && o.is_default))
+            .find(|o| {
+                o.name == org || o.id.to_string() == org || (org == "default" && o.is_default)
+            })
             .map(|o| o.id)
             .ok_or_else(|| AdminError::NotFound(format!("organization {org:?}")))
     }
@@ -250,20 +261,45 @@ impl Admin {
 
     /// The first user (an owner, member of the default organization), as the setup page would
     /// create it, plus a 24h session token for it.
-    pub fn create_first_user(&self, email: &str, username: &str, password: &str) -> Result<(Uuid, String), AdminError> {
+    pub fn create_first_user(
+        &self,
+        email: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(Uuid, String), AdminError> {
         let mut state = self.shared.state();
         if !state.users.is_empty() {
-            return Err(AdminError::Refused { status: 409, message: "The initial user has already been created.".into() });
+            return Err(AdminError::Refused {
+                status: 409,
+                message: "The initial user has already been created.".into(),
+            });
         }
         let now = Timestamp::now();
         ops::ensure_default_org(&mut state, now);
-        let org = state.default_organization().map(|o| o.id).unwrap_or(Uuid::nil());
+        let org = state
+            .default_organization()
+            .map(|o| o.id)
+            .unwrap_or(Uuid::nil());
         let id = ops::insert_user(
             &mut state,
             now,
-            ops::NewUser { email, username, name: "", password: Some(password), role: Role::Owner, organization_ids: &[org] },
+            ops::NewUser {
+                email,
+                username,
+                name: "",
+                password: Some(password),
+                role: Role::Owner,
+                organization_ids: &[org],
+            },
         );
-        let token = auth::mint_with_lifetime(&mut state, now, id, KeyKind::Password, String::new(), Duration::from_secs(24 * 3600));
+        let token = auth::mint_with_lifetime(
+            &mut state,
+            now,
+            id,
+            KeyKind::Password,
+            String::new(),
+            Duration::from_secs(24 * 3600),
+        );
         Ok((id, token))
     }
 
@@ -272,7 +308,10 @@ impl Admin {
         let mut state = self.shared.state();
         let org = Admin::org_id(&state, org)?;
         if state.users.iter().any(|u| u.username == username) {
-            return Err(AdminError::Refused { status: 409, message: "User already exists.".into() });
+            return Err(AdminError::Refused {
+                status: 409,
+                message: "User already exists.".into(),
+            });
         }
         let email = format!("{username}@fake-coderd.test");
         Ok(ops::insert_user(
@@ -295,7 +334,11 @@ impl Admin {
         let org = Admin::org_id(&state, org)?;
         let user = Admin::user_id(&state, user)?;
         if !state.is_member(org, user) {
-            state.memberships.push(model::Membership { organization_id: org, user_id: user, created_at: Timestamp::now() });
+            state.memberships.push(model::Membership {
+                organization_id: org,
+                user_id: user,
+                created_at: Timestamp::now(),
+            });
         }
         Ok(())
     }
@@ -303,9 +346,17 @@ impl Admin {
     pub fn create_organization(&self, name: &str) -> Result<Uuid, AdminError> {
         let mut state = self.shared.state();
         if state.organizations.iter().any(|o| o.name == name) {
-            return Err(AdminError::Refused { status: 409, message: "Organization already exists with that name.".into() });
+            return Err(AdminError::Refused {
+                status: 409,
+                message: "Organization already exists with that name.".into(),
+            });
         }
-        Ok(ops::insert_organization(&mut state, Timestamp::now(), name, name))
+        Ok(ops::insert_organization(
+            &mut state,
+            Timestamp::now(),
+            name,
+            name,
+        ))
     }
 
     /// A 7-day API token for `user` (username or id).
@@ -313,19 +364,40 @@ impl Admin {
         self.api_token_with_lifetime(user, Duration::from_secs(7 * 24 * 3600))
     }
 
-    pub fn api_token_with_lifetime(&self, user: &str, lifetime: Duration) -> Result<String, AdminError> {
+    pub fn api_token_with_lifetime(
+        &self,
+        user: &str,
+        lifetime: Duration,
+    ) -> Result<String, AdminError> {
         let mut state = self.shared.state();
         let user = Admin::user_id(&state, user)?;
         let name = format!("admin-{}", &Uuid::new_v4().simple().to_string()[..8]);
-        Ok(auth::mint_with_lifetime(&mut state, Timestamp::now(), user, KeyKind::Token, name, lifetime))
+        Ok(auth::mint_with_lifetime(
+            &mut state,
+            Timestamp::now(),
+            user,
+            KeyKind::Token,
+            name,
+            lifetime,
+        ))
     }
 
     /// Makes the key behind `token` (or with that key id) expired now.
     pub fn expire_key(&self, token_or_id: &str) -> Result<(), AdminError> {
-        let id = token_or_id.split('-').next().unwrap_or(token_or_id).to_string();
+        let id = token_or_id
+            .split('-')
+            .next()
+            .unwrap_or(token_or_id)
+            .to_string();
         let mut state = self.shared.state();
-        let key = state.api_keys.iter_mut().find(|k| k.id == id).ok_or_else(|| AdminError::NotFound("api key".into()))?;
-        let past = Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(1)).unwrap_or(Timestamp::UNIX_EPOCH);
+        let key = state
+            .api_keys
+            .iter_mut()
+            .find(|k| k.id == id)
+            .ok_or_else(|| AdminError::NotFound("api key".into()))?;
+        let past = Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_secs(1))
+            .unwrap_or(Timestamp::UNIX_EPOCH);
         key.expires_at = past;
         key.lifetime_seconds = 0;
         Ok(())
@@ -343,7 +415,12 @@ impl Admin {
     /// Uploads `files` as a tar (by the first owner), imports it as a version and creates the
     /// template, as `coder templates push` does: the import has already completed when this
     /// returns (succeeded, or failed per the markers).
-    pub fn create_template_with_files(&self, org: &str, name: &str, files: &[TemplateFile<'_>]) -> Result<Uuid, AdminError> {
+    pub fn create_template_with_files(
+        &self,
+        org: &str,
+        name: &str,
+        files: &[TemplateFile<'_>],
+    ) -> Result<Uuid, AdminError> {
         let mut state = self.shared.state();
         let org = Admin::org_id(&state, org)?;
         let creator = state
@@ -357,7 +434,14 @@ impl Admin {
         let version = ops::create_version(
             &mut state,
             now,
-            ops::NewVersion { organization_id: org, template_id: None, file_id, name: None, message: String::new(), created_by: creator },
+            ops::NewVersion {
+                organization_id: org,
+                template_id: None,
+                file_id,
+                name: None,
+                message: String::new(),
+                created_by: creator,
+            },
         )?;
         Admin::finish_import(&mut state, version, now);
         Ok(ops::create_template(
@@ -381,26 +465,42 @@ impl Admin {
 
     /// Pushes a new version of `template` with `files` (import completed), optionally
     /// promoting it (only when its import succeeded, like coderd). Returns the version id.
-    pub fn push_template_version(&self, template: Uuid, files: &[TemplateFile<'_>], promote: bool) -> Result<Uuid, AdminError> {
+    pub fn push_template_version(
+        &self,
+        template: Uuid,
+        files: &[TemplateFile<'_>],
+        promote: bool,
+    ) -> Result<Uuid, AdminError> {
         let mut state = self.shared.state();
-        let t = state.template(template).cloned().ok_or_else(|| AdminError::NotFound("template".into()))?;
+        let t = state
+            .template(template)
+            .cloned()
+            .ok_or_else(|| AdminError::NotFound("template".into()))?;
         let now = Timestamp::now();
         let file_id = Admin::store_file(&mut state, t.created_by, tar_of(files));
         let version = ops::create_version(
             &mut state,
             now,
-            ops::NewVersion { organization_id: t.organization_id, template_id: Some(template), file_id, name: None, message: String::new(), created_by: t.created_by },
+            ops::NewVersion {
+                organization_id: t.organization_id,
+                template_id: Some(template),
+                file_id,
+                name: None,
+                message: String::new(),
+                created_by: t.created_by,
+            },
         )?;
         Admin::finish_import(&mut state, version, now);
         let succeeded = state
             .version(version)
             .and_then(|v| state.job(v.job_id))
             .is_some_and(|j| j.status() == model::JobStatus::Succeeded);
-        if promote && succeeded {
-            if let Some(t) = state.templates.iter_mut().find(|t| t.id == template) {
-                t.active_version_id = version;
-                t.updated_at = now;
-            }
+        if promote
+            && succeeded
+            && let Some(t) = state.templates.iter_mut().find(|t| t.id == template)
+        {
+            t.active_version_id = version;
+            t.updated_at = now;
         }
         Ok(version)
     }
@@ -408,14 +508,25 @@ impl Admin {
     fn store_file(state: &mut State, creator: Uuid, data: Vec<u8>) -> Uuid {
         use sha2::Digest;
         let id = Uuid::new_v4();
-        let hash = sha2::Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
-        state.files.push(model::StoredFile { id, hash, created_by: creator, mimetype: "application/x-tar".into(), data });
+        let hash = sha2::Sha256::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        state.files.push(model::StoredFile {
+            id,
+            hash,
+            created_by: creator,
+            mimetype: "application/x-tar".into(),
+            data,
+        });
         id
     }
 
     /// Completes an import job now (the CLI waits for it), unless it is marked to hang.
     fn finish_import(state: &mut State, version: Uuid, now: Timestamp) {
-        let Some(job_id) = state.version(version).map(|v| v.job_id) else { return };
+        let Some(job_id) = state.version(version).map(|v| v.job_id) else {
+            return;
+        };
         if let Some(job) = state.jobs.iter_mut().find(|j| j.id == job_id) {
             job.started_at = Some(now);
             match job.outcome.clone() {
@@ -431,10 +542,18 @@ impl Admin {
 
     /// A workspace of `owner` from `template`'s active version; its first (start) build is
     /// queued and runs with the configured timings, as when created in Coder's UI.
-    pub fn create_workspace(&self, owner: &str, name: &str, template: Uuid) -> Result<Uuid, AdminError> {
+    pub fn create_workspace(
+        &self,
+        owner: &str,
+        name: &str,
+        template: Uuid,
+    ) -> Result<Uuid, AdminError> {
         let mut state = self.shared.state();
         let owner = Admin::user_id(&state, owner)?;
-        let t = state.template(template).cloned().ok_or_else(|| AdminError::NotFound("template".into()))?;
+        let t = state
+            .template(template)
+            .cloned()
+            .ok_or_else(|| AdminError::NotFound("template".into()))?;
         Ok(ops::create_workspace(
             &mut state,
             Timestamp::now(),
@@ -452,11 +571,19 @@ impl Admin {
 
     fn transition(&self, workspace: Uuid, transition: Transition) -> Result<Uuid, AdminError> {
         let mut state = self.shared.state();
-        let initiator = state.workspace(workspace).map(|w| w.owner_id).ok_or_else(|| AdminError::NotFound("workspace".into()))?;
+        let initiator = state
+            .workspace(workspace)
+            .map(|w| w.owner_id)
+            .ok_or_else(|| AdminError::NotFound("workspace".into()))?;
         Ok(ops::create_build(
             &mut state,
             Timestamp::now(),
-            ops::NewBuild { workspace_id: workspace, transition, template_version_id: None, initiator_id: initiator },
+            ops::NewBuild {
+                workspace_id: workspace,
+                transition,
+                template_version_id: None,
+                initiator_id: initiator,
+            },
         )?)
     }
 
@@ -481,25 +608,44 @@ impl Admin {
     }
 
     pub fn organizations(&self) -> Vec<Value> {
-        self.shared.state().organizations.iter().map(sdk::organization).collect()
+        self.shared
+            .state()
+            .organizations
+            .iter()
+            .map(sdk::organization)
+            .collect()
     }
 
     /// Live templates, codersdk.Template JSON.
     pub fn templates(&self) -> Vec<Value> {
         let state = self.shared.state();
-        state.templates.iter().filter(|t| !t.deleted).map(|t| sdk::template(&state, t)).collect()
+        state
+            .templates
+            .iter()
+            .filter(|t| !t.deleted)
+            .map(|t| sdk::template(&state, t))
+            .collect()
     }
 
     /// Every template version, codersdk.TemplateVersion JSON (with its job).
     pub fn template_versions(&self) -> Vec<Value> {
         let state = self.shared.state();
-        state.template_versions.iter().map(|v| sdk::template_version(&state, v)).collect()
+        state
+            .template_versions
+            .iter()
+            .map(|v| sdk::template_version(&state, v))
+            .collect()
     }
 
     /// Workspaces that are not deleted, codersdk.Workspace JSON (with latest_build).
     pub fn workspaces(&self) -> Vec<Value> {
         let state = self.shared.state();
-        state.workspaces.iter().filter(|w| !w.deleted).map(|w| sdk::workspace(&state, w)).collect()
+        state
+            .workspaces
+            .iter()
+            .filter(|w| !w.deleted)
+            .map(|w| sdk::workspace(&state, w))
+            .collect()
     }
 
     /// Every workspace build, codersdk.WorkspaceBuild JSON.
@@ -510,6 +656,11 @@ impl Admin {
 
     /// Uploaded files: id, content type, bytes.
     pub fn files(&self) -> Vec<(Uuid, String, Vec<u8>)> {
-        self.shared.state().files.iter().map(|f| (f.id, f.mimetype.clone(), f.data.clone())).collect()
+        self.shared
+            .state()
+            .files
+            .iter()
+            .map(|f| (f.id, f.mimetype.clone(), f.data.clone()))
+            .collect()
     }
 }

@@ -34,7 +34,10 @@ impl Markers {
             Transition::Stop => &self.stop,
             Transition::Delete => &self.delete,
         };
-        specific.clone().or_else(|| self.build_all.clone()).unwrap_or(Outcome::Succeed)
+        specific
+            .clone()
+            .or_else(|| self.build_all.clone())
+            .unwrap_or(Outcome::Succeed)
     }
 }
 
@@ -68,7 +71,13 @@ fn apply_line(markers: &mut Markers, line: &str) {
     let Some(rest) = rest else { return };
     let (word, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     let arg = arg.trim();
-    let fail = || Outcome::Fail(if arg.is_empty() { "fake-coderd: marked to fail".to_string() } else { arg.to_string() });
+    let fail = || {
+        Outcome::Fail(if arg.is_empty() {
+            "fake-coderd: marked to fail".to_string()
+        } else {
+            arg.to_string()
+        })
+    };
     match word {
         "fail" => markers.import = Some(fail()),
         "hang" => markers.import = Some(Outcome::Hang),
@@ -92,7 +101,9 @@ mod tests {
             header.set_size(content.len() as u64);
             header.set_mode(0o644);
             header.set_cksum();
-            builder.append_data(&mut header, path, content.as_bytes()).unwrap();
+            builder
+                .append_data(&mut header, path, content.as_bytes())
+                .unwrap();
         }
         builder.into_inner().unwrap()
     }
@@ -101,11 +112,20 @@ mod tests {
     fn markers_are_found_in_any_file() {
         let data = tar_of(&[
             ("main.tf", "resource \"x\" \"y\" {}\n"),
-            ("extra.tf", "  # fake-coderd: fail boom: bad provider\n// fake-coderd: fail-stop no stop\n"),
+            (
+                "extra.tf",
+                "  # fake-coderd: fail boom: bad provider\n// fake-coderd: fail-stop no stop\n",
+            ),
         ]);
         let m = scan_tar(&data).unwrap();
-        assert_eq!(m.import_outcome(), Outcome::Fail("boom: bad provider".into()));
-        assert_eq!(m.build_outcome(Transition::Stop), Outcome::Fail("no stop".into()));
+        assert_eq!(
+            m.import_outcome(),
+            Outcome::Fail("boom: bad provider".into())
+        );
+        assert_eq!(
+            m.build_outcome(Transition::Stop),
+            Outcome::Fail("no stop".into())
+        );
         assert_eq!(m.build_outcome(Transition::Start), Outcome::Succeed);
     }
 

@@ -128,7 +128,10 @@ impl JobStatus {
 
     /// codersdk ProvisionerJobStatus.Active(): a job that still occupies its workspace.
     pub fn active(self) -> bool {
-        matches!(self, JobStatus::Pending | JobStatus::Running | JobStatus::Canceling)
+        matches!(
+            self,
+            JobStatus::Pending | JobStatus::Running | JobStatus::Canceling
+        )
     }
 }
 
@@ -403,7 +406,9 @@ impl State {
                 job.started_at = Some(start);
                 job.updated_at = start;
             }
-            let Some(started) = job.started_at else { continue };
+            let Some(started) = job.started_at else {
+                continue;
+            };
             let done = after(started, timings.running);
             match &job.outcome {
                 Outcome::Hang => {}

@@ -31,9 +31,7 @@ pub fn display_name_valid(s: &str) -> bool {
     if s.is_empty() {
         return true;
     }
-    s.len() <= 64
-        && !s.starts_with(char::is_whitespace)
-        && !s.ends_with(char::is_whitespace)
+    s.len() <= 64 && !s.starts_with(char::is_whitespace) && !s.ends_with(char::is_whitespace)
 }
 
 /// codersdk.UserRealNameValid.
@@ -46,7 +44,10 @@ pub fn user_real_name_valid(s: &str) -> bool {
 pub fn email_valid(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !s.contains(' ')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !s.contains(' ')
         }
         None => false,
     }

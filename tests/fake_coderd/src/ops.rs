@@ -9,8 +9,8 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::markers;
 use crate::model::{
-    Job, JobKind, JobStatus, Organization, Outcome, Role, State, Template, TemplateVersion, User,
-    UserStatus, Workspace, WorkspaceBuild, Transition, Membership,
+    Job, JobKind, JobStatus, Membership, Organization, Outcome, Role, State, Template,
+    TemplateVersion, Transition, User, UserStatus, Workspace, WorkspaceBuild,
 };
 
 /// The default organization coderd's migrations create (named "coder").
@@ -54,12 +54,21 @@ pub fn insert_user(state: &mut State, now: Timestamp, new: NewUser<'_>) -> Uuid 
         last_seen_at: now,
     });
     for org in new.organization_ids {
-        state.memberships.push(Membership { organization_id: *org, user_id: id, created_at: now });
+        state.memberships.push(Membership {
+            organization_id: *org,
+            user_id: id,
+            created_at: now,
+        });
     }
     id
 }
 
-pub fn insert_organization(state: &mut State, now: Timestamp, name: &str, display_name: &str) -> Uuid {
+pub fn insert_organization(
+    state: &mut State,
+    now: Timestamp,
+    name: &str,
+    display_name: &str,
+) -> Uuid {
     let id = Uuid::new_v4();
     state.organizations.push(Organization {
         id,
@@ -91,25 +100,27 @@ pub fn create_version(state: &mut State, now: Timestamp, new: NewVersion) -> Api
         return Err(ApiError::new(StatusCode::NOT_FOUND, "File not found."));
     };
     let found = markers::scan_tar(&file.data).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error checking workspace tags")
-            .detail(format!("extract archive to tempdir: {e}"))
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error checking workspace tags",
+        )
+        .detail(format!("extract archive to tempdir: {e}"))
     })?;
     let name = match new.name.filter(|n| !n.is_empty()) {
         Some(n) => n,
         None => state.next_version_name(),
     };
-    if let Some(template_id) = new.template_id {
-        if state
+    if let Some(template_id) = new.template_id
+        && state
             .template_versions
             .iter()
             .any(|v| v.template_id == Some(template_id) && v.name == name)
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("A template version with name {name:?} already exists for this template."),
-            )
-            .validation("name", "This value is already in use and should be unique."));
-        }
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("A template version with name {name:?} already exists for this template."),
+        )
+        .validation("name", "This value is already in use and should be unique."));
     }
     let version_id = Uuid::new_v4();
     let job_id = Uuid::new_v4();
@@ -175,16 +186,25 @@ pub fn create_template(state: &mut State, now: Timestamp, new: NewTemplate) -> A
     let Some(version) = state.version(new.version_id) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            format!("Template version {:?} does not exist.", new.version_id.to_string()),
+            format!(
+                "Template version {:?} does not exist.",
+                new.version_id.to_string()
+            ),
         )
         .validation("template_version_id", "Template version does not exist"));
     };
     if version.template_id.is_some() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("Template version {} is already part of a template", new.version_id),
+            format!(
+                "Template version {} is already part of a template",
+                new.version_id
+            ),
         )
-        .validation("template_version_id", "Template version is already part of a template"));
+        .validation(
+            "template_version_id",
+            "Template version is already part of a template",
+        ));
     }
     let id = Uuid::new_v4();
     state.templates.push(Template {
@@ -205,7 +225,11 @@ pub fn create_template(state: &mut State, now: Timestamp, new: NewTemplate) -> A
         created_at: now,
         updated_at: now,
     });
-    if let Some(v) = state.template_versions.iter_mut().find(|v| v.id == new.version_id) {
+    if let Some(v) = state
+        .template_versions
+        .iter_mut()
+        .find(|v| v.id == new.version_id)
+    {
         v.template_id = Some(id);
         v.updated_at = now;
     }
@@ -236,19 +260,37 @@ pub fn create_build(state: &mut State, now: Timestamp, new: NewBuild) -> ApiResu
     let version_id = match (new.template_version_id, &last) {
         (Some(v), _) => v,
         (None, Some(b)) => b.template_version_id,
-        (None, None) => match state.templates.iter().find(|t| t.id == workspace.template_id) {
+        (None, None) => match state
+            .templates
+            .iter()
+            .find(|t| t.id == workspace.template_id)
+        {
             Some(t) => t.active_version_id,
-            None => return Err(build_error(StatusCode::INTERNAL_SERVER_ERROR, "failed to fetch template".into())),
+            None => {
+                return Err(build_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "failed to fetch template".into(),
+                ));
+            }
         },
     };
     let Some(version) = state.version(version_id).cloned() else {
-        return Err(build_error(StatusCode::BAD_REQUEST, "template version does not exist".into()));
+        return Err(build_error(
+            StatusCode::BAD_REQUEST,
+            "template version does not exist".into(),
+        ));
     };
     if version.template_id != Some(workspace.template_id) {
-        return Err(build_error(StatusCode::BAD_REQUEST, "template version doesn't match template".into()));
+        return Err(build_error(
+            StatusCode::BAD_REQUEST,
+            "template version doesn't match template".into(),
+        ));
     }
     let Some(import) = state.job(version.job_id).cloned() else {
-        return Err(build_error(StatusCode::INTERNAL_SERVER_ERROR, "failed to fetch template version job".into()));
+        return Err(build_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed to fetch template version job".into(),
+        ));
     };
     match import.status() {
         JobStatus::Pending | JobStatus::Running => {
@@ -272,12 +314,18 @@ pub fn create_build(state: &mut State, now: Timestamp, new: NewBuild) -> ApiResu
         }
         JobStatus::Succeeded => {}
     }
-    if let Some(last) = &last {
-        if state.job(last.job_id).is_some_and(|j| j.status().active()) {
-            return Err(build_error(StatusCode::CONFLICT, "A workspace build is already active.".into()));
-        }
+    if let Some(last) = &last
+        && state.job(last.job_id).is_some_and(|j| j.status().active())
+    {
+        return Err(build_error(
+            StatusCode::CONFLICT,
+            "A workspace build is already active.".into(),
+        ));
     }
-    let outcome = match state.file(import.file_id).map(|f| markers::scan_tar(&f.data)) {
+    let outcome = match state
+        .file(import.file_id)
+        .map(|f| markers::scan_tar(&f.data))
+    {
         Some(Ok(found)) => found.build_outcome(new.transition),
         _ => Outcome::Succeed,
     };
@@ -384,7 +432,10 @@ pub fn cancel_job(state: &mut State, now: Timestamp, job_id: Uuid) -> ApiResult<
         return Err(ApiError::not_found());
     };
     if job.completed_at.is_some() {
-        return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, "Job has already completed!"));
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "Job has already completed!",
+        ));
     }
     if job.canceled_at.is_some() {
         return Err(ApiError::new(

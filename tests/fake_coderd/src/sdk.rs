@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::model::{
-    ApiKey, Job, JobKind, JobStatus, KeyKind, Organization, Role, State, Template,
-    TemplateVersion, User, UserStatus, Workspace, WorkspaceBuild, workspace_status,
+    ApiKey, Job, JobKind, JobStatus, KeyKind, Organization, Role, State, Template, TemplateVersion,
+    User, UserStatus, Workspace, WorkspaceBuild, workspace_status,
 };
 
 pub fn ts(t: Timestamp) -> Value {
@@ -98,7 +98,9 @@ pub fn job(state: &State, j: &Job) -> Value {
     let (input, job_type, metadata) = match j.kind {
         JobKind::TemplateVersionImport { version_id } => {
             let version = state.version(version_id);
-            let template = version.and_then(|v| v.template_id).and_then(|t| state.template(t));
+            let template = version
+                .and_then(|v| v.template_id)
+                .and_then(|t| state.template(t));
             (
                 json!({ "template_version_id": version_id }),
                 "template_version_import",
@@ -115,7 +117,8 @@ pub fn job(state: &State, j: &Job) -> Value {
             let build = state.build(build_id);
             let workspace = build.and_then(|b| state.workspace(b.workspace_id));
             let version = build.and_then(|b| state.version(b.template_version_id));
-            let template = workspace.and_then(|w| state.templates.iter().find(|t| t.id == w.template_id));
+            let template =
+                workspace.and_then(|w| state.templates.iter().find(|t| t.id == w.template_id));
             let mut metadata = json!({
                 "template_version_name": version.map(|v| v.name.as_str()).unwrap_or(""),
                 "template_id": template.map(|t| t.id).unwrap_or(Uuid::nil()),
@@ -127,7 +130,11 @@ pub fn job(state: &State, j: &Job) -> Value {
                 metadata["workspace_id"] = json!(w.id);
                 metadata["workspace_name"] = json!(w.name);
             }
-            (json!({ "workspace_build_id": build_id }), "workspace_build", metadata)
+            (
+                json!({ "workspace_build_id": build_id }),
+                "workspace_build",
+                metadata,
+            )
         }
     };
     let mut v = json!({
@@ -170,7 +177,10 @@ fn minimal_user(state: &State, id: Uuid) -> Value {
 /// codersdk.TemplateVersion. Like coderd's convertTemplateVersion, `template_id` is always
 /// present: the nil UUID while the version belongs to no template.
 pub fn template_version(state: &State, v: &TemplateVersion) -> Value {
-    let job_json = state.job(v.job_id).map(|j| job(state, j)).unwrap_or(Value::Null);
+    let job_json = state
+        .job(v.job_id)
+        .map(|j| job(state, j))
+        .unwrap_or(Value::Null);
     json!({
         "id": v.id,
         "template_id": v.template_id.unwrap_or(Uuid::nil()),
@@ -190,7 +200,10 @@ pub fn template_version(state: &State, v: &TemplateVersion) -> Value {
 /// codersdk.Template.
 pub fn template(state: &State, t: &Template) -> Value {
     let org = state.organization(t.organization_id);
-    let creator = state.user(t.created_by).map(|u| u.username.as_str()).unwrap_or("");
+    let creator = state
+        .user(t.created_by)
+        .map(|u| u.username.as_str())
+        .unwrap_or("");
     json!({
         "id": t.id,
         "created_at": ts(t.created_at),
@@ -238,7 +251,9 @@ pub fn build(state: &State, b: &WorkspaceBuild) -> Value {
     let owner = workspace.and_then(|w| state.user(w.owner_id));
     let version = state.version(b.template_version_id);
     let job_ref = state.job(b.job_id);
-    let status = job_ref.map(|j| workspace_status(j.status(), b.transition)).unwrap_or("pending");
+    let status = job_ref
+        .map(|j| workspace_status(j.status(), b.transition))
+        .unwrap_or("pending");
     json!({
         "id": b.id,
         "created_at": ts(b.created_at),

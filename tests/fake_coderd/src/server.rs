@@ -76,12 +76,20 @@ pub async fn knobs(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
         (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            Body::from("503 Service Unavailable: coderd is not reachable (fake-coderd set_unavailable)\n"),
+            Body::from(
+                "503 Service Unavailable: coderd is not reachable (fake-coderd set_unavailable)\n",
+            ),
         )
             .into_response()
     } else {
         next.run(req).await
     };
-    shared.record(RecordedRequest { method, path, query, user, status: response.status().as_u16() });
+    shared.record(RecordedRequest {
+        method,
+        path,
+        query,
+        user,
+        status: response.status().as_u16(),
+    });
     response
 }

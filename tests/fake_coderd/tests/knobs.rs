@@ -12,7 +12,10 @@ async fn restart_keeps_state_and_port_and_stopped_refuses_connections() {
     let mut fake = FakeCoderd::start().await;
     let api = owner_session(&fake).await;
     let url = fake.url();
-    let tpl = fake.admin().create_template_with_files("coder", "docker", &[("main.tf", "# x\n")]).unwrap();
+    let tpl = fake
+        .admin()
+        .create_template_with_files("coder", "docker", &[("main.tf", "# x\n")])
+        .unwrap();
 
     fake.stop().await;
     assert!(!fake.is_running());
@@ -28,7 +31,10 @@ async fn restart_keeps_state_and_port_and_stopped_refuses_connections() {
     assert_eq!(fake.url(), url);
     // The session, the template and the first user survived.
     assert_eq!(api.get("/users/me").await.expect(200)["username"], "admin");
-    assert_eq!(api.get(&format!("/templates/{tpl}")).await.expect(200)["name"], "docker");
+    assert_eq!(
+        api.get(&format!("/templates/{tpl}")).await.expect(200)["name"],
+        "docker"
+    );
     Api::new(&fake).get("/users/first").await.expect(200);
 }
 
@@ -39,7 +45,11 @@ async fn unavailable_answers_503_text_until_switched_off() {
     fake.set_unavailable(true);
     let down = api.get("/users/me").await;
     assert_eq!(down.status, 503);
-    assert!(down.content_type.starts_with("text/plain"), "{}", down.content_type);
+    assert!(
+        down.content_type.starts_with("text/plain"),
+        "{}",
+        down.content_type
+    );
     fake.set_unavailable(false);
     api.get("/users/me").await.expect(200);
 }
@@ -69,8 +79,19 @@ async fn requests_are_recorded_with_caller_and_status() {
     api.get("/nowhere").await.expect(404);
     let log = fake.requests();
     assert_eq!(log.len(), 3);
-    assert_eq!((log[0].method.as_str(), log[0].path.as_str(), log[0].status), ("GET", "/api/v2/users/me", 200));
+    assert_eq!(
+        (log[0].method.as_str(), log[0].path.as_str(), log[0].status),
+        ("GET", "/api/v2/users/me", 200)
+    );
     assert_eq!(log[0].user.as_deref(), Some("admin"));
-    assert_eq!((log[1].path.as_str(), log[1].query.as_deref(), log[1].user.as_deref(), log[1].status), ("/api/v2/workspaces", Some("limit=5"), None, 401));
+    assert_eq!(
+        (
+            log[1].path.as_str(),
+            log[1].query.as_deref(),
+            log[1].user.as_deref(),
+            log[1].status
+        ),
+        ("/api/v2/workspaces", Some("limit=5"), None, 401)
+    );
     assert_eq!(log[2].status, 404);
 }

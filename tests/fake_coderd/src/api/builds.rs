@@ -11,7 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{AppState, Authed, can_see_workspace, paginate, parse_pagination, parse_uuid, read_json, workspace_param};
+use super::{
+    AppState, Authed, can_see_workspace, paginate, parse_pagination, parse_uuid, read_json,
+    workspace_param,
+};
 use crate::error::{ApiError, ApiResult, Validator};
 use crate::model::Transition;
 use crate::ops::{self, NewBuild};
@@ -35,7 +38,16 @@ pub async fn post(
     let req: CreateWorkspaceBuildRequest = read_json(&body)?;
     let transition = Transition::parse(&req.transition);
     let mut v = Validator::default();
-    v.check(transition.is_some(), "transition", if req.transition.is_empty() { "required" } else { "oneof" }, &req.transition);
+    v.check(
+        transition.is_some(),
+        "transition",
+        if req.transition.is_empty() {
+            "required"
+        } else {
+            "oneof"
+        },
+        &req.transition,
+    );
     v.finish()?;
     let mut state = shared.state();
     let workspace = workspace_param(&state, &caller, &workspace)?;
@@ -53,11 +65,21 @@ pub async fn post(
     Ok((StatusCode::CREATED, Json(sdk::build(&state, &build))).into_response())
 }
 
-fn visible_build(state: &crate::model::State, caller: &crate::auth::Caller, raw: &str) -> ApiResult<crate::model::WorkspaceBuild> {
+fn visible_build(
+    state: &crate::model::State,
+    caller: &crate::auth::Caller,
+    raw: &str,
+) -> ApiResult<crate::model::WorkspaceBuild> {
     let id = parse_uuid("workspacebuild", raw)?;
     let build = state.build(id).cloned().ok_or_else(ApiError::not_found)?;
-    let visible = state.workspace(build.workspace_id).is_some_and(|w| can_see_workspace(state, caller, w));
-    if visible { Ok(build) } else { Err(ApiError::not_found()) }
+    let visible = state
+        .workspace(build.workspace_id)
+        .is_some_and(|w| can_see_workspace(state, caller, w));
+    if visible {
+        Ok(build)
+    } else {
+        Err(ApiError::not_found())
+    }
 }
 
 /// GET /workspacebuilds/{workspacebuild}.
@@ -81,10 +103,17 @@ pub async fn list(
     let page = parse_pagination(&query)?;
     let state = shared.state();
     let workspace = workspace_param(&state, &caller, &workspace)?;
-    let mut builds: Vec<_> = state.builds.iter().filter(|b| b.workspace_id == workspace.id).cloned().collect();
+    let mut builds: Vec<_> = state
+        .builds
+        .iter()
+        .filter(|b| b.workspace_id == workspace.id)
+        .cloned()
+        .collect();
     builds.sort_by_key(|b| std::cmp::Reverse(b.build_number));
     let builds = paginate(builds, &page, |b| b.id);
-    Ok(Json(Value::Array(builds.iter().map(|b| sdk::build(&state, b)).collect())))
+    Ok(Json(Value::Array(
+        builds.iter().map(|b| sdk::build(&state, b)).collect(),
+    )))
 }
 
 /// PATCH /workspacebuilds/{workspacebuild}/cancel.
@@ -96,5 +125,7 @@ pub async fn cancel(
     let mut state = shared.state();
     let build = visible_build(&state, &caller, &build)?;
     ops::cancel_job(&mut state, Timestamp::now(), build.job_id)?;
-    Ok(Json(json!({ "message": "Job has been marked as canceled..." })))
+    Ok(Json(
+        json!({ "message": "Job has been marked as canceled..." }),
+    ))
 }

@@ -38,12 +38,18 @@ pub async fn post(
         ));
     }
     if body.len() > shared.max_file_bytes {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Failed to read file from request.")
-            .detail("http: request body too large"));
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "Failed to read file from request.")
+                .detail("http: request body too large"),
+        );
     }
     let hash = hex(&Sha256::digest(&body));
     let mut state = shared.state();
-    if let Some(existing) = state.files.iter().find(|f| f.hash == hash && f.created_by == caller.user_id) {
+    if let Some(existing) = state
+        .files
+        .iter()
+        .find(|f| f.hash == hash && f.created_by == caller.user_id)
+    {
         return Ok((StatusCode::OK, Json(json!({ "hash": existing.id }))).into_response());
     }
     let id = Uuid::new_v4();
@@ -68,9 +74,16 @@ pub async fn get(
     Path(file): Path<String>,
 ) -> ApiResult<Response> {
     let Ok(id) = Uuid::parse_str(&file) else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "File id must be a valid UUID."));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "File id must be a valid UUID.",
+        ));
     };
     let state = shared.state();
     let file = state.file(id).ok_or_else(ApiError::not_found)?;
-    Ok(([(header::CONTENT_TYPE, file.mimetype.clone())], file.data.clone()).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, file.mimetype.clone())],
+        file.data.clone(),
+    )
+        .into_response())
 }

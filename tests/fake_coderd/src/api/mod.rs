@@ -30,18 +30,36 @@ pub type AppState = Arc<Shared>;
 pub fn router(shared: AppState) -> Router {
     let api = Router::new()
         .route("/buildinfo", get(users::buildinfo))
-        .route("/users/first", get(users::first_user).post(users::post_first_user))
+        .route(
+            "/users/first",
+            get(users::first_user).post(users::post_first_user),
+        )
         .route("/users/login", post(users::login))
         .route("/users/logout", post(users::logout))
         .route("/users", get(users::list_users).post(users::post_user))
         .route("/users/{user}", get(users::get_user))
         .route("/users/{user}/organizations", get(orgs::user_organizations))
         .route("/users/{user}/keys", post(users::post_session_key))
-        .route("/users/{user}/keys/tokens", get(users::list_tokens).post(users::post_token))
-        .route("/users/{user}/keys/tokens/{keyname}", get(users::token_by_name))
-        .route("/users/{user}/keys/{keyid}", get(users::key_by_id).delete(users::delete_key))
-        .route("/users/{user}/workspaces", post(workspaces::post_user_workspace))
-        .route("/users/{user}/workspace/{workspacename}", get(workspaces::workspace_by_owner_and_name))
+        .route(
+            "/users/{user}/keys/tokens",
+            get(users::list_tokens).post(users::post_token),
+        )
+        .route(
+            "/users/{user}/keys/tokens/{keyname}",
+            get(users::token_by_name),
+        )
+        .route(
+            "/users/{user}/keys/{keyid}",
+            get(users::key_by_id).delete(users::delete_key),
+        )
+        .route(
+            "/users/{user}/workspaces",
+            post(workspaces::post_user_workspace),
+        )
+        .route(
+            "/users/{user}/workspace/{workspacename}",
+            get(workspaces::workspace_by_owner_and_name),
+        )
         .route("/organizations", get(orgs::list).post(orgs::post))
         .route("/organizations/{organization}", get(orgs::get))
         .route("/organizations/{organization}/members", get(orgs::members))
@@ -49,28 +67,51 @@ pub fn router(shared: AppState) -> Router {
             "/organizations/{organization}/members/{user}/workspaces",
             post(workspaces::post_org_member_workspace),
         )
-        .route("/organizations/{organization}/templateversions", post(versions::post))
+        .route(
+            "/organizations/{organization}/templateversions",
+            post(versions::post),
+        )
         .route(
             "/organizations/{organization}/templates",
             get(templates::list_by_org).post(templates::post),
         )
-        .route("/organizations/{organization}/templates/{templatename}", get(templates::by_org_and_name))
+        .route(
+            "/organizations/{organization}/templates/{templatename}",
+            get(templates::by_org_and_name),
+        )
         .route("/files", post(files::post))
         .route("/files/{file}", get(files::get))
         .route("/templateversions/{version}", get(versions::get))
-        .route("/templateversions/{version}/cancel", patch(versions::cancel))
+        .route(
+            "/templateversions/{version}/cancel",
+            patch(versions::cancel),
+        )
         .route("/templates", get(templates::list_all))
         .route(
             "/templates/{template}",
-            get(templates::get).patch(templates::patch).delete(templates::delete),
+            get(templates::get)
+                .patch(templates::patch)
+                .delete(templates::delete),
         )
-        .route("/templates/{template}/versions", get(versions::list).patch(versions::promote))
-        .route("/templates/{template}/versions/{versionname}", get(versions::by_template_and_name))
+        .route(
+            "/templates/{template}/versions",
+            get(versions::list).patch(versions::promote),
+        )
+        .route(
+            "/templates/{template}/versions/{versionname}",
+            get(versions::by_template_and_name),
+        )
         .route("/workspaces", get(workspaces::list))
         .route("/workspaces/{workspace}", get(workspaces::get))
         .route("/workspaces/{workspace}/ttl", put(workspaces::put_ttl))
-        .route("/workspaces/{workspace}/autostart", put(workspaces::put_autostart))
-        .route("/workspaces/{workspace}/builds", get(builds::list).post(builds::post))
+        .route(
+            "/workspaces/{workspace}/autostart",
+            put(workspaces::put_autostart),
+        )
+        .route(
+            "/workspaces/{workspace}/builds",
+            get(builds::list).post(builds::post),
+        )
         .route("/workspacebuilds/{build}", get(builds::get))
         .route("/workspacebuilds/{build}/cancel", patch(builds::cancel))
         .fallback(route_not_found);
@@ -80,7 +121,10 @@ pub fn router(shared: AppState) -> Router {
         // coderd reads uploads up to its own limit and answers its own error; axum's 2 MB default
         // would answer 413 first.
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::server::knobs))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            crate::server::knobs,
+        ))
         .with_state(shared)
 }
 
@@ -117,7 +161,11 @@ pub fn is_owner(state: &State, user: Uuid) -> bool {
 
 /// Owner-only actions answer httpapi.Forbidden to members (coderd's RBAC).
 pub fn require_owner(state: &State, user: Uuid) -> ApiResult<()> {
-    if is_owner(state, user) { Ok(()) } else { Err(ApiError::forbidden()) }
+    if is_owner(state, user) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
 }
 
 /// httpmw.ParseUUIDParam: a malformed id is a 400.
@@ -135,20 +183,30 @@ pub fn user_param(state: &State, caller: &Caller, raw: &str) -> ApiResult<User> 
     } else if let Ok(id) = Uuid::parse_str(raw) {
         state.user(id)
     } else {
-        state.users.iter().find(|u| u.username.eq_ignore_ascii_case(raw))
+        state
+            .users
+            .iter()
+            .find(|u| u.username.eq_ignore_ascii_case(raw))
     };
     found.cloned().ok_or_else(ApiError::not_found)
 }
 
 /// httpmw.ExtractOrganizationParam: `default`, a UUID or a name; unknown ones are 404, and so
 /// are organizations the caller is not a member of (unless the caller is an owner).
-pub fn org_param(state: &State, caller: &Caller, raw: &str) -> ApiResult<crate::model::Organization> {
+pub fn org_param(
+    state: &State,
+    caller: &Caller,
+    raw: &str,
+) -> ApiResult<crate::model::Organization> {
     let found = if raw == "default" {
         state.default_organization()
     } else if let Ok(id) = Uuid::parse_str(raw) {
         state.organization(id)
     } else {
-        state.organizations.iter().find(|o| o.name.eq_ignore_ascii_case(raw))
+        state
+            .organizations
+            .iter()
+            .find(|o| o.name.eq_ignore_ascii_case(raw))
     };
     let org = found.cloned().ok_or_else(ApiError::not_found)?;
     if !is_owner(state, caller.user_id) && !state.is_member(org.id, caller.user_id) {
@@ -161,8 +219,13 @@ pub fn org_param(state: &State, caller: &Caller, raw: &str) -> ApiResult<crate::
 /// their organizations).
 pub fn template_param(state: &State, caller: &Caller, raw: &str) -> ApiResult<Template> {
     let id = parse_uuid("template", raw)?;
-    let template = state.template(id).cloned().ok_or_else(ApiError::not_found)?;
-    if !is_owner(state, caller.user_id) && !state.is_member(template.organization_id, caller.user_id) {
+    let template = state
+        .template(id)
+        .cloned()
+        .ok_or_else(ApiError::not_found)?;
+    if !is_owner(state, caller.user_id)
+        && !state.is_member(template.organization_id, caller.user_id)
+    {
         return Err(ApiError::not_found());
     }
     Ok(template)
@@ -172,7 +235,10 @@ pub fn template_param(state: &State, caller: &Caller, raw: &str) -> ApiResult<Te
 /// only see their own.
 pub fn workspace_param(state: &State, caller: &Caller, raw: &str) -> ApiResult<Workspace> {
     let id = parse_uuid("workspace", raw)?;
-    let workspace = state.workspace(id).cloned().ok_or_else(ApiError::not_found)?;
+    let workspace = state
+        .workspace(id)
+        .cloned()
+        .ok_or_else(ApiError::not_found)?;
     if !can_see_workspace(state, caller, &workspace) {
         return Err(ApiError::not_found());
     }
@@ -192,37 +258,63 @@ pub struct Page {
 }
 
 pub fn parse_pagination(query: &[(String, String)]) -> ApiResult<Page> {
-    let mut page = Page { after_id: None, limit: None, offset: 0 };
-    let mut err = ApiError::new(StatusCode::BAD_REQUEST, "Query parameters have invalid values.");
+    let mut page = Page {
+        after_id: None,
+        limit: None,
+        offset: 0,
+    };
+    let mut err = ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "Query parameters have invalid values.",
+    );
     for (k, v) in query {
         match k.as_str() {
             "limit" if !v.is_empty() => match v.parse::<i64>() {
                 Ok(n) if n >= 0 => page.limit = (n > 0).then_some(n as usize),
                 Ok(_) => err = err.validation("limit", "Value must be a positive integer."),
-                Err(_) => err = err.validation("limit", format!("Query param \"limit\" must be a valid integer: {v:?}")),
+                Err(_) => {
+                    err = err.validation(
+                        "limit",
+                        format!("Query param \"limit\" must be a valid integer: {v:?}"),
+                    )
+                }
             },
             "offset" if !v.is_empty() => match v.parse::<i64>() {
                 Ok(n) if n >= 0 => page.offset = n as usize,
                 Ok(_) => err = err.validation("offset", "Value must be a positive integer."),
-                Err(_) => err = err.validation("offset", format!("Query param \"offset\" must be a valid integer: {v:?}")),
+                Err(_) => {
+                    err = err.validation(
+                        "offset",
+                        format!("Query param \"offset\" must be a valid integer: {v:?}"),
+                    )
+                }
             },
             "after_id" if !v.is_empty() => match Uuid::parse_str(v) {
                 Ok(id) => page.after_id = Some(id),
-                Err(_) => err = err.validation("after_id", format!("Query param \"after_id\" must be a valid uuid: {v:?}")),
+                Err(_) => {
+                    err = err.validation(
+                        "after_id",
+                        format!("Query param \"after_id\" must be a valid uuid: {v:?}"),
+                    )
+                }
             },
             _ => {}
         }
     }
-    if err.validations.is_empty() { Ok(page) } else { Err(err) }
+    if err.validations.is_empty() {
+        Ok(page)
+    } else {
+        Err(err)
+    }
 }
 
 /// Applies a page to an ordered list of ids-with-items.
 pub fn paginate<T>(items: Vec<T>, page: &Page, id_of: impl Fn(&T) -> Uuid) -> Vec<T> {
     let mut items = items;
-    if let Some(after) = page.after_id {
-        if let Some(pos) = items.iter().position(|i| id_of(i) == after) {
-            items.drain(..=pos);
-        }
+    if let Some(after) = page.after_id
+        && let Some(pos) = items.iter().position(|i| id_of(i) == after)
+    {
+        items.drain(..=pos);
     }
     let iter = items.into_iter().skip(page.offset);
     match page.limit {

@@ -54,7 +54,11 @@ pub async fn members(
             .memberships
             .iter()
             .filter(|m| m.organization_id == org.id)
-            .filter_map(|m| state.user(m.user_id).map(|u| sdk::member(org.id, u, m.created_at)))
+            .filter_map(|m| {
+                state
+                    .user(m.user_id)
+                    .map(|u| sdk::member(org.id, u, m.created_at))
+            })
             .collect(),
     )))
 }
@@ -93,18 +97,51 @@ pub async fn post(
 ) -> ApiResult<Response> {
     let req: CreateOrganizationRequest = read_json(&body)?;
     let mut v = Validator::default();
-    v.check(!req.name.is_empty() && names::name_valid(&req.name), "name", if req.name.is_empty() { "required" } else { "organization_name" }, &req.name);
-    v.check(names::display_name_valid(&req.display_name), "display_name", "organization_display_name", &req.display_name);
+    v.check(
+        !req.name.is_empty() && names::name_valid(&req.name),
+        "name",
+        if req.name.is_empty() {
+            "required"
+        } else {
+            "organization_name"
+        },
+        &req.name,
+    );
+    v.check(
+        names::display_name_valid(&req.display_name),
+        "display_name",
+        "organization_display_name",
+        &req.display_name,
+    );
     v.finish()?;
     let mut state = shared.state();
     require_owner(&state, caller.user_id)?;
-    if req.name == "default" || state.organizations.iter().any(|o| o.name.eq_ignore_ascii_case(&req.name)) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "Organization already exists with that name."));
+    if req.name == "default"
+        || state
+            .organizations
+            .iter()
+            .any(|o| o.name.eq_ignore_ascii_case(&req.name))
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Organization already exists with that name.",
+        ));
     }
     let now = Timestamp::now();
-    let display = if req.display_name.is_empty() { req.name.clone() } else { req.display_name.clone() };
+    let display = if req.display_name.is_empty() {
+        req.name.clone()
+    } else {
+        req.display_name.clone()
+    };
     let id = ops::insert_organization(&mut state, now, &req.name, &display);
-    state.memberships.push(crate::model::Membership { organization_id: id, user_id: caller.user_id, created_at: now });
-    let org = state.organization(id).cloned().ok_or_else(ApiError::not_found)?;
+    state.memberships.push(crate::model::Membership {
+        organization_id: id,
+        user_id: caller.user_id,
+        created_at: now,
+    });
+    let org = state
+        .organization(id)
+        .cloned()
+        .ok_or_else(ApiError::not_found)?;
     Ok((StatusCode::CREATED, Json(sdk::organization(&org))).into_response())
 }

@@ -51,17 +51,39 @@ pub async fn post(
     let req: CreateTemplateRequest = read_json(&body)?;
     let version_id = req.template_version_id.filter(|id| !id.is_nil());
     let mut v = Validator::default();
-    v.check(names::name_valid(&req.name), "name", "template_name", &req.name);
-    v.check(names::display_name_valid(&req.display_name), "display_name", "template_display_name", &req.display_name);
-    v.check(req.description.chars().count() < 128, "description", "lt", &req.description);
-    v.check(version_id.is_some(), "template_version_id", "required", Uuid::nil());
+    v.check(
+        names::name_valid(&req.name),
+        "name",
+        "template_name",
+        &req.name,
+    );
+    v.check(
+        names::display_name_valid(&req.display_name),
+        "display_name",
+        "template_display_name",
+        &req.display_name,
+    );
+    v.check(
+        req.description.chars().count() < 128,
+        "description",
+        "lt",
+        &req.description,
+    );
+    v.check(
+        version_id.is_some(),
+        "template_version_id",
+        "required",
+        Uuid::nil(),
+    );
     v.finish()?;
     let mut state = shared.state();
     let org = org_param(&state, &caller, &org)?;
     require_owner(&state, caller.user_id)?;
     if req.default_ttl_ms.is_some_and(|ttl| ttl < 0) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid create template request.")
-            .validation("default_ttl_ms", "Must be a positive integer."));
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "Invalid create template request.")
+                .validation("default_ttl_ms", "Must be a positive integer."),
+        );
     }
     let id = ops::create_template(
         &mut state,
@@ -80,7 +102,10 @@ pub async fn post(
             allow_user_autostop: req.allow_user_autostop.unwrap_or(true),
         },
     )?;
-    let template = state.template(id).cloned().ok_or_else(ApiError::not_found)?;
+    let template = state
+        .template(id)
+        .cloned()
+        .ok_or_else(ApiError::not_found)?;
     Ok((StatusCode::CREATED, Json(sdk::template(&state, &template))).into_response())
 }
 
@@ -122,7 +147,11 @@ pub async fn list_all(
     Authed(caller): Authed,
     Query(query): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let q = query.iter().find(|(k, _)| k == "q").map(|(_, v)| v.clone()).unwrap_or_default();
+    let q = query
+        .iter()
+        .find(|(k, _)| k == "q")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let state = shared.state();
     let mut templates = visible_templates(&state, &caller);
     let mut err = ApiError::new(StatusCode::BAD_REQUEST, "Invalid template search query.");
@@ -144,8 +173,13 @@ pub async fn list_all(
             "exact_name" => templates.retain(|t| t.name.eq_ignore_ascii_case(&value)),
             "name" => templates.retain(|t| t.name.to_lowercase().contains(&value.to_lowercase())),
             "deprecated" => match value.parse::<bool>() {
-                Ok(want) => templates.retain(|t| (!t.deprecation_message.is_empty()) == want),
-                Err(_) => err = err.validation("deprecated", format!("Query param \"deprecated\" must be a valid boolean: {value:?}")),
+                Ok(want) => templates.retain(|t| t.deprecation_message.is_empty() != want),
+                Err(_) => {
+                    err = err.validation(
+                        "deprecated",
+                        format!("Query param \"deprecated\" must be a valid boolean: {value:?}"),
+                    )
+                }
             },
             other => err = err.validation(other, format!("{other:?} is not a valid query param")),
         }
@@ -153,7 +187,9 @@ pub async fn list_all(
     if !err.validations.is_empty() {
         return Err(err);
     }
-    Ok(Json(Value::Array(templates.iter().map(|t| sdk::template(&state, t)).collect())))
+    Ok(Json(Value::Array(
+        templates.iter().map(|t| sdk::template(&state, t)).collect(),
+    )))
 }
 
 /// GET /organizations/{organization}/templates/{templatename}.
@@ -217,17 +253,30 @@ pub async fn patch(
 ) -> ApiResult<Response> {
     let req: UpdateTemplateMeta = read_json(&body)?;
     let mut v = Validator::default();
-    v.check(req.name.is_empty() || names::name_valid(&req.name), "name", "template_name", &req.name);
+    v.check(
+        req.name.is_empty() || names::name_valid(&req.name),
+        "name",
+        "template_name",
+        &req.name,
+    );
     if let Some(d) = &req.display_name {
-        v.check(names::display_name_valid(d), "display_name", "template_display_name", d);
+        v.check(
+            names::display_name_valid(d),
+            "display_name",
+            "template_display_name",
+            d,
+        );
     }
     v.finish()?;
     let mut state = shared.state();
     let current = template_param(&state, &caller, &template)?;
     require_owner(&state, caller.user_id)?;
     if req.default_ttl_ms < 0 {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid request to update template metadata!")
-            .validation("default_ttl_ms", "Must be a positive integer."));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid request to update template metadata!",
+        )
+        .validation("default_ttl_ms", "Must be a positive integer."));
     }
     let mut next = current.clone();
     if !req.name.is_empty() {
@@ -263,7 +312,10 @@ pub async fn patch(
     }
     if next.name != current.name
         && state.templates.iter().any(|t| {
-            !t.deleted && t.id != current.id && t.organization_id == current.organization_id && t.name == next.name
+            !t.deleted
+                && t.id != current.id
+                && t.organization_id == current.organization_id
+                && t.name == next.name
         })
     {
         return Err(ApiError::new(

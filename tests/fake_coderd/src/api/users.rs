@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{AppState, Authed, parse_pagination, paginate, read_json, require_owner, user_param};
+use super::{AppState, Authed, paginate, parse_pagination, read_json, require_owner, user_param};
 use crate::auth::{self, NewKey};
 use crate::error::{ApiError, ApiResult, Validator};
 use crate::model::{KeyKind, Role, UserStatus};
@@ -48,7 +48,11 @@ pub async fn buildinfo() -> Json<Value> {
 pub async fn first_user(State(shared): State<AppState>) -> Response {
     let state = shared.state();
     if state.users.is_empty() {
-        ApiError::new(StatusCode::NOT_FOUND, "The initial user has not been created!").into_response()
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "The initial user has not been created!",
+        )
+        .into_response()
     } else {
         Json(json!({ "message": "The initial user has already been created!" })).into_response()
     }
@@ -71,22 +75,58 @@ struct CreateFirstUserRequest {
 pub async fn post_first_user(State(shared): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let req: CreateFirstUserRequest = read_json(&body)?;
     let mut v = Validator::default();
-    v.check(!req.email.is_empty() && names::email_valid(&req.email), "email", if req.email.is_empty() { "required" } else { "email" }, &req.email);
-    v.check(!req.username.is_empty() && names::name_valid(&req.username), "username", if req.username.is_empty() { "required" } else { "username" }, &req.username);
-    v.check(names::user_real_name_valid(&req.name), "name", "user_real_name", &req.name);
-    v.check(!req.password.is_empty(), "password", "required", &req.password);
+    v.check(
+        !req.email.is_empty() && names::email_valid(&req.email),
+        "email",
+        if req.email.is_empty() {
+            "required"
+        } else {
+            "email"
+        },
+        &req.email,
+    );
+    v.check(
+        !req.username.is_empty() && names::name_valid(&req.username),
+        "username",
+        if req.username.is_empty() {
+            "required"
+        } else {
+            "username"
+        },
+        &req.username,
+    );
+    v.check(
+        names::user_real_name_valid(&req.name),
+        "name",
+        "user_real_name",
+        &req.name,
+    );
+    v.check(
+        !req.password.is_empty(),
+        "password",
+        "required",
+        &req.password,
+    );
     v.finish()?;
     let mut state = shared.state();
     if !state.users.is_empty() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "The initial user has already been created."));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "The initial user has already been created.",
+        ));
     }
     if let Some(problem) = names::password_problem(&req.password) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Password not strong enough!")
-            .validation("password", problem));
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "Password not strong enough!")
+                .validation("password", problem),
+        );
     }
     let now = Timestamp::now();
     ops::ensure_default_org(&mut state, now);
-    let org = state.default_organization().map(|o| o.id).unwrap_or(Uuid::nil());
+    let org = state
+        .default_organization()
+        .map(|o| o.id)
+        .unwrap_or(Uuid::nil());
     let user_id = ops::insert_user(
         &mut state,
         now,
@@ -99,7 +139,11 @@ pub async fn post_first_user(State(shared): State<AppState>, body: Bytes) -> Api
             organization_ids: &[org],
         },
     );
-    Ok((StatusCode::CREATED, Json(json!({ "user_id": user_id, "organization_id": org }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "user_id": user_id, "organization_id": org })),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -114,8 +158,22 @@ struct LoginRequest {
 pub async fn login(State(shared): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let req: LoginRequest = read_json(&body)?;
     let mut v = Validator::default();
-    v.check(!req.email.is_empty() && names::email_valid(&req.email), "email", if req.email.is_empty() { "required" } else { "email" }, &req.email);
-    v.check(!req.password.is_empty(), "password", "required", &req.password);
+    v.check(
+        !req.email.is_empty() && names::email_valid(&req.email),
+        "email",
+        if req.email.is_empty() {
+            "required"
+        } else {
+            "email"
+        },
+        &req.email,
+    );
+    v.check(
+        !req.password.is_empty(),
+        "password",
+        "required",
+        &req.password,
+    );
     v.finish()?;
     let mut state = shared.state();
     let incorrect = || ApiError::new(StatusCode::UNAUTHORIZED, "Incorrect email or password.");
@@ -163,7 +221,7 @@ pub async fn list_users(
     let page = parse_pagination(&query)?;
     let state = shared.state();
     let mut users = state.users.clone();
-    users.sort_by(|a, b| a.username.to_lowercase().cmp(&b.username.to_lowercase()));
+    users.sort_by_key(|a| a.username.to_lowercase());
     let count = users.len();
     let users = paginate(users, &page, |u| u.id);
     Ok(Json(json!({
@@ -199,11 +257,38 @@ pub async fn post_user(
 ) -> ApiResult<Response> {
     let req: CreateUserRequest = read_json(&body)?;
     let mut v = Validator::default();
-    v.check(!req.email.is_empty() && names::email_valid(&req.email), "email", if req.email.is_empty() { "required" } else { "email" }, &req.email);
-    v.check(!req.username.is_empty() && names::name_valid(&req.username), "username", if req.username.is_empty() { "required" } else { "username" }, &req.username);
-    v.check(names::user_real_name_valid(&req.name), "name", "user_real_name", &req.name);
+    v.check(
+        !req.email.is_empty() && names::email_valid(&req.email),
+        "email",
+        if req.email.is_empty() {
+            "required"
+        } else {
+            "email"
+        },
+        &req.email,
+    );
+    v.check(
+        !req.username.is_empty() && names::name_valid(&req.username),
+        "username",
+        if req.username.is_empty() {
+            "required"
+        } else {
+            "username"
+        },
+        &req.username,
+    );
+    v.check(
+        names::user_real_name_valid(&req.name),
+        "name",
+        "user_real_name",
+        &req.name,
+    );
     v.finish()?;
-    let login_type = if req.login_type.is_empty() { "password" } else { req.login_type.as_str() };
+    let login_type = if req.login_type.is_empty() {
+        "password"
+    } else {
+        req.login_type.as_str()
+    };
     if login_type != "password" && !req.password.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -211,10 +296,10 @@ pub async fn post_user(
         ));
     }
     let mut org_ids = req.organization_ids.clone().unwrap_or_default();
-    if let Some(id) = req.organization_id {
-        if !org_ids.contains(&id) {
-            org_ids.push(id);
-        }
+    if let Some(id) = req.organization_id
+        && !org_ids.contains(&id)
+    {
+        org_ids.push(id);
     }
     if org_ids.is_empty() {
         return Err(ApiError::new(
@@ -233,19 +318,27 @@ pub async fn post_user(
     for id in org_ids.iter_mut() {
         if id.is_nil() {
             // uuid.Nil means the default organization.
-            *id = state.default_organization().map(|o| o.id).unwrap_or(Uuid::nil());
+            *id = state
+                .default_organization()
+                .map(|o| o.id)
+                .unwrap_or(Uuid::nil());
         } else if state.organization(*id).is_none() {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                format!("Organization does not exist with the provided id {:?}.", id.to_string()),
+                format!(
+                    "Organization does not exist with the provided id {:?}.",
+                    id.to_string()
+                ),
             ));
         }
     }
     let password = match login_type {
         "password" => {
             if let Some(problem) = names::password_problem(&req.password) {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "Password not strong enough!")
-                    .validation("password", problem));
+                return Err(
+                    ApiError::new(StatusCode::BAD_REQUEST, "Password not strong enough!")
+                        .validation("password", problem),
+                );
             }
             Some(req.password.as_str())
         }
@@ -258,7 +351,10 @@ pub async fn post_user(
         }
     };
     if require_owner(&state, caller.user_id).is_err() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "You are not authorized to create users."));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "You are not authorized to create users.",
+        ));
     }
     let id = ops::insert_user(
         &mut state,
@@ -332,15 +428,28 @@ pub async fn post_token(
         DEFAULT_TOKEN_LIFETIME
     } else {
         let invalid = |detail: String| {
-            ApiError::new(StatusCode::BAD_REQUEST, "Failed to validate create API key request.").detail(detail)
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Failed to validate create API key request.",
+            )
+            .detail(detail)
         };
         if req.lifetime < 0 {
-            return Err(invalid("lifetime must be positive number greater than 0".into()));
+            return Err(invalid(
+                "lifetime must be positive number greater than 0".into(),
+            ));
         }
-        let max = if user.role == Role::Owner { MAX_ADMIN_TOKEN_LIFETIME } else { MAX_TOKEN_LIFETIME };
+        let max = if user.role == Role::Owner {
+            MAX_ADMIN_TOKEN_LIFETIME
+        } else {
+            MAX_TOKEN_LIFETIME
+        };
         let asked = Duration::from_nanos(req.lifetime as u64);
         if asked > max {
-            return Err(invalid(format!("lifetime must be less than {}", go_duration(max))));
+            return Err(invalid(format!(
+                "lifetime must be less than {}",
+                go_duration(max)
+            )));
         }
         asked
     };
@@ -356,7 +465,14 @@ pub async fn post_token(
         .validation("name", "This value is already in use and should be unique."));
     }
     let now = Timestamp::now();
-    let token = auth::mint_with_lifetime(&mut state, now, user.id, KeyKind::Token, token_name, lifetime);
+    let token = auth::mint_with_lifetime(
+        &mut state,
+        now,
+        user.id,
+        KeyKind::Token,
+        token_name,
+        lifetime,
+    );
     Ok((StatusCode::CREATED, Json(json!({ "key": token }))).into_response())
 }
 
@@ -399,15 +515,30 @@ pub async fn list_tokens(
         .api_keys
         .iter()
         .filter(|k| k.kind == KeyKind::Token)
-        .filter(|k| if include_all { true } else { k.user_id == user.id })
+        .filter(|k| {
+            if include_all {
+                true
+            } else {
+                k.user_id == user.id
+            }
+        })
         .filter(|k| caller_is_owner || k.user_id == caller.user_id)
         .map(|k| {
             let mut v = sdk::api_key(k);
-            v["username"] = json!(state.user(k.user_id).map(|u| u.username.as_str()).unwrap_or(""));
+            v["username"] = json!(
+                state
+                    .user(k.user_id)
+                    .map(|u| u.username.as_str())
+                    .unwrap_or("")
+            );
             v
         })
         .collect();
-    Ok(Json(if keys.is_empty() { Value::Null } else { Value::Array(keys) }))
+    Ok(Json(if keys.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(keys)
+    }))
 }
 
 /// GET /users/{user}/keys/tokens/{keyname}.
@@ -454,7 +585,9 @@ pub async fn delete_key(
     let mut state = shared.state();
     let owner = super::is_owner(&state, caller.user_id);
     let before = state.api_keys.len();
-    state.api_keys.retain(|k| !(k.id == keyid && (owner || k.user_id == caller.user_id)));
+    state
+        .api_keys
+        .retain(|k| !(k.id == keyid && (owner || k.user_id == caller.user_id)));
     if state.api_keys.len() == before {
         return Err(ApiError::not_found());
     }

@@ -12,7 +12,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{AppState, Authed, is_owner, org_param, paginate, parse_pagination, parse_uuid, read_json, require_owner, template_param};
+use super::{
+    AppState, Authed, is_owner, org_param, paginate, parse_pagination, parse_uuid, read_json,
+    require_owner, template_param,
+};
 use crate::error::{ApiError, ApiResult, Validator};
 use crate::model::{JobStatus, State as Db};
 use crate::names;
@@ -49,27 +52,70 @@ pub async fn post(
     let file_id = req.file_id.filter(|id| !id.is_nil());
     let template_id = req.template_id.filter(|id| !id.is_nil());
     let mut v = Validator::default();
-    v.check(req.name.is_empty() || names::template_version_name_valid(&req.name), "name", "template_version_name", &req.name);
+    v.check(
+        req.name.is_empty() || names::template_version_name_valid(&req.name),
+        "name",
+        "template_version_name",
+        &req.name,
+    );
     v.check(req.message.len() < 1_048_577, "message", "lt", &req.message);
-    v.check(req.storage_method == "file", "storage_method", if req.storage_method.is_empty() { "required" } else { "oneof" }, &req.storage_method);
-    v.check(file_id.is_some() || !req.example_id.is_empty(), "file_id", "required_without", Uuid::nil());
-    v.check(file_id.is_some() || !req.example_id.is_empty(), "example_id", "required_without", "");
-    v.check(req.provisioner == "terraform" || req.provisioner == "echo", "provisioner", if req.provisioner.is_empty() { "required" } else { "oneof" }, &req.provisioner);
+    v.check(
+        req.storage_method == "file",
+        "storage_method",
+        if req.storage_method.is_empty() {
+            "required"
+        } else {
+            "oneof"
+        },
+        &req.storage_method,
+    );
+    v.check(
+        file_id.is_some() || !req.example_id.is_empty(),
+        "file_id",
+        "required_without",
+        Uuid::nil(),
+    );
+    v.check(
+        file_id.is_some() || !req.example_id.is_empty(),
+        "example_id",
+        "required_without",
+        "",
+    );
+    v.check(
+        req.provisioner == "terraform" || req.provisioner == "echo",
+        "provisioner",
+        if req.provisioner.is_empty() {
+            "required"
+        } else {
+            "oneof"
+        },
+        &req.provisioner,
+    );
     v.finish()?;
     let mut state = shared.state();
     let org = org_param(&state, &caller, &org)?;
     require_owner(&state, caller.user_id)?;
-    if let Some(t) = template_id {
-        if state.template(t).is_none() {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, "Template does not exist."));
-        }
+    if let Some(t) = template_id
+        && state.template(t).is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "Template does not exist.",
+        ));
     }
     if !req.example_id.is_empty() {
         if file_id.is_some() {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "You cannot specify both an example_id and a file_id."));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "You cannot specify both an example_id and a file_id.",
+            ));
         }
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Example not found.")
-            .detail(format!("example {:?}: fake-coderd ships no examples", req.example_id)));
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "Example not found.").detail(format!(
+                "example {:?}: fake-coderd ships no examples",
+                req.example_id
+            )),
+        );
     }
     let now = Timestamp::now();
     let id = ops::create_version(
@@ -85,13 +131,22 @@ pub async fn post(
         },
     )?;
     let version = state.version(id).cloned().ok_or_else(ApiError::not_found)?;
-    Ok((StatusCode::CREATED, Json(sdk::template_version(&state, &version))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(sdk::template_version(&state, &version)),
+    )
+        .into_response())
 }
 
-fn visible_version(state: &Db, caller: &crate::auth::Caller, raw: &str) -> ApiResult<crate::model::TemplateVersion> {
+fn visible_version(
+    state: &Db,
+    caller: &crate::auth::Caller,
+    raw: &str,
+) -> ApiResult<crate::model::TemplateVersion> {
     let id = parse_uuid("templateversion", raw)?;
     let version = state.version(id).cloned().ok_or_else(ApiError::not_found)?;
-    if !is_owner(state, caller.user_id) && !state.is_member(version.organization_id, caller.user_id) {
+    if !is_owner(state, caller.user_id) && !state.is_member(version.organization_id, caller.user_id)
+    {
         return Err(ApiError::not_found());
     }
     Ok(version)
@@ -118,7 +173,9 @@ pub async fn cancel(
     let version = visible_version(&state, &caller, &version)?;
     require_owner(&state, caller.user_id)?;
     ops::cancel_job(&mut state, Timestamp::now(), version.job_id)?;
-    Ok(Json(json!({ "message": "Job has been marked as canceled..." })))
+    Ok(Json(
+        json!({ "message": "Job has been marked as canceled..." }),
+    ))
 }
 
 /// GET /templates/{template}/versions: oldest first, paginated; archived versions only with
@@ -130,7 +187,9 @@ pub async fn list(
     Query(query): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     let page = parse_pagination(&query)?;
-    let include_archived = query.iter().any(|(k, v)| k == "include_archived" && v == "true");
+    let include_archived = query
+        .iter()
+        .any(|(k, v)| k == "include_archived" && v == "true");
     let state = shared.state();
     let template = template_param(&state, &caller, &template)?;
     let mut versions: Vec<_> = state
@@ -141,7 +200,12 @@ pub async fn list(
         .collect();
     versions.sort_by_key(|v| v.created_at);
     let versions = paginate(versions, &page, |v| v.id);
-    Ok(Json(Value::Array(versions.iter().map(|v| sdk::template_version(&state, v)).collect())))
+    Ok(Json(Value::Array(
+        versions
+            .iter()
+            .map(|v| sdk::template_version(&state, v))
+            .collect(),
+    )))
 }
 
 /// GET /templates/{template}/versions/{templateversionname}.
@@ -157,7 +221,10 @@ pub async fn by_template_and_name(
         .iter()
         .find(|v| v.template_id == Some(template.id) && v.name == name)
         .ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, format!("No template version found by name {name:?}."))
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("No template version found by name {name:?}."),
+            )
         })?;
     Ok(Json(sdk::template_version(&state, version)))
 }
@@ -194,21 +261,32 @@ pub async fn promote(
             "The provided template version doesn't belong to the specified template.",
         ));
     }
-    let status = state.job(version.job_id).map(|j| j.status()).unwrap_or(JobStatus::Pending);
+    let status = state
+        .job(version.job_id)
+        .map(|j| j.status())
+        .unwrap_or(JobStatus::Pending);
     if status != JobStatus::Succeeded {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "Only versions that have been built successfully can be promoted.",
         )
-        .detail(format!("Attempted to promote a version with a {} build", status.as_str())));
+        .detail(format!(
+            "Attempted to promote a version with a {} build",
+            status.as_str()
+        )));
     }
     if version.archived {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "The provided template version is archived."));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "The provided template version is archived.",
+        ));
     }
     let now = Timestamp::now();
     if let Some(t) = state.templates.iter_mut().find(|t| t.id == template.id) {
         t.active_version_id = version.id;
         t.updated_at = now;
     }
-    Ok(Json(json!({ "message": "Updated the active template version!" })))
+    Ok(Json(
+        json!({ "message": "Updated the active template version!" }),
+    ))
 }

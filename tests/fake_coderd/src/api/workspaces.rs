@@ -14,10 +14,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{AppState, Authed, can_see_workspace, is_owner, org_param, paginate, parse_pagination, read_json, user_param, workspace_param};
+use super::{
+    AppState, Authed, can_see_workspace, is_owner, org_param, paginate, parse_pagination,
+    read_json, user_param, workspace_param,
+};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Validator};
-use crate::model::{JobStatus, State as Db, Template, Transition, User, Workspace, workspace_status};
+use crate::model::{
+    JobStatus, State as Db, Template, Transition, User, Workspace, workspace_status,
+};
 use crate::names;
 use crate::ops::{self, NewWorkspace};
 use crate::sdk;
@@ -81,24 +86,56 @@ fn read_create(body: &Bytes) -> ApiResult<CreateWorkspaceRequest> {
     let vid = req.template_version_id.filter(|id| !id.is_nil());
     let mut v = Validator::default();
     let nil = Uuid::nil();
-    v.check(tid.is_some() || vid.is_some(), "template_id", "required_without", nil);
-    v.check(!(tid.is_some() && vid.is_some()), "template_id", "excluded_with", tid.unwrap_or(nil));
-    v.check(tid.is_some() || vid.is_some(), "template_version_id", "required_without", nil);
-    v.check(!(tid.is_some() && vid.is_some()), "template_version_id", "excluded_with", vid.unwrap_or(nil));
-    v.check(names::name_valid(&req.name), "name", "workspace_name", &req.name);
+    v.check(
+        tid.is_some() || vid.is_some(),
+        "template_id",
+        "required_without",
+        nil,
+    );
+    v.check(
+        !(tid.is_some() && vid.is_some()),
+        "template_id",
+        "excluded_with",
+        tid.unwrap_or(nil),
+    );
+    v.check(
+        tid.is_some() || vid.is_some(),
+        "template_version_id",
+        "required_without",
+        nil,
+    );
+    v.check(
+        !(tid.is_some() && vid.is_some()),
+        "template_version_id",
+        "excluded_with",
+        vid.unwrap_or(nil),
+    );
+    v.check(
+        names::name_valid(&req.name),
+        "name",
+        "workspace_name",
+        &req.name,
+    );
     v.finish()?;
     Ok(req)
 }
 
 /// requestTemplate: the template named directly or through a version. Templates the caller
 /// may not read look missing, as dbauthz makes them look.
-fn request_template(state: &Db, caller: &Caller, req: &CreateWorkspaceRequest) -> ApiResult<Template> {
+fn request_template(
+    state: &Db,
+    caller: &Caller,
+    req: &CreateWorkspaceRequest,
+) -> ApiResult<Template> {
     let mut template_id = req.template_id.filter(|id| !id.is_nil());
     if template_id.is_none() {
         let vid = req.template_version_id.unwrap_or(Uuid::nil());
         let version = state.version(vid).ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("Template version {:?} doesn't exist.", vid.to_string()))
-                .validation("template_version_id", "template not found")
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("Template version {:?} doesn't exist.", vid.to_string()),
+            )
+            .validation("template_version_id", "template not found")
         })?;
         if version.archived {
             return Err(ApiError::new(
@@ -111,11 +148,20 @@ fn request_template(state: &Db, caller: &Caller, req: &CreateWorkspaceRequest) -
     }
     let tid = template_id.unwrap_or(Uuid::nil());
     let missing = || {
-        ApiError::new(StatusCode::BAD_REQUEST, format!("Template {:?} doesn't exist.", tid.to_string()))
-            .validation("template_id", "template not found")
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Template {:?} doesn't exist.", tid.to_string()),
+        )
+        .validation("template_id", "template not found")
     };
-    let template = state.templates.iter().find(|t| t.id == tid).ok_or_else(missing)?;
-    if !is_owner(state, caller.user_id) && !state.is_member(template.organization_id, caller.user_id) {
+    let template = state
+        .templates
+        .iter()
+        .find(|t| t.id == tid)
+        .ok_or_else(missing)?;
+    if !is_owner(state, caller.user_id)
+        && !state.is_member(template.organization_id, caller.user_id)
+    {
         return Err(missing());
     }
     if template.deleted {
@@ -127,7 +173,12 @@ fn request_template(state: &Db, caller: &Caller, req: &CreateWorkspaceRequest) -
     Ok(template.clone())
 }
 
-fn create(state: &mut Db, caller: &Caller, owner: &User, req: CreateWorkspaceRequest) -> ApiResult<Response> {
+fn create(
+    state: &mut Db,
+    caller: &Caller,
+    owner: &User,
+    req: CreateWorkspaceRequest,
+) -> ApiResult<Response> {
     let template = request_template(state, caller, &req)?;
     let may_create = (owner.id == caller.user_id || is_owner(state, caller.user_id))
         && (state.is_member(template.organization_id, owner.id) || is_owner(state, owner.id));
@@ -141,19 +192,39 @@ fn create(state: &mut Db, caller: &Caller, owner: &User, req: CreateWorkspaceReq
     if !template.deprecation_message.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("Template {:?} has been deprecated, and cannot be used to create a new workspace.", template.name),
+            format!(
+                "Template {:?} has been deprecated, and cannot be used to create a new workspace.",
+                template.name
+            ),
         )
         .detail(template.deprecation_message.clone()));
     }
     let schedule = valid_schedule(req.autostart_schedule.as_deref()).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "Invalid Autostart Schedule.").validation("schedule", e)
+        ApiError::new(StatusCode::BAD_REQUEST, "Invalid Autostart Schedule.")
+            .validation("schedule", e)
     })?;
     let ttl = valid_ttl(req.ttl_ms, template.default_ttl_ms).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "Invalid Workspace Time to Shutdown.").validation("ttl_ms", e)
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid Workspace Time to Shutdown.",
+        )
+        .validation("ttl_ms", e)
     })?;
-    if !req.automatic_updates.is_empty() && req.automatic_updates != "always" && req.automatic_updates != "never" {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid Workspace Automatic Updates setting.")
-            .validation("automatic_updates", format!("invalid automatic update option {:?}", req.automatic_updates)));
+    if !req.automatic_updates.is_empty()
+        && req.automatic_updates != "always"
+        && req.automatic_updates != "never"
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid Workspace Automatic Updates setting.",
+        )
+        .validation(
+            "automatic_updates",
+            format!(
+                "invalid automatic update option {:?}",
+                req.automatic_updates
+            ),
+        ));
     }
     let id = ops::create_workspace(
         state,
@@ -168,7 +239,10 @@ fn create(state: &mut Db, caller: &Caller, owner: &User, req: CreateWorkspaceReq
             initiator_id: caller.user_id,
         },
     )?;
-    let workspace = state.workspace(id).cloned().ok_or_else(ApiError::not_found)?;
+    let workspace = state
+        .workspace(id)
+        .cloned()
+        .ok_or_else(ApiError::not_found)?;
     Ok((StatusCode::CREATED, Json(sdk::workspace(state, &workspace))).into_response())
 }
 
@@ -194,10 +268,14 @@ pub fn valid_ttl(ttl_ms: Option<i64>, template_default_ms: i64) -> Result<Option
 /// optional `CRON_TZ=<zone>` prefix and five fields whose day-of-month and month are `*`.
 /// Error texts are paraphrased.
 pub fn valid_schedule(s: Option<&str>) -> Result<Option<String>, String> {
-    let Some(raw) = s.filter(|s| !s.is_empty()) else { return Ok(None) };
+    let Some(raw) = s.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
     let mut rest = raw.trim();
     if let Some(tz) = rest.strip_prefix("CRON_TZ=") {
-        let (zone, tail) = tz.split_once(' ').ok_or_else(|| format!("parse schedule: missing fields after CRON_TZ in {raw:?}"))?;
+        let (zone, tail) = tz
+            .split_once(' ')
+            .ok_or_else(|| format!("parse schedule: missing fields after CRON_TZ in {raw:?}"))?;
         if zone.is_empty() {
             return Err("parse schedule: empty CRON_TZ".to_string());
         }
@@ -210,7 +288,9 @@ pub fn valid_schedule(s: Option<&str>) -> Result<Option<String>, String> {
         ));
     }
     let numeric = |f: &str, max: u32| {
-        f == "*" || f.split([',', '-', '/']).all(|p| p.parse::<u32>().is_ok_and(|n| n <= max))
+        f == "*"
+            || f.split([',', '-', '/'])
+                .all(|p| p.parse::<u32>().is_ok_and(|n| n <= max))
     };
     if !numeric(fields[0], 59) || !numeric(fields[1], 23) {
         return Err(format!("parse schedule: invalid minute or hour in {raw:?}"));
@@ -221,7 +301,8 @@ pub fn valid_schedule(s: Option<&str>) -> Result<Option<String>, String> {
     let dow_ok = fields[4] == "*"
         || fields[4].split([',', '-']).all(|p| {
             p.parse::<u32>().is_ok_and(|n| n <= 7)
-                || ["sun", "mon", "tue", "wed", "thu", "fri", "sat"].contains(&p.to_lowercase().as_str())
+                || ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+                    .contains(&p.to_lowercase().as_str())
         });
     if !dow_ok {
         return Err(format!("parse schedule: invalid day-of-week in {raw:?}"));
@@ -229,10 +310,16 @@ pub fn valid_schedule(s: Option<&str>) -> Result<Option<String>, String> {
     Ok(Some(raw.to_string()))
 }
 
+/// One `key:value` term of a workspace search, as a predicate.
+type Filter<'a> = Box<dyn Fn(&Workspace) -> bool + 'a>;
+
 /// The latest build's status, for `status:` filters.
 fn status_of(state: &Db, w: &Workspace) -> &'static str {
     match state.latest_build(w.id) {
-        Some(b) => state.job(b.job_id).map(|j| workspace_status(j.status(), b.transition)).unwrap_or("pending"),
+        Some(b) => state
+            .job(b.job_id)
+            .map(|j| workspace_status(j.status(), b.transition))
+            .unwrap_or("pending"),
         None => "pending",
     }
 }
@@ -240,7 +327,10 @@ fn status_of(state: &Db, w: &Workspace) -> &'static str {
 /// coderd orders the list running-first, then by owner and name (case-insensitive).
 fn running(state: &Db, w: &Workspace) -> bool {
     state.latest_build(w.id).is_some_and(|b| {
-        b.transition == Transition::Start && state.job(b.job_id).is_some_and(|j| j.status() == JobStatus::Succeeded)
+        b.transition == Transition::Start
+            && state
+                .job(b.job_id)
+                .is_some_and(|j| j.status() == JobStatus::Succeeded)
     })
 }
 
@@ -255,10 +345,14 @@ pub async fn list(
     Query(query): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     let page = parse_pagination(&query)?;
-    let q = query.iter().find(|(k, _)| k == "q").map(|(_, v)| v.clone()).unwrap_or_default();
+    let q = query
+        .iter()
+        .find(|(k, _)| k == "q")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let state = shared.state();
     let mut deleted = false;
-    let mut filters: Vec<Box<dyn Fn(&Workspace) -> bool + '_>> = Vec::new();
+    let mut filters: Vec<Filter<'_>> = Vec::new();
     let mut err = ApiError::new(StatusCode::BAD_REQUEST, "Invalid workspace search query.");
     for term in q.split_whitespace() {
         let (key, value) = term.split_once(':').unwrap_or(("name", term));
@@ -271,21 +365,40 @@ pub async fn list(
                     if value == "me" {
                         w.owner_id == me
                     } else {
-                        st.user(w.owner_id).is_some_and(|u| u.username.to_lowercase() == value)
+                        st.user(w.owner_id)
+                            .is_some_and(|u| u.username.to_lowercase() == value)
                     }
                 }));
             }
             "template" => {
                 let st = &state;
                 filters.push(Box::new(move |w: &Workspace| {
-                    st.templates.iter().any(|t| t.id == w.template_id && t.name.to_lowercase() == value)
+                    st.templates
+                        .iter()
+                        .any(|t| t.id == w.template_id && t.name.to_lowercase() == value)
                 }));
             }
-            "name" => filters.push(Box::new(move |w: &Workspace| w.name.to_lowercase().contains(&value))),
+            "name" => filters.push(Box::new(move |w: &Workspace| {
+                w.name.to_lowercase().contains(&value)
+            })),
             "status" => {
-                const STATUSES: [&str; 10] = ["pending", "starting", "running", "stopping", "stopped", "failed", "canceling", "canceled", "deleting", "deleted"];
+                const STATUSES: [&str; 10] = [
+                    "pending",
+                    "starting",
+                    "running",
+                    "stopping",
+                    "stopped",
+                    "failed",
+                    "canceling",
+                    "canceled",
+                    "deleting",
+                    "deleted",
+                ];
                 if !STATUSES.contains(&value.as_str()) {
-                    err = err.validation("status", format!("{value:?} is not a valid workspace status"));
+                    err = err.validation(
+                        "status",
+                        format!("{value:?} is not a valid workspace status"),
+                    );
                     continue;
                 }
                 let st = &state;
@@ -304,7 +417,12 @@ pub async fn list(
             }
             "deleted" => match value.parse::<bool>() {
                 Ok(b) => deleted = b,
-                Err(_) => err = err.validation("deleted", format!("Query param \"deleted\" must be a valid boolean: {value:?}")),
+                Err(_) => {
+                    err = err.validation(
+                        "deleted",
+                        format!("Query param \"deleted\" must be a valid boolean: {value:?}"),
+                    )
+                }
             },
             other => err = err.validation(other, format!("{other:?} is not a valid query param")),
         }
@@ -322,7 +440,10 @@ pub async fn list(
     matches.sort_by_key(|w| {
         (
             Reverse(running(&state, w)),
-            state.user(w.owner_id).map(|u| u.username.to_lowercase()).unwrap_or_default(),
+            state
+                .user(w.owner_id)
+                .map(|u| u.username.to_lowercase())
+                .unwrap_or_default(),
             w.name.to_lowercase(),
         )
     });
@@ -338,8 +459,11 @@ fn include_deleted(query: &[(String, String)], field: &str) -> ApiResult<bool> {
     match query.iter().find(|(k, _)| k == "include_deleted") {
         None => Ok(false),
         Some((_, v)) => v.parse::<bool>().map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("Invalid boolean value {v:?} for \"include_deleted\" query param."))
-                .validation(field, "Must be a valid boolean")
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid boolean value {v:?} for \"include_deleted\" query param."),
+            )
+            .validation(field, "Must be a valid boolean")
         }),
     }
 }
@@ -377,7 +501,10 @@ pub async fn workspace_by_owner_and_name(
     let show_deleted = include_deleted(&query, "include_deleted")?;
     let state = shared.state();
     let owner = user_param(&state, &caller, &user)?;
-    let live = state.workspaces.iter().find(|w| w.owner_id == owner.id && w.name == name && !w.deleted);
+    let live = state
+        .workspaces
+        .iter()
+        .find(|w| w.owner_id == owner.id && w.name == name && !w.deleted);
     let found = match live {
         Some(w) => Some(w),
         None if show_deleted => state
@@ -387,7 +514,9 @@ pub async fn workspace_by_owner_and_name(
             .max_by_key(|w| w.created_at),
         None => None,
     };
-    let workspace = found.filter(|w| can_see_workspace(&state, &caller, w)).ok_or_else(ApiError::not_found)?;
+    let workspace = found
+        .filter(|w| can_see_workspace(&state, &caller, w))
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(sdk::workspace(&state, workspace)))
 }
 
@@ -407,9 +536,18 @@ pub async fn put_ttl(
     let req: UpdateWorkspaceTtlRequest = read_json(&body)?;
     let mut state = shared.state();
     let workspace = workspace_param(&state, &caller, &workspace)?;
-    let default_ttl = state.templates.iter().find(|t| t.id == workspace.template_id).map(|t| t.default_ttl_ms).unwrap_or(0);
+    let default_ttl = state
+        .templates
+        .iter()
+        .find(|t| t.id == workspace.template_id)
+        .map(|t| t.default_ttl_ms)
+        .unwrap_or(0);
     let ttl = valid_ttl(req.ttl_ms, default_ttl).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "Error updating workspace time until shutdown.").validation("ttl_ms", e)
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Error updating workspace time until shutdown.",
+        )
+        .validation("ttl_ms", e)
     })?;
     let now = Timestamp::now();
     if let Some(w) = state.workspaces.iter_mut().find(|w| w.id == workspace.id) {
@@ -437,7 +575,8 @@ pub async fn put_autostart(
     let mut state = shared.state();
     let workspace = workspace_param(&state, &caller, &workspace)?;
     let schedule = valid_schedule(req.schedule.as_deref()).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "Invalid autostart schedule.").validation("schedule", e)
+        ApiError::new(StatusCode::BAD_REQUEST, "Invalid autostart schedule.")
+            .validation("schedule", e)
     })?;
     let now = Timestamp::now();
     if let Some(w) = state.workspaces.iter_mut().find(|w| w.id == workspace.id) {

@@ -35,11 +35,18 @@ pub struct Answer {
 
 impl Api {
     pub fn new(fake: &FakeCoderd) -> Api {
-        Api { base: fake.url(), token: None, http: reqwest::Client::new() }
+        Api {
+            base: fake.url(),
+            token: None,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn with_token(&self, token: &str) -> Api {
-        Api { token: Some(token.to_string()), ..self.clone() }
+        Api {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
     }
 
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
@@ -101,14 +108,23 @@ impl Answer {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Answer { status, body, content_type }
+        Answer {
+            status,
+            body,
+            content_type,
+        }
     }
 
     /// Asserts the status and returns the body.
     pub fn expect(self, status: u16) -> Value {
-        assert_eq!(self.status, status, "unexpected status, body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status, body: {}",
+            self.body
+        );
         self.body
     }
 }
@@ -123,30 +139,52 @@ pub async fn owner_session(fake: &FakeCoderd) -> Api {
     .await
     .expect(201);
     let login = api
-        .post("/users/login", json!({ "email": OWNER_EMAIL, "password": OWNER_PASSWORD }))
+        .post(
+            "/users/login",
+            json!({ "email": OWNER_EMAIL, "password": OWNER_PASSWORD }),
+        )
         .await
         .expect(201);
     api.with_token(login["session_token"].as_str().expect("session_token"))
 }
 
 /// Polls `path` until `done(body)` holds; panics after `timeout`.
-pub async fn wait_for(api: &Api, path: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn wait_for(
+    api: &Api,
+    path: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
         let body = api.get(path).await.expect(200);
         if done(&body) {
             return body;
         }
-        assert!(Instant::now() < deadline, "timed out waiting on {path}; last: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting on {path}; last: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 /// Uploads `files`, creates a version and waits for its import to finish; returns the version.
-pub async fn imported_version(api: &Api, org: &str, files: &[(&str, &str)], template_id: Option<&str>) -> Value {
+pub async fn imported_version(
+    api: &Api,
+    org: &str,
+    files: &[(&str, &str)],
+    template_id: Option<&str>,
+) -> Value {
     // The same bytes from the same user come back as the same file (200), new ones are 201.
-    let upload = api.upload("application/x-tar", fake_coderd::tar_of(files)).await;
-    assert!(matches!(upload.status, 200 | 201), "upload: {}", upload.body);
+    let upload = api
+        .upload("application/x-tar", fake_coderd::tar_of(files))
+        .await;
+    assert!(
+        matches!(upload.status, 200 | 201),
+        "upload: {}",
+        upload.body
+    );
     let file = upload.body;
     let mut req = json!({
         "file_id": file["hash"],
@@ -156,17 +194,34 @@ pub async fn imported_version(api: &Api, org: &str, files: &[(&str, &str)], temp
     if let Some(t) = template_id {
         req["template_id"] = json!(t);
     }
-    let version = api.post(&format!("/organizations/{org}/templateversions"), req).await.expect(201);
+    let version = api
+        .post(&format!("/organizations/{org}/templateversions"), req)
+        .await
+        .expect(201);
     let id = version["id"].as_str().expect("id").to_string();
-    wait_for(api, &format!("/templateversions/{id}"), Duration::from_secs(5), |v| {
-        !matches!(v["job"]["status"].as_str(), Some("pending" | "running" | "canceling"))
-    })
+    wait_for(
+        api,
+        &format!("/templateversions/{id}"),
+        Duration::from_secs(5),
+        |v| {
+            !matches!(
+                v["job"]["status"].as_str(),
+                Some("pending" | "running" | "canceling")
+            )
+        },
+    )
     .await
 }
 
 /// A template named `name` in the default org, with an imported (succeeded) version.
 pub async fn template(api: &Api, name: &str) -> Value {
-    let version = imported_version(api, "coder", &[("main.tf", "resource \"null_resource\" \"x\" {}\n")], None).await;
+    let version = imported_version(
+        api,
+        "coder",
+        &[("main.tf", "resource \"null_resource\" \"x\" {}\n")],
+        None,
+    )
+    .await;
     assert_eq!(version["job"]["status"], "succeeded");
     api.post(
         "/organizations/coder/templates",
@@ -177,8 +232,16 @@ pub async fn template(api: &Api, name: &str) -> Value {
 }
 
 pub async fn wait_build(api: &Api, build_id: &str) -> Value {
-    wait_for(api, &format!("/workspacebuilds/{build_id}"), Duration::from_secs(5), |b| {
-        !matches!(b["job"]["status"].as_str(), Some("pending" | "running" | "canceling"))
-    })
+    wait_for(
+        api,
+        &format!("/workspacebuilds/{build_id}"),
+        Duration::from_secs(5),
+        |b| {
+            !matches!(
+                b["job"]["status"].as_str(),
+                Some("pending" | "running" | "canceling")
+            )
+        },
+    )
     .await
 }
