@@ -45,6 +45,7 @@ mod model;
 mod names;
 mod ops;
 mod sdk;
+mod search;
 mod server;
 mod shared;
 

@@ -104,7 +104,11 @@ async fn first_user_flow_then_login() {
         .await
         .expect(200);
     assert_eq!(by_id["username"], "admin");
-    api.with_token(token).get("/users/nobody").await.expect(404);
+    let nobody = api.with_token(token).get("/users/nobody").await.expect(400);
+    assert_eq!(
+        nobody["message"],
+        "\"user\" must be an existing uuid or username."
+    );
 }
 
 #[tokio::test]

@@ -81,7 +81,7 @@ async fn create_refuses_unknown_templates_and_bad_requests() {
         json!({ "name": "dev", "template_id": tpl["id"] }),
     )
     .await
-    .expect(404);
+    .expect(400);
 
     // Nothing was left behind by the refusals.
     assert!(fake.admin().workspaces().is_empty());
@@ -391,13 +391,39 @@ async fn list_filters_and_paginates_with_a_total_count() {
         1
     );
     assert_eq!(api.get("/workspaces?q=a").await.expect(200)["count"], 3);
+    assert_eq!(
+        api.get("/workspaces?q=Alice/A2").await.expect(200)["count"],
+        1,
+        "owner/name, lowercased"
+    );
     let invalid = api.get("/workspaces?q=colour:blue").await.expect(400);
     assert_eq!(invalid["message"], "Invalid workspace search query.");
+    assert_eq!(
+        invalid["validations"][0],
+        json!({ "field": "colour", "detail": "Query param \"colour\" is not a valid query param" })
+    );
+    let bad_status = api.get("/workspaces?q=status:sleeping").await.expect(400);
+    assert_eq!(bad_status["validations"][0]["field"], "status");
     let bad_limit = api.get("/workspaces?limit=-1").await.expect(400);
     assert_eq!(
         bad_limit["message"],
         "Query parameters have invalid values."
     );
+    assert!(
+        bad_limit["validations"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Query param \"limit\" must be a valid positive integer"),
+        "{bad_limit}"
+    );
+    let after = api
+        .get(&format!(
+            "/workspaces?after_id={}",
+            all["workspaces"][1]["id"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    assert_eq!(after["workspaces"][0]["name"], "a1");
 
     // A member sees only their own workspaces.
     let alice = Api::new(&fake).with_token(&admin.api_token("alice").unwrap());
