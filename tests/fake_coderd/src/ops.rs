@@ -424,22 +424,24 @@ pub fn create_workspace(state: &mut State, now: Timestamp, new: NewWorkspace) ->
     Ok(id)
 }
 
-/// coderd's cancel handlers (patchCancelTemplateVersion, patchCancelWorkspaceBuild): 412 when the
-/// job is done or already canceled; a pending job is canceled at once, a running one goes
-/// through `canceling`.
-pub fn cancel_job(state: &mut State, now: Timestamp, job_id: Uuid) -> ApiResult<()> {
+/// coderd's cancel handlers: a pending job is canceled at once, a running one goes through
+/// `canceling`. A job that is done or already canceled is refused with `refusal` (412 in
+/// patchCancelTemplateVersion, 400 in patchCancelWorkspaceBuild).
+pub fn cancel_job(
+    state: &mut State,
+    now: Timestamp,
+    job_id: Uuid,
+    refusal: StatusCode,
+) -> ApiResult<()> {
     let Some(job) = state.jobs.iter_mut().find(|j| j.id == job_id) else {
         return Err(ApiError::not_found());
     };
     if job.completed_at.is_some() {
-        return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "Job has already completed!",
-        ));
+        return Err(ApiError::new(refusal, "Job has already completed!"));
     }
     if job.canceled_at.is_some() {
         return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
+            refusal,
             "Job has already been marked as canceled!",
         ));
     }

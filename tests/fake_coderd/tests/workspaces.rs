@@ -320,6 +320,11 @@ async fn failing_and_hanging_builds() {
     );
     let canceled = wait_build(&api, &build).await;
     assert_eq!(canceled["status"], "canceled");
+    let late = api
+        .patch(&format!("/workspacebuilds/{build}/cancel"), json!({}))
+        .await
+        .expect(400);
+    assert_eq!(late["message"], "Job has already completed!");
 }
 
 #[tokio::test]

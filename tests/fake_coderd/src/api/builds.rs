@@ -116,7 +116,8 @@ pub async fn list(
     )))
 }
 
-/// PATCH /workspacebuilds/{workspacebuild}/cancel.
+/// PATCH /workspacebuilds/{workspacebuild}/cancel: 400 once the job is done or already
+/// canceled (where the template-version cancel answers 412).
 pub async fn cancel(
     State(shared): State<AppState>,
     Authed(caller): Authed,
@@ -124,7 +125,24 @@ pub async fn cancel(
 ) -> ApiResult<Json<Value>> {
     let mut state = shared.state();
     let build = visible_build(&state, &caller, &build)?;
-    ops::cancel_job(&mut state, Timestamp::now(), build.job_id)?;
+    // verifyUserCanCancelWorkspaceBuilds: owners always, others only when the template allows.
+    let allowed = super::is_owner(&state, caller.user_id)
+        || state
+            .workspace(build.workspace_id)
+            .and_then(|w| state.templates.iter().find(|t| t.id == w.template_id))
+            .is_some_and(|t| t.allow_user_cancel_workspace_jobs);
+    if !allowed {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "User is not allowed to cancel workspace builds. Owner role is required.",
+        ));
+    }
+    ops::cancel_job(
+        &mut state,
+        Timestamp::now(),
+        build.job_id,
+        StatusCode::BAD_REQUEST,
+    )?;
     Ok(Json(
         json!({ "message": "Job has been marked as canceled..." }),
     ))

@@ -154,7 +154,8 @@ struct LoginRequest {
     password: String,
 }
 
-/// POST /users/login: a password session of --session-duration (24h).
+/// POST /users/login (coderd/userauth.go postLogin, loginRequest): a password session of
+/// --session-duration (24h), 201 with `session_token`.
 pub async fn login(State(shared): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let req: LoginRequest = read_json(&body)?;
     let mut v = Validator::default();
@@ -183,7 +184,14 @@ pub async fn login(State(shared): State<AppState>, body: Bytes) -> ApiResult<Res
         .find(|u| u.email.eq_ignore_ascii_case(&req.email))
         .cloned()
         .ok_or_else(incorrect)?;
-    if user.password.as_deref() != Some(req.password.as_str()) {
+    let Some(password) = user.password.as_deref() else {
+        // A user without a password (login type "none") cannot log in this way.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Incorrect login type, attempting to use \"password\" but user is of login type \"none\"",
+        ));
+    };
+    if password != req.password {
         return Err(incorrect());
     }
     if user.status == UserStatus::Suspended {

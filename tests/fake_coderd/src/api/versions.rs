@@ -172,7 +172,12 @@ pub async fn cancel(
     let mut state = shared.state();
     let version = visible_version(&state, &caller, &version)?;
     require_owner(&state, caller.user_id)?;
-    ops::cancel_job(&mut state, Timestamp::now(), version.job_id)?;
+    ops::cancel_job(
+        &mut state,
+        Timestamp::now(),
+        version.job_id,
+        StatusCode::PRECONDITION_FAILED,
+    )?;
     Ok(Json(
         json!({ "message": "Job has been marked as canceled..." }),
     ))
