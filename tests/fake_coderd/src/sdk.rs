@@ -29,7 +29,7 @@ pub fn role_json(role: Role) -> Value {
 
 /// codersdk.User.
 pub fn user(state: &State, u: &User) -> Value {
-    json!({
+    let mut v = json!({
         "id": u.id,
         "username": u.username,
         "name": u.name,
@@ -39,10 +39,16 @@ pub fn user(state: &State, u: &User) -> Value {
         "last_seen_at": ts(u.last_seen_at),
         "status": match u.status { UserStatus::Active => "active", UserStatus::Suspended => "suspended" },
         "login_type": if u.password.is_some() { "password" } else { "none" },
-        "theme_preference": "",
         "organization_ids": state.user_org_ids(u.id),
         "roles": role_json(u.role),
-    })
+    });
+    // `name` is omitempty in codersdk.MinimalUser.
+    if u.name.is_empty() {
+        if let Some(map) = v.as_object_mut() {
+            map.remove("name");
+        }
+    }
+    v
 }
 
 /// codersdk.Organization.

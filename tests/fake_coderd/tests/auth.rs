@@ -183,7 +183,15 @@ async fn tokens_are_minted_listed_expire_and_are_deleted() {
     let fake = FakeCoderd::start().await;
     let owner = owner_session(&fake).await;
 
-    // Owners may not mint tokens beyond --max-admin-token-lifetime (7 days).
+    // Owners may not mint tokens beyond --max-admin-token-lifetime (7 days), and are told so.
+    let config = owner
+        .get("/users/me/keys/tokens/tokenconfig")
+        .await
+        .expect(200);
+    assert_eq!(
+        config["max_token_lifetime"],
+        7u64 * 24 * 3600 * 1_000_000_000
+    );
     let eight_days_ns = 8i64 * 24 * 3600 * 1_000_000_000;
     let too_long = owner
         .post(

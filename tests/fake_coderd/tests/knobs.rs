@@ -28,6 +28,8 @@ async fn restart_keeps_state_and_port_and_stopped_refuses_connections() {
     assert!(err.is_connect(), "{err:?}");
 
     fake.restart().await;
+    let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "OK");
     assert_eq!(fake.url(), url);
     // The session, the template and the first user survived.
     assert_eq!(api.get("/users/me").await.expect(200)["username"], "admin");

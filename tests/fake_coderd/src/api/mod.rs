@@ -45,6 +45,10 @@ pub fn router(shared: AppState) -> Router {
             get(users::list_tokens).post(users::post_token),
         )
         .route(
+            "/users/{user}/keys/tokens/tokenconfig",
+            get(users::token_config),
+        )
+        .route(
             "/users/{user}/keys/tokens/{keyname}",
             get(users::token_by_name),
         )
@@ -116,6 +120,7 @@ pub fn router(shared: AppState) -> Router {
         .route("/workspacebuilds/{build}/cancel", patch(builds::cancel))
         .fallback(route_not_found);
     Router::new()
+        .route("/healthz", get(|| async { "OK" }))
         .nest("/api/v2", api)
         .fallback(route_not_found)
         // coderd reads uploads up to its own limit and answers its own error; axum's 2 MB default
