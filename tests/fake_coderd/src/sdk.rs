@@ -43,10 +43,8 @@ pub fn user(state: &State, u: &User) -> Value {
         "roles": role_json(u.role),
     });
     // `name` is omitempty in codersdk.MinimalUser.
-    if u.name.is_empty() {
-        if let Some(map) = v.as_object_mut() {
-            map.remove("name");
-        }
+    if let Some(map) = v.as_object_mut().filter(|_| u.name.is_empty()) {
+        map.remove("name");
     }
     v
 }
