@@ -13,6 +13,7 @@
 //! fake.set_unavailable(true)                every request answers 503 text/plain (a proxy in
 //!                                           front of a coderd that is down)
 //! fake.set_latency(Duration)                every request waits that long first
+//! fake.inject_fault(method, prefix, status, n)  the next n matching requests fail with status
 //! fake.requests() / fake.clear_requests()   what was asked: method, path, query, user, status
 //! fake.admin()                              direct state access, as coderd's UI/CLI would act
 //! ```
@@ -186,6 +187,22 @@ impl FakeCoderd {
     /// Delay added before every request is handled.
     pub fn set_latency(&self, d: Duration) {
         self.shared.set_latency(d);
+    }
+
+    /// Answers the next `times` requests whose method is `method` (any when None) and whose
+    /// path starts with `path_prefix` (e.g. `/api/v2/workspaces`) with `status`, before any
+    /// handler runs (nothing changes). A 500 carries httpapi.InternalServerError's body.
+    pub fn inject_fault(&self, method: Option<&str>, path_prefix: &str, status: u16, times: usize) {
+        self.shared.add_fault(shared::Fault {
+            method: method.map(str::to_string),
+            path_prefix: path_prefix.to_string(),
+            status,
+            remaining: times,
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.clear_faults();
     }
 
     /// Every request served so far, oldest first.

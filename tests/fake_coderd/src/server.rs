@@ -17,6 +17,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::error::ApiError;
 use crate::shared::{RecordedRequest, Shared};
 
 /// Serves `app` on `listener` until the returned task is aborted; aborting it drops the listener
@@ -81,6 +82,8 @@ pub async fn knobs(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
             ),
         )
             .into_response()
+    } else if let Some(status) = shared.take_fault(&method, &path) {
+        injected(status)
     } else {
         next.run(req).await
     };
@@ -92,4 +95,17 @@ pub async fn knobs(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
         status: response.status().as_u16(),
     });
     response
+}
+
+/// The answer of an injected fault: for a 500, httpapi.InternalServerError's body; otherwise a
+/// codersdk.Response naming the fault.
+fn injected(status: u16) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let err = if code == StatusCode::INTERNAL_SERVER_ERROR {
+        ApiError::new(code, "An internal server error occurred.")
+            .detail("fake-coderd: injected fault")
+    } else {
+        ApiError::new(code, format!("fake-coderd: injected {status}"))
+    };
+    err.into_response()
 }
