@@ -28,7 +28,11 @@ pub fn spawn(listener: TcpListener, app: Router) -> JoinHandle<()> {
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok((stream, _)) = accepted else {
+                        // Out of descriptors or the like: back off instead of spinning.
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        continue;
+                    };
                     let service = TowerToHyperService::new(app.clone());
                     connections.spawn(async move {
                         // A client that goes away mid-request is not the fake's problem.
