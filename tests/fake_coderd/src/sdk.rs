@@ -333,3 +333,52 @@ pub fn workspace(state: &State, w: &Workspace) -> Value {
     }
     v
 }
+
+/// codersdk.ProvisionerJobLog entries for a job, synthesized from its state: coderd stores the
+/// provisioner's output; the fake writes one line per stage reached (provisioner_daemon source)
+/// and the failure (provisioner source, level error). Ids start at 1 and only grow.
+pub fn job_logs(j: &Job) -> Vec<Value> {
+    let mut lines: Vec<(Timestamp, &str, &str, &str, String)> = vec![(
+        j.created_at,
+        "provisioner_daemon",
+        "info",
+        "Setting up",
+        String::new(),
+    )];
+    if let Some(t) = j.started_at {
+        let stage = match j.kind {
+            JobKind::TemplateVersionImport { .. } => "Parsing template parameters",
+            JobKind::WorkspaceBuild { .. } => "Planning infrastructure",
+        };
+        lines.push((t, "provisioner_daemon", "info", stage, String::new()));
+    }
+    if let Some(t) = j.canceled_at {
+        lines.push((t, "provisioner_daemon", "warn", "Canceling", String::new()));
+    }
+    if let Some(t) = j.completed_at {
+        if let Some(e) = &j.error {
+            lines.push((t, "provisioner", "error", "Error", e.clone()));
+        }
+        lines.push((
+            t,
+            "provisioner_daemon",
+            "info",
+            "Cleaning Up",
+            String::new(),
+        ));
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, (t, source, level, stage, output))| {
+            json!({
+                "id": i + 1,
+                "created_at": ts(t),
+                "log_source": source,
+                "log_level": level,
+                "stage": stage,
+                "output": output,
+            })
+        })
+        .collect()
+}
