@@ -31,11 +31,32 @@
 //! [`markers`]): `# fake-coderd: fail <message>`, `# fake-coderd: hang`, `# fake-coderd:
 //! fail-build <message>`, `fail-start` / `fail-stop` / `fail-delete`, `hang-build`.
 //!
+//! Job progress is computed from the clock whenever the state is read, so jobs keep moving while
+//! the server is stopped (coderd's provisioners do not stop with one coderd replica either).
+//!
+//! # Endpoints (all under `/api/v2`, plus `/healthz`)
+//! `GET /buildinfo`; `GET|POST /users/first`; `POST /users/login`, `/users/logout`;
+//! `GET|POST /users`; `GET /users/{user}`; `GET /users/{user}/organizations`;
+//! `POST /users/{user}/keys`; `GET|POST /users/{user}/keys/tokens`;
+//! `GET /users/{user}/keys/tokens/tokenconfig`; `GET /users/{user}/keys/tokens/{name}`;
+//! `GET|DELETE /users/{user}/keys/{id}`; `GET|POST /organizations`;
+//! `GET /organizations/{org}`, `/organizations/{org}/members`; `POST /files`, `GET /files/{id}`;
+//! `POST /organizations/{org}/templateversions`; `GET /templateversions/{id}` and `/logs`;
+//! `PATCH /templateversions/{id}/cancel`; `GET|POST /organizations/{org}/templates`;
+//! `GET /organizations/{org}/templates/{name}`; `GET /templates`;
+//! `GET|PATCH|DELETE /templates/{id}`; `GET|PATCH /templates/{id}/versions`;
+//! `GET /templates/{id}/versions/{name}`; `POST /users/{user}/workspaces`;
+//! `POST /organizations/{org}/members/{user}/workspaces`; `GET /workspaces`;
+//! `GET /workspaces/{id}`; `GET /users/{user}/workspace/{name}`; `PUT /workspaces/{id}/ttl`,
+//! `/autostart`; `GET|POST /workspaces/{id}/builds`; `GET /workspacebuilds/{id}` and `/logs`;
+//! `PATCH /workspacebuilds/{id}/cancel`. Anything else: 404 `Route not found.`
+//!
 //! # Not modelled
-//! Provisioner daemons and tags, logs, resources and agents, parameters and presets, audit
-//! logs, groups and custom roles (only `owner` vs member), licensing, OIDC/GitHub login,
-//! autostart/autostop schedulers (schedules are stored and validated, never acted upon),
-//! dormancy, prebuilds, websockets/SSE watches, zip-to-tar conversion.
+//! Provisioner daemons and tags, real provisioner logs (the fake synthesizes one line per stage,
+//! and no `follow` streaming), resources and agents, parameters and presets, audit logs, groups
+//! and custom roles (only `owner` vs member), licensing, OIDC/GitHub login, autostart/autostop
+//! schedulers (schedules are stored and validated, never acted upon), dormancy, prebuilds,
+//! version archiving, websockets/SSE watches, zip-to-tar conversion, rate limits.
 
 pub mod markers;
 
