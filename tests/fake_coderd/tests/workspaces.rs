@@ -524,4 +524,61 @@ async fn ttl_and_autostart_are_updated() {
             .get("autostart_schedule")
             .is_none()
     );
+
+    // A running workspace with a TTL has a deadline; disabling the TTL clears it.
+    assert_eq!(
+        api.put(&format!("{path}/ttl"), json!({ "ttl_ms": 3_600_000 }))
+            .await
+            .status,
+        204
+    );
+    let ws = api.get(&path).await.expect(200);
+    let build = ws["latest_build"]["id"].as_str().unwrap().to_string();
+    wait_build(&api, &build).await;
+    let restarted = api
+        .post(&format!("{path}/builds"), json!({ "transition": "start" }))
+        .await
+        .expect(201);
+    let running = wait_build(&api, restarted["id"].as_str().unwrap()).await;
+    assert!(running["deadline"].is_string(), "{running}");
+    assert_eq!(
+        api.put(&format!("{path}/ttl"), json!({ "ttl_ms": 0 }))
+            .await
+            .status,
+        204
+    );
+    let cleared = api.get(&path).await.expect(200);
+    assert!(
+        cleared.get("ttl_ms").is_none(),
+        "0 disables autostop: no template default on update"
+    );
+    assert!(cleared["latest_build"]["deadline"].is_null());
+
+    // Templates can forbid both.
+    let tid = tpl["id"].as_str().unwrap();
+    api.patch(
+        &format!("/templates/{tid}"),
+        json!({ "name": "docker", "allow_user_autostart": false, "allow_user_autostop": false }),
+    )
+    .await
+    .expect(200);
+    let no_ttl = api
+        .put(&format!("{path}/ttl"), json!({ "ttl_ms": 3_600_000 }))
+        .await
+        .expect(400);
+    assert_eq!(
+        no_ttl["validations"][0]["detail"],
+        "Custom autostop TTL is not allowed for workspaces using this template."
+    );
+    let no_autostart = api
+        .put(
+            &format!("{path}/autostart"),
+            json!({ "schedule": "0 8 * * *" }),
+        )
+        .await
+        .expect(400);
+    assert_eq!(
+        no_autostart["message"],
+        "Autostart is not allowed for workspaces using this template."
+    );
 }
