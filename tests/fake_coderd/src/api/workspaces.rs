@@ -597,11 +597,11 @@ pub async fn put_ttl(
         let latest = state
             .latest_build(workspace.id)
             .map(|b| (b.id, b.transition));
-        if let Some((id, Transition::Start)) = latest {
-            if let Some(b) = state.builds.iter_mut().find(|b| b.id == id) {
-                b.deadline = None;
-                b.updated_at = now;
-            }
+        if let Some((id, Transition::Start)) = latest
+            && let Some(b) = state.builds.iter_mut().find(|b| b.id == id)
+        {
+            b.deadline = None;
+            b.updated_at = now;
         }
     }
     Ok(StatusCode::NO_CONTENT)
