@@ -582,3 +582,41 @@ async fn ttl_and_autostart_are_updated() {
         "Autostart is not allowed for workspaces using this template."
     );
 }
+
+#[tokio::test]
+async fn members_create_only_their_own_workspaces_owners_anyones() {
+    let fake = FakeCoderd::start_with(fast()).await;
+    let owner = owner_session(&fake).await;
+    let admin = fake.admin();
+    let tpl = admin
+        .create_template_with_files("coder", "docker", &[("main.tf", "# d\n")])
+        .unwrap();
+    admin.create_user("coder", "alice").unwrap();
+    let alice = Api::new(&fake).with_token(&admin.api_token("alice").unwrap());
+
+    let refused = alice
+        .post(
+            "/users/admin/workspaces",
+            json!({ "name": "sneaky", "template_id": tpl }),
+        )
+        .await
+        .expect(403);
+    assert_eq!(refused["message"], "Unauthorized to create workspace.");
+    let own = alice
+        .post(
+            "/users/me/workspaces",
+            json!({ "name": "mine", "template_id": tpl }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(own["owner_name"], "alice");
+    let for_alice = owner
+        .post(
+            "/users/alice/workspaces",
+            json!({ "name": "gift", "template_id": tpl }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(for_alice["owner_name"], "alice");
+    assert_eq!(for_alice["latest_build"]["initiator_name"], "admin");
+}

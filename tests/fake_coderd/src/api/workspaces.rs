@@ -181,8 +181,10 @@ fn create(
     req: CreateWorkspaceRequest,
 ) -> ApiResult<Response> {
     let template = request_template(state, caller, &req)?;
-    let may_create = (owner.id == caller.user_id || is_owner(state, caller.user_id))
-        && (state.is_member(template.organization_id, owner.id) || is_owner(state, owner.id));
+    // Owners may create workspaces for anyone (postUserWorkspaces notes this includes users who
+    // are in no organization); members only for themselves, in their organizations.
+    let may_create = is_owner(state, caller.user_id)
+        || (owner.id == caller.user_id && state.is_member(template.organization_id, owner.id));
     if !may_create {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "Unauthorized to create workspace.").detail(
             "You are unable to create a workspace in this organization. It is possible to have access to \
