@@ -12,8 +12,10 @@ use crate::model::{
     User, UserStatus, Workspace, WorkspaceBuild, workspace_status,
 };
 
+/// RFC 3339 in UTC with at most microseconds, as coderd's times come out of Postgres.
 pub fn ts(t: Timestamp) -> Value {
-    json!(t.to_string())
+    let micros = t.round(jiff::Unit::Microsecond).unwrap_or(t);
+    json!(micros.to_string())
 }
 
 fn opt_ts(t: Option<Timestamp>) -> Value {
