@@ -110,18 +110,17 @@ pub fn create_version(state: &mut State, now: Timestamp, new: NewVersion) -> Api
         Some(n) => n,
         None => state.next_version_name(),
     };
-    if let Some(template_id) = new.template_id {
-        if state
+    if let Some(template_id) = new.template_id
+        && state
             .template_versions
             .iter()
             .any(|v| v.template_id == Some(template_id) && v.name == name)
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("A template version with name {name:?} already exists for this template."),
-            )
-            .validation("name", "This value is already in use and should be unique."));
-        }
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("A template version with name {name:?} already exists for this template."),
+        )
+        .validation("name", "This value is already in use and should be unique."));
     }
     let version_id = Uuid::new_v4();
     let job_id = Uuid::new_v4();
@@ -315,13 +314,13 @@ pub fn create_build(state: &mut State, now: Timestamp, new: NewBuild) -> ApiResu
         }
         JobStatus::Succeeded => {}
     }
-    if let Some(last) = &last {
-        if state.job(last.job_id).is_some_and(|j| j.status().active()) {
-            return Err(build_error(
-                StatusCode::CONFLICT,
-                "A workspace build is already active.".into(),
-            ));
-        }
+    if let Some(last) = &last
+        && state.job(last.job_id).is_some_and(|j| j.status().active())
+    {
+        return Err(build_error(
+            StatusCode::CONFLICT,
+            "A workspace build is already active.".into(),
+        ));
     }
     let outcome = match state
         .file(import.file_id)
@@ -425,31 +424,32 @@ pub fn create_workspace(state: &mut State, now: Timestamp, new: NewWorkspace) ->
     Ok(id)
 }
 
-/// coderd's cancel handlers (patchCancelTemplateVersion, patchCancelWorkspaceBuild): 412 when the
-/// job is done or already canceled; a pending job is canceled at once, a running one goes
-/// through `canceling`.
-pub fn cancel_job(state: &mut State, now: Timestamp, job_id: Uuid) -> ApiResult<()> {
+/// coderd's cancel handlers: a pending job is canceled at once, a running one goes through
+/// `canceling`. A job that is done or already canceled is refused with `refusal` (412 in
+/// patchCancelTemplateVersion, 400 in patchCancelWorkspaceBuild).
+pub fn cancel_job(
+    state: &mut State,
+    now: Timestamp,
+    job_id: Uuid,
+    refusal: StatusCode,
+) -> ApiResult<()> {
     let Some(job) = state.jobs.iter_mut().find(|j| j.id == job_id) else {
         return Err(ApiError::not_found());
     };
     if job.completed_at.is_some() {
-        return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "Job has already completed!",
-        ));
+        return Err(ApiError::new(refusal, "Job has already completed!"));
     }
     if job.canceled_at.is_some() {
         return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
+            refusal,
             "Job has already been marked as canceled!",
         ));
     }
     job.canceled_at = Some(now);
     job.updated_at = now;
     if job.started_at.is_none() {
-        // No provisioner holds it: coderd marks it completed right away.
+        // No provisioner holds it: coderd marks it completed right away, without an error.
         job.completed_at = Some(now);
-        job.error = Some("canceled".to_string());
     }
     Ok(())
 }

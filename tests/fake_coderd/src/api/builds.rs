@@ -93,6 +93,19 @@ pub async fn get(
     Ok(Json(sdk::build(&state, &build)))
 }
 
+/// GET /workspacebuilds/{workspacebuild}/logs.
+pub async fn logs(
+    State(shared): State<AppState>,
+    Authed(caller): Authed,
+    Path(build): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let state = shared.state();
+    let build = visible_build(&state, &caller, &build)?;
+    let job = state.job(build.job_id).ok_or_else(ApiError::not_found)?;
+    super::job_logs(job, &query)
+}
+
 /// GET /workspaces/{workspace}/builds: newest first, paginated.
 pub async fn list(
     State(shared): State<AppState>,
@@ -116,7 +129,8 @@ pub async fn list(
     )))
 }
 
-/// PATCH /workspacebuilds/{workspacebuild}/cancel.
+/// PATCH /workspacebuilds/{workspacebuild}/cancel: 400 once the job is done or already
+/// canceled (where the template-version cancel answers 412).
 pub async fn cancel(
     State(shared): State<AppState>,
     Authed(caller): Authed,
@@ -124,7 +138,24 @@ pub async fn cancel(
 ) -> ApiResult<Json<Value>> {
     let mut state = shared.state();
     let build = visible_build(&state, &caller, &build)?;
-    ops::cancel_job(&mut state, Timestamp::now(), build.job_id)?;
+    // verifyUserCanCancelWorkspaceBuilds: owners always, others only when the template allows.
+    let allowed = super::is_owner(&state, caller.user_id)
+        || state
+            .workspace(build.workspace_id)
+            .and_then(|w| state.templates.iter().find(|t| t.id == w.template_id))
+            .is_some_and(|t| t.allow_user_cancel_workspace_jobs);
+    if !allowed {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "User is not allowed to cancel workspace builds. Owner role is required.",
+        ));
+    }
+    ops::cancel_job(
+        &mut state,
+        Timestamp::now(),
+        build.job_id,
+        StatusCode::BAD_REQUEST,
+    )?;
     Ok(Json(
         json!({ "message": "Job has been marked as canceled..." }),
     ))

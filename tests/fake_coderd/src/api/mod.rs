@@ -45,6 +45,10 @@ pub fn router(shared: AppState) -> Router {
             get(users::list_tokens).post(users::post_token),
         )
         .route(
+            "/users/{user}/keys/tokens/tokenconfig",
+            get(users::token_config),
+        )
+        .route(
             "/users/{user}/keys/tokens/{keyname}",
             get(users::token_by_name),
         )
@@ -82,6 +86,7 @@ pub fn router(shared: AppState) -> Router {
         .route("/files", post(files::post))
         .route("/files/{file}", get(files::get))
         .route("/templateversions/{version}", get(versions::get))
+        .route("/templateversions/{version}/logs", get(versions::logs))
         .route(
             "/templateversions/{version}/cancel",
             patch(versions::cancel),
@@ -113,9 +118,11 @@ pub fn router(shared: AppState) -> Router {
             get(builds::list).post(builds::post),
         )
         .route("/workspacebuilds/{build}", get(builds::get))
+        .route("/workspacebuilds/{build}/logs", get(builds::logs))
         .route("/workspacebuilds/{build}/cancel", patch(builds::cancel))
         .fallback(route_not_found);
     Router::new()
+        .route("/healthz", get(|| async { "OK" }))
         .nest("/api/v2", api)
         .fallback(route_not_found)
         // coderd reads uploads up to its own limit and answers its own error; axum's 2 MB default
@@ -176,10 +183,14 @@ pub fn parse_uuid(param: &str, raw: &str) -> ApiResult<Uuid> {
     })
 }
 
-/// httpmw.ExtractUserParam: `me`, a UUID or a username; unknown users are 404.
+/// httpmw.ExtractUserParam (extractUserContext): `me`, a UUID or a username. An unknown user is a
+/// 400 with the same message whatever was asked, so nothing leaks about which users exist.
 pub fn user_param(state: &State, caller: &Caller, raw: &str) -> ApiResult<User> {
     let found = if raw == "me" {
-        state.user(caller.user_id)
+        return state
+            .user(caller.user_id)
+            .cloned()
+            .ok_or_else(ApiError::not_found);
     } else if let Ok(id) = Uuid::parse_str(raw) {
         state.user(id)
     } else {
@@ -188,7 +199,13 @@ pub fn user_param(state: &State, caller: &Caller, raw: &str) -> ApiResult<User> 
             .iter()
             .find(|u| u.username.eq_ignore_ascii_case(raw))
     };
-    found.cloned().ok_or_else(ApiError::not_found)
+    found.cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "\"user\" must be an existing uuid or username.",
+        )
+        .detail(format!("queried user={raw:?}"))
+    })
 }
 
 /// httpmw.ExtractOrganizationParam: `default`, a UUID or a name; unknown ones are 404, and so
@@ -198,7 +215,8 @@ pub fn org_param(
     caller: &Caller,
     raw: &str,
 ) -> ApiResult<crate::model::Organization> {
-    let found = if raw == "default" {
+    // "default" (and, for legacy provisioners, the nil UUID) name the default organization.
+    let found = if raw == "default" || raw == "00000000-0000-0000-0000-000000000000" {
         state.default_organization()
     } else if let Ok(id) = Uuid::parse_str(raw) {
         state.organization(id)
@@ -250,7 +268,8 @@ pub fn can_see_workspace(state: &State, caller: &Caller, w: &Workspace) -> bool 
 }
 
 /// coderd/pagination.go parsePagination: `limit` and `offset` (non-negative integers) and
-/// `after_id`; bad values are a 400 with one validation per parameter.
+/// `after_id`; bad values are a 400 with one validation per parameter, worded as coderd's
+/// QueryParamParser words them.
 pub struct Page {
     pub after_id: Option<Uuid>,
     pub limit: Option<usize>,
@@ -267,35 +286,32 @@ pub fn parse_pagination(query: &[(String, String)]) -> ApiResult<Page> {
         StatusCode::BAD_REQUEST,
         "Query parameters have invalid values.",
     );
+    let positive = |key: &str, v: &str| -> Result<usize, (String, String)> {
+        v.parse::<u64>().map(|n| n as usize).map_err(|e| {
+            (
+                key.to_string(),
+                format!("Query param {key:?} must be a valid positive integer ({e})"),
+            )
+        })
+    };
     for (k, v) in query {
+        if v.is_empty() {
+            continue;
+        }
         match k.as_str() {
-            "limit" if !v.is_empty() => match v.parse::<i64>() {
-                Ok(n) if n >= 0 => page.limit = (n > 0).then_some(n as usize),
-                Ok(_) => err = err.validation("limit", "Value must be a positive integer."),
-                Err(_) => {
-                    err = err.validation(
-                        "limit",
-                        format!("Query param \"limit\" must be a valid integer: {v:?}"),
-                    )
-                }
+            "limit" => match positive("limit", v) {
+                Ok(n) => page.limit = (n > 0).then_some(n),
+                Err((f, d)) => err = err.validation(f, d),
             },
-            "offset" if !v.is_empty() => match v.parse::<i64>() {
-                Ok(n) if n >= 0 => page.offset = n as usize,
-                Ok(_) => err = err.validation("offset", "Value must be a positive integer."),
-                Err(_) => {
-                    err = err.validation(
-                        "offset",
-                        format!("Query param \"offset\" must be a valid integer: {v:?}"),
-                    )
-                }
+            "offset" => match positive("offset", v) {
+                Ok(n) => page.offset = n,
+                Err((f, d)) => err = err.validation(f, d),
             },
-            "after_id" if !v.is_empty() => match Uuid::parse_str(v) {
+            "after_id" => match Uuid::parse_str(v) {
                 Ok(id) => page.after_id = Some(id),
                 Err(_) => {
-                    err = err.validation(
-                        "after_id",
-                        format!("Query param \"after_id\" must be a valid uuid: {v:?}"),
-                    )
+                    err =
+                        err.validation("after_id", "Query param \"after_id\" must be a valid uuid")
                 }
             },
             _ => {}
@@ -311,14 +327,44 @@ pub fn parse_pagination(query: &[(String, String)]) -> ApiResult<Page> {
 /// Applies a page to an ordered list of ids-with-items.
 pub fn paginate<T>(items: Vec<T>, page: &Page, id_of: impl Fn(&T) -> Uuid) -> Vec<T> {
     let mut items = items;
-    if let Some(after) = page.after_id {
-        if let Some(pos) = items.iter().position(|i| id_of(i) == after) {
-            items.drain(..=pos);
-        }
+    if let Some(after) = page.after_id
+        && let Some(pos) = items.iter().position(|i| id_of(i) == after)
+    {
+        items.drain(..=pos);
     }
     let iter = items.into_iter().skip(page.offset);
     match page.limit {
         Some(limit) => iter.take(limit).collect(),
         None => iter.collect(),
     }
+}
+
+/// GET …/logs without `follow` (coderd's provisionerJobLogs): the job's log lines after the id
+/// given in `after`. Following (a websocket in coderd) is not modelled: 400.
+pub fn job_logs(
+    job: &crate::model::Job,
+    query: &[(String, String)],
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    if query.iter().any(|(k, v)| k == "follow" && v != "false") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "fake-coderd does not stream logs (follow).",
+        ));
+    }
+    let after = match query.iter().find(|(k, _)| k == "after") {
+        Some((_, v)) => v.parse::<u64>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Query param \"after\" must be an integer.",
+            )
+            .validation("after", "Must be an integer")
+        })?,
+        None => 0,
+    };
+    Ok(axum::Json(serde_json::Value::Array(
+        crate::sdk::job_logs(job)
+            .into_iter()
+            .filter(|l| l["id"].as_u64().is_some_and(|id| id > after))
+            .collect(),
+    )))
 }

@@ -18,6 +18,7 @@ use crate::model::{State as Db, Template};
 use crate::names;
 use crate::ops::{self, NewTemplate};
 use crate::sdk;
+use crate::search;
 
 #[derive(Deserialize)]
 struct CreateTemplateRequest {
@@ -139,9 +140,10 @@ pub async fn list_by_org(
     )))
 }
 
-/// GET /templates?q=...: every template the caller can see. Query terms (coderd/searchquery
-/// Templates, the part modelled): `organization:<name|id>`, `exact_name:<name>`,
-/// `name:<substring>`, `deprecated:<bool>`, and bare words as name substrings.
+/// GET /templates?q=...: every template the caller can see. The query (coderd/searchquery
+/// Templates) is lowercased; bare words are `name`; keys: `exact_name`, `name` (substring),
+/// `organization` (name or id), `deprecated`, `deleted`, `ids` (comma-separated). Other keys
+/// are a 400.
 pub async fn list_all(
     State(shared): State<AppState>,
     Authed(caller): Authed,
@@ -153,39 +155,76 @@ pub async fn list_all(
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let state = shared.state();
+    let invalid_query = |validations: Vec<(String, String)>| {
+        let mut err = ApiError::new(StatusCode::BAD_REQUEST, "Invalid template search query.");
+        for (f, d) in validations {
+            err = err.validation(f, d);
+        }
+        err
+    };
+    let terms = search::parse(&q, |term, terms| {
+        terms.push(("name".into(), term.to_string()));
+        Ok(())
+    })
+    .map_err(invalid_query)?;
     let mut templates = visible_templates(&state, &caller);
-    let mut err = ApiError::new(StatusCode::BAD_REQUEST, "Invalid template search query.");
-    for term in q.split_whitespace() {
-        let (key, value) = term.split_once(':').unwrap_or(("name", term));
-        let value = value.to_string();
-        match key {
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in terms {
+        if !seen.insert(key.clone()) || value.is_empty() {
+            continue;
+        }
+        match key.as_str() {
             "organization" => {
-                let org = state
-                    .organizations
-                    .iter()
-                    .find(|o| o.name.eq_ignore_ascii_case(&value) || o.id.to_string() == value)
-                    .map(|o| o.id);
+                let org = Uuid::parse_str(&value).ok().or_else(|| {
+                    state
+                        .organizations
+                        .iter()
+                        .find(|o| o.name.to_lowercase() == value)
+                        .map(|o| o.id)
+                });
                 match org {
                     Some(org) => templates.retain(|t| t.organization_id == org),
-                    None => err = err.validation("organization", format!("Organization {value:?} either does not exist, or you are unauthorized to view it")),
+                    None => errors.push(search::invalid(
+                        "organization",
+                        &format!("organization {value:?} either does not exist, or you are unauthorized to view it"),
+                    )),
                 }
             }
-            "exact_name" => templates.retain(|t| t.name.eq_ignore_ascii_case(&value)),
-            "name" => templates.retain(|t| t.name.to_lowercase().contains(&value.to_lowercase())),
+            "exact_name" => templates.retain(|t| t.name.to_lowercase() == value),
+            "name" => templates.retain(|t| t.name.to_lowercase().contains(&value)),
             "deprecated" => match value.parse::<bool>() {
-                Ok(want) => templates.retain(|t| (!t.deprecation_message.is_empty()) == want),
-                Err(_) => {
-                    err = err.validation(
-                        "deprecated",
-                        format!("Query param \"deprecated\" must be a valid boolean: {value:?}"),
-                    )
-                }
+                Ok(want) => templates.retain(|t| t.deprecation_message.is_empty() != want),
+                Err(_) => errors.push((
+                    "deprecated".into(),
+                    format!("Query param \"deprecated\" must be a valid boolean ({value:?})"),
+                )),
             },
-            other => err = err.validation(other, format!("{other:?} is not a valid query param")),
+            // Deleted templates are never listed by the fake (coderd lists them only to owners
+            // asking for `deleted:true`); `deleted:true` therefore matches nothing.
+            "deleted" => {
+                if value == "true" {
+                    templates.clear();
+                }
+            }
+            "ids" => {
+                let ids: Result<Vec<Uuid>, _> = value
+                    .split(',')
+                    .map(|v| Uuid::parse_str(v.trim()))
+                    .collect();
+                match ids {
+                    Ok(ids) => templates.retain(|t| ids.contains(&t.id)),
+                    Err(_) => errors.push((
+                        "ids".into(),
+                        format!("Query param \"ids\" has invalid values: {value}"),
+                    )),
+                }
+            }
+            other => errors.push(search::excess(other)),
         }
     }
-    if !err.validations.is_empty() {
-        return Err(err);
+    if !errors.is_empty() {
+        return Err(invalid_query(errors));
     }
     Ok(Json(Value::Array(
         templates.iter().map(|t| sdk::template(&state, t)).collect(),
@@ -242,7 +281,7 @@ struct UpdateTemplateMeta {
 }
 
 /// PATCH /templates/{template}: 200 with the template, or 304 with no body when nothing
-/// changes. Like coderd's UpdateTemplateMeta, an empty name keeps the name, absent pointer
+/// changes (the name included: a request without a name is a change). Like coderd's UpdateTemplateMeta, an empty name keeps the name, absent pointer
 /// fields (display_name, description, icon, deprecation_message) keep their value, and the plain
 /// booleans and default_ttl_ms are always taken from the request.
 pub async fn patch(
@@ -298,7 +337,9 @@ pub async fn patch(
     next.allow_user_cancel_workspace_jobs = req.allow_user_cancel_workspace_jobs;
     next.allow_user_autostart = req.allow_user_autostart;
     next.allow_user_autostop = req.allow_user_autostop;
-    let unchanged = next.name == current.name
+    // coderd's "nothing changed" test compares the request's name with the template's, so a
+    // request without a name always counts as a change.
+    let unchanged = req.name == current.name
         && next.display_name == current.display_name
         && next.description == current.description
         && next.icon == current.icon

@@ -154,7 +154,8 @@ struct LoginRequest {
     password: String,
 }
 
-/// POST /users/login: a password session of --session-duration (24h).
+/// POST /users/login (coderd/userauth.go postLogin, loginRequest): a password session of
+/// --session-duration (24h), 201 with `session_token`.
 pub async fn login(State(shared): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let req: LoginRequest = read_json(&body)?;
     let mut v = Validator::default();
@@ -183,7 +184,14 @@ pub async fn login(State(shared): State<AppState>, body: Bytes) -> ApiResult<Res
         .find(|u| u.email.eq_ignore_ascii_case(&req.email))
         .cloned()
         .ok_or_else(incorrect)?;
-    if user.password.as_deref() != Some(req.password.as_str()) {
+    let Some(password) = user.password.as_deref() else {
+        // A user without a password (login type "none") cannot log in this way.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Incorrect login type, attempting to use \"password\" but user is of login type \"none\"",
+        ));
+    };
+    if password != req.password {
         return Err(incorrect());
     }
     if user.status == UserStatus::Suspended {
@@ -221,7 +229,7 @@ pub async fn list_users(
     let page = parse_pagination(&query)?;
     let state = shared.state();
     let mut users = state.users.clone();
-    users.sort_by(|a, b| a.username.to_lowercase().cmp(&b.username.to_lowercase()));
+    users.sort_by_key(|a| a.username.to_lowercase());
     let count = users.len();
     let users = paginate(users, &page, |u| u.id);
     Ok(Json(json!({
@@ -296,10 +304,10 @@ pub async fn post_user(
         ));
     }
     let mut org_ids = req.organization_ids.clone().unwrap_or_default();
-    if let Some(id) = req.organization_id {
-        if !org_ids.contains(&id) {
-            org_ids.push(id);
-        }
+    if let Some(id) = req.organization_id
+        && !org_ids.contains(&id)
+    {
+        org_ids.push(id);
     }
     if org_ids.is_empty() {
         return Err(ApiError::new(
@@ -539,6 +547,23 @@ pub async fn list_tokens(
     } else {
         Value::Array(keys)
     }))
+}
+
+/// GET /users/{user}/keys/tokens/tokenconfig: the longest lifetime this user may ask for
+/// (nanoseconds): --max-admin-token-lifetime for owners, --max-token-lifetime for others.
+pub async fn token_config(
+    State(shared): State<AppState>,
+    Authed(caller): Authed,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let state = shared.state();
+    let user = user_param(&state, &caller, &user)?;
+    let max = if user.role == Role::Owner {
+        MAX_ADMIN_TOKEN_LIFETIME
+    } else {
+        MAX_TOKEN_LIFETIME
+    };
+    Ok(Json(json!({ "max_token_lifetime": max.as_nanos() as u64 })))
 }
 
 /// GET /users/{user}/keys/tokens/{keyname}.

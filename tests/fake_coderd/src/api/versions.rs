@@ -95,13 +95,13 @@ pub async fn post(
     let mut state = shared.state();
     let org = org_param(&state, &caller, &org)?;
     require_owner(&state, caller.user_id)?;
-    if let Some(t) = template_id {
-        if state.template(t).is_none() {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "Template does not exist.",
-            ));
-        }
+    if let Some(t) = template_id
+        && state.template(t).is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "Template does not exist.",
+        ));
     }
     if !req.example_id.is_empty() {
         if file_id.is_some() {
@@ -163,6 +163,19 @@ pub async fn get(
     Ok(Json(sdk::template_version(&state, &version)))
 }
 
+/// GET /templateversions/{templateversion}/logs.
+pub async fn logs(
+    State(shared): State<AppState>,
+    Authed(caller): Authed,
+    Path(version): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let state = shared.state();
+    let version = visible_version(&state, &caller, &version)?;
+    let job = state.job(version.job_id).ok_or_else(ApiError::not_found)?;
+    super::job_logs(job, &query)
+}
+
 /// PATCH /templateversions/{templateversion}/cancel.
 pub async fn cancel(
     State(shared): State<AppState>,
@@ -172,7 +185,12 @@ pub async fn cancel(
     let mut state = shared.state();
     let version = visible_version(&state, &caller, &version)?;
     require_owner(&state, caller.user_id)?;
-    ops::cancel_job(&mut state, Timestamp::now(), version.job_id)?;
+    ops::cancel_job(
+        &mut state,
+        Timestamp::now(),
+        version.job_id,
+        StatusCode::PRECONDITION_FAILED,
+    )?;
     Ok(Json(
         json!({ "message": "Job has been marked as canceled..." }),
     ))

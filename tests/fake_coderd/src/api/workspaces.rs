@@ -26,6 +26,7 @@ use crate::model::{
 use crate::names;
 use crate::ops::{self, NewWorkspace};
 use crate::sdk;
+use crate::search;
 
 const MINUTE_MS: i64 = 60_000;
 /// ttlMax: 30 days.
@@ -180,8 +181,10 @@ fn create(
     req: CreateWorkspaceRequest,
 ) -> ApiResult<Response> {
     let template = request_template(state, caller, &req)?;
-    let may_create = (owner.id == caller.user_id || is_owner(state, caller.user_id))
-        && (state.is_member(template.organization_id, owner.id) || is_owner(state, owner.id));
+    // Owners may create workspaces for anyone (postUserWorkspaces notes this includes users who
+    // are in no organization); members only for themselves, in their organizations.
+    let may_create = is_owner(state, caller.user_id)
+        || (owner.id == caller.user_id && state.is_member(template.organization_id, owner.id));
     if !may_create {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "Unauthorized to create workspace.").detail(
             "You are unable to create a workspace in this organization. It is possible to have access to \
@@ -310,6 +313,9 @@ pub fn valid_schedule(s: Option<&str>) -> Result<Option<String>, String> {
     Ok(Some(raw.to_string()))
 }
 
+/// One `key:value` term of a workspace search, as a predicate.
+type Filter<'a> = Box<dyn Fn(&Workspace) -> bool + 'a>;
+
 /// The latest build's status, for `status:` filters.
 fn status_of(state: &Db, w: &Workspace) -> &'static str {
     match state.latest_build(w.id) {
@@ -332,10 +338,12 @@ fn running(state: &Db, w: &Workspace) -> bool {
 }
 
 /// GET /workspaces?q=...&limit=&offset=: `{workspaces, count}` where count is the number of
-/// matches before pagination. Query terms (coderd/searchquery Workspaces, the part modelled):
-/// `owner:<username|me>`, `template:<name>`, `name:<substring>`, `status:<status>`,
-/// `organization:<name|id>`, `deleted:<bool>`, and bare words as name substrings. Members see
-/// their own workspaces, owners everyone's.
+/// matches before pagination. The query (coderd/searchquery Workspaces) is lowercased; bare
+/// words are `name` or `owner/name`; keys: `owner` (username or `me`), `template` (exact name),
+/// `name` (substring), `status`, `id` (comma-separated), `organization` (name or id),
+/// `outdated`, `last_used_after`/`last_used_before`, and `has-agent`, `dormant`, `param` (the
+/// fake has no agents, dormancy or parameters, so these match nothing when set). Other keys are
+/// a 400. Members see their own workspaces, owners everyone's.
 pub async fn list(
     State(shared): State<AppState>,
     Authed(caller): Authed,
@@ -348,89 +356,107 @@ pub async fn list(
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let state = shared.state();
-    let mut deleted = false;
-    let mut filters: Vec<Box<dyn Fn(&Workspace) -> bool + '_>> = Vec::new();
-    let mut err = ApiError::new(StatusCode::BAD_REQUEST, "Invalid workspace search query.");
-    for term in q.split_whitespace() {
-        let (key, value) = term.split_once(':').unwrap_or(("name", term));
-        let value = value.to_lowercase();
-        match key {
+    let invalid_query = |validations: Vec<(String, String)>| {
+        let mut err = ApiError::new(StatusCode::BAD_REQUEST, "Invalid workspace search query.");
+        for (f, d) in validations {
+            err = err.validation(f, d);
+        }
+        err
+    };
+    let terms = search::parse(&q, |term, terms| {
+        let parts: Vec<&str> = term.split('/').filter(|p| !p.is_empty()).collect();
+        match parts.as_slice() {
+            [name] => terms.push(("name".into(), name.to_string())),
+            [owner, name] => {
+                terms.push(("owner".into(), owner.to_string()));
+                terms.push(("name".into(), name.to_string()));
+            }
+            _ => return Err(format!("Query element {term:?} can only contain 1 '/'")),
+        }
+        Ok(())
+    })
+    .map_err(invalid_query)?;
+    let mut filters: Vec<Filter<'_>> = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in terms {
+        // url.Values.Get: the first value of a key wins.
+        if !seen.insert(key.clone()) || value.is_empty() {
+            continue;
+        }
+        let st = &state;
+        match key.as_str() {
             "owner" => {
                 let me = caller.user_id;
-                let st = &state;
                 filters.push(Box::new(move |w: &Workspace| {
                     if value == "me" {
                         w.owner_id == me
                     } else {
-                        st.user(w.owner_id)
-                            .is_some_and(|u| u.username.to_lowercase() == value)
+                        st.user(w.owner_id).is_some_and(|u| u.username.to_lowercase() == value)
                     }
                 }));
             }
-            "template" => {
-                let st = &state;
-                filters.push(Box::new(move |w: &Workspace| {
-                    st.templates
-                        .iter()
-                        .any(|t| t.id == w.template_id && t.name.to_lowercase() == value)
-                }));
-            }
-            "name" => filters.push(Box::new(move |w: &Workspace| {
-                w.name.to_lowercase().contains(&value)
+            "template" => filters.push(Box::new(move |w: &Workspace| {
+                st.templates.iter().any(|t| t.id == w.template_id && t.name.to_lowercase() == value)
             })),
+            "name" => filters.push(Box::new(move |w: &Workspace| w.name.to_lowercase().contains(&value))),
             "status" => {
                 const STATUSES: [&str; 10] = [
-                    "pending",
-                    "starting",
-                    "running",
-                    "stopping",
-                    "stopped",
-                    "failed",
-                    "canceling",
-                    "canceled",
-                    "deleting",
-                    "deleted",
+                    "pending", "starting", "running", "stopping", "stopped", "failed", "canceling",
+                    "canceled", "deleting", "deleted",
                 ];
-                if !STATUSES.contains(&value.as_str()) {
-                    err = err.validation(
-                        "status",
-                        format!("{value:?} is not a valid workspace status"),
-                    );
-                    continue;
+                if STATUSES.contains(&value.as_str()) {
+                    filters.push(Box::new(move |w: &Workspace| status_of(st, w) == value));
+                } else {
+                    errors.push(search::invalid("status", &format!("{value:?} is not a valid value")));
                 }
-                let st = &state;
-                filters.push(Box::new(move |w: &Workspace| status_of(st, w) == value));
+            }
+            "id" => {
+                let ids: Result<Vec<Uuid>, _> = value.split(',').map(|v| Uuid::parse_str(v.trim())).collect();
+                match ids {
+                    Ok(ids) => filters.push(Box::new(move |w: &Workspace| ids.contains(&w.id))),
+                    Err(_) => errors.push(("id".into(), format!("Query param \"id\" has invalid values: {value}"))),
+                }
             }
             "organization" => {
-                let org = state
-                    .organizations
-                    .iter()
-                    .find(|o| o.name.to_lowercase() == value || o.id.to_string() == value)
-                    .map(|o| o.id);
+                let org = Uuid::parse_str(&value).ok().or_else(|| {
+                    st.organizations.iter().find(|o| o.name.to_lowercase() == value).map(|o| o.id)
+                });
                 match org {
                     Some(org) => filters.push(Box::new(move |w: &Workspace| w.organization_id == org)),
-                    None => err = err.validation("organization", format!("Organization {value:?} either does not exist, or you are unauthorized to view it")),
+                    None => errors.push(search::invalid(
+                        "organization",
+                        &format!("organization {value:?} either does not exist, or you are unauthorized to view it"),
+                    )),
                 }
             }
-            "deleted" => match value.parse::<bool>() {
-                Ok(b) => deleted = b,
-                Err(_) => {
-                    err = err.validation(
-                        "deleted",
-                        format!("Query param \"deleted\" must be a valid boolean: {value:?}"),
-                    )
-                }
+            "outdated" => match value.parse::<bool>() {
+                Ok(want) => filters.push(Box::new(move |w: &Workspace| outdated(st, w) == want)),
+                Err(_) => errors.push(("outdated".into(), format!("Query param \"outdated\" must be a valid boolean ({value:?})"))),
             },
-            other => err = err.validation(other, format!("{other:?} is not a valid query param")),
+            "last_used_after" | "last_used_before" => match value.to_uppercase().parse::<Timestamp>() {
+                Ok(t) => {
+                    let after = key == "last_used_after";
+                    filters.push(Box::new(move |w: &Workspace| if after { w.last_used_at > t } else { w.last_used_at < t }));
+                }
+                Err(e) => errors.push((key.clone(), format!("Query param {key:?} must be a valid date format (2006-01-02T15:04:05.999999999Z07:00): {e}"))),
+            },
+            "has-agent" | "param" => filters.push(Box::new(|_: &Workspace| false)),
+            "dormant" => {
+                if value == "true" {
+                    filters.push(Box::new(|_: &Workspace| false));
+                }
+            }
+            other => errors.push(search::excess(other)),
         }
     }
-    if !err.validations.is_empty() {
-        return Err(err);
+    if !errors.is_empty() {
+        return Err(invalid_query(errors));
     }
     let mut matches: Vec<Workspace> = state
         .workspaces
         .iter()
-        .filter(|w| w.deleted == deleted && can_see_workspace(&state, &caller, w))
+        .filter(|w| !w.deleted && can_see_workspace(&state, &caller, w))
         .filter(|w| filters.iter().all(|f| f(w)))
         .cloned()
         .collect();
@@ -450,6 +476,16 @@ pub async fn list(
         "workspaces": page_items.iter().map(|w| sdk::workspace(&state, w)).collect::<Vec<_>>(),
         "count": count,
     })))
+}
+
+fn outdated(state: &Db, w: &Workspace) -> bool {
+    match (
+        state.latest_build(w.id),
+        state.templates.iter().find(|t| t.id == w.template_id),
+    ) {
+        (Some(b), Some(t)) => b.template_version_id != t.active_version_id,
+        _ => false,
+    }
 }
 
 fn include_deleted(query: &[(String, String)], field: &str) -> ApiResult<bool> {
@@ -523,7 +559,10 @@ struct UpdateWorkspaceTtlRequest {
     ttl_ms: Option<i64>,
 }
 
-/// PUT /workspaces/{workspace}/ttl: 204; invalid values 400 with a `ttl_ms` validation.
+/// PUT /workspaces/{workspace}/ttl (putWorkspaceTTL): 204. Refused (400, `ttl_ms` validation)
+/// when the template disallows user autostop or the value is out of range. Null or 0 disables
+/// autostop (no template default here, unlike at creation) and clears the deadline of a latest
+/// `start` build; a new TTL leaves the current deadline alone.
 pub async fn put_ttl(
     State(shared): State<AppState>,
     Authed(caller): Authed,
@@ -533,23 +572,39 @@ pub async fn put_ttl(
     let req: UpdateWorkspaceTtlRequest = read_json(&body)?;
     let mut state = shared.state();
     let workspace = workspace_param(&state, &caller, &workspace)?;
-    let default_ttl = state
-        .templates
-        .iter()
-        .find(|t| t.id == workspace.template_id)
-        .map(|t| t.default_ttl_ms)
-        .unwrap_or(0);
-    let ttl = valid_ttl(req.ttl_ms, default_ttl).map_err(|e| {
+    let refuse = |detail: String| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "Error updating workspace time until shutdown.",
         )
-        .validation("ttl_ms", e)
-    })?;
+        .validation("ttl_ms", detail)
+    };
+    let autostop_allowed = state
+        .templates
+        .iter()
+        .find(|t| t.id == workspace.template_id)
+        .is_none_or(|t| t.allow_user_autostop);
+    if !autostop_allowed {
+        return Err(refuse(
+            "Custom autostop TTL is not allowed for workspaces using this template.".to_string(),
+        ));
+    }
+    let ttl = valid_ttl(req.ttl_ms, 0).map_err(refuse)?;
     let now = Timestamp::now();
     if let Some(w) = state.workspaces.iter_mut().find(|w| w.id == workspace.id) {
         w.ttl_ms = ttl;
         w.updated_at = now;
+    }
+    if ttl.is_none() {
+        let latest = state
+            .latest_build(workspace.id)
+            .map(|b| (b.id, b.transition));
+        if let Some((id, Transition::Start)) = latest
+            && let Some(b) = state.builds.iter_mut().find(|b| b.id == id)
+        {
+            b.deadline = None;
+            b.updated_at = now;
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -560,8 +615,9 @@ struct UpdateWorkspaceAutostartRequest {
     schedule: Option<String>,
 }
 
-/// PUT /workspaces/{workspace}/autostart: 204; an invalid schedule 400 with a `schedule`
-/// validation; empty or null clears it.
+/// PUT /workspaces/{workspace}/autostart (putWorkspaceAutostart): 204; an invalid schedule, or a
+/// template that disallows user autostart, is a 400 with a `schedule` validation; empty or null
+/// clears it.
 pub async fn put_autostart(
     State(shared): State<AppState>,
     Authed(caller): Authed,
@@ -575,6 +631,17 @@ pub async fn put_autostart(
         ApiError::new(StatusCode::BAD_REQUEST, "Invalid autostart schedule.")
             .validation("schedule", e)
     })?;
+    let autostart_allowed = state
+        .templates
+        .iter()
+        .find(|t| t.id == workspace.template_id)
+        .is_none_or(|t| t.allow_user_autostart);
+    if !autostart_allowed {
+        const NOT_ALLOWED: &str = "Autostart is not allowed for workspaces using this template.";
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, NOT_ALLOWED).validation("schedule", NOT_ALLOWED)
+        );
+    }
     let now = Timestamp::now();
     if let Some(w) = state.workspaces.iter_mut().find(|w| w.id == workspace.id) {
         w.autostart_schedule = schedule;
