@@ -196,3 +196,262 @@ impl Objects {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::apiserver::objects::{DeleteOptions, Subresource};
+    use crate::apiserver::storage::MemoryStorage;
+
+    /// Records what it is asked; refuses everything while `refuse` is set.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+        refuse: Mutex<Option<HookError>>,
+    }
+
+    impl Recorder {
+        fn answer(&self, call: String) -> Result<(), HookError> {
+            self.calls.lock().unwrap().push(call);
+            match self.refuse.lock().unwrap().clone() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl WriteHooks for Recorder {
+        fn before_create<'a>(
+            &'a self,
+            ctx: HookContext<'a>,
+            object: &'a mut Value,
+        ) -> BoxFuture<'a, Result<(), HookError>> {
+            let result = self.answer(format!("create {}/{}", ctx.namespace, ctx.name));
+            if result.is_ok() {
+                object["metadata"]["uid"] = json!("backend-id");
+                object["status"] = json!({"id": "backend-id"});
+            }
+            Box::pin(async move { result })
+        }
+        fn before_update<'a>(
+            &'a self,
+            ctx: HookContext<'a>,
+            _current: &'a Value,
+            new: &'a mut Value,
+        ) -> BoxFuture<'a, Result<(), HookError>> {
+            let result = self.answer(format!("update {}", ctx.name));
+            if result.is_ok() {
+                new["status"] = json!({"id": "backend-id", "seen": "update"});
+            }
+            Box::pin(async move { result })
+        }
+        fn before_delete<'a>(
+            &'a self,
+            ctx: HookContext<'a>,
+            _current: &'a Value,
+        ) -> BoxFuture<'a, Result<(), HookError>> {
+            let result = self.answer(format!("delete {}", ctx.name));
+            Box::pin(async move { result })
+        }
+    }
+
+    fn workspaces() -> &'static ResourceDescriptor {
+        crate::api::registry::find("aggregation.coder.com", "v1alpha1", "coderworkspaces").unwrap()
+    }
+
+    fn setup() -> (Objects, Arc<Recorder>) {
+        let recorder = Arc::new(Recorder::default());
+        let objects =
+            Objects::new(Arc::new(MemoryStorage::new())).with_write_hooks(recorder.clone());
+        (objects, recorder)
+    }
+
+    fn workspace(name: &str) -> Value {
+        json!({
+            "apiVersion": "aggregation.coder.com/v1alpha1",
+            "kind": "CoderWorkspace",
+            "metadata": {"name": name, "namespace": "team", "labels": {"a": "b"}},
+            "spec": {"running": true},
+        })
+    }
+
+    #[tokio::test]
+    async fn a_create_stores_what_the_hook_decided_and_a_refusal_stores_nothing() {
+        let (objects, recorder) = setup();
+        let r = workspaces();
+        let created = objects
+            .create(r, Some("team"), workspace("ok"), &WriteOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(created.object["metadata"]["uid"], "backend-id");
+        assert_eq!(created.object["status"]["id"], "backend-id");
+        assert_eq!(created.object["metadata"]["labels"]["a"], "b");
+
+        *recorder.refuse.lock().unwrap() = Some(HookError::unavailable("coderd is down", 1));
+        let error = objects
+            .create(
+                r,
+                Some("team"),
+                workspace("refused"),
+                &WriteOptions::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            Error::Refused(HookError::unavailable("coderd is down", 1))
+        );
+        assert!(matches!(
+            objects.get(r, Some("team"), "refused").await,
+            Err(Error::NotFound { .. })
+        ));
+        // A taken name never reaches the backend.
+        *recorder.refuse.lock().unwrap() = None;
+        let before = recorder.calls().len();
+        let taken = objects
+            .create(r, Some("team"), workspace("ok"), &WriteOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(taken, Error::AlreadyExists { .. }), "{taken:?}");
+        assert_eq!(recorder.calls().len(), before);
+    }
+
+    #[tokio::test]
+    async fn status_writes_and_unchanged_updates_skip_the_hooks() {
+        let (objects, recorder) = setup();
+        let r = workspaces();
+        let created = objects
+            .create(r, Some("team"), workspace("ws"), &WriteOptions::default())
+            .await
+            .unwrap();
+        let mut with_status = created.object.clone();
+        with_status["status"] = json!({"id": "backend-id", "note": "from the sync"});
+        objects
+            .update(
+                r,
+                Some("team"),
+                "ws",
+                Some(Subresource::Status),
+                with_status,
+                &WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        let patch = crate::apiserver::objects::Patch::Merge(json!({"spec": {"running": true}}));
+        objects
+            .patch(r, Some("team"), "ws", None, patch, &WriteOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            recorder.calls(),
+            ["create team/ws"],
+            "no hook for status or no-op writes"
+        );
+
+        let patch = crate::apiserver::objects::Patch::Merge(json!({"spec": {"running": false}}));
+        let updated = objects
+            .patch(r, Some("team"), "ws", None, patch, &WriteOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(updated.object["status"]["seen"], "update");
+        assert_eq!(recorder.calls().last().unwrap(), "update ws");
+
+        // The backend's own writes do not call back into it.
+        let patch = crate::apiserver::objects::Patch::Merge(json!({"spec": {"running": true}}));
+        objects
+            .without_hooks()
+            .patch(r, Some("team"), "ws", None, patch, &WriteOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(recorder.calls().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_delete_asks_once_and_a_refusal_keeps_the_object() {
+        let (objects, recorder) = setup();
+        let r = workspaces();
+        let mut body = workspace("ws");
+        body["metadata"]["finalizers"] = json!(["coder.com/workspace"]);
+        objects
+            .create(r, Some("team"), body, &WriteOptions::default())
+            .await
+            .unwrap();
+        *recorder.refuse.lock().unwrap() = Some(HookError::new(Refusal::Conflict, "in use"));
+        let error = objects
+            .delete(r, Some("team"), "ws", &DeleteOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(&error, Error::Refused(e) if e.refusal == Refusal::Conflict));
+        let kept = objects.get(r, Some("team"), "ws").await.unwrap();
+        assert!(kept.pointer("/metadata/deletionTimestamp").is_none());
+
+        *recorder.refuse.lock().unwrap() = None;
+        let marked = objects
+            .delete(r, Some("team"), "ws", &DeleteOptions::default())
+            .await
+            .unwrap();
+        assert!(
+            marked
+                .object
+                .pointer("/metadata/deletionTimestamp")
+                .is_some()
+        );
+        objects
+            .delete(r, Some("team"), "ws", &DeleteOptions::default())
+            .await
+            .unwrap();
+        let deletes = recorder
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("delete"))
+            .count();
+        assert_eq!(
+            deletes, 2,
+            "not asked again for an object already being deleted"
+        );
+    }
+
+    #[tokio::test]
+    async fn mirrored_objects_keep_the_backend_uid_and_go_whatever_their_finalizers() {
+        let (objects, recorder) = setup();
+        let r = workspaces();
+        let mut body = workspace("mirrored");
+        body["metadata"]["uid"] = json!("coderd-id");
+        body["metadata"]["finalizers"] = json!(["coder.com/workspace"]);
+        body["status"] = json!({"id": "coderd-id"});
+        let stored = objects
+            .mirror_create(r, "team", body, "sync")
+            .await
+            .unwrap();
+        assert_eq!(stored["metadata"]["uid"], "coderd-id");
+        assert_eq!(stored["status"]["id"], "coderd-id");
+        assert_eq!(stored["metadata"]["managedFields"][0]["manager"], "sync");
+        assert!(recorder.calls().is_empty());
+
+        let rv = stored["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let stale = (rv.parse::<u64>().unwrap() - 1).to_string();
+        assert!(
+            !objects
+                .mirror_forget(r, "team", "mirrored", &stale)
+                .await
+                .unwrap()
+        );
+        assert!(
+            objects
+                .mirror_forget(r, "team", "mirrored", &rv)
+                .await
+                .unwrap()
+        );
+        assert!(objects.get(r, Some("team"), "mirrored").await.is_err());
+    }
+}
