@@ -54,3 +54,90 @@ pub fn coderd_refusal(what: &str, e: &CoderError) -> HookError {
     };
     HookError::new(refusal, message)
 }
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+
+    use super::*;
+    use crate::coder::Endpoint;
+
+    fn answered(status: StatusCode, message: &str) -> CoderError {
+        CoderError::Api {
+            endpoint: Endpoint::new(
+                "GET",
+                "/api/v2/organizations/{organization}/templates/{templatename}",
+            ),
+            status,
+            message: message.into(),
+            detail: None,
+            validations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn coderd_4xx_keep_their_meaning_and_message() {
+        let e = coderd_refusal(
+            "looking up template \"nope\"",
+            &answered(
+                StatusCode::NOT_FOUND,
+                "Resource not found or you do not have access to this resource",
+            ),
+        );
+        assert_eq!(e.refusal, Refusal::NotFound);
+        assert!(e.message.contains("Resource not found"), "{}", e.message);
+        assert!(e.message.contains("\"nope\""), "{}", e.message);
+        assert_eq!(
+            coderd_refusal("x", &answered(StatusCode::BAD_REQUEST, "bad")).refusal,
+            Refusal::BadRequest
+        );
+        assert_eq!(
+            coderd_refusal("x", &answered(StatusCode::FORBIDDEN, "no")).refusal,
+            Refusal::Forbidden
+        );
+        assert_eq!(
+            coderd_refusal("x", &answered(StatusCode::CONFLICT, "busy")).refusal,
+            Refusal::Conflict
+        );
+    }
+
+    #[test]
+    fn outages_and_rejected_tokens_are_503_with_retry_after() {
+        for e in [
+            answered(StatusCode::SERVICE_UNAVAILABLE, "down"),
+            answered(StatusCode::INTERNAL_SERVER_ERROR, "oops"),
+            answered(StatusCode::UNAUTHORIZED, "expired"),
+            CoderError::Unreachable {
+                endpoint: Endpoint::new("GET", "/api/v2/workspaces"),
+                source: "connection refused".into(),
+            },
+        ] {
+            let refused = coderd_refusal("listing workspaces", &e);
+            assert_eq!(refused.refusal, Refusal::Unavailable, "{e}");
+            assert!(refused.retry_after_seconds.is_some(), "{e}");
+        }
+    }
+
+    #[test]
+    fn directory_refusals_map_to_404_409_503() {
+        let none: HookError = DirectoryError::NoControlPlane {
+            namespace: "a".into(),
+        }
+        .into();
+        assert_eq!(none.refusal, Refusal::NotFound);
+        let many: HookError = DirectoryError::Ambiguous {
+            namespace: "a".into(),
+            names: vec!["x".into(), "y".into()],
+        }
+        .into();
+        assert_eq!(many.refusal, Refusal::Conflict);
+        let pending: HookError = DirectoryError::NotReady {
+            namespace: "a".into(),
+            name: "coder".into(),
+            condition: "no OperatorAccessReady condition yet".into(),
+        }
+        .into();
+        assert_eq!(pending.refusal, Refusal::Unavailable);
+        assert_eq!(pending.retry_after_seconds, Some(RETRY_AFTER_SECONDS));
+    }
+}
