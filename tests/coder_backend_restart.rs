@@ -181,3 +181,108 @@ async fn restarts_of_our_server_and_of_coderd_lose_nothing() {
 fn uuid_of(id: &Value) -> uuid::Uuid {
     uuid::Uuid::parse_str(id.as_str().expect("id")).expect("uuid")
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_token_is_picked_up_and_a_control_plane_without_access_is_a_503() {
+    let cp = envtest::shared();
+    let coder = coder_namespace(cp, "coder-rotate").await;
+    let ns = coder.namespace.clone();
+    let admin = coder.fake.admin();
+    admin
+        .create_template_with_files(ORG, "docker", &[("main.tf", "terraform {}\n")])
+        .expect("template");
+    let server = start(cp, &format!("/coder-backend-rotate/{ns}")).await;
+    let http = server.http();
+    let create = |name: &str| {
+        json!({
+            "apiVersion": format!("{GROUP}/{VERSION}"),
+            "kind": "CoderWorkspace",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"templateName": "docker"},
+        })
+        .to_string()
+    };
+    let post = |body: String| {
+        let http = http.clone();
+        let path = apiserver_support::ws_path(&ns, None);
+        async move {
+            apiserver_support::raw(
+                &http,
+                http::Method::POST,
+                &path,
+                &[("content-type", "application/json")],
+                body,
+            )
+            .await
+        }
+    };
+    assert_eq!(post(create("coder.admin.one")).await.status, 201);
+
+    // The controller rotates the token: the old one stops working, the Secret gets the new one.
+    admin
+        .expire_key(&coder.token)
+        .expect("expire the old token");
+    let rotated = admin.api_token(OWNER).expect("a new token");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(cp.admin_client().await, &ns);
+    let patch = json!({"stringData": {"token": rotated}});
+    secrets
+        .patch(
+            "coder-operator-token",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .expect("rotate the Secret");
+    envtest::poll_until("a create with the rotated token", WAIT, || async {
+        let answer = post(create("coder.admin.two")).await;
+        match answer.status.as_u16() {
+            201 => Ok(()),
+            // The first answer after the rotation may be the 503 that drops the old token.
+            503 => Err(answer.text()),
+            other => panic!("unexpected {other}: {}", answer.text()),
+        }
+    })
+    .await;
+    assert!(find_named(&admin.workspaces(), "two").is_some());
+
+    // A namespace whose CoderControlPlane has no operator access yet: 503 naming it.
+    let pending = cp.create_namespace("coder-pending").await;
+    let planes: Api<DynamicObject> =
+        Api::namespaced_with(cp.admin_client().await, &pending, &control_plane_resource());
+    let mut plane = DynamicObject::new("coder", &control_plane_resource());
+    plane.data = json!({"spec": {}});
+    planes
+        .create(&PostParams::default(), &plane)
+        .await
+        .expect("a CoderControlPlane");
+    let answer = envtest::poll_until("the directory to see the control plane", WAIT, || async {
+        let answer = apiserver_support::raw(
+            &http,
+            http::Method::POST,
+            &apiserver_support::ws_path(&pending, None),
+            &[("content-type", "application/json")],
+            json!({
+                "apiVersion": format!("{GROUP}/{VERSION}"),
+                "kind": "CoderWorkspace",
+                "metadata": {"name": "coder.admin.x", "namespace": pending},
+                "spec": {"templateName": "docker"},
+            })
+            .to_string(),
+        )
+        .await;
+        match answer.status.as_u16() {
+            503 => Ok(answer),
+            _ => Err(answer.text()),
+        }
+    })
+    .await;
+    let status = apiserver_support::assert_status(&answer, 503, "ServiceUnavailable");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("CoderControlPlane {pending}/coder")),
+        "{message}"
+    );
+    assert!(message.contains("operator access"), "{message}");
+    server.stop().await;
+}
