@@ -33,8 +33,6 @@ pub struct ValidationError {
     pub detail: String,
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum CoderError {
     /// coderd answered with a non-success status; `message`/`detail`/`validations` come from
@@ -48,13 +46,10 @@ pub enum CoderError {
         validations: Vec<ValidationError>,
     },
 
-    /// No answer: connection refused or reset, DNS failure, TLS failure.
-    #[error("{endpoint}: coderd is unreachable: {source}")]
-    Unreachable {
-        endpoint: Endpoint,
-        #[source]
-        source: BoxError,
-    },
+    /// No answer: connection refused or reset, DNS failure, TLS failure. `reason` is the
+    /// transport error with its causes (hyper's own message alone says only "client error").
+    #[error("{endpoint}: coderd is unreachable: {reason}")]
+    Unreachable { endpoint: Endpoint, reason: String },
 
     /// coderd took longer than the client's timeout for the whole exchange.
     #[error("{endpoint}: coderd did not answer within {timeout:?}")]
@@ -178,6 +173,22 @@ impl CoderError {
         self.status() == Some(StatusCode::CONFLICT)
     }
 
+    /// The longest token lifetime coderd allows, when this is its refusal of a longer one
+    /// (400, detail `lifetime must be less than 168h0m0s`, as coderd's key validation says it).
+    pub fn max_token_lifetime(&self) -> Option<Duration> {
+        let CoderError::Api {
+            status: StatusCode::BAD_REQUEST,
+            detail: Some(detail),
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let (_, max) = detail.split_once("lifetime must be less than ")?;
+        let max: jiff::SignedDuration = max.trim().trim_end_matches('.').parse().ok()?;
+        Duration::try_from(max).ok().filter(|d| !d.is_zero())
+    }
+
     /// coderd cannot be reached or is not serving: no answer, a timeout, or 502/503/504
     /// (a proxy or load balancer in front of a coderd that is down). Callers map this to 503
     /// and retry later; everything else is an answer about the request itself.
@@ -193,6 +204,21 @@ impl CoderError {
             _ => false,
         }
     }
+}
+
+/// An error and its causes, `outer: inner: innermost`, each said once.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn truncate(text: &str, limit: usize) -> String {
@@ -244,6 +270,19 @@ mod tests {
         assert!(error.to_string().ends_with("404 Not Found: Not Found"));
         assert!(error.is_not_found());
         assert!(!error.is_unavailable());
+    }
+
+    #[test]
+    fn a_lifetime_refusal_names_the_maximum() {
+        let body = br#"{"message":"Failed to validate create API key request.","detail":"lifetime must be less than 168h0m0s"}"#;
+        let error = CoderError::from_response(ENDPOINT, StatusCode::BAD_REQUEST, body);
+        assert_eq!(
+            error.max_token_lifetime(),
+            Some(Duration::from_secs(168 * 3600))
+        );
+        let other =
+            CoderError::from_response(ENDPOINT, StatusCode::BAD_REQUEST, br#"{"message":"x"}"#);
+        assert_eq!(other.max_token_lifetime(), None);
     }
 
     #[test]

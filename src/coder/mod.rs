@@ -45,3 +45,6 @@ pub use workspaces::{
 
 /// The user path segment coderd resolves to the caller (`/api/v2/users/me`).
 pub const ME: &str = "me";
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::client::{Body, CoderClient, json, segment};
+use super::client::{CoderClient, json, segment};
 use super::error::{CoderError, Endpoint};
 use super::templates::ProvisionerJob;
 

@@ -107,9 +107,9 @@ mod tests {
             answered(StatusCode::SERVICE_UNAVAILABLE, "down"),
             answered(StatusCode::INTERNAL_SERVER_ERROR, "oops"),
             answered(StatusCode::UNAUTHORIZED, "expired"),
-            CoderError::Unreachable {
+            CoderError::Timeout {
                 endpoint: Endpoint::new("GET", "/api/v2/workspaces"),
-                source: "connection refused".into(),
+                timeout: std::time::Duration::from_secs(30),
             },
         ] {
             let refused = coderd_refusal("listing workspaces", &e);
