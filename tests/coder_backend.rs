@@ -374,6 +374,35 @@ async fn deleting_a_workspace_deletes_it_in_coder_before_the_object_goes() {
         "{stderr}"
     );
     assert!(get(cp, templates(), ns, "coder.docker").await.is_some());
+
+    // The CoderControlPlane goes first (as when the namespace is deleted): deleting the rest
+    // still works, nothing waits for a coderd nobody can reach any more.
+    kubectl_ok(
+        cp,
+        &["delete", "codercontrolplane", "coder", "-n", ns],
+        None,
+    )
+    .await;
+    kubectl_ok(
+        cp,
+        &[
+            "delete",
+            "coderworkspace",
+            "coder.admin.keep",
+            "-n",
+            ns,
+            "--wait=false",
+        ],
+        None,
+    )
+    .await;
+    envtest::poll_until("the orphaned workspace to go", WAIT, || async {
+        match get(cp, workspaces(), ns, "coder.admin.keep").await {
+            None => Ok(()),
+            Some(o) => Err(format!("{}", o["metadata"])),
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -136,6 +136,11 @@ impl Directory {
         }
     }
 
+    /// Whether the first list of CoderControlPlanes has arrived (waits a little for it).
+    pub async fn ready(&self) -> bool {
+        self.synced().await.is_ok()
+    }
+
     /// Namespaces with at least one CoderControlPlane (the ones the sync visits).
     pub fn namespaces(&self) -> BTreeSet<String> {
         self.store

@@ -16,7 +16,7 @@ use crate::coder::{
     Template, TemplateVersion, UpdateTemplateMeta, WorkspaceTransition, pack_template_files,
 };
 
-use super::directory::{Deployment, Directory};
+use super::directory::{Deployment, Directory, DirectoryError};
 use super::errors::coderd_refusal;
 use super::mapping::{
     self, PENDING_VERSION_ANNOTATION, VersionOutcome, WORKSPACE_FINALIZER, status_of,
@@ -34,6 +34,20 @@ impl CoderHooks {
 
     async fn deployment(&self, namespace: &str) -> Result<Deployment, HookError> {
         Ok(self.directory.resolve(namespace).await?)
+    }
+
+    /// The coderd of a delete; None when the namespace has no CoderControlPlane at all (it was
+    /// deleted, e.g. with its namespace): there is no coderd to ask, and refusing would keep
+    /// the namespace from ever being deleted. The sync releases such objects' finalizers.
+    async fn deployment_for_delete(
+        &self,
+        namespace: &str,
+    ) -> Result<Option<Deployment>, HookError> {
+        match self.directory.resolve(namespace).await {
+            Ok(d) => Ok(Some(d)),
+            Err(DirectoryError::NoControlPlane { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A coderd failure while doing `what`; a rejected token is dropped so the next request
@@ -333,7 +347,9 @@ impl CoderHooks {
         let Some(id) = status_id(current) else {
             return Ok(());
         };
-        let d = self.deployment(ctx.namespace).await?;
+        let Some(d) = self.deployment_for_delete(ctx.namespace).await? else {
+            return Ok(());
+        };
         if ctx.dry_run {
             return Ok(());
         }
@@ -580,7 +596,9 @@ impl CoderHooks {
         let Some(id) = status_id(current) else {
             return Ok(());
         };
-        let d = self.deployment(ctx.namespace).await?;
+        let Some(d) = self.deployment_for_delete(ctx.namespace).await? else {
+            return Ok(());
+        };
         if ctx.dry_run {
             return Ok(());
         }

@@ -51,9 +51,14 @@ pub fn spawn(sync: Sync, stop: CancellationToken) {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(sync.interval) => {}
             }
-            for namespace in sync.directory.namespaces() {
-                sync.namespace(&namespace).await;
+            if !sync.directory.ready().await {
+                continue;
             }
+            let namespaces = sync.directory.namespaces();
+            for namespace in &namespaces {
+                sync.namespace(namespace).await;
+            }
+            sync.release_orphans(&namespaces).await;
         }
     });
 }
@@ -109,6 +114,30 @@ impl Sync {
         }
         if let Err(error) = self.workspaces(&d).await {
             tracing::warn!(namespace, %error, "syncing CoderWorkspaces failed");
+        }
+    }
+
+    /// Deleted objects in namespaces without any CoderControlPlane (deleted with its
+    /// namespace, say) have no coderd to wait for: they go, finalizers or not.
+    async fn release_orphans(&self, backed: &std::collections::BTreeSet<String>) {
+        for r in [mapping::workspaces(), mapping::templates()] {
+            let all = match self.objects.list(r, None, &ListOptions::default()).await {
+                Ok(list) => list.items,
+                Err(error) => {
+                    tracing::debug!(%error, "listing for orphans failed");
+                    continue;
+                }
+            };
+            for object in all {
+                let object: &Value = &object;
+                let namespace = object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if deleting(object) && !backed.contains(namespace) {
+                    self.forget(r, namespace, object).await;
+                }
+            }
         }
     }
 
