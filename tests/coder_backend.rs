@@ -356,12 +356,27 @@ async fn deleting_a_workspace_deletes_it_in_coder_before_the_object_goes() {
     );
 
     // A template still used by a workspace: coderd refuses, the object stays.
+    // Server-side apply goes through coderd the same way.
     kubectl_ok(
         cp,
-        &["apply", "-f", "-"],
+        &["apply", "--server-side", "-f", "-"],
         Some(&workspace_manifest(ns, "coder.admin.keep", "docker")),
     )
     .await;
+    let kept = get(cp, workspaces(), ns, "coder.admin.keep").await.unwrap();
+    let id = kept["status"]["id"]
+        .as_str()
+        .expect("a coderd id")
+        .to_string();
+    assert_eq!(kept["metadata"]["uid"], id.as_str());
+    assert!(find_named(&coder.fake.admin().workspaces(), "keep").is_some());
+    let managers: Vec<&str> = kept["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"kubectl"), "{managers:?}");
     let (ok, _, stderr) = kubectl(
         cp,
         &["delete", "codertemplate", "coder.docker", "-n", ns],
