@@ -93,6 +93,14 @@ fn recently_created(created: Option<jiff::Timestamp>) -> bool {
         .is_some_and(|at| jiff::Timestamp::now().duration_since(at).unsigned_abs() < CREATE_GRACE)
 }
 
+/// A coderd refusal that retrying will not change.
+fn definitive(error: &CoderError) -> bool {
+    matches!(
+        error.status().map(|s| s.as_u16()),
+        Some(400 | 403 | 404 | 422)
+    )
+}
+
 fn options() -> WriteOptions {
     WriteOptions {
         field_manager: Some(FIELD_MANAGER.into()),
@@ -331,7 +339,16 @@ impl Sync {
                             template = Some(activated);
                             Some(None)
                         }
-                        Err(error) => Some(Some(format!("activating the version failed: {error}"))),
+                        // coderd refused for good (bad name, gone, not allowed): say so.
+                        Err(error) if definitive(&error) => {
+                            Some(Some(format!("activating the version failed: {error}")))
+                        }
+                        // Unreachable, or another replica's sync got there first (409):
+                        // look again next round.
+                        Err(error) => {
+                            tracing::debug!(%error, "activating a template version; retrying");
+                            return;
+                        }
                     }
                 }
             };
