@@ -29,6 +29,7 @@ async fn start(cp: &ControlPlane, prefix: &str) -> TestServer {
     args.storage.etcd_prefix = prefix.to_string();
     args.coder.coder_backend = BackendMode::Enabled;
     args.coder.coder_sync_interval = Duration::from_millis(200);
+    args.coder.coder_request_timeout = Duration::from_secs(2);
     let storage = args.storage.open().await.expect("etcd storage");
     TestServer::start_with(args, Objects::new(storage)).await
 }
@@ -245,6 +246,25 @@ async fn a_rotated_token_is_picked_up_and_a_control_plane_without_access_is_a_50
     })
     .await;
     assert!(find_named(&admin.workspaces(), "two").is_some());
+
+    // A slow coderd: past --coder-request-timeout the write is a 503 and nothing is stored.
+    coder.fake.set_latency(Duration::from_secs(4));
+    let slow = post(create("coder.admin.slow")).await;
+    let status = apiserver_support::assert_status(&slow, 503, "ServiceUnavailable");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{status}"
+    );
+    coder.fake.set_latency(Duration::ZERO);
+    let path = format!("{}/coder.admin.slow", apiserver_support::ws_path(&ns, None));
+    assert_eq!(
+        apiserver_support::get(&http, &path).await.status,
+        404,
+        "nothing stored"
+    );
 
     // A namespace whose CoderControlPlane has no operator access yet: 503 naming it.
     let pending = cp.create_namespace("coder-pending").await;
