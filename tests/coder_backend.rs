@@ -562,6 +562,37 @@ async fn a_failed_version_build_keeps_the_active_version_and_shows_the_failure()
     )
     .await;
     assert!(condition(&object, "VersionFailed").is_none(), "{object}");
+
+    // spec.versionID makes an earlier version active again.
+    let back = format!(r#"{{"spec":{{"versionID":"{active}"}}}}"#);
+    kubectl_ok(
+        cp,
+        &[
+            "patch",
+            "codertemplate",
+            "coder.docker",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            &back,
+        ],
+        None,
+    )
+    .await;
+    let now = find_named(&coder.fake.admin().templates(), "docker")
+        .cloned()
+        .unwrap();
+    assert_eq!(now["active_version_id"], active.as_str(), "{now}");
+    wait_field(
+        cp,
+        templates(),
+        ns,
+        "coder.docker",
+        "/status/activeVersionID",
+        &active,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

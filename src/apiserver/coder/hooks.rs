@@ -509,10 +509,30 @@ impl CoderHooks {
             set_status(object, status);
         }
         if files.is_empty() {
-            return match existing {
-                Some(_) => Ok(()),
-                None => Err(bad_request(format!(
-                    "spec.files is required: template {:?} does not exist in organization {:?} of coderd yet",
+            // No files: an existing template is adopted as is, or one is created from an
+            // already built version (spec.versionID).
+            return match (existing, spec_str(&spec, "versionID")) {
+                (Some(_), _) => Ok(()),
+                (None, Some(version)) => {
+                    let version = parse_uuid("spec.versionID", version)?;
+                    let template =
+                        activate(&d, &name, &spec, None, version)
+                            .await
+                            .map_err(|e| {
+                                self.refused(
+                                    &d,
+                                    &format!("creating template {}", name.template),
+                                    &e,
+                                )
+                            })?;
+                    metadata_mut(object)?
+                        .insert("uid".into(), Value::String(template.id.to_string()));
+                    let status = mapping::template_status(&template, object);
+                    set_status(object, status);
+                    Ok(())
+                }
+                (None, None) => Err(bad_request(format!(
+                    "spec.files (or spec.versionID) is required: template {:?} does not exist in organization {:?} of coderd yet",
                     name.template, name.organization
                 ))),
             };
@@ -563,6 +583,17 @@ impl CoderHooks {
         let meta_changed = ["displayName", "description", "icon"]
             .iter()
             .any(|k| changed(k));
+        if let (Some(id), true, Some(version)) =
+            (id, changed("versionID"), spec_str(&new_spec, "versionID"))
+        {
+            // spec.versionID names the version to make active.
+            let version = parse_uuid("spec.versionID", version)?;
+            let what = format!("promoting version {version} of template {}", ctx.name);
+            d.client
+                .promote_template_version(id, version)
+                .await
+                .map_err(|e| self.refused(&d, &what, &e))?;
+        }
         if let Some(id) = id {
             let what = format!("reading template {}", ctx.name);
             let mut template = d
