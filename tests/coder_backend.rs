@@ -700,3 +700,43 @@ async fn with_coderd_down_reads_work_writes_get_503_and_status_says_so() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_created_with_running_false_ends_up_stopped() {
+    let cp = setup().await;
+    let coder = coder_namespace(cp, "coder-stopped").await;
+    let ns = coder.namespace.as_str();
+    apply_template(cp, &coder, "docker").await;
+    let manifest = workspace_manifest(ns, "coder.admin.idle", "docker")
+        .replace("running: true", "running: false");
+    kubectl_ok(cp, &["apply", "-f", "-"], Some(&manifest)).await;
+    let object = wait_field(
+        cp,
+        workspaces(),
+        ns,
+        "coder.admin.idle",
+        "/status/latestBuildStatus",
+        "stopped",
+    )
+    .await;
+    assert_eq!(object["spec"]["running"], false, "{object}");
+    let builds = coder.fake.admin().builds();
+    let transitions: Vec<&str> = builds
+        .iter()
+        .filter(|b| b["workspace_id"] == object["status"]["id"])
+        .filter_map(|b| b["transition"].as_str())
+        .collect();
+    assert_eq!(
+        transitions,
+        ["start", "stop"],
+        "coderd starts it, then it is stopped"
+    );
+    envtest::poll_until("the stop-when-started annotation to go", WAIT, || async {
+        let object = get(cp, workspaces(), ns, "coder.admin.idle").await.unwrap();
+        match object.pointer("/metadata/annotations/coder.com~1stop-when-started") {
+            None => Ok(()),
+            Some(_) => Err(format!("{}", object["metadata"])),
+        }
+    })
+    .await;
+}

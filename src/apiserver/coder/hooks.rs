@@ -19,7 +19,8 @@ use crate::coder::{
 use super::directory::{Deployment, Directory, DirectoryError};
 use super::errors::coderd_refusal;
 use super::mapping::{
-    self, PENDING_VERSION_ANNOTATION, VersionOutcome, WORKSPACE_FINALIZER, status_of,
+    self, PENDING_VERSION_ANNOTATION, STOP_WHEN_STARTED_ANNOTATION, VersionOutcome,
+    WORKSPACE_FINALIZER, status_of,
 };
 use super::names::{TemplateName, WorkspaceName};
 
@@ -236,8 +237,13 @@ impl CoderHooks {
         {
             list.push(Value::String(WORKSPACE_FINALIZER.into()));
         }
-        // coderd starts a new workspace: its first build is a start.
-        if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
+        // coderd starts every new workspace. Asked for a stopped one, the stop build is
+        // queued by the sync once the first build has finished (coderd takes one build at a
+        // time); the annotation says it is due.
+        let stopped = spec.get("running").and_then(Value::as_bool) == Some(false);
+        if stopped {
+            set_annotation(object, STOP_WHEN_STARTED_ANNOTATION, Some("true".into()))?;
+        } else if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("running".into(), Value::Bool(mapping::wants_running(&ws)));
         }
         let status = mapping::workspace_status(&ws, object);
@@ -290,7 +296,14 @@ impl CoderHooks {
         // update (or a change coderd already made) queues nothing twice.
         let new_version = version
             .filter(|v| changed("templateVersionID") && *v != ws.latest_build.template_version_id);
-        let toggle = changed("running") && running != mapping::wants_running(&ws);
+        // A stop still due from a create with running: false is the sync's to queue; any
+        // new word on `running` replaces it.
+        let stop_due = annotation(current, STOP_WHEN_STARTED_ANNOTATION).is_some();
+        if changed("running") && running {
+            set_annotation(new, STOP_WHEN_STARTED_ANNOTATION, None)?;
+        }
+        let toggle =
+            changed("running") && running != mapping::wants_running(&ws) && !(stop_due && !running);
         if new_version.is_some() || toggle {
             let request = CreateWorkspaceBuild {
                 transition: if running {

@@ -20,6 +20,10 @@ pub const WORKSPACE_FINALIZER: &str = "coder.com/workspace";
 /// creates the template (or promotes the version) when it succeeds.
 pub const PENDING_VERSION_ANNOTATION: &str = "coder.com/pending-template-version";
 
+/// A CoderWorkspace created with `running: false`: coderd started it anyway (it starts every
+/// new workspace), and the sync queues the stop build once that first build has finished.
+pub const STOP_WHEN_STARTED_ANNOTATION: &str = "coder.com/stop-when-started";
+
 pub const READY: &str = "Ready";
 pub const CODER_REACHABLE: &str = "CoderReachable";
 pub const VERSION_BUILDING: &str = "VersionBuilding";

@@ -467,6 +467,40 @@ impl Sync {
                     tracing::debug!(%error, "queueing a delete build failed; retrying next round");
                 }
             }
+        } else if annotation(&object, mapping::STOP_WHEN_STARTED_ANNOTATION).is_some() {
+            // Created with running: false: stop it once coderd's first build is done.
+            let build = &ws.latest_build;
+            let due =
+                build.transition == WorkspaceTransition::Start && build.job.status.is_finished();
+            let done = build.transition != WorkspaceTransition::Start;
+            let stopped = if due {
+                let request = CreateWorkspaceBuild {
+                    transition: WorkspaceTransition::Stop,
+                    template_version_id: None,
+                };
+                match d.client.create_workspace_build(ws.id, &request).await {
+                    Ok(_) => true,
+                    Err(error) => {
+                        tracing::debug!(%error, "queueing the stop of a workspace created stopped; retrying");
+                        false
+                    }
+                }
+            } else {
+                done
+            };
+            if stopped {
+                let mut body = object.clone();
+                if let Some(annotations) = body
+                    .pointer_mut("/metadata/annotations")
+                    .and_then(Value::as_object_mut)
+                {
+                    annotations.remove(mapping::STOP_WHEN_STARTED_ANNOTATION);
+                }
+                match self.write_main(r, &d.namespace, body).await {
+                    Some(stored) => object = stored,
+                    None => return,
+                }
+            }
         } else {
             // What coderd decides (someone stopped it in Coder's UI, autostop) shows in spec.
             let mut spec: Map<String, Value> = object
