@@ -9,7 +9,8 @@
 #   RSS                after a LIST storm (STORM LISTs of all objects, 8 at a time)
 #
 # Method as hack/bench.sh: server pinned to CPU 0 (etcd shares it), load on CPU 1, loopback TLS.
-# Env: DURATION (5), OBJECTS (10000), WATCHERS (1000), WATCH_EVENTS (20), STORM (200).
+# Env: DURATION (5), OBJECTS (10000), WATCHERS (1000), WATCH_EVENTS (20), STORM (200),
+# BIN_DIR (a directory holding coder-k8s and apiserver_bench: skip the build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,9 +34,11 @@ else
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-cargo build --release --quiet --bin coder-k8s --example apiserver_bench
-BIN=target/release/coder-k8s
-HELPER=target/release/examples/apiserver_bench
+if [ -z "${BIN_DIR:-}" ]; then
+  cargo build --release --quiet --bin coder-k8s --example apiserver_bench
+fi
+BIN=${BIN_DIR:-target/release}/coder-k8s
+HELPER=${BIN_DIR:-target/release/examples}/apiserver_bench
 
 WORK=$(mktemp -d)
 PIDS=()

@@ -13,7 +13,8 @@
 # keep-alive over TLS, 3 runs per point, median quoted. Figures drift between machines: compare
 # ratios from one run, not absolute numbers across runs.
 #
-# Env: DURATION (s per wrk run, default 5), RUNS (default 3), OBJECTS (10000), WATCHERS (1000).
+# Env: DURATION (s per wrk run, default 5), RUNS (default 3), OBJECTS (10000), WATCHERS (1000),
+# BIN_DIR (a directory holding coder-k8s, apiserver_ceiling and apiserver_bench: skip the build).
 # The cost of delegated authentication/authorization is measured by hack/bench-auth.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,10 +39,13 @@ else
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-cargo build --release --quiet --bin coder-k8s --example apiserver_ceiling --example apiserver_bench
-BIN=target/release/coder-k8s
-CEILING=target/release/examples/apiserver_ceiling
-HELPER=target/release/examples/apiserver_bench
+# BIN_DIR: benchmark binaries built elsewhere (e.g. a saved baseline) instead of building here.
+if [ -z "${BIN_DIR:-}" ]; then
+  cargo build --release --quiet --bin coder-k8s --example apiserver_ceiling --example apiserver_bench
+fi
+BIN=${BIN_DIR:-target/release}/coder-k8s
+CEILING=${BIN_DIR:-target/release/examples}/apiserver_ceiling
+HELPER=${BIN_DIR:-target/release/examples}/apiserver_bench
 
 WORK=$(mktemp -d)
 PIDS=()

@@ -231,8 +231,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Number of stored keys.
     fn count(&self) -> BoxFuture<'_, u64>;
 
-    /// JSON bytes of the change history this process holds for watches and lists at past
-    /// revisions (0 when the backend keeps none, like etcd), for `/metrics`.
+    /// Bytes the change history this process holds for watches and lists at past revisions
+    /// takes, as JSON text and parsed values (`stored::held_bytes`; 0 when the backend keeps
+    /// none, like etcd), for `/metrics`.
     fn history_bytes(&self) -> u64 {
         0
     }
