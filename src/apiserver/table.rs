@@ -392,6 +392,75 @@ mod tests {
     }
 
     #[test]
+    fn shorthand_paths_select_what_the_jsonpath_query_selects() {
+        let v = json!({"spec": {"running": true, "list": [1], "_x1": 2}, "x": 1});
+        for path in [
+            ".spec.running",
+            ".spec.missing",
+            ".x.y",
+            ".spec.list",
+            ".spec._x1",
+        ] {
+            assert!(
+                matches!(ColumnPath::compile(path), ColumnPath::Fields(_)),
+                "{path}"
+            );
+            let query = JsonPath::parse(&format!("${path}")).unwrap();
+            assert_eq!(lookup(&v, path), query.query(&v).first(), "{path}");
+        }
+        for path in [".spec.list[0]", ".spec['running']", ".1x", ".a-b", "spec"] {
+            assert!(
+                !matches!(ColumnPath::compile(path), ColumnPath::Fields(_)),
+                "{path}"
+            );
+        }
+        assert_eq!(lookup(&v, ".spec.list[0]"), Some(&json!(1)));
+    }
+
+    #[test]
+    fn rows_carry_the_partial_metadata_or_the_whole_object() {
+        let r = crate::api::registry::find("aggregation.coder.com", "v1alpha1", "coderworkspaces")
+            .unwrap();
+        let obj = json!({"metadata": {"name": "a", "labels": {"x": "y"}}, "spec": {"running": false}});
+        let render = |include| {
+            table(
+                r,
+                &TableInput {
+                    meta_version: "v1beta1",
+                    objects: &[&obj, &obj],
+                    list_metadata: &json!({"resourceVersion": "7"}),
+                    include,
+                    with_columns: false,
+                },
+            )
+        };
+        let t = render(IncludeObject::Metadata);
+        assert_eq!(t["apiVersion"], "meta.k8s.io/v1beta1");
+        assert_eq!(t["columnDefinitions"], json!([]));
+        assert_eq!(t["rows"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            t["rows"][1]["object"],
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1beta1",
+                   "metadata": {"name": "a", "labels": {"x": "y"}}})
+        );
+        assert_eq!(t["rows"][0]["cells"][1], false);
+        assert_eq!(render(IncludeObject::Object)["rows"][0]["object"], obj);
+        // The bytes of a list are the same Table.
+        let bytes = table_json(
+            r,
+            &TableInput {
+                meta_version: "v1beta1",
+                objects: &[&obj, &obj],
+                list_metadata: &json!({"resourceVersion": "7"}),
+                include: IncludeObject::Metadata,
+                with_columns: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), t);
+    }
+
+    #[test]
     fn lookup_handles_indices() {
         let v = json!({"a": {"b": [{"c": 1}]}});
         assert_eq!(lookup(&v, ".a.b[0].c"), Some(&json!(1)));

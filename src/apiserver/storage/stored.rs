@@ -27,7 +27,8 @@ pub struct StoredObject {
 }
 
 impl StoredObject {
-    pub fn new(value: Value) -> Self {
+    pub fn new(mut value: Value) -> Self {
+        compact(&mut value);
         Self {
             value,
             json: OnceLock::new(),
@@ -51,6 +52,31 @@ impl StoredObject {
             // unreachable but keeps this path free of panics.
             Bytes::from(serde_json::to_vec(&self.value).unwrap_or_default())
         })
+    }
+}
+
+/// Shrinks a value's allocations to their contents. A parsed or edited map grows by doubling
+/// (a 9-field `metadata` holds room for 14 entries and a 16-slot index), and revisions are
+/// kept for as long as they are current or in the history: rebuilt at their exact size they
+/// take about a third less memory (10,000 small objects: docs/storage.md).
+fn compact(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let old = std::mem::take(map);
+            let mut exact = serde_json::Map::with_capacity(old.len());
+            for (mut key, mut item) in old {
+                key.shrink_to_fit();
+                compact(&mut item);
+                exact.insert(key, item);
+            }
+            *map = exact;
+        }
+        Value::Array(items) => {
+            items.shrink_to_fit();
+            items.iter_mut().for_each(compact);
+        }
+        Value::String(s) => s.shrink_to_fit(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 
