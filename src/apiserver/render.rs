@@ -89,6 +89,11 @@ pub fn list_response(
         Output::Json => json_list(r, list),
         Output::Table(v) => {
             let objects: Vec<&Value> = list.items.iter().map(|o| o.value()).collect();
+            // A row is about its object's metadata (most of a small object) plus its cells.
+            let size_hint = match include {
+                IncludeObject::None => list.items.len() * 128,
+                _ => list.items.iter().map(|o| o.json().len() + 128).sum(),
+            };
             table::table_json(
                 r,
                 &TableInput {
@@ -98,6 +103,7 @@ pub fn list_response(
                     include,
                     with_columns: true,
                 },
+                size_hint,
             )
         }
         _ => {

@@ -82,9 +82,16 @@ pub fn table(r: &ResourceDescriptor, input: &TableInput<'_>) -> Value {
     serde_json::to_value(TableOut::new(r, input)).unwrap_or(Value::Null)
 }
 
-/// A whole Table as JSON bytes (lists).
-pub fn table_json(r: &ResourceDescriptor, input: &TableInput<'_>) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&TableOut::new(r, input))
+/// A whole Table as JSON bytes (lists). `size_hint`: the expected length, so the buffer is
+/// allocated once instead of doubling (and copying) its way up to a multi-megabyte Table.
+pub fn table_json(
+    r: &ResourceDescriptor,
+    input: &TableInput<'_>,
+    size_hint: usize,
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(size_hint);
+    serde_json::to_writer(&mut out, &TableOut::new(r, input))?;
+    Ok(out)
 }
 
 struct TableOut<'a> {
@@ -455,6 +462,7 @@ mod tests {
                 include: IncludeObject::Metadata,
                 with_columns: false,
             },
+            0,
         )
         .unwrap();
         assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), t);
