@@ -270,8 +270,14 @@ async fn watch(target: Arc<Target>, watchers: usize, events: usize) -> Result<()
 fn seq_label(frame: &[u8]) -> Option<usize> {
     const NEEDLE: &[u8] = br#""seq":""#;
     let at = frame.windows(NEEDLE.len()).position(|w| w == NEEDLE)? + NEEDLE.len();
-    let digits = frame[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&frame[at..at + digits]).ok()?.parse().ok()
+    let digits = frame[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&frame[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 #[tokio::main]

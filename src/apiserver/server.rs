@@ -88,8 +88,10 @@ pub async fn serve(
                 request
             });
             let service = TowerToHyperService::new(app);
+            // No upgrades (nothing here switches protocols): an upgradeable HTTP/1 connection
+            // sets up an upgrade channel in every request's extensions.
             let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .serve_connection(TokioIo::new(tls), service)
                 .into_owned();
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%peer, %error, "connection ended with an error");

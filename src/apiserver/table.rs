@@ -144,7 +144,13 @@ struct Rows<'t, 'a>(&'t TableOut<'a>);
 impl Serialize for Rows<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let table = self.0;
-        serializer.collect_seq(table.input.objects.iter().map(|object| Row { table, object }))
+        serializer.collect_seq(
+            table
+                .input
+                .objects
+                .iter()
+                .map(|object| Row { table, object }),
+        )
     }
 }
 
@@ -428,7 +434,8 @@ mod tests {
     fn rows_carry_the_partial_metadata_or_the_whole_object() {
         let r = crate::api::registry::find("aggregation.coder.com", "v1alpha1", "coderworkspaces")
             .unwrap();
-        let obj = json!({"metadata": {"name": "a", "labels": {"x": "y"}}, "spec": {"running": false}});
+        let obj =
+            json!({"metadata": {"name": "a", "labels": {"x": "y"}}, "spec": {"running": false}});
         let render = |include| {
             table(
                 r,

@@ -54,7 +54,13 @@ impl DecodedCache {
 
     /// Keeps `object`, the value of `key` at `revision` (`stored_len`: its stored size, about
     /// its JSON length).
-    pub fn insert(&self, key: &Key, revision: Revision, object: &Arc<StoredObject>, stored_len: usize) {
+    pub fn insert(
+        &self,
+        key: &Key,
+        revision: Revision,
+        object: &Arc<StoredObject>,
+        stored_len: usize,
+    ) {
         let weight = held_bytes(object, stored_len as u64).max(1);
         self.entries.insert(
             key.clone(),

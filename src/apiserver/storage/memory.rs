@@ -17,11 +17,11 @@ use futures::future::{BoxFuture, FutureExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::stored::held_bytes;
 use super::{
     Change, ChangeKind, Key, ListPage, ListRequest, Prefix, Revision, Storage, StorageError,
     StoredObject, Versioned, WatchItem, WatchStream,
 };
-use super::stored::held_bytes;
 
 /// Changes kept for watch resumption and paginated lists, like kube's watch cache capacity.
 pub const DEFAULT_HISTORY: usize = 10_000;

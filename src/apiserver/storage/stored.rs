@@ -137,7 +137,10 @@ mod tests {
         let json_len = object.json().len() as u64;
         let held = held_bytes(&value, json_len);
         // The text once and the 10,000-byte string again in the parsed value, plus structure.
-        assert!(held >= json_len + 10_000, "{held} for {json_len} bytes of JSON");
+        assert!(
+            held >= json_len + 10_000,
+            "{held} for {json_len} bytes of JSON"
+        );
         assert!(held < 3 * json_len, "{held} for {json_len} bytes of JSON");
     }
 }
