@@ -23,6 +23,7 @@ fn ws(name: &str, labels: &[(&str, &str)]) -> CoderWorkspace {
         name,
         CoderWorkspaceSpec {
             running: Some(true),
+            ..Default::default()
         },
     );
     w.metadata.namespace = Some("default".into());

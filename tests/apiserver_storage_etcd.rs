@@ -47,6 +47,7 @@ fn ws(ns: &str, name: &str) -> CoderWorkspace {
         name,
         CoderWorkspaceSpec {
             running: Some(true),
+            ..Default::default()
         },
     );
     w.metadata.namespace = Some(ns.into());

@@ -190,6 +190,7 @@ fn workspace(name: &str) -> CoderWorkspace {
         name,
         CoderWorkspaceSpec {
             running: Some(true),
+            ..Default::default()
         },
     )
 }
