@@ -457,7 +457,12 @@ mod tests {
             json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1beta1",
                    "metadata": {"name": "a", "labels": {"x": "y"}}})
         );
-        assert_eq!(t["rows"][0]["cells"][1], false);
+        let running = 1 + r
+            .printer_columns
+            .iter()
+            .position(|c| c.json_path == ".spec.running")
+            .unwrap();
+        assert_eq!(t["rows"][0]["cells"][running], false);
         assert_eq!(render(IncludeObject::Object)["rows"][0]["object"], obj);
         // The bytes of a list are the same Table.
         let bytes = table_json(
