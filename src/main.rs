@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-/// jemalloc with background threads that purge unused pages (after its 10 s decay), so the
-/// memory a burst of LISTs took goes back to the OS; glibc's malloc kept it (docs/storage.md).
+/// jemalloc with background threads that purge unused pages (after a 1 s decay, set in
+/// .cargo/config.toml), so the memory a burst of LISTs took goes back to the OS; glibc's malloc
+/// kept it (docs/storage.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
