@@ -96,7 +96,7 @@ for backend in memory etcd; do
   echo "== $backend"
   extra=()
   [ "$backend" = etcd ] && extra=(--storage etcd --etcd-servers "http://127.0.0.1:$ETCD_PORT")
-  "${PIN_SERVER[@]}" "$BIN" --app aggregated-apiserver --bind-address 127.0.0.1 --secure-port "$PORT" \
+  "${PIN_SERVER[@]}" "$BIN" --app aggregated-apiserver --authentication=none --bind-address 127.0.0.1 --secure-port "$PORT" \
     --write-kubeconfig "$WORK/kubeconfig-$backend" "${extra[@]}" >"$WORK/server-$backend.log" 2>&1 &
   pid=$!; PIDS+=("$pid")
   URL="https://127.0.0.1:$PORT"
