@@ -231,7 +231,7 @@ impl Sync {
             .update(r, Some(namespace), &name, None, body, &options())
             .await
         {
-            Ok(outcome) => Some(outcome.object),
+            Ok(outcome) => Some(outcome.object.value().clone()),
             Err(error) => {
                 tracing::debug!(name, %error, "write skipped");
                 None

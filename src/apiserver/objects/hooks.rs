@@ -331,7 +331,7 @@ mod tests {
             .create(r, Some("team"), workspace("ws"), &WriteOptions::default())
             .await
             .unwrap();
-        let mut with_status = created.object.clone();
+        let mut with_status = created.object.value().clone();
         with_status["status"] = json!({"id": "backend-id", "note": "from the sync"});
         objects
             .update(
