@@ -302,8 +302,9 @@ impl CoderHooks {
         if changed("running") && running {
             set_annotation(new, STOP_WHEN_STARTED_ANNOTATION, None)?;
         }
+        let stop_left_to_sync = stop_due && !running;
         let toggle =
-            changed("running") && running != mapping::wants_running(&ws) && !(stop_due && !running);
+            changed("running") && running != mapping::wants_running(&ws) && !stop_left_to_sync;
         if new_version.is_some() || toggle {
             let request = CreateWorkspaceBuild {
                 transition: if running {
