@@ -10,6 +10,7 @@ pub mod apiserver;
 pub mod certs;
 pub mod cli;
 pub mod client_config;
+pub mod coder;
 pub mod controller;
 pub mod shutdown;
 pub mod telemetry;
