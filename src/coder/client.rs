@@ -289,34 +289,43 @@ fn https_connector(
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let builder = match tls {
-        Some(config) => builder.with_tls_config((*config).clone()),
-        None => {
-            match builder.with_provider_and_native_roots(rustls::crypto::ring::default_provider()) {
-                Ok(builder) => builder,
-                // No system roots (a minimal image): `https://` calls then fail with a
-                // certificate error that says so; `http://` (an in-cluster Service) works.
-                Err(_) => {
-                    hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(no_roots_config()?)
-                }
-            }
-        }
+    let config = match tls {
+        Some(config) => (*config).clone(),
+        None => (*system_roots_config()?).clone(),
     };
-    Ok(builder.https_or_http().enable_http1().wrap_connector(http))
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
 }
 
-fn no_roots_config() -> Result<rustls::ClientConfig, CoderError> {
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map(|builder| {
-            builder
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
+/// TLS with the system's root certificates, read from disk once per process. Without any (a
+/// minimal image) `https://` calls fail with a certificate error that says so, and `http://`
+/// (an in-cluster Service) keeps working.
+fn system_roots_config() -> Result<Arc<rustls::ClientConfig>, CoderError> {
+    static CONFIG: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                // A malformed system certificate is skipped, as every TLS client does.
+                let _ = roots.add(cert);
+            }
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map(|builder| {
+                Arc::new(builder.with_root_certificates(roots).with_no_client_auth())
+            })
+            .map_err(|e| e.to_string())
         })
-        .map_err(|e| CoderError::Encode {
+        .clone()
+        .map_err(|reason| CoderError::Encode {
             what: "the TLS configuration",
-            reason: e.to_string(),
+            reason,
         })
 }
 

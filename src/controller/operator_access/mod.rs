@@ -1,0 +1,235 @@
+//! Operator access: the coderd token the operator (this controller and the aggregated
+//! apiserver's Coder backend) acts with, provisioned per CoderControlPlane and published in its
+//! status (`operatorTokenSecretRef`, `operatorAccessReady`, condition `OperatorAccessReady`).
+//!
+//! Either the user names an Owner's token (`spec.operatorAccess.tokenSecretRef`), or on a
+//! fresh coderd the controller creates the first user, keeps its login in
+//! `<ccp>-admin-credentials` and mints an API token into `<ccp>-operator-token`, rotating it
+//! when a third of its lifetime is left. coderd being down is a condition and a retry with
+//! backoff, never a reconcile error. See docs/operator-access.md.
+
+mod flow;
+mod rotation;
+mod secrets;
+mod settings;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::backoff::Backoff;
+use super::builders::Target;
+use super::context::Context;
+use super::error::Result;
+use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneStatus};
+use crate::coder::{ClientOptions, CoderClient};
+pub use settings::{AccessSettings, Mode, OperatorAccessSpec};
+
+/// The condition type.
+pub const CONDITION: &str = "OperatorAccessReady";
+
+/// The condition's reasons.
+pub mod reason {
+    pub const TOKEN_PROVIDED: &str = "TokenProvided";
+    pub const BOOTSTRAPPED: &str = "Bootstrapped";
+    pub const TOKEN_ROTATED: &str = "TokenRotated";
+    pub const CODERD_UNREACHABLE: &str = "CoderdUnreachable";
+    pub const CODERD_ERROR: &str = "CoderdError";
+    pub const FIRST_USER_EXISTS: &str = "FirstUserExists";
+    pub const TOKEN_INVALID: &str = "TokenInvalid";
+    pub const DISABLED: &str = "Disabled";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+}
+
+/// Bounds of the wait before operator access is attempted again.
+const MIN_WAIT: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Upper bound for one call to coderd from the reconciler.
+const CODERD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// When to look again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// At the controller's usual resync.
+    Resync,
+    /// At this moment (a token's rotation time).
+    At(Timestamp),
+    /// After this control plane's next backoff delay (coderd down, a Secret to be fixed).
+    Backoff,
+}
+
+/// The outcome of one attempt, reported in status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub ready: bool,
+    pub reason: &'static str,
+    pub message: String,
+    /// Secret name and key of the token (status.operatorTokenSecretRef), when ready.
+    pub token_secret_ref: Option<(String, String)>,
+    pub retry: Retry,
+    /// (reason, note) of Events to publish: what changed in coderd or in Secrets.
+    pub events: Vec<(&'static str, String)>,
+}
+
+impl Access {
+    fn ready(reason: &'static str, message: String, secret: (&str, &str), retry: Retry) -> Self {
+        Self {
+            ready: true,
+            reason,
+            message,
+            token_secret_ref: Some((secret.0.to_string(), secret.1.to_string())),
+            retry,
+            events: Vec::new(),
+        }
+    }
+
+    fn not_ready(reason: &'static str, message: String, retry: Retry) -> Self {
+        Self {
+            ready: false,
+            reason,
+            message,
+            token_secret_ref: None,
+            retry,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// What operator access keeps between reconciles.
+pub struct State {
+    backoff: Backoff,
+    /// One client (connection pool) per coderd URL.
+    clients: Mutex<HashMap<String, CoderClient>>,
+}
+
+impl State {
+    pub fn new(max_backoff: Duration) -> Self {
+        Self {
+            backoff: Backoff::new(MIN_WAIT, max_backoff.clamp(MIN_WAIT, MAX_BACKOFF)),
+            clients: Mutex::default(),
+        }
+    }
+
+    fn client(&self, url: &str) -> std::result::Result<CoderClient, crate::coder::CoderError> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(url) {
+            return Ok(client.clone());
+        }
+        let client = CoderClient::new(
+            url,
+            ClientOptions {
+                timeout: CODERD_TIMEOUT,
+                ..ClientOptions::default()
+            },
+        )?;
+        clients.insert(url.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// How long to wait before the next attempt; resets the backoff after a success.
+    pub fn requeue_after(&self, key: &str, access: &Access, resync: Duration) -> Duration {
+        if access.ready {
+            self.backoff.reset(key);
+        }
+        match access.retry {
+            Retry::Resync => resync,
+            Retry::At(at) => rotation::until(Timestamp::now(), at, MIN_WAIT, resync),
+            Retry::Backoff => self.backoff.next_delay(key).min(resync),
+        }
+    }
+
+    /// Forgets a deleted control plane.
+    pub fn forget(&self, key: &str) {
+        self.backoff.reset(key);
+    }
+}
+
+/// `spec.operatorAccess` of `ccp`, every field optional.
+pub fn spec_of(ccp: &CoderControlPlane) -> OperatorAccessSpec {
+    let _ = ccp;
+    OperatorAccessSpec::default()
+}
+
+/// One attempt at operator access for `ccp`. `coderd_available`: a coderd replica is
+/// available (the default, in-cluster URL answers only then). Err only when the Kubernetes
+/// API fails (reading or applying a Secret).
+pub async fn reconcile(
+    ctx: &Context,
+    ccp: &CoderControlPlane,
+    target: &Target<'_>,
+    coderd_available: bool,
+) -> Result<Access> {
+    let settings = match settings::resolve(target.name, &spec_of(ccp), &target.service_url()) {
+        Ok(settings) => settings,
+        Err(message) => {
+            return Ok(Access::not_ready(reason::INVALID_SPEC, message, Retry::Resync));
+        }
+    };
+    match &settings.mode {
+        Mode::Disabled => Ok(Access::not_ready(
+            reason::DISABLED,
+            "spec.operatorAccess.disabled is true: the operator has no coderd token".into(),
+            Retry::Resync,
+        )),
+        Mode::Provided { secret, key } => match connect(ctx, &settings, coderd_available) {
+            Ok(coderd) => flow::provided(&ctx.client, target, &coderd, secret, key).await,
+            Err(access) => Ok(access),
+        },
+        Mode::Generated { token_secret } => match connect(ctx, &settings, coderd_available) {
+            Ok(coderd) => {
+                flow::generated(&ctx.client, target, &settings, &coderd, token_secret).await
+            }
+            Err(access) => Ok(access),
+        },
+    }
+}
+
+/// The client for coderd, or why there is none to try yet.
+fn connect(
+    ctx: &Context,
+    settings: &AccessSettings,
+    coderd_available: bool,
+) -> std::result::Result<CoderClient, Access> {
+    if !settings.explicit_url && !coderd_available {
+        // The Deployment's status change triggers the next attempt.
+        return Err(Access::not_ready(
+            reason::CODERD_UNREACHABLE,
+            format!(
+                "waiting for a coderd replica to become available at {}",
+                settings.url
+            ),
+            Retry::Resync,
+        ));
+    }
+    ctx.operator_access
+        .client(&settings.url)
+        .map_err(|error| Access::not_ready(reason::INVALID_SPEC, error.to_string(), Retry::Resync))
+}
+
+/// Writes `access` into `status`: the condition (its transition time kept while its status
+/// stays), `operatorAccessReady`, `operatorTokenSecretRef`, and `url` when the spec sets it.
+pub fn report(
+    ccp: &CoderControlPlane,
+    status: &mut CoderControlPlaneStatus,
+    access: &Access,
+    now: Timestamp,
+) {
+    let explicit_url = spec_of(ccp).url.filter(|u| !u.is_empty());
+    let mut conditions = status.conditions.take().unwrap_or_default();
+    super::status::set_condition(
+        &mut conditions,
+        CONDITION,
+        access.ready,
+        access.reason,
+        access.message.clone(),
+        ccp.metadata.generation,
+        now,
+    );
+    status.conditions = Some(conditions);
+    if let Some(url) = explicit_url {
+        status.url = Some(url);
+    }
+    let _ = &access.token_secret_ref;
+}
