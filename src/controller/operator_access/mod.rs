@@ -23,7 +23,9 @@ use super::backoff::Backoff;
 use super::builders::Target;
 use super::context::Context;
 use super::error::Result;
-use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneStatus};
+use crate::api::coder::v1alpha1::{
+    CoderControlPlane, CoderControlPlaneStatus, CoderControlPlaneStatusOperatorTokenSecretRef,
+};
 use crate::coder::{ClientOptions, CoderClient};
 pub use settings::{AccessSettings, Mode, OperatorAccessSpec};
 
@@ -148,8 +150,17 @@ impl State {
 
 /// `spec.operatorAccess` of `ccp`, every field optional.
 pub fn spec_of(ccp: &CoderControlPlane) -> OperatorAccessSpec {
-    let _ = ccp;
-    OperatorAccessSpec::default()
+    let access = &ccp.spec.operator_access;
+    OperatorAccessSpec {
+        disabled: access.disabled,
+        token_secret_ref: access
+            .token_secret_ref
+            .as_ref()
+            .map(|r| (r.name.clone(), Some(r.key.clone()))),
+        generated_token_secret_name: access.generated_token_secret_name.clone(),
+        url: access.url.clone(),
+        token_lifetime: Some(access.token_lifetime.clone()),
+    }
 }
 
 /// One attempt at operator access for `ccp`. `coderd_available`: a coderd replica is
@@ -231,5 +242,14 @@ pub fn report(
     if let Some(url) = explicit_url {
         status.url = Some(url);
     }
-    let _ = &access.token_secret_ref;
+    status.operator_access_ready = Some(access.ready);
+    // Only a working token is published: consumers take the reference as "use this".
+    status.operator_token_secret_ref =
+        access
+            .token_secret_ref
+            .as_ref()
+            .map(|(name, key)| CoderControlPlaneStatusOperatorTokenSecretRef {
+                name: Some(name.clone()),
+                key: Some(key.clone()),
+            });
 }
