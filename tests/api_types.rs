@@ -256,7 +256,11 @@ fn registry_describes_every_schema_file() {
     assert_eq!(
         columns,
         [
+            ("Owner", ".status.ownerName"),
+            ("Template", ".status.templateName"),
             ("Running", ".spec.running"),
+            ("Status", ".status.latestBuildStatus"),
+            ("LastUsed", ".status.lastUsedAt"),
             ("AutoShutdown", ".status.autoShutdown"),
             ("Age", ".metadata.creationTimestamp")
         ]

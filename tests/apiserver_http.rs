@@ -198,15 +198,38 @@ async fn table_output() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(columns, ["Name", "Running", "AutoShutdown", "Age"]);
+    assert_eq!(
+        columns,
+        [
+            "Name",
+            "Owner",
+            "Template",
+            "Running",
+            "Status",
+            "LastUsed",
+            "AutoShutdown",
+            "Age"
+        ]
+    );
+    let priorities: Vec<i64> = t["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["priority"].as_i64().unwrap_or(0))
+        .collect();
+    assert_eq!(
+        priorities,
+        [0, 0, 0, 0, 0, 0, 1, 0],
+        "AutoShutdown only with -o wide"
+    );
     let row = &t["rows"][0];
     assert_eq!(row["cells"][0], "t1");
-    assert_eq!(row["cells"][1], true);
-    assert_eq!(row["cells"][2], Value::Null, "no status yet");
+    assert_eq!(row["cells"][3], true);
+    assert_eq!(row["cells"][4], Value::Null, "no status yet");
     assert!(
-        row["cells"][3].as_str().unwrap().ends_with('s'),
+        row["cells"][7].as_str().unwrap().ends_with('s'),
         "age like 0s: {}",
-        row["cells"][3]
+        row["cells"][7]
     );
     // Default includeObject=Metadata: a PartialObjectMetadata.
     assert_eq!(row["object"]["kind"], "PartialObjectMetadata");

@@ -19,12 +19,7 @@ use serde_json::json;
 use support::*;
 
 fn ws(name: &str, labels: &[(&str, &str)]) -> CoderWorkspace {
-    let mut w = CoderWorkspace::new(
-        name,
-        CoderWorkspaceSpec {
-            running: Some(true),
-        },
-    );
+    let mut w = CoderWorkspace::new(name, running_spec());
     w.metadata.namespace = Some("default".into());
     if !labels.is_empty() {
         w.metadata.labels = Some(
@@ -272,4 +267,9 @@ async fn watcher_streaming_lists() {
     assert_eq!(next(&mut rx).await, "delete:s-1");
     task.abort();
     server.stop().await;
+}
+
+/// A spec asking for a running workspace; the other fields stay unset.
+fn running_spec() -> CoderWorkspaceSpec {
+    serde_json::from_value(serde_json::json!({"running": true})).expect("a valid spec")
 }

@@ -195,7 +195,44 @@ fn crd_of(file: &str, text: &str, group: &str) -> Value {
     let mut resource = coder_k8s_codegen::parse_resource(file, text).expect("schema parses");
     resource.group = group.to_string();
     resource.served_by = coder_k8s_codegen::ServedBy::Crd;
-    coder_k8s_codegen::crd::crd(&resource, &Default::default()).expect("CRD renders")
+    coder_k8s_codegen::crd::crd(&resource, &kubernetes_definitions()).expect("CRD renders")
+}
+
+/// The Kubernetes types the schemas reference (`metav1.Condition`, …), as build.rs handed them to
+/// the generator: taken back out of the generated OpenAPI document, with its
+/// `#/components/schemas/` refs made bare again as in schema files.
+fn kubernetes_definitions() -> coder_k8s_codegen::ExternalDefinitions {
+    fn bare_refs(value: Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| match (k.as_str(), v) {
+                        ("$ref", Value::String(r)) => {
+                            let bare = r.trim_start_matches("#/components/schemas/").to_string();
+                            (k, Value::String(bare))
+                        }
+                        (_, v) => (k, bare_refs(v)),
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.into_iter().map(bare_refs).collect()),
+            other => other,
+        }
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/generated/openapi/v3/aggregation.coder.com_v1alpha1.json"
+    );
+    let text = std::fs::read_to_string(path).expect("generated OpenAPI document");
+    let document: Value = serde_json::from_str(&text).expect("OpenAPI JSON");
+    let definitions = document["components"]["schemas"]
+        .as_object()
+        .expect("components.schemas")
+        .iter()
+        .filter(|(name, _)| name.starts_with("io.k8s."))
+        .map(|(name, schema)| (name.clone(), bare_refs(schema.clone())))
+        .collect();
+    coder_k8s_codegen::ExternalDefinitions { definitions }
 }
 
 fn workspace_schema_text() -> String {

@@ -186,12 +186,7 @@ async fn start_ours(cp: &ControlPlane) -> Ours {
 }
 
 fn workspace(name: &str) -> CoderWorkspace {
-    CoderWorkspace::new(
-        name,
-        CoderWorkspaceSpec {
-            running: Some(true),
-        },
-    )
+    CoderWorkspace::new(name, running_spec())
 }
 
 /// A Role allowing only get and list of CoderWorkspaces in `namespace`, bound to `subject`
@@ -524,4 +519,9 @@ async fn requestheader_ca_rotation_in_the_configmap_applies_without_restart() {
     })
     .await;
     ours.server.stop().await;
+}
+
+/// A spec asking for a running workspace; the other fields stay unset.
+fn running_spec() -> CoderWorkspaceSpec {
+    serde_json::from_value(serde_json::json!({"running": true})).expect("a valid spec")
 }

@@ -86,6 +86,12 @@ pub struct CoderControlPlaneSpec {
     /// Permissions coderd gets to manage workspaces.
     #[serde(rename = "rbac", default = "CoderControlPlaneSpec::default_rbac")]
     pub rbac: CoderControlPlaneRbac,
+    /// How the operator (the controller and the aggregated apiserver's Coder backend) gets an Owner API token for this coderd. See docs/operator-access.md.
+    #[serde(
+        rename = "operatorAccess",
+        default = "CoderControlPlaneSpec::default_operator_access"
+    )]
+    pub operator_access: CoderControlPlaneOperatorAccess,
     /// Readiness probe of coderd (GET /healthz).
     #[serde(
         rename = "readinessProbe",
@@ -113,6 +119,9 @@ impl CoderControlPlaneSpec {
         Default::default()
     }
     fn default_rbac() -> CoderControlPlaneRbac {
+        Default::default()
+    }
+    fn default_operator_access() -> CoderControlPlaneOperatorAccess {
         Default::default()
     }
     fn default_readiness_probe() -> CoderControlPlaneReadinessProbe {
@@ -329,6 +338,72 @@ impl Default for CoderControlPlaneRbac {
         }
     }
 }
+/// How the operator (the controller and the aggregated apiserver's Coder backend) gets an Owner API token for this coderd. See docs/operator-access.md.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneOperatorAccess {
+    /// Turn operator access off; the Coder backend then refuses this namespace.
+    #[serde(
+        rename = "disabled",
+        default = "CoderControlPlaneOperatorAccess::default_disabled"
+    )]
+    pub disabled: bool,
+    /// A Secret key holding an API token of a coderd Owner, provided by the admin. When set the controller uses it as is and creates no user.
+    #[serde(rename = "tokenSecretRef", default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_ref: Option<CoderControlPlaneOperatorAccessTokenSecretRef>,
+    /// Secret the controller writes the token it mints to; defaults to `<name>-operator-token`.
+    #[serde(
+        rename = "generatedTokenSecretName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub generated_token_secret_name: Option<String>,
+    /// URL the operator reaches coderd at; defaults to the Service's in-cluster URL. Set it when the operator runs outside the cluster network.
+    #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Lifetime of minted tokens, e.g. 720h; a token is replaced when a third of its lifetime is left.
+    #[serde(
+        rename = "tokenLifetime",
+        default = "CoderControlPlaneOperatorAccess::default_token_lifetime"
+    )]
+    pub token_lifetime: String,
+}
+impl CoderControlPlaneOperatorAccess {
+    fn default_disabled() -> bool {
+        false
+    }
+    fn default_token_lifetime() -> String {
+        String::from("720h")
+    }
+}
+impl Default for CoderControlPlaneOperatorAccess {
+    fn default() -> Self {
+        Self {
+            disabled: Self::default_disabled(),
+            token_secret_ref: None,
+            generated_token_secret_name: None,
+            url: None,
+            token_lifetime: Self::default_token_lifetime(),
+        }
+    }
+}
+/// A Secret key holding an API token of a coderd Owner, provided by the admin. When set the controller uses it as is and creates no user.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneOperatorAccessTokenSecretRef {
+    /// Secret name, in the control plane's namespace.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// Key in the Secret.
+    #[serde(
+        rename = "key",
+        default = "CoderControlPlaneOperatorAccessTokenSecretRef::default_key"
+    )]
+    pub key: String,
+}
+impl CoderControlPlaneOperatorAccessTokenSecretRef {
+    fn default_key() -> String {
+        String::from("token")
+    }
+}
 /// Readiness probe of coderd (GET /healthz).
 #[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct CoderControlPlaneReadinessProbe {
@@ -474,13 +549,27 @@ pub struct CoderControlPlaneStatus {
     /// Ready coderd pods.
     #[serde(rename = "readyReplicas", default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
-    /// Access URL of coderd.
+    /// URL the operator reaches coderd at (spec.operatorAccess.url, else the Service's).
     #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The Secret key holding the operator's API token, once it works.
+    #[serde(
+        rename = "operatorTokenSecretRef",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub operator_token_secret_ref: Option<CoderControlPlaneStatusOperatorTokenSecretRef>,
+    /// Whether the operator holds a working Owner API token for this coderd.
+    #[serde(
+        rename = "operatorAccessReady",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub operator_access_ready: Option<bool>,
     /// Coarse state of the control plane.
     #[serde(rename = "phase", default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<CoderControlPlaneStatusPhase>,
-    /// Available, Progressing and Degraded.
+    /// Available, Progressing, Degraded and OperatorAccessReady.
     #[serde(rename = "conditions", default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<
         Vec<::k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
@@ -492,9 +581,24 @@ impl Default for CoderControlPlaneStatus {
             observed_generation: None,
             ready_replicas: None,
             url: None,
+            operator_token_secret_ref: None,
+            operator_access_ready: None,
             phase: None,
             conditions: None,
         }
+    }
+}
+/// The Secret key holding the operator's API token, once it works.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneStatusOperatorTokenSecretRef {
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+impl Default for CoderControlPlaneStatusOperatorTokenSecretRef {
+    fn default() -> Self {
+        Self { name: None, key: None }
     }
 }
 /// Coarse state of the control plane.

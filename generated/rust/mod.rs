@@ -28,11 +28,35 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
         status_subresource: true,
         printer_columns: &[
             crate::api::registry::PrinterColumn {
-                name: "Running",
+                name: "Organization",
+                type_: "string",
+                format: None,
+                description: None,
+                json_path: ".status.organizationName",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "ActiveVersion",
+                type_: "string",
+                format: None,
+                description: None,
+                json_path: ".status.activeVersionID",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Deprecated",
                 type_: "boolean",
                 format: None,
                 description: None,
-                json_path: ".spec.running",
+                json_path: ".status.deprecated",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Updated",
+                type_: "string",
+                format: Some("date-time"),
+                description: None,
+                json_path: ".status.updatedAt",
                 priority: 0i32,
             },
             crate::api::registry::PrinterColumn {
@@ -41,7 +65,7 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
                 format: Some("date-time"),
                 description: None,
                 json_path: ".status.autoShutdown",
-                priority: 0i32,
+                priority: 1i32,
             },
             crate::api::registry::PrinterColumn {
                 name: "Age",
@@ -118,13 +142,65 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
                     (
                         "spec",
                         crate::api::registry::MergeType::Struct(
-                            &[("running", crate::api::registry::MergeType::Scalar)],
+                            &[
+                                ("description", crate::api::registry::MergeType::Scalar),
+                                ("displayName", crate::api::registry::MergeType::Scalar),
+                                (
+                                    "files",
+                                    crate::api::registry::MergeType::Map(
+                                        &crate::api::registry::MergeType::Scalar,
+                                    ),
+                                ),
+                                ("icon", crate::api::registry::MergeType::Scalar),
+                                ("organization", crate::api::registry::MergeType::Scalar),
+                                ("running", crate::api::registry::MergeType::Scalar),
+                                ("versionID", crate::api::registry::MergeType::Scalar),
+                            ],
                         ),
                     ),
                     (
                         "status",
                         crate::api::registry::MergeType::Struct(
-                            &[("autoShutdown", crate::api::registry::MergeType::Scalar)],
+                            &[
+                                (
+                                    "activeVersionID",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                ("autoShutdown", crate::api::registry::MergeType::Scalar),
+                                (
+                                    "conditions",
+                                    crate::api::registry::MergeType::ListMap(
+                                        &crate::api::registry::MergeType::Struct(
+                                            &[
+                                                (
+                                                    "lastTransitionTime",
+                                                    crate::api::registry::MergeType::Scalar,
+                                                ),
+                                                ("message", crate::api::registry::MergeType::Scalar),
+                                                (
+                                                    "observedGeneration",
+                                                    crate::api::registry::MergeType::Scalar,
+                                                ),
+                                                ("reason", crate::api::registry::MergeType::Scalar),
+                                                ("status", crate::api::registry::MergeType::Scalar),
+                                                ("type", crate::api::registry::MergeType::Scalar),
+                                            ],
+                                        ),
+                                        &["type"],
+                                    ),
+                                ),
+                                ("deprecated", crate::api::registry::MergeType::Scalar),
+                                ("id", crate::api::registry::MergeType::Scalar),
+                                (
+                                    "observedGeneration",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                (
+                                    "organizationName",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                ("updatedAt", crate::api::registry::MergeType::Scalar),
+                            ],
                         ),
                     ),
                 ],
@@ -145,6 +221,22 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
         status_subresource: true,
         printer_columns: &[
             crate::api::registry::PrinterColumn {
+                name: "Owner",
+                type_: "string",
+                format: None,
+                description: None,
+                json_path: ".status.ownerName",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Template",
+                type_: "string",
+                format: None,
+                description: None,
+                json_path: ".status.templateName",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
                 name: "Running",
                 type_: "boolean",
                 format: None,
@@ -153,12 +245,28 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
                 priority: 0i32,
             },
             crate::api::registry::PrinterColumn {
+                name: "Status",
+                type_: "string",
+                format: None,
+                description: None,
+                json_path: ".status.latestBuildStatus",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "LastUsed",
+                type_: "string",
+                format: Some("date-time"),
+                description: None,
+                json_path: ".status.lastUsedAt",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
                 name: "AutoShutdown",
                 type_: "string",
                 format: Some("date-time"),
                 description: None,
                 json_path: ".status.autoShutdown",
-                priority: 0i32,
+                priority: 1i32,
             },
             crate::api::registry::PrinterColumn {
                 name: "Age",
@@ -235,13 +343,67 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
                     (
                         "spec",
                         crate::api::registry::MergeType::Struct(
-                            &[("running", crate::api::registry::MergeType::Scalar)],
+                            &[
+                                (
+                                    "autostartSchedule",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                ("organization", crate::api::registry::MergeType::Scalar),
+                                ("running", crate::api::registry::MergeType::Scalar),
+                                ("templateName", crate::api::registry::MergeType::Scalar),
+                                (
+                                    "templateVersionID",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                ("ttlMillis", crate::api::registry::MergeType::Scalar),
+                            ],
                         ),
                     ),
                     (
                         "status",
                         crate::api::registry::MergeType::Struct(
-                            &[("autoShutdown", crate::api::registry::MergeType::Scalar)],
+                            &[
+                                ("autoShutdown", crate::api::registry::MergeType::Scalar),
+                                (
+                                    "conditions",
+                                    crate::api::registry::MergeType::ListMap(
+                                        &crate::api::registry::MergeType::Struct(
+                                            &[
+                                                (
+                                                    "lastTransitionTime",
+                                                    crate::api::registry::MergeType::Scalar,
+                                                ),
+                                                ("message", crate::api::registry::MergeType::Scalar),
+                                                (
+                                                    "observedGeneration",
+                                                    crate::api::registry::MergeType::Scalar,
+                                                ),
+                                                ("reason", crate::api::registry::MergeType::Scalar),
+                                                ("status", crate::api::registry::MergeType::Scalar),
+                                                ("type", crate::api::registry::MergeType::Scalar),
+                                            ],
+                                        ),
+                                        &["type"],
+                                    ),
+                                ),
+                                ("id", crate::api::registry::MergeType::Scalar),
+                                ("lastUsedAt", crate::api::registry::MergeType::Scalar),
+                                ("latestBuildID", crate::api::registry::MergeType::Scalar),
+                                (
+                                    "latestBuildStatus",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                (
+                                    "observedGeneration",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                (
+                                    "organizationName",
+                                    crate::api::registry::MergeType::Scalar,
+                                ),
+                                ("ownerName", crate::api::registry::MergeType::Scalar),
+                                ("templateName", crate::api::registry::MergeType::Scalar),
+                            ],
                         ),
                     ),
                 ],
