@@ -16,7 +16,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::error::{CoderError, Endpoint};
+use super::error::{CoderError, Endpoint, chain};
 use super::secret::SessionToken;
 
 /// The header coderd reads the session or API token from.
@@ -186,7 +186,7 @@ impl CoderClient {
                     .await
                     .map_err(|e| CoderError::Unreachable {
                         endpoint,
-                        source: Box::new(e),
+                        reason: chain(&e),
                     })?;
             let status = response.status();
             let body = response
@@ -195,7 +195,7 @@ impl CoderClient {
                 .await
                 .map_err(|e| CoderError::Unreachable {
                     endpoint,
-                    source: Box::new(e),
+                    reason: chain(&e),
                 })?
                 .to_bytes();
             Ok((status, body))
@@ -317,9 +317,7 @@ fn system_roots_config() -> Result<Arc<rustls::ClientConfig>, CoderError> {
                 rustls::crypto::ring::default_provider(),
             ))
             .with_safe_default_protocol_versions()
-            .map(|builder| {
-                Arc::new(builder.with_root_certificates(roots).with_no_client_auth())
-            })
+            .map(|builder| Arc::new(builder.with_root_certificates(roots).with_no_client_auth()))
             .map_err(|e| e.to_string())
         })
         .clone()

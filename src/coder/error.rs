@@ -33,8 +33,6 @@ pub struct ValidationError {
     pub detail: String,
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum CoderError {
     /// coderd answered with a non-success status; `message`/`detail`/`validations` come from
@@ -48,13 +46,10 @@ pub enum CoderError {
         validations: Vec<ValidationError>,
     },
 
-    /// No answer: connection refused or reset, DNS failure, TLS failure.
-    #[error("{endpoint}: coderd is unreachable: {source}")]
-    Unreachable {
-        endpoint: Endpoint,
-        #[source]
-        source: BoxError,
-    },
+    /// No answer: connection refused or reset, DNS failure, TLS failure. `reason` is the
+    /// transport error with its causes (hyper's own message alone says only "client error").
+    #[error("{endpoint}: coderd is unreachable: {reason}")]
+    Unreachable { endpoint: Endpoint, reason: String },
 
     /// coderd took longer than the client's timeout for the whole exchange.
     #[error("{endpoint}: coderd did not answer within {timeout:?}")]
@@ -193,6 +188,21 @@ impl CoderError {
             _ => false,
         }
     }
+}
+
+/// An error and its causes, `outer: inner: innermost`, each said once.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn truncate(text: &str, limit: usize) -> String {

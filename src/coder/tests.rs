@@ -636,6 +636,11 @@ async fn a_closed_port_is_unreachable() {
     assert!(matches!(error, CoderError::Unreachable { .. }), "{error:?}");
     assert!(error.is_unavailable());
     assert_eq!(error.status(), None);
+    // The cause is spelled out, not only hyper's "client error (Connect)".
+    assert!(
+        error.to_string().to_lowercase().contains("refused"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

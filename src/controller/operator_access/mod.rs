@@ -175,7 +175,11 @@ pub async fn reconcile(
     let settings = match settings::resolve(target.name, &spec_of(ccp), &target.service_url()) {
         Ok(settings) => settings,
         Err(message) => {
-            return Ok(Access::not_ready(reason::INVALID_SPEC, message, Retry::Resync));
+            return Ok(Access::not_ready(
+                reason::INVALID_SPEC,
+                message,
+                Retry::Resync,
+            ));
         }
     };
     match &settings.mode {
@@ -244,12 +248,10 @@ pub fn report(
     }
     status.operator_access_ready = Some(access.ready);
     // Only a working token is published: consumers take the reference as "use this".
-    status.operator_token_secret_ref =
-        access
-            .token_secret_ref
-            .as_ref()
-            .map(|(name, key)| CoderControlPlaneStatusOperatorTokenSecretRef {
-                name: Some(name.clone()),
-                key: Some(key.clone()),
-            });
+    status.operator_token_secret_ref = access.token_secret_ref.as_ref().map(|(name, key)| {
+        CoderControlPlaneStatusOperatorTokenSecretRef {
+            name: Some(name.clone()),
+            key: Some(key.clone()),
+        }
+    });
 }

@@ -73,7 +73,13 @@ pub async fn apply_token(
     key: &str,
     token: &SessionToken,
 ) -> Result<()> {
-    apply(client, target, name, BTreeMap::from([(key, token.expose())])).await
+    apply(
+        client,
+        target,
+        name,
+        BTreeMap::from([(key, token.expose())]),
+    )
+    .await
 }
 
 async fn apply(
@@ -95,12 +101,16 @@ async fn apply(
     let api: Api<Secret> = Api::namespaced(client.clone(), target.namespace);
     // The apply's body holds the secret: it goes to the API server only, never to a log (the
     // error below carries the API server's message, which does not echo the body).
-    api.patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&secret))
-        .await
-        .map(|_| ())
-        .map_err(|source| Error::Child {
-            action: "apply",
-            child: format!("Secret {}/{name}", target.namespace),
-            source,
-        })
+    api.patch(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&secret),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|source| Error::Child {
+        action: "apply",
+        child: format!("Secret {}/{name}", target.namespace),
+        source,
+    })
 }

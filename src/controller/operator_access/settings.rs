@@ -88,9 +88,13 @@ pub fn resolve(
 /// A Go-style duration (`720h`, `1h30m`, `90s`, `500ms`), the format coderd's own flags use.
 fn parse_lifetime(text: &str) -> Result<Duration, String> {
     let invalid = |why: String| {
-        format!("operatorAccess.tokenLifetime {text:?} is not a positive duration like \"720h\" or \"1h30m\": {why}")
+        format!(
+            "operatorAccess.tokenLifetime {text:?} is not a positive duration like \"720h\" or \"1h30m\": {why}"
+        )
     };
-    let parsed: jiff::SignedDuration = text.parse().map_err(|e: jiff::Error| invalid(e.to_string()))?;
+    let parsed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e: jiff::Error| invalid(e.to_string()))?;
     if !parsed.is_positive() {
         return Err(invalid("it must be longer than zero".into()));
     }
@@ -149,8 +153,17 @@ mod tests {
 
     #[test]
     fn lifetimes_parse_like_go_durations() {
-        for (text, secs) in [("720h", 720 * 3600), ("1h30m", 5400), ("90s", 90), ("6s", 6)] {
-            assert_eq!(parse_lifetime(text).unwrap(), Duration::from_secs(secs), "{text}");
+        for (text, secs) in [
+            ("720h", 720 * 3600),
+            ("1h30m", 5400),
+            ("90s", 90),
+            ("6s", 6),
+        ] {
+            assert_eq!(
+                parse_lifetime(text).unwrap(),
+                Duration::from_secs(secs),
+                "{text}"
+            );
         }
         assert_eq!(parse_lifetime("500ms").unwrap(), Duration::from_millis(500));
         for bad in ["0s", "-5m", "soon", "5"] {
