@@ -1,0 +1,97 @@
+//! The fake's own knobs: stop/restart, unavailability, latency, the request log.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Api, owner_session};
+use fake_coderd::FakeCoderd;
+
+#[tokio::test]
+async fn restart_keeps_state_and_port_and_stopped_refuses_connections() {
+    let mut fake = FakeCoderd::start().await;
+    let api = owner_session(&fake).await;
+    let url = fake.url();
+    let tpl = fake
+        .admin()
+        .create_template_with_files("coder", "docker", &[("main.tf", "# x\n")])
+        .unwrap();
+
+    fake.stop().await;
+    assert!(!fake.is_running());
+    let err = reqwest::Client::new()
+        .get(format!("{url}/api/v2/buildinfo"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect_err("a stopped coderd refuses connections");
+    assert!(err.is_connect(), "{err:?}");
+
+    fake.restart().await;
+    assert_eq!(fake.url(), url);
+    // The session, the template and the first user survived.
+    assert_eq!(api.get("/users/me").await.expect(200)["username"], "admin");
+    assert_eq!(
+        api.get(&format!("/templates/{tpl}")).await.expect(200)["name"],
+        "docker"
+    );
+    Api::new(&fake).get("/users/first").await.expect(200);
+}
+
+#[tokio::test]
+async fn unavailable_answers_503_text_until_switched_off() {
+    let fake = FakeCoderd::start().await;
+    let api = owner_session(&fake).await;
+    fake.set_unavailable(true);
+    let down = api.get("/users/me").await;
+    assert_eq!(down.status, 503);
+    assert!(
+        down.content_type.starts_with("text/plain"),
+        "{}",
+        down.content_type
+    );
+    fake.set_unavailable(false);
+    api.get("/users/me").await.expect(200);
+}
+
+#[tokio::test]
+async fn latency_delays_every_answer() {
+    let fake = FakeCoderd::start().await;
+    let api = owner_session(&fake).await;
+    let baseline = Instant::now();
+    api.get("/users/me").await.expect(200);
+    let fast = baseline.elapsed();
+    fake.set_latency(Duration::from_millis(300));
+    let slow_start = Instant::now();
+    api.get("/users/me").await.expect(200);
+    let slow = slow_start.elapsed();
+    assert!(slow >= Duration::from_millis(300), "{slow:?}");
+    assert!(slow > fast, "{slow:?} vs {fast:?}");
+}
+
+#[tokio::test]
+async fn requests_are_recorded_with_caller_and_status() {
+    let fake = FakeCoderd::start().await;
+    let api = owner_session(&fake).await;
+    fake.clear_requests();
+    api.get("/users/me").await.expect(200);
+    Api::new(&fake).get("/workspaces?limit=5").await.expect(401);
+    api.get("/nowhere").await.expect(404);
+    let log = fake.requests();
+    assert_eq!(log.len(), 3);
+    assert_eq!(
+        (log[0].method.as_str(), log[0].path.as_str(), log[0].status),
+        ("GET", "/api/v2/users/me", 200)
+    );
+    assert_eq!(log[0].user.as_deref(), Some("admin"));
+    assert_eq!(
+        (
+            log[1].path.as_str(),
+            log[1].query.as_deref(),
+            log[1].user.as_deref(),
+            log[1].status
+        ),
+        ("/api/v2/workspaces", Some("limit=5"), None, 401)
+    );
+    assert_eq!(log[2].status, 404);
+}
