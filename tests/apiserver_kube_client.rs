@@ -19,7 +19,13 @@ use serde_json::json;
 use support::*;
 
 fn ws(name: &str, labels: &[(&str, &str)]) -> CoderWorkspace {
-    let mut w = CoderWorkspace::new(name, running_spec());
+    let mut w = CoderWorkspace::new(
+        name,
+        CoderWorkspaceSpec {
+            running: Some(true),
+            ..Default::default()
+        },
+    );
     w.metadata.namespace = Some("default".into());
     if !labels.is_empty() {
         w.metadata.labels = Some(
@@ -267,9 +273,4 @@ async fn watcher_streaming_lists() {
     assert_eq!(next(&mut rx).await, "delete:s-1");
     task.abort();
     server.stop().await;
-}
-
-/// A spec asking for a running workspace; the other fields stay unset.
-fn running_spec() -> CoderWorkspaceSpec {
-    serde_json::from_value(serde_json::json!({"running": true})).expect("a valid spec")
 }

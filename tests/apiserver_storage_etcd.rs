@@ -43,7 +43,13 @@ async fn replica(etcd: &Etcd, prefix: &str) -> TestServer {
 }
 
 fn ws(ns: &str, name: &str) -> CoderWorkspace {
-    let mut w = CoderWorkspace::new(name, running_spec());
+    let mut w = CoderWorkspace::new(
+        name,
+        CoderWorkspaceSpec {
+            running: Some(true),
+            ..Default::default()
+        },
+    );
     w.metadata.namespace = Some(ns.into());
     w
 }
@@ -329,9 +335,4 @@ async fn compaction_expires_old_watches_and_kube_watcher_relists(watch_cache: bo
     expect(&mut rx, "apply y").await;
     watcher_task.abort();
     server.stop().await;
-}
-
-/// A spec asking for a running workspace; the other fields stay unset.
-fn running_spec() -> CoderWorkspaceSpec {
-    serde_json::from_value(serde_json::json!({"running": true})).expect("a valid spec")
 }

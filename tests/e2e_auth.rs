@@ -186,7 +186,13 @@ async fn start_ours(cp: &ControlPlane) -> Ours {
 }
 
 fn workspace(name: &str) -> CoderWorkspace {
-    CoderWorkspace::new(name, running_spec())
+    CoderWorkspace::new(
+        name,
+        CoderWorkspaceSpec {
+            running: Some(true),
+            ..Default::default()
+        },
+    )
 }
 
 /// A Role allowing only get and list of CoderWorkspaces in `namespace`, bound to `subject`
@@ -519,9 +525,4 @@ async fn requestheader_ca_rotation_in_the_configmap_applies_without_restart() {
     })
     .await;
     ours.server.stop().await;
-}
-
-/// A spec asking for a running workspace; the other fields stay unset.
-fn running_spec() -> CoderWorkspaceSpec {
-    serde_json::from_value(serde_json::json!({"running": true})).expect("a valid spec")
 }

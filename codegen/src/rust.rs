@@ -163,7 +163,7 @@ impl Emitter<'_> {
             default_inits.push(init);
         }
         let docs = doc_attrs(doc);
-        let default_impl = if kube.is_none() && defaultable {
+        let default_impl = if defaultable {
             quote! {
                 impl Default for #ident {
                     fn default() -> Self {

@@ -27,6 +27,12 @@ fn externals() -> ExternalDefinitions {
         json!({"type": "string", "format": "date-time"}),
     );
     add(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Condition",
+        json!({"type": "object", "required": ["type", "status"],
+               "properties": {"type": {"type": "string"}, "status": {"type": "string"},
+                              "lastTransitionTime": {"$ref": "io.k8s.apimachinery.pkg.apis.meta.v1.Time"}}}),
+    );
+    add(
         "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
         json!({"type": "object", "properties": {"resourceVersion": {"type": "string"}}}),
     );

@@ -131,6 +131,32 @@ impl CoderControlPlaneSpec {
         Default::default()
     }
 }
+impl Default for CoderControlPlaneSpec {
+    fn default() -> Self {
+        Self {
+            image: Self::default_image(),
+            replicas: Self::default_replicas(),
+            service: Self::default_service(),
+            extra_args: None,
+            extra_env: None,
+            env_from: None,
+            image_pull_secrets: None,
+            resources: None,
+            security_context: None,
+            pod_security_context: None,
+            node_selector: None,
+            tolerations: None,
+            affinity: None,
+            service_account: Self::default_service_account(),
+            tls: None,
+            expose: None,
+            rbac: Self::default_rbac(),
+            operator_access: Self::default_operator_access(),
+            readiness_probe: Self::default_readiness_probe(),
+            liveness_probe: Self::default_liveness_probe(),
+        }
+    }
+}
 /// The Service in front of coderd.
 #[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct CoderControlPlaneService {

@@ -40,6 +40,19 @@ pub struct CoderTemplateSpec {
     #[serde(rename = "running", default, skip_serializing_if = "Option::is_none")]
     pub running: Option<bool>,
 }
+impl Default for CoderTemplateSpec {
+    fn default() -> Self {
+        Self {
+            organization: None,
+            version_id: None,
+            display_name: None,
+            description: None,
+            icon: None,
+            files: None,
+            running: None,
+        }
+    }
+}
 /// Observed state of the template, as coderd reports it.
 #[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct CoderTemplateStatus {

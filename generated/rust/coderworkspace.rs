@@ -45,6 +45,18 @@ pub struct CoderWorkspaceSpec {
     )]
     pub autostart_schedule: Option<String>,
 }
+impl Default for CoderWorkspaceSpec {
+    fn default() -> Self {
+        Self {
+            organization: None,
+            template_name: None,
+            template_version_id: None,
+            running: None,
+            ttl_millis: None,
+            autostart_schedule: None,
+        }
+    }
+}
 /// Observed state of the workspace, as coderd reports it.
 #[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct CoderWorkspaceStatus {
