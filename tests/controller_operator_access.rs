@@ -53,12 +53,24 @@ fn access(fake: &FakeKube, name: &str) -> Option<(Value, Value)> {
     Some((obj, condition))
 }
 
-/// Waits until the condition has `reason` and returns the object and the condition.
+/// Waits until the condition has `reason` and returns the object and the condition; the
+/// failure names the last condition seen.
 async fn wait_reason(fake: &FakeKube, name: &str, reason: &str) -> (Value, Value) {
-    eventually(&format!("OperatorAccessReady reason {reason}"), || {
-        access(fake, name).filter(|(_, c)| c["reason"] == reason)
-    })
-    .await
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        let seen = access(fake, name);
+        if let Some((obj, condition)) = &seen
+            && condition["reason"] == reason
+        {
+            return (obj.clone(), condition.clone());
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: no OperatorAccessReady reason {reason}; last: {:?}",
+            seen.map(|(_, c)| c)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn owner_uid(fake: &FakeKube, name: &str) -> String {
@@ -112,11 +124,22 @@ async fn a_fresh_coderd_is_bootstrapped_and_the_token_works() {
     // The token is an Owner's, the admin's.
     let token = SessionToken::new(secret_value(&token_secret, "token"));
     let me = coderd(&coder.url())
-        .with_token(token)
+        .with_token(token.clone())
         .me()
         .await
         .expect("the token works");
     assert!(me.is_owner());
+    // The spec's default 720h is more than coderd lets an Owner's token live (168h): the
+    // controller minted the longest allowed instead of failing.
+    let key = coderd(&coder.url())
+        .with_token(token.clone())
+        .api_key("me", token.key_id().expect("key id"))
+        .await
+        .expect("key metadata");
+    let lifetime = key
+        .expires_at
+        .duration_since(key.created_at.expect("created_at"));
+    assert_eq!(lifetime.as_hours(), 168, "{lifetime:?}");
     assert_eq!(me.username, secret_value(&credentials, "username"));
 
     // The stored password logs in (what an admin does to use Coder's UI).

@@ -173,6 +173,22 @@ impl CoderError {
         self.status() == Some(StatusCode::CONFLICT)
     }
 
+    /// The longest token lifetime coderd allows, when this is its refusal of a longer one
+    /// (400, detail `lifetime must be less than 168h0m0s`, as coderd's key validation says it).
+    pub fn max_token_lifetime(&self) -> Option<Duration> {
+        let CoderError::Api {
+            status: StatusCode::BAD_REQUEST,
+            detail: Some(detail),
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let (_, max) = detail.split_once("lifetime must be less than ")?;
+        let max: jiff::SignedDuration = max.trim().trim_end_matches('.').parse().ok()?;
+        Duration::try_from(max).ok().filter(|d| !d.is_zero())
+    }
+
     /// coderd cannot be reached or is not serving: no answer, a timeout, or 502/503/504
     /// (a proxy or load balancer in front of a coderd that is down). Callers map this to 503
     /// and retry later; everything else is an answer about the request itself.
@@ -254,6 +270,19 @@ mod tests {
         assert!(error.to_string().ends_with("404 Not Found: Not Found"));
         assert!(error.is_not_found());
         assert!(!error.is_unavailable());
+    }
+
+    #[test]
+    fn a_lifetime_refusal_names_the_maximum() {
+        let body = br#"{"message":"Failed to validate create API key request.","detail":"lifetime must be less than 168h0m0s"}"#;
+        let error = CoderError::from_response(ENDPOINT, StatusCode::BAD_REQUEST, body);
+        assert_eq!(
+            error.max_token_lifetime(),
+            Some(Duration::from_secs(168 * 3600))
+        );
+        let other =
+            CoderError::from_response(ENDPOINT, StatusCode::BAD_REQUEST, br#"{"message":"x"}"#);
+        assert_eq!(other.max_token_lifetime(), None);
     }
 
     #[test]

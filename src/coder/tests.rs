@@ -652,3 +652,20 @@ async fn path_segments_from_callers_are_escaped() {
         "/api/v2/organizations/my%20org/templates/a%2Fb"
     );
 }
+
+#[tokio::test]
+async fn token_config_gives_the_lifetime_cap() {
+    let (url, seen) = serve(Duration::ZERO, |_| {
+        (
+            StatusCode::OK,
+            json!({"max_token_lifetime": 604_800_000_000_000_i64}).to_string(),
+        )
+    })
+    .await;
+    let max = client(&url).max_token_lifetime(ME).await.unwrap();
+    assert_eq!(max, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(
+        seen.lock().unwrap()[0].uri.path(),
+        "/api/v2/users/me/keys/tokens/tokenconfig"
+    );
+}

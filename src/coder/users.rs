@@ -17,6 +17,7 @@ const LOGIN: Endpoint = Endpoint::new("POST", "/api/v2/users/login");
 const USER: Endpoint = Endpoint::new("GET", "/api/v2/users/{user}");
 const TOKEN_CREATE: Endpoint = Endpoint::new("POST", "/api/v2/users/{user}/keys/tokens");
 const TOKEN_BY_NAME: Endpoint = Endpoint::new("GET", "/api/v2/users/{user}/keys/tokens/{keyname}");
+const TOKEN_CONFIG: Endpoint = Endpoint::new("GET", "/api/v2/users/{user}/keys/tokens/tokenconfig");
 const KEY_BY_ID: Endpoint = Endpoint::new("GET", "/api/v2/users/{user}/keys/{keyid}");
 const KEY_DELETE: Endpoint = Endpoint::new("DELETE", "/api/v2/users/{user}/keys/{keyid}");
 
@@ -103,6 +104,13 @@ pub struct GenerateApiKeyResponse {
     pub key: SessionToken,
 }
 
+/// codersdk `TokenConfig`: the longest lifetime this user may give a token (Go duration,
+/// nanoseconds). Owners are capped by coderd's `--max-admin-token-lifetime` (default 168h).
+#[derive(Deserialize)]
+struct TokenConfig {
+    max_token_lifetime: i64,
+}
+
 #[derive(Serialize)]
 struct LoginRequest<'a> {
     email: &'a str,
@@ -185,6 +193,15 @@ impl CoderClient {
         )?;
         let path = format!("/api/v2/users/{}/keys/tokens", segment(user));
         self.call_json(TOKEN_CREATE, &path, body).await
+    }
+
+    /// The longest lifetime `user` may give a new token.
+    pub async fn max_token_lifetime(&self, user: &str) -> Result<Duration, CoderError> {
+        let path = format!("/api/v2/users/{}/keys/tokens/tokenconfig", segment(user));
+        let config: TokenConfig = self.get(TOKEN_CONFIG, &path).await?;
+        Ok(Duration::from_nanos(
+            u64::try_from(config.max_token_lifetime).unwrap_or(0),
+        ))
     }
 
     /// A token's metadata by its name (includes `expires_at`).

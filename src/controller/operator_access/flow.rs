@@ -3,7 +3,7 @@
 //! Kubernetes API failures are errors.
 
 use jiff::Timestamp;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::rotation;
 use super::secrets::{self, AdminCredentials};
@@ -207,11 +207,17 @@ pub async fn generated(
     let admin = coderd.with_token(session.clone());
     let minted_at = Timestamp::now();
     let name = format!("{TOKEN_NAME_PREFIX}{}", minted_at.as_millisecond());
-    let minted = match admin
-        .create_api_token(ME, &name, settings.token_lifetime)
-        .await
-    {
+    let mut lifetime = allowed_lifetime(&admin, settings.token_lifetime).await;
+    let minted = match admin.create_api_token(ME, &name, lifetime).await {
         Ok(minted) => minted,
+        // A coderd without the token config endpoint still says its maximum when refusing.
+        Err(error) if error.max_token_lifetime().is_some_and(|max| max < lifetime) => {
+            lifetime = error.max_token_lifetime().unwrap_or(lifetime);
+            match admin.create_api_token(ME, &name, lifetime).await {
+                Ok(minted) => minted,
+                Err(error) => return Ok(Access::coderd_failed(&error)),
+            }
+        }
         Err(error) => return Ok(Access::coderd_failed(&error)),
     };
     secrets::apply_token(kube, target, token_secret, TOKEN_KEY, &minted.key).await?;
@@ -243,8 +249,8 @@ pub async fn generated(
         warn!(%error, "cannot end the login session; it expires by itself");
     }
 
-    let lifetime = jiff::SignedDuration::try_from(settings.token_lifetime)
-        .unwrap_or(jiff::SignedDuration::MAX);
+    // Checked against the key's real expiry at the next attempt; this only schedules it.
+    let lifetime = jiff::SignedDuration::try_from(lifetime).unwrap_or(jiff::SignedDuration::MAX);
     let rotate_at = minted_at
         .checked_add(lifetime * 2 / 3)
         .unwrap_or(Timestamp::MAX);
@@ -259,6 +265,23 @@ pub async fn generated(
     );
     access.events = events;
     Ok(access)
+}
+
+/// `wanted`, or less when coderd allows less for this user: Owners are capped by
+/// `--max-admin-token-lifetime` (168h by default), below the spec's default of 720h.
+async fn allowed_lifetime(admin: &CoderClient, wanted: std::time::Duration) -> std::time::Duration {
+    match admin.max_token_lifetime(ME).await {
+        Ok(max) if !max.is_zero() && max < wanted => {
+            info!(?wanted, ?max, "coderd caps the operator token's lifetime");
+            max
+        }
+        Ok(_) => wanted,
+        // Older coderd without the endpoint: the mint's refusal says the maximum instead.
+        Err(error) => {
+            debug!(%error, "no token config; minting with the configured lifetime");
+            wanted
+        }
+    }
 }
 
 fn new_credentials() -> Result<AdminCredentials> {
