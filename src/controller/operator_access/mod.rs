@@ -8,12 +8,14 @@
 //! when a third of its lifetime is left. coderd being down is a condition and a retry with
 //! backoff, never a reconcile error. See docs/operator-access.md.
 
-mod flow;
+mod generated;
+mod provided;
 mod rotation;
 mod secrets;
 mod settings;
 
 use std::collections::HashMap;
+use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ use super::error::Result;
 use crate::api::coder::v1alpha1::{
     CoderControlPlane, CoderControlPlaneStatus, CoderControlPlaneStatusOperatorTokenSecretRef,
 };
-use crate::coder::{ClientOptions, CoderClient};
+use crate::coder::{ClientOptions, CoderClient, CoderError};
 pub use settings::{AccessSettings, Mode, OperatorAccessSpec};
 
 /// The condition type.
@@ -76,6 +78,23 @@ pub struct Access {
 }
 
 impl Access {
+    /// coderd could not be asked, or answered something unexpected.
+    fn coderd_failed(error: &CoderError) -> Self {
+        if error.is_unavailable() {
+            Access::not_ready(
+                reason::CODERD_UNREACHABLE,
+                format!("cannot reach coderd: {error}"),
+                Retry::Backoff,
+            )
+        } else {
+            Access::not_ready(
+                reason::CODERD_ERROR,
+                format!("coderd refused: {error}"),
+                Retry::Backoff,
+            )
+        }
+    }
+
     fn ready(reason: &'static str, message: String, secret: (&str, &str), retry: Retry) -> Self {
         Self {
             ready: true,
@@ -189,14 +208,22 @@ pub async fn reconcile(
             Retry::Resync,
         )),
         Mode::Provided { secret, key } => match connect(ctx, &settings, coderd_available) {
-            Ok(coderd) => flow::provided(&ctx.client, target, &coderd, secret, key).await,
-            Err(access) => Ok(access),
+            Continue(coderd) => provided::check(&ctx.client, target, &coderd, secret, key).await,
+            Break(access) => Ok(access),
         },
         Mode::Generated { token_secret } => match connect(ctx, &settings, coderd_available) {
-            Ok(coderd) => {
-                flow::generated(&ctx.client, target, &settings, &coderd, token_secret).await
+            Continue(coderd) => {
+                generated::Generated {
+                    kube: &ctx.client,
+                    target,
+                    settings: &settings,
+                    coderd: &coderd,
+                    token_secret,
+                }
+                .run()
+                .await
             }
-            Err(access) => Ok(access),
+            Break(access) => Ok(access),
         },
     }
 }
@@ -206,10 +233,10 @@ fn connect(
     ctx: &Context,
     settings: &AccessSettings,
     coderd_available: bool,
-) -> std::result::Result<CoderClient, Access> {
+) -> ControlFlow<Access, CoderClient> {
     if !settings.explicit_url && !coderd_available {
         // The Deployment's status change triggers the next attempt.
-        return Err(Access::not_ready(
+        return Break(Access::not_ready(
             reason::CODERD_UNREACHABLE,
             format!(
                 "waiting for a coderd replica to become available at {}",
@@ -218,9 +245,14 @@ fn connect(
             Retry::Resync,
         ));
     }
-    ctx.operator_access
-        .client(&settings.url)
-        .map_err(|error| Access::not_ready(reason::INVALID_SPEC, error.to_string(), Retry::Resync))
+    match ctx.operator_access.client(&settings.url) {
+        Ok(client) => Continue(client),
+        Err(error) => Break(Access::not_ready(
+            reason::INVALID_SPEC,
+            error.to_string(),
+            Retry::Resync,
+        )),
+    }
 }
 
 /// Writes `access` into `status`: the condition (its transition time kept while its status
