@@ -386,7 +386,7 @@ pub struct CoderControlPlaneOperatorAccess {
     /// URL the operator reaches coderd at; defaults to the Service's in-cluster URL. Set it when the operator runs outside the cluster network.
     #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Lifetime of minted tokens, e.g. 720h; a token is replaced when a third of its lifetime is left.
+    /// Lifetime of minted tokens, e.g. 168h; a token is replaced when a third of its lifetime is left. coderd refuses owner tokens longer than its --max-admin-token-lifetime (168h unless changed).
     #[serde(
         rename = "tokenLifetime",
         default = "CoderControlPlaneOperatorAccess::default_token_lifetime"
@@ -398,7 +398,7 @@ impl CoderControlPlaneOperatorAccess {
         false
     }
     fn default_token_lifetime() -> String {
-        String::from("720h")
+        String::from("168h")
     }
 }
 impl Default for CoderControlPlaneOperatorAccess {

@@ -188,16 +188,13 @@ impl Authorizer for SubjectAccessReviewAuthorizer {
         attributes: &'a Attributes,
     ) -> BoxFuture<'a, Result<Decision, AuthorizeError>> {
         Box::pin(async move {
-            if let Some(decision) = self.cache.get(attributes) {
-                return Ok(decision);
-            }
-            let decision = self.review(attributes).await?;
-            let ttl = match decision {
+            let ttl_of = |decision: &Decision| match decision {
                 Decision::Allow => self.ttl.allowed,
                 Decision::Deny { .. } => self.ttl.denied,
             };
-            self.cache.insert(attributes.clone(), decision.clone(), ttl);
-            Ok(decision)
+            self.cache
+                .get_or_fetch(attributes, ttl_of, || self.review(attributes))
+                .await
         })
     }
 }

@@ -43,9 +43,12 @@ impl TokenAuthenticator {
         }
         // Boxed: the review's future is large and needed once per TTL; keeping it out of the
         // per-request future keeps every cached request's future small.
-        let user = Box::pin(self.review(token)).await?;
-        self.cache.insert(key, user.clone(), self.ttl);
-        Ok(user)
+        let ttl = self.ttl;
+        Box::pin(
+            self.cache
+                .get_or_fetch(&key, |_| ttl, || self.review(token)),
+        )
+        .await
     }
 
     async fn review(&self, token: &str) -> Result<Option<Arc<UserInfo>>, TokenReviewError> {

@@ -121,12 +121,20 @@ pub fn token_from_request(headers: &HeaderMap, query: Option<&str>) -> Option<St
     {
         return Some(v.to_string());
     }
-    headers
+    // RFC 6750, after coderd's own ways (httpmw APITokenFromRequest): the bearer header, then
+    // the access_token query parameter.
+    let bearer = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+        .filter(|v| !v.is_empty());
+    bearer.or_else(|| {
+        query?.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            (name == "access_token" && !value.is_empty()).then(|| value.to_string())
+        })
+    })
 }
 
 fn split_token(token: &str) -> Result<(&str, &str), String> {
@@ -152,8 +160,23 @@ fn split_token(token: &str) -> Result<(&str, &str), String> {
     Ok((parts[0], parts[1]))
 }
 
+/// coderd's 401s carry an RFC 6750 challenge: just the realm when no token came, `invalid_token`
+/// otherwise (the error_description wording is the fake's).
 fn unauthorized(detail: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, SIGNED_OUT).detail(detail)
+    challenge(
+        ApiError::new(StatusCode::UNAUTHORIZED, SIGNED_OUT).detail(detail),
+        Some("The access token is invalid"),
+    )
+}
+
+fn challenge(mut err: ApiError, invalid: Option<&str>) -> ApiError {
+    err.www_authenticate = Some(match invalid {
+        None => "Bearer realm=\"coder\"".to_string(),
+        Some(why) => {
+            format!("Bearer realm=\"coder\", error=\"invalid_token\", error_description=\"{why}\"")
+        }
+    });
+    err
 }
 
 /// Who is calling: the user id and the key id used.
@@ -170,9 +193,12 @@ pub fn authenticate(
     token: Option<String>,
 ) -> Result<Caller, ApiError> {
     let Some(token) = token else {
-        return Err(unauthorized(format!(
-            "Cookie {SESSION_TOKEN_COOKIE:?} or query parameter must be provided."
-        )));
+        return Err(challenge(
+            ApiError::new(StatusCode::UNAUTHORIZED, SIGNED_OUT).detail(format!(
+                "Cookie {SESSION_TOKEN_COOKIE:?} or query parameter must be provided."
+            )),
+            None,
+        ));
     };
     let (id, secret) =
         split_token(&token).map_err(|e| unauthorized(format!("Invalid API key format: {e}")))?;
@@ -183,10 +209,13 @@ pub fn authenticate(
         return Err(unauthorized("API key secret is invalid."));
     }
     if key.expires_at < now {
-        return Err(unauthorized(format!(
-            "API key expired at {:?}.",
-            go_time_string(key.expires_at)
-        )));
+        return Err(challenge(
+            ApiError::new(StatusCode::UNAUTHORIZED, SIGNED_OUT).detail(format!(
+                "API key expired at {:?}.",
+                go_time_string(key.expires_at)
+            )),
+            Some("The access token has expired"),
+        ));
     }
     key.last_used = now;
     // ExtractAPIKey refreshes a key that has lost more than an hour of its lifetime

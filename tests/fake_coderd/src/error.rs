@@ -13,6 +13,8 @@ pub struct ApiError {
     pub message: String,
     pub detail: Option<String>,
     pub validations: Vec<(String, String)>,
+    /// A `WWW-Authenticate` challenge (coderd sends one with its 401s).
+    pub www_authenticate: Option<String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -24,6 +26,7 @@ impl ApiError {
             message: message.into(),
             detail: None,
             validations: Vec::new(),
+            www_authenticate: None,
         }
     }
 
@@ -90,7 +93,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(challenge) = self.www_authenticate.as_deref()
+            && let Ok(value) = axum::http::HeaderValue::from_str(challenge)
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, value);
+        }
+        response
     }
 }
 

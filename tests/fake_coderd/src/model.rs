@@ -394,7 +394,9 @@ impl State {
                 if done <= now {
                     job.completed_at = Some(done);
                     job.updated_at = done;
-                    job.error = Some("canceled".to_string());
+                    // The provisioner reports how the interrupted run ended; the wording is the
+                    // fake's.
+                    job.error = Some("canceled: the provisioner stopped the run".to_string());
                 }
                 continue;
             }

@@ -448,9 +448,8 @@ pub fn cancel_job(
     job.canceled_at = Some(now);
     job.updated_at = now;
     if job.started_at.is_none() {
-        // No provisioner holds it: coderd marks it completed right away.
+        // No provisioner holds it: coderd marks it completed right away, without an error.
         job.completed_at = Some(now);
-        job.error = Some("canceled".to_string());
     }
     Ok(())
 }

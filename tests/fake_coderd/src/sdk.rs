@@ -12,8 +12,10 @@ use crate::model::{
     User, UserStatus, Workspace, WorkspaceBuild, workspace_status,
 };
 
+/// RFC 3339 in UTC with at most microseconds, as coderd's times come out of Postgres.
 pub fn ts(t: Timestamp) -> Value {
-    json!(t.to_string())
+    let micros = t.round(jiff::Unit::Microsecond).unwrap_or(t);
+    json!(micros.to_string())
 }
 
 fn opt_ts(t: Option<Timestamp>) -> Value {
@@ -29,7 +31,7 @@ pub fn role_json(role: Role) -> Value {
 
 /// codersdk.User.
 pub fn user(state: &State, u: &User) -> Value {
-    json!({
+    let mut v = json!({
         "id": u.id,
         "username": u.username,
         "name": u.name,
@@ -39,10 +41,14 @@ pub fn user(state: &State, u: &User) -> Value {
         "last_seen_at": ts(u.last_seen_at),
         "status": match u.status { UserStatus::Active => "active", UserStatus::Suspended => "suspended" },
         "login_type": if u.password.is_some() { "password" } else { "none" },
-        "theme_preference": "",
         "organization_ids": state.user_org_ids(u.id),
         "roles": role_json(u.role),
-    })
+    });
+    // `name` is omitempty in codersdk.MinimalUser.
+    if let Some(map) = v.as_object_mut().filter(|_| u.name.is_empty()) {
+        map.remove("name");
+    }
+    v
 }
 
 /// codersdk.Organization.
@@ -328,4 +334,53 @@ pub fn workspace(state: &State, w: &Workspace) -> Value {
         v["ttl_ms"] = json!(ttl);
     }
     v
+}
+
+/// codersdk.ProvisionerJobLog entries for a job, synthesized from its state: coderd stores the
+/// provisioner's output; the fake writes one line per stage reached (provisioner_daemon source)
+/// and the failure (provisioner source, level error). Ids start at 1 and only grow.
+pub fn job_logs(j: &Job) -> Vec<Value> {
+    let mut lines: Vec<(Timestamp, &str, &str, &str, String)> = vec![(
+        j.created_at,
+        "provisioner_daemon",
+        "info",
+        "Setting up",
+        String::new(),
+    )];
+    if let Some(t) = j.started_at {
+        let stage = match j.kind {
+            JobKind::TemplateVersionImport { .. } => "Parsing template parameters",
+            JobKind::WorkspaceBuild { .. } => "Planning infrastructure",
+        };
+        lines.push((t, "provisioner_daemon", "info", stage, String::new()));
+    }
+    if let Some(t) = j.canceled_at {
+        lines.push((t, "provisioner_daemon", "warn", "Canceling", String::new()));
+    }
+    if let Some(t) = j.completed_at {
+        if let Some(e) = &j.error {
+            lines.push((t, "provisioner", "error", "Error", e.clone()));
+        }
+        lines.push((
+            t,
+            "provisioner_daemon",
+            "info",
+            "Cleaning Up",
+            String::new(),
+        ));
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, (t, source, level, stage, output))| {
+            json!({
+                "id": i + 1,
+                "created_at": ts(t),
+                "log_source": source,
+                "log_level": level,
+                "stage": stage,
+                "output": output,
+            })
+        })
+        .collect()
 }

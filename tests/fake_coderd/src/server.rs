@@ -17,6 +17,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::error::ApiError;
 use crate::shared::{RecordedRequest, Shared};
 
 /// Serves `app` on `listener` until the returned task is aborted; aborting it drops the listener
@@ -27,7 +28,11 @@ pub fn spawn(listener: TcpListener, app: Router) -> JoinHandle<()> {
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok((stream, _)) = accepted else {
+                        // Out of descriptors or the like: back off instead of spinning.
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        continue;
+                    };
                     let service = TowerToHyperService::new(app.clone());
                     connections.spawn(async move {
                         // A client that goes away mid-request is not the fake's problem.
@@ -81,6 +86,8 @@ pub async fn knobs(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
             ),
         )
             .into_response()
+    } else if let Some(status) = shared.take_fault(&method, &path) {
+        injected(status)
     } else {
         next.run(req).await
     };
@@ -92,4 +99,17 @@ pub async fn knobs(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
         status: response.status().as_u16(),
     });
     response
+}
+
+/// The answer of an injected fault: for a 500, httpapi.InternalServerError's body; otherwise a
+/// codersdk.Response naming the fault.
+fn injected(status: u16) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let err = if code == StatusCode::INTERNAL_SERVER_ERROR {
+        ApiError::new(code, "An internal server error occurred.")
+            .detail("fake-coderd: injected fault")
+    } else {
+        ApiError::new(code, format!("fake-coderd: injected {status}"))
+    };
+    err.into_response()
 }

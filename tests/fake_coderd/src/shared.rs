@@ -25,6 +25,16 @@ pub struct RecordedRequest {
     pub status: u16,
 }
 
+/// An injected failure: the next `remaining` requests matching `method` (any when None) and
+/// `path_prefix` are answered `status` without reaching the handler.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: Option<String>,
+    pub path_prefix: String,
+    pub status: u16,
+    pub remaining: usize,
+}
+
 pub struct Shared {
     state: Mutex<State>,
     pub timings: JobTimings,
@@ -32,6 +42,7 @@ pub struct Shared {
     pub unavailable: AtomicBool,
     latency: Mutex<Duration>,
     requests: Mutex<Vec<RecordedRequest>>,
+    faults: Mutex<Vec<Fault>>,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -48,6 +59,7 @@ impl Shared {
             unavailable: AtomicBool::new(false),
             latency: Mutex::new(Duration::ZERO),
             requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
         }
     }
 
@@ -72,6 +84,30 @@ impl Shared {
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
         relock(&self.requests).clone()
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        relock(&self.faults).push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        relock(&self.faults).clear();
+    }
+
+    /// Consumes one use of the first fault matching the request, returning its status.
+    pub fn take_fault(&self, method: &str, path: &str) -> Option<u16> {
+        let mut faults = relock(&self.faults);
+        let fault = faults.iter_mut().find(|f| {
+            f.remaining > 0
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && path.starts_with(&f.path_prefix)
+        })?;
+        fault.remaining -= 1;
+        let status = fault.status;
+        faults.retain(|f| f.remaining > 0);
+        Some(status)
     }
 
     pub fn clear_requests(&self) {

@@ -176,6 +176,31 @@ async fn missing_malformed_and_unknown_tokens_are_401_with_coderds_details() {
         .await
         .unwrap();
     assert_eq!(via_bearer.status(), 200);
+    let via_access_token = http
+        .get(format!(
+            "{}/api/v2/users/me?access_token={token}",
+            fake.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via_access_token.status(), 200);
+
+    // 401s carry an RFC 6750 challenge.
+    let bare = http
+        .get(format!("{}/api/v2/users/me", fake.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.headers()["www-authenticate"], "Bearer realm=\"coder\"");
+    let refused = http
+        .get(format!("{}/api/v2/users/me", fake.url()))
+        .bearer_auth("aaaaaaaaaa-bbbbbbbbbbbbbbbbbbbbbb")
+        .send()
+        .await
+        .unwrap();
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
 }
 
 #[tokio::test]
@@ -183,7 +208,15 @@ async fn tokens_are_minted_listed_expire_and_are_deleted() {
     let fake = FakeCoderd::start().await;
     let owner = owner_session(&fake).await;
 
-    // Owners may not mint tokens beyond --max-admin-token-lifetime (7 days).
+    // Owners may not mint tokens beyond --max-admin-token-lifetime (7 days), and are told so.
+    let config = owner
+        .get("/users/me/keys/tokens/tokenconfig")
+        .await
+        .expect(200);
+    assert_eq!(
+        config["max_token_lifetime"],
+        7u64 * 24 * 3600 * 1_000_000_000
+    );
     let eight_days_ns = 8i64 * 24 * 3600 * 1_000_000_000;
     let too_long = owner
         .post(

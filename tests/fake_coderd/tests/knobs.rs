@@ -28,6 +28,8 @@ async fn restart_keeps_state_and_port_and_stopped_refuses_connections() {
     assert!(err.is_connect(), "{err:?}");
 
     fake.restart().await;
+    let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "OK");
     assert_eq!(fake.url(), url);
     // The session, the template and the first user survived.
     assert_eq!(api.get("/users/me").await.expect(200)["username"], "admin");
@@ -94,4 +96,37 @@ async fn requests_are_recorded_with_caller_and_status() {
         ("/api/v2/workspaces", Some("limit=5"), None, 401)
     );
     assert_eq!(log[2].status, 404);
+}
+
+#[tokio::test]
+async fn injected_faults_answer_before_the_handler_and_run_out() {
+    let fake = FakeCoderd::start().await;
+    let api = owner_session(&fake).await;
+    fake.inject_fault(
+        Some("POST"),
+        "/api/v2/organizations/coder/templates",
+        500,
+        1,
+    );
+    fake.inject_fault(None, "/api/v2/users/me", 409, 2);
+
+    let err = api.get("/users/me").await.expect(409);
+    assert_eq!(err["message"], "fake-coderd: injected 409");
+    api.get("/users/me").await.expect(409);
+    api.get("/users/me").await.expect(200);
+
+    let tpl_version = common::imported_version(&api, "coder", &[("main.tf", "# x\n")], None).await;
+    let body = serde_json::json!({ "name": "docker", "template_version_id": tpl_version["id"] });
+    let failed = api
+        .post("/organizations/coder/templates", body.clone())
+        .await
+        .expect(500);
+    assert_eq!(failed["message"], "An internal server error occurred.");
+    assert!(
+        fake.admin().templates().is_empty(),
+        "a fault changes nothing"
+    );
+    api.post("/organizations/coder/templates", body)
+        .await
+        .expect(201);
 }

@@ -142,7 +142,7 @@ async fn patch_updates_metadata_and_answers_304_when_nothing_changes() {
     assert_eq!(updated["description"], "Containers");
     assert_eq!(updated["name"], "docker", "an empty name keeps the name");
     let unchanged = api
-        .patch(&path, json!({ "display_name": "Docker", "allow_user_autostart": true, "allow_user_autostop": true }))
+        .patch(&path, json!({ "name": "docker", "display_name": "Docker", "allow_user_autostart": true, "allow_user_autostop": true }))
         .await;
     assert_eq!(unchanged.status, 304);
 

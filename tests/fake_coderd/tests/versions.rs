@@ -161,6 +161,27 @@ async fn fail_marker_fails_the_import_with_its_message() {
         version["job"]["error"],
         "Error: Invalid resource type \"nope\""
     );
+    let id = version["id"].as_str().unwrap();
+    let logs = api
+        .get(&format!("/templateversions/{id}/logs"))
+        .await
+        .expect(200);
+    let errors: Vec<_> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["log_level"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["output"], "Error: Invalid resource type \"nope\"");
+    let last = logs.as_array().unwrap().last().unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let after = api
+        .get(&format!("/templateversions/{id}/logs?after={last}"))
+        .await
+        .expect(200);
+    assert_eq!(after, serde_json::json!([]));
 }
 
 #[tokio::test]

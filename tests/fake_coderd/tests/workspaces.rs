@@ -524,4 +524,99 @@ async fn ttl_and_autostart_are_updated() {
             .get("autostart_schedule")
             .is_none()
     );
+
+    // A running workspace with a TTL has a deadline; disabling the TTL clears it.
+    assert_eq!(
+        api.put(&format!("{path}/ttl"), json!({ "ttl_ms": 3_600_000 }))
+            .await
+            .status,
+        204
+    );
+    let ws = api.get(&path).await.expect(200);
+    let build = ws["latest_build"]["id"].as_str().unwrap().to_string();
+    wait_build(&api, &build).await;
+    let restarted = api
+        .post(&format!("{path}/builds"), json!({ "transition": "start" }))
+        .await
+        .expect(201);
+    let running = wait_build(&api, restarted["id"].as_str().unwrap()).await;
+    assert!(running["deadline"].is_string(), "{running}");
+    assert_eq!(
+        api.put(&format!("{path}/ttl"), json!({ "ttl_ms": 0 }))
+            .await
+            .status,
+        204
+    );
+    let cleared = api.get(&path).await.expect(200);
+    assert!(
+        cleared.get("ttl_ms").is_none(),
+        "0 disables autostop: no template default on update"
+    );
+    assert!(cleared["latest_build"]["deadline"].is_null());
+
+    // Templates can forbid both.
+    let tid = tpl["id"].as_str().unwrap();
+    api.patch(
+        &format!("/templates/{tid}"),
+        json!({ "name": "docker", "allow_user_autostart": false, "allow_user_autostop": false }),
+    )
+    .await
+    .expect(200);
+    let no_ttl = api
+        .put(&format!("{path}/ttl"), json!({ "ttl_ms": 3_600_000 }))
+        .await
+        .expect(400);
+    assert_eq!(
+        no_ttl["validations"][0]["detail"],
+        "Custom autostop TTL is not allowed for workspaces using this template."
+    );
+    let no_autostart = api
+        .put(
+            &format!("{path}/autostart"),
+            json!({ "schedule": "0 8 * * *" }),
+        )
+        .await
+        .expect(400);
+    assert_eq!(
+        no_autostart["message"],
+        "Autostart is not allowed for workspaces using this template."
+    );
+}
+
+#[tokio::test]
+async fn members_create_only_their_own_workspaces_owners_anyones() {
+    let fake = FakeCoderd::start_with(fast()).await;
+    let owner = owner_session(&fake).await;
+    let admin = fake.admin();
+    let tpl = admin
+        .create_template_with_files("coder", "docker", &[("main.tf", "# d\n")])
+        .unwrap();
+    admin.create_user("coder", "alice").unwrap();
+    let alice = Api::new(&fake).with_token(&admin.api_token("alice").unwrap());
+
+    let refused = alice
+        .post(
+            "/users/admin/workspaces",
+            json!({ "name": "sneaky", "template_id": tpl }),
+        )
+        .await
+        .expect(403);
+    assert_eq!(refused["message"], "Unauthorized to create workspace.");
+    let own = alice
+        .post(
+            "/users/me/workspaces",
+            json!({ "name": "mine", "template_id": tpl }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(own["owner_name"], "alice");
+    let for_alice = owner
+        .post(
+            "/users/alice/workspaces",
+            json!({ "name": "gift", "template_id": tpl }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(for_alice["owner_name"], "alice");
+    assert_eq!(for_alice["latest_build"]["initiator_name"], "admin");
 }

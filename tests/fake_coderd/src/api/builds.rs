@@ -93,6 +93,19 @@ pub async fn get(
     Ok(Json(sdk::build(&state, &build)))
 }
 
+/// GET /workspacebuilds/{workspacebuild}/logs.
+pub async fn logs(
+    State(shared): State<AppState>,
+    Authed(caller): Authed,
+    Path(build): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let state = shared.state();
+    let build = visible_build(&state, &caller, &build)?;
+    let job = state.job(build.job_id).ok_or_else(ApiError::not_found)?;
+    super::job_logs(job, &query)
+}
+
 /// GET /workspaces/{workspace}/builds: newest first, paginated.
 pub async fn list(
     State(shared): State<AppState>,

@@ -45,6 +45,10 @@ pub fn router(shared: AppState) -> Router {
             get(users::list_tokens).post(users::post_token),
         )
         .route(
+            "/users/{user}/keys/tokens/tokenconfig",
+            get(users::token_config),
+        )
+        .route(
             "/users/{user}/keys/tokens/{keyname}",
             get(users::token_by_name),
         )
@@ -82,6 +86,7 @@ pub fn router(shared: AppState) -> Router {
         .route("/files", post(files::post))
         .route("/files/{file}", get(files::get))
         .route("/templateversions/{version}", get(versions::get))
+        .route("/templateversions/{version}/logs", get(versions::logs))
         .route(
             "/templateversions/{version}/cancel",
             patch(versions::cancel),
@@ -113,9 +118,11 @@ pub fn router(shared: AppState) -> Router {
             get(builds::list).post(builds::post),
         )
         .route("/workspacebuilds/{build}", get(builds::get))
+        .route("/workspacebuilds/{build}/logs", get(builds::logs))
         .route("/workspacebuilds/{build}/cancel", patch(builds::cancel))
         .fallback(route_not_found);
     Router::new()
+        .route("/healthz", get(|| async { "OK" }))
         .nest("/api/v2", api)
         .fallback(route_not_found)
         // coderd reads uploads up to its own limit and answers its own error; axum's 2 MB default
@@ -330,4 +337,34 @@ pub fn paginate<T>(items: Vec<T>, page: &Page, id_of: impl Fn(&T) -> Uuid) -> Ve
         Some(limit) => iter.take(limit).collect(),
         None => iter.collect(),
     }
+}
+
+/// GET …/logs without `follow` (coderd's provisionerJobLogs): the job's log lines after the id
+/// given in `after`. Following (a websocket in coderd) is not modelled: 400.
+pub fn job_logs(
+    job: &crate::model::Job,
+    query: &[(String, String)],
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    if query.iter().any(|(k, v)| k == "follow" && v != "false") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "fake-coderd does not stream logs (follow).",
+        ));
+    }
+    let after = match query.iter().find(|(k, _)| k == "after") {
+        Some((_, v)) => v.parse::<u64>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Query param \"after\" must be an integer.",
+            )
+            .validation("after", "Must be an integer")
+        })?,
+        None => 0,
+    };
+    Ok(axum::Json(serde_json::Value::Array(
+        crate::sdk::job_logs(job)
+            .into_iter()
+            .filter(|l| l["id"].as_u64().is_some_and(|id| id > after))
+            .collect(),
+    )))
 }

@@ -281,7 +281,7 @@ struct UpdateTemplateMeta {
 }
 
 /// PATCH /templates/{template}: 200 with the template, or 304 with no body when nothing
-/// changes. Like coderd's UpdateTemplateMeta, an empty name keeps the name, absent pointer
+/// changes (the name included: a request without a name is a change). Like coderd's UpdateTemplateMeta, an empty name keeps the name, absent pointer
 /// fields (display_name, description, icon, deprecation_message) keep their value, and the plain
 /// booleans and default_ttl_ms are always taken from the request.
 pub async fn patch(
@@ -337,7 +337,9 @@ pub async fn patch(
     next.allow_user_cancel_workspace_jobs = req.allow_user_cancel_workspace_jobs;
     next.allow_user_autostart = req.allow_user_autostart;
     next.allow_user_autostop = req.allow_user_autostop;
-    let unchanged = next.name == current.name
+    // coderd's "nothing changed" test compares the request's name with the template's, so a
+    // request without a name always counts as a change.
+    let unchanged = req.name == current.name
         && next.display_name == current.display_name
         && next.description == current.description
         && next.icon == current.icon

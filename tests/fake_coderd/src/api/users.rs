@@ -549,6 +549,23 @@ pub async fn list_tokens(
     }))
 }
 
+/// GET /users/{user}/keys/tokens/tokenconfig: the longest lifetime this user may ask for
+/// (nanoseconds): --max-admin-token-lifetime for owners, --max-token-lifetime for others.
+pub async fn token_config(
+    State(shared): State<AppState>,
+    Authed(caller): Authed,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let state = shared.state();
+    let user = user_param(&state, &caller, &user)?;
+    let max = if user.role == Role::Owner {
+        MAX_ADMIN_TOKEN_LIFETIME
+    } else {
+        MAX_TOKEN_LIFETIME
+    };
+    Ok(Json(json!({ "max_token_lifetime": max.as_nanos() as u64 })))
+}
+
 /// GET /users/{user}/keys/tokens/{keyname}.
 pub async fn token_by_name(
     State(shared): State<AppState>,

@@ -163,6 +163,19 @@ pub async fn get(
     Ok(Json(sdk::template_version(&state, &version)))
 }
 
+/// GET /templateversions/{templateversion}/logs.
+pub async fn logs(
+    State(shared): State<AppState>,
+    Authed(caller): Authed,
+    Path(version): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let state = shared.state();
+    let version = visible_version(&state, &caller, &version)?;
+    let job = state.job(version.job_id).ok_or_else(ApiError::not_found)?;
+    super::job_logs(job, &query)
+}
+
 /// PATCH /templateversions/{templateversion}/cancel.
 pub async fn cancel(
     State(shared): State<AppState>,

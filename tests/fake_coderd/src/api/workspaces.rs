@@ -181,8 +181,10 @@ fn create(
     req: CreateWorkspaceRequest,
 ) -> ApiResult<Response> {
     let template = request_template(state, caller, &req)?;
-    let may_create = (owner.id == caller.user_id || is_owner(state, caller.user_id))
-        && (state.is_member(template.organization_id, owner.id) || is_owner(state, owner.id));
+    // Owners may create workspaces for anyone (postUserWorkspaces notes this includes users who
+    // are in no organization); members only for themselves, in their organizations.
+    let may_create = is_owner(state, caller.user_id)
+        || (owner.id == caller.user_id && state.is_member(template.organization_id, owner.id));
     if !may_create {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "Unauthorized to create workspace.").detail(
             "You are unable to create a workspace in this organization. It is possible to have access to \
@@ -557,7 +559,10 @@ struct UpdateWorkspaceTtlRequest {
     ttl_ms: Option<i64>,
 }
 
-/// PUT /workspaces/{workspace}/ttl: 204; invalid values 400 with a `ttl_ms` validation.
+/// PUT /workspaces/{workspace}/ttl (putWorkspaceTTL): 204. Refused (400, `ttl_ms` validation)
+/// when the template disallows user autostop or the value is out of range. Null or 0 disables
+/// autostop (no template default here, unlike at creation) and clears the deadline of a latest
+/// `start` build; a new TTL leaves the current deadline alone.
 pub async fn put_ttl(
     State(shared): State<AppState>,
     Authed(caller): Authed,
@@ -567,23 +572,39 @@ pub async fn put_ttl(
     let req: UpdateWorkspaceTtlRequest = read_json(&body)?;
     let mut state = shared.state();
     let workspace = workspace_param(&state, &caller, &workspace)?;
-    let default_ttl = state
-        .templates
-        .iter()
-        .find(|t| t.id == workspace.template_id)
-        .map(|t| t.default_ttl_ms)
-        .unwrap_or(0);
-    let ttl = valid_ttl(req.ttl_ms, default_ttl).map_err(|e| {
+    let refuse = |detail: String| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "Error updating workspace time until shutdown.",
         )
-        .validation("ttl_ms", e)
-    })?;
+        .validation("ttl_ms", detail)
+    };
+    let autostop_allowed = state
+        .templates
+        .iter()
+        .find(|t| t.id == workspace.template_id)
+        .is_none_or(|t| t.allow_user_autostop);
+    if !autostop_allowed {
+        return Err(refuse(
+            "Custom autostop TTL is not allowed for workspaces using this template.".to_string(),
+        ));
+    }
+    let ttl = valid_ttl(req.ttl_ms, 0).map_err(refuse)?;
     let now = Timestamp::now();
     if let Some(w) = state.workspaces.iter_mut().find(|w| w.id == workspace.id) {
         w.ttl_ms = ttl;
         w.updated_at = now;
+    }
+    if ttl.is_none() {
+        let latest = state
+            .latest_build(workspace.id)
+            .map(|b| (b.id, b.transition));
+        if let Some((id, Transition::Start)) = latest
+            && let Some(b) = state.builds.iter_mut().find(|b| b.id == id)
+        {
+            b.deadline = None;
+            b.updated_at = now;
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -594,8 +615,9 @@ struct UpdateWorkspaceAutostartRequest {
     schedule: Option<String>,
 }
 
-/// PUT /workspaces/{workspace}/autostart: 204; an invalid schedule 400 with a `schedule`
-/// validation; empty or null clears it.
+/// PUT /workspaces/{workspace}/autostart (putWorkspaceAutostart): 204; an invalid schedule, or a
+/// template that disallows user autostart, is a 400 with a `schedule` validation; empty or null
+/// clears it.
 pub async fn put_autostart(
     State(shared): State<AppState>,
     Authed(caller): Authed,
@@ -609,6 +631,17 @@ pub async fn put_autostart(
         ApiError::new(StatusCode::BAD_REQUEST, "Invalid autostart schedule.")
             .validation("schedule", e)
     })?;
+    let autostart_allowed = state
+        .templates
+        .iter()
+        .find(|t| t.id == workspace.template_id)
+        .is_none_or(|t| t.allow_user_autostart);
+    if !autostart_allowed {
+        const NOT_ALLOWED: &str = "Autostart is not allowed for workspaces using this template.";
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, NOT_ALLOWED).validation("schedule", NOT_ALLOWED)
+        );
+    }
     let now = Timestamp::now();
     if let Some(w) = state.workspaces.iter_mut().find(|w| w.id == workspace.id) {
         w.autostart_schedule = schedule;
