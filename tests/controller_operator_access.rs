@@ -101,7 +101,7 @@ async fn a_fresh_coderd_is_bootstrapped_and_the_token_works() {
         &fake,
         "boot",
         NS,
-        json!({"operatorAccess": {"url": coder.url()}}),
+        json!({"operatorAccess": {"url": coder.url(), "tokenLifetime": "720h"}}),
     )
     .await;
 
@@ -129,7 +129,7 @@ async fn a_fresh_coderd_is_bootstrapped_and_the_token_works() {
         .await
         .expect("the token works");
     assert!(me.is_owner());
-    // The spec's default 720h is more than coderd lets an Owner's token live (168h): the
+    // 720h is more than coderd lets an Owner's token live (168h): the
     // controller minted the longest allowed instead of failing.
     let key = coderd(&coder.url())
         .with_token(token.clone())

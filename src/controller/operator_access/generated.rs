@@ -289,7 +289,7 @@ impl Generated<'_> {
 }
 
 /// `wanted`, or less when coderd allows less for this user: Owners are capped by
-/// `--max-admin-token-lifetime` (168h by default), below the spec's default of 720h.
+/// `--max-admin-token-lifetime` (168h by default), which a longer `tokenLifetime` exceeds.
 async fn allowed_lifetime(admin: &CoderClient, wanted: Duration) -> Duration {
     match admin.max_token_lifetime(ME).await {
         Ok(max) if !max.is_zero() && max < wanted => {

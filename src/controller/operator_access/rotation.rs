@@ -1,5 +1,5 @@
 //! When a minted token is replaced: once less than a third of its lifetime is left, so the
-//! aggregated apiserver always holds a token with days (at the default 720h) to spare.
+//! aggregated apiserver always holds a token with days (at the default 168h) to spare.
 
 use std::time::Duration;
 

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 /// Key of the token in the generated token Secret (and the default key of `tokenSecretRef`).
 pub const TOKEN_KEY: &str = "token";
-/// Token lifetime when `tokenLifetime` is unset (coderd's default maximum is far longer).
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(720 * 3600);
+/// Token lifetime when `tokenLifetime` is empty: the schema's default, coderd's default cap on
+/// an Owner's token (`--max-admin-token-lifetime`).
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(168 * 3600);
 
 /// `spec.operatorAccess` as written (every field optional).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
