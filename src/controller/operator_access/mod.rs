@@ -287,3 +287,94 @@ pub fn report(
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::builders::test_support::ccp;
+    use serde_json::json;
+
+    fn condition(
+        status: &CoderControlPlaneStatus,
+    ) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        status
+            .conditions
+            .as_ref()
+            .and_then(|cs| cs.iter().find(|c| c.type_ == CONDITION))
+            .expect("condition")
+    }
+
+    #[test]
+    fn report_publishes_only_a_working_token() {
+        let obj = ccp(
+            "c",
+            "ns",
+            json!({"operatorAccess": {"url": "http://127.0.0.1:3000"}}),
+        );
+        let t0: Timestamp = "2026-11-30T00:00:00Z".parse().unwrap();
+        let t1: Timestamp = "2026-11-30T01:00:00Z".parse().unwrap();
+        let mut status = CoderControlPlaneStatus::default();
+        let ready = Access::ready(
+            reason::BOOTSTRAPPED,
+            "minted".into(),
+            ("c-operator-token", "token"),
+            Retry::Resync,
+        );
+        report(&obj, &mut status, &ready, t0);
+        assert_eq!(status.operator_access_ready, Some(true));
+        assert_eq!(
+            status.operator_token_secret_ref,
+            Some(CoderControlPlaneStatusOperatorTokenSecretRef {
+                name: Some("c-operator-token".into()),
+                key: Some("token".into()),
+            })
+        );
+        assert_eq!(status.url.as_deref(), Some("http://127.0.0.1:3000"));
+        assert_eq!(condition(&status).status, "True");
+        assert_eq!(condition(&status).observed_generation, Some(1));
+
+        // Still ready with another message: the transition time stays.
+        let mut again = ready.clone();
+        again.message = "valid".into();
+        report(&obj, &mut status, &again, t1);
+        assert_eq!(condition(&status).last_transition_time.0, t0);
+
+        let down = Access::not_ready(reason::CODERD_UNREACHABLE, "down".into(), Retry::Backoff);
+        report(&obj, &mut status, &down, t1);
+        assert_eq!(status.operator_access_ready, Some(false));
+        assert_eq!(status.operator_token_secret_ref, None);
+        assert_eq!(condition(&status).status, "False");
+        assert_eq!(condition(&status).reason, "CoderdUnreachable");
+        assert_eq!(condition(&status).last_transition_time.0, t1);
+    }
+
+    #[test]
+    fn requeue_backs_off_until_ready_and_follows_rotation() {
+        let state = State::new(Duration::from_secs(300));
+        let resync = Duration::from_secs(300);
+        let down = Access::not_ready(reason::CODERD_UNREACHABLE, String::new(), Retry::Backoff);
+        let waits: Vec<Duration> = (0..8)
+            .map(|_| state.requeue_after("ns/c", &down, resync))
+            .collect();
+        assert!(waits[0] <= Duration::from_secs(1), "{waits:?}");
+        assert!(waits[7] >= Duration::from_secs(30), "{waits:?}");
+        assert!(waits.iter().all(|w| *w <= MAX_BACKOFF), "{waits:?}");
+
+        let soon = Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_secs(20))
+            .unwrap();
+        let ready = Access::ready(
+            reason::BOOTSTRAPPED,
+            String::new(),
+            ("s", "k"),
+            Retry::At(soon),
+        );
+        let wait = state.requeue_after("ns/c", &ready, resync);
+        assert!(
+            wait <= Duration::from_secs(20) && wait >= Duration::from_secs(18),
+            "{wait:?}"
+        );
+        // Success reset the backoff.
+        assert!(state.requeue_after("ns/c", &down, resync) <= Duration::from_secs(1));
+    }
+}
