@@ -280,6 +280,13 @@ async fn a_coderd_with_users_but_no_credentials_of_ours_asks_for_a_token() {
     )
     .await;
     let (obj, condition) = wait_reason(&fake, "taken", "FirstUserExists").await;
+    eventually("a Warning Event naming the reason", || {
+        fake.list("events.k8s.io", "events")
+            .iter()
+            .any(|e| e["type"] == "Warning" && e["reason"] == "FirstUserExists")
+            .then_some(())
+    })
+    .await;
     assert_eq!(condition["status"], "False");
     assert!(
         condition["message"]

@@ -141,6 +141,9 @@ async fn apply_children(
     for (reason, note) in &access.events {
         publish(ctx, obj, EventType::Normal, reason, note.clone(), None).await;
     }
+    if let Some((reason, note)) = operator_access::warning(obj, &access) {
+        publish(ctx, obj, EventType::Warning, reason, note, None).await;
+    }
     let requeue = ctx
         .operator_access
         .requeue_after(&key(obj), &access, RESYNC);

@@ -255,6 +255,23 @@ fn connect(
     }
 }
 
+/// A Warning Event for `access` when it newly fails (the condition's reason changes to a
+/// failure), so `kubectl get events` tells why the Coder backend refuses the namespace.
+/// Waiting for a first coderd replica and `disabled` are states, not failures.
+pub fn warning(ccp: &CoderControlPlane, access: &Access) -> Option<(&'static str, String)> {
+    let failed = access.retry == Retry::Backoff || access.reason == reason::INVALID_SPEC;
+    if access.ready || !failed {
+        return None;
+    }
+    let previous = ccp
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == CONDITION));
+    let changed = previous.is_none_or(|c| c.reason != access.reason);
+    changed.then(|| (access.reason, access.message.clone()))
+}
+
 /// Writes `access` into `status`: the condition (its transition time kept while its status
 /// stays), `operatorAccessReady`, `operatorTokenSecretRef`, and `url` when the spec sets it.
 pub fn report(
@@ -346,6 +363,31 @@ mod tests {
         assert_eq!(condition(&status).status, "False");
         assert_eq!(condition(&status).reason, "CoderdUnreachable");
         assert_eq!(condition(&status).last_transition_time.0, t1);
+    }
+
+    #[test]
+    fn a_warning_only_when_the_failure_is_new() {
+        let mut obj = ccp("c", "ns", json!({}));
+        let down = Access::not_ready(reason::CODERD_UNREACHABLE, "down".into(), Retry::Backoff);
+        assert_eq!(
+            warning(&obj, &down),
+            Some((reason::CODERD_UNREACHABLE, "down".to_string()))
+        );
+        let mut status = CoderControlPlaneStatus::default();
+        report(&obj, &mut status, &down, Timestamp::now());
+        obj.status = Some(status);
+        assert_eq!(warning(&obj, &down), None);
+        let ready = Access::ready(
+            reason::BOOTSTRAPPED,
+            String::new(),
+            ("s", "k"),
+            Retry::Resync,
+        );
+        assert_eq!(warning(&obj, &ready), None);
+        let off = Access::not_ready(reason::DISABLED, String::new(), Retry::Resync);
+        assert_eq!(warning(&obj, &off), None);
+        let waiting = Access::not_ready(reason::CODERD_UNREACHABLE, String::new(), Retry::Resync);
+        assert_eq!(warning(&ccp("c", "ns", json!({})), &waiting), None);
     }
 
     #[test]
