@@ -2,6 +2,12 @@
 
 use std::process::ExitCode;
 
+/// jemalloc with background threads that purge unused pages (after a 1 s decay, set in
+/// .cargo/config.toml), so the memory a burst of LISTs took goes back to the OS; glibc's malloc
+/// kept it (docs/storage.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::Parser;
 use coder_k8s::cli::{Cli, ProductionRunners, dispatch};
 

@@ -67,6 +67,8 @@ async fn create(o: &Objects, name: &str, running: bool) -> Value {
         .await
         .unwrap()
         .object
+        .value()
+        .clone()
 }
 
 #[tokio::test]
@@ -84,7 +86,7 @@ async fn create_sets_server_fields_and_get_returns_the_stored_object() {
         .unwrap();
     assert!(outcome.created);
     assert!(outcome.warnings.is_empty());
-    let created = outcome.object;
+    let created = outcome.object.value().clone();
     assert_eq!(created["apiVersion"], "aggregation.coder.com/v1alpha1");
     assert_eq!(created["kind"], "CoderWorkspace");
     assert_eq!(created["metadata"]["namespace"], "default");
@@ -117,7 +119,9 @@ async fn create_sets_server_fields_and_get_returns_the_stored_object() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(rv(&other), rv(&created) + 1);
 }
 
@@ -155,7 +159,9 @@ async fn duplicate_missing_and_generated_names() {
             .create(workspaces(), Some("default"), body, &opts())
             .await
             .unwrap()
-            .object;
+            .object
+            .value()
+            .clone();
         let name = created["metadata"]["name"].as_str().unwrap().to_string();
         assert!(name.starts_with("ws-") && name.len() == 8, "{name}");
         assert_eq!(created["metadata"]["generateName"], "ws-");
@@ -334,7 +340,7 @@ async fn update_bumps_generation_on_spec_changes_only_and_ignores_status() {
         .await
         .unwrap();
     assert!(!labelled.created);
-    let labelled = labelled.object;
+    let labelled = labelled.object.value().clone();
     assert_eq!(generation(&labelled), 1);
     assert!(rv(&labelled) > rv(&created));
     assert_eq!(labelled["metadata"]["labels"], json!({"a": "b"}));
@@ -397,7 +403,9 @@ async fn update_bumps_generation_on_spec_changes_only_and_ignores_status() {
         .update(workspaces(), Some("default"), "dev", None, body, &opts())
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(generation(&stopped), 2);
     assert_eq!(stopped["spec"]["running"], false);
 
@@ -413,7 +421,9 @@ async fn update_bumps_generation_on_spec_changes_only_and_ignores_status() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(same, stopped);
 
     // Clients cannot move server-owned fields.
@@ -425,7 +435,9 @@ async fn update_bumps_generation_on_spec_changes_only_and_ignores_status() {
         .update(workspaces(), Some("default"), "dev", None, body, &opts())
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(generation(&kept), 2);
     assert_eq!(
         kept["metadata"]["creationTimestamp"],
@@ -452,7 +464,9 @@ async fn status_subresource_writes_only_status() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(updated["status"]["autoShutdown"], "2030-01-01T18:00:00Z");
     assert_eq!(updated["spec"]["running"], true);
     assert!(updated["metadata"].get("labels").is_none());
@@ -563,7 +577,9 @@ async fn json_and_merge_patches() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(merged["spec"]["running"], false);
     assert_eq!(merged["metadata"]["labels"]["a"], "1");
     assert_eq!(generation(&merged), 2);
@@ -583,7 +599,9 @@ async fn json_and_merge_patches() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(patched["spec"]["running"], true);
     assert_eq!(patched["metadata"]["labels"], json!({}));
 
@@ -638,7 +656,9 @@ async fn json_and_merge_patches() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(status["status"]["autoShutdown"], "2030-01-01T18:00:00Z");
     assert_eq!(status["spec"]["running"], true);
 
@@ -664,7 +684,9 @@ async fn finalizers_hold_deletion_until_removed() {
         .create(workspaces(), Some("default"), body, &opts())
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
 
     let deleting = o
         .delete(
@@ -675,7 +697,9 @@ async fn finalizers_hold_deletion_until_removed() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert!(deleting["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(deleting["metadata"]["deletionGracePeriodSeconds"], 0);
     assert!(rv(&deleting) > rv(&created));
@@ -695,7 +719,9 @@ async fn finalizers_hold_deletion_until_removed() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(again, deleting);
 
     // No new finalizers on a deleting object; the deletionTimestamp cannot be cleared.
@@ -727,7 +753,9 @@ async fn finalizers_hold_deletion_until_removed() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(
         kept["metadata"]["deletionTimestamp"],
         deleting["metadata"]["deletionTimestamp"]
@@ -746,7 +774,9 @@ async fn finalizers_hold_deletion_until_removed() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert!(
         finished["metadata"].get("finalizers").is_none(),
         "{finished}"
@@ -813,7 +843,9 @@ async fn delete_preconditions() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(deleted["metadata"]["name"], "dev");
     assert!(matches!(
         o.delete(
@@ -851,7 +883,9 @@ async fn dry_run_stores_nothing() {
         .update(workspaces(), Some("default"), "dev", None, body, &dry())
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(dry_updated["spec"]["running"], false);
     assert_eq!(generation(&dry_updated), 2);
     let dry_patched = o
@@ -865,7 +899,9 @@ async fn dry_run_stores_nothing() {
         )
         .await
         .unwrap()
-        .object;
+        .object
+        .value()
+        .clone();
     assert_eq!(dry_patched["metadata"]["labels"]["a"], "b");
     o.delete(
         workspaces(),

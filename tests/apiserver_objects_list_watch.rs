@@ -28,6 +28,8 @@ async fn create(o: &Objects, ns: &str, name: &str, labels: Value) -> Value {
         .await
         .unwrap()
         .object
+        .value()
+        .clone()
 }
 
 async fn label(o: &Objects, ns: &str, name: &str, key: &str, value: &str) -> Value {
@@ -43,6 +45,8 @@ async fn label(o: &Objects, ns: &str, name: &str, key: &str, value: &str) -> Val
     .await
     .unwrap()
     .object
+    .value()
+    .clone()
 }
 
 fn names(items: &[Arc<StoredObject>]) -> Vec<String> {

@@ -30,6 +30,16 @@ async fn large_objects_patched_repeatedly_stay_within_the_history_budget() {
     let big =
         |v: usize| json!({"metadata": {"name": "big"}, "v": v, "data": "x".repeat(1_400_000)});
     let first = s.create(&key("big"), big(0)).await.unwrap();
+    // A revision is held twice, as JSON text and as the parsed value: both are counted.
+    let one = s.history_bytes();
+    assert!(
+        one >= 2 * 1_400_000,
+        "one 1.4 MB revision counted as {one} bytes"
+    );
+    assert!(
+        one < 3 * 1_400_000,
+        "one 1.4 MB revision counted as {one} bytes"
+    );
     let mut peak = 0;
     for v in 1..200 {
         s.update(&key("big"), big(v), None).await.unwrap();

@@ -207,8 +207,9 @@ fn write_response(
     } else {
         StatusCode::OK
     };
-    let value = render::object_value(info.resource, output, outcome.object, include);
-    let mut response = render::respond(status, output, &value);
+    // JSON answers with the stored revision's encoding, the bytes readers and watchers share.
+    let mut response =
+        render::stored_object_response(status, info.resource, output, &outcome.object, include);
     render::add_warnings(&mut response, &outcome.warnings);
     response
 }

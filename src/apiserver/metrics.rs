@@ -69,7 +69,7 @@ impl Metrics {
         let history_bytes = Gauge::default();
         registry.register(
             "storage_history_bytes",
-            "JSON bytes of the change history held in memory for watches and paginated lists",
+            "Bytes (JSON text and parsed values) of the change history held in memory for watches and paginated lists",
             history_bytes.clone(),
         );
         Metrics {

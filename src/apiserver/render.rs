@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::negotiation::Output;
 use super::status::ApiError;
-use super::table::{self, IncludeObject};
+use super::table::{self, IncludeObject, TableInput};
 use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::objects::ObjectList;
 use crate::apiserver::storage::StoredObject;
@@ -56,39 +56,78 @@ pub fn object_response(
     object: &StoredObject,
     include: IncludeObject,
 ) -> Response {
+    stored_object_response(StatusCode::OK, r, output, object, include)
+}
+
+/// `object_response` with another status (201 for creates).
+pub fn stored_object_response(
+    status: StatusCode,
+    r: &ResourceDescriptor,
+    output: Output,
+    object: &StoredObject,
+    include: IncludeObject,
+) -> Response {
     match output {
-        Output::Json => json_response(StatusCode::OK, object.json().clone()),
+        Output::Json => json_response(status, object.json().clone()),
         _ => {
             let value = object_value(r, output, object.value().clone(), include);
-            respond(StatusCode::OK, output, &value)
+            respond(status, output, &value)
         }
     }
 }
 
 /// A list's response. JSON lists are assembled from each item's shared encoding; the envelope
 /// is the one `list_value` builds (apiVersion, kind, metadata, then items, in insertion order).
+/// Tables are serialized straight from the stored objects.
 pub fn list_response(
     r: &ResourceDescriptor,
     output: Output,
     list: &ObjectList,
     include: IncludeObject,
 ) -> Response {
-    if !matches!(output, Output::Json) {
-        return respond(
-            StatusCode::OK,
-            output,
-            &list_value(r, output, list, include),
-        );
+    let encoded = match output {
+        Output::Json => json_list(r, list),
+        Output::Table(v) => {
+            let objects: Vec<&Value> = list.items.iter().map(|o| o.value()).collect();
+            // A row is about its object's metadata (most of a small object) plus its cells.
+            let size_hint = match include {
+                IncludeObject::None => list.items.len() * 128,
+                _ => list.items.iter().map(|o| o.json().len() + 128).sum(),
+            };
+            table::table_json(
+                r,
+                &TableInput {
+                    meta_version: v,
+                    objects: &objects,
+                    list_metadata: &list_metadata(list),
+                    include,
+                    with_columns: true,
+                },
+                size_hint,
+            )
+        }
+        _ => {
+            return respond(
+                StatusCode::OK,
+                output,
+                &list_value(r, output, list, include),
+            );
+        }
+    };
+    match encoded {
+        Ok(body) => json_response(StatusCode::OK, Bytes::from(body)),
+        Err(e) => ApiError::internal(format!("encoding JSON: {e}")).into_response(),
     }
+}
+
+/// `<Kind>List` JSON: the envelope, then every item's shared encoding copied in once.
+fn json_list(r: &ResourceDescriptor, list: &ObjectList) -> serde_json::Result<Vec<u8>> {
     let head = json!({
         "apiVersion": r.api_version(),
         "kind": r.list_kind,
         "metadata": list_metadata(list),
     });
-    let mut out = match serde_json::to_vec(&head) {
-        Ok(out) => out,
-        Err(e) => return ApiError::internal(format!("encoding JSON: {e}")).into_response(),
-    };
+    let mut out = serde_json::to_vec(&head)?;
     let items_len: usize = list.items.iter().map(|o| o.json().len() + 1).sum();
     out.reserve(items_len + 16);
     // Reopen the envelope object to append the items array as its last member.
@@ -101,7 +140,7 @@ pub fn list_response(
         out.extend_from_slice(item.json());
     }
     out.extend_from_slice(b"]}");
-    json_response(StatusCode::OK, Bytes::from(out))
+    Ok(out)
 }
 
 /// One object as `output` shows it.
@@ -115,11 +154,13 @@ pub fn object_value(
         Output::Json | Output::Yaml => object,
         Output::Table(v) => table::table(
             r,
-            v,
-            std::slice::from_ref(&object),
-            json!({ "resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null) }),
-            include,
-            true,
+            &TableInput {
+                meta_version: v,
+                objects: &[&object],
+                list_metadata: &json!({ "resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null) }),
+                include,
+                with_columns: true,
+            },
         ),
         Output::Metadata(v) => table::partial_metadata(&object, v),
     }
@@ -152,8 +193,17 @@ pub fn list_value(
             "items": list.items.iter().map(|o| o.value()).collect::<Vec<_>>(),
         }),
         Output::Table(v) => {
-            let items: Vec<Value> = list.items.iter().map(|o| o.value().clone()).collect();
-            table::table(r, v, &items, metadata, include, true)
+            let objects: Vec<&Value> = list.items.iter().map(|o| o.value()).collect();
+            table::table(
+                r,
+                &TableInput {
+                    meta_version: v,
+                    objects: &objects,
+                    list_metadata: &metadata,
+                    include,
+                    with_columns: true,
+                },
+            )
         }
         Output::Metadata(v) => json!({
             "apiVersion": format!("meta.k8s.io/{v}"),

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Value, json};
 use serde_json_path::JsonPath;
 
@@ -62,79 +63,240 @@ pub fn partial_metadata(object: &Value, meta_version: &str) -> Value {
     })
 }
 
-/// One Table row.
-pub fn row(
-    r: &ResourceDescriptor,
-    object: &Value,
-    include: IncludeObject,
-    meta_version: &str,
-    now: jiff::Timestamp,
-) -> Value {
-    let mut cells = Vec::with_capacity(r.printer_columns.len() + 1);
-    cells.push(
-        object
-            .pointer("/metadata/name")
-            .cloned()
-            .unwrap_or(Value::Null),
-    );
-    for c in r.printer_columns {
-        let value = lookup(object, c.json_path);
-        let cell = match (c.type_, value) {
-            (_, None | Some(Value::Null)) => Value::Null,
-            ("date", Some(Value::String(s))) => match s.parse::<jiff::Timestamp>() {
-                Ok(t) => Value::String(human_age(now, t)),
-                Err(_) => Value::String(s.clone()),
-            },
-            (_, Some(v)) => v.clone(),
-        };
-        cells.push(cell);
-    }
-    let mut row = json!({ "cells": cells });
-    match include {
-        IncludeObject::None => {}
-        IncludeObject::Metadata => row["object"] = partial_metadata(object, meta_version),
-        IncludeObject::Object => row["object"] = object.clone(),
-    }
-    row
+/// What a Table is made of. Rendering serializes straight from the borrowed objects: no row is
+/// built as a `Value` and no object or metadata is copied, so a Table of a large list costs one
+/// pass over it.
+pub struct TableInput<'a> {
+    pub meta_version: &'a str,
+    pub objects: &'a [&'a Value],
+    /// The list's metadata (resourceVersion, continue, remainingItemCount), copied as given.
+    pub list_metadata: &'a Value,
+    pub include: IncludeObject,
+    /// Column definitions are sent once per Table (watch frames after the first omit them).
+    pub with_columns: bool,
 }
 
-/// A whole Table. `list_metadata` (resourceVersion, continue, remainingItemCount) is copied.
-pub fn table(
+/// A whole Table as a `Value` (single objects, watch frames).
+pub fn table(r: &ResourceDescriptor, input: &TableInput<'_>) -> Value {
+    // Serializing borrowed values into a `Value` cannot fail (string keys only).
+    serde_json::to_value(TableOut::new(r, input)).unwrap_or(Value::Null)
+}
+
+/// A whole Table as JSON bytes (lists). `size_hint`: the expected length, so the buffer is
+/// allocated once instead of doubling (and copying) its way up to a multi-megabyte Table.
+pub fn table_json(
     r: &ResourceDescriptor,
-    meta_version: &str,
-    objects: &[Value],
-    list_metadata: Value,
-    include: IncludeObject,
-    with_columns: bool,
-) -> Value {
-    let now = jiff::Timestamp::now();
-    json!({
-        "kind": "Table",
-        "apiVersion": format!("meta.k8s.io/{meta_version}"),
-        "metadata": list_metadata,
-        "columnDefinitions": if with_columns { column_definitions(r) } else { Vec::new() },
-        "rows": objects.iter().map(|o| row(r, o, include, meta_version, now)).collect::<Vec<_>>(),
-    })
+    input: &TableInput<'_>,
+    size_hint: usize,
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(size_hint);
+    serde_json::to_writer(&mut out, &TableOut::new(r, input))?;
+    Ok(out)
+}
+
+struct TableOut<'a> {
+    r: &'a ResourceDescriptor,
+    input: &'a TableInput<'a>,
+    paths: Arc<[ColumnPath]>,
+    now: jiff::Timestamp,
+}
+
+impl<'a> TableOut<'a> {
+    fn new(r: &'a ResourceDescriptor, input: &'a TableInput<'a>) -> Self {
+        TableOut {
+            r,
+            input,
+            paths: column_paths(r),
+            now: jiff::Timestamp::now(),
+        }
+    }
+}
+
+impl Serialize for TableOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let input = self.input;
+        let mut map = serializer.serialize_map(Some(5))?;
+        map.serialize_entry("kind", "Table")?;
+        map.serialize_entry("apiVersion", &MetaApiVersion(input.meta_version))?;
+        map.serialize_entry("metadata", input.list_metadata)?;
+        let columns = if input.with_columns {
+            column_definitions(self.r)
+        } else {
+            Vec::new()
+        };
+        map.serialize_entry("columnDefinitions", &columns)?;
+        map.serialize_entry("rows", &Rows(self))?;
+        map.end()
+    }
+}
+
+/// `meta.k8s.io/<version>`, written without building the string.
+struct MetaApiVersion<'a>(&'a str);
+
+impl Serialize for MetaApiVersion<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("meta.k8s.io/{}", self.0))
+    }
+}
+
+struct Rows<'t, 'a>(&'t TableOut<'a>);
+
+impl Serialize for Rows<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let table = self.0;
+        serializer.collect_seq(
+            table
+                .input
+                .objects
+                .iter()
+                .map(|object| Row { table, object }),
+        )
+    }
+}
+
+/// One Table row: the cells, then (unless `includeObject=None`) the object or its metadata.
+struct Row<'t, 'a> {
+    table: &'t TableOut<'a>,
+    object: &'a Value,
+}
+
+impl Serialize for Row<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Row { table, object } = self;
+        let include = table.input.include;
+        let mut map =
+            serializer.serialize_map(Some(if include == IncludeObject::None { 1 } else { 2 }))?;
+        map.serialize_entry("cells", &Cells { table, object })?;
+        match include {
+            IncludeObject::None => {}
+            IncludeObject::Metadata => map.serialize_entry(
+                "object",
+                &PartialMetadata {
+                    meta_version: table.input.meta_version,
+                    object,
+                },
+            )?,
+            IncludeObject::Object => map.serialize_entry("object", object)?,
+        }
+        map.end()
+    }
+}
+
+/// The Name cell, then one cell per printer column.
+struct Cells<'t, 'a> {
+    table: &'t TableOut<'a>,
+    object: &'a Value,
+}
+
+impl Serialize for Cells<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Cells { table, object } = self;
+        let columns = table.r.printer_columns;
+        let mut seq = serializer.serialize_seq(Some(columns.len() + 1))?;
+        seq.serialize_element(object.pointer("/metadata/name").unwrap_or(&Value::Null))?;
+        for (column, path) in columns.iter().zip(table.paths.iter()) {
+            match (column.type_, path.first(object)) {
+                (_, None | Some(Value::Null)) => seq.serialize_element(&Value::Null)?,
+                ("date", Some(Value::String(s))) => match s.parse::<jiff::Timestamp>() {
+                    Ok(t) => seq.serialize_element(&human_age(table.now, t))?,
+                    Err(_) => seq.serialize_element(s)?,
+                },
+                (_, Some(v)) => seq.serialize_element(v)?,
+            }
+        }
+        seq.end()
+    }
+}
+
+/// `partial_metadata`, serialized from the borrowed object.
+struct PartialMetadata<'a> {
+    meta_version: &'a str,
+    object: &'a Value,
+}
+
+impl Serialize for PartialMetadata<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("kind", "PartialObjectMetadata")?;
+        map.serialize_entry("apiVersion", &MetaApiVersion(self.meta_version))?;
+        match self.object.get("metadata") {
+            Some(metadata) => map.serialize_entry("metadata", metadata)?,
+            None => map.serialize_entry("metadata", &serde_json::Map::new())?,
+        }
+        map.end()
+    }
 }
 
 /// Evaluates a printer column's JSONPath (kubectl style, `.status.conditions[?(@.type=="Ready")].status`)
 /// as RFC 9535 JSONPath rooted at the object. Like kube's table convertor, the first match is
 /// the cell. The generator refuses paths that do not parse, so `None` here means "no match".
 pub fn lookup<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
-    let compiled = compiled_path(path)?;
-    compiled.query(object).first()
+    ColumnPath::compile(path).first(object)
 }
 
-/// Column paths are few and fixed; each is parsed once.
-fn compiled_path(path: &str) -> Option<Arc<JsonPath>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<JsonPath>>>>> = OnceLock::new();
+/// A printer column's path, compiled once per resource.
+enum ColumnPath {
+    /// `.a.b.c` (member-name shorthands only): walked field by field, without allocating.
+    Fields(Vec<String>),
+    /// Anything else (indices, filters): a compiled RFC 9535 query.
+    Query(JsonPath),
+    /// Does not parse (the generator refuses these): matches nothing.
+    Invalid,
+}
+
+impl ColumnPath {
+    fn compile(path: &str) -> Self {
+        if let Some(fields) = shorthand_fields(path) {
+            return ColumnPath::Fields(fields);
+        }
+        match JsonPath::parse(&format!("${path}")) {
+            Ok(query) => ColumnPath::Query(query),
+            Err(_) => ColumnPath::Invalid,
+        }
+    }
+
+    fn first<'a>(&self, object: &'a Value) -> Option<&'a Value> {
+        match self {
+            ColumnPath::Fields(fields) => fields
+                .iter()
+                .try_fold(object, |value, field| value.as_object()?.get(field)),
+            ColumnPath::Query(query) => query.query(object).first(),
+            ColumnPath::Invalid => None,
+        }
+    }
+}
+
+/// The fields of a path made only of RFC 9535 member-name shorthands (`.name`: a letter or `_`,
+/// then letters, digits or `_`; ASCII here), which select an object member or nothing.
+fn shorthand_fields(path: &str) -> Option<Vec<String>> {
+    let rest = path.strip_prefix('.')?;
+    rest.split('.')
+        .map(|field| {
+            let mut chars = field.chars();
+            let first = chars.next()?;
+            let valid = (first.is_ascii_alphabetic() || first == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            valid.then(|| field.to_string())
+        })
+        .collect()
+}
+
+/// The compiled column paths of `r`, built on its first Table.
+fn column_paths(r: &ResourceDescriptor) -> Arc<[ColumnPath]> {
+    type Cache = Mutex<HashMap<(&'static str, &'static str, &'static str), Arc<[ColumnPath]>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut cache = cache
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     cache
-        .entry(path.to_string())
-        .or_insert_with(|| JsonPath::parse(&format!("${path}")).ok().map(Arc::new))
+        .entry((r.group, r.version, r.plural))
+        .or_insert_with(|| {
+            r.printer_columns
+                .iter()
+                .map(|c| ColumnPath::compile(c.json_path))
+                .collect()
+        })
         .clone()
 }
 
@@ -224,11 +386,13 @@ mod tests {
                          "spec": {"running": true}});
         let t = table(
             r,
-            "v1",
-            &[obj],
-            json!({"resourceVersion": "7"}),
-            IncludeObject::None,
-            true,
+            &TableInput {
+                meta_version: "v1",
+                objects: &[&obj],
+                list_metadata: &json!({"resourceVersion": "7"}),
+                include: IncludeObject::None,
+                with_columns: true,
+            },
         );
         assert_eq!(t["kind"], "Table");
         assert_eq!(t["metadata"]["resourceVersion"], "7");
@@ -238,6 +402,82 @@ mod tests {
         let cells = t["rows"][0]["cells"].as_array().unwrap();
         assert_eq!(cells[0], "a");
         assert!(t["rows"][0].get("object").is_none());
+    }
+
+    #[test]
+    fn shorthand_paths_select_what_the_jsonpath_query_selects() {
+        let v = json!({"spec": {"running": true, "list": [1], "_x1": 2}, "x": 1});
+        for path in [
+            ".spec.running",
+            ".spec.missing",
+            ".x.y",
+            ".spec.list",
+            ".spec._x1",
+        ] {
+            assert!(
+                matches!(ColumnPath::compile(path), ColumnPath::Fields(_)),
+                "{path}"
+            );
+            let query = JsonPath::parse(&format!("${path}")).unwrap();
+            assert_eq!(lookup(&v, path), query.query(&v).first(), "{path}");
+        }
+        for path in [".spec.list[0]", ".spec['running']", ".1x", ".a-b", "spec"] {
+            assert!(
+                !matches!(ColumnPath::compile(path), ColumnPath::Fields(_)),
+                "{path}"
+            );
+        }
+        assert_eq!(lookup(&v, ".spec.list[0]"), Some(&json!(1)));
+    }
+
+    #[test]
+    fn rows_carry_the_partial_metadata_or_the_whole_object() {
+        let r = crate::api::registry::find("aggregation.coder.com", "v1alpha1", "coderworkspaces")
+            .unwrap();
+        let obj =
+            json!({"metadata": {"name": "a", "labels": {"x": "y"}}, "spec": {"running": false}});
+        let render = |include| {
+            table(
+                r,
+                &TableInput {
+                    meta_version: "v1beta1",
+                    objects: &[&obj, &obj],
+                    list_metadata: &json!({"resourceVersion": "7"}),
+                    include,
+                    with_columns: false,
+                },
+            )
+        };
+        let t = render(IncludeObject::Metadata);
+        assert_eq!(t["apiVersion"], "meta.k8s.io/v1beta1");
+        assert_eq!(t["columnDefinitions"], json!([]));
+        assert_eq!(t["rows"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            t["rows"][1]["object"],
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1beta1",
+                   "metadata": {"name": "a", "labels": {"x": "y"}}})
+        );
+        let running = 1 + r
+            .printer_columns
+            .iter()
+            .position(|c| c.json_path == ".spec.running")
+            .unwrap();
+        assert_eq!(t["rows"][0]["cells"][running], false);
+        assert_eq!(render(IncludeObject::Object)["rows"][0]["object"], obj);
+        // The bytes of a list are the same Table.
+        let bytes = table_json(
+            r,
+            &TableInput {
+                meta_version: "v1beta1",
+                objects: &[&obj, &obj],
+                list_metadata: &json!({"resourceVersion": "7"}),
+                include: IncludeObject::Metadata,
+                with_columns: false,
+            },
+            0,
+        )
+        .unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), t);
     }
 
     #[test]

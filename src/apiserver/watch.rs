@@ -16,7 +16,7 @@ use super::negotiation::Output;
 use super::request::{Query, RequestInfo};
 use super::state::SharedState;
 use super::status::ApiError;
-use super::table::{self, IncludeObject};
+use super::table::{self, IncludeObject, TableInput};
 use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::objects::{Error as ObjectError, WatchEvent, WatchOptions};
 use crate::apiserver::storage::StoredObject;
@@ -87,11 +87,13 @@ impl Renderer {
                     .unwrap_or(Value::Null);
                 table::table(
                     self.r,
-                    v,
-                    std::slice::from_ref(&object),
-                    json!({"resourceVersion": rv}),
-                    self.include,
-                    with_columns,
+                    &TableInput {
+                        meta_version: v,
+                        objects: &[&object],
+                        list_metadata: &json!({"resourceVersion": rv}),
+                        include: self.include,
+                        with_columns,
+                    },
                 )
             }
             Output::Metadata(v) => table::partial_metadata(&object, v),

@@ -135,7 +135,9 @@ pub struct ObjectList {
 /// The result of a write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteOutcome {
-    pub object: Value,
+    /// The stored revision (shared with readers and watchers, and with them its one JSON
+    /// encoding), or what would have been stored (dry run, no-op).
+    pub object: Arc<StoredObject>,
     /// For `Warning` headers (e.g. `unknown field "spec.foo"` under `FieldValidation::Warn`).
     pub warnings: Vec<String>,
     /// True only for creates (201); updates never create.
@@ -289,7 +291,7 @@ impl Objects {
         self.storage.ready().await.map_err(|e| e.to_string())
     }
 
-    /// JSON bytes of the change history held in this process, for metrics.
+    /// Bytes (JSON text and parsed values) of the change history held in this process, for metrics.
     pub fn history_bytes(&self) -> u64 {
         self.storage.history_bytes()
     }

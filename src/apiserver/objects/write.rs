@@ -13,7 +13,6 @@ use super::{
     storage_error,
 };
 use crate::api::registry::ResourceDescriptor;
-use std::sync::Arc;
 
 use crate::apiserver::storage::{Key, Revision, StorageError, StoredObject, Versioned};
 
@@ -391,14 +390,14 @@ impl Objects {
             let stored = if opts.dry_run {
                 match self.storage.get(&key).await {
                     Ok(Some(_)) => Err(StorageError::AlreadyExists(key.clone())),
-                    Ok(None) => Ok(body.clone()),
+                    Ok(None) => Ok(StoredObject::shared(body.clone())),
                     Err(e) => Err(e),
                 }
             } else {
                 self.storage
                     .create(&key, body.clone())
                     .await
-                    .map(|v| (*v.value).clone())
+                    .map(|v| v.value)
             };
             match stored {
                 Ok(object) => {
@@ -585,7 +584,7 @@ impl Objects {
             if new == *current.value.value() {
                 // Nothing changed: kube answers with the stored object and writes nothing.
                 return Ok(WriteOutcome {
-                    object: new,
+                    object: StoredObject::shared(new),
                     warnings,
                     created: false,
                 });
@@ -593,7 +592,7 @@ impl Objects {
             let finished = metadata::is_deleting(&new) && metadata::finalizers(&new).is_empty();
             if opts.dry_run {
                 return Ok(WriteOutcome {
-                    object: new,
+                    object: StoredObject::shared(new),
                     warnings,
                     created: false,
                 });
@@ -612,14 +611,14 @@ impl Objects {
                 // DELETED event carries the stored object.
                 Ok(_) if finished => {
                     return Ok(WriteOutcome {
-                        object: new,
+                        object: StoredObject::shared(new),
                         warnings,
                         created: false,
                     });
                 }
                 Ok(stored) => {
                     return Ok(WriteOutcome {
-                        object: (*stored.value).clone(),
+                        object: stored.value,
                         warnings,
                         created: false,
                     });
@@ -691,7 +690,7 @@ impl Objects {
                 let deleting = metadata::is_deleting(&current.value);
                 if deleting && wanted == finalizers {
                     return Ok(WriteOutcome {
-                        object: (*current.value).clone(),
+                        object: current.value,
                         warnings: Vec::new(),
                         created: false,
                     });
@@ -710,7 +709,7 @@ impl Objects {
                 }
                 if opts.dry_run {
                     return Ok(WriteOutcome {
-                        object: marked,
+                        object: StoredObject::shared(marked),
                         warnings: Vec::new(),
                         created: false,
                     });
@@ -721,7 +720,7 @@ impl Objects {
             } else {
                 if opts.dry_run {
                     return Ok(WriteOutcome {
-                        object: (*current.value).clone(),
+                        object: current.value,
                         warnings: Vec::new(),
                         created: false,
                     });
@@ -731,7 +730,7 @@ impl Objects {
             match result {
                 Ok(stored) => {
                     return Ok(WriteOutcome {
-                        object: (*stored.value).clone(),
+                        object: stored.value,
                         warnings: Vec::new(),
                         created: false,
                     });
@@ -757,7 +756,7 @@ impl Objects {
             let name = meta_str(&item, "name").unwrap_or("").to_string();
             let item_namespace = meta_str(&item, "namespace").map(str::to_string);
             match self.delete(r, item_namespace.as_deref(), &name, opts).await {
-                Ok(outcome) => items.push(Arc::new(StoredObject::new(outcome.object))),
+                Ok(outcome) => items.push(outcome.object),
                 // Deleted concurrently: nothing left to do for it.
                 Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),

@@ -22,6 +22,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::codec;
+use super::decoded::{DEFAULT_DECODED_BYTES, DecodedCache};
 use super::{
     Change, ChangeKind, Key, ListPage, ListRequest, Prefix, Revision, Storage, StorageError,
     StoredObject, Versioned, WatchItem, WatchStream,
@@ -65,6 +66,8 @@ pub enum ConnectError {
 
 pub struct EtcdStorage {
     client: Client,
+    /// Revisions already decoded here, shared by reads, watch events and write results.
+    decoded: Arc<DecodedCache>,
     prefix: String,
     request_timeout: Duration,
     max_object_bytes: u64,
@@ -99,6 +102,7 @@ impl EtcdStorage {
             })?;
         Ok(EtcdStorage {
             client,
+            decoded: Arc::new(DecodedCache::new(DEFAULT_DECODED_BYTES)),
             prefix: config.prefix.trim_end_matches('/').to_string(),
             request_timeout: config.request_timeout,
             max_object_bytes: config.max_object_bytes,
@@ -144,12 +148,17 @@ impl EtcdStorage {
     fn versioned(&self, kv: &KeyValue) -> Result<Versioned, StorageError> {
         let key = self.storage_key(kv.key())?;
         let revision = to_revision(kv.mod_revision());
-        let value = codec::decode(kv.value(), revision).map_err(|e| {
-            StorageError::Internal(format!("decoding {key} at revision {revision}: {e}"))
-        })?;
+        let value = self
+            .decoded
+            .get_or_decode(&key, revision, kv.value(), |bytes| {
+                codec::decode(bytes, revision).map(StoredObject::new)
+            })
+            .map_err(|e| {
+                StorageError::Internal(format!("decoding {key} at revision {revision}: {e}"))
+            })?;
         Ok(Versioned {
             key,
-            value: Arc::new(StoredObject::new(value)),
+            value,
             revision,
         })
     }
@@ -358,6 +367,7 @@ impl Storage for EtcdStorage {
         async move {
             let etcd_key = self.etcd_key(key);
             let bytes = self.encode(key, &value)?;
+            let stored_len = bytes.len();
             let txn = Txn::new()
                 .when([Compare::create_revision(
                     etcd_key.clone(),
@@ -371,9 +381,11 @@ impl Storage for EtcdStorage {
                 return Err(StorageError::AlreadyExists(key.clone()));
             }
             let revision = header_revision(response.header());
+            let value = Arc::new(StoredObject::new(codec::stamp(value, revision)));
+            self.decoded.insert(key, revision, &value, stored_len);
             Ok(Versioned {
                 key: key.clone(),
-                value: Arc::new(StoredObject::new(codec::stamp(value, revision))),
+                value,
                 revision,
             })
         }
@@ -389,6 +401,7 @@ impl Storage for EtcdStorage {
         async move {
             let etcd_key = self.etcd_key(key);
             let bytes = self.encode(key, &value)?;
+            let stored_len = bytes.len();
             let guard = match expected {
                 Some(rv) => {
                     Compare::mod_revision(etcd_key.clone(), CompareOp::Equal, to_etcd_revision(rv))
@@ -398,9 +411,11 @@ impl Storage for EtcdStorage {
             let (revision, _) = self
                 .guarded_write(key, guard, TxnOp::put(etcd_key, bytes, None), expected)
                 .await?;
+            let value = Arc::new(StoredObject::new(codec::stamp(value, revision)));
+            self.decoded.insert(key, revision, &value, stored_len);
             Ok(Versioned {
                 key: key.clone(),
-                value: Arc::new(StoredObject::new(codec::stamp(value, revision))),
+                value,
                 revision,
             })
         }
@@ -425,6 +440,7 @@ impl Storage for EtcdStorage {
                 Some(etcd_client::DeleteOptions::new().with_prev_key()),
             );
             let (revision, prev) = self.guarded_write(key, guard, delete, expected).await?;
+            self.decoded.remove(key);
             let prev = prev.ok_or_else(|| StorageError::NotFound(key.clone()))?;
             let value = codec::decode(prev.value(), revision)
                 .map_err(|e| StorageError::Internal(format!("decoding the deleted {key}: {e}")))?;
@@ -470,6 +486,7 @@ impl Storage for EtcdStorage {
 
             let decoder = EventDecoder {
                 prefix: self.prefix.clone(),
+                decoded: self.decoded.clone(),
                 after,
             };
             let items = responses
@@ -523,6 +540,10 @@ impl Storage for EtcdStorage {
         .boxed()
     }
 
+    fn history_bytes(&self) -> u64 {
+        self.decoded.bytes()
+    }
+
     fn ready(&self) -> BoxFuture<'_, Result<(), StorageError>> {
         async move { self.current_revision().await.map(|_| ()) }.boxed()
     }
@@ -531,6 +552,7 @@ impl Storage for EtcdStorage {
 /// Turns etcd watch responses into storage watch items.
 struct EventDecoder {
     prefix: String,
+    decoded: Arc<DecodedCache>,
     after: Revision,
 }
 
@@ -584,10 +606,16 @@ impl EventDecoder {
             .map(|k| Key::from_raw(k.to_string()))
             .ok_or_else(|| StorageError::Internal("a watch event outside the prefix".into()))?;
         let revision = to_revision(kv.mod_revision());
+        let error = |at: Revision, e: codec::DecodeError| {
+            StorageError::Internal(format!("decoding {key} at {at}: {e}"))
+        };
+        // Revisions written or read here are already decoded (and encoded): shared, not redone.
         let decode = |bytes: &[u8], at: Revision| {
-            codec::decode(bytes, at)
-                .map(|v| Arc::new(StoredObject::new(v)))
-                .map_err(|e| StorageError::Internal(format!("decoding {key} at {at}: {e}")))
+            self.decoded
+                .get_or_decode(&key, at, bytes, |b| {
+                    codec::decode(b, at).map(StoredObject::new)
+                })
+                .map_err(|e| error(at, e))
         };
         let prev = event
             .prev_kv()
@@ -609,9 +637,14 @@ impl EventDecoder {
                 let prev_kv = event.prev_kv().ok_or_else(|| {
                     StorageError::Internal(format!("the delete of {key} lacks its previous value"))
                 })?;
+                // The last value stamped with the deletion revision: not a stored revision.
+                let value = codec::decode(prev_kv.value(), revision)
+                    .map(|v| Arc::new(StoredObject::new(v)))
+                    .map_err(|e| error(revision, e))?;
+                self.decoded.remove(&key);
                 Ok(Change {
                     kind: ChangeKind::Deleted,
-                    value: decode(prev_kv.value(), revision)?,
+                    value,
                     key,
                     prev,
                     revision,

@@ -17,6 +17,7 @@ use futures::future::{BoxFuture, FutureExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::stored::held_bytes;
 use super::{
     Change, ChangeKind, Key, ListPage, ListRequest, Prefix, Revision, Storage, StorageError,
     StoredObject, Versioned, WatchItem, WatchStream,
@@ -24,7 +25,8 @@ use super::{
 
 /// Changes kept for watch resumption and paginated lists, like kube's watch cache capacity.
 pub const DEFAULT_HISTORY: usize = 10_000;
-/// Bytes of JSON the history may hold (whichever bound is hit first evicts the oldest change).
+/// Bytes the history's values may hold, as text and parsed (`stored::held_bytes`; whichever
+/// bound is hit first evicts the oldest change).
 pub const DEFAULT_HISTORY_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest object stored, as JSON: etcd's default request limit (kube's 1.5 MiB).
 pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1_572_864;
@@ -38,7 +40,7 @@ pub struct MemoryStorage {
 struct State {
     revision: Revision,
     objects: BTreeMap<Key, Arc<StoredObject>>,
-    /// Each retained change with the JSON size of its value.
+    /// Each retained change with the bytes its value holds (`stored::held_bytes`).
     history: VecDeque<(Arc<Change>, u64)>,
     history_limit: usize,
     history_bytes: u64,
@@ -63,7 +65,7 @@ struct Watcher {
 pub struct MemoryConfig {
     /// Changes retained for watches and paginated lists (at least 1).
     pub history_events: usize,
-    /// JSON bytes of the values the history retains.
+    /// Bytes the values the history retains may hold (JSON text and parsed value).
     pub history_bytes: u64,
     /// Events queued per watcher before it is dropped as too slow (at least 1).
     pub watch_buffer: usize,
@@ -162,6 +164,8 @@ impl MemoryStorage {
 
     /// Applies a change made at `change.revision` by the mirrored store and fans it out.
     pub fn replicate(&self, change: Change) {
+        // Encoded here, outside the lock: every watcher sends these bytes.
+        let bytes = held_bytes(&change.value, change.value.json().len() as u64);
         let mut state = self.lock();
         if change.revision <= state.revision {
             return;
@@ -177,7 +181,6 @@ impl MemoryStorage {
                 state.objects.remove(&change.key);
             }
         }
-        let bytes = json_size(&change.value);
         state.record(change, bytes);
     }
 
@@ -416,9 +419,10 @@ impl Storage for MemoryStorage {
         key: &'a Key,
         value: Value,
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
-        let bytes = json_size(&value);
+        let size = json_size(&value);
+        let bytes = held_bytes(&value, size);
         let mut state = self.lock();
-        let result = if let Err(e) = state.check_size(key, bytes) {
+        let result = if let Err(e) = state.check_size(key, size) {
             Err(e)
         } else if state.objects.contains_key(key) {
             Err(StorageError::AlreadyExists(key.clone()))
@@ -453,10 +457,11 @@ impl Storage for MemoryStorage {
         value: Value,
         expected: Option<Revision>,
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
-        let bytes = json_size(&value);
+        let size = json_size(&value);
+        let bytes = held_bytes(&value, size);
         let mut state = self.lock();
         let checked = state
-            .check_size(key, bytes)
+            .check_size(key, size)
             .and_then(|()| state.check_expected(key, expected));
         let result = checked.map(|()| {
             let revision = state.revision + 1;
@@ -497,7 +502,7 @@ impl Storage for MemoryStorage {
             let revision = state.revision + 1;
             state.revision = revision;
             let value = Arc::new(StoredObject::new(stamp(prev.value().clone(), revision)));
-            let bytes = json_size(&value);
+            let bytes = held_bytes(&value, json_size(&value));
             state.record(
                 Change {
                     kind: ChangeKind::Deleted,

@@ -11,6 +11,7 @@
 
 pub mod cache;
 pub mod codec;
+pub mod decoded;
 pub mod etcd;
 pub mod memory;
 pub mod options;
@@ -231,8 +232,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Number of stored keys.
     fn count(&self) -> BoxFuture<'_, u64>;
 
-    /// JSON bytes of the change history this process holds for watches and lists at past
-    /// revisions (0 when the backend keeps none, like etcd), for `/metrics`.
+    /// Bytes of objects this process holds besides serving the current state, as JSON text and
+    /// parsed values (`stored::held_bytes`): the change history kept for watches and lists at
+    /// past revisions (memory, watch cache) and etcd's decoded revisions kept for reuse; for
+    /// `/metrics`.
     fn history_bytes(&self) -> u64 {
         0
     }
