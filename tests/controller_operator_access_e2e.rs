@@ -15,6 +15,7 @@ use coder_k8s::coder::{ClientOptions, CoderClient, SessionToken};
 use envtest::{ControlPlane, GuardedChild};
 use fake_coderd::FakeCoderd;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
@@ -39,15 +40,27 @@ async fn install(cp: &'static ControlPlane) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let crds = root.join("generated/crds").display().to_string();
     kubectl(cp, &["apply", "-f", &crds]).await;
-    kubectl(
-        cp,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/codercontrolplanes.coder.com",
-        ],
-    )
+    // Polled rather than `kubectl wait`, which fails when it reads the CRD before the API
+    // server has written any condition ("conditions accessor error: <nil>").
+    let crds: Api<CustomResourceDefinition> = Api::all(cp.admin_client().await);
+    envtest::poll_until("the CoderControlPlane CRD is established", WAIT, || {
+        let crds = crds.clone();
+        async move {
+            let crd = crds
+                .get("codercontrolplanes.coder.com")
+                .await
+                .map_err(|e| e.to_string())?;
+            let established = crd
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            established
+                .then_some(())
+                .ok_or_else(|| "not established yet".to_string())
+        }
+    })
     .await;
     for file in [
         "00-namespace.yaml",
