@@ -2,7 +2,8 @@
 //! (`--app=aggregated-apiserver`) for Coder, in one binary.
 //!
 //! The two apps never import each other. They share the generated API ([`api`]) and the small
-//! common modules: [`cli`], [`telemetry`], [`shutdown`], [`tls`], [`client_config`].
+//! common modules: [`cli`], [`telemetry`], [`shutdown`], [`tls`], [`client_config`], and
+//! [`coder`], the client of coderd's REST API.
 
 pub mod all;
 pub mod api;

@@ -9,6 +9,7 @@
 //! re-checks the recording against the live kube-apiserver; run it with
 //! `SSA_RECORD_FIXTURES=1` to rewrite the file (see `tests/fixtures/ssa/README.md`).
 
+mod schema_crds;
 #[path = "apiserver_support/mod.rs"]
 mod support;
 
@@ -308,16 +309,12 @@ async fn fields_v1_and_results_equal_kube_apiserver_s() {
     assert_same(&ours, &recorded());
 }
 
-/// The CoderWorkspace schema as a CRD of the fixture group.
+/// The CoderWorkspace schema as a CRD of the fixture group, rendered by the codegen crate (the
+/// schema file's `$ref`s to Kubernetes types are inlined as kube-apiserver requires).
 fn fixture_crd() -> CustomResourceDefinition {
     let text = std::fs::read_to_string("schema/coderworkspace.yaml").expect("schema file");
-    let text = text
-        .replace(OUR_GROUP, FIXTURE_GROUP)
-        .lines()
-        .filter(|l| !l.contains("codegen.coder.com/") && l.trim() != "annotations:")
-        .collect::<Vec<_>>()
-        .join("\n");
-    serde_saphyr::from_str(&text).expect("CRD from the schema file")
+    let crd = schema_crds::crd_of("schema/coderworkspace.yaml", &text, FIXTURE_GROUP);
+    serde_json::from_value(crd).expect("CRD shape")
 }
 
 async fn install_crd(client: &kube::Client) {

@@ -130,6 +130,20 @@ async fn scenario(fake: &FakeKube) {
     })
     .await;
 
+    // Operator access against a fresh coderd: Secrets read and applied (created).
+    let coderd = fake_coderd::FakeCoderd::start().await;
+    create_ccp(
+        fake,
+        "access",
+        "coder",
+        json!({"operatorAccess": {"url": coderd.url()}}),
+    )
+    .await;
+    eventually("operator access", || {
+        ccp(fake, "coder", "access").filter(|o| o["status"]["operatorAccessReady"] == true)
+    })
+    .await;
+
     // Spec changes that make the controller delete things.
     let api: Api<CoderControlPlane> = Api::namespaced(fake.client("test"), "coder");
     api.patch(

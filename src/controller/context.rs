@@ -27,6 +27,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub backoff: Backoff,
     pub caches: Caches,
+    /// Backoff and coderd clients of operator access.
+    pub operator_access: super::operator_access::State,
     /// `Kind/namespace/name` of each applied child → (uid, resourceVersion) the API server
     /// returned to our last apply, keyed by the owning control plane so cleanup can drop them.
     applied: Mutex<HashMap<String, HashMap<String, Seen>>>,
@@ -73,6 +75,7 @@ impl Context {
             metrics,
             backoff: Backoff::new(Duration::from_millis(500).min(max), max),
             caches,
+            operator_access: super::operator_access::State::new(max),
             applied: Mutex::default(),
             terminating: Mutex::default(),
         }

@@ -14,6 +14,7 @@ mod error;
 mod health;
 mod leader;
 mod metrics;
+pub mod operator_access;
 mod reconcile;
 pub mod status;
 

@@ -22,6 +22,7 @@ use super::caches::Cached;
 use super::context::{Applied, Change, Context};
 use super::drift;
 use super::error::{Error, Result, is_namespace_terminating};
+use super::operator_access;
 use super::status::{self, Outcome, Rollout};
 use crate::api::coder::v1alpha1::CoderControlPlane;
 
@@ -128,13 +129,26 @@ async fn apply_children(
         }
     }
 
+    let rollout = Rollout::of(&deployment);
+    // Independent of the rollout when the spec names coderd's URL (the Service's URL answers
+    // only once a replica is available).
+    let access = operator_access::reconcile(ctx, obj, &target, rollout.available()).await?;
     let outcome = Outcome::Applied {
-        rollout: Rollout::of(&deployment),
+        rollout,
         url: desired.access_url,
     };
-    let status = write_status(ctx, obj, &outcome).await?;
-    debug!(phase = ?status.phase, "reconciled");
-    Ok(Action::requeue(RESYNC))
+    let status = write_status(ctx, obj, &outcome, Some(&access)).await?;
+    for (reason, note) in &access.events {
+        publish(ctx, obj, EventType::Normal, reason, note.clone(), None).await;
+    }
+    if let Some((reason, note)) = operator_access::warning(obj, &access) {
+        publish(ctx, obj, EventType::Warning, reason, note, None).await;
+    }
+    let requeue = ctx
+        .operator_access
+        .requeue_after(&key(obj), &access, RESYNC);
+    debug!(phase = ?status.phase, operator_access = access.reason, ?requeue, "reconciled");
+    Ok(Action::requeue(requeue))
 }
 
 /// Children one reconcile created or updated, as `Kind namespace/name`.
@@ -187,6 +201,7 @@ async fn cleanup(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
     delete_all(ctx, obj, &roles).await?;
     delete_all(ctx, obj, &bindings).await?;
     ctx.forget(&key(obj), obj.uid().as_deref().unwrap_or_default());
+    ctx.operator_access.forget(&key(obj));
     info!(
         removed = roles.len() + bindings.len(),
         "cleaned up workspace RBAC in other namespaces"
@@ -508,8 +523,13 @@ async fn write_status(
     ctx: &Context,
     obj: &CoderControlPlane,
     outcome: &Outcome<'_>,
+    access: Option<&operator_access::Access>,
 ) -> Result<crate::api::coder::v1alpha1::CoderControlPlaneStatus> {
-    let status = status::compute(obj, outcome, Timestamp::now());
+    let now = Timestamp::now();
+    let mut status = status::compute(obj, outcome, now);
+    if let Some(access) = access {
+        operator_access::report(obj, &mut status, access, now);
+    }
     if obj.status.as_ref() == Some(&status) {
         return Ok(status);
     }
@@ -539,7 +559,7 @@ async fn report_failure(obj: &CoderControlPlane, ctx: &Context, error: &Error) {
         reason: &reason,
         message: &message,
     };
-    if let Err(status_error) = write_status(ctx, obj, &outcome).await {
+    if let Err(status_error) = write_status(ctx, obj, &outcome, None).await {
         debug!(%status_error, "cannot record the failure in status");
     }
     publish(ctx, obj, EventType::Warning, &reason, message, None).await;

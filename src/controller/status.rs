@@ -86,24 +86,15 @@ pub fn compute(
     let generation = ccp.metadata.generation;
     let mut conditions = previous.conditions.clone().unwrap_or_default();
     let mut set = |type_: &str, status: bool, reason: &str, message: String| {
-        let status = if status { "True" } else { "False" };
-        let last_transition_time = conditions
-            .iter()
-            .find(|c| c.type_ == type_ && c.status == status)
-            .map(|c| c.last_transition_time.clone())
-            .unwrap_or(Time(now));
-        let condition = Condition {
-            type_: type_.to_string(),
-            status: status.to_string(),
-            reason: reason.to_string(),
+        set_condition(
+            &mut conditions,
+            type_,
+            status,
+            reason,
             message,
-            observed_generation: generation,
-            last_transition_time,
-        };
-        match conditions.iter_mut().find(|c| c.type_ == type_) {
-            Some(existing) => *existing = condition,
-            None => conditions.push(condition),
-        }
+            generation,
+            now,
+        )
     };
 
     let mut status = CoderControlPlaneStatus {
@@ -154,6 +145,37 @@ pub fn compute(
     conditions.sort_by_key(|c| condition_rank(&c.type_));
     status.conditions = Some(conditions);
     status
+}
+
+/// Sets condition `type_` in `conditions`, keeping its `lastTransitionTime` while its status
+/// stays the same.
+pub(crate) fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let status = if status { "True" } else { "False" };
+    let last_transition_time = conditions
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    let condition = Condition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: reason.to_string(),
+        message: truncate(&message, 1024),
+        observed_generation: generation,
+        last_transition_time,
+    };
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(existing) => *existing = condition,
+        None => conditions.push(condition),
+    }
 }
 
 fn condition_rank(type_: &str) -> (usize, String) {
