@@ -475,6 +475,8 @@ async fn apiserver_runs_with_the_deployed_service_account_without_403() {
         ))
         .arg(format!("--authentication-kubeconfig={}", account.display()))
         .arg(format!("--authorization-kubeconfig={}", account.display()))
+        // As deployed: the Coder backend watches CoderControlPlanes with this account too.
+        .arg("--coder-backend=enabled")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null());
     let log = cp.unique_file("apiserver-sa", "log");
@@ -565,7 +567,12 @@ async fn apiserver_runs_with_the_deployed_service_account_without_403() {
     let text = server.log_tail(2000).to_lowercase();
     let denied: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("forbidden") && (l.contains("review") || l.contains("configmap")))
+        .filter(|l| {
+            l.contains("forbidden")
+                && ["review", "configmap", "codercontrolplanes", "secrets"]
+                    .iter()
+                    .any(|what| l.contains(what))
+        })
         .collect();
     assert!(
         denied.is_empty(),
