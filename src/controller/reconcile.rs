@@ -133,9 +133,12 @@ async fn apply_children(
     // Independent of the rollout when the spec names coderd's URL (the Service's URL answers
     // only once a replica is available).
     let access = operator_access::reconcile(ctx, obj, &target, rollout.available()).await?;
+    // status.url is where the operator (this controller, the apiserver's Coder backend) reaches
+    // coderd: the in-cluster Service, unless spec.operatorAccess.url names another URL (then
+    // `operator_access::report` writes that one). The public CODER_ACCESS_URL is not it.
     let outcome = Outcome::Applied {
         rollout,
-        url: desired.access_url,
+        url: target.service_url(),
     };
     let status = write_status(ctx, obj, &outcome, Some(&access)).await?;
     for (reason, note) in &access.events {

@@ -146,17 +146,6 @@ impl<'a> Target<'a> {
         !self.tls_secrets().is_empty()
     }
 
-    /// `CODER_ACCESS_URL` as the user set it in `extraEnv`, when it is a literal value.
-    pub fn user_access_url(&self) -> Option<&str> {
-        self.spec
-            .extra_env
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .find(|env| env.name == ACCESS_URL_ENV)
-            .and_then(|env| env.value.as_deref())
-    }
-
     /// Whether `extraEnv` sets `CODER_ACCESS_URL` at all (by value or reference).
     pub fn user_sets_access_url(&self) -> bool {
         self.spec
@@ -179,13 +168,6 @@ impl<'a> Target<'a> {
         }
     }
 
-    /// The URL reported in status: the user's access URL when readable, else the default one.
-    pub fn access_url(&self) -> String {
-        self.user_access_url()
-            .map(str::to_string)
-            .unwrap_or_else(|| self.service_url())
-    }
-
     pub fn role_name(&self) -> String {
         format!("{}-workspace-perms", self.name)
     }
@@ -200,7 +182,6 @@ pub struct Desired {
     pub ingress: Option<Ingress>,
     /// One Role per workspace namespace (own namespace first), each with its RoleBinding.
     pub rbac: Vec<(Role, RoleBinding)>,
-    pub access_url: String,
 }
 
 pub fn desired(ccp: &CoderControlPlane) -> Result<Desired> {
@@ -216,7 +197,6 @@ pub fn desired(ccp: &CoderControlPlane) -> Result<Desired> {
         service: service(&target),
         ingress: ingress(&target),
         rbac,
-        access_url: target.access_url(),
     })
 }
 
@@ -294,8 +274,10 @@ mod tests {
         );
     }
 
+    /// The Service URL is what status reports and the operator dials; a public
+    /// CODER_ACCESS_URL does not change it.
     #[test]
-    fn access_url_table() {
+    fn service_url_table() {
         let cases = [
             (json!({}), "http://c.ns.svc.cluster.local"),
             (
@@ -308,7 +290,7 @@ mod tests {
             ),
             (
                 json!({"extraEnv": [{"name": "CODER_ACCESS_URL", "value": "https://coder.example.com"}]}),
-                "https://coder.example.com",
+                "http://c.ns.svc.cluster.local",
             ),
             (
                 json!({"extraEnv": [{"name": "CODER_ACCESS_URL", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}),
@@ -317,7 +299,7 @@ mod tests {
         ];
         for (spec, url) in cases {
             let obj = ccp("c", "ns", spec.clone());
-            assert_eq!(desired(&obj).unwrap().access_url, url, "{spec}");
+            assert_eq!(Target::new(&obj).unwrap().service_url(), url, "{spec}");
         }
     }
 
