@@ -40,7 +40,7 @@ pub struct Setup {
 struct State {
     pending: VecDeque<WatchEvent>,
     items: BoxStream<'static, WatchItem>,
-    request_progress: ProgressRequester,
+    request_progress: Option<ProgressRequester>,
     ticker: Option<tokio::time::Interval>,
     selector: Selector,
     allow_bookmarks: bool,
@@ -126,7 +126,11 @@ pub fn stream(
             };
             match next {
                 // The answer arrives as WatchItem::Progress after every earlier change.
-                Next::Tick => (s.request_progress)(),
+                Next::Tick => {
+                    if let Some(request) = &s.request_progress {
+                        request()
+                    }
+                }
                 Next::Item(None) => return None,
                 Next::Item(Some(WatchItem::Progress(revision))) => {
                     // Never report progress below the version the watch started from.

@@ -124,9 +124,12 @@ impl Resource {
             }
             if self.is_ready() {
                 // Ask the backend watch to report progress; the answer advances the mirror.
+                // A backend without reliable progress answers serves the read itself: nothing
+                // but a change in this resource would advance the mirror.
                 let requester = lock(&self.progress).clone();
-                if let Some(request) = requester {
-                    request();
+                match requester {
+                    Some(request) => request(),
+                    None => return false,
                 }
             }
             let step = tokio::time::Instant::now() + Duration::from_millis(100);
@@ -191,7 +194,7 @@ async fn follow(
             return Ok(());
         };
         r.mirror.replicate_reset(items, revision);
-        *lock(&r.progress) = Some(watch.request_progress.clone());
+        *lock(&r.progress) = watch.request_progress.clone();
         r.ready.store(true, std::sync::atomic::Ordering::Release);
         r.advanced.notify_waiters();
     }

@@ -71,6 +71,9 @@ pub struct EtcdStorage {
     prefix: String,
     request_timeout: Duration,
     max_object_bytes: u64,
+    /// Whether the server answers progress requests only after delivering earlier changes;
+    /// asked once, on the first watch.
+    progress_reliable: tokio::sync::OnceCell<bool>,
 }
 
 impl EtcdStorage {
@@ -106,6 +109,7 @@ impl EtcdStorage {
             prefix: config.prefix.trim_end_matches('/').to_string(),
             request_timeout: config.request_timeout,
             max_object_bytes: config.max_object_bytes,
+            progress_reliable: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -175,6 +179,26 @@ impl EtcdStorage {
                 "{what}: etcd did not answer within {:?}",
                 self.request_timeout
             ))),
+        }
+    }
+
+    /// Whether this etcd's answers to progress requests can be trusted (see
+    /// `progress_requests_are_ordered`); false while the server cannot be asked.
+    async fn progress_reliable(&self) -> bool {
+        let asked = self
+            .progress_reliable
+            .get_or_try_init(|| async {
+                let mut maintenance = self.client.maintenance_client();
+                let status = self.call("status", maintenance.status()).await?;
+                Ok::<bool, StorageError>(progress_requests_are_ordered(status.version()))
+            })
+            .await;
+        match asked {
+            Ok(reliable) => *reliable,
+            Err(e) => {
+                tracing::debug!(error = %e, "asking etcd for its version failed");
+                false
+            }
         }
     }
 
@@ -472,17 +496,25 @@ impl Storage for EtcdStorage {
             let (mut sender, responses) = stream.split();
 
             // Progress requests are fire-and-forget; a task forwards them while the watch lives.
-            let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<()>();
-            tokio::spawn(async move {
-                while progress_rx.recv().await.is_some() {
-                    if sender.request_progress().await.is_err() {
-                        break;
+            let mut idle_sender = None;
+            let request_progress = if self.progress_reliable().await {
+                let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<()>();
+                tokio::spawn(async move {
+                    while progress_rx.recv().await.is_some() {
+                        if sender.request_progress().await.is_err() {
+                            break;
+                        }
                     }
-                }
-            });
-            let request_progress = Arc::new(move || {
-                let _ = progress_tx.send(());
-            });
+                });
+                let request: super::ProgressRequester = Arc::new(move || {
+                    let _ = progress_tx.send(());
+                });
+                Some(request)
+            } else {
+                // The request half lives as long as the watch, as it does with progress.
+                idle_sender = Some(sender);
+                None
+            };
 
             let decoder = EventDecoder {
                 prefix: self.prefix.clone(),
@@ -490,7 +522,10 @@ impl Storage for EtcdStorage {
                 after,
             };
             let items = responses
-                .flat_map(move |response| futures::stream::iter(decoder.items(response)))
+                .flat_map(move |response| {
+                    let _ = &idle_sender;
+                    futures::stream::iter(decoder.items(response))
+                })
                 // Nothing follows an error.
                 .scan(false, |ended, item| {
                     if *ended {
@@ -546,6 +581,25 @@ impl Storage for EtcdStorage {
 
     fn ready(&self) -> BoxFuture<'_, Result<(), StorageError>> {
         async move { self.current_revision().await.map(|_| ()) }.boxed()
+    }
+}
+
+/// Whether an etcd of `version` answers a progress request only once the watch has delivered
+/// every change up to the revision it reports. Older servers answer at once with their current
+/// revision, ahead of changes a catching-up watcher has not sent yet (etcd issue 15220; the
+/// thresholds are kube-apiserver's for trusting progress requests).
+fn progress_requests_are_ordered(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
+    let (Some(Some(major)), Some(Some(minor)), Some(Some(patch))) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    match (major, minor) {
+        (3, 4) => patch >= 31,
+        (3, 5) => patch >= 13,
+        (3, m) => m > 5,
+        (m, _) => m > 3,
     }
 }
 
@@ -657,6 +711,18 @@ impl EventDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_is_trusted_from_fixed_etcd_versions_only() {
+        for old in [
+            "3.4.23", "3.4.30", "3.5.0", "3.5.12", "3.3.27", "2.3.8", "", "v3.6",
+        ] {
+            assert!(!progress_requests_are_ordered(old), "{old}");
+        }
+        for fixed in ["3.4.31", "3.5.13", "3.5.21", "3.6.0", "4.0.0"] {
+            assert!(progress_requests_are_ordered(fixed), "{fixed}");
+        }
+    }
 
     #[test]
     fn range_end_increments_the_last_byte() {

@@ -590,7 +590,7 @@ impl Storage for MemoryStorage {
         let items = futures::stream::iter(replay).chain(live).boxed();
         futures::future::ready(Ok(WatchStream {
             items,
-            request_progress,
+            request_progress: Some(request_progress),
         }))
         .boxed()
     }
@@ -757,7 +757,8 @@ mod tests {
         s.create(&Key::object("g", "other", Some("ns"), "x"), obj("x", 0))
             .await
             .unwrap();
-        (w.request_progress)();
+        (w.request_progress
+            .expect("memory answers progress requests"))();
         let mut seen = Vec::new();
         for _ in 0..3 {
             seen.push(match w.items.next().await.unwrap() {

@@ -152,7 +152,10 @@ pub type ProgressRequester = Arc<dyn Fn() + Send + Sync>;
 
 pub struct WatchStream {
     pub items: BoxStream<'static, WatchItem>,
-    pub request_progress: ProgressRequester,
+    /// None when the backend cannot answer progress requests reliably: etcd before 3.4.31 and
+    /// 3.5.13 may answer with its current revision before the changes up to it are delivered,
+    /// and a cache trusting that answer would drop those changes.
+    pub request_progress: Option<ProgressRequester>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
