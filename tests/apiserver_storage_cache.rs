@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use coder_k8s::apiserver::storage::{
-    CachedStorage, Key, ListPage, ListRequest, MemoryStorage, Prefix, Revision, Storage,
-    StorageError, Versioned, WatchItem, WatchStream,
+    CachedStorage, EtcdConfig, EtcdStorage, Key, ListPage, ListRequest, MemoryStorage, Prefix,
+    Revision, Storage, StorageError, Versioned, WatchItem, WatchStream,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -59,6 +59,62 @@ impl Storage for Counting {
     ) -> BoxFuture<'_, Result<WatchStream, StorageError>> {
         self.watches.fetch_add(1, Ordering::SeqCst);
         self.inner.watch(prefix, after)
+    }
+    fn current_revision(&self) -> BoxFuture<'_, Result<Revision, StorageError>> {
+        self.inner.current_revision()
+    }
+    fn count(&self) -> BoxFuture<'_, u64> {
+        self.inner.count()
+    }
+}
+
+/// A backend that makes one write just before its first watch starts: the write lands between
+/// the cache's initial list and its backend watch, which then catches up from history.
+struct WritesBeforeFirstWatch {
+    inner: EtcdStorage,
+    written: std::sync::atomic::AtomicBool,
+}
+
+impl Storage for WritesBeforeFirstWatch {
+    fn get<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<Versioned>, StorageError>> {
+        self.inner.get(key)
+    }
+    fn list(&self, request: ListRequest) -> BoxFuture<'_, Result<ListPage, StorageError>> {
+        self.inner.list(request)
+    }
+    fn create<'a>(
+        &'a self,
+        key: &'a Key,
+        value: Value,
+    ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
+        self.inner.create(key, value)
+    }
+    fn update<'a>(
+        &'a self,
+        key: &'a Key,
+        value: Value,
+        expected: Option<Revision>,
+    ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
+        self.inner.update(key, value, expected)
+    }
+    fn delete<'a>(
+        &'a self,
+        key: &'a Key,
+        expected: Option<Revision>,
+    ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
+        self.inner.delete(key, expected)
+    }
+    fn watch(
+        &self,
+        prefix: Prefix,
+        after: Revision,
+    ) -> BoxFuture<'_, Result<WatchStream, StorageError>> {
+        Box::pin(async move {
+            if !self.written.swap(true, Ordering::SeqCst) {
+                self.inner.create(&key("ns", "late"), obj("late")).await?;
+            }
+            self.inner.watch(prefix, after).await
+        })
     }
     fn current_revision(&self) -> BoxFuture<'_, Result<Revision, StorageError>> {
         self.inner.current_revision()
@@ -182,4 +238,54 @@ async fn a_broken_backend_watch_ends_cache_watchers_then_the_cache_relists() {
     let page = cache.list(all()).await.unwrap();
     assert_eq!(page.items.len(), 100);
     assert!(backend.watches.load(Ordering::SeqCst) >= 2);
+}
+
+/// The lost event of a kube-rs watcher on a replica: its list (a consistent read) and the watch
+/// from that list's revision together show every object, even one written while the cache's
+/// backend watch was starting. etcd before 3.4.31 answered the cache's progress request ahead
+/// of that write; the cache then listed without the object and dropped its event.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_while_the_backend_watch_starts_reaches_list_or_watch() {
+    let etcd = envtest::Etcd::start();
+    let inner = EtcdStorage::connect(EtcdConfig {
+        endpoints: vec![etcd.url().to_string()],
+        prefix: "/cache-test".into(),
+        tls: None,
+        dial_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+        max_object_bytes: coder_k8s::apiserver::storage::memory::DEFAULT_MAX_OBJECT_BYTES,
+    })
+    .await
+    .expect("etcd client");
+    let backend = Arc::new(WritesBeforeFirstWatch {
+        inner,
+        written: Default::default(),
+    });
+    let cache = CachedStorage::new(backend.clone(), Default::default());
+    // The first list starts the cache (and so the write); the second is the watcher's list.
+    cache.list(all()).await.unwrap();
+    let page = cache.list(all()).await.unwrap();
+    let late = backend
+        .get(&key("ns", "late"))
+        .await
+        .unwrap()
+        .expect("late");
+    assert!(late.revision <= page.revision, "the list is consistent");
+    if page.items.iter().any(|i| i.key == key("ns", "late")) {
+        return;
+    }
+    let mut w = cache
+        .watch(Prefix::collection("g", "things", None), page.revision)
+        .await
+        .unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), w.items.next()).await {
+            Ok(Some(WatchItem::Change(c))) if c.key == key("ns", "late") => return,
+            Ok(Some(WatchItem::Change(_) | WatchItem::Progress(_))) => continue,
+            other => panic!(
+                "listed at {} without the write at {}, and the watch did not deliver it: {other:?}",
+                page.revision, late.revision
+            ),
+        }
+    }
 }
