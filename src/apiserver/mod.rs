@@ -21,6 +21,7 @@ pub mod namespace_informer;
 pub mod negotiation;
 pub mod objects;
 pub mod openapi;
+pub mod reflect;
 pub mod render;
 pub mod request;
 pub mod router;

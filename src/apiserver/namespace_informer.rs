@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
@@ -29,20 +28,7 @@ impl NamespaceInformer {
             .default_backoff()
             .reflect(writer)
             .applied_objects();
-        tokio::spawn(async move {
-            let mut events = std::pin::pin!(events);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    event = events.next() => match event {
-                        Some(Ok(_)) => {}
-                        // The backoff retries; the store keeps its last state meanwhile.
-                        Some(Err(error)) => tracing::warn!(%error, "namespace watch failed"),
-                        None => return,
-                    },
-                }
-            }
-        });
+        crate::apiserver::reflect::spawn(events, "namespace", stop);
         Arc::new(NamespaceInformer { api, store })
     }
 }

@@ -9,7 +9,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
@@ -107,20 +106,7 @@ impl Directory {
             .default_backoff()
             .reflect(writer)
             .applied_objects();
-        tokio::spawn(async move {
-            let mut events = std::pin::pin!(events);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    event = events.next() => match event {
-                        Some(Ok(_)) => {}
-                        // The backoff retries; the store keeps its last state meanwhile.
-                        Some(Err(error)) => tracing::warn!(%error, "CoderControlPlane watch failed"),
-                        None => return,
-                    },
-                }
-            }
-        });
+        crate::apiserver::reflect::spawn(events, "CoderControlPlane", stop);
         Arc::new(Directory {
             store,
             secrets: client,
