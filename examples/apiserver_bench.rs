@@ -17,6 +17,8 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
 const BASE: &str = "/apis/aggregation.coder.com/v1alpha1/namespaces";
+/// Longest a watch may take to connect and get its response head.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Target {
     addr: String,
@@ -192,7 +194,9 @@ async fn watch(target: Arc<Target>, watchers: usize, events: usize) -> Result<()
         let path =
             format!("{BASE}/watch/coderworkspaces?watch=1&resourceVersion={rv}&timeoutSeconds=600");
         tasks.push(tokio::spawn(async move {
-            let mut stream = WatchStream::open(&target, &path).await?;
+            let mut stream = tokio::time::timeout(OPEN_TIMEOUT, WatchStream::open(&target, &path))
+                .await
+                .map_err(|_| "opening a watch timed out")??;
             let _ = ready.send(()).await;
             let mut received = 0;
             while received < events {
