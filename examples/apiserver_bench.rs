@@ -240,10 +240,18 @@ async fn watch(target: Arc<Target>, watchers: usize, events: usize) -> Result<()
     // events (the PATCH, the fan-out and the delivery).
     let server = std::env::var("WATCH_SERVER_PID").ok();
     let server_cpu_before = server.as_deref().map(cpu_ns);
+    let run = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
     let client_cpu_before = cpu_ns("self");
     for seq in 0..events {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let patch = json!({"metadata": {"labels": {"seq": seq.to_string()}}});
+        // The run label makes every patch a change, even against an object an earlier run
+        // left with the same seq (an unchanged object would send no event).
+        let patch = json!({"metadata": {"labels": {"seq": seq.to_string(), "run": run.as_str()}}});
         let req = request(
             "PATCH",
             &format!("{BASE}/watch/coderworkspaces/target"),

@@ -14,7 +14,7 @@
 #
 # Env: WATCHERS (1000), WATCH_EVENTS (20), RUNS (3), BIN_DIR (a directory holding coder-k8s,
 # apiserver_bench and watch_ceiling: skip the build), SKIP_BUILD (use target/release as it is),
-# BASE_DIR, PORT (18453),
+# BASE_DIR, PORT (18653),
 # SERVERS (space-separated subset of "baseline ours ceiling").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 WATCHERS=${WATCHERS:-1000}
 WATCH_EVENTS=${WATCH_EVENTS:-20}
 RUNS=${RUNS:-3}
-PORT=${PORT:-18453}
+PORT=${PORT:-18653}
 
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   PIN_SERVER=(taskset -c 0); PIN_LOAD=(taskset -c 1)
