@@ -83,15 +83,18 @@ impl WatchBody {
 
     /// Registers the wake-up at the deadline or shutdown; true once either has come.
     fn poll_end(&mut self, cx: &mut Context<'_>) -> bool {
-        let (deadline, stop) = (self.deadline, self.stop.clone());
-        let end = self.end.get_or_insert_with(|| {
-            Box::pin(async move {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => {}
-                    _ = stop.cancelled_owned() => {}
-                }
-            })
-        });
+        let end = match &mut self.end {
+            Some(end) => end,
+            None => {
+                let (deadline, stop) = (self.deadline, self.stop.clone());
+                self.end.insert(Box::pin(async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(deadline) => {}
+                        _ = stop.cancelled_owned() => {}
+                    }
+                }))
+            }
+        };
         end.as_mut().poll(cx).is_ready()
     }
 }
