@@ -168,11 +168,12 @@ impl Objects {
             obj.insert("status".into(), status);
         }
         let key = key(r, Some(namespace), &name)?;
-        self.storage
+        let stored = self
+            .storage
             .create(&key, object)
             .await
-            .map(|stored| (*stored.value).clone())
-            .map_err(|e| storage_error(r, &name, e))
+            .map_err(|e| storage_error(r, &name, e))?;
+        Ok(stored.value.to_value()?)
     }
 
     /// Removes an object the backend no longer has, finalizers or not, if it is still at

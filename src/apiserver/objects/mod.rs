@@ -251,6 +251,13 @@ pub enum Error {
     Refused(hooks::HookError),
 }
 
+/// A stored revision whose bytes do not parse back (a bug, never the request's fault).
+impl From<crate::apiserver::storage::stored::DecodeError> for Error {
+    fn from(e: crate::apiserver::storage::stored::DecodeError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
 fn format_causes(causes: &[Cause]) -> String {
     match causes {
         [one] => one.to_string(),
