@@ -299,7 +299,10 @@ async fn unknown_fields_follow_field_validation() {
         warned.warnings,
         vec![r#"unknown field "bar""#, r#"unknown field "spec.foo""#]
     );
-    assert_eq!(warned.object.to_value().unwrap()["spec"], json!({"running": true}));
+    assert_eq!(
+        warned.object.to_value().unwrap()["spec"],
+        json!({"running": true})
+    );
     assert!(warned.object.to_value().unwrap().get("bar").is_none());
 
     o.delete(
@@ -323,7 +326,10 @@ async fn unknown_fields_follow_field_validation() {
         .await
         .unwrap();
     assert!(ignored.warnings.is_empty());
-    assert_eq!(ignored.object.to_value().unwrap()["spec"], json!({"running": true}));
+    assert_eq!(
+        ignored.object.to_value().unwrap()["spec"],
+        json!({"running": true})
+    );
 }
 
 #[tokio::test]
@@ -953,21 +959,13 @@ async fn delete_collection_honours_selectors() {
         )
         .await
         .unwrap();
-    let names: Vec<&str> = deleted
-        .items
-        .iter()
-        .map(|i| i.attrs().name())
-        .collect();
+    let names: Vec<&str> = deleted.items.iter().map(|i| i.attrs().name()).collect();
     assert_eq!(names, ["a", "c"]);
     let left = o
         .list(workspaces(), None, &ListOptions::default())
         .await
         .unwrap();
-    let names: Vec<&str> = left
-        .items
-        .iter()
-        .map(|i| i.attrs().name())
-        .collect();
+    let names: Vec<&str> = left.items.iter().map(|i| i.attrs().name()).collect();
     // All namespaces, in (namespace, name) order.
     assert_eq!(names, ["b", "d"]);
 }
@@ -1025,8 +1023,16 @@ async fn demo_data_has_the_six_objects() {
     ];
     for (r, ns, name, running, shutdown) in expect {
         let object = o.get(r, Some(ns), name).await.unwrap();
-        assert_eq!(object.to_value().unwrap()["spec"]["running"], running, "{name}");
-        assert_eq!(object.to_value().unwrap()["status"]["autoShutdown"], shutdown, "{name}");
+        assert_eq!(
+            object.to_value().unwrap()["spec"]["running"],
+            running,
+            "{name}"
+        );
+        assert_eq!(
+            object.to_value().unwrap()["status"]["autoShutdown"],
+            shutdown,
+            "{name}"
+        );
     }
 }
 
@@ -1111,5 +1117,9 @@ async fn duplicate_keys_are_refused_under_strict_and_warned_about_otherwise() {
         .await
         .unwrap();
     assert_eq!(warned.warnings, vec![r#"duplicate field "spec.running""#]);
-    assert_eq!(warned.object.to_value().unwrap()["spec"]["running"], false, "the last key wins");
+    assert_eq!(
+        warned.object.to_value().unwrap()["spec"]["running"],
+        false,
+        "the last key wins"
+    );
 }

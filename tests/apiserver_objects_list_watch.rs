@@ -52,7 +52,12 @@ async fn label(o: &Objects, ns: &str, name: &str, key: &str, value: &str) -> Val
 fn names(items: &[Arc<StoredObject>]) -> Vec<String> {
     items
         .iter()
-        .map(|i| i.to_value().unwrap()["metadata"]["name"].as_str().unwrap().to_string())
+        .map(|i| {
+            i.to_value().unwrap()["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -84,7 +89,10 @@ fn summary(event: &WatchEvent) -> (String, String) {
     };
     (
         kind.to_string(),
-        object.to_value().unwrap()["metadata"]["name"].as_str().unwrap().to_string(),
+        object.to_value().unwrap()["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string(),
     )
 }
 
@@ -214,7 +222,11 @@ async fn pages_come_from_one_snapshot() {
             .unwrap();
         assert_eq!(page.resource_version, snapshot_rv);
         for item in &page.items {
-            assert!(item.to_value().unwrap()["metadata"]["labels"].get("changed").is_none());
+            assert!(
+                item.to_value().unwrap()["metadata"]["labels"]
+                    .get("changed")
+                    .is_none()
+            );
         }
         seen.extend(names(&page.items));
         token = page.continue_token;
@@ -439,7 +451,10 @@ async fn selectors_turn_label_changes_into_added_and_deleted() {
         // kube sends the last matching state with the new resourceVersion.
         WatchEvent::Deleted(object) => {
             assert_eq!(object.to_value().unwrap()["metadata"]["name"], "a");
-            assert_eq!(object.to_value().unwrap()["metadata"]["labels"]["env"], "prod");
+            assert_eq!(
+                object.to_value().unwrap()["metadata"]["labels"]["env"],
+                "prod"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -635,7 +650,10 @@ async fn concurrent_updates_lose_nothing() {
     for expected in 1..=(TASKS * UPDATES) {
         match next(&mut watch).await {
             WatchEvent::Modified(object) => {
-                assert_eq!(object.to_value().unwrap()["metadata"]["annotations"]["n"], expected.to_string());
+                assert_eq!(
+                    object.to_value().unwrap()["metadata"]["annotations"]["n"],
+                    expected.to_string()
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -140,7 +140,12 @@ fn list_req(
 fn names(page: &ListPage) -> Vec<String> {
     page.items
         .iter()
-        .map(|i| i.value.to_value().unwrap()["metadata"]["name"].as_str().unwrap().to_string())
+        .map(|i| {
+            i.value.to_value().unwrap()["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -160,7 +165,9 @@ async fn next_change(w: &mut WatchStream) -> String {
                     c.kind,
                     c.key,
                     c.value.to_value().unwrap()["v"],
-                    c.value.to_value().unwrap()["metadata"]["resourceVersion"].as_str().unwrap()
+                    c.value.to_value().unwrap()["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap()
                 );
             }
             // etcd may send progress notifications on its own; they carry no change.
@@ -236,7 +243,13 @@ async fn writes_stamp_revisions_and_check_expectations(f: Fixture) {
     with_rv["metadata"]["resourceVersion"] = json!("12345");
     let b = s.create(&key("b"), with_rv).await.unwrap();
     assert_eq!(
-        s.get(&key("b")).await.unwrap().unwrap().value.to_value().unwrap()["metadata"]["resourceVersion"],
+        s.get(&key("b"))
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .to_value()
+            .unwrap()["metadata"]["resourceVersion"],
         b.revision.to_string()
     );
     assert_eq!(s.count().await, 1);
@@ -434,7 +447,9 @@ async fn compacted_revisions_are_expired(f: Fixture) {
             .await
             .unwrap()
             .items[0]
-            .value.to_value().unwrap()["v"],
+            .value
+            .to_value()
+            .unwrap()["v"],
         4
     );
     assert!(watch_expired(s.as_ref(), first).await);

@@ -183,7 +183,9 @@ impl Cell<'_> {
         match self {
             Cell::Value(Value::String(s)) | Cell::Owned(Value::String(s)) => Some(s.into()),
             Cell::Raw(raw) if raw.get().starts_with('"') => {
-                serde_json::from_str::<String>(raw.get()).ok().map(Into::into)
+                serde_json::from_str::<String>(raw.get())
+                    .ok()
+                    .map(Into::into)
             }
             _ => None,
         }
@@ -228,7 +230,11 @@ impl TableObject for Value {
         let found = |v: Option<&'s Value>| v.map_or(Cell::Missing, Cell::Value);
         Ok(Projected {
             name: found(self.pointer("/metadata/name")),
-            cells: compiled.paths.iter().map(|p| found(p.first(self))).collect(),
+            cells: compiled
+                .paths
+                .iter()
+                .map(|p| found(p.first(self)))
+                .collect(),
             object: match include {
                 IncludeObject::None => Cell::Missing,
                 IncludeObject::Metadata => found(self.get("metadata")),
@@ -265,7 +271,10 @@ impl TableObject for [u8] {
             .enumerate()
             .map(|(column, path)| match (path, &whole) {
                 (ColumnPath::Fields(_), _) => span(FIRST_COLUMN_SLOT + column),
-                (_, Some(whole)) => path.first(whole).cloned().map_or(Cell::Missing, Cell::Owned),
+                (_, Some(whole)) => path
+                    .first(whole)
+                    .cloned()
+                    .map_or(Cell::Missing, Cell::Owned),
                 (_, None) => Cell::Missing,
             })
             .collect();
@@ -652,6 +661,7 @@ pub fn human_age(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::registry::PrinterColumn;
 
     fn at(s: &str) -> jiff::Timestamp {
         s.parse().unwrap()
@@ -768,6 +778,119 @@ mod tests {
         )
         .unwrap();
         assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), t);
+    }
+
+    /// A resource whose columns exercise every kind of path: nested members, a member through
+    /// a scalar, a missing one, a null, a date, an escaped member name and a filter (which
+    /// parses the object).
+    fn projection_resource() -> &'static ResourceDescriptor {
+        let base =
+            crate::api::registry::find("aggregation.coder.com", "v1alpha1", "coderworkspaces")
+                .unwrap();
+        let column = |name, type_, json_path| PrinterColumn {
+            name,
+            type_,
+            format: None,
+            description: None,
+            json_path,
+            priority: 0,
+        };
+        let columns = vec![
+            column("Running", "boolean", ".spec.running"),
+            column("Deep", "string", ".status.a.b"),
+            column("Through", "string", ".spec.running.x"),
+            column("Missing", "string", ".status.gone"),
+            column("Null", "string", ".status.nothing"),
+            column("Age", "date", ".metadata.creationTimestamp"),
+            column("Odd", "string", ".status.odd"),
+            column("List", "string", ".status.list"),
+            column(
+                "Ready",
+                "string",
+                r#".status.conditions[?(@.type=="Ready")].status"#,
+            ),
+        ];
+        Box::leak(Box::new(ResourceDescriptor {
+            plural: "projectiontests",
+            printer_columns: Box::leak(columns.into_boxed_slice()),
+            ..*base
+        }))
+    }
+
+    #[test]
+    fn rows_projected_from_stored_text_are_the_rows_of_the_parsed_object() {
+        let r = projection_resource();
+        let objects = [
+            json!({"metadata": {"name": "a", "creationTimestamp": "2026-01-09T23:59:00Z",
+                                "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {}}}],
+                                "labels": {"x": "y"}},
+                   "spec": {"running": true},
+                   "status": {"a": {"b": "deep", "c": 1}, "nothing": null, "odd": "q\"\\u00e9",
+                              "list": [1, {"k": "v"}],
+                              "conditions": [{"type": "Ready", "status": "True"}]},
+                   "we\"ird": {"metadata": 1}}),
+            json!({"metadata": {"name": "b", "creationTimestamp": "not a time"},
+                   "spec": {"running": false}, "status": "a string"}),
+            json!({"kind": "NoMetadata"}),
+        ];
+        let texts: Vec<Vec<u8>> = objects
+            .iter()
+            .map(|o| serde_json::to_vec(o).unwrap())
+            .collect();
+        let text_refs: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
+        let value_refs: Vec<&Value> = objects.iter().collect();
+        for include in [
+            IncludeObject::None,
+            IncludeObject::Metadata,
+            IncludeObject::Object,
+        ] {
+            let list_metadata = json!({"resourceVersion": "7"});
+            let from_values = table(
+                r,
+                &TableInput {
+                    meta_version: "v1",
+                    objects: &value_refs,
+                    list_metadata: &list_metadata,
+                    include,
+                    with_columns: true,
+                },
+            );
+            let input = TableInput {
+                meta_version: "v1",
+                objects: &text_refs,
+                list_metadata: &list_metadata,
+                include,
+                with_columns: true,
+            };
+            let from_text: Value =
+                serde_json::from_slice(&table_json(r, &input, 0).unwrap()).unwrap();
+            // The ages are computed at render time: equal unless a second ticked in between.
+            let strip_age = |mut t: Value| {
+                for row in t["rows"].as_array_mut().unwrap() {
+                    row["cells"][6] = Value::Null;
+                }
+                t
+            };
+            assert_eq!(
+                strip_age(from_text.clone()),
+                strip_age(from_values),
+                "{include:?}"
+            );
+            assert_eq!(strip_age(table(r, &input)), strip_age(from_text.clone()));
+            let cells = &from_text["rows"][0]["cells"];
+            assert_eq!(cells[0], "a");
+            assert_eq!(cells[1], true);
+            assert_eq!(cells[2], "deep");
+            assert_eq!(cells[3], Value::Null);
+            assert_eq!(cells[4], Value::Null);
+            assert_eq!(cells[5], Value::Null);
+            assert!(cells[6].as_str().unwrap().ends_with('d'), "{}", cells[6]);
+            assert_eq!(cells[7], "q\"\\u00e9");
+            assert_eq!(cells[8], json!([1, {"k": "v"}]));
+            assert_eq!(cells[9], "True");
+            assert_eq!(from_text["rows"][1]["cells"][6], "not a time");
+            assert_eq!(from_text["rows"][2]["cells"][0], Value::Null);
+        }
     }
 
     #[test]

@@ -291,9 +291,18 @@ mod tests {
             .create(r, Some("team"), workspace("ok"), &WriteOptions::default())
             .await
             .unwrap();
-        assert_eq!(created.object.to_value().unwrap()["metadata"]["uid"], "backend-id");
-        assert_eq!(created.object.to_value().unwrap()["status"]["id"], "backend-id");
-        assert_eq!(created.object.to_value().unwrap()["metadata"]["labels"]["a"], "b");
+        assert_eq!(
+            created.object.to_value().unwrap()["metadata"]["uid"],
+            "backend-id"
+        );
+        assert_eq!(
+            created.object.to_value().unwrap()["status"]["id"],
+            "backend-id"
+        );
+        assert_eq!(
+            created.object.to_value().unwrap()["metadata"]["labels"]["a"],
+            "b"
+        );
 
         *recorder.refuse.lock().unwrap() = Some(HookError::unavailable("coderd is down", 1));
         let error = objects
@@ -361,7 +370,10 @@ mod tests {
             .patch(r, Some("team"), "ws", None, patch, &WriteOptions::default())
             .await
             .unwrap();
-        assert_eq!(updated.object.to_value().unwrap()["status"]["seen"], "update");
+        assert_eq!(
+            updated.object.to_value().unwrap()["status"]["seen"],
+            "update"
+        );
         assert_eq!(recorder.calls().last().unwrap(), "update ws");
 
         // The backend's own writes do not call back into it.
@@ -391,7 +403,12 @@ mod tests {
             .unwrap_err();
         assert!(matches!(&error, Error::Refused(e) if e.refusal == Refusal::Conflict));
         let kept = objects.get(r, Some("team"), "ws").await.unwrap();
-        assert!(kept.to_value().unwrap().pointer("/metadata/deletionTimestamp").is_none());
+        assert!(
+            kept.to_value()
+                .unwrap()
+                .pointer("/metadata/deletionTimestamp")
+                .is_none()
+        );
 
         *recorder.refuse.lock().unwrap() = None;
         let marked = objects

@@ -207,13 +207,15 @@ fn convert(change: &Change, selector: &Selector) -> Option<WatchEvent> {
         ChangeKind::Updated => match (before, now) {
             (true, true) => Some(WatchEvent::Modified(change.value.clone())),
             (false, true) => Some(WatchEvent::Added(change.value.clone())),
-            (true, false) => change
-                .prev
-                .as_ref()
-                .map(|prev| match with_revision(prev, change.revision) {
-                    Ok(left) => WatchEvent::Deleted(left),
-                    Err(e) => WatchEvent::Error(e),
-                }),
+            (true, false) => {
+                change
+                    .prev
+                    .as_ref()
+                    .map(|prev| match with_revision(prev, change.revision) {
+                        Ok(left) => WatchEvent::Deleted(left),
+                        Err(e) => WatchEvent::Error(e),
+                    })
+            }
             (false, false) => None,
         },
     }

@@ -653,7 +653,10 @@ mod tests {
         let s = MemoryStorage::new();
         let a = s.create(&key("a"), obj("a", 1)).await.unwrap();
         assert_eq!(a.revision, 1);
-        assert_eq!(a.value.to_value().unwrap()["metadata"]["resourceVersion"], "1");
+        assert_eq!(
+            a.value.to_value().unwrap()["metadata"]["resourceVersion"],
+            "1"
+        );
         assert_eq!(
             s.create(&key("a"), obj("a", 1)).await,
             Err(StorageError::AlreadyExists(key("a")))

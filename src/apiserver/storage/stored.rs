@@ -201,7 +201,11 @@ mod tests {
         assert_eq!(attrs.resource_version(), Some(7));
         assert_eq!(attrs.label("a"), Some("1"));
         assert_eq!(attrs.label("b"), Some("2"));
-        assert_eq!(attrs.label("n"), None, "a non-string label value never matches");
+        assert_eq!(
+            attrs.label("n"),
+            None,
+            "a non-string label value never matches"
+        );
         assert_eq!(attrs.label("c"), None);
         assert_eq!(object.to_value().unwrap(), value);
         assert_eq!(object.json(), &serde_json::to_vec(&value).unwrap());
