@@ -305,7 +305,7 @@ impl Objects {
         self.storage.ready().await.map_err(|e| e.to_string())
     }
 
-    /// Bytes (JSON text and parsed values) of the change history held in this process, for metrics.
+    /// Bytes (JSON text and attributes) of the change history held in this process, for metrics.
     pub fn history_bytes(&self) -> u64 {
         self.storage.history_bytes()
     }
