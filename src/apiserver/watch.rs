@@ -166,7 +166,10 @@ impl Renderer {
     fn object_event(&mut self, kind: &str, object: &StoredObject) -> Bytes {
         match self.output {
             Output::Json | Output::Yaml => object_frame(kind, object.json()),
-            _ => frame(kind, &self.object(object.value().clone())),
+            _ => match object.to_value() {
+                Ok(value) => frame(kind, &self.object(value)),
+                Err(e) => frame("ERROR", &ApiError::internal(e.to_string()).to_value()),
+            },
         }
     }
 
