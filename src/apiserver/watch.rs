@@ -388,7 +388,7 @@ mod tests {
         assert_eq!(error["object"]["code"], 410);
         // Each frame parses on its own as the JSON the object's bytes hold.
         let added: Value = serde_json::from_slice(&got[0]).unwrap();
-        assert_eq!(added["object"], *a.value());
+        assert_eq!(added["object"], a.to_value().unwrap());
     }
 
     #[tokio::test]
