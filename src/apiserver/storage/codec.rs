@@ -1,25 +1,11 @@
 //! How objects are stored as bytes (format 1): the object's JSON with `metadata.resourceVersion`
 //! removed, because the revision that wrote a value is known only after the write and is
-//! stamped back on read. See docs/storage.md.
+//! stamped back on read. Writes serialize with `Unstamped::encode` (`unstamped.rs`), whose bytes
+//! are this format. See docs/storage.md.
 
 use serde_json::Value;
 
-use super::{Revision, StorageError};
-
-/// Serializes `value` for storage, without its resourceVersion.
-pub fn encode(value: &Value) -> Result<Vec<u8>, StorageError> {
-    let stored_rv = value.pointer("/metadata/resourceVersion").is_some();
-    let result = if stored_rv {
-        let mut copy = value.clone();
-        if let Some(meta) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("resourceVersion");
-        }
-        serde_json::to_vec(&copy)
-    } else {
-        serde_json::to_vec(value)
-    };
-    result.map_err(|e| StorageError::Internal(format!("encoding an object: {e}")))
-}
+use super::Revision;
 
 /// Parses stored bytes and stamps the revision that wrote them.
 pub fn decode(bytes: &[u8], revision: Revision) -> Result<Value, DecodeError> {
@@ -64,9 +50,10 @@ mod tests {
     #[test]
     fn round_trip_drops_and_restamps_the_resource_version() {
         let v = json!({"metadata": {"name": "a", "resourceVersion": "3"}, "spec": {"x": 1}});
-        let bytes = encode(&v).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains("resourceVersion"));
-        let back = decode(&bytes, 9).unwrap();
+        let unstamped = super::super::unstamped::Unstamped::encode(&v);
+        let bytes = unstamped.bytes();
+        assert!(!String::from_utf8_lossy(bytes).contains("resourceVersion"));
+        let back = decode(bytes, 9).unwrap();
         assert_eq!(back["metadata"]["resourceVersion"], "9");
         assert_eq!(back["spec"]["x"], 1);
         assert!(matches!(

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::codec;
 use super::decoded::{DEFAULT_DECODED_BYTES, DecodedCache};
+use super::unstamped::Unstamped;
 use super::{
     Change, ChangeKind, Key, ListPage, ListRequest, Prefix, Revision, Storage, StorageError,
     StoredObject, Versioned, WatchItem, WatchStream,
@@ -114,16 +115,17 @@ impl EtcdStorage {
     }
 
     /// The stored bytes of `value`, refused when larger than the object size limit.
-    fn encode(&self, key: &Key, value: &Value) -> Result<Vec<u8>, StorageError> {
-        let bytes = codec::encode(value)?;
-        if bytes.len() as u64 > self.max_object_bytes {
+    fn encode(&self, key: &Key, value: &Value) -> Result<Unstamped, StorageError> {
+        let unstamped = Unstamped::encode(value);
+        let size = unstamped.bytes().len() as u64;
+        if size > self.max_object_bytes {
             return Err(StorageError::TooLarge {
                 key: key.clone(),
-                size: bytes.len() as u64,
+                size,
                 limit: self.max_object_bytes,
             });
         }
-        Ok(bytes)
+        Ok(unstamped)
     }
 
     fn etcd_key(&self, key: &Key) -> Vec<u8> {
@@ -390,7 +392,9 @@ impl Storage for EtcdStorage {
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
         async move {
             let etcd_key = self.etcd_key(key);
-            let bytes = self.encode(key, &value)?;
+            let unstamped = self.encode(key, &value)?;
+            drop(value);
+            let bytes = unstamped.bytes().to_vec();
             let txn = Txn::new()
                 .when([Compare::create_revision(
                     etcd_key.clone(),
@@ -404,7 +408,7 @@ impl Storage for EtcdStorage {
                 return Err(StorageError::AlreadyExists(key.clone()));
             }
             let revision = header_revision(response.header());
-            let value = Arc::new(StoredObject::new(codec::stamp(value, revision)));
+            let value = Arc::new(unstamped.stamp(revision));
             self.decoded.insert(key, revision, &value);
             Ok(Versioned {
                 key: key.clone(),
@@ -423,7 +427,9 @@ impl Storage for EtcdStorage {
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
         async move {
             let etcd_key = self.etcd_key(key);
-            let bytes = self.encode(key, &value)?;
+            let unstamped = self.encode(key, &value)?;
+            drop(value);
+            let bytes = unstamped.bytes().to_vec();
             let guard = match expected {
                 Some(rv) => {
                     Compare::mod_revision(etcd_key.clone(), CompareOp::Equal, to_etcd_revision(rv))
@@ -433,7 +439,7 @@ impl Storage for EtcdStorage {
             let (revision, _) = self
                 .guarded_write(key, guard, TxnOp::put(etcd_key, bytes, None), expected)
                 .await?;
-            let value = Arc::new(StoredObject::new(codec::stamp(value, revision)));
+            let value = Arc::new(unstamped.stamp(revision));
             self.decoded.insert(key, revision, &value);
             Ok(Versioned {
                 key: key.clone(),

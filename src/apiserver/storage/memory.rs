@@ -207,27 +207,10 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 use super::codec::stamp;
+use super::unstamped::Unstamped;
 
 fn revision_of(value: &StoredObject) -> Revision {
     value.attrs().resource_version().unwrap_or(0)
-}
-
-/// The length of `value` as compact JSON, counted without building the text.
-fn json_size(value: &Value) -> u64 {
-    struct Count(u64);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len() as u64;
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Writing to a counter cannot fail; a Value always serializes.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
 }
 
 impl State {
@@ -413,16 +396,18 @@ impl Storage for MemoryStorage {
         key: &'a Key,
         value: Value,
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
-        let size = json_size(&value);
+        // Serialized once, outside the lock; stamping under it only copies the bytes.
+        let unstamped = Unstamped::encode(&value);
+        drop(value);
         let mut state = self.lock();
-        let result = if let Err(e) = state.check_size(key, size) {
+        let result = if let Err(e) = state.check_size(key, unstamped.given_len()) {
             Err(e)
         } else if state.objects.contains_key(key) {
             Err(StorageError::AlreadyExists(key.clone()))
         } else {
             let revision = state.revision + 1;
             state.revision = revision;
-            let value = Arc::new(StoredObject::new(stamp(value, revision)));
+            let value = Arc::new(unstamped.stamp(revision));
             let bytes = value.held_bytes();
             state.objects.insert(key.clone(), value.clone());
             state.record(
@@ -451,15 +436,17 @@ impl Storage for MemoryStorage {
         value: Value,
         expected: Option<Revision>,
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
-        let size = json_size(&value);
+        // Serialized once, outside the lock; stamping under it only copies the bytes.
+        let unstamped = Unstamped::encode(&value);
+        drop(value);
         let mut state = self.lock();
         let checked = state
-            .check_size(key, size)
+            .check_size(key, unstamped.given_len())
             .and_then(|()| state.check_expected(key, expected));
         let result = checked.map(|()| {
             let revision = state.revision + 1;
             state.revision = revision;
-            let value = Arc::new(StoredObject::new(stamp(value, revision)));
+            let value = Arc::new(unstamped.stamp(revision));
             let bytes = value.held_bytes();
             let prev = state.objects.insert(key.clone(), value.clone());
             state.record(

@@ -16,6 +16,7 @@ pub mod etcd;
 pub mod memory;
 pub mod options;
 pub mod stored;
+pub mod unstamped;
 
 use std::fmt;
 use std::sync::Arc;

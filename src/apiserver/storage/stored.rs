@@ -27,6 +27,11 @@ pub fn encodings_total() -> u64 {
     ENCODINGS.load(Ordering::Relaxed)
 }
 
+/// Counts one serialization of a revision (`StoredObject::new`, `Unstamped::encode`).
+pub(super) fn count_encoding() {
+    ENCODINGS.fetch_add(1, Ordering::Relaxed);
+}
+
 /// The stored bytes of a revision did not parse back into an object (they were produced by
 /// serializing a `Value`, so this means memory corruption or a bug, never bad user input).
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +75,12 @@ impl ObjectAttrs {
             resource_version: text("resourceVersion").and_then(|rv| rv.parse().ok()),
             labels: labels.into_boxed_slice(),
         }
+    }
+
+    /// The attributes with `metadata.resourceVersion` set to `revision` (what stamping does).
+    pub(super) fn with_resource_version(mut self, revision: Revision) -> Self {
+        self.resource_version = Some(revision);
+        self
     }
 
     /// `metadata.name` ("" when absent).
@@ -118,11 +129,16 @@ impl StoredObject {
     /// value itself is dropped.
     pub fn new(value: Value) -> Self {
         let attrs = ObjectAttrs::of(&value);
-        ENCODINGS.fetch_add(1, Ordering::Relaxed);
+        count_encoding();
         // A `Value` always serializes (its map keys are strings); the empty fallback is
         // unreachable but keeps this path free of panics. The text is kept at its exact size
         // (the writer's buffer grows by doubling).
         let text = serde_json::to_vec(&value).unwrap_or_default();
+        Self::from_parts(text, attrs)
+    }
+
+    /// A revision from bytes already serialized and their attributes.
+    pub(super) fn from_parts(text: Vec<u8>, attrs: ObjectAttrs) -> Self {
         StoredObject {
             json: Bytes::from(text.into_boxed_slice()),
             attrs,
