@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 
-use super::Revision;
+use super::unstamped::Unstamped;
+use super::{Revision, StoredObject};
 
 /// Parses stored bytes and stamps the revision that wrote them.
 pub fn decode(bytes: &[u8], revision: Revision) -> Result<Value, DecodeError> {
@@ -13,6 +14,15 @@ pub fn decode(bytes: &[u8], revision: Revision) -> Result<Value, DecodeError> {
         Some(b'{') => Ok(stamp(serde_json::from_slice(bytes)?, revision)),
         Some(other) => Err(DecodeError::UnknownFormat(*other)),
         None => Err(DecodeError::Empty),
+    }
+}
+
+/// Stored bytes as the revision `revision`: spliced when they are laid out as this server
+/// writes them (`Unstamped::from_stored`), else parsed, stamped and serialized.
+pub fn decode_stored(bytes: &[u8], revision: Revision) -> Result<StoredObject, DecodeError> {
+    match Unstamped::from_stored(bytes) {
+        Some(unstamped) => Ok(unstamped.stamp(revision)),
+        None => decode(bytes, revision).map(StoredObject::new),
     }
 }
 

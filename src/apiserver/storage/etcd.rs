@@ -26,7 +26,7 @@ use super::decoded::{DEFAULT_DECODED_BYTES, DecodedCache};
 use super::unstamped::Unstamped;
 use super::{
     Change, ChangeKind, Key, ListPage, ListRequest, Prefix, Revision, Storage, StorageError,
-    StoredObject, Versioned, WatchItem, WatchStream,
+    Versioned, WatchItem, WatchStream,
 };
 
 /// Where and how to reach etcd.
@@ -157,7 +157,7 @@ impl EtcdStorage {
         let value = self
             .decoded
             .get_or_decode(&key, revision, kv.value(), |bytes| {
-                codec::decode(bytes, revision).map(StoredObject::new)
+                codec::decode_stored(bytes, revision)
             })
             .map_err(|e| {
                 StorageError::Internal(format!("decoding {key} at revision {revision}: {e}"))
@@ -470,11 +470,11 @@ impl Storage for EtcdStorage {
             let (revision, prev) = self.guarded_write(key, guard, delete, expected).await?;
             self.decoded.remove(key);
             let prev = prev.ok_or_else(|| StorageError::NotFound(key.clone()))?;
-            let value = codec::decode(prev.value(), revision)
+            let value = codec::decode_stored(prev.value(), revision)
                 .map_err(|e| StorageError::Internal(format!("decoding the deleted {key}: {e}")))?;
             Ok(Versioned {
                 key: key.clone(),
-                value: Arc::new(StoredObject::new(value)),
+                value: Arc::new(value),
                 revision,
             })
         }
@@ -670,9 +670,7 @@ impl EventDecoder {
         // Revisions written or read here are already decoded (and encoded): shared, not redone.
         let decode = |bytes: &[u8], at: Revision| {
             self.decoded
-                .get_or_decode(&key, at, bytes, |b| {
-                    codec::decode(b, at).map(StoredObject::new)
-                })
+                .get_or_decode(&key, at, bytes, |b| codec::decode_stored(b, at))
                 .map_err(|e| error(at, e))
         };
         let prev = event
@@ -696,8 +694,8 @@ impl EventDecoder {
                     StorageError::Internal(format!("the delete of {key} lacks its previous value"))
                 })?;
                 // The last value stamped with the deletion revision: not a stored revision.
-                let value = codec::decode(prev_kv.value(), revision)
-                    .map(|v| Arc::new(StoredObject::new(v)))
+                let value = codec::decode_stored(prev_kv.value(), revision)
+                    .map(Arc::new)
                     .map_err(|e| error(revision, e))?;
                 self.decoded.remove(&key);
                 Ok(Change {

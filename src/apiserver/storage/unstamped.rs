@@ -14,6 +14,8 @@
 use std::io::Write as _;
 use std::sync::OnceLock;
 
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::Revision;
@@ -133,6 +135,145 @@ impl Unstamped {
         out.extend_from_slice(&self.bytes[slot.at..]);
         StoredObject::from_parts(out, self.attrs.clone().with_resource_version(revision))
     }
+}
+
+impl Unstamped {
+    /// Stored bytes (format 1, as `encode` wrote them) with their slot found by walking the
+    /// top level and `metadata` only: spec and status are skipped unparsed and nothing is
+    /// re-serialized. None when the bytes are not laid out exactly as `encode` writes them in
+    /// this build (whitespace, key order, duplicate keys, a stored resourceVersion, metadata
+    /// that is not an object): the caller then parses and re-serializes them.
+    pub fn from_stored(bytes: &[u8]) -> Option<Self> {
+        Self::from_stored_ordered(bytes, KeyOrder::of_this_build())
+    }
+
+    pub(super) fn from_stored_ordered(bytes: &[u8], order: KeyOrder) -> Option<Self> {
+        let top: Members<'_> = serde_json::from_slice(bytes).ok()?;
+        let top_slot = compact_slot(bytes, 0, &top.0, METADATA, order)?;
+        let meta = top.0.iter().find(|(key, _)| key == METADATA);
+        let (slot, attrs) = match meta {
+            None => (
+                Slot {
+                    whole_metadata: true,
+                    ..top_slot
+                },
+                ObjectAttrs::default(),
+            ),
+            Some((_, raw)) => {
+                let text = raw.get();
+                let members: Members<'_> = serde_json::from_str(text).ok()?;
+                if members.0.iter().any(|(key, _)| key == RESOURCE_VERSION) {
+                    return None;
+                }
+                let start = offset_in(bytes, text)?;
+                let slot = compact_slot(bytes, start, &members.0, RESOURCE_VERSION, order)?;
+                (slot, metadata_attrs(&members.0)?)
+            }
+        };
+        Some(Unstamped {
+            bytes: bytes.to_vec(),
+            slot: Some(slot),
+            given_len: bytes.len() as u64,
+            attrs,
+        })
+    }
+}
+
+/// An object's members in document order, values unparsed.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, &'de RawValue>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+/// Where `inner` (a slice borrowed from `outer`) starts in `outer`.
+fn offset_in(outer: &[u8], inner: &str) -> Option<usize> {
+    let offset = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    (offset + inner.len() <= outer.len()).then_some(offset)
+}
+
+/// The slot for `slot_key` in the object at `bytes[start..]` whose members are `members`,
+/// provided the object is laid out exactly as serde_json writes it compactly in `order`
+/// (so splicing there gives what re-serializing would).
+fn compact_slot(
+    bytes: &[u8],
+    start: usize,
+    members: &[(String, &RawValue)],
+    slot_key: &str,
+    order: KeyOrder,
+) -> Option<Slot> {
+    let mut pos = start;
+    let expect = |text: &[u8], pos: &mut usize| -> Option<()> {
+        let end = pos.checked_add(text.len())?;
+        (bytes.get(*pos..end)? == text).then(|| *pos = end)
+    };
+    expect(b"{", &mut pos)?;
+    let mut slot = None;
+    let mut key_text = Vec::new();
+    for (i, (key, raw)) in members.iter().enumerate() {
+        let in_order = match order {
+            KeyOrder::Sorted => i == 0 || members[i - 1].0 < *key,
+            KeyOrder::Insertion => members[..i].iter().all(|(k, _)| k != key),
+        };
+        if !in_order {
+            return None;
+        }
+        if slot.is_none() && order == KeyOrder::Sorted && key.as_str() > slot_key {
+            slot = Some((pos, i));
+        }
+        if i > 0 {
+            expect(b",", &mut pos)?;
+        }
+        key_text.clear();
+        serde_json::to_writer(&mut key_text, key).ok()?;
+        key_text.push(b':');
+        expect(&key_text, &mut pos)?;
+        if offset_in(bytes, raw.get())? != pos {
+            return None;
+        }
+        pos += raw.get().len();
+    }
+    let end = pos;
+    expect(b"}", &mut pos)?;
+    if start == 0 && pos != bytes.len() {
+        return None;
+    }
+    let (at, before) = slot.unwrap_or((end, members.len()));
+    Some(Slot {
+        at,
+        after_member: before > 0,
+        before_member: before == 0 && !members.is_empty(),
+        whole_metadata: false,
+    })
+}
+
+/// The attributes from `metadata`'s members, parsing only name, namespace and labels.
+fn metadata_attrs(members: &[(String, &RawValue)]) -> Option<ObjectAttrs> {
+    let mut meta = Map::new();
+    for (key, raw) in members {
+        if matches!(key.as_str(), "name" | "namespace" | "labels") {
+            meta.insert(key.clone(), serde_json::from_str(raw.get()).ok()?);
+        }
+    }
+    let mut top = Map::new();
+    top.insert(METADATA.into(), Value::Object(meta));
+    Some(ObjectAttrs::of(&Value::Object(top)))
 }
 
 struct Writer {
@@ -298,6 +439,60 @@ mod tests {
                 "{value}"
             );
         }
+    }
+
+    #[test]
+    fn stored_bytes_are_stamped_without_parsing_like_parse_and_stamp() {
+        for value in cases() {
+            let stored = Unstamped::encode(&value);
+            let parsed = serde_json::from_slice::<Value>(stored.bytes()).unwrap();
+            let expected = StoredObject::new(stamp(parsed, 9));
+            match Unstamped::from_stored(stored.bytes()) {
+                Some(fast) => {
+                    let stamped = fast.stamp(9);
+                    assert_eq!(
+                        String::from_utf8_lossy(stamped.json()),
+                        String::from_utf8_lossy(expected.json()),
+                        "{value}"
+                    );
+                    assert_eq!(stamped.attrs(), expected.attrs(), "{value}");
+                }
+                // Only values stamping leaves alone take the parsing path.
+                None => assert!(
+                    !value.is_object() || value["metadata"].is_number(),
+                    "{value}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn stored_bytes_not_laid_out_as_written_here_are_left_to_the_parser() {
+        for text in [
+            r#"{ "metadata":{"name":"a"}}"#,
+            r#"{"metadata":{"name": "a"}}"#,
+            r#"{"metadata":{"name":"a"}} "#,
+            r#"{"metadata":{"name":"a","resourceVersion":"3"}}"#,
+            r#"{"metadata":{"name":"a","name":"b"}}"#,
+            r#"{"metadata":"x"}"#,
+            r#"{"metadata":{"n\u0061me":"a"}}"#,
+            r#"[1]"#,
+        ] {
+            assert!(Unstamped::from_stored(text.as_bytes()).is_none(), "{text}");
+        }
+        // Sorted builds also refuse members out of order (a release build re-sorts them).
+        let unsorted = br#"{"metadata":{"uid":"u","name":"a"}}"#;
+        assert!(Unstamped::from_stored_ordered(unsorted, KeyOrder::Sorted).is_none());
+        let sorted = br#"{"kind":"K","metadata":{"name":"a","uid":"u"}}"#;
+        let stamped = Unstamped::from_stored_ordered(sorted, KeyOrder::Sorted)
+            .unwrap()
+            .stamp(4);
+        assert_eq!(
+            stamped.json().as_ref(),
+            br#"{"kind":"K","metadata":{"name":"a","resourceVersion":"4","uid":"u"}}"#
+        );
+        assert_eq!(stamped.attrs().name(), "a");
+        assert_eq!(stamped.attrs().resource_version(), Some(4));
     }
 
     /// Test builds keep insertion order (dev-dependencies enable `preserve_order`); the sorted
