@@ -64,8 +64,12 @@ fn decode_patched(
     validation: FieldValidation,
     duplicates: &[String],
 ) -> Result<Decoded, Error> {
-    let quoted = super::validation::quote(&sorted_json(&patched));
+    // Only strict decoding fails, and it quotes the object as patched (before pruning): the
+    // copy is kept for that mode alone, and quoted only when the error is reported.
+    let as_patched = (validation == FieldValidation::Strict).then(|| patched.clone());
     decode_with(r, namespace, patched, validation, duplicates, |problems| {
+        let quoted =
+            super::validation::quote(&sorted_json(as_patched.as_ref().unwrap_or(&Value::Null)));
         Error::Invalid {
             group_resource: String::new(),
             kind: String::new(),
