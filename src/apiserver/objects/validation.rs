@@ -150,10 +150,10 @@ fn bool_flag(schema: &Value, name: &str) -> bool {
 
 impl Walker {
     /// The path as the `… in body …` part of a message names it.
-    fn in_body(&self, path: &str) -> String {
-        path.strip_prefix(self.body_root)
-            .unwrap_or(path)
-            .to_string()
+    /// `path` relative to the body root (borrowed: most fields are valid and it is then
+    /// never printed).
+    fn in_body<'p>(&self, path: &'p str) -> &'p str {
+        path.strip_prefix(self.body_root).unwrap_or(path)
     }
 
     fn cause(&mut self, field: &str, reason: &str, message: String) {
@@ -264,7 +264,8 @@ impl Walker {
 
     fn check_string(&mut self, path: &str, s: &str, schema: &Value) {
         let in_body = self.in_body(path);
-        let rendered = quote(s);
+        // Quoted only for a cause: most strings are valid.
+        let rendered = || quote(s);
         if let Some(format) = schema.get("format").and_then(Value::as_str) {
             let valid = match format {
                 "date-time" => s.parse::<jiff::Timestamp>().is_ok(),
@@ -280,7 +281,7 @@ impl Walker {
                 self.cause(
                     path,
                     "FieldValueTypeInvalid",
-                    format!("Invalid value: {rendered}: {in_body} in body must be of type {format}: {rendered}"),
+                    format!("Invalid value: {rendered}: {in_body} in body must be of type {format}: {rendered}", rendered = rendered()),
                 );
             }
         }
@@ -301,7 +302,8 @@ impl Walker {
                 path,
                 "FieldValueInvalid",
                 format!(
-                    "Invalid value: {rendered}: {in_body} in body should be at least {min} chars long"
+                    "Invalid value: {rendered}: {in_body} in body should be at least {min} chars long",
+                    rendered = rendered()
                 ),
             );
         }
@@ -312,7 +314,8 @@ impl Walker {
                     path,
                     "FieldValueInvalid",
                     format!(
-                        "Invalid value: {rendered}: {in_body} in body should match '{pattern}'"
+                        "Invalid value: {rendered}: {in_body} in body should match '{pattern}'",
+                        rendered = rendered()
                     ),
                 ),
                 // The generator compiles every pattern, so this is a schema bug, not bad input.
