@@ -2,7 +2,7 @@
 //! response. Verbs are not hand-routed per kind; the registry decides what exists.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
@@ -28,7 +28,7 @@ pub struct RequestLabels {
 
 /// Everything under `/apis`. Takes the request whole: extracting method, URI and headers
 /// separately would clone them on the hottest path.
-pub async fn apis(State(state): State<SharedState>, request: Request) -> Response {
+pub async fn apis(state: &SharedState, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let rest = uri
@@ -57,7 +57,7 @@ pub async fn apis(State(state): State<SharedState>, request: Request) -> Respons
                 verb: info.verb.as_str(),
                 resource: info.resource.plural,
             };
-            let mut response = match resource(&state, info, query, headers, body).await {
+            let mut response = match resource(state, info, query, headers, body).await {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
             };

@@ -5,26 +5,48 @@
 //! middleware (`pipeline`) rather than one layer each: every axum layer boxes the inner service
 //! and its future per request, so one layer boxes once. Authentication and authorization
 //! (`auth`) run together, before limits, so refused requests never take an in-flight slot.
+//!
+//! Everything under `/apis` (discovery and every resource the generated registry serves) skips
+//! the axum [`Router`]: `handlers::apis` reads the path itself, so a router match, its path
+//! parameters and the boxed middleware would be work done twice on the hottest path. [`Api`]
+//! sends those requests straight through the same steps (plus what axum adds at the top of a
+//! response: `Content-Length`, no body for HEAD) and everything else through the Router.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use http::HeaderMap;
+use axum::routing::future::RouteFuture;
+use axum::routing::get;
+use bytes::Bytes;
+use futures::future::Either;
+use http::{HeaderMap, HeaderValue, Method, header};
+use http_body::Body as HttpBody;
+use tower::{Layer, Service};
+use tower_http::compression::Compression;
 
+use super::compression::LargeCompleteBodies;
 use super::handlers::{self, RequestLabels};
 use super::state::SharedState;
 use super::status::ApiError;
 use super::{health, limits};
 
-pub fn router(state: SharedState) -> Router {
+/// The apiserver's HTTP service: `/apis` through [`ApisService`], the rest through the Router.
+#[derive(Clone)]
+pub struct Api {
+    apis: Compression<ApisService, LargeCompleteBodies>,
+    router: Router,
+}
+
+pub fn router(state: SharedState) -> Api {
     let api = Router::new()
-        .route("/apis", any(handlers::apis))
-        .route("/apis/", any(handlers::apis))
-        .route("/apis/{*rest}", any(handlers::apis))
         .route("/api", get(legacy))
         .route("/api/", get(legacy))
         .route("/version", get(version))
@@ -35,14 +57,104 @@ pub fn router(state: SharedState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), pipeline))
         .layer(super::compression::layer());
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .merge(api)
-        .with_state(state)
+        .with_state(state.clone());
+    Api {
+        apis: super::compression::layer().layer(ApisService { state }),
+        router,
+    }
+}
+
+/// `/apis`, `/apis/` and everything below: what the Router's `/apis/{*rest}` matched.
+fn is_apis(path: &str) -> bool {
+    path.strip_prefix("/apis")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+impl<B> Service<http::Request<B>> for Api
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<ApisFuture, RouteFuture<Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Neither side ever applies backpressure (the Router is always ready).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if !is_apis(request.uri().path()) {
+            return Either::Right(self.router.call(request));
+        }
+        let method = request.method().clone();
+        let compressed = self.apis.call(request.map(Body::new));
+        Either::Left(Box::pin(async move {
+            let Ok(response) = compressed.await;
+            Ok(top_level(&method, response.map(Body::new)))
+        }))
+    }
+}
+
+pub type ApisFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// What axum's Router does to every response it returns: `Content-Length` from an exact body
+/// size, and no body for HEAD (after the length is set, so HEAD says what GET would send).
+fn top_level(method: &Method, mut response: Response) -> Response {
+    if !response.headers().contains_key(header::CONTENT_LENGTH)
+        && let Some(size) = response.body().size_hint().exact()
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
+    if method == Method::HEAD {
+        *response.body_mut() = Body::empty();
+    }
+    response
+}
+
+/// Requests under `/apis`, through the pipeline's steps to [`handlers::apis`].
+#[derive(Clone)]
+pub struct ApisService {
+    state: SharedState,
+}
+
+impl Service<Request> for ApisService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ApisFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let state = self.state.clone();
+        Box::pin(async move {
+            let response = measured(&state, request, |mut request| async {
+                match state.auth.admit(&mut request).await {
+                    Ok(()) => {
+                        limits::limit(&state, request, |request| {
+                            handlers::apis(&state, request)
+                        })
+                        .await
+                    }
+                    Err(refused) => refused.into_response(),
+                }
+            })
+            .await;
+            Ok(response)
+        })
+    }
 }
 
 async fn not_found() -> Response {
@@ -82,7 +194,7 @@ async fn openapi_v3_doc(
 async fn pipeline(State(state): State<SharedState>, request: Request, next: Next) -> Response {
     measured(&state, request, |mut request| async {
         match state.auth.admit(&mut request).await {
-            Ok(()) => limits::limit(&state, request, next).await,
+            Ok(()) => limits::limit(&state, request, |request| next.run(request)).await,
             Err(refused) => refused.into_response(),
         }
     })
