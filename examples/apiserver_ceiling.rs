@@ -14,6 +14,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 
+/// The apiserver's allocator (src/main.rs), with the same compiled-in options.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const DEFAULT_BODY: &str = r#"{"apiVersion":"aggregation.coder.com/v1alpha1","kind":"CoderWorkspace","metadata":{"name":"bench","namespace":"default","resourceVersion":"1"},"spec":{"running":true},"status":{"autoShutdown":"2030-01-01T00:00:00Z"}}"#;
 
 #[tokio::main]
