@@ -21,20 +21,19 @@ fn is_watch(request: &Request) -> bool {
         .unwrap_or(false)
 }
 
-/// Serves `request` with `serve` within the limits.
-pub async fn limit<F, Fut>(state: &SharedState, request: Request, serve: F) -> Response
+/// Serves `request` with `serve` within the limits; `Err` is the refusal (429) or timeout (504).
+pub async fn limit<F, Fut, T>(state: &SharedState, request: Request, serve: F) -> Result<T, Response>
 where
     F: FnOnce(Request) -> Fut,
-    Fut: Future<Output = Response>,
+    Fut: Future<Output = T>,
 {
     if is_watch(&request) {
-        return serve(request).await;
+        return Ok(serve(request).await);
     }
     let Ok(_permit) = state.inflight.try_acquire() else {
-        return ApiError::too_many_requests(1).into_response();
+        return Err(ApiError::too_many_requests(1).into_response());
     };
-    match tokio::time::timeout(state.limits.request_timeout, serve(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::timeout().into_response(),
-    }
+    tokio::time::timeout(state.limits.request_timeout, serve(request))
+        .await
+        .map_err(|_| ApiError::timeout().into_response())
 }

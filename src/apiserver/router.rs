@@ -29,10 +29,9 @@ use bytes::Bytes;
 use futures::future::Either;
 use http::{HeaderMap, HeaderValue, Method, header};
 use http_body::Body as HttpBody;
-use tower::{Layer, Service};
-use tower_http::compression::Compression;
+use tower::Service;
 
-use super::compression::LargeCompleteBodies;
+use super::compression::{self, AcceptEncoding};
 use super::handlers::{self, RequestLabels};
 use super::state::SharedState;
 use super::status::ApiError;
@@ -41,7 +40,7 @@ use super::{health, limits};
 /// The apiserver's HTTP service: `/apis` through [`ApisService`], the rest through the Router.
 #[derive(Clone)]
 pub struct Api {
-    apis: Compression<ApisService, LargeCompleteBodies>,
+    apis: ApisService,
     router: Router,
 }
 
@@ -56,7 +55,7 @@ pub fn router(state: SharedState) -> Api {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), pipeline))
-        .layer(super::compression::layer());
+        .layer(compression::layer());
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/livez", get(health::livez))
@@ -66,7 +65,7 @@ pub fn router(state: SharedState) -> Api {
         .merge(api)
         .with_state(state.clone());
     Api {
-        apis: super::compression::layer().layer(ApisService { state }),
+        apis: ApisService { state },
         router,
     }
 }
@@ -96,10 +95,12 @@ where
             return Either::Right(self.router.call(request));
         }
         let method = request.method().clone();
-        let compressed = self.apis.call(request.map(Body::new));
+        let accept = AcceptEncoding::of(request.headers());
+        let served = self.apis.call(request.map(Body::new));
         Either::Left(Box::pin(async move {
-            let Ok(response) = compressed.await;
-            Ok(top_level(&method, response.map(Body::new)))
+            let Ok(response) = served.await;
+            let response = compression::compress(accept, response).await;
+            Ok(top_level(&method, response))
         }))
     }
 }
@@ -142,13 +143,12 @@ impl Service<Request> for ApisService {
         Box::pin(async move {
             let response = measured(&state, request, |mut request| async {
                 match state.auth.admit(&mut request).await {
-                    Ok(()) => {
-                        limits::limit(&state, request, |request| {
-                            handlers::apis(&state, request)
-                        })
-                        .await
-                    }
-                    Err(refused) => refused.into_response(),
+                    Ok(()) => limits::limit(&state, request, |request| {
+                        handlers::apis(&state, request)
+                    })
+                    .await
+                    .unwrap_or_else(|refused| (refused, None)),
+                    Err(refused) => (refused.into_response(), None),
                 }
             })
             .await;
@@ -193,33 +193,36 @@ async fn openapi_v3_doc(
 /// The API pipeline: metrics around authentication/authorization around limits around the handler.
 async fn pipeline(State(state): State<SharedState>, request: Request, next: Next) -> Response {
     measured(&state, request, |mut request| async {
-        match state.auth.admit(&mut request).await {
-            Ok(()) => limits::limit(&state, request, |request| next.run(request)).await,
+        let response = match state.auth.admit(&mut request).await {
+            Ok(()) => limits::limit(&state, request, |request| next.run(request))
+                .await
+                .unwrap_or_else(|refused| refused),
             Err(refused) => refused.into_response(),
-        }
+        };
+        (response, None)
     })
     .await
 }
 
 /// Probes and `/metrics`: counted, nothing else.
 async fn observe(State(state): State<SharedState>, request: Request, next: Next) -> Response {
-    measured(&state, request, |request| next.run(request)).await
+    measured(&state, request, |request| async { (next.run(request).await, None) }).await
 }
 
-/// Counts and times a request. Resource handlers label their responses with verb and
-/// resource; anything else is labelled by method and the first path segment.
+/// Counts and times a request. Resource requests are labelled with the verb and resource their
+/// handler found; anything else by method and the first path segment.
 async fn measured<F, Fut>(state: &SharedState, request: Request, serve: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
-    Fut: std::future::Future<Output = Response>,
+    Fut: Future<Output = (Response, Option<RequestLabels>)>,
 {
     let started = Instant::now();
     let verb = method_label(request.method());
     let root = root_label(request.uri().path());
-    let response = serve(request).await;
+    let (response, labels) = serve(request).await;
     let elapsed = started.elapsed();
     let code = response.status().as_u16();
-    let (verb, resource) = match response.extensions().get::<RequestLabels>() {
+    let (verb, resource) = match labels {
         Some(labels) => (labels.verb, labels.resource),
         None => (verb, root),
     };
@@ -248,7 +251,11 @@ fn method_label(method: &http::Method) -> &'static str {
 }
 
 fn root_label(path: &str) -> &'static str {
-    match path.split('/').nth(1).unwrap_or_default() {
+    // `path.split('/').nth(1)`, without the iterator: the text between the first two slashes.
+    let slash = |text: &str| text.bytes().position(|b| b == b'/');
+    let rest = slash(path).map_or("", |at| &path[at + 1..]);
+    let first = slash(rest).map_or(rest, |at| &rest[..at]);
+    match first {
         "apis" => "apis",
         "api" => "api",
         "openapi" => "openapi",
