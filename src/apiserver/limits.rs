@@ -22,7 +22,11 @@ fn is_watch(request: &Request) -> bool {
 }
 
 /// Serves `request` with `serve` within the limits; `Err` is the refusal (429) or timeout (504).
-pub async fn limit<F, Fut, T>(state: &SharedState, request: Request, serve: F) -> Result<T, Response>
+pub async fn limit<F, Fut, T>(
+    state: &SharedState,
+    request: Request,
+    serve: F,
+) -> Result<T, Response>
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = T>,

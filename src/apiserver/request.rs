@@ -283,7 +283,10 @@ mod tests {
             "",
         )
         .unwrap();
-        assert_eq!((i.verb, i.subresource), (Verb::Get, Some(Subresource::Status)));
+        assert_eq!(
+            (i.verb, i.subresource),
+            (Verb::Get, Some(Subresource::Status))
+        );
         let e = info(
             Method::GET,
             &format!("{g}/namespaces/a/coderworkspaces/x/status/more"),

@@ -143,11 +143,11 @@ impl Service<Request> for ApisService {
         Box::pin(async move {
             let response = measured(&state, request, |mut request| async {
                 match state.auth.admit(&mut request).await {
-                    Ok(()) => limits::limit(&state, request, |request| {
-                        handlers::apis(&state, request)
-                    })
-                    .await
-                    .unwrap_or_else(|refused| (refused, None)),
+                    Ok(()) => {
+                        limits::limit(&state, request, |request| handlers::apis(&state, request))
+                            .await
+                            .unwrap_or_else(|refused| (refused, None))
+                    }
                     Err(refused) => (refused.into_response(), None),
                 }
             })
@@ -206,7 +206,10 @@ async fn pipeline(State(state): State<SharedState>, request: Request, next: Next
 
 /// Probes and `/metrics`: counted, nothing else.
 async fn observe(State(state): State<SharedState>, request: Request, next: Next) -> Response {
-    measured(&state, request, |request| async { (next.run(request).await, None) }).await
+    measured(&state, request, |request| async {
+        (next.run(request).await, None)
+    })
+    .await
 }
 
 /// Counts and times a request. Resource requests are labelled with the verb and resource their
@@ -265,5 +268,264 @@ fn root_label(path: &str) -> &'static str {
         "readyz" => "readyz",
         "metrics" => "metrics",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::routing::any;
+    use http_body_util::BodyExt;
+    use tokio_util::sync::CancellationToken;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::apiserver::objects::Objects;
+    use crate::apiserver::state::{AppState, Limits};
+
+    /// How `/apis` requests were served before [`Api`] dispatched them: axum routes matching
+    /// `/apis` and below, the pipeline as one axum middleware, the compression layer, and the
+    /// metrics labels carried in the response's extensions. The oracle the direct path must match.
+    fn general_path(state: SharedState) -> Router {
+        async fn labelled(State(state): State<SharedState>, request: Request) -> Response {
+            let (mut response, labels) = handlers::apis(&state, request).await;
+            if let Some(labels) = labels {
+                response.extensions_mut().insert(labels);
+            }
+            response
+        }
+        async fn steps(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+            measured(&state, request, |mut request| async {
+                let response = match state.auth.admit(&mut request).await {
+                    Ok(()) => limits::limit(&state, request, |request| next.run(request))
+                        .await
+                        .unwrap_or_else(|refused| refused),
+                    Err(refused) => refused.into_response(),
+                };
+                let labels = response.extensions().get::<RequestLabels>().copied();
+                (response, labels)
+            })
+            .await
+        }
+        Router::new()
+            .route("/apis", any(labelled))
+            .route("/apis/", any(labelled))
+            .route("/apis/{*rest}", any(labelled))
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(middleware::from_fn_with_state(state.clone(), steps))
+            .layer(compression::layer())
+            .with_state(state)
+    }
+
+    fn state(objects: &Objects) -> SharedState {
+        Arc::new(AppState::new(
+            objects.clone(),
+            Limits::default(),
+            CancellationToken::new(),
+        ))
+    }
+
+    fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Request {
+        let mut builder = http::Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Body::from(body.to_string())).unwrap()
+    }
+
+    /// Method, URI, headers and body of a request.
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, &'a str);
+
+    /// Status, headers in order, and body bytes.
+    type Answer = (u16, Vec<(String, Vec<u8>)>, Vec<u8>);
+
+    async fn answer(response: Response) -> Answer {
+        let (parts, body) = response.into_parts();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+            .collect();
+        let body = body.collect().await.unwrap().to_bytes().to_vec();
+        (parts.status.as_u16(), headers, body)
+    }
+
+    /// `requests_total` and the latency histograms' counts, the lines that do not depend on time.
+    fn counted(state: &SharedState) -> Vec<String> {
+        let text = state.metrics.encode(0, 0).unwrap();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("coder_k8s_apiserver_requests_total{")
+                    || l.starts_with("coder_k8s_apiserver_request_duration_seconds_count{")
+            })
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    const ITEMS: &str = "/apis/aggregation.coder.com/v1alpha1/namespaces/default/coderworkspaces";
+
+    #[tokio::test]
+    async fn apis_requests_answer_as_through_the_router() {
+        let objects = crate::apiserver::memory_objects();
+        // Enough objects that a list crosses the compression threshold.
+        let seeding = router(state(&objects));
+        for i in 0..300 {
+            let body = format!(
+                r#"{{"apiVersion":"aggregation.coder.com/v1alpha1","kind":"CoderWorkspace","metadata":{{"name":"w-{i:03}","labels":{{"padding":"{}"}}}},"spec":{{"running":true}}}}"#,
+                "p".repeat(60)
+            );
+            let response = seeding
+                .clone()
+                .oneshot(request(
+                    "POST",
+                    ITEMS,
+                    &[("content-type", "application/json")],
+                    &body,
+                ))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+        let direct_state = state(&objects);
+        let general_state = state(&objects);
+        let direct = router(direct_state.clone());
+        let general = general_path(general_state.clone());
+        let object = format!("{ITEMS}/w-001");
+        let gzip = [("accept-encoding", "gzip")];
+        let cases: Vec<Case> = vec![
+            ("GET", object.clone(), vec![], ""),
+            (
+                "GET",
+                object.clone(),
+                vec![("accept", "*/*"), ("accept-encoding", "gzip")],
+                "",
+            ),
+            ("HEAD", object.clone(), vec![], ""),
+            ("GET", format!("{ITEMS}/missing"), vec![], ""),
+            (
+                "GET",
+                object.clone(),
+                vec![("accept", "application/yaml")],
+                "",
+            ),
+            (
+                "GET",
+                object.clone(),
+                vec![("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")],
+                "",
+            ),
+            (
+                "GET",
+                object.clone(),
+                vec![("accept", "application/vnd.kubernetes.protobuf")],
+                "",
+            ),
+            (
+                "GET",
+                object.clone(),
+                vec![("accept-encoding", "identity;q=0")],
+                "",
+            ),
+            (
+                "GET",
+                object.clone(),
+                vec![("accept-encoding", "gzip;q=0.5, *;q=0")],
+                "",
+            ),
+            ("GET", format!("{object}?resourceVersion=0"), vec![], ""),
+            ("GET", format!("{ITEMS}?limit=abc"), vec![], ""),
+            ("GET", ITEMS.to_string(), gzip.to_vec(), ""),
+            ("GET", ITEMS.to_string(), vec![], ""),
+            ("GET", format!("{ITEMS}?limit=2"), vec![], ""),
+            ("HEAD", ITEMS.to_string(), gzip.to_vec(), ""),
+            (
+                "GET",
+                "/apis/aggregation.coder.com/v1alpha1/coderworkspaces".to_string(),
+                vec![],
+                "",
+            ),
+            (
+                "PATCH",
+                format!("{ITEMS}/missing"),
+                vec![("content-type", "application/merge-patch+json")],
+                "{}",
+            ),
+            (
+                "POST",
+                ITEMS.to_string(),
+                vec![("content-type", "application/json")],
+                "{",
+            ),
+            ("OPTIONS", object.clone(), vec![], ""),
+            ("GET", "/apis".to_string(), vec![], ""),
+            (
+                "GET",
+                "/apis".to_string(),
+                vec![("accept", crate::apiserver::negotiation::DISCOVERY_V2)],
+                "",
+            ),
+            ("GET", "/apis/".to_string(), vec![], ""),
+            ("POST", "/apis".to_string(), vec![], ""),
+            ("GET", "/apis/aggregation.coder.com".to_string(), vec![], ""),
+            (
+                "GET",
+                "/apis/aggregation.coder.com/v1alpha1".to_string(),
+                vec![],
+                "",
+            ),
+            (
+                "GET",
+                "/apis/nothing.example.com/v1/things".to_string(),
+                vec![],
+                "",
+            ),
+            (
+                "GET",
+                "/apis/%61ggregation.coder.com/v1alpha1".to_string(),
+                vec![],
+                "",
+            ),
+            (
+                "GET",
+                format!("{ITEMS}/w-001/status/more/segments"),
+                vec![],
+                "",
+            ),
+            ("GET", "/apisx".to_string(), vec![], ""),
+        ];
+        for (method, uri, headers, body) in &cases {
+            let direct_answer = answer(
+                direct
+                    .clone()
+                    .oneshot(request(method, uri, headers, body))
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            let general_answer = answer(
+                general
+                    .clone()
+                    .oneshot(request(method, uri, headers, body))
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(direct_answer, general_answer, "{method} {uri} {headers:?}");
+            if *method == "GET" && uri == ITEMS && headers[..] == gzip[..] {
+                let encoding = ("content-encoding".to_string(), b"gzip".to_vec());
+                assert!(
+                    direct_answer.1.contains(&encoding),
+                    "the list is compressed"
+                );
+            }
+        }
+        let counted_direct = counted(&direct_state);
+        assert!(!counted_direct.is_empty());
+        assert_eq!(counted_direct, counted(&general_state));
     }
 }
