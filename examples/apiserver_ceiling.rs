@@ -1,7 +1,10 @@
 //! Benchmark ceiling for `hack/bench.sh`: a bare rustls + hyper server answering every request
-//! with one fixed JSON body, using the same TLS setup as the aggregated apiserver. Whatever it
-//! reaches on a machine is the most a Rust TLS JSON server can do there; the apiserver's figures
-//! are reported as a ratio of it.
+//! with one fixed JSON body (`Content-Type: application/json`), with what the aggregated apiserver
+//! uses underneath: the same TLS config (`coder_k8s::tls::server_config`: TLS 1.3/1.2, ring, ALPN
+//! h2 and http/1.1), the same hyper-util auto builder (HTTP/1.1 or HTTP/2 per connection), the
+//! same allocator. It has none of the apiserver's own work (routing, authentication, limits,
+//! timeouts, metrics, storage), so whatever it reaches on a machine is the most a Rust TLS JSON
+//! server can do there; the apiserver's figures are reported as a ratio of it.
 //!
 //! Usage: apiserver_ceiling <port> [body-file]
 

@@ -37,10 +37,10 @@ use super::state::SharedState;
 use super::status::ApiError;
 use super::{health, limits};
 
-/// The apiserver's HTTP service: `/apis` through [`ApisService`], the rest through the Router.
+/// The apiserver's HTTP service: `/apis` through [`serve_apis`], the rest through the Router.
 #[derive(Clone)]
 pub struct Api {
-    apis: ApisService,
+    state: SharedState,
     router: Router,
 }
 
@@ -64,10 +64,7 @@ pub fn router(state: SharedState) -> Api {
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .merge(api)
         .with_state(state.clone());
-    Api {
-        apis: ApisService { state },
-        router,
-    }
+    Api { state, router }
 }
 
 /// `/apis`, `/apis/` and everything below: what the Router's `/apis/{*rest}` matched.
@@ -94,17 +91,15 @@ where
         if !is_apis(request.uri().path()) {
             return Either::Right(self.router.call(request));
         }
-        let method = request.method().clone();
-        let accept = AcceptEncoding::of(request.headers());
-        let served = self.apis.call(request.map(Body::new));
+        let state = self.state.clone();
+        // One boxed future for the whole request: each nested one would copy the request again.
         Either::Left(Box::pin(async move {
-            let Ok(response) = served.await;
-            let response = compression::compress(accept, response).await;
-            Ok(top_level(&method, response))
+            Ok(serve_apis(&state, request.map(Body::new)).await)
         }))
     }
 }
 
+/// The future of a request under `/apis`.
 pub type ApisFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 /// What axum's Router does to every response it returns: `Content-Length` from an exact body
@@ -123,38 +118,21 @@ fn top_level(method: &Method, mut response: Response) -> Response {
     response
 }
 
-/// Requests under `/apis`, through the pipeline's steps to [`handlers::apis`].
-#[derive(Clone)]
-pub struct ApisService {
-    state: SharedState,
-}
-
-impl Service<Request> for ApisService {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = ApisFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let state = self.state.clone();
-        Box::pin(async move {
-            let response = measured(&state, request, |mut request| async {
-                match state.auth.admit(&mut request).await {
-                    Ok(()) => {
-                        limits::limit(&state, request, |request| handlers::apis(&state, request))
-                            .await
-                            .unwrap_or_else(|refused| (refused, None))
-                    }
-                    Err(refused) => (refused.into_response(), None),
-                }
-            })
-            .await;
-            Ok(response)
-        })
-    }
+/// A request under `/apis`: the pipeline's steps to [`handlers::apis`], then compression and
+/// what the Router would add at the top.
+async fn serve_apis(state: &SharedState, request: Request) -> Response {
+    let method = request.method().clone();
+    let accept = AcceptEncoding::of(request.headers());
+    let response = measured(state, request, |mut request| async {
+        match state.auth.admit(&mut request).await {
+            Ok(()) => limits::limit(state, request, |request| handlers::apis(state, request))
+                .await
+                .unwrap_or_else(|refused| (refused, None)),
+            Err(refused) => (refused.into_response(), None),
+        }
+    })
+    .await;
+    top_level(&method, compression::compress(accept, response).await)
 }
 
 async fn not_found() -> Response {
