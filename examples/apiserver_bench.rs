@@ -14,8 +14,11 @@ use hyper::client::conn::http1::SendRequest;
 use serde_json::{Value, json};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
+type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
 const BASE: &str = "/apis/aggregation.coder.com/v1alpha1/namespaces";
+/// Longest a watch may take to connect and get its response head.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Target {
     addr: String,
@@ -39,13 +42,17 @@ impl Target {
         })
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Error> {
+    async fn connect_tls(&self) -> Result<TlsStream, Error> {
         let tcp = tokio::net::TcpStream::connect(&self.addr).await?;
         tcp.set_nodelay(true)?;
         let name = rustls_pki_types::ServerName::try_from("localhost")?;
-        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
+        Ok(tokio_rustls::TlsConnector::from(self.tls.clone())
             .connect(name, tcp)
-            .await?;
+            .await?)
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Error> {
+        let tls = self.connect_tls().await?;
         let (sender, connection) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await?;
         tokio::spawn(connection);
@@ -166,56 +173,57 @@ async fn watch(target: Arc<Target>, watchers: usize, events: usize) -> Result<()
     };
 
     let sent_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; events]));
-    let latencies: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::new()));
+    let latencies: Arc<Mutex<Vec<Delivery>>> = Arc::new(Mutex::new(Vec::new()));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(watchers);
+    let (finished_tx, mut finished_rx) = tokio::sync::mpsc::channel::<()>(watchers);
+    // Watches stay open until every watcher has every event: a connection closed early would
+    // make the server and this client tear it down while the last event is still on its way
+    // to the others, and that teardown would be counted as the last event's delivery time.
+    let (release, released) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let connect_started = Instant::now();
-    for _ in 0..watchers {
-        let (target, sent_at, latencies, ready) = (
+    for watcher in 0..watchers {
+        let (target, sent_at, latencies, ready, finished, mut released) = (
             target.clone(),
             sent_at.clone(),
             latencies.clone(),
             ready_tx.clone(),
+            finished_tx.clone(),
+            released.clone(),
         );
         let path =
             format!("{BASE}/watch/coderworkspaces?watch=1&resourceVersion={rv}&timeoutSeconds=600");
         tasks.push(tokio::spawn(async move {
-            let mut sender = target.connect().await?;
-            let req = request("GET", &path, "application/json", Vec::new())?;
-            sender.ready().await?;
-            let response = sender.send_request(req).await?;
+            let mut stream = tokio::time::timeout(OPEN_TIMEOUT, WatchStream::open(&target, &path))
+                .await
+                .map_err(|_| "opening a watch timed out")??;
             let _ = ready.send(()).await;
-            let mut body = response.into_body();
-            let mut buffer = Vec::new();
             let mut received = 0;
             while received < events {
-                let Some(frame) = body.frame().await else {
-                    break;
+                let Some((arrived, frames)) = stream.next_frames().await? else {
+                    return Err("the watch ended early".into());
                 };
-                let Ok(data) = frame?.into_data() else {
-                    continue;
-                };
-                buffer.extend_from_slice(&data);
-                while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                    let now = Instant::now();
-                    let seq = seq_label(&buffer[..end]);
-                    buffer.drain(..=end);
-                    if let Some(seq) = seq {
-                        let start = sent_at.lock().map_err(|_| "poisoned")?[seq];
-                        if let Some(start) = start {
-                            latencies
-                                .lock()
-                                .map_err(|_| "poisoned")?
-                                .push((now - start).as_secs_f64() * 1e3);
-                        }
-                        received += 1;
+                for frame in frames {
+                    let Some(seq) = seq_label(&frame) else {
+                        continue;
+                    };
+                    let start = sent_at.lock().map_err(|_| "poisoned")?.get(seq).copied();
+                    if let Some(Some(start)) = start {
+                        latencies.lock().map_err(|_| "poisoned")?.push(Delivery {
+                            event: seq,
+                            watcher,
+                            ms: (arrived - start).as_secs_f64() * 1e3,
+                        });
                     }
+                    received += 1;
                 }
             }
+            let _ = finished.send(()).await;
+            let _ = released.wait_for(|r| *r).await;
             Ok::<(), Error>(())
         }));
     }
-    drop(ready_tx);
+    drop((ready_tx, finished_tx));
     let mut ready = 0;
     while ready < watchers {
         if ready_rx.recv().await.is_none() {
@@ -227,9 +235,23 @@ async fn watch(target: Arc<Target>, watchers: usize, events: usize) -> Result<()
         "{ready} watches open after {:.2}s",
         connect_started.elapsed().as_secs_f64()
     );
+    // CPU time of the server (when its pid is given) and of this client while events flow:
+    // between the events both are idle, so the difference over the run is the cost of the
+    // events (the PATCH, the fan-out and the delivery).
+    let server = std::env::var("WATCH_SERVER_PID").ok();
+    let server_cpu_before = server.as_deref().map(cpu_ns);
+    let run = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
+    let client_cpu_before = cpu_ns("self");
     for seq in 0..events {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let patch = json!({"metadata": {"labels": {"seq": seq.to_string()}}});
+        // The run label makes every patch a change, even against an object an earlier run
+        // left with the same seq (an unchanged object would send no event).
+        let patch = json!({"metadata": {"labels": {"seq": seq.to_string(), "run": run.as_str()}}});
         let req = request(
             "PATCH",
             &format!("{BASE}/watch/coderworkspaces/target"),
@@ -246,22 +268,230 @@ async fn watch(target: Arc<Target>, watchers: usize, events: usize) -> Result<()
     }
     let deadline = tokio::time::sleep(Duration::from_secs(60));
     tokio::pin!(deadline);
-    for t in tasks {
+    let mut finished = 0;
+    while finished < ready {
         tokio::select! {
-            r = t => { r??; }
-            _ = &mut deadline => { eprintln!("some watchers did not get every event within 60s"); break; }
+            done = finished_rx.recv() => match done {
+                Some(()) => finished += 1,
+                None => break,
+            },
+            _ = &mut deadline => {
+                eprintln!("{} watchers did not get every event within 60s", ready - finished);
+                break;
+            }
         }
     }
-    let mut all = latencies.lock().map_err(|_| "poisoned")?.clone();
+    let server_cpu_after = server.as_deref().and_then(cpu_ns);
+    let client_cpu_after = cpu_ns("self");
+    let _ = release.send(true);
+    for t in tasks {
+        if t.is_finished() || finished == ready {
+            t.await??;
+        } else {
+            t.abort();
+        }
+    }
+    let per_event = |before: Option<u64>, after: Option<u64>| match (before, after) {
+        (Some(b), Some(a)) => format!("{:.2}", a.saturating_sub(b) as f64 / 1e6 / events as f64),
+        _ => "nan".to_string(),
+    };
+    let server_cpu = per_event(server_cpu_before.flatten(), server_cpu_after);
+    let client_cpu = per_event(client_cpu_before, client_cpu_after);
+    let deliveries = latencies.lock().map_err(|_| "poisoned")?.clone();
+    report_distribution(&deliveries, events);
+    let mut all: Vec<f64> = deliveries.iter().map(|d| d.ms).collect();
     all.sort_by(|a, b| a.total_cmp(b));
     println!(
-        "watch delivery: watchers={watchers} events={events} delivered={} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
+        "watch delivery: watchers={watchers} events={events} delivered={} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} server_cpu_ms_per_event={server_cpu} client_cpu_ms_per_event={client_cpu}",
         all.len(),
         percentile(&all, 50.0),
         percentile(&all, 99.0),
         all.last().copied().unwrap_or(f64::NAN)
     );
     Ok(())
+}
+
+/// A watch read straight off its TLS stream: the request written by hand, the chunked
+/// response decoded here. hyper's client would add a connection task and a body channel per
+/// watch, doubling this one-core client's wake-ups per event; the bytes read are the same.
+struct WatchStream {
+    tls: TlsStream,
+    /// Bytes read and not yet decoded (a partial chunk).
+    wire: Vec<u8>,
+    /// Decoded body bytes not yet ending in a newline (a partial frame).
+    body: Vec<u8>,
+}
+
+impl WatchStream {
+    async fn open(target: &Target, path: &str) -> Result<Self, Error> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tls = target.connect_tls().await?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\naccept: application/json\r\n\r\n");
+        tls.write_all(request.as_bytes()).await?;
+        tls.flush().await?;
+        let mut wire = Vec::with_capacity(16 * 1024);
+        let head_end = loop {
+            if let Some(at) = wire.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            if tls.read_buf(&mut wire).await? == 0 {
+                return Err("the server closed the watch before answering".into());
+            }
+        };
+        let head = String::from_utf8_lossy(&wire[..head_end]).to_ascii_lowercase();
+        if !head.starts_with("http/1.1 200") || !head.contains("transfer-encoding: chunked") {
+            return Err(format!("unexpected watch response: {head}").into());
+        }
+        wire.drain(..head_end);
+        Ok(WatchStream {
+            tls,
+            wire,
+            body: Vec::new(),
+        })
+    }
+
+    /// The complete frames the next read brings, with the time it returned; None at the end
+    /// of the response.
+    async fn next_frames(&mut self) -> Result<Option<(Instant, Vec<Vec<u8>>)>, Error> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            if self.tls.read_buf(&mut self.wire).await? == 0 {
+                return Ok(None);
+            }
+            let arrived = Instant::now();
+            let ended = dechunk(&mut self.wire, &mut self.body)?;
+            let mut frames = Vec::new();
+            while let Some(end) = self.body.iter().position(|b| *b == b'\n') {
+                frames.push(self.body.drain(..=end).collect());
+            }
+            if !frames.is_empty() {
+                return Ok(Some((arrived, frames)));
+            }
+            if ended {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// Moves the payload of every complete chunk at the start of `wire` to `body`; true once the
+/// last (empty) chunk has been read.
+fn dechunk(wire: &mut Vec<u8>, body: &mut Vec<u8>) -> Result<bool, Error> {
+    let mut at = 0;
+    let ended = loop {
+        let rest = &wire[at..];
+        let Some(line) = rest.windows(2).position(|w| w == b"\r\n") else {
+            break false;
+        };
+        let size_text = std::str::from_utf8(&rest[..line])?;
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|e| format!("bad chunk size {size_text:?}: {e}"))?;
+        if size == 0 {
+            break true;
+        }
+        let data = line + 2;
+        if rest.len() < data + size + 2 {
+            break false;
+        }
+        body.extend_from_slice(&rest[data..data + size]);
+        at += data + size + 2;
+    };
+    wire.drain(..at);
+    Ok(ended)
+}
+
+/// One frame's arrival: which event, at which watcher, how long after its PATCH was sent.
+#[derive(Clone, Copy)]
+struct Delivery {
+    event: usize,
+    watcher: usize,
+    ms: f64,
+}
+
+/// Where the latency comes from: each event's spread across the watchers (is the first event
+/// after the watches open slower?), and whether the same watchers are late every time.
+fn report_distribution(deliveries: &[Delivery], events: usize) {
+    let sorted = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v
+    };
+    for event in 0..events {
+        let ms = sorted(
+            deliveries
+                .iter()
+                .filter(|d| d.event == event)
+                .map(|d| d.ms)
+                .collect(),
+        );
+        println!(
+            "  event {event:>2}: first {:.2} p50 {:.2} p99 {:.2} last {:.2} ms",
+            ms.first().copied().unwrap_or(f64::NAN),
+            percentile(&ms, 50.0),
+            percentile(&ms, 99.0),
+            ms.last().copied().unwrap_or(f64::NAN)
+        );
+    }
+    let warm = sorted(
+        deliveries
+            .iter()
+            .filter(|d| d.event > 0)
+            .map(|d| d.ms)
+            .collect(),
+    );
+    println!(
+        "  without event 0 (the first after the watches opened): p50 {:.2} p99 {:.2} max {:.2} ms",
+        percentile(&warm, 50.0),
+        percentile(&warm, 99.0),
+        warm.last().copied().unwrap_or(f64::NAN)
+    );
+    // Rank correlation of a watcher's lateness between consecutive events: near 1 means a fixed
+    // delivery order (the same watchers always last), near 0 a fresh order each time.
+    let mut ranks: std::collections::HashMap<(usize, usize), f64> = Default::default();
+    for event in 0..events {
+        let mut of_event: Vec<&Delivery> = deliveries.iter().filter(|d| d.event == event).collect();
+        of_event.sort_by(|a, b| a.ms.total_cmp(&b.ms));
+        let n = of_event.len().max(1) as f64;
+        for (rank, d) in of_event.iter().enumerate() {
+            ranks.insert((event, d.watcher), rank as f64 / n);
+        }
+    }
+    let mut pairs = Vec::new();
+    for ((event, watcher), rank) in &ranks {
+        if let Some(next) = ranks.get(&(event + 1, *watcher)) {
+            pairs.push((*rank, *next));
+        }
+    }
+    println!(
+        "  delivery order, rank correlation between consecutive events: {:.2}",
+        correlation(&pairs)
+    );
+}
+
+fn correlation(pairs: &[(f64, f64)]) -> f64 {
+    let n = pairs.len() as f64;
+    let (mx, my) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(x, y), (a, b)| (x + a / n, y + b / n));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in pairs {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    sxy / (sxx * syy).sqrt()
+}
+
+/// CPU time of every thread of process `pid` ("self" for this one), in nanoseconds, from
+/// /proc/<pid>/task/*/schedstat (exact, unlike the clock-tick counts of /proc/<pid>/stat).
+fn cpu_ns(pid: &str) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 /// The `seq` label of a watch frame, found without parsing the frame: with a thousand watchers

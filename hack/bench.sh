@@ -4,7 +4,9 @@
 #   GET one object      wrk at c=1/16/64, against our server and a bare rustls+hyper ceiling
 #                       serving the same bytes; ratio ours/ceiling, p50/p99
 #   LIST 10,000 objects JSON (plain and gzip), Table and a 500-object page, one client: latency p50/p99
-#   watch fan-out       event delivery to 1,000 concurrent watchers, p50/p99
+#   watch fan-out       event delivery to 1,000 concurrent watchers, p50/p99/max and server CPU
+#                       per event, against ours and a bare rustls+hyper floor sending the same
+#                       frame (examples/watch_ceiling.rs); hack/bench-watch.sh runs this part alone
 #   server-side apply   apply of an unchanged object, apply of a one-field change, and the
 #                       same change as a merge patch, one client: req/s and ratio to merge patch
 #   RSS                 of our server holding 10,000 objects: peak, then after a LIST storm (STORM
@@ -19,8 +21,8 @@
 # allocator (jemalloc, same options), body bytes and Content-Type, one fixed response.
 #
 # Env: DURATION (s per wrk run, default 5), RUNS (default 3), OBJECTS (10000), WATCHERS (1000), STORM (200),
-# BIN_DIR (a directory holding coder-k8s, apiserver_ceiling and apiserver_bench: skip the build),
-# ONLY=get (the GET comparison alone).
+# BIN_DIR (a directory holding coder-k8s, apiserver_ceiling, apiserver_bench and watch_ceiling:
+# skip the build), ONLY=get (the GET comparison alone).
 # The cost of delegated authentication/authorization is measured by hack/bench-auth.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,11 +49,13 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # BIN_DIR: benchmark binaries built elsewhere (e.g. a saved baseline) instead of building here.
 if [ -z "${BIN_DIR:-}" ]; then
-  cargo build --release --quiet --bin coder-k8s --example apiserver_ceiling --example apiserver_bench
+  cargo build --release --quiet --bin coder-k8s --example apiserver_ceiling --example apiserver_bench \
+    --example watch_ceiling
 fi
 BIN=${BIN_DIR:-target/release}/coder-k8s
 CEILING=${BIN_DIR:-target/release/examples}/apiserver_ceiling
 HELPER=${BIN_DIR:-target/release/examples}/apiserver_bench
+WATCH_CEILING=${BIN_DIR:-target/release/examples}/watch_ceiling
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -214,9 +218,18 @@ MERGE_CHANGE=$(wrk_script_median "$WORK/merge-change.lua" "$URL$ITEMS/ssa-merge"
 echo "merge patch one-field change c=1: $MERGE_CHANGE"
 
 echo "== watch fan-out: $WATCHERS watchers, $WATCH_EVENTS events"
-WATCH=$("${PIN_LOAD[@]}" "$HELPER" watch "$URL" "$WORK/ca.pem" "$WATCHERS" "$WATCH_EVENTS" | tee /dev/stderr | tail -1)
+WATCH=$(WATCH_SERVER_PID=$SERVER_PID "${PIN_LOAD[@]}" "$HELPER" watch "$URL" "$WORK/ca.pem" "$WATCHERS" "$WATCH_EVENTS" | tee /dev/stderr | tail -1)
 PEAK_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
 NOW_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+# The floor: a bare rustls+hyper server sending one shared frame of the same object to every
+# open watch, measured by the same client while ours is stopped.
+curl -ks "$URL/apis/aggregation.coder.com/v1alpha1/namespaces/watch/coderworkspaces/target" >"$WORK/watch-object.json"
+kill -STOP "$SERVER_PID"
+"${PIN_SERVER[@]}" "$WATCH_CEILING" "$CEILING_PORT" "$WORK/watch-object.json" "$WORK/watch-ceiling-ca.pem" >"$WORK/watch-ceiling.log" 2>&1 &
+WATCH_CEILING_PID=$!; PIDS+=("$WATCH_CEILING_PID")
+wait_for "https://127.0.0.1:$CEILING_PORT/"
+WATCH_FLOOR=$(WATCH_SERVER_PID=$WATCH_CEILING_PID "${PIN_LOAD[@]}" "$HELPER" watch "https://127.0.0.1:$CEILING_PORT" "$WORK/watch-ceiling-ca.pem" "$WATCHERS" "$WATCH_EVENTS" | tee /dev/stderr | tail -1)
+kill "$WATCH_CEILING_PID"; kill -CONT "$SERVER_PID"
 
 echo "== LIST storm: ${STORM:-200} LISTs of $OBJECTS objects, 8 at a time"
 seq 1 "${STORM:-200}" | xargs -P 8 -I{} curl -ks -o /dev/null "$URL$LIST_PATH"
@@ -253,5 +266,6 @@ echo "| apply, one-field change | $arps | $(ratio "$arps" "$mrps") | $acpu | $(r
 echo "| apply, unchanged (no write) | $srps | $(ratio "$srps" "$mrps") | $scpu | $(ratio "$scpu" "$mcpu") | $sp50 / $sp99 |"
 echo
 echo "Watch: $WATCH"
+echo "Watch floor (bare rustls+hyper, same frame): $WATCH_FLOOR"
 echo "RSS: idle $((IDLE_RSS / 1024)) MiB; peak $((PEAK_RSS / 1024)) MiB with $OBJECTS objects before the LIST storm (after the watchers $((NOW_RSS / 1024)) MiB)"
 echo "RSS after ${STORM:-200} LISTs: $((STORM_RSS / 1024)) MiB 1 s later, $((SETTLED_RSS / 1024)) MiB 11 s later; change history $((${HISTORY_BYTES:-0} / 1048576)) MiB (its own accounting)"

@@ -67,8 +67,8 @@ async fn create(o: &Objects, name: &str, running: bool) -> Value {
         .await
         .unwrap()
         .object
-        .value()
-        .clone()
+        .to_value()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -86,7 +86,7 @@ async fn create_sets_server_fields_and_get_returns_the_stored_object() {
         .unwrap();
     assert!(outcome.created);
     assert!(outcome.warnings.is_empty());
-    let created = outcome.object.value().clone();
+    let created = outcome.object.to_value().unwrap();
     assert_eq!(created["apiVersion"], "aggregation.coder.com/v1alpha1");
     assert_eq!(created["kind"], "CoderWorkspace");
     assert_eq!(created["metadata"]["namespace"], "default");
@@ -106,7 +106,7 @@ async fn create_sets_server_fields_and_get_returns_the_stored_object() {
     assert!(created.get("status").is_none());
 
     let got = o.get(workspaces(), Some("default"), "dev").await.unwrap();
-    assert_eq!(*got.value(), created);
+    assert_eq!(got.to_value().unwrap(), created);
     assert_eq!(o.count().await, 1);
 
     // Each write takes the next revision of the one store counter, across kinds.
@@ -120,8 +120,8 @@ async fn create_sets_server_fields_and_get_returns_the_stored_object() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(rv(&other), rv(&created) + 1);
 }
 
@@ -160,8 +160,8 @@ async fn duplicate_missing_and_generated_names() {
             .await
             .unwrap()
             .object
-            .value()
-            .clone();
+            .to_value()
+            .unwrap();
         let name = created["metadata"]["name"].as_str().unwrap().to_string();
         assert!(name.starts_with("ws-") && name.len() == 8, "{name}");
         assert_eq!(created["metadata"]["generateName"], "ws-");
@@ -299,8 +299,11 @@ async fn unknown_fields_follow_field_validation() {
         warned.warnings,
         vec![r#"unknown field "bar""#, r#"unknown field "spec.foo""#]
     );
-    assert_eq!(warned.object["spec"], json!({"running": true}));
-    assert!(warned.object.get("bar").is_none());
+    assert_eq!(
+        warned.object.to_value().unwrap()["spec"],
+        json!({"running": true})
+    );
+    assert!(warned.object.to_value().unwrap().get("bar").is_none());
 
     o.delete(
         workspaces(),
@@ -323,7 +326,10 @@ async fn unknown_fields_follow_field_validation() {
         .await
         .unwrap();
     assert!(ignored.warnings.is_empty());
-    assert_eq!(ignored.object["spec"], json!({"running": true}));
+    assert_eq!(
+        ignored.object.to_value().unwrap()["spec"],
+        json!({"running": true})
+    );
 }
 
 #[tokio::test]
@@ -340,7 +346,7 @@ async fn update_bumps_generation_on_spec_changes_only_and_ignores_status() {
         .await
         .unwrap();
     assert!(!labelled.created);
-    let labelled = labelled.object.value().clone();
+    let labelled = labelled.object.to_value().unwrap();
     assert_eq!(generation(&labelled), 1);
     assert!(rv(&labelled) > rv(&created));
     assert_eq!(labelled["metadata"]["labels"], json!({"a": "b"}));
@@ -404,8 +410,8 @@ async fn update_bumps_generation_on_spec_changes_only_and_ignores_status() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(generation(&stopped), 2);
     assert_eq!(stopped["spec"]["running"], false);
 
@@ -422,8 +428,8 @@ async fn update_bumps_generation_on_spec_changes_only_and_ignores_status() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(same, stopped);
 
     // Clients cannot move server-owned fields.
@@ -436,8 +442,8 @@ async fn update_bumps_generation_on_spec_changes_only_and_ignores_status() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(generation(&kept), 2);
     assert_eq!(
         kept["metadata"]["creationTimestamp"],
@@ -465,8 +471,8 @@ async fn status_subresource_writes_only_status() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(updated["status"]["autoShutdown"], "2030-01-01T18:00:00Z");
     assert_eq!(updated["spec"]["running"], true);
     assert!(updated["metadata"].get("labels").is_none());
@@ -578,8 +584,8 @@ async fn json_and_merge_patches() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(merged["spec"]["running"], false);
     assert_eq!(merged["metadata"]["labels"]["a"], "1");
     assert_eq!(generation(&merged), 2);
@@ -600,8 +606,8 @@ async fn json_and_merge_patches() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(patched["spec"]["running"], true);
     assert_eq!(patched["metadata"]["labels"], json!({}));
 
@@ -657,8 +663,8 @@ async fn json_and_merge_patches() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(status["status"]["autoShutdown"], "2030-01-01T18:00:00Z");
     assert_eq!(status["spec"]["running"], true);
 
@@ -685,8 +691,8 @@ async fn finalizers_hold_deletion_until_removed() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
 
     let deleting = o
         .delete(
@@ -698,8 +704,8 @@ async fn finalizers_hold_deletion_until_removed() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert!(deleting["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(deleting["metadata"]["deletionGracePeriodSeconds"], 0);
     assert!(rv(&deleting) > rv(&created));
@@ -707,7 +713,7 @@ async fn finalizers_hold_deletion_until_removed() {
     assert_eq!(generation(&created), 1);
     assert_eq!(generation(&deleting), 2);
     let still_there = o.get(workspaces(), Some("default"), "dev").await.unwrap();
-    assert_eq!(*still_there.value(), deleting);
+    assert_eq!(still_there.to_value().unwrap(), deleting);
 
     // A second delete changes nothing.
     let again = o
@@ -720,8 +726,8 @@ async fn finalizers_hold_deletion_until_removed() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(again, deleting);
 
     // No new finalizers on a deleting object; the deletionTimestamp cannot be cleared.
@@ -754,8 +760,8 @@ async fn finalizers_hold_deletion_until_removed() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(
         kept["metadata"]["deletionTimestamp"],
         deleting["metadata"]["deletionTimestamp"]
@@ -775,8 +781,8 @@ async fn finalizers_hold_deletion_until_removed() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert!(
         finished["metadata"].get("finalizers").is_none(),
         "{finished}"
@@ -844,8 +850,8 @@ async fn delete_preconditions() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(deleted["metadata"]["name"], "dev");
     assert!(matches!(
         o.delete(
@@ -867,7 +873,7 @@ async fn dry_run_stores_nothing() {
         .await
         .unwrap();
     assert!(dry_created.created);
-    assert!(dry_created.object["metadata"]["uid"].is_string());
+    assert!(dry_created.object.to_value().unwrap()["metadata"]["uid"].is_string());
     assert_eq!(o.count().await, 0);
 
     let created = create(&o, "dev", true).await;
@@ -884,8 +890,8 @@ async fn dry_run_stores_nothing() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(dry_updated["spec"]["running"], false);
     assert_eq!(generation(&dry_updated), 2);
     let dry_patched = o
@@ -900,8 +906,8 @@ async fn dry_run_stores_nothing() {
         .await
         .unwrap()
         .object
-        .value()
-        .clone();
+        .to_value()
+        .unwrap();
     assert_eq!(dry_patched["metadata"]["labels"]["a"], "b");
     o.delete(
         workspaces(),
@@ -917,7 +923,7 @@ async fn dry_run_stores_nothing() {
 
     let stored = o.get(workspaces(), Some("default"), "dev").await.unwrap();
     assert_eq!(
-        *stored.value(),
+        stored.to_value().unwrap(),
         created,
         "dry runs left the object untouched"
     );
@@ -953,21 +959,13 @@ async fn delete_collection_honours_selectors() {
         )
         .await
         .unwrap();
-    let names: Vec<&str> = deleted
-        .items
-        .iter()
-        .map(|i| i["metadata"]["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = deleted.items.iter().map(|i| i.attrs().name()).collect();
     assert_eq!(names, ["a", "c"]);
     let left = o
         .list(workspaces(), None, &ListOptions::default())
         .await
         .unwrap();
-    let names: Vec<&str> = left
-        .items
-        .iter()
-        .map(|i| i["metadata"]["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = left.items.iter().map(|i| i.attrs().name()).collect();
     // All namespaces, in (namespace, name) order.
     assert_eq!(names, ["b", "d"]);
 }
@@ -1025,8 +1023,16 @@ async fn demo_data_has_the_six_objects() {
     ];
     for (r, ns, name, running, shutdown) in expect {
         let object = o.get(r, Some(ns), name).await.unwrap();
-        assert_eq!(object["spec"]["running"], running, "{name}");
-        assert_eq!(object["status"]["autoShutdown"], shutdown, "{name}");
+        assert_eq!(
+            object.to_value().unwrap()["spec"]["running"],
+            running,
+            "{name}"
+        );
+        assert_eq!(
+            object.to_value().unwrap()["status"]["autoShutdown"],
+            shutdown,
+            "{name}"
+        );
     }
 }
 
@@ -1111,5 +1117,9 @@ async fn duplicate_keys_are_refused_under_strict_and_warned_about_otherwise() {
         .await
         .unwrap();
     assert_eq!(warned.warnings, vec![r#"duplicate field "spec.running""#]);
-    assert_eq!(warned.object["spec"]["running"], false, "the last key wins");
+    assert_eq!(
+        warned.object.to_value().unwrap()["spec"]["running"],
+        false,
+        "the last key wins"
+    );
 }

@@ -28,8 +28,8 @@ async fn create(o: &Objects, ns: &str, name: &str, labels: Value) -> Value {
         .await
         .unwrap()
         .object
-        .value()
-        .clone()
+        .to_value()
+        .unwrap()
 }
 
 async fn label(o: &Objects, ns: &str, name: &str, key: &str, value: &str) -> Value {
@@ -45,14 +45,19 @@ async fn label(o: &Objects, ns: &str, name: &str, key: &str, value: &str) -> Val
     .await
     .unwrap()
     .object
-    .value()
-    .clone()
+    .to_value()
+    .unwrap()
 }
 
 fn names(items: &[Arc<StoredObject>]) -> Vec<String> {
     items
         .iter()
-        .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+        .map(|i| {
+            i.to_value().unwrap()["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -84,7 +89,10 @@ fn summary(event: &WatchEvent) -> (String, String) {
     };
     (
         kind.to_string(),
-        object["metadata"]["name"].as_str().unwrap().to_string(),
+        object.to_value().unwrap()["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string(),
     )
 }
 
@@ -214,7 +222,11 @@ async fn pages_come_from_one_snapshot() {
             .unwrap();
         assert_eq!(page.resource_version, snapshot_rv);
         for item in &page.items {
-            assert!(item["metadata"]["labels"].get("changed").is_none());
+            assert!(
+                item.to_value().unwrap()["metadata"]["labels"]
+                    .get("changed")
+                    .is_none()
+            );
         }
         seen.extend(names(&page.items));
         token = page.continue_token;
@@ -336,13 +348,13 @@ async fn watch_without_a_version_starts_with_the_current_state() {
     let event = next(&mut all).await;
     assert_eq!(summary(&event), ev("MODIFIED", "a"));
     match event {
-        WatchEvent::Modified(object) => assert_eq!(*object.value(), modified),
+        WatchEvent::Modified(object) => assert_eq!(object.to_value().unwrap(), modified),
         other => panic!("{other:?}"),
     }
     match next(&mut all).await {
         WatchEvent::Deleted(object) => {
-            assert_eq!(object["metadata"]["name"], "a");
-            let deleted_rv: u64 = rv(&object).parse().unwrap();
+            assert_eq!(object.to_value().unwrap()["metadata"]["name"], "a");
+            let deleted_rv: u64 = rv(&object.to_value().unwrap()).parse().unwrap();
             let modified_rv: u64 = rv(&modified).parse().unwrap();
             assert!(deleted_rv > modified_rv);
         }
@@ -438,8 +450,11 @@ async fn selectors_turn_label_changes_into_added_and_deleted() {
     match next(&mut prod).await {
         // kube sends the last matching state with the new resourceVersion.
         WatchEvent::Deleted(object) => {
-            assert_eq!(object["metadata"]["name"], "a");
-            assert_eq!(object["metadata"]["labels"]["env"], "prod");
+            assert_eq!(object.to_value().unwrap()["metadata"]["name"], "a");
+            assert_eq!(
+                object.to_value().unwrap()["metadata"]["labels"]["env"],
+                "prod"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -583,8 +598,8 @@ async fn concurrent_updates_lose_nothing() {
                     .get(workspaces(), Some("default"), "counter")
                     .await
                     .unwrap()
-                    .value()
-                    .clone();
+                    .to_value()
+                    .unwrap();
                 let n: u64 = current["metadata"]["annotations"]["n"]
                     .as_str()
                     .unwrap_or("0")
@@ -629,13 +644,16 @@ async fn concurrent_updates_lose_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        stored["metadata"]["annotations"]["n"],
+        stored.to_value().unwrap()["metadata"]["annotations"]["n"],
         (TASKS * UPDATES).to_string()
     );
     for expected in 1..=(TASKS * UPDATES) {
         match next(&mut watch).await {
             WatchEvent::Modified(object) => {
-                assert_eq!(object["metadata"]["annotations"]["n"], expected.to_string());
+                assert_eq!(
+                    object.to_value().unwrap()["metadata"]["annotations"]["n"],
+                    expected.to_string()
+                );
             }
             other => panic!("{other:?}"),
         }

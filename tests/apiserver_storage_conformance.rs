@@ -140,7 +140,12 @@ fn list_req(
 fn names(page: &ListPage) -> Vec<String> {
     page.items
         .iter()
-        .map(|i| i.value["metadata"]["name"].as_str().unwrap().to_string())
+        .map(|i| {
+            i.value.to_value().unwrap()["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -159,8 +164,10 @@ async fn next_change(w: &mut WatchStream) -> String {
                     "{:?} {} v={} rv={}",
                     c.kind,
                     c.key,
-                    c.value["v"],
-                    c.value["metadata"]["resourceVersion"].as_str().unwrap()
+                    c.value.to_value().unwrap()["v"],
+                    c.value.to_value().unwrap()["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap()
                 );
             }
             // etcd may send progress notifications on its own; they carry no change.
@@ -177,7 +184,7 @@ async fn writes_stamp_revisions_and_check_expectations(f: Fixture) {
     let a = s.create(&key("a"), obj("a", 1)).await.unwrap();
     assert!(a.revision > 0);
     assert_eq!(
-        a.value["metadata"]["resourceVersion"],
+        a.value.to_value().unwrap()["metadata"]["resourceVersion"],
         a.revision.to_string()
     );
     let got = s.get(&key("a")).await.unwrap().unwrap();
@@ -211,9 +218,9 @@ async fn writes_stamp_revisions_and_check_expectations(f: Fixture) {
     );
     let deleted = s.delete(&key("a"), Some(c.revision)).await.unwrap();
     assert!(deleted.revision > c.revision);
-    assert_eq!(deleted.value["v"], 3);
+    assert_eq!(deleted.value.to_value().unwrap()["v"], 3);
     assert_eq!(
-        deleted.value["metadata"]["resourceVersion"],
+        deleted.value.to_value().unwrap()["metadata"]["resourceVersion"],
         deleted.revision.to_string()
     );
     assert_eq!(s.get(&key("a")).await.unwrap(), None);
@@ -236,7 +243,13 @@ async fn writes_stamp_revisions_and_check_expectations(f: Fixture) {
     with_rv["metadata"]["resourceVersion"] = json!("12345");
     let b = s.create(&key("b"), with_rv).await.unwrap();
     assert_eq!(
-        s.get(&key("b")).await.unwrap().unwrap().value["metadata"]["resourceVersion"],
+        s.get(&key("b"))
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .to_value()
+            .unwrap()["metadata"]["resourceVersion"],
         b.revision.to_string()
     );
     assert_eq!(s.count().await, 1);
@@ -263,7 +276,7 @@ async fn lists_are_pinned_to_a_revision(f: Fixture) {
     let then = s.list(list_req(Some(at), None, None)).await.unwrap();
     assert_eq!(then.revision, at);
     assert_eq!(names(&then), ["a", "b", "c"]);
-    assert_eq!(then.items[0].value["v"], 0);
+    assert_eq!(then.items[0].value.to_value().unwrap()["v"], 0);
 
     let page = s.list(list_req(Some(at), None, Some(2))).await.unwrap();
     assert_eq!(names(&page), ["a", "b"]);
@@ -332,9 +345,9 @@ async fn watches_replay_then_follow(f: Fixture) {
     match next(&mut w).await {
         WatchItem::Change(c) => {
             assert_eq!(c.kind, ChangeKind::Updated);
-            assert_eq!(c.prev.as_ref().unwrap()["v"], 1);
+            assert_eq!(c.prev.as_ref().unwrap().to_value().unwrap()["v"], 1);
             assert_eq!(
-                c.prev.as_ref().unwrap()["metadata"]["resourceVersion"],
+                c.prev.as_ref().unwrap().to_value().unwrap()["metadata"]["resourceVersion"],
                 u.revision.to_string()
             );
         }
@@ -434,7 +447,9 @@ async fn compacted_revisions_are_expired(f: Fixture) {
             .await
             .unwrap()
             .items[0]
-            .value["v"],
+            .value
+            .to_value()
+            .unwrap()["v"],
         4
     );
     assert!(watch_expired(s.as_ref(), first).await);

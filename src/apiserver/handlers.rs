@@ -326,10 +326,14 @@ async fn resource(
             let bytes = read_body(body, state.limits.max_body_bytes).await?;
             let opts = delete_options::parse(&query, &bytes)?;
             let outcome = objects.delete(r, ns, name, &opts).await?;
-            if still_stored(&outcome.object) {
+            let deleted = outcome
+                .object
+                .to_value()
+                .map_err(crate::apiserver::objects::Error::from)?;
+            if still_stored(&deleted) {
                 Ok(write_response(output, &info, include, outcome))
             } else {
-                Ok(deleted_status(r, output, &outcome.object))
+                Ok(deleted_status(r, output, &deleted))
             }
         }
         Verb::DeleteCollection => {

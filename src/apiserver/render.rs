@@ -69,10 +69,10 @@ pub fn stored_object_response(
 ) -> Response {
     match output {
         Output::Json => json_response(status, object.json().clone()),
-        _ => {
-            let value = object_value(r, output, object.value().clone(), include);
-            respond(status, output, &value)
-        }
+        _ => match object.to_value() {
+            Ok(value) => respond(status, output, &object_value(r, output, value, include)),
+            Err(e) => ApiError::internal(e.to_string()).into_response(),
+        },
     }
 }
 
@@ -88,7 +88,8 @@ pub fn list_response(
     let encoded = match output {
         Output::Json => json_list(r, list),
         Output::Table(v) => {
-            let objects: Vec<&Value> = list.items.iter().map(|o| o.value()).collect();
+            // Rows are projected out of each revision's JSON text (table.rs).
+            let objects: Vec<&[u8]> = list.items.iter().map(|o| o.json().as_ref()).collect();
             // A row is about its object's metadata (most of a small object) plus its cells.
             let size_hint = match include {
                 IncludeObject::None => list.items.len() * 128,
@@ -107,11 +108,10 @@ pub fn list_response(
             )
         }
         _ => {
-            return respond(
-                StatusCode::OK,
-                output,
-                &list_value(r, output, list, include),
-            );
+            return match list_value(r, output, list, include) {
+                Ok(value) => respond(StatusCode::OK, output, &value),
+                Err(e) => e.into_response(),
+            };
         }
     };
     match encoded {
@@ -178,22 +178,30 @@ fn list_metadata(list: &ObjectList) -> Value {
 }
 
 /// A list as `output` shows it: `<Kind>List`, a Table, or a PartialObjectMetadataList.
+/// Items are parsed from their stored text (YAML and metadata lists; JSON lists and Tables
+/// are built from the text directly in `list_response`).
 pub fn list_value(
     r: &ResourceDescriptor,
     output: Output,
     list: &ObjectList,
     include: IncludeObject,
-) -> Value {
+) -> Result<Value, ApiError> {
     let metadata = list_metadata(list);
-    match output {
+    let parsed = || -> Result<Vec<Value>, ApiError> {
+        list.items
+            .iter()
+            .map(|o| o.to_value().map_err(|e| ApiError::internal(e.to_string())))
+            .collect()
+    };
+    Ok(match output {
         Output::Json | Output::Yaml => json!({
             "apiVersion": r.api_version(),
             "kind": r.list_kind,
             "metadata": metadata,
-            "items": list.items.iter().map(|o| o.value()).collect::<Vec<_>>(),
+            "items": parsed()?,
         }),
         Output::Table(v) => {
-            let objects: Vec<&Value> = list.items.iter().map(|o| o.value()).collect();
+            let objects: Vec<&[u8]> = list.items.iter().map(|o| o.json().as_ref()).collect();
             table::table(
                 r,
                 &TableInput {
@@ -209,9 +217,9 @@ pub fn list_value(
             "apiVersion": format!("meta.k8s.io/{v}"),
             "kind": "PartialObjectMetadataList",
             "metadata": metadata,
-            "items": list.items.iter().map(|o| table::partial_metadata(o, v)).collect::<Vec<_>>(),
+            "items": parsed()?.iter().map(|o| table::partial_metadata(o, v)).collect::<Vec<_>>(),
         }),
-    }
+    })
 }
 
 /// Adds one `Warning: 299 - "..."` header per warning, as kube-apiserver does.

@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::objects::{Error, ListOptions, Objects, Subresource, WriteOptions};
-use crate::apiserver::storage::StoredObject;
 use crate::coder::{
     CoderError, CreateWorkspaceBuild, Template, Workspace, WorkspaceFilter, WorkspaceTransition,
 };
@@ -136,8 +135,15 @@ impl Sync {
                     continue;
                 }
             };
-            for object in all {
-                let object: &Value = &object;
+            for stored in all {
+                let object = match stored.to_value() {
+                    Ok(object) => object,
+                    Err(error) => {
+                        tracing::warn!(%error, "reading a stored object failed");
+                        continue;
+                    }
+                };
+                let object = &object;
                 let namespace = object
                     .pointer("/metadata/namespace")
                     .and_then(Value::as_str)
@@ -153,12 +159,17 @@ impl Sync {
         &self,
         r: &'static ResourceDescriptor,
         namespace: &str,
-    ) -> Result<Vec<Arc<StoredObject>>, Error> {
-        Ok(self
+    ) -> Result<Vec<Value>, Error> {
+        // Stored revisions are kept as bytes: a sync parses each object once.
+        let items = self
             .objects
             .list(r, Some(namespace), &ListOptions::default())
             .await?
-            .items)
+            .items;
+        Ok(items
+            .iter()
+            .map(|object| object.to_value())
+            .collect::<Result<_, _>>()?)
     }
 
     /// coderd could not be listed: the objects keep their status and say why.
@@ -166,7 +177,7 @@ impl Sync {
         &self,
         d: &Deployment,
         r: &'static ResourceDescriptor,
-        stored: &[Arc<StoredObject>],
+        stored: &[Value],
         error: &CoderError,
     ) {
         if error.is_unauthorized() {
@@ -231,7 +242,13 @@ impl Sync {
             .update(r, Some(namespace), &name, None, body, &options())
             .await
         {
-            Ok(outcome) => Some(outcome.object.value().clone()),
+            Ok(outcome) => match outcome.object.to_value() {
+                Ok(stored) => Some(stored),
+                Err(error) => {
+                    tracing::warn!(name, %error, "reading the stored object failed");
+                    None
+                }
+            },
             Err(error) => {
                 tracing::debug!(name, %error, "write skipped");
                 None

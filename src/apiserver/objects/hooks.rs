@@ -168,11 +168,12 @@ impl Objects {
             obj.insert("status".into(), status);
         }
         let key = key(r, Some(namespace), &name)?;
-        self.storage
+        let stored = self
+            .storage
             .create(&key, object)
             .await
-            .map(|stored| (*stored.value).clone())
-            .map_err(|e| storage_error(r, &name, e))
+            .map_err(|e| storage_error(r, &name, e))?;
+        Ok(stored.value.to_value()?)
     }
 
     /// Removes an object the backend no longer has, finalizers or not, if it is still at
@@ -290,9 +291,18 @@ mod tests {
             .create(r, Some("team"), workspace("ok"), &WriteOptions::default())
             .await
             .unwrap();
-        assert_eq!(created.object["metadata"]["uid"], "backend-id");
-        assert_eq!(created.object["status"]["id"], "backend-id");
-        assert_eq!(created.object["metadata"]["labels"]["a"], "b");
+        assert_eq!(
+            created.object.to_value().unwrap()["metadata"]["uid"],
+            "backend-id"
+        );
+        assert_eq!(
+            created.object.to_value().unwrap()["status"]["id"],
+            "backend-id"
+        );
+        assert_eq!(
+            created.object.to_value().unwrap()["metadata"]["labels"]["a"],
+            "b"
+        );
 
         *recorder.refuse.lock().unwrap() = Some(HookError::unavailable("coderd is down", 1));
         let error = objects
@@ -331,7 +341,7 @@ mod tests {
             .create(r, Some("team"), workspace("ws"), &WriteOptions::default())
             .await
             .unwrap();
-        let mut with_status = created.object.value().clone();
+        let mut with_status = created.object.to_value().unwrap();
         with_status["status"] = json!({"id": "backend-id", "note": "from the sync"});
         objects
             .update(
@@ -360,7 +370,10 @@ mod tests {
             .patch(r, Some("team"), "ws", None, patch, &WriteOptions::default())
             .await
             .unwrap();
-        assert_eq!(updated.object["status"]["seen"], "update");
+        assert_eq!(
+            updated.object.to_value().unwrap()["status"]["seen"],
+            "update"
+        );
         assert_eq!(recorder.calls().last().unwrap(), "update ws");
 
         // The backend's own writes do not call back into it.
@@ -390,7 +403,12 @@ mod tests {
             .unwrap_err();
         assert!(matches!(&error, Error::Refused(e) if e.refusal == Refusal::Conflict));
         let kept = objects.get(r, Some("team"), "ws").await.unwrap();
-        assert!(kept.pointer("/metadata/deletionTimestamp").is_none());
+        assert!(
+            kept.to_value()
+                .unwrap()
+                .pointer("/metadata/deletionTimestamp")
+                .is_none()
+        );
 
         *recorder.refuse.lock().unwrap() = None;
         let marked = objects
@@ -400,6 +418,8 @@ mod tests {
         assert!(
             marked
                 .object
+                .to_value()
+                .unwrap()
                 .pointer("/metadata/deletionTimestamp")
                 .is_some()
         );

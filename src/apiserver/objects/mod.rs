@@ -251,6 +251,13 @@ pub enum Error {
     Refused(hooks::HookError),
 }
 
+/// A stored revision whose bytes do not parse back (a bug, never the request's fault).
+impl From<crate::apiserver::storage::stored::DecodeError> for Error {
+    fn from(e: crate::apiserver::storage::stored::DecodeError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
 fn format_causes(causes: &[Cause]) -> String {
     match causes {
         [one] => one.to_string(),
@@ -298,7 +305,7 @@ impl Objects {
         self.storage.ready().await.map_err(|e| e.to_string())
     }
 
-    /// Bytes (JSON text and parsed values) of the change history held in this process, for metrics.
+    /// Bytes (JSON text and attributes) of the change history held in this process, for metrics.
     pub fn history_bytes(&self) -> u64 {
         self.storage.history_bytes()
     }

@@ -157,7 +157,7 @@ impl Objects {
                     break;
                 }
                 start_after = Some(item.key.clone());
-                if selector.matches(&item.value) {
+                if selector.matches(item.value.attrs()) {
                     items.push(item.value);
                 }
             }

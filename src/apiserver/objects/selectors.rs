@@ -2,10 +2,9 @@
 //! selectors (`metadata.name`, `metadata.namespace` with `=`, `==`, `!=`), parsed from query
 //! strings and matched against objects.
 
-use serde_json::Value;
-
 use super::Error;
-use super::metadata::{label_value, meta, meta_str, qualified_name};
+use super::metadata::{label_value, qualified_name};
+use crate::apiserver::storage::stored::ObjectAttrs;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum LabelOp {
@@ -208,26 +207,26 @@ impl Selector {
         self.labels.is_empty() && self.fields.is_empty()
     }
 
-    pub fn matches(&self, object: &Value) -> bool {
-        let labels = meta(object)
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object);
-        let label = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str);
-        let labels_ok = self.labels.iter().all(|req| match &req.op {
-            LabelOp::Equals(v) => label(&req.key) == Some(v.as_str()),
-            LabelOp::NotEquals(v) => label(&req.key) != Some(v.as_str()),
-            LabelOp::In(vs) => label(&req.key).is_some_and(|l| vs.iter().any(|v| v == l)),
-            LabelOp::NotIn(vs) => label(&req.key).is_none_or(|l| vs.iter().all(|v| v != l)),
-            LabelOp::Exists => label(&req.key).is_some(),
-            LabelOp::DoesNotExist => label(&req.key).is_none(),
+    /// Whether an object with these attributes is selected; reads only the attributes kept
+    /// beside each stored revision (labels, name, namespace), never the object itself.
+    pub fn matches(&self, attrs: &ObjectAttrs) -> bool {
+        let labels_ok = self.labels.iter().all(|req| {
+            let label = attrs.label(&req.key);
+            match &req.op {
+                LabelOp::Equals(v) => label == Some(v.as_str()),
+                LabelOp::NotEquals(v) => label != Some(v.as_str()),
+                LabelOp::In(vs) => label.is_some_and(|l| vs.iter().any(|v| v == l)),
+                LabelOp::NotIn(vs) => label.is_none_or(|l| vs.iter().all(|v| v != l)),
+                LabelOp::Exists => label.is_some(),
+                LabelOp::DoesNotExist => label.is_none(),
+            }
         });
         labels_ok
             && self.fields.iter().all(|req| {
                 let actual = match req.field {
-                    Field::Name => meta_str(object, "name"),
-                    Field::Namespace => meta_str(object, "namespace"),
-                }
-                .unwrap_or("");
+                    Field::Name => attrs.name(),
+                    Field::Namespace => attrs.namespace().unwrap_or(""),
+                };
                 (actual == req.value) == req.equal
             })
     }
@@ -236,7 +235,7 @@ impl Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn obj(name: &str, labels: Value) -> Value {
         json!({"metadata": {"name": name, "namespace": "default", "labels": labels}})
@@ -246,8 +245,9 @@ mod tests {
         let selector = Selector::parse(Some(labels), Some(fields)).unwrap();
         objects
             .iter()
-            .filter(|o| selector.matches(o))
-            .map(|o| meta_str(o, "name").unwrap().to_string())
+            .map(ObjectAttrs::of)
+            .filter(|attrs| selector.matches(attrs))
+            .map(|attrs| attrs.name().to_string())
             .collect()
     }
 

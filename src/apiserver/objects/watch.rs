@@ -82,7 +82,7 @@ pub fn stream(
         pending.extend(
             objects
                 .into_iter()
-                .filter(|o| setup.selector.matches(o))
+                .filter(|o| setup.selector.matches(o.attrs()))
                 .map(WatchEvent::Added),
         );
         if end_bookmark {
@@ -174,16 +174,17 @@ fn storage_error(e: StorageError) -> Error {
     }
 }
 
-/// `value` with `metadata.resourceVersion` set, for objects that leave a filtered watch.
-fn with_revision(value: &Value, revision: Revision) -> Arc<StoredObject> {
-    let mut value = value.clone();
+/// `value` with `metadata.resourceVersion` set, for objects that leave a filtered watch (a new
+/// encoding: the stored revision's bytes carry its own resourceVersion).
+fn with_revision(value: &StoredObject, revision: Revision) -> Result<Arc<StoredObject>, Error> {
+    let mut value = value.to_value()?;
     if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.insert(
             "resourceVersion".into(),
             Value::String(revision.to_string()),
         );
     }
-    Arc::new(StoredObject::new(value))
+    Ok(Arc::new(StoredObject::new(value)))
 }
 
 fn convert(change: &Change, selector: &Selector) -> Option<WatchEvent> {
@@ -195,18 +196,26 @@ fn convert(change: &Change, selector: &Selector) -> Option<WatchEvent> {
             ChangeKind::Deleted => WatchEvent::Deleted(value),
         });
     }
-    let now = selector.matches(&change.value);
-    let before = change.prev.as_ref().is_some_and(|p| selector.matches(p));
+    let now = selector.matches(change.value.attrs());
+    let before = change
+        .prev
+        .as_ref()
+        .is_some_and(|p| selector.matches(p.attrs()));
     match change.kind {
         ChangeKind::Created => now.then(|| WatchEvent::Added(change.value.clone())),
         ChangeKind::Deleted => before.then(|| WatchEvent::Deleted(change.value.clone())),
         ChangeKind::Updated => match (before, now) {
             (true, true) => Some(WatchEvent::Modified(change.value.clone())),
             (false, true) => Some(WatchEvent::Added(change.value.clone())),
-            (true, false) => change
-                .prev
-                .as_ref()
-                .map(|prev| WatchEvent::Deleted(with_revision(prev, change.revision))),
+            (true, false) => {
+                change
+                    .prev
+                    .as_ref()
+                    .map(|prev| match with_revision(prev, change.revision) {
+                        Ok(left) => WatchEvent::Deleted(left),
+                        Err(e) => WatchEvent::Error(e),
+                    })
+            }
             (false, false) => None,
         },
     }
@@ -243,6 +252,7 @@ mod tests {
         );
         match convert(&leaves, &prod) {
             Some(WatchEvent::Deleted(v)) => {
+                let v = v.to_value().unwrap();
                 assert_eq!(v["metadata"]["labels"]["env"], "prod");
                 assert_eq!(v["metadata"]["resourceVersion"], "9");
             }

@@ -586,19 +586,22 @@ impl Objects {
             {
                 return Err(conflict(r, name, MODIFIED));
             }
+            // The one parse of the stored revision this write makes (revisions are kept as
+            // bytes; see storage/stored.rs).
+            let old = current.value.to_value()?;
             let Decoded {
                 body,
                 warnings,
                 tracked,
-            } = mutation(&current.value)?;
-            let mut new = prepare_update(r, subresource, &current.value, body)?;
+            } = mutation(&old)?;
+            let mut new = prepare_update(r, subresource, &old, body)?;
             if !tracked {
-                super::apply::track_write(r, subresource, Some(&current.value), &mut new, opts)?;
+                super::apply::track_write(r, subresource, Some(&old), &mut new, opts)?;
             }
-            if new == *current.value.value() {
+            if new == old {
                 // Nothing changed: kube answers with the stored object and writes nothing.
                 return Ok(WriteOutcome {
-                    object: StoredObject::shared(new),
+                    object: current.value,
                     warnings,
                     created: false,
                 });
@@ -612,7 +615,7 @@ impl Objects {
                     name,
                     dry_run: opts.dry_run,
                 };
-                hooks.before_update(ctx, &current.value, &mut new).await?;
+                hooks.before_update(ctx, &old, &mut new).await?;
             }
             let finished = metadata::is_deleting(&new) && metadata::finalizers(&new).is_empty();
             if opts.dry_run {
@@ -686,8 +689,9 @@ impl Objects {
         let mut asked_hooks = false;
         for _ in 0..self.config.write_attempts {
             let current = self.read(r, &key, name).await?;
+            let old = current.value.to_value()?;
             if let Some(uid) = opts.precondition_uid.as_deref().filter(|u| !u.is_empty()) {
-                let actual = meta_str(&current.value, "uid").unwrap_or("");
+                let actual = meta_str(&old, "uid").unwrap_or("");
                 if uid != actual {
                     return Err(precondition_failed(
                         r,
@@ -711,7 +715,7 @@ impl Objects {
                 }
             }
             if !asked_hooks
-                && !metadata::is_deleting(&current.value)
+                && !metadata::is_deleting(&old)
                 && let Some((hooks, ns)) = self.hooks_for(r, namespace)
             {
                 let ctx = super::hooks::HookContext {
@@ -720,13 +724,13 @@ impl Objects {
                     name,
                     dry_run: opts.dry_run,
                 };
-                hooks.before_delete(ctx, &current.value).await?;
+                hooks.before_delete(ctx, &old).await?;
                 asked_hooks = true;
             }
-            let finalizers = metadata::finalizers(&current.value);
+            let finalizers = metadata::finalizers(&old);
             let wanted = gc_finalizers(&finalizers, opts.propagation);
             let result = if !wanted.is_empty() {
-                let deleting = metadata::is_deleting(&current.value);
+                let deleting = metadata::is_deleting(&old);
                 if deleting && wanted == finalizers {
                     return Ok(WriteOutcome {
                         object: current.value,
@@ -734,7 +738,7 @@ impl Objects {
                         created: false,
                     });
                 }
-                let mut marked = (*current.value).clone();
+                let mut marked = old;
                 let meta = meta_mut(&mut marked)?;
                 if wanted != finalizers {
                     meta.insert("finalizers".into(), Value::from(wanted));
@@ -792,8 +796,8 @@ impl Objects {
         let listed = self.list(r, namespace, list).await?;
         let mut items = Vec::with_capacity(listed.items.len());
         for item in listed.items {
-            let name = meta_str(&item, "name").unwrap_or("").to_string();
-            let item_namespace = meta_str(&item, "namespace").map(str::to_string);
+            let name = item.attrs().name().to_string();
+            let item_namespace = item.attrs().namespace().map(str::to_string);
             match self.delete(r, item_namespace.as_deref(), &name, opts).await {
                 Ok(outcome) => items.push(outcome.object),
                 // Deleted concurrently: nothing left to do for it.

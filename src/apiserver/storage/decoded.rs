@@ -2,14 +2,14 @@
 //! list page or watch event that reads a revision this process already holds reuses that
 //! `StoredObject`, and with it its one JSON encoding, instead of parsing the stored bytes and
 //! serializing the object again. Writes enter what they stored, so the watch event and the
-//! reads that follow a write decode nothing. Bounded in bytes (`stored::held_bytes`).
+//! reads that follow a write decode nothing. Bounded in bytes (`StoredObject::held_bytes`: the
+//! revision's JSON text and attributes; no parsed value is kept).
 
 use std::sync::Arc;
 
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
-use super::stored::held_bytes;
 use super::{Key, Revision, StoredObject};
 
 /// Bytes of decoded revisions kept for reuse.
@@ -52,16 +52,9 @@ impl DecodedCache {
             .map(|e| e.object)
     }
 
-    /// Keeps `object`, the value of `key` at `revision` (`stored_len`: its stored size, about
-    /// its JSON length).
-    pub fn insert(
-        &self,
-        key: &Key,
-        revision: Revision,
-        object: &Arc<StoredObject>,
-        stored_len: usize,
-    ) {
-        let weight = held_bytes(object, stored_len as u64).max(1);
+    /// Keeps `object`, the value of `key` at `revision`.
+    pub fn insert(&self, key: &Key, revision: Revision, object: &Arc<StoredObject>) {
+        let weight = object.held_bytes().max(1);
         self.entries.insert(
             key.clone(),
             Entry {
@@ -93,7 +86,7 @@ impl DecodedCache {
             return Ok(object);
         }
         let object = Arc::new(decode(stored)?);
-        self.insert(key, revision, &object, stored.len());
+        self.insert(key, revision, &object);
         Ok(object)
     }
 }
@@ -120,7 +113,7 @@ mod tests {
         let again = read(3);
         assert!(Arc::ptr_eq(&first, &again));
         let newer = read(4);
-        assert_eq!(newer["rv"], 4);
+        assert_eq!(newer.to_value().unwrap()["rv"], 4);
         assert_eq!(decodes, 2);
         assert!(cache.get(&key, 3).is_none());
         cache.remove(&key);

@@ -391,7 +391,6 @@ impl Storage for EtcdStorage {
         async move {
             let etcd_key = self.etcd_key(key);
             let bytes = self.encode(key, &value)?;
-            let stored_len = bytes.len();
             let txn = Txn::new()
                 .when([Compare::create_revision(
                     etcd_key.clone(),
@@ -406,7 +405,7 @@ impl Storage for EtcdStorage {
             }
             let revision = header_revision(response.header());
             let value = Arc::new(StoredObject::new(codec::stamp(value, revision)));
-            self.decoded.insert(key, revision, &value, stored_len);
+            self.decoded.insert(key, revision, &value);
             Ok(Versioned {
                 key: key.clone(),
                 value,
@@ -425,7 +424,6 @@ impl Storage for EtcdStorage {
         async move {
             let etcd_key = self.etcd_key(key);
             let bytes = self.encode(key, &value)?;
-            let stored_len = bytes.len();
             let guard = match expected {
                 Some(rv) => {
                     Compare::mod_revision(etcd_key.clone(), CompareOp::Equal, to_etcd_revision(rv))
@@ -436,7 +434,7 @@ impl Storage for EtcdStorage {
                 .guarded_write(key, guard, TxnOp::put(etcd_key, bytes, None), expected)
                 .await?;
             let value = Arc::new(StoredObject::new(codec::stamp(value, revision)));
-            self.decoded.insert(key, revision, &value, stored_len);
+            self.decoded.insert(key, revision, &value);
             Ok(Versioned {
                 key: key.clone(),
                 value,

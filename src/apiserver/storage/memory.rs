@@ -17,7 +17,6 @@ use futures::future::{BoxFuture, FutureExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::stored::held_bytes;
 use super::{
     Change, ChangeKind, Key, ListPage, ListRequest, Prefix, Revision, Storage, StorageError,
     StoredObject, Versioned, WatchItem, WatchStream,
@@ -25,8 +24,8 @@ use super::{
 
 /// Changes kept for watch resumption and paginated lists, like kube's watch cache capacity.
 pub const DEFAULT_HISTORY: usize = 10_000;
-/// Bytes the history's values may hold, as text and parsed (`stored::held_bytes`; whichever
-/// bound is hit first evicts the oldest change).
+/// Bytes the history's values may hold (`StoredObject::held_bytes`: JSON text and attributes;
+/// whichever bound is hit first evicts the oldest change).
 pub const DEFAULT_HISTORY_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest object stored, as JSON: etcd's default request limit (kube's 1.5 MiB).
 pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1_572_864;
@@ -40,7 +39,7 @@ pub struct MemoryStorage {
 struct State {
     revision: Revision,
     objects: BTreeMap<Key, Arc<StoredObject>>,
-    /// Each retained change with the bytes its value holds (`stored::held_bytes`).
+    /// Each retained change with the bytes its value holds (`StoredObject::held_bytes`).
     history: VecDeque<(Arc<Change>, u64)>,
     history_limit: usize,
     history_bytes: u64,
@@ -65,7 +64,7 @@ struct Watcher {
 pub struct MemoryConfig {
     /// Changes retained for watches and paginated lists (at least 1).
     pub history_events: usize,
-    /// Bytes the values the history retains may hold (JSON text and parsed value).
+    /// Bytes the values the history retains may hold (JSON text and attributes).
     pub history_bytes: u64,
     /// Events queued per watcher before it is dropped as too slow (at least 1).
     pub watch_buffer: usize,
@@ -164,8 +163,7 @@ impl MemoryStorage {
 
     /// Applies a change made at `change.revision` by the mirrored store and fans it out.
     pub fn replicate(&self, change: Change) {
-        // Encoded here, outside the lock: every watcher sends these bytes.
-        let bytes = held_bytes(&change.value, change.value.json().len() as u64);
+        let bytes = change.value.held_bytes();
         let mut state = self.lock();
         if change.revision <= state.revision {
             return;
@@ -210,12 +208,8 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 use super::codec::stamp;
 
-fn revision_of(value: &Value) -> Revision {
-    value
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .and_then(|rv| rv.parse().ok())
-        .unwrap_or(0)
+fn revision_of(value: &StoredObject) -> Revision {
+    value.attrs().resource_version().unwrap_or(0)
 }
 
 /// The length of `value` as compact JSON, counted without building the text.
@@ -420,7 +414,6 @@ impl Storage for MemoryStorage {
         value: Value,
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
         let size = json_size(&value);
-        let bytes = held_bytes(&value, size);
         let mut state = self.lock();
         let result = if let Err(e) = state.check_size(key, size) {
             Err(e)
@@ -430,6 +423,7 @@ impl Storage for MemoryStorage {
             let revision = state.revision + 1;
             state.revision = revision;
             let value = Arc::new(StoredObject::new(stamp(value, revision)));
+            let bytes = value.held_bytes();
             state.objects.insert(key.clone(), value.clone());
             state.record(
                 Change {
@@ -458,7 +452,6 @@ impl Storage for MemoryStorage {
         expected: Option<Revision>,
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
         let size = json_size(&value);
-        let bytes = held_bytes(&value, size);
         let mut state = self.lock();
         let checked = state
             .check_size(key, size)
@@ -467,6 +460,7 @@ impl Storage for MemoryStorage {
             let revision = state.revision + 1;
             state.revision = revision;
             let value = Arc::new(StoredObject::new(stamp(value, revision)));
+            let bytes = value.held_bytes();
             let prev = state.objects.insert(key.clone(), value.clone());
             state.record(
                 Change {
@@ -495,14 +489,21 @@ impl Storage for MemoryStorage {
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
         let mut state = self.lock();
         let result = state.check_expected(key, expected).and_then(|()| {
+            let last = state
+                .objects
+                .get(key)
+                .ok_or_else(|| StorageError::NotFound(key.clone()))?
+                .to_value()
+                .map_err(|e| StorageError::Internal(e.to_string()))?;
             let prev = state
                 .objects
                 .remove(key)
                 .ok_or_else(|| StorageError::NotFound(key.clone()))?;
             let revision = state.revision + 1;
             state.revision = revision;
-            let value = Arc::new(StoredObject::new(stamp(prev.value().clone(), revision)));
-            let bytes = held_bytes(&value, json_size(&value));
+            // The last value re-stamped with the deletion revision: a new revision's bytes.
+            let value = Arc::new(StoredObject::new(stamp(last, revision)));
+            let bytes = value.held_bytes();
             state.record(
                 Change {
                     kind: ChangeKind::Deleted,
@@ -639,7 +640,7 @@ mod tests {
     fn names(page: &ListPage) -> Vec<String> {
         page.items
             .iter()
-            .map(|i| i.value["metadata"]["name"].as_str().unwrap().to_string())
+            .map(|i| i.value.attrs().name().to_string())
             .collect()
     }
 
@@ -652,7 +653,10 @@ mod tests {
         let s = MemoryStorage::new();
         let a = s.create(&key("a"), obj("a", 1)).await.unwrap();
         assert_eq!(a.revision, 1);
-        assert_eq!(a.value["metadata"]["resourceVersion"], "1");
+        assert_eq!(
+            a.value.to_value().unwrap()["metadata"]["resourceVersion"],
+            "1"
+        );
         assert_eq!(
             s.create(&key("a"), obj("a", 1)).await,
             Err(StorageError::AlreadyExists(key("a")))
@@ -678,7 +682,7 @@ mod tests {
         );
         let deleted = s.delete(&key("a"), Some(3)).await.unwrap();
         assert_eq!(deleted.revision, 4);
-        assert_eq!(deleted.value["v"], 3);
+        assert_eq!(deleted.value.to_value().unwrap()["v"], 3);
         assert_eq!(s.get(&key("a")).await.unwrap(), None);
         assert_eq!(
             s.update(&key("a"), obj("a", 1), None).await,
@@ -708,7 +712,7 @@ mod tests {
         let then = s.list(list(Some(at), None, None)).await.unwrap();
         assert_eq!(then.revision, at);
         assert_eq!(names(&then), ["a", "b", "c"]);
-        assert_eq!(then.items[0].value["v"], 0);
+        assert_eq!(then.items[0].value.to_value().unwrap()["v"], 0);
 
         let page = s.list(list(Some(at), None, Some(2))).await.unwrap();
         assert_eq!(names(&page), ["a", "b"]);

@@ -236,7 +236,7 @@ pub trait Storage: Send + Sync + 'static {
     fn count(&self) -> BoxFuture<'_, u64>;
 
     /// Bytes of objects this process holds besides serving the current state, as JSON text and
-    /// parsed values (`stored::held_bytes`): the change history kept for watches and lists at
+    /// attributes (`StoredObject::held_bytes`): the change history kept for watches and lists at
     /// past revisions (memory, watch cache) and etcd's decoded revisions kept for reuse; for
     /// `/metrics`.
     fn history_bytes(&self) -> u64 {

@@ -1,18 +1,25 @@
-//! One stored revision of an object: its value and, computed at most once, its compact JSON
-//! encoding. Every reader of the revision (gets, list pages, each watcher) shares the same
-//! `Arc<StoredObject>`, so the revision is serialized once however many clients receive it
-//! (kube-apiserver's `cachingObject` does the same for watch fan-out). JSON is the storage
-//! format, not an HTTP concern: serde_json's compact form with its sorted object keys, exactly
-//! what serializing the value anywhere else produces.
+//! One stored revision of an object: its compact JSON, serialized once when the revision is
+//! made, plus the few attributes hot readers need without parsing it (`ObjectAttrs`, after
+//! kube's cacher `GetAttrs`: name, namespace, resourceVersion, labels). Every reader of the
+//! revision (gets, list pages, each watcher) shares the same `Arc<StoredObject>` and sends the
+//! same bytes (kube-apiserver's `cachingObject` does the same for watch fan-out). JSON is the
+//! storage format, not an HTTP concern: serde_json's compact form, exactly what serializing the
+//! value anywhere else produces.
+//!
+//! The parsed `serde_json::Value` is not kept: a 549-byte object took ~4.4 KiB as a `Value`
+//! (managedFields alone is six maps) and ~0.8 KiB as bytes and attributes. Readers that need
+//! the whole object (writes, the Coder backend, non-JSON output) parse it with
+//! [`StoredObject::to_value`]; selectors use the attributes, Tables project the printer-column
+//! paths out of the bytes (`table.rs`). See docs/storage.md.
 
-use std::ops::Deref;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use serde_json::Value;
 
-/// How many revisions have been serialized by [`StoredObject::json`] in this process; lets a
+use super::Revision;
+
+/// How many revisions have been serialized by [`StoredObject::new`] in this process; lets a
 /// test (and `/metrics` readers) check that fan-out does not re-encode.
 static ENCODINGS: AtomicU64 = AtomicU64::new(0);
 
@@ -20,18 +27,105 @@ pub fn encodings_total() -> u64 {
     ENCODINGS.load(Ordering::Relaxed)
 }
 
+/// The stored bytes of a revision did not parse back into an object (they were produced by
+/// serializing a `Value`, so this means memory corruption or a bug, never bad user input).
+#[derive(Debug, thiserror::Error)]
+#[error("decoding the stored object {name:?}: {source}")]
+pub struct DecodeError {
+    name: String,
+    #[source]
+    source: serde_json::Error,
+}
+
+/// What list filtering, watch filtering and pagination read from a revision without parsing
+/// it: `metadata.name`, `metadata.namespace`, `metadata.resourceVersion` and the labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectAttrs {
+    name: Box<str>,
+    namespace: Option<Box<str>>,
+    resource_version: Option<Revision>,
+    /// Sorted by key (a lookup is a binary search). Non-string values are left out: a label
+    /// selector cannot match them.
+    labels: Box<[(Box<str>, Box<str>)]>,
+}
+
+impl ObjectAttrs {
+    pub fn of(value: &Value) -> Self {
+        let meta = value.get("metadata");
+        let text = |field: &str| meta.and_then(|m| m.get(field)).and_then(Value::as_str);
+        let mut labels: Vec<(Box<str>, Box<str>)> = meta
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object)
+            .map(|labels| {
+                labels
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        labels.sort_unstable();
+        ObjectAttrs {
+            name: text("name").unwrap_or_default().into(),
+            namespace: text("namespace").map(Into::into),
+            resource_version: text("resourceVersion").and_then(|rv| rv.parse().ok()),
+            labels: labels.into_boxed_slice(),
+        }
+    }
+
+    /// `metadata.name` ("" when absent).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// `metadata.resourceVersion` as a revision (None when absent or not a number).
+    pub fn resource_version(&self) -> Option<Revision> {
+        self.resource_version
+    }
+
+    /// The value of label `key`.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.labels[i].1)
+    }
+
+    /// Heap bytes of the attributes (their strings and the label slice).
+    fn heap_bytes(&self) -> u64 {
+        const PAIR: u64 = std::mem::size_of::<(Box<str>, Box<str>)>() as u64;
+        self.name.len() as u64
+            + self.namespace.as_ref().map_or(0, |ns| ns.len() as u64)
+            + self
+                .labels
+                .iter()
+                .map(|(k, v)| PAIR + k.len() as u64 + v.len() as u64)
+                .sum::<u64>()
+    }
+}
+
 #[derive(Debug)]
 pub struct StoredObject {
-    value: Value,
-    json: OnceLock<Bytes>,
+    json: Bytes,
+    attrs: ObjectAttrs,
 }
 
 impl StoredObject {
-    pub fn new(mut value: Value) -> Self {
-        compact(&mut value);
-        Self {
-            value,
-            json: OnceLock::new(),
+    /// Serializes `value` once (the bytes every reader sends) and keeps its attributes; the
+    /// value itself is dropped.
+    pub fn new(value: Value) -> Self {
+        let attrs = ObjectAttrs::of(&value);
+        ENCODINGS.fetch_add(1, Ordering::Relaxed);
+        // A `Value` always serializes (its map keys are strings); the empty fallback is
+        // unreachable but keeps this path free of panics. The text is kept at its exact size
+        // (the writer's buffer grows by doubling).
+        let text = serde_json::to_vec(&value).unwrap_or_default();
+        StoredObject {
+            json: Bytes::from(text.into_boxed_slice()),
+            attrs,
         }
     }
 
@@ -40,82 +134,34 @@ impl StoredObject {
         std::sync::Arc::new(Self::new(value))
     }
 
-    pub fn value(&self) -> &Value {
-        &self.value
+    /// The revision's compact JSON, shared by every reader.
+    pub fn json(&self) -> &Bytes {
+        &self.json
     }
 
-    /// The value's compact JSON, serialized on first use and shared afterwards.
-    pub fn json(&self) -> &Bytes {
-        self.json.get_or_init(|| {
-            ENCODINGS.fetch_add(1, Ordering::Relaxed);
-            // A `Value` always serializes (its map keys are strings); the empty fallback is
-            // unreachable but keeps this path free of panics.
-            Bytes::from(serde_json::to_vec(&self.value).unwrap_or_default())
+    pub fn attrs(&self) -> &ObjectAttrs {
+        &self.attrs
+    }
+
+    /// The whole object, parsed from its bytes (not kept: the caller owns the copy).
+    pub fn to_value(&self) -> Result<Value, DecodeError> {
+        serde_json::from_slice(&self.json).map_err(|source| DecodeError {
+            name: self.attrs.name().to_string(),
+            source,
         })
     }
-}
 
-/// Shrinks a value's allocations to their contents. A parsed or edited map grows by doubling
-/// (a 9-field `metadata` holds room for 14 entries and a 16-slot index), and revisions are
-/// kept for as long as they are current or in the history: rebuilt at their exact size they
-/// take about a third less memory (10,000 small objects: docs/storage.md).
-fn compact(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            let old = std::mem::take(map);
-            let mut exact = serde_json::Map::with_capacity(old.len());
-            for (mut key, mut item) in old {
-                key.shrink_to_fit();
-                compact(&mut item);
-                exact.insert(key, item);
-            }
-            *map = exact;
-        }
-        Value::Array(items) => {
-            items.shrink_to_fit();
-            items.iter_mut().for_each(compact);
-        }
-        Value::String(s) => s.shrink_to_fit(),
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
-}
-
-/// Memory one revision holds once encoded: its JSON text (`json_len` bytes) plus an estimate of
-/// its parsed value's heap (strings, arrays, and map entries with their keys and index slots).
-/// Allocator overhead is not counted, so this is a lower bound of the real footprint; it is
-/// what the history's byte budget and the `/metrics` gauge use.
-pub fn held_bytes(value: &Value, json_len: u64) -> u64 {
-    json_len + value_heap_bytes(value)
-}
-
-/// Heap bytes of a `serde_json::Value` tree (insertion-ordered maps: an index slot per entry).
-fn value_heap_bytes(value: &Value) -> u64 {
-    const VALUE: u64 = std::mem::size_of::<Value>() as u64;
-    const ENTRY: u64 = std::mem::size_of::<String>() as u64 + VALUE + 2 * 8;
-    match value {
-        Value::String(s) => s.capacity() as u64,
-        Value::Array(items) => {
-            items.capacity() as u64 * VALUE + items.iter().map(value_heap_bytes).sum::<u64>()
-        }
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| ENTRY + k.capacity() as u64 + value_heap_bytes(v))
-            .sum(),
-        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
-    }
-}
-
-impl Deref for StoredObject {
-    type Target = Value;
-
-    fn deref(&self) -> &Value {
-        &self.value
+    /// Memory this revision holds: the object itself, its JSON text and its attributes'
+    /// strings (allocator overhead aside, so a lower bound of the real footprint). What the
+    /// history's byte budget, etcd's decoded-revision cache and the `/metrics` gauge count.
+    pub fn held_bytes(&self) -> u64 {
+        std::mem::size_of::<Self>() as u64 + self.json.len() as u64 + self.attrs.heap_bytes()
     }
 }
 
 impl PartialEq for StoredObject {
     fn eq(&self, other: &Self) -> bool {
-        self.value == other.value
+        self.json == other.json
     }
 }
 
@@ -131,16 +177,37 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn held_bytes_count_the_text_and_more_than_it_for_the_parsed_value() {
-        let value = json!({"metadata": {"name": "a"}, "data": "x".repeat(10_000), "list": [1, 2]});
-        let object = StoredObject::new(value.clone());
+    fn held_bytes_count_the_text_and_the_attributes_but_no_parsed_value() {
+        let value = json!({"metadata": {"name": "a", "namespace": "ns", "labels": {"k": "v"}},
+                           "data": "x".repeat(10_000), "list": [1, 2]});
+        let object = StoredObject::new(value);
         let json_len = object.json().len() as u64;
-        let held = held_bytes(&value, json_len);
-        // The text once and the 10,000-byte string again in the parsed value, plus structure.
-        assert!(
-            held >= json_len + 10_000,
-            "{held} for {json_len} bytes of JSON"
+        let held = object.held_bytes();
+        // The text once (the 10,000-byte string is not held a second time, parsed), plus the
+        // object and its attribute strings.
+        assert!(held >= json_len + 4, "{held} for {json_len} bytes of JSON");
+        assert!(held < json_len + 256, "{held} for {json_len} bytes of JSON");
+    }
+
+    #[test]
+    fn attributes_are_read_without_parsing_and_the_value_round_trips() {
+        let value = json!({"metadata": {"name": "a", "namespace": "ns", "resourceVersion": "7",
+                                        "labels": {"b": "2", "a": "1", "n": 3}},
+                           "spec": {"x": 1}});
+        let object = StoredObject::new(value.clone());
+        let attrs = object.attrs();
+        assert_eq!(attrs.name(), "a");
+        assert_eq!(attrs.namespace(), Some("ns"));
+        assert_eq!(attrs.resource_version(), Some(7));
+        assert_eq!(attrs.label("a"), Some("1"));
+        assert_eq!(attrs.label("b"), Some("2"));
+        assert_eq!(
+            attrs.label("n"),
+            None,
+            "a non-string label value never matches"
         );
-        assert!(held < 3 * json_len, "{held} for {json_len} bytes of JSON");
+        assert_eq!(attrs.label("c"), None);
+        assert_eq!(object.to_value().unwrap(), value);
+        assert_eq!(object.json(), &serde_json::to_vec(&value).unwrap());
     }
 }
