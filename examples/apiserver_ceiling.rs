@@ -1,7 +1,10 @@
 //! Benchmark ceiling for `hack/bench.sh`: a bare rustls + hyper server answering every request
-//! with one fixed JSON body, using the same TLS setup as the aggregated apiserver. Whatever it
-//! reaches on a machine is the most a Rust TLS JSON server can do there; the apiserver's figures
-//! are reported as a ratio of it.
+//! with one fixed JSON body (`Content-Type: application/json`), with what the aggregated apiserver
+//! uses underneath: the same TLS config (`coder_k8s::tls::server_config`: TLS 1.3/1.2, ring, ALPN
+//! h2 and http/1.1), the same hyper-util auto builder (HTTP/1.1 or HTTP/2 per connection), the
+//! same allocator. It has none of the apiserver's own work (routing, authentication, limits,
+//! timeouts, metrics, storage), so whatever it reaches on a machine is the most a Rust TLS JSON
+//! server can do there; the apiserver's figures are reported as a ratio of it.
 //!
 //! Usage: apiserver_ceiling <port> [body-file]
 
@@ -13,6 +16,10 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
+
+/// The apiserver's allocator (src/main.rs), with the same compiled-in options.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const DEFAULT_BODY: &str = r#"{"apiVersion":"aggregation.coder.com/v1alpha1","kind":"CoderWorkspace","metadata":{"name":"bench","namespace":"default","resourceVersion":"1"},"spec":{"running":true},"status":{"autoShutdown":"2030-01-01T00:00:00Z"}}"#;
 

@@ -16,9 +16,13 @@
 # keep-alive over TLS, 3 runs per point, median quoted. Figures drift between machines: compare
 # ratios from one run, not absolute numbers across runs.
 #
+# The ceiling (examples/apiserver_ceiling.rs) is the apiserver minus the apiserver: the same TLS
+# config (coder_k8s::tls::server_config), hyper-util auto builder (HTTP/1.1 and HTTP/2),
+# allocator (jemalloc, same options), body bytes and Content-Type, one fixed response.
+#
 # Env: DURATION (s per wrk run, default 5), RUNS (default 3), OBJECTS (10000), WATCHERS (1000), STORM (200),
 # BIN_DIR (a directory holding coder-k8s, apiserver_ceiling, apiserver_bench and watch_ceiling:
-# skip the build).
+# skip the build), ONLY=get (the GET comparison alone).
 # The cost of delegated authentication/authorization is measured by hack/bench-auth.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -145,6 +149,24 @@ done
 kill -CONT "$SERVER_PID"; kill "$CEILING_PID"
 TARGET=$SERVER_PID
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+get_table() {
+  echo "| GET one object | ours req/s | ceiling req/s | ratio | ours req/CPU-s | ceiling req/CPU-s | ratio | ours p50/p99 ms | ceiling p50/p99 ms |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for c in 1 16 64; do
+    read -r orps op50 op99 ocpu <<<"${OURS[$c]}"
+    read -r crps cp50 cp99 ccpu <<<"${CEIL[$c]}"
+    echo "| c=$c | $orps | $crps | $(ratio "$orps" "$crps") | $ocpu | $ccpu | $(ratio "$ocpu" "$ccpu") | $op50 / $op99 | $cp50 / $cp99 |"
+  done
+}
+if [ "${ONLY:-}" = get ]; then
+  echo
+  echo "## GET results ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, wrk -t1 ${DURATION}s x$RUNS, median)"
+  echo
+  get_table
+  exit 0
+fi
+
 LIST_PATH="/apis/aggregation.coder.com/v1alpha1/namespaces/default/coderworkspaces"
 LIST_BYTES=$(curl -ks "$URL$LIST_PATH" | wc -c)
 LIST=$(wrk_median 1 "$URL$LIST_PATH")
@@ -218,17 +240,10 @@ SETTLED_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
 # The change history (last 10,000 writes, 64 MiB by default) is part of what stays resident.
 HISTORY_BYTES=$(curl -ks "$URL/metrics" | awk '/^coder_k8s_apiserver_storage_history_bytes / {print $2}')
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "## Results ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, wrk -t1 ${DURATION}s x$RUNS, median)"
 echo
-echo "| GET one object | ours req/s | ceiling req/s | ratio | ours req/CPU-s | ceiling req/CPU-s | ratio | ours p50/p99 ms | ceiling p50/p99 ms |"
-echo "|---|---|---|---|---|---|---|---|---|"
-for c in 1 16 64; do
-  read -r orps op50 op99 ocpu <<<"${OURS[$c]}"
-  read -r crps cp50 cp99 ccpu <<<"${CEIL[$c]}"
-  echo "| c=$c | $orps | $crps | $(ratio "$orps" "$crps") | $ocpu | $ccpu | $(ratio "$ocpu" "$ccpu") | $op50 / $op99 | $cp50 / $cp99 |"
-done
+get_table
 echo
 read -r lrps lp50 lp99 _ <<<"$LIST"
 read -r grps gp50 gp99 _ <<<"$GZIP"

@@ -354,6 +354,42 @@ async fn hundreds_of_group_headers_and_a_megabyte_of_headers_work() {
     f.server.stop().await;
 }
 
+/// Room for more than hyper's 100 header fields per HTTP/1 request costs on every request, so
+/// only connections with a client certificate (the front proxy's, whose identity headers are
+/// one per group) get it; others are answered 431 past 100 fields.
+#[tokio::test]
+async fn over_a_hundred_header_fields_need_a_client_certificate_over_http1() {
+    let f = start().await;
+    let extra: Vec<(String, String)> = (0..150)
+        .map(|i| (format!("X-Extra-{i:03}"), "v".to_string()))
+        .collect();
+    let mut headers: Vec<(&str, &str)> = vec![("X-Remote-User", "alice")];
+    headers.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let plain = raw(
+        &f.server.http(),
+        Method::GET,
+        &ws_path("default", None),
+        &headers,
+        "",
+    )
+    .await;
+    assert_eq!(plain.status, 431, "{}", plain.text());
+    let few = raw(
+        &f.server.http(),
+        Method::GET,
+        &ws_path("default", None),
+        &headers[..90],
+        "",
+    )
+    .await;
+    assert_ne!(few.status, 431, "{}", few.text());
+    let (cert, key) = f.front_proxy_ca.client("front-proxy-client", &[]);
+    let http = f.server.http_with_client_cert(&cert, &key);
+    let response = raw(&http, Method::GET, &ws_path("default", None), &headers, "").await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    f.server.stop().await;
+}
+
 #[tokio::test]
 async fn unreadable_and_unverifiable_bearer_tokens_get_401() {
     let f = start().await;

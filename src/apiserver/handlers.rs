@@ -2,7 +2,7 @@
 //! response. Verbs are not hand-routed per kind; the registry decides what exists.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
@@ -19,16 +19,16 @@ use super::watch;
 use crate::apiserver::objects::apply::{ApplyOptions, managed::manager_from_user_agent};
 use crate::apiserver::objects::{FieldValidation, ListOptions, Patch, WriteOptions};
 
-/// Labels the metrics layer reads from a response.
-#[derive(Debug, Clone)]
+/// The verb and resource metrics count a resource request under.
+#[derive(Debug, Clone, Copy)]
 pub struct RequestLabels {
     pub verb: &'static str,
     pub resource: &'static str,
 }
 
-/// Everything under `/apis`. Takes the request whole: extracting method, URI and headers
-/// separately would clone them on the hottest path.
-pub async fn apis(State(state): State<SharedState>, request: Request) -> Response {
+/// Everything under `/apis`, with the labels of a resource request. Takes the request whole:
+/// extracting method, URI and headers separately would clone them on the hottest path.
+pub async fn apis(state: &SharedState, request: Request) -> (Response, Option<RequestLabels>) {
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let rest = uri
@@ -39,14 +39,15 @@ pub async fn apis(State(state): State<SharedState>, request: Request) -> Respons
     let target = Query::parse(uri.query()).and_then(|q| Ok((parse_target(method, rest, &q)?, q)));
     let (target, query) = match target {
         Ok(t) => t,
-        Err(e) => return e.into_response(),
+        Err(e) => return (e.into_response(), None),
     };
     let discovery_only = |response: Response| {
-        if method == Method::GET {
+        let response = if method == Method::GET {
             response
         } else {
             ApiError::method_not_allowed(method, uri.path()).into_response()
-        }
+        };
+        (response, None)
     };
     match target {
         Target::Groups => discovery_only(state.discovery.apis(headers)),
@@ -57,12 +58,11 @@ pub async fn apis(State(state): State<SharedState>, request: Request) -> Respons
                 verb: info.verb.as_str(),
                 resource: info.resource.plural,
             };
-            let mut response = match resource(&state, info, query, headers, body).await {
+            let response = match resource(state, info, query, headers, body).await {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
             };
-            response.extensions_mut().insert(labels);
-            response
+            (response, Some(labels))
         }
     }
 }

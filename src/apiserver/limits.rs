@@ -2,8 +2,9 @@
 //! (429 with Retry-After beyond that) and a deadline per non-watch request (504). Watches are
 //! long-running and exempt from both, as in kube-apiserver.
 
+use std::future::Future;
+
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::request::Query;
@@ -20,15 +21,23 @@ fn is_watch(request: &Request) -> bool {
         .unwrap_or(false)
 }
 
-pub async fn limit(state: &SharedState, request: Request, next: Next) -> Response {
+/// Serves `request` with `serve` within the limits; `Err` is the refusal (429) or timeout (504).
+pub async fn limit<F, Fut, T>(
+    state: &SharedState,
+    request: Request,
+    serve: F,
+) -> Result<T, Response>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = T>,
+{
     if is_watch(&request) {
-        return next.run(request).await;
+        return Ok(serve(request).await);
     }
-    let Ok(_permit) = state.inflight.clone().try_acquire_owned() else {
-        return ApiError::too_many_requests(1).into_response();
+    let Ok(_permit) = state.inflight.try_acquire() else {
+        return Err(ApiError::too_many_requests(1).into_response());
     };
-    match tokio::time::timeout(state.limits.request_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::timeout().into_response(),
-    }
+    tokio::time::timeout(state.limits.request_timeout, serve(request))
+        .await
+        .map_err(|_| ApiError::timeout().into_response())
 }

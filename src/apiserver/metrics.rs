@@ -1,6 +1,8 @@
 //! Prometheus metrics of the aggregated apiserver, served at `/metrics` in OpenMetrics text:
 //! requests by verb/resource/code, request latency, open watches, objects stored.
 
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -28,10 +30,17 @@ pub struct ResourceLabels {
     pub resource: String,
 }
 
+/// A label set's request counter and latency histogram (handles share the families' values).
+type RequestHandles = (Counter, Histogram);
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
+    /// The handles of each label set seen, resolved once: a request then costs one lookup with
+    /// a fast hash instead of one SipHash lookup per family. Keys are static labels and status
+    /// codes this server sends, so the map stays small and needs no protection from chosen keys.
+    handles: RwLock<HashMap<RequestLabels, RequestHandles, foldhash::fast::FixedState>>,
     watches: Family<ResourceLabels, Gauge>,
     objects: Gauge,
     history_bytes: Gauge,
@@ -76,6 +85,7 @@ impl Metrics {
             registry,
             requests,
             latency,
+            handles: RwLock::default(),
             watches,
             objects,
             history_bytes,
@@ -91,16 +101,29 @@ impl Metrics {
         code: u16,
         elapsed: Duration,
     ) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                verb,
-                resource,
-                code,
-            })
-            .inc();
-        self.latency
-            .get_or_create(&LatencyLabels { verb, resource })
-            .observe(elapsed.as_secs_f64());
+        let labels = RequestLabels {
+            verb,
+            resource,
+            code,
+        };
+        let seconds = elapsed.as_secs_f64();
+        let cached = self.handles.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some((requests, latency)) = cached.get(&labels) {
+            requests.inc();
+            latency.observe(seconds);
+            return;
+        }
+        drop(cached);
+        let requests = self.requests.get_or_create_owned(&labels);
+        let latency = self
+            .latency
+            .get_or_create_owned(&LatencyLabels { verb, resource });
+        requests.inc();
+        latency.observe(seconds);
+        self.handles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(labels, (requests, latency));
     }
 
     /// Counts a watch as open until the returned guard drops (stream end or client gone).
@@ -144,9 +167,14 @@ mod tests {
     fn encodes_all_families() {
         let m = Metrics::new();
         m.observe("get", "coderworkspaces", 200, Duration::from_millis(1));
+        // The second observation of a label set goes through its cached handles.
+        m.observe("get", "coderworkspaces", 200, Duration::from_millis(1));
+        m.observe("get", "coderworkspaces", 404, Duration::from_millis(1));
         let _w = m.watch_opened("coderworkspaces");
         let text = m.encode(6, 1234).unwrap();
-        assert!(text.contains("coder_k8s_apiserver_requests_total{verb=\"get\",resource=\"coderworkspaces\",code=\"200\"} 1"));
+        assert!(text.contains("coder_k8s_apiserver_requests_total{verb=\"get\",resource=\"coderworkspaces\",code=\"200\"} 2"));
+        assert!(text.contains("coder_k8s_apiserver_requests_total{verb=\"get\",resource=\"coderworkspaces\",code=\"404\"} 1"));
+        assert!(text.contains("coder_k8s_apiserver_request_duration_seconds_count{verb=\"get\",resource=\"coderworkspaces\"} 3"));
         assert!(text.contains("coder_k8s_apiserver_request_duration_seconds_bucket"));
         assert!(text.contains("coder_k8s_apiserver_watches_open{resource=\"coderworkspaces\"} 1"));
         assert!(text.contains("coder_k8s_apiserver_objects_stored 6"));

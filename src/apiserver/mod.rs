@@ -221,7 +221,7 @@ impl Running {
 
 /// The router over `objects`, without TLS or a listener: for in-process clients
 /// (`kube::Client::new(router, "default")`) and tests of the HTTP pipeline.
-pub fn app(objects: Objects, limits: Limits) -> axum::Router {
+pub fn app(objects: Objects, limits: Limits) -> router::Api {
     let state = Arc::new(AppState::new(objects, limits, CancellationToken::new()));
     router::router(state)
 }

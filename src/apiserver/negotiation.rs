@@ -88,6 +88,10 @@ pub fn negotiate(accept: Option<&str>) -> Result<Output, ApiError> {
     let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
         return Ok(Output::Json);
     };
+    // What most clients send (curl, kubectl's JSON requests): no need to parse.
+    if matches!(accept, "*/*" | "application/json" | "application/json, */*") {
+        return Ok(Output::Json);
+    }
     for m in parse_accept(accept) {
         let as_ = m.param("as");
         match (m.essence.as_str(), as_) {

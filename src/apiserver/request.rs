@@ -127,10 +127,36 @@ impl Query {
     }
 }
 
+/// Path segments after `/apis/` of the deepest resource path.
+const MAX_SEGMENTS: usize = 7;
+
+/// The non-empty `/`-separated segments of `rest` (`rest.split('/').filter(|s| !s.is_empty())`
+/// without an iterator or a Vec: this runs on every request); None past [`MAX_SEGMENTS`].
+fn split_path(rest: &str) -> Option<([&str; MAX_SEGMENTS], usize)> {
+    let mut segments = [""; MAX_SEGMENTS];
+    let mut count = 0;
+    let mut start = 0;
+    let bytes = rest.as_bytes();
+    for end in 0..=bytes.len() {
+        if end < bytes.len() && bytes[end] != b'/' {
+            continue;
+        }
+        if end > start {
+            *segments.get_mut(count)? = &rest[start..end];
+            count += 1;
+        }
+        start = end + 1;
+    }
+    Some((segments, count))
+}
+
 /// Reads the target of a `/apis/...` path (`rest` is what follows `/apis/`).
 pub fn parse_target(method: &Method, rest: &str, query: &Query) -> Result<Target, ApiError> {
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let (group, version, tail) = match segments.as_slice() {
+    // The longest served path has 7 segments (`<g>/<v>/namespaces/<ns>/<plural>/<name>/<sub>`);
+    // anything longer is not found, like any other unknown shape.
+    let (buffer, count) = split_path(rest).ok_or_else(ApiError::path_not_found)?;
+    let segments = &buffer[..count];
+    let (group, version, tail) = match segments {
         [] => return Ok(Target::Groups),
         [g] => return Ok(Target::Group(g.to_string())),
         [g, v] => return Ok(Target::GroupVersion(g.to_string(), v.to_string())),
@@ -234,6 +260,36 @@ mod tests {
         let e = info(
             Method::GET,
             &format!("{g}/namespaces/a/coderworkspaces/x/logs"),
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(e.code.as_u16(), 404);
+    }
+
+    #[test]
+    fn path_segments_skip_empty_ones_and_stop_past_the_deepest_path() {
+        fn split(rest: &str) -> Option<Vec<&str>> {
+            split_path(rest).map(|(segments, count)| segments[..count].to_vec())
+        }
+        for rest in ["", "/", "a", "a/b", "/a//b/", "a/b/c/d/e/f/g", "ä/ö//ü"] {
+            let expected: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+            assert_eq!(split(rest), Some(expected), "{rest:?}");
+        }
+        assert_eq!(split("a/b/c/d/e/f/g/h"), None);
+        let g = "aggregation.coder.com/v1alpha1";
+        let i = info(
+            Method::GET,
+            &format!("{g}/namespaces/a/coderworkspaces/x/status"),
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            (i.verb, i.subresource),
+            (Verb::Get, Some(Subresource::Status))
+        );
+        let e = info(
+            Method::GET,
+            &format!("{g}/namespaces/a/coderworkspaces/x/status/more"),
             "",
         )
         .unwrap_err();

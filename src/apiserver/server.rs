@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -17,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::auth::client_cert::ClientCertificates;
+use super::router::Api;
 
 /// A slow or silent client must not hold a task forever before it speaks TLS.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,21 +29,13 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    app: Router,
+    app: Api,
     stop: CancellationToken,
     drain: Duration,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
-    // Many watches share one HTTP/2 connection (informers of one client); kube allows 100+.
-    builder.http2().max_concurrent_streams(1000);
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    allow_large_headers(&mut builder);
-    let builder = Arc::new(builder);
+    let builders = Arc::new(Builders::new());
     loop {
         let (tcp, peer) = tokio::select! {
             _ = stop.cancelled() => break,
@@ -61,7 +53,7 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let app = app.clone();
         let watcher = graceful.watcher();
-        let builder = builder.clone();
+        let builders = builders.clone();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
@@ -81,6 +73,7 @@ pub async fn serve(
                 .1
                 .peer_certificates()
                 .map(|chain| ClientCertificates::new(chain.to_vec()));
+            let builder = builders.for_connection(certificates.is_some());
             let app = app.map_request(move |mut request: http::Request<hyper::body::Incoming>| {
                 if let Some(certificates) = &certificates {
                     request.extensions_mut().insert(certificates.clone());
@@ -108,21 +101,56 @@ pub async fn serve(
 /// Total size of a request's header block we accept (kube-apiserver: 1 MiB): the front proxy
 /// sends one X-Remote-Group header per group, and users may be in hundreds of groups.
 pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
-/// Header fields per request (hyper's default is 100). hyper's HTTP/1 parser sets aside room for
-/// this many fields (64 bytes each) on every request, so it is a per-request cost: 8,192 made
-/// a GET write 512 KiB and took a fifth of the server's CPU. 1,024 still carries a user in
-/// several hundred groups (one `X-Remote-Group` each); HTTP/2 has no count limit.
+/// Header fields per HTTP/1 request on a connection with a client certificate. Identity headers
+/// (`X-Remote-Group`, one per group) count only from a front proxy, which authenticates with a
+/// client certificate: 1,024 carries a user in several hundred groups. HTTP/2 has no count limit.
 pub const MAX_HEADERS: usize = 1024;
+/// Header fields per HTTP/1 request on a connection without a client certificate: hyper's
+/// default. hyper's HTTP/1 parser sets aside room for the limit on every request (64 bytes a
+/// field, allocated and initialised unless it is this default, which lives on the stack): 1,024
+/// cost a sixth of a GET's instructions, 8,192 a fifth of the server's CPU.
+pub const MAX_HEADERS_WITHOUT_CLIENT_CERTIFICATE: usize = 100;
 
-fn allow_large_headers(builder: &mut Builder<TokioExecutor>) {
+/// The connection builders: one per header-count limit (see [`MAX_HEADERS`]), otherwise alike.
+struct Builders {
+    without_client_certificate: Builder<TokioExecutor>,
+    with_client_certificate: Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new() -> Self {
+        let mut with_client_certificate = builder();
+        with_client_certificate.http1().max_headers(MAX_HEADERS);
+        Builders {
+            // No `max_headers` call: hyper's default limit (100) without its per-request cost.
+            without_client_certificate: builder(),
+            with_client_certificate,
+        }
+    }
+
+    fn for_connection(&self, client_certificate: bool) -> &Builder<TokioExecutor> {
+        if client_certificate {
+            &self.with_client_certificate
+        } else {
+            &self.without_client_certificate
+        }
+    }
+}
+
+fn builder() -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    // Many watches share one HTTP/2 connection (informers of one client); kube allows 100+.
+    builder.http2().max_concurrent_streams(1000);
     builder
         .http1()
-        .max_headers(MAX_HEADERS)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         // The read buffer must hold the whole header block plus the request line.
         .max_buf_size(MAX_HEADER_BYTES + 64 * 1024);
     builder
         .http2()
         .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
+    builder
 }
 
 /// Binds the listener; port 0 picks a free port (tests), reported by `local_addr`.
