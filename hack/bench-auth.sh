@@ -14,6 +14,7 @@
 # Env: DURATION (s per wrk run, default 5), RUNS (3), OBJECTS (500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source hack/lib/bench.sh
 
 DURATION=${DURATION:-5}
 RUNS=${RUNS:-3}
@@ -26,36 +27,12 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  PIN_SERVER=(taskset -c 0); PIN_LOAD=(taskset -c 1)
-else
-  PIN_SERVER=(); PIN_LOAD=()
-  echo "note: fewer than 2 CPUs or no taskset; running unpinned" >&2
-fi
 
 cargo build --release --quiet --bin coder-k8s --example apiserver_bench --example auth_review_stub
 BIN=target/release/coder-k8s
 HELPER=target/release/examples/apiserver_bench
 STUB=target/release/examples/auth_review_stub
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_for() { # url
-  for _ in $(seq 1 100); do
-    curl -ksf "$1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "server at $1 did not come up" >&2; return 1
-}
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 to_ms() {
   awk -v v="$1" 'BEGIN {
     if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }

@@ -14,6 +14,7 @@
 # BIN_DIR (a directory holding coder-k8s and apiserver_bench: skip the build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source hack/lib/bench.sh
 
 DURATION=${DURATION:-5}
 OBJECTS=${OBJECTS:-10000}
@@ -28,12 +29,6 @@ for tool in wrk etcd; do
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
   fi
 done
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  PIN_SERVER=(taskset -c 0); PIN_LOAD=(taskset -c 1)
-else
-  PIN_SERVER=(); PIN_LOAD=()
-fi
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 if [ -z "${BIN_DIR:-}" ]; then
   cargo build --release --quiet --bin coder-k8s --example apiserver_bench
@@ -41,24 +36,6 @@ fi
 BIN=${BIN_DIR:-target/release}/coder-k8s
 HELPER=${BIN_DIR:-target/release/examples}/apiserver_bench
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_for() { # url
-  for _ in $(seq 1 200); do
-    curl -ksf "$1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "server at $1 did not come up" >&2; return 1
-}
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 to_ms() {
   awk -v v="$1" 'BEGIN {
     if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }

@@ -18,19 +18,12 @@
 # SERVERS (space-separated subset of "baseline ours ceiling").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source hack/lib/bench.sh
 
 WATCHERS=${WATCHERS:-1000}
 WATCH_EVENTS=${WATCH_EVENTS:-20}
 RUNS=${RUNS:-3}
 PORT=${PORT:-18653}
-
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  PIN_SERVER=(taskset -c 0); PIN_LOAD=(taskset -c 1)
-else
-  PIN_SERVER=(); PIN_LOAD=()
-  echo "note: fewer than 2 CPUs or no taskset; running unpinned" >&2
-fi
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 if [ -z "${BIN_DIR:-}" ] && [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release --quiet --bin coder-k8s --example apiserver_bench --example watch_ceiling
@@ -39,23 +32,6 @@ BIN=${BIN_DIR:-target/release}/coder-k8s
 HELPER=${BIN_DIR:-target/release/examples}/apiserver_bench
 CEILING=${BIN_DIR:-target/release/examples}/watch_ceiling
 SERVERS=${SERVERS:-"${BASE_DIR:+baseline }ours ceiling"}
-
-WORK=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_for() { # url
-  for _ in $(seq 1 100); do
-    curl -ksf "$1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "server at $1 did not come up" >&2; return 1
-}
 
 URL="https://127.0.0.1:$PORT"
 TARGET_PATH="/apis/aggregation.coder.com/v1alpha1/namespaces/watch/coderworkspaces/target"

@@ -26,6 +26,7 @@
 # The cost of delegated authentication/authorization is measured by hack/bench-auth.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source hack/lib/bench.sh
 
 DURATION=${DURATION:-5}
 RUNS=${RUNS:-3}
@@ -39,13 +40,6 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  PIN_SERVER=(taskset -c 0); PIN_LOAD=(taskset -c 1)
-else
-  PIN_SERVER=(); PIN_LOAD=()
-  echo "note: fewer than 2 CPUs or no taskset; running unpinned" >&2
-fi
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # BIN_DIR: benchmark binaries built elsewhere (e.g. a saved baseline) instead of building here.
 if [ -z "${BIN_DIR:-}" ]; then
@@ -56,26 +50,6 @@ BIN=${BIN_DIR:-target/release}/coder-k8s
 CEILING=${BIN_DIR:-target/release/examples}/apiserver_ceiling
 HELPER=${BIN_DIR:-target/release/examples}/apiserver_bench
 WATCH_CEILING=${BIN_DIR:-target/release/examples}/watch_ceiling
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_for() { # url
-  for _ in $(seq 1 100); do
-    curl -ksf "$1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "server at $1 did not come up" >&2; return 1
-}
-
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a process
 
 # wrk run against the server with pid TARGET → "req/s p50_ms p99_ms req_per_cpu_s". Requests per
 # server CPU-second stay comparable when other work shares the machine; req/s do not.
