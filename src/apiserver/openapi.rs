@@ -1,17 +1,17 @@
 //! OpenAPI documents: `/openapi/v2` (Swagger JSON), `/openapi/v3` (index) and
 //! `/openapi/v3/apis/<g>/<v>`, served as fixed bytes with ETags.
 //!
-//! The generated v3 documents are completed here with the query parameters and patch types this
-//! server implements: kubectl decides between server-side field validation and downloading the
-//! protobuf v2 schema by looking for `fieldValidation` on the kind's PATCH operation, and
-//! between patch formats by the PATCH request body types.
+//! The documents are the generator's (codegen/src/openapi), served byte for byte: they already
+//! carry every operation, parameter, request type and answer this server has. kubectl, for one,
+//! decides between server-side field validation and downloading the protobuf v2 schema by
+//! looking for `fieldValidation` on the kind's PATCH operation.
 
 use std::collections::BTreeMap;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::discovery::{etag_of, not_modified};
 use super::negotiation::parse_accept;
@@ -62,83 +62,12 @@ pub struct OpenApi {
     v3: BTreeMap<String, Doc>,
 }
 
-fn query_param(name: &str, description: &str, type_: &str) -> Value {
-    json!({
-        "name": name,
-        "in": "query",
-        "description": description,
-        "schema": {"type": type_, "uniqueItems": true},
-    })
-}
-
-/// Adds the query parameters and patch content types the handlers honour.
-fn complete_v3(mut doc: Value) -> Value {
-    let write_params = [
-        query_param(
-            "dryRun",
-            "When present, indicates that modifications should not be persisted. Valid value: All",
-            "string",
-        ),
-        query_param(
-            "fieldManager",
-            "Name of the actor making the change.",
-            "string",
-        ),
-        query_param(
-            "fieldValidation",
-            "How to handle unknown or duplicate fields in the body: Ignore, Warn (default) or Strict.",
-            "string",
-        ),
-    ];
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return doc;
-    };
-    for item in paths.values_mut() {
-        for method in ["post", "put", "patch"] {
-            let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) else {
-                continue;
-            };
-            let params = op
-                .entry("parameters")
-                .or_insert_with(|| json!([]))
-                .as_array_mut();
-            if let Some(params) = params {
-                for p in &write_params {
-                    if !params.iter().any(|q| q["name"] == p["name"]) {
-                        params.push(p.clone());
-                    }
-                }
-            }
-            if method == "patch"
-                && let Some(content) = op
-                    .get_mut("requestBody")
-                    .and_then(|b| b.get_mut("content"))
-                    .and_then(Value::as_object_mut)
-            {
-                let schema = json!({"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}});
-                content
-                    .entry("application/json-patch+json")
-                    .or_insert_with(|| schema.clone());
-                content
-                    .entry("application/merge-patch+json")
-                    .or_insert(schema);
-            }
-        }
-    }
-    doc
-}
-
 impl OpenApi {
     pub fn build(v2: &str, v3: &[(&str, &str)]) -> Self {
         let mut docs = BTreeMap::new();
         let mut index = serde_json::Map::new();
         for (key, text) in v3 {
-            let body = match serde_json::from_str::<Value>(text) {
-                Ok(doc) => serde_json::to_vec(&complete_v3(doc)).unwrap_or_default(),
-                // Generated text is checked by tests; serve it untouched rather than not at all.
-                Err(_) => text.as_bytes().to_vec(),
-            };
-            let doc = Doc::new(body);
+            let doc = Doc::new(text.as_bytes().to_vec());
             // The hash lets clients cache each document forever under its URL.
             let hash = doc.hash();
             index.insert(
@@ -217,6 +146,7 @@ impl OpenApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn v3_patch_operations_advertise_field_validation() {
