@@ -432,8 +432,12 @@ NAMES = ["seed-0", "seed-1", "held"]
 # before_call sees every case of every phase, just before it is sent.
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
-    if case.query and case.query.get("watch") in TRUE:
-        del case.query["watch"]
+    if case.query and "watch" in case.query:
+        watch = case.query["watch"]
+        # A repeated parameter is a list; the server reads its first value.
+        first = watch[0] if isinstance(watch, list) and watch else watch
+        if isinstance(first, (str, bool)) and first in TRUE:
+            del case.query["watch"]
     params = case.path_parameters
     if not params:
         return
