@@ -654,3 +654,32 @@ fn openapi_operations_declare_parameters_bodies_and_answers() {
     assert!(codes(patch).contains("201"), "an apply patch can create");
     assert!(!codes(&v3["paths"]["/apis/example.coder.com/v1beta1/namespaces/{namespace}/widgets/{name}/status"]["patch"]).contains("201"));
 }
+
+/// Swagger 2.0 schemas have no anyOf, oneOf, not or nullable: kube-aggregator refuses to merge a
+/// v2 document that uses them (its OpenAPI handler then answers 503 and kubectl cannot validate).
+#[test]
+fn openapi_v2_uses_only_swagger_2_schema_keywords() {
+    fn find(value: &Value, path: &str, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    if ["anyOf", "oneOf", "not", "nullable"].contains(&key.as_str()) {
+                        found.push(format!("{path}/{key}"));
+                    }
+                    find(child, &format!("{path}/{key}"), found);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    find(child, &format!("{path}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let files = aggregated_files();
+    let v2: Value = serde_json::from_str(&files["openapi/v2.json"]).expect("JSON");
+    let mut found = Vec::new();
+    find(&v2, "", &mut found);
+    assert!(found.is_empty(), "v2 uses OpenAPI 3 keywords at {found:?}");
+}

@@ -162,11 +162,17 @@ fn body_schema(
         Body::NewObject => with_requirements(
             resource,
             kind(),
-            // kube-apiserver's rule: a new object needs a name or a prefix to generate one from.
-            json!({
-                "type": "object",
-                "anyOf": [{ "required": ["name"] }, { "required": ["generateName"] }],
-            }),
+            match dialect {
+                // Swagger 2.0 has no anyOf (kube-aggregator refuses a v2 document that uses it);
+                // only the v3 document can state the rule.
+                Dialect::OpenApiV2 => json!({ "type": "object" }),
+                // kube-apiserver's rule: a new object needs a name or a prefix to generate one
+                // from.
+                _ => json!({
+                    "type": "object",
+                    "anyOf": [{ "required": ["name"] }, { "required": ["generateName"] }],
+                }),
+            },
         ),
         Body::Replacement => with_requirements(
             resource,
