@@ -652,6 +652,18 @@ fn openapi_operations_declare_parameters_bodies_and_answers() {
     );
     assert!(patch["requestBody"]["content"]["application/apply-patch+yaml"].is_object());
     assert!(codes(patch).contains("201"), "an apply patch can create");
+    // Options the server takes only a few values of say which.
+    let dry_run = patch["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "dryRun")
+        .expect("dryRun");
+    assert_eq!(dry_run["schema"]["enum"], json!(["All"]));
+    assert_eq!(
+        new["allOf"][1]["properties"]["metadata"]["properties"]["name"]["maxLength"],
+        253
+    );
     assert!(!codes(&v3["paths"]["/apis/example.coder.com/v1beta1/namespaces/{namespace}/widgets/{name}/status"]["patch"]).contains("201"));
 }
 

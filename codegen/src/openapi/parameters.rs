@@ -39,6 +39,8 @@ pub struct Parameter {
     pub location: In,
     pub type_: Type,
     pub description: &'static str,
+    /// The only values the server accepts (`enum`); empty when any value of the type may do.
+    pub values: &'static [&'static str],
 }
 
 const fn query(name: &'static str, type_: Type, description: &'static str) -> Parameter {
@@ -47,6 +49,22 @@ const fn query(name: &'static str, type_: Type, description: &'static str) -> Pa
         location: In::Query,
         type_,
         description,
+        values: &[],
+    }
+}
+
+/// A string query parameter the server accepts only these values of (anything else is a 422).
+const fn one_of(
+    name: &'static str,
+    values: &'static [&'static str],
+    description: &'static str,
+) -> Parameter {
+    Parameter {
+        name,
+        location: In::Query,
+        type_: Type::String,
+        description,
+        values,
     }
 }
 
@@ -55,6 +73,7 @@ pub const NAMESPACE: Parameter = Parameter {
     location: In::Path,
     type_: Type::String,
     description: "The namespace of the object: its name's scope and the unit of authorization.",
+    values: &[],
 };
 
 /// `name` of an item path; its description names the kind, so it is built per resource.
@@ -65,6 +84,7 @@ pub fn name(kind: &str) -> (Parameter, String) {
             location: In::Path,
             type_: Type::String,
             description: "",
+            values: &[],
         },
         format!("The name of the {kind}."),
     )
@@ -111,9 +131,9 @@ pub const LIST: &[Parameter] = &[
          next page. Zero or negative means no limit. Not allowed with watch.",
     ),
     RESOURCE_VERSION,
-    query(
+    one_of(
         "resourceVersionMatch",
-        Type::String,
+        &["Exact", "NotOlderThan"],
         "How a list applies resourceVersion: Exact (the list at exactly that revision) or \
          NotOlderThan (at that revision or newer).",
     ),
@@ -138,16 +158,16 @@ pub const LIST: &[Parameter] = &[
 
 pub const GET: &[Parameter] = &[RESOURCE_VERSION];
 
-const DRY_RUN: Parameter = query(
+const DRY_RUN: Parameter = one_of(
     "dryRun",
-    Type::String,
+    &["All"],
     "All: check and answer as if the change were made, but store nothing. No other value is \
      accepted.",
 );
 
-const FIELD_VALIDATION: Parameter = query(
+const FIELD_VALIDATION: Parameter = one_of(
     "fieldValidation",
-    Type::String,
+    &["Ignore", "Strict", "Warn"],
     "What to do with fields the schema does not declare and with duplicated fields: Ignore \
      (drop them silently), Warn (drop them with a Warning header; the default) or Strict \
      (answer 400 naming them).",
@@ -199,9 +219,9 @@ pub const DELETE: &[Parameter] = &[
         "Deprecated form of propagationPolicy: true means Orphan, false means Background. Not \
          allowed together with propagationPolicy.",
     ),
-    query(
+    one_of(
         "propagationPolicy",
-        Type::String,
+        &["Background", "Foreground", "Orphan"],
         "What the garbage collector does with objects this one owns: Orphan (leave them), \
          Background (delete them after this one) or Foreground (delete them first, holding this \
          one with a finalizer until they are gone).",
@@ -233,10 +253,18 @@ impl Parameter {
                 "schema": { "type": self.type_.as_str(), "uniqueItems": true },
             }),
         };
-        if self.location == In::Path
-            && let Value::Object(map) = &mut value
-        {
-            map.insert("required".into(), Value::Bool(true));
+        if let Value::Object(map) = &mut value {
+            if self.location == In::Path {
+                map.insert("required".into(), Value::Bool(true));
+            }
+            if !self.values.is_empty() {
+                // v2 puts `enum` on the parameter, v3 in its schema.
+                let target = match map.get_mut("schema") {
+                    Some(Value::Object(schema)) => schema,
+                    _ => map,
+                };
+                target.insert("enum".into(), json!(self.values));
+            }
         }
         value
     }

@@ -165,11 +165,12 @@ fn body_schema(
             match dialect {
                 // Swagger 2.0 has no anyOf (kube-aggregator refuses a v2 document that uses it);
                 // only the v3 document can state the rule.
-                Dialect::OpenApiV2 => json!({ "type": "object" }),
+                Dialect::OpenApiV2 => json!({ "type": "object", "properties": name_property() }),
                 // kube-apiserver's rule: a new object needs a name or a prefix to generate one
                 // from.
                 _ => json!({
                     "type": "object",
+                    "properties": name_property(),
                     "anyOf": [{ "required": ["name"] }, { "required": ["generateName"] }],
                 }),
             },
@@ -178,7 +179,11 @@ fn body_schema(
             resource,
             kind(),
             // A replacement names the object and the revision it replaces.
-            json!({ "type": "object", "required": ["name", "resourceVersion"] }),
+            json!({
+                "type": "object",
+                "properties": name_property(),
+                "required": ["name", "resourceVersion"],
+            }),
         ),
         Body::Patch => match content_type {
             // RFC 6902: a list of operations.
@@ -201,6 +206,17 @@ fn body_schema(
             _ => dialect.reference(PATCH),
         },
     }
+}
+
+/// Object names are RFC 1123 subdomains, as for every custom resource (objects/metadata.rs).
+fn name_property() -> Value {
+    json!({
+        "name": {
+            "type": "string",
+            "maxLength": 253,
+            "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        },
+    })
 }
 
 /// `kind` plus what the server requires of a request body beyond the kind's schema: its
