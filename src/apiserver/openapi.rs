@@ -1,8 +1,9 @@
 //! OpenAPI documents: `/openapi/v2` (Swagger JSON), `/openapi/v3` (index) and
 //! `/openapi/v3/apis/<g>/<v>`, served as fixed bytes with ETags.
 //!
-//! The documents are the generator's (codegen/src/openapi), served byte for byte: they already
-//! carry every operation, parameter, request type and answer this server has. kubectl, for one,
+//! The documents are the generator's (codegen/src/openapi), served unchanged but for their
+//! indentation: they already carry every operation, parameter, request type and answer this
+//! server has. kubectl, for one,
 //! decides between server-side field validation and downloading the protobuf v2 schema by
 //! looking for `fieldValidation` on the kind's PATCH operation.
 
@@ -62,12 +63,21 @@ pub struct OpenApi {
     v3: BTreeMap<String, Doc>,
 }
 
+/// The generated (pretty-printed, reviewable) document without its indentation: the same JSON,
+/// about half the bytes on the wire. Key order is kept (serde_json's `preserve_order`).
+fn compact(text: &str) -> Vec<u8> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .and_then(|doc| serde_json::to_vec(&doc))
+        // Generated text is checked by tests; serve it as written rather than not at all.
+        .unwrap_or_else(|_| text.as_bytes().to_vec())
+}
+
 impl OpenApi {
     pub fn build(v2: &str, v3: &[(&str, &str)]) -> Self {
         let mut docs = BTreeMap::new();
         let mut index = serde_json::Map::new();
         for (key, text) in v3 {
-            let doc = Doc::new(text.as_bytes().to_vec());
+            let doc = Doc::new(compact(text));
             // The hash lets clients cache each document forever under its URL.
             let hash = doc.hash();
             index.insert(
@@ -78,7 +88,7 @@ impl OpenApi {
         }
         let index_body = serde_json::to_vec(&json!({"paths": index})).unwrap_or_default();
         OpenApi {
-            v2: Doc::new(v2.as_bytes().to_vec()),
+            v2: Doc::new(compact(v2)),
             v3_index: Doc::new(index_body),
             v3: docs,
         }
@@ -163,6 +173,17 @@ mod tests {
                 .any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
         );
         assert!(op["requestBody"]["content"]["application/json-patch+json"].is_object());
+        // Served compact, and the same document as generated, key order included.
+        let generated: Value = serde_json::from_str(crate::api::OPENAPI_V3[0].1).unwrap();
+        assert_eq!(doc, generated);
+        assert_eq!(
+            serde_json::to_string(&doc).unwrap().as_bytes(),
+            &api.v3["apis/aggregation.coder.com/v1alpha1"].body[..]
+        );
+        assert!(
+            api.v3["apis/aggregation.coder.com/v1alpha1"].body.len()
+                < crate::api::OPENAPI_V3[0].1.len()
+        );
         let index: Value = serde_json::from_slice(&api.v3_index.body).unwrap();
         let url = index["paths"]["apis/aggregation.coder.com/v1alpha1"]["serverRelativeURL"]
             .as_str()
