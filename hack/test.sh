@@ -33,8 +33,17 @@ if ! command -v kopium >/dev/null 2>&1; then
   # The codegen cross-check compares our generated types with kopium's on the same schemas.
   cargo install --locked --quiet kopium --version 0.24.1
 fi
+# The OpenAPI fuzzing test (tests/apiserver_openapi.rs) runs this exact schemathesis release
+# with `python3 -m schemathesis.cli`, so it goes into that interpreter's packages.
+schemathesis_version=4.32.5
+if ! python3 -m schemathesis.cli --version 2>/dev/null | grep -q "version $schemathesis_version\$"; then
+  python3 -m pip install --quiet "schemathesis==$schemathesis_version" \
+    || { echo "schemathesis $schemathesis_version (PyPI) is required by tests/apiserver_openapi.rs:" \
+              "python3 -m pip install schemathesis==$schemathesis_version" >&2; exit 1; }
+fi
 kubectl version --client
 kopium --version
+python3 -m schemathesis.cli --version
 # The harness finds its binaries itself ($KUBEBUILDER_ASSETS, else ../shared/envtest and PATH);
 # printed here so a CI log says which control plane the e2e tests ran against.
 etcd_bin="$( [ -n "$assets" ] && [ -x "$assets/etcd" ] && echo "$assets/etcd" || command -v etcd )"

@@ -515,3 +515,183 @@ fn editing_a_schema_without_regenerating_is_reported_with_the_command() {
     assert!(compare(&after, dir.path()).expect("compare").is_empty());
     assert!(!dir.path().join("rust/old.rs").exists());
 }
+
+/// The REST operations of the fixture kind, both dialects, against a reviewed snapshot: any
+/// change to an operation, parameter, body or answer shows up as a diff to review.
+#[test]
+fn openapi_paths_match_the_snapshot() {
+    let files = aggregated_files();
+    let mut paths = serde_json::Map::new();
+    for (dialect, file) in [
+        ("v2", "openapi/v2.json"),
+        ("v3", "openapi/v3/example.coder.com_v1beta1.json"),
+    ] {
+        let doc: Value = serde_json::from_str(&files[file]).expect("JSON");
+        paths.insert(dialect.to_string(), doc["paths"].clone());
+    }
+    let mut text = serde_json::to_string_pretty(&Value::Object(paths)).expect("JSON");
+    text.push('\n');
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/snapshots/widget.openapi-paths.json"
+    );
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(path, &text).expect("write snapshot");
+        return;
+    }
+    let snapshot =
+        std::fs::read_to_string(path).expect("snapshot exists (UPDATE_SNAPSHOTS=1 writes it)");
+    assert!(
+        snapshot == text,
+        "snapshot is stale; run UPDATE_SNAPSHOTS=1 cargo test -p coder-k8s-codegen\n{}",
+        coder_k8s_codegen::verify::line_diff(&snapshot, &text)
+    );
+}
+
+/// What clients rely on, asserted directly (the snapshot says everything, this says why).
+#[test]
+fn openapi_operations_declare_parameters_bodies_and_answers() {
+    let files = aggregated_files();
+    let v3: Value =
+        serde_json::from_str(&files["openapi/v3/example.coder.com_v1beta1.json"]).expect("JSON");
+    let collection = &v3["paths"]["/apis/example.coder.com/v1beta1/namespaces/{namespace}/widgets"];
+    let item =
+        &v3["paths"]["/apis/example.coder.com/v1beta1/namespaces/{namespace}/widgets/{name}"];
+    let names = |op: &Value| -> BTreeSet<String> {
+        op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| p["name"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let codes = |op: &Value| -> BTreeSet<String> {
+        op["responses"]
+            .as_object()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    // Path parameters are declared once on the path item.
+    assert_eq!(
+        names(item),
+        BTreeSet::from(["name".into(), "namespace".into()])
+    );
+    assert_eq!(names(collection), BTreeSet::from(["namespace".into()]));
+    // Lists take every ListOptions field the server reads.
+    for p in [
+        "labelSelector",
+        "fieldSelector",
+        "limit",
+        "continue",
+        "resourceVersion",
+        "resourceVersionMatch",
+        "watch",
+        "allowWatchBookmarks",
+        "sendInitialEvents",
+        "timeoutSeconds",
+    ] {
+        assert!(names(&collection["get"]).contains(p), "list lacks {p}");
+    }
+    assert_eq!(
+        collection["get"]["operationId"],
+        "listExampleCoderComV1beta1NamespacedWidget"
+    );
+    assert_eq!(
+        collection["delete"]["operationId"],
+        "deleteExampleCoderComV1beta1CollectionNamespacedWidget"
+    );
+    assert_eq!(
+        collection["get"]["tags"],
+        json!(["exampleCoderCom_v1beta1"])
+    );
+    // A create answers 201, never 200; every failure is a JSON Status.
+    let create = codes(&collection["post"]);
+    assert!(
+        create.contains("201") && !create.contains("200"),
+        "{create:?}"
+    );
+    for code in [
+        "400", "401", "403", "404", "409", "413", "415", "422", "429", "500",
+    ] {
+        assert!(create.contains(code), "create lacks {code}");
+        assert_eq!(
+            collection["post"]["responses"][code]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Status"
+        );
+    }
+    // A create body must name the object (or ask for a generated name).
+    let new = &collection["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(
+        new["allOf"][1]["properties"]["metadata"]["anyOf"],
+        json!([{"required": ["name"]}, {"required": ["generateName"]}])
+    );
+    let replacement = &item["put"]["requestBody"]["content"]["application/yaml"]["schema"];
+    assert_eq!(
+        replacement["allOf"][1]["properties"]["metadata"]["required"],
+        json!(["name", "resourceVersion"])
+    );
+    // DELETE answers the Status of a deleted object or the object its finalizers hold.
+    assert_eq!(
+        item["delete"]["responses"]["200"]["content"]["application/json"]["schema"]["anyOf"],
+        json!([
+            {"$ref": "#/components/schemas/com.coder.example.v1beta1.Widget"},
+            {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Status"}
+        ])
+    );
+    // A collection DELETE answers the list of what it deleted.
+    assert_eq!(
+        collection["delete"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/com.coder.example.v1beta1.WidgetList"
+    );
+    // PATCH: every patch type, kubectl's fieldValidation, and a JSON patch is a list.
+    let patch = &item["patch"];
+    assert!(names(patch).contains("fieldValidation") && names(patch).contains("force"));
+    assert_eq!(
+        patch["requestBody"]["content"]["application/json-patch+json"]["schema"]["type"],
+        "array"
+    );
+    assert!(patch["requestBody"]["content"]["application/apply-patch+yaml"].is_object());
+    assert!(codes(patch).contains("201"), "an apply patch can create");
+    // Options the server takes only a few values of say which.
+    let dry_run = patch["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "dryRun")
+        .expect("dryRun");
+    assert_eq!(dry_run["schema"]["enum"], json!(["All"]));
+    assert_eq!(
+        new["allOf"][1]["properties"]["metadata"]["properties"]["name"]["maxLength"],
+        253
+    );
+    assert!(!codes(&v3["paths"]["/apis/example.coder.com/v1beta1/namespaces/{namespace}/widgets/{name}/status"]["patch"]).contains("201"));
+}
+
+/// Swagger 2.0 schemas have no anyOf, oneOf, not or nullable: kube-aggregator refuses to merge a
+/// v2 document that uses them (its OpenAPI handler then answers 503 and kubectl cannot validate).
+#[test]
+fn openapi_v2_uses_only_swagger_2_schema_keywords() {
+    fn find(value: &Value, path: &str, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    if ["anyOf", "oneOf", "not", "nullable"].contains(&key.as_str()) {
+                        found.push(format!("{path}/{key}"));
+                    }
+                    find(child, &format!("{path}/{key}"), found);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    find(child, &format!("{path}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let files = aggregated_files();
+    let v2: Value = serde_json::from_str(&files["openapi/v2.json"]).expect("JSON");
+    let mut found = Vec::new();
+    find(&v2, "", &mut found);
+    assert!(found.is_empty(), "v2 uses OpenAPI 3 keywords at {found:?}");
+}

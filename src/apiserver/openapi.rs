@@ -1,17 +1,18 @@
 //! OpenAPI documents: `/openapi/v2` (Swagger JSON), `/openapi/v3` (index) and
 //! `/openapi/v3/apis/<g>/<v>`, served as fixed bytes with ETags.
 //!
-//! The generated v3 documents are completed here with the query parameters and patch types this
-//! server implements: kubectl decides between server-side field validation and downloading the
-//! protobuf v2 schema by looking for `fieldValidation` on the kind's PATCH operation, and
-//! between patch formats by the PATCH request body types.
+//! The documents are the generator's (codegen/src/openapi), served unchanged but for their
+//! indentation: they already carry every operation, parameter, request type and answer this
+//! server has. kubectl, for one,
+//! decides between server-side field validation and downloading the protobuf v2 schema by
+//! looking for `fieldValidation` on the kind's PATCH operation.
 
 use std::collections::BTreeMap;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::discovery::{etag_of, not_modified};
 use super::negotiation::parse_accept;
@@ -62,70 +63,13 @@ pub struct OpenApi {
     v3: BTreeMap<String, Doc>,
 }
 
-fn query_param(name: &str, description: &str, type_: &str) -> Value {
-    json!({
-        "name": name,
-        "in": "query",
-        "description": description,
-        "schema": {"type": type_, "uniqueItems": true},
-    })
-}
-
-/// Adds the query parameters and patch content types the handlers honour.
-fn complete_v3(mut doc: Value) -> Value {
-    let write_params = [
-        query_param(
-            "dryRun",
-            "When present, indicates that modifications should not be persisted. Valid value: All",
-            "string",
-        ),
-        query_param(
-            "fieldManager",
-            "Name of the actor making the change.",
-            "string",
-        ),
-        query_param(
-            "fieldValidation",
-            "How to handle unknown or duplicate fields in the body: Ignore, Warn (default) or Strict.",
-            "string",
-        ),
-    ];
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return doc;
-    };
-    for item in paths.values_mut() {
-        for method in ["post", "put", "patch"] {
-            let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) else {
-                continue;
-            };
-            let params = op
-                .entry("parameters")
-                .or_insert_with(|| json!([]))
-                .as_array_mut();
-            if let Some(params) = params {
-                for p in &write_params {
-                    if !params.iter().any(|q| q["name"] == p["name"]) {
-                        params.push(p.clone());
-                    }
-                }
-            }
-            if method == "patch"
-                && let Some(content) = op
-                    .get_mut("requestBody")
-                    .and_then(|b| b.get_mut("content"))
-                    .and_then(Value::as_object_mut)
-            {
-                let schema = json!({"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}});
-                content
-                    .entry("application/json-patch+json")
-                    .or_insert_with(|| schema.clone());
-                content
-                    .entry("application/merge-patch+json")
-                    .or_insert(schema);
-            }
-        }
-    }
-    doc
+/// The generated (pretty-printed, reviewable) document without its indentation: the same JSON,
+/// about half the bytes on the wire. Key order is kept (serde_json's `preserve_order`).
+fn compact(text: &str) -> Vec<u8> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .and_then(|doc| serde_json::to_vec(&doc))
+        // Generated text is checked by tests; serve it as written rather than not at all.
+        .unwrap_or_else(|_| text.as_bytes().to_vec())
 }
 
 impl OpenApi {
@@ -133,12 +77,7 @@ impl OpenApi {
         let mut docs = BTreeMap::new();
         let mut index = serde_json::Map::new();
         for (key, text) in v3 {
-            let body = match serde_json::from_str::<Value>(text) {
-                Ok(doc) => serde_json::to_vec(&complete_v3(doc)).unwrap_or_default(),
-                // Generated text is checked by tests; serve it untouched rather than not at all.
-                Err(_) => text.as_bytes().to_vec(),
-            };
-            let doc = Doc::new(body);
+            let doc = Doc::new(compact(text));
             // The hash lets clients cache each document forever under its URL.
             let hash = doc.hash();
             index.insert(
@@ -149,7 +88,7 @@ impl OpenApi {
         }
         let index_body = serde_json::to_vec(&json!({"paths": index})).unwrap_or_default();
         OpenApi {
-            v2: Doc::new(v2.as_bytes().to_vec()),
+            v2: Doc::new(compact(v2)),
             v3_index: Doc::new(index_body),
             v3: docs,
         }
@@ -217,6 +156,7 @@ impl OpenApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn v3_patch_operations_advertise_field_validation() {
@@ -233,6 +173,17 @@ mod tests {
                 .any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
         );
         assert!(op["requestBody"]["content"]["application/json-patch+json"].is_object());
+        // Served compact, and the same document as generated, key order included.
+        let generated: Value = serde_json::from_str(crate::api::OPENAPI_V3[0].1).unwrap();
+        assert_eq!(doc, generated);
+        assert_eq!(
+            serde_json::to_string(&doc).unwrap().as_bytes(),
+            &api.v3["apis/aggregation.coder.com/v1alpha1"].body[..]
+        );
+        assert!(
+            api.v3["apis/aggregation.coder.com/v1alpha1"].body.len()
+                < crate::api::OPENAPI_V3[0].1.len()
+        );
         let index: Value = serde_json::from_slice(&api.v3_index.body).unwrap();
         let url = index["paths"]["apis/aggregation.coder.com/v1alpha1"]["serverRelativeURL"]
             .as_str()
