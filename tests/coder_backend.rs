@@ -957,9 +957,10 @@ async fn a_rejected_token_shows_in_coder_reachable_and_on_the_control_plane() {
     coder.fake.stop().await;
     let down = reachable("CoderdUnreachable").await;
     assert_eq!(down["status"], "False");
-    coder.fake.restart().await;
-    // coderd is back but no longer accepts the operator token: the condition follows.
+    // coderd comes back no longer accepting the operator token (revoked while it was down, so
+    // that no round in between succeeds): the condition follows.
     coder.fake.admin().expire_key(&coder.token).expect("expire");
+    coder.fake.restart().await;
     let rejected = reachable("OperatorTokenRejected").await;
     assert_eq!(rejected["status"], "False");
     let message = rejected["message"].as_str().unwrap_or("");
@@ -981,6 +982,39 @@ async fn a_rejected_token_shows_in_coder_reachable_and_on_the_control_plane() {
     })
     .await;
     assert!(at.parse::<jiff::Timestamp>().is_ok(), "{at}");
+
+    // A working token again (as the controller would store it): the sync recovers.
+    let token = coder.fake.admin().api_token(OWNER).expect("API token");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(cp.admin_client().await, &ns);
+    secrets
+        .patch(
+            "coder-operator-token",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"stringData": {"token": token}})),
+        )
+        .await
+        .expect("store a working token");
+    reachable("Reachable").await;
+
+    // Many rounds (every 200 ms) failed, yet the log said so once per change of state: WARN
+    // for unreachable, WARN for the rejected token, INFO for the recovery.
+    let log = std::fs::read_to_string(&SERVER.get().expect("server").log).expect("server log");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(ns.as_str())).collect();
+    let failing: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("cannot sync with coderd"))
+        .collect();
+    assert_eq!(failing.len(), 2, "{failing:#?}");
+    assert!(failing.iter().all(|l| l.contains("WARN")), "{failing:#?}");
+    assert!(failing[0].contains("unreachable"), "{}", failing[0]);
+    assert!(failing[1].contains("401"), "{}", failing[1]);
+    let recovered: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("coderd answers the sync again"))
+        .collect();
+    assert_eq!(recovered.len(), 1, "{recovered:#?}");
+    assert!(recovered[0].contains("INFO"), "{}", recovered[0]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
