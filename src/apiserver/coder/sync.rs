@@ -28,7 +28,7 @@ use crate::coder::{
     WorkspaceTransition,
 };
 
-use super::directory::{Deployment, Directory};
+use super::directory::{Deployment, Directory, DirectoryError};
 use super::events::ControlPlaneEvents;
 use super::health::{Change, Failure, StateLog};
 use super::hooks::{activate, annotation};
@@ -149,6 +149,18 @@ impl Sync {
     async fn namespace(&self, namespace: &str) {
         let d = match self.directory.resolve(namespace).await {
             Ok(d) => d,
+            // The token Secret the control plane names cannot be read: a failure to say once.
+            Err(error @ DirectoryError::Token { .. }) => {
+                let change = self
+                    .health
+                    .observe(namespace, Some("OperatorTokenUnreadable".into()));
+                if let Some(Change::Entered { .. }) = change {
+                    tracing::warn!(namespace, %error, "cannot sync with coderd: the operator token cannot be read");
+                }
+                return;
+            }
+            // No operator access yet (or being replaced): the control plane's condition says
+            // why; nothing to sync with.
             Err(error) => {
                 tracing::debug!(namespace, %error, "not syncing: no usable coderd");
                 return;
