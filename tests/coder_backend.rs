@@ -740,3 +740,314 @@ async fn a_workspace_created_with_running_false_ends_up_stopped() {
     })
     .await;
 }
+
+/// The uuid in a fake's JSON snapshot.
+fn uuid_of(object: &Value) -> uuid::Uuid {
+    uuid::Uuid::parse_str(object["id"].as_str().expect("id")).expect("uuid")
+}
+
+/// Waits until the fake has answered at least `rounds` reads of `path`: the sync asked about
+/// it that often.
+async fn wait_reads(coder: &CoderNamespace, path: &str, rounds: usize) {
+    envtest::poll_until(&format!("{rounds} reads of {path}"), WAIT, || {
+        let count = coder
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == path)
+            .count();
+        async move {
+            if count >= rounds {
+                Ok(())
+            } else {
+                Err(format!("{count} so far"))
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_list_from_coderd_removes_nothing_coderd_did_not_delete() {
+    let cp = setup().await;
+    let coder = coder_namespace(cp, "coder-short").await;
+    let ns = coder.namespace.clone();
+    let template = apply_template(cp, &coder, "docker").await;
+    kubectl_ok(
+        cp,
+        &["apply", "-f", "-"],
+        Some(&workspace_manifest(&ns, "coder.admin.dev", "docker")),
+    )
+    .await;
+    wait_field(
+        cp,
+        workspaces(),
+        &ns,
+        "coder.admin.dev",
+        "/status/latestBuildStatus",
+        "running",
+    )
+    .await;
+    let workspace = find_named(&coder.fake.admin().workspaces(), "dev")
+        .cloned()
+        .expect("the workspace in coderd");
+    let (template_id, workspace_id) = (uuid_of(&template), uuid_of(&workspace));
+
+    // coderd's lists leave both out (another filter default, a lost page); both still exist.
+    coder.fake.clear_requests();
+    coder.fake.hide_from_lists(&[template_id, workspace_id]);
+    // Several rounds asked coderd about each by id...
+    wait_reads(&coder, &format!("/api/v2/templates/{template_id}"), 3).await;
+    wait_reads(&coder, &format!("/api/v2/workspaces/{workspace_id}"), 3).await;
+    // ...and both are still there for every client, with their labels.
+    for (api, name) in [
+        (templates(), "coder.docker"),
+        (workspaces(), "coder.admin.dev"),
+    ] {
+        let object = get(cp, api, &ns, name)
+            .await
+            .unwrap_or_else(|| panic!("{name} was removed although coderd still has it"));
+        assert_eq!(object["metadata"]["labels"]["team"], "platform", "{object}");
+        let reachable = condition(&object, "CoderReachable").cloned();
+        assert_eq!(
+            reachable.as_ref().map(|c| c["status"].clone()),
+            Some(Value::from("True")),
+            "{object}"
+        );
+    }
+    let listed = kubectl_ok(
+        cp,
+        &["get", "coderworkspaces,codertemplates", "-n", &ns],
+        None,
+    )
+    .await;
+    assert!(
+        listed.contains("coder.admin.dev") && listed.contains("coder.docker"),
+        "{listed}"
+    );
+
+    // Deleted in coderd (still hidden from the list): the read by id says so, the object goes.
+    coder
+        .fake
+        .admin()
+        .delete_workspace(workspace_id)
+        .expect("delete build");
+    envtest::poll_until(
+        "the workspace deleted in coderd is removed",
+        WAIT,
+        || async {
+            match get(cp, workspaces(), &ns, "coder.admin.dev").await {
+                None => Ok(()),
+                Some(object) => Err(format!("{}", object["status"])),
+            }
+        },
+    )
+    .await;
+    assert!(get(cp, templates(), &ns, "coder.docker").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_round_that_would_remove_most_objects_is_refused_and_reported() {
+    let cp = setup().await;
+    let coder = coder_namespace(cp, "coder-mass").await;
+    let ns = coder.namespace.clone();
+    let admin = coder.fake.admin();
+    let template = admin
+        .create_template_with_files(ORG, "docker", &[("main.tf", MAIN_TF)])
+        .expect("template");
+    let ids: Vec<uuid::Uuid> = ["one", "two", "three"]
+        .iter()
+        .map(|name| {
+            admin
+                .create_workspace(OWNER, name, template)
+                .expect("workspace")
+        })
+        .collect();
+    let names = ["coder.admin.one", "coder.admin.two", "coder.admin.three"];
+    for name in names {
+        envtest::poll_until(&format!("{name} mirrored"), WAIT, || async {
+            get(cp, workspaces(), &ns, name)
+                .await
+                .map(|_| ())
+                .ok_or_else(|| "not yet".to_string())
+        })
+        .await;
+    }
+
+    // All three deleted in coderd at once: coderd confirms each, but three of three at once
+    // is what a coderd that lost its data looks like.
+    for id in &ids {
+        envtest::poll_until("coderd takes the delete build", WAIT, || async {
+            admin
+                .delete_workspace(*id)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await;
+    }
+    envtest::poll_until("the workspaces gone in coderd", WAIT, || {
+        let left = admin.workspaces().len();
+        async move {
+            if left == 0 {
+                Ok(())
+            } else {
+                Err(format!("{left} left"))
+            }
+        }
+    })
+    .await;
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(cp.admin_client().await, &ns);
+    let event = envtest::poll_until(
+        "a RemovalRefused Event on the CoderControlPlane",
+        WAIT,
+        || {
+            let events = events.clone();
+            async move {
+                let list = events
+                    .list(&Default::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                list.items
+                    .into_iter()
+                    .find(|e| e.reason.as_deref() == Some("RemovalRefused"))
+                    .ok_or_else(|| "none yet".to_string())
+            }
+        },
+    )
+    .await;
+    let regarding = event.regarding.clone().expect("regarding");
+    assert_eq!(regarding.kind.as_deref(), Some("CoderControlPlane"));
+    assert_eq!(regarding.name.as_deref(), Some("coder"));
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    let note = event.note.clone().unwrap_or_default();
+    assert!(note.contains("of 3 coderworkspaces"), "{note}");
+    assert!(note.contains("kubectl"), "{note}");
+    // Later rounds keep refusing: the objects stay.
+    coder.fake.clear_requests();
+    wait_reads(&coder, &format!("/api/v2/workspaces/{}", ids[0]), 3).await;
+    for name in names {
+        assert!(
+            get(cp, workspaces(), &ns, name).await.is_some(),
+            "{name} was removed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_token_shows_in_coder_reachable_and_on_the_control_plane() {
+    let cp = setup().await;
+    let mut coder = coder_namespace(cp, "coder-401").await;
+    let ns = coder.namespace.clone();
+    apply_template(cp, &coder, "docker").await;
+    let reachable = |reason: &'static str| {
+        let ns = ns.clone();
+        async move {
+            envtest::poll_until(&format!("CoderReachable reason {reason}"), WAIT, || async {
+                let object = get(cp, templates(), &ns, "coder.docker").await.unwrap();
+                match condition(&object, "CoderReachable") {
+                    Some(c) if c["reason"] == reason => Ok(c.clone()),
+                    other => Err(format!("{other:?}")),
+                }
+            })
+            .await
+        }
+    };
+
+    coder.fake.stop().await;
+    let down = reachable("CoderdUnreachable").await;
+    assert_eq!(down["status"], "False");
+    // coderd comes back no longer accepting the operator token (revoked while it was down, so
+    // that no round in between succeeds): the condition follows.
+    coder.fake.admin().expire_key(&coder.token).expect("expire");
+    coder.fake.restart().await;
+    let rejected = reachable("OperatorTokenRejected").await;
+    assert_eq!(rejected["status"], "False");
+    let message = rejected["message"].as_str().unwrap_or("");
+    assert!(message.contains("401"), "{message}");
+    assert!(!message.contains("unreachable"), "{message}");
+
+    // The rejection is recorded on the CoderControlPlane for the controller.
+    let planes: Api<DynamicObject> =
+        Api::namespaced_with(cp.admin_client().await, &ns, &control_plane_resource());
+    let at = envtest::poll_until("the rejection annotation", WAIT, || async {
+        let plane = planes.get("coder").await.map_err(|e| e.to_string())?;
+        plane
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("coder.com/operator-token-rejected-at")
+            .cloned()
+            .ok_or_else(|| "not yet".to_string())
+    })
+    .await;
+    assert!(at.parse::<jiff::Timestamp>().is_ok(), "{at}");
+
+    // A working token again (as the controller would store it): the sync recovers.
+    let token = coder.fake.admin().api_token(OWNER).expect("API token");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(cp.admin_client().await, &ns);
+    secrets
+        .patch(
+            "coder-operator-token",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"stringData": {"token": token}})),
+        )
+        .await
+        .expect("store a working token");
+    reachable("Reachable").await;
+
+    // Many rounds (every 200 ms) failed, yet the log said so once per change of state: WARN
+    // for unreachable, WARN for the rejected token, INFO for the recovery.
+    let log = std::fs::read_to_string(&SERVER.get().expect("server").log).expect("server log");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(ns.as_str())).collect();
+    let failing: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("cannot sync with coderd"))
+        .collect();
+    assert_eq!(failing.len(), 2, "{failing:#?}");
+    assert!(failing.iter().all(|l| l.contains("WARN")), "{failing:#?}");
+    assert!(failing[0].contains("unreachable"), "{}", failing[0]);
+    assert!(failing[1].contains("401"), "{}", failing[1]);
+    let recovered: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("coderd answers the sync again"))
+        .collect();
+    assert_eq!(recovered.len(), 1, "{recovered:#?}");
+    assert!(recovered[0].contains("INFO"), "{}", recovered[0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_in_an_unknown_organization_uploads_nothing() {
+    let cp = setup().await;
+    let coder = coder_namespace(cp, "coder-org").await;
+    let ns = coder.namespace.clone();
+    coder.fake.clear_requests();
+    let (ok, _, stderr) = kubectl(
+        cp,
+        &["apply", "-f", "-"],
+        Some(&template_manifest(&ns, "nope.docker", MAIN_TF, "")),
+    )
+    .await;
+    assert!(!ok, "a template in an unknown organization must be refused");
+    assert!(
+        stderr.contains("NotFound") || stderr.contains("not found"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nope"), "{stderr}");
+    let requests = coder.fake.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path == "/api/v2/organizations/nope"),
+        "{requests:?}"
+    );
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.method == "POST" && r.path == "/api/v2/files"),
+        "files were uploaded for a create that cannot succeed: {requests:?}"
+    );
+    assert!(coder.fake.admin().files().is_empty());
+    assert!(get(cp, templates(), &ns, "nope.docker").await.is_none());
+}

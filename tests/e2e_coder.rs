@@ -13,8 +13,11 @@ use aggregated_e2e::{AggregatedServer, kubectl_ok};
 use coder_backend_support::*;
 use envtest::{ControlPlane, GuardedChild};
 use fake_coderd::FakeCoderd;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DynamicObject, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 
 /// The user the controller creates as coderd's first user (docs/operator-access.md).
@@ -225,5 +228,109 @@ async fn a_controlled_coderd_gets_templates_and_workspaces_from_manifests() {
         );
         assert_ne!(call.status, 401, "{} {}", call.method, call.path);
     }
+    // coderd stops accepting the operator token (revoked in Coder): the apiserver's next call
+    // gets 401 and records it on the CoderControlPlane; within seconds the controller reports
+    // OperatorAccessReady=False (TokenRejected), mints a new token, and is ready again. Without
+    // the report the controller would look only at its periodic check, minutes later.
+    let client = cp.admin_client().await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let token_of = |secret: Secret| {
+        secret
+            .data
+            .and_then(|d| d.get("token").cloned())
+            .map(|b| String::from_utf8(b.0).expect("utf-8 token"))
+            .expect("the token Secret has a token")
+    };
+    let old_token = token_of(
+        secrets
+            .get("coder-operator-token")
+            .await
+            .expect("token Secret"),
+    );
+    let plane_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &control_plane_resource());
+    let mut changes = watcher(
+        plane_api.clone(),
+        watcher::Config::default().fields("metadata.name=coder"),
+    )
+    .default_backoff()
+    .applied_objects()
+    .boxed();
+    fake.admin()
+        .expire_key(&old_token)
+        .expect("revoke the operator token");
+    let access = |plane: &DynamicObject| -> Option<(String, String, String)> {
+        let conditions = plane.data.pointer("/status/conditions")?.as_array()?;
+        let c = conditions
+            .iter()
+            .find(|c| c["type"] == "OperatorAccessReady")?;
+        let field = |name: &str| c[name].as_str().unwrap_or("").to_string();
+        Some((field("status"), field("reason"), field("message")))
+    };
+    let (rejected, ready_again) = tokio::time::timeout(WAIT, async {
+        let mut rejected = None;
+        while let Some(change) = changes.next().await {
+            let Ok(plane) = change else { continue };
+            match (access(&plane), &rejected) {
+                (Some((status, reason, message)), None)
+                    if status == "False" && reason == "TokenRejected" =>
+                {
+                    rejected = Some(message);
+                }
+                (Some((status, _, _)), Some(message)) if status == "True" => {
+                    return (message.clone(), plane);
+                }
+                _ => {}
+            }
+        }
+        panic!("the CoderControlPlane watch ended");
+    })
+    .await
+    .expect("OperatorAccessReady went False (TokenRejected), then True again");
+    assert!(rejected.contains("coder-operator-token"), "{rejected}");
+    assert!(
+        !rejected.contains(&old_token),
+        "no token in messages: {rejected}"
+    );
+    assert!(
+        ready_again
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("coder.com/operator-token-rejected-at"),
+        "the apiserver recorded the rejection"
+    );
+    let new_token = token_of(
+        secrets
+            .get("coder-operator-token")
+            .await
+            .expect("token Secret"),
+    );
+    assert_ne!(new_token, old_token, "a new token was minted");
+    // Writes work again with the new token.
+    kubectl_ok(
+        cp,
+        &[
+            "patch",
+            "coderworkspace",
+            &workspace_name,
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"running":true}}"#,
+        ],
+        None,
+    )
+    .await;
+    wait_for(
+        cp,
+        &ns,
+        workspaces(),
+        &workspace_name,
+        "the workspace running again",
+        |o| o.pointer("/status/latestBuildStatus") == Some(&json!("running")),
+    )
+    .await;
     drop(controller);
 }

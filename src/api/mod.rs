@@ -2,8 +2,10 @@
 //!
 //! `coder::v1alpha1` holds `CoderControlPlane` (a CRD); `aggregation::v1alpha1` holds the kinds
 //! the aggregated apiserver serves. `RESOURCES`, `OPENAPI_V2`, `OPENAPI_V3` and `CRDS` describe
-//! them all. Edit `schema/`, not these modules.
+//! them all. Edit `schema/`, not these modules; `annotations` (hand-written) names the annotations
+//! the two apps agree on.
 
+pub mod annotations;
 pub mod registry;
 
 mod generated {

@@ -92,6 +92,11 @@ impl Metrics {
         }
     }
 
+    /// The registry, for metric families defined elsewhere (the Coder backend's sync).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// Label values are static (verbs, registry plurals, fixed path roots): bounded
     /// cardinality, and no allocation on the request path.
     pub fn observe(

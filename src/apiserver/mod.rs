@@ -280,11 +280,12 @@ pub async fn start_with_authorizer(
         ),
         None => objects,
     };
-    let objects = match args.coder.coder_backend {
-        coder::BackendMode::Disabled => objects,
+    let (objects, coder_metrics) = match args.coder.coder_backend {
+        coder::BackendMode::Disabled => (objects, None),
         coder::BackendMode::Enabled => {
             let cluster = coder_cluster_client(&args, &auth).await?;
-            coder::enable(objects, cluster, &args.coder, stop.clone())
+            let enabled = coder::enable(objects, cluster, &args.coder, stop.clone());
+            (enabled.objects, Some(enabled.metrics))
         }
     };
 
@@ -312,10 +313,12 @@ pub async fn start_with_authorizer(
         tracing::info!(path = %path.display(), "wrote a kubeconfig for this server");
     }
 
-    let state = Arc::new(AppState {
-        auth,
-        ..AppState::new(objects, Limits::from_args(&args), stop.clone())
-    });
+    let mut state = AppState::new(objects, Limits::from_args(&args), stop.clone());
+    state.auth = auth;
+    if let Some(coder_metrics) = &coder_metrics {
+        coder_metrics.register(state.metrics.registry_mut());
+    }
+    let state = Arc::new(state);
     let app = router::router(state.clone());
     tracing::info!(%addr, url = %url, "serving the aggregated API");
 

@@ -245,7 +245,10 @@ async fn reconcile_loop(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
+            predicates::generation
+                .combine(predicates::finalizers)
+                // The apiserver reports a rejected operator token in an annotation.
+                .combine(operator_access::rejection_reported),
             Default::default(),
         );
     let trigger = caches::after_children_synced(sync.clone(), CONTROL_PLANES, control_planes);

@@ -140,7 +140,23 @@ async fn apply_children(
         rollout,
         url: target.service_url(),
     };
-    let status = write_status(ctx, obj, &outcome, Some(&access)).await?;
+    // A token coderd rejected is reported as such before its replacement (or the failure to
+    // replace it), so that watchers see the condition go False and why.
+    let mut reported = std::borrow::Cow::Borrowed(obj);
+    if let Some(rejection) = access.rejection() {
+        let interim = write_status(ctx, obj, &outcome, Some(&rejection)).await?;
+        publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            rejection.reason,
+            rejection.message,
+            None,
+        )
+        .await;
+        reported.to_mut().status = Some(interim);
+    }
+    let status = write_status(ctx, &reported, &outcome, Some(&access)).await?;
     for (reason, note) in &access.events {
         publish(ctx, obj, EventType::Normal, reason, note.clone(), None).await;
     }

@@ -19,6 +19,8 @@ pub const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct AggregatedServer {
     _process: GuardedChild,
     pub port: u16,
+    /// Where the server's stdout and stderr go.
+    pub log: std::path::PathBuf,
 }
 
 impl AggregatedServer {
@@ -79,6 +81,7 @@ impl AggregatedServer {
         AggregatedServer {
             _process: process,
             port,
+            log,
         }
     }
 }

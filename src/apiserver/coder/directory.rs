@@ -3,20 +3,24 @@
 //! CoderControlPlanes are followed with a reflector on untyped objects (the apiserver never
 //! imports the controller's types); the token Secret is read when a namespace's coderd is first
 //! needed and kept until the control plane's URL or Secret reference changes, or coderd rejects
-//! the token (401: it was rotated).
+//! the token (401: it was rotated, or revoked). A rejection is also reported on the control
+//! plane (annotation [`OPERATOR_TOKEN_REJECTED_AT`]) so that the controller checks and replaces
+//! the token within seconds instead of at its next periodic attempt.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::annotations::OPERATOR_TOKEN_REJECTED_AT;
 use crate::coder::{ClientOptions, CoderClient, SessionToken};
 
 /// How long a request waits for the first list of CoderControlPlanes after startup.
@@ -24,6 +28,10 @@ const FIRST_SYNC_WAIT: Duration = Duration::from_secs(10);
 /// Retry-After of a namespace whose coderd is not usable now. Short: client-go (kubectl)
 /// retries a 503 that carries Retry-After up to ten times before it reports the failure.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
+/// At most one rejection report per namespace this often: every sync round and every write
+/// meets the same 401 until the controller has replaced the token, and one report makes it
+/// look. Short enough that a second rejection after a replacement is reported promptly.
+const REJECTION_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Why a namespace has no usable coderd.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +89,8 @@ pub struct Directory {
     options: ClientOptions,
     /// Per namespace: the access it was built from and the client.
     clients: Mutex<HashMap<String, (Access, CoderClient)>>,
+    /// Per namespace: when a rejected token was last reported on its control plane.
+    rejections: Mutex<HashMap<String, Instant>>,
 }
 
 /// The CoderControlPlane resource (coder.com/v1alpha1), untyped.
@@ -112,6 +122,7 @@ impl Directory {
             secrets: client,
             options,
             clients: Mutex::new(HashMap::new()),
+            rejections: Mutex::new(HashMap::new()),
         })
     }
 
@@ -183,6 +194,66 @@ impl Directory {
         if let Ok(mut clients) = self.clients.lock() {
             clients.remove(namespace);
         }
+    }
+
+    /// coderd answered 401 to the operator token of `namespace`'s control plane `name`: the
+    /// cached token is dropped (the next call reads the Secret again, in case it was rotated)
+    /// and the rejection is recorded on the control plane, at most every
+    /// [`REJECTION_REPORT_INTERVAL`], for the controller to check and replace the token.
+    /// Recording needs `patch` on codercontrolplanes; it runs in the background and a failure
+    /// is logged (the controller's periodic check still replaces the token).
+    pub fn token_rejected(&self, namespace: &str, name: &str) {
+        self.forget_token(namespace);
+        let now = Instant::now();
+        {
+            let Ok(mut reported) = self.rejections.lock() else {
+                return;
+            };
+            if reported
+                .get(namespace)
+                .is_some_and(|at| now.duration_since(*at) < REJECTION_REPORT_INTERVAL)
+            {
+                return;
+            }
+            reported.insert(namespace.to_string(), now);
+        }
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.secrets.clone(), namespace, &control_plane_resource());
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            OPERATOR_TOKEN_REJECTED_AT: jiff::Timestamp::now().to_string(),
+        }}});
+        let (namespace, name) = (namespace.to_string(), name.to_string());
+        tokio::spawn(async move {
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => tracing::info!(
+                    namespace,
+                    control_plane = name,
+                    "coderd rejected the operator token; reported on the CoderControlPlane for the controller to replace it"
+                ),
+                Err(error) => tracing::warn!(
+                    namespace,
+                    control_plane = name,
+                    %error,
+                    "coderd rejected the operator token, and reporting it on the CoderControlPlane failed (needs patch on codercontrolplanes)"
+                ),
+            }
+        });
+    }
+
+    /// A reference to `namespace`'s control plane `name`, for Events about it.
+    pub fn control_plane_ref(&self, namespace: &str, name: &str) -> Option<ObjectReference> {
+        let resource = control_plane_resource();
+        self.store
+            .state()
+            .into_iter()
+            .find(|ccp| {
+                ccp.metadata.namespace.as_deref() == Some(namespace)
+                    && ccp.metadata.name.as_deref() == Some(name)
+            })
+            .map(|ccp| ccp.object_ref(&resource))
     }
 
     async fn read_token(

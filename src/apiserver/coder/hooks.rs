@@ -52,10 +52,12 @@ impl CoderHooks {
     }
 
     /// A coderd failure while doing `what`; a rejected token is dropped so the next request
-    /// reads the (rotated) Secret again.
+    /// reads the (rotated) Secret again, and reported on the control plane for the controller
+    /// to replace it.
     fn refused(&self, deployment: &Deployment, what: &str, e: &CoderError) -> HookError {
         if e.is_unauthorized() {
-            self.directory.forget_token(&deployment.namespace);
+            self.directory
+                .token_rejected(&deployment.namespace, &deployment.control_plane);
         }
         coderd_refusal(what, e)
     }
@@ -373,8 +375,8 @@ impl CoderHooks {
         };
         match d.client.create_workspace_build(id, &request).await {
             Ok(_) => Ok(()),
-            // Already gone: the sync removes the object.
-            Err(e) if e.is_not_found() => Ok(()),
+            // Already gone (404 unknown, 410 deleted): the sync removes the object.
+            Err(e) if e.is_not_found() || e.status().is_some_and(|s| s.as_u16() == 410) => Ok(()),
             // Another build is running: the object is marked deleted now and the sync queues
             // the delete build once coderd takes it.
             Err(e) if e.is_conflict() => {
@@ -498,6 +500,14 @@ impl CoderHooks {
         if ctx.dry_run {
             return Ok(());
         }
+        // The organization first: coderd answers 404 for a template in an unknown organization
+        // as for an unknown template, and the files must not be uploaded for a create that
+        // cannot succeed.
+        let what = format!("looking up organization {:?}", name.organization);
+        d.client
+            .organization(&name.organization)
+            .await
+            .map_err(|e| self.refused(&d, &what, &e))?;
         let existing = match d
             .client
             .template_by_name(&name.organization, &name.template)

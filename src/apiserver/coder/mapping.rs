@@ -242,12 +242,13 @@ pub fn reachable() -> Condition {
     )
 }
 
-/// `CoderReachable=False` with why.
-pub fn unreachable(error: &str) -> Condition {
+/// `CoderReachable=False` with why: coderd could not be reached, rejected the operator token,
+/// or refused the sync's call. The reason and message follow the latest failure.
+pub fn unreachable(error: &crate::coder::CoderError) -> Condition {
     Condition::new(
         CODER_REACHABLE,
         false,
-        "CoderdUnreachable",
+        super::health::Failure::of(error).reason(),
         format!("status is as last seen: {error}"),
     )
 }

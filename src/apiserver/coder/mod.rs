@@ -5,13 +5,20 @@
 //! layer's storage; coderd is the truth for what exists and for status. Three parts:
 //! `directory` (namespace → coderd, from the CoderControlPlanes' status), `hooks` (writes
 //! go to coderd first) and `sync` (coderd's changes come back). `names` and `mapping` translate
-//! between the two; `errors` turns coderd's refusals into the object layer's.
+//! between the two; `errors` turns coderd's refusals into the object layer's. The sync removes
+//! nothing coderd did not confirm deleted (`removal`), logs once per change of state
+//! (`health`), and reports on the namespace's CoderControlPlane (`events`) and in `/metrics`
+//! (`metrics`).
 
 pub mod directory;
 pub mod errors;
+pub mod events;
+pub mod health;
 pub mod hooks;
 pub mod mapping;
+pub mod metrics;
 pub mod names;
+pub mod removal;
 pub mod sync;
 
 use std::sync::Arc;
@@ -62,6 +69,12 @@ impl Default for CoderBackendArgs {
     }
 }
 
+/// The object layer in front of coderd, and the sync's metrics for the `/metrics` registry.
+pub struct Enabled {
+    pub objects: Objects,
+    pub metrics: metrics::SyncMetrics,
+}
+
 /// Puts `objects` in front of coderd: follows CoderControlPlanes with `cluster`, adds the write
 /// hooks and starts the sync; all stop with `stop`.
 pub fn enable(
@@ -69,17 +82,23 @@ pub fn enable(
     cluster: kube::Client,
     args: &CoderBackendArgs,
     stop: CancellationToken,
-) -> Objects {
+) -> Enabled {
     let options = ClientOptions {
         timeout: args.coder_request_timeout,
         ..Default::default()
     };
-    let directory = directory::Directory::start(cluster, options, stop.clone());
+    let directory = directory::Directory::start(cluster.clone(), options, stop.clone());
+    let sync_metrics = metrics::SyncMetrics::default();
     sync::spawn(
         sync::Sync {
             objects: objects.without_hooks(),
             directory: directory.clone(),
             interval: args.coder_sync_interval,
+            // The pod's name tells replicas apart in Events (deploy/ sets POD_NAME).
+            events: events::ControlPlaneEvents::new(cluster, std::env::var("POD_NAME").ok()),
+            metrics: sync_metrics.clone(),
+            health: health::StateLog::default(),
+            refusals: health::StateLog::default(),
         },
         stop,
     );
@@ -87,5 +106,8 @@ pub fn enable(
         interval = ?args.coder_sync_interval,
         "Coder backend enabled: CoderWorkspaces and CoderTemplates follow each namespace's coderd"
     );
-    objects.with_write_hooks(Arc::new(hooks::CoderHooks::new(directory)))
+    Enabled {
+        objects: objects.with_write_hooks(Arc::new(hooks::CoderHooks::new(directory))),
+        metrics: sync_metrics,
+    }
 }

@@ -5,6 +5,10 @@
 //! When coderd cannot be reached, the stored objects stay readable and say so in their
 //! `CoderReachable` condition.
 //!
+//! Nothing is removed because coderd's list lacks it: each missing object is read by id, and
+//! only coderd's answer that it is gone counts; a round that would still remove more than half
+//! of a namespace's objects of a kind is refused (see [`super::removal`]).
+//!
 //! Writes go through the object layer without the write hooks (what coderd already did must
 //! not be sent back to it), as field manager [`FIELD_MANAGER`], with the resourceVersion they
 //! were computed from: a concurrent user write wins and the next round looks again.
@@ -20,13 +24,18 @@ use uuid::Uuid;
 use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::objects::{Error, ListOptions, Objects, Subresource, WriteOptions};
 use crate::coder::{
-    CoderError, CreateWorkspaceBuild, Template, Workspace, WorkspaceFilter, WorkspaceTransition,
+    CoderError, CreateWorkspaceBuild, ProvisionerJobStatus, Template, Workspace, WorkspaceFilter,
+    WorkspaceTransition,
 };
 
-use super::directory::{Deployment, Directory};
+use super::directory::{Deployment, Directory, DirectoryError};
+use super::events::ControlPlaneEvents;
+use super::health::{Change, Failure, StateLog};
 use super::hooks::{activate, annotation};
 use super::mapping::{self, PENDING_VERSION_ANNOTATION, VersionOutcome, status_of};
+use super::metrics::SyncMetrics;
 use super::names::{TemplateName, WorkspaceName};
+use super::removal;
 
 /// The field manager of the sync's writes.
 pub const FIELD_MANAGER: &str = "coder-k8s-coder-sync";
@@ -40,6 +49,22 @@ pub struct Sync {
     pub objects: Objects,
     pub directory: Arc<Directory>,
     pub interval: Duration,
+    pub events: ControlPlaneEvents,
+    pub metrics: SyncMetrics,
+    /// Per namespace: why syncing fails (logged once per change).
+    pub health: StateLog,
+    /// Per namespace and kind: the removal refused (logged and reported once per change).
+    pub refusals: StateLog,
+}
+
+/// What became of an object coderd's list did not have, once asked by id.
+enum Absent<T> {
+    /// coderd still has it (the list was short): refresh from this.
+    Present(T),
+    /// coderd says it is gone, and why.
+    Gone(String),
+    /// No answer that proves anything (unreachable, 5xx, 401): keep it as it is.
+    Unknown,
 }
 
 /// Runs the sync every `interval` until `stop`.
@@ -83,6 +108,19 @@ fn has_id(object: &Value) -> bool {
         .is_some_and(|s| !s.is_empty())
 }
 
+fn id_of(object: &Value) -> Option<Uuid> {
+    object
+        .pointer("/status/id")
+        .and_then(Value::as_str)
+        .and_then(|id| Uuid::parse_str(id).ok())
+}
+
+/// coderd's answer to a read by id that means the object is gone: 404 (unknown or deleted
+/// template, unknown workspace) or 410 (deleted workspace), per coderd's handlers.
+fn says_gone(error: &CoderError) -> bool {
+    matches!(error.status().map(|s| s.as_u16()), Some(404 | 410))
+}
+
 fn deleting(object: &Value) -> bool {
     object.pointer("/metadata/deletionTimestamp").is_some()
 }
@@ -111,16 +149,59 @@ impl Sync {
     async fn namespace(&self, namespace: &str) {
         let d = match self.directory.resolve(namespace).await {
             Ok(d) => d,
+            // The token Secret the control plane names cannot be read: a failure to say once.
+            Err(error @ DirectoryError::Token { .. }) => {
+                let change = self
+                    .health
+                    .observe(namespace, Some("OperatorTokenUnreadable".into()));
+                if let Some(Change::Entered { .. }) = change {
+                    tracing::warn!(namespace, %error, "cannot sync with coderd: the operator token cannot be read");
+                }
+                return;
+            }
+            // No operator access yet (or being replaced): the control plane's condition says
+            // why; nothing to sync with.
             Err(error) => {
                 tracing::debug!(namespace, %error, "not syncing: no usable coderd");
                 return;
             }
         };
-        if let Err(error) = self.templates(&d).await {
-            tracing::warn!(namespace, %error, "syncing CoderTemplates failed");
+        let mut failure = None;
+        match self.templates(&d).await {
+            Ok(listed) => failure = listed.err(),
+            Err(error) => tracing::warn!(namespace, %error, "syncing CoderTemplates failed"),
         }
-        if let Err(error) = self.workspaces(&d).await {
-            tracing::warn!(namespace, %error, "syncing CoderWorkspaces failed");
+        match self.workspaces(&d).await {
+            Ok(listed) => failure = failure.or(listed.err()),
+            Err(error) => tracing::warn!(namespace, %error, "syncing CoderWorkspaces failed"),
+        }
+        self.log_health(&d, failure);
+    }
+
+    /// One log line per change of the namespace's sync state: WARN when coderd starts failing
+    /// (or fails differently), INFO when it answers again.
+    fn log_health(&self, d: &Deployment, failure: Option<CoderError>) {
+        let state = failure
+            .as_ref()
+            .map(|e| Failure::of(e).reason().to_string());
+        match self.health.observe(&d.namespace, state) {
+            Some(Change::Entered { previous }) => {
+                let error = failure.map(|e| e.to_string()).unwrap_or_default();
+                tracing::warn!(
+                    namespace = d.namespace,
+                    control_plane = d.control_plane,
+                    previous = previous.as_deref().unwrap_or("syncing"),
+                    %error,
+                    "cannot sync with coderd; objects keep their last seen status and say so in CoderReachable"
+                );
+            }
+            Some(Change::Recovered { previous }) => tracing::info!(
+                namespace = d.namespace,
+                control_plane = d.control_plane,
+                previous,
+                "coderd answers the sync again"
+            ),
+            None => {}
         }
     }
 
@@ -172,7 +253,8 @@ impl Sync {
             .collect::<Result<_, _>>()?)
     }
 
-    /// coderd could not be listed: the objects keep their status and say why.
+    /// coderd could not be listed: the objects keep their status and say why, following the
+    /// latest failure (unreachable, then a rejected token, say).
     async fn mark_unreachable(
         &self,
         d: &Deployment,
@@ -181,15 +263,17 @@ impl Sync {
         error: &CoderError,
     ) {
         if error.is_unauthorized() {
-            self.directory.forget_token(&d.namespace);
+            self.directory
+                .token_rejected(&d.namespace, &d.control_plane);
         }
-        let condition = mapping::unreachable(&error.to_string());
+        let condition = mapping::unreachable(error);
         for object in stored {
             let object: &Value = object;
-            if mapping::condition(object, mapping::CODER_REACHABLE)
-                .and_then(|c| c.get("status"))
-                .and_then(Value::as_str)
-                == Some("False")
+            let current = mapping::condition(object, mapping::CODER_REACHABLE);
+            let field = |name: &str| current.and_then(|c| c.get(name)).and_then(Value::as_str);
+            if field("status") == Some("False")
+                && field("reason") == Some(condition.reason.as_str())
+                && field("message") == Some(condition.message.as_str())
             {
                 continue;
             }
@@ -281,30 +365,33 @@ impl Sync {
     // -----------------------------------------------------------------------------------------
     // templates
 
-    async fn templates(&self, d: &Deployment) -> Result<(), Error> {
+    /// Ok(Err(_)): coderd's list failed (the objects say so in `CoderReachable`).
+    async fn templates(&self, d: &Deployment) -> Result<Result<(), CoderError>, Error> {
         let r = mapping::templates();
         let stored = self.stored(r, &d.namespace).await?;
         let listed = match d.client.templates().await {
             Ok(listed) => listed,
             Err(error) => {
                 self.mark_unreachable(d, r, &stored, &error).await;
-                return Ok(());
+                return Ok(Err(error));
             }
         };
         let mut by_name: HashMap<String, Template> = listed
             .into_iter()
             .filter_map(|t| Some((TemplateName::object_name(&t.organization_name, &t.name)?, t)))
             .collect();
+        let mut absent = Vec::new();
         for object in &stored {
             let object: &Value = object;
             match by_name.remove(name_of(object)) {
                 Some(template) => self.refresh_template(d, object, Some(template)).await,
-                // Deleted in Coder.
-                None if has_id(object) => self.forget(r, &d.namespace, object).await,
+                // Not in the list: ask coderd about it before believing it is gone.
+                None if has_id(object) => absent.push(object),
                 // Its first version is still building.
                 None => self.refresh_template(d, object, None).await,
             }
         }
+        self.settle_absent_templates(d, stored.len(), absent).await;
         for (_, template) in by_name {
             if recently_created(template.created_at) {
                 continue;
@@ -313,7 +400,135 @@ impl Sync {
                 self.mirror(r, &d.namespace, object).await;
             }
         }
-        Ok(())
+        Ok(Ok(()))
+    }
+
+    /// Reads each template the list lacked by id: refreshed when coderd still has it, removed
+    /// when coderd says it is gone (within the removal guard).
+    async fn settle_absent_templates(&self, d: &Deployment, total: usize, absent: Vec<&Value>) {
+        let mut gone = Vec::new();
+        for object in absent {
+            let Some(id) = id_of(object) else {
+                continue;
+            };
+            let verdict = match d.client.template(id).await {
+                Ok(template) => {
+                    match TemplateName::object_name(&template.organization_name, &template.name) {
+                        Some(name) if name == name_of(object) => Absent::Present(template),
+                        other => Absent::Gone(format!(
+                            "coderd's template {id} is now {}",
+                            other.unwrap_or_else(|| format!("{:?}", template.name))
+                        )),
+                    }
+                }
+                Err(error) if says_gone(&error) => {
+                    Absent::Gone(format!("coderd answers {error} for template {id}"))
+                }
+                Err(error) => self.unknown(d, &error),
+            };
+            match verdict {
+                Absent::Present(template) => self.refresh_template(d, object, Some(template)).await,
+                Absent::Gone(why) => {
+                    gone.push((object, why));
+                    if self.over_limit(&gone, total) {
+                        // The round is refused anyway: spare coderd the remaining reads.
+                        break;
+                    }
+                }
+                Absent::Unknown => {}
+            }
+        }
+        self.remove_confirmed(d, mapping::templates(), total, gone)
+            .await;
+    }
+
+    /// A failed read by id: proves nothing.
+    fn unknown<T>(&self, d: &Deployment, error: &CoderError) -> Absent<T> {
+        if error.is_unauthorized() {
+            self.directory
+                .token_rejected(&d.namespace, &d.control_plane);
+        }
+        tracing::debug!(namespace = d.namespace, %error, "cannot confirm an object missing from coderd's list; keeping it");
+        Absent::Unknown
+    }
+
+    fn over_limit(&self, gone: &[(&Value, String)], total: usize) -> bool {
+        let unrequested = gone.iter().filter(|(o, _)| !deleting(o)).count();
+        !removal::permitted(unrequested, total)
+    }
+
+    /// Removes the objects coderd confirmed gone. Those a user deleted go in any case; the
+    /// others only if they are not more than [`removal::allowed`] of the `total`: otherwise
+    /// the round keeps them, says so once (WARN, an Event on the control plane) and counts it,
+    /// and the next round asks again.
+    async fn remove_confirmed(
+        &self,
+        d: &Deployment,
+        r: &'static ResourceDescriptor,
+        total: usize,
+        gone: Vec<(&Value, String)>,
+    ) {
+        let (requested, unrequested): (Vec<_>, Vec<_>) =
+            gone.into_iter().partition(|(o, _)| deleting(o));
+        for (object, _) in &requested {
+            self.forget(r, &d.namespace, object).await;
+        }
+        let key = format!("{}/{}", d.namespace, r.plural);
+        if !removal::permitted(unrequested.len(), total) {
+            self.metrics.refused(&d.namespace, r.plural);
+            let names: Vec<&str> = unrequested.iter().map(|(o, _)| name_of(o)).collect();
+            let problem = format!("at least {} of {total} {}", unrequested.len(), r.plural);
+            if let Some(Change::Entered { .. }) = self.refusals.observe(&key, Some(problem)) {
+                let note = format!(
+                    "Kept {} that coderd no longer has: at least {} of {total} {} would have gone at once ({}), more than the {} one sync may remove; that looks like a coderd that lost its data, not deletions in Coder. If they were deleted on purpose, delete them with kubectl.",
+                    r.plural,
+                    unrequested.len(),
+                    r.plural,
+                    names.join(", "),
+                    removal::allowed(total),
+                );
+                tracing::warn!(
+                    namespace = d.namespace,
+                    resource = r.plural,
+                    first = unrequested
+                        .first()
+                        .map(|(_, why)| why.as_str())
+                        .unwrap_or(""),
+                    "{note}"
+                );
+                self.events
+                    .warn(
+                        &self.directory,
+                        &d.namespace,
+                        &d.control_plane,
+                        "RemovalRefused",
+                        note,
+                    )
+                    .await;
+            }
+            return;
+        }
+        if let Some(Change::Recovered { previous }) = self.refusals.observe(&key, None) {
+            tracing::info!(
+                namespace = d.namespace,
+                resource = r.plural,
+                previous,
+                "the sync no longer refuses removals"
+            );
+        }
+        for (object, why) in &unrequested {
+            tracing::info!(
+                namespace = d.namespace,
+                name = name_of(object),
+                why,
+                "removing an object coderd deleted"
+            );
+            self.forget(r, &d.namespace, object).await;
+        }
+        if !unrequested.is_empty() {
+            self.metrics
+                .removed(&d.namespace, r.plural, unrequested.len());
+        }
     }
 
     /// Activates a pending version whose build ended, then refreshes the status.
@@ -427,14 +642,15 @@ impl Sync {
     // -----------------------------------------------------------------------------------------
     // workspaces
 
-    async fn workspaces(&self, d: &Deployment) -> Result<(), Error> {
+    /// Ok(Err(_)): coderd's list failed (the objects say so in `CoderReachable`).
+    async fn workspaces(&self, d: &Deployment) -> Result<Result<(), CoderError>, Error> {
         let r = mapping::workspaces();
         let stored = self.stored(r, &d.namespace).await?;
         let listed = match d.client.workspaces(&WorkspaceFilter::default()).await {
             Ok(listed) => listed,
             Err(error) => {
                 self.mark_unreachable(d, r, &stored, &error).await;
-                return Ok(());
+                return Ok(Err(error));
             }
         };
         let mut by_name: HashMap<String, Workspace> = listed
@@ -446,15 +662,21 @@ impl Sync {
                 ))
             })
             .collect();
+        let mut absent = Vec::new();
         for object in &stored {
             let object: &Value = object;
             match by_name.remove(name_of(object)) {
                 Some(ws) => self.refresh_workspace(d, object, &ws).await,
-                // Gone from coderd (deleted there, or our delete build finished): the object
-                // goes too, finalizer or not.
-                None => self.forget(r, &d.namespace, object).await,
+                // Not in the list (deleted there, our delete build finished, or a short list):
+                // ask coderd before believing it is gone.
+                None if has_id(object) => absent.push(object),
+                // Deleted, and never had a workspace in coderd: nothing to wait for.
+                None if deleting(object) => self.forget(r, &d.namespace, object).await,
+                // No id to ask about: no evidence, it stays.
+                None => {}
             }
         }
+        self.settle_absent_workspaces(d, stored.len(), absent).await;
         for (_, ws) in by_name {
             let deleted = ws.latest_build.transition == WorkspaceTransition::Delete;
             if deleted || recently_created(ws.created_at) {
@@ -464,7 +686,55 @@ impl Sync {
                 self.mirror(r, &d.namespace, object).await;
             }
         }
-        Ok(())
+        Ok(Ok(()))
+    }
+
+    /// Reads each workspace the list lacked by id: refreshed when coderd still has it, removed
+    /// when coderd says it is gone (within the removal guard).
+    async fn settle_absent_workspaces(&self, d: &Deployment, total: usize, absent: Vec<&Value>) {
+        let mut gone = Vec::new();
+        for object in absent {
+            let Some(id) = id_of(object) else {
+                continue;
+            };
+            let verdict = match d.client.workspace(id).await {
+                Ok(ws)
+                    if ws.latest_build.transition == WorkspaceTransition::Delete
+                        && ws.latest_build.job.status == ProvisionerJobStatus::Succeeded =>
+                {
+                    Absent::Gone(format!(
+                        "the delete build of coderd's workspace {id} finished"
+                    ))
+                }
+                Ok(ws) => match WorkspaceName::object_name(
+                    &ws.organization_name,
+                    &ws.owner_name,
+                    &ws.name,
+                ) {
+                    Some(name) if name == name_of(object) => Absent::Present(ws),
+                    other => Absent::Gone(format!(
+                        "coderd's workspace {id} is now {}",
+                        other.unwrap_or_else(|| format!("{:?}", ws.name))
+                    )),
+                },
+                Err(error) if says_gone(&error) => {
+                    Absent::Gone(format!("coderd answers {error} for workspace {id}"))
+                }
+                Err(error) => self.unknown(d, &error),
+            };
+            match verdict {
+                Absent::Present(ws) => self.refresh_workspace(d, object, &ws).await,
+                Absent::Gone(why) => {
+                    gone.push((object, why));
+                    if self.over_limit(&gone, total) {
+                        break;
+                    }
+                }
+                Absent::Unknown => {}
+            }
+        }
+        self.remove_confirmed(d, mapping::workspaces(), total, gone)
+            .await;
     }
 
     async fn refresh_workspace(&self, d: &Deployment, object: &Value, ws: &Workspace) {

@@ -55,28 +55,41 @@ impl Generated<'_> {
             .await?
             .and_then(|secret| secrets::token(&secret, TOKEN_KEY));
         // A fresh coderd (no first user: a new database) cannot know a token we kept.
-        if let (Some(token), true) = (&current, has_first_user)
-            && let Break(access) = self.keep(token).await
-        {
-            return Ok(access);
-        }
+        let rejected = match (&current, has_first_user) {
+            (Some(token), true) => match self.keep(token).await {
+                Break(access) => return Ok(access),
+                Continue(rejected) => rejected,
+            },
+            (Some(_), false) => Some(format!(
+                "coderd at {} has no users any more (a new database?), so the operator token in                  Secret {}/{} cannot be valid; bootstrapping again",
+                self.coderd.base_url(),
+                self.target.namespace,
+                self.token_secret
+            )),
+            (None, _) => None,
+        };
+        // Whatever ends this attempt now, a rejected token is reported as such first.
+        let with_rejection = |mut access: Access| {
+            access.rejected = rejected.clone();
+            access
+        };
 
         let mut events = Vec::new();
         let credentials = match self.credentials(has_first_user).await? {
             Continue(credentials) => credentials,
-            Break(access) => return Ok(access),
+            Break(access) => return Ok(with_rejection(access)),
         };
         if !has_first_user && let Break(access) = self.first_user(&credentials, &mut events).await {
-            return Ok(access);
+            return Ok(with_rejection(access));
         }
         let session = match self.login(&credentials).await {
             Continue(session) => session,
-            Break(access) => return Ok(access),
+            Break(access) => return Ok(with_rejection(access)),
         };
         let admin = self.coderd.with_token(session.clone());
         let minted = match self.mint(&admin).await {
             Continue(minted) => minted,
-            Break(access) => return Ok(access),
+            Break(access) => return Ok(with_rejection(access)),
         };
         secrets::apply_token(
             self.kube,
@@ -106,13 +119,14 @@ impl Generated<'_> {
             Retry::At(rotate_at),
         );
         access.events = events;
-        Ok(access)
+        Ok(with_rejection(access))
     }
 
-    /// Ends the attempt (ready) while the stored token works and is not due for rotation.
-    async fn keep(&self, token: &SessionToken) -> Step {
+    /// Ends the attempt (ready) while the stored token works and is not due for rotation;
+    /// continues with why when coderd no longer accepts it.
+    async fn keep(&self, token: &SessionToken) -> Step<Option<String>> {
         let Some(id) = token.key_id() else {
-            return Continue(());
+            return Continue(None);
         };
         match self.coderd.with_token(token.clone()).api_key(ME, id).await {
             Ok(key) => {
@@ -134,12 +148,15 @@ impl Generated<'_> {
                     ));
                 }
                 info!(token = %key.token_name, "operator token due for rotation");
-                Continue(())
+                Continue(None)
             }
             // Expired or deleted in coderd: mint a new one.
             Err(error) if error.is_unauthorized() || error.is_not_found() => {
                 info!(%error, "coderd no longer accepts the operator token; minting a new one");
-                Continue(())
+                Continue(Some(format!(
+                    "coderd no longer accepts the operator token in Secret {}/{} ({error});                      minting a new one",
+                    self.target.namespace, self.token_secret
+                )))
             }
             Err(error) => Break(Access::coderd_failed(&error)),
         }

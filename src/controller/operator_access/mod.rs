@@ -7,6 +7,11 @@
 //! `<ccp>-admin-credentials` and mints an API token into `<ccp>-operator-token`, rotating it
 //! when a third of its lifetime is left. coderd being down is a condition and a retry with
 //! backoff, never a reconcile error. See docs/operator-access.md.
+//!
+//! The aggregated apiserver records a token coderd rejected (401) in the annotation
+//! [`OPERATOR_TOKEN_REJECTED_AT`]; a new value triggers a reconcile ([`rejection_reported`]), so
+//! the token is checked and replaced within seconds. A token found rejected is reported as
+//! `OperatorAccessReady=False` (reason `TokenRejected`) before it is replaced.
 
 mod generated;
 mod provided;
@@ -25,6 +30,7 @@ use super::backoff::Backoff;
 use super::builders::Target;
 use super::context::Context;
 use super::error::Result;
+use crate::api::annotations::OPERATOR_TOKEN_REJECTED_AT;
 use crate::api::coder::v1alpha1::{
     CoderControlPlane, CoderControlPlaneStatus, CoderControlPlaneStatusOperatorTokenSecretRef,
 };
@@ -43,6 +49,8 @@ pub mod reason {
     pub const CODERD_ERROR: &str = "CoderdError";
     pub const FIRST_USER_EXISTS: &str = "FirstUserExists";
     pub const TOKEN_INVALID: &str = "TokenInvalid";
+    /// coderd no longer accepts the token the status publishes; a new one is being minted.
+    pub const TOKEN_REJECTED: &str = "TokenRejected";
     pub const DISABLED: &str = "Disabled";
     pub const INVALID_SPEC: &str = "InvalidSpec";
 }
@@ -75,6 +83,10 @@ pub struct Access {
     pub retry: Retry,
     /// (reason, note) of Events to publish: what changed in coderd or in Secrets.
     pub events: Vec<(&'static str, String)>,
+    /// Why coderd no longer accepted the published token, when this attempt found it so (and
+    /// replaced it, or tried to): reported before the outcome, so that the status never says
+    /// a rejected token is ready.
+    pub rejected: Option<String>,
 }
 
 impl Access {
@@ -103,6 +115,7 @@ impl Access {
             token_secret_ref: Some((secret.0.to_string(), secret.1.to_string())),
             retry,
             events: Vec::new(),
+            rejected: None,
         }
     }
 
@@ -114,6 +127,7 @@ impl Access {
             token_secret_ref: None,
             retry,
             events: Vec::new(),
+            rejected: None,
         }
     }
 }
@@ -165,6 +179,34 @@ impl State {
     pub fn forget(&self, key: &str) {
         self.backoff.reset(key);
     }
+}
+
+impl Access {
+    /// What to report before this outcome when the attempt found the published token
+    /// rejected: `OperatorAccessReady=False`, reason `TokenRejected`.
+    pub fn rejection(&self) -> Option<Access> {
+        let why = self.rejected.as_ref()?;
+        Some(Access::not_ready(
+            reason::TOKEN_REJECTED,
+            why.clone(),
+            Retry::Backoff,
+        ))
+    }
+}
+
+/// Predicate of the control plane watch: the value of [`OPERATOR_TOKEN_REJECTED_AT`], so that
+/// a rejection the apiserver reports triggers a reconcile (annotations do not bump the
+/// generation the other predicates follow).
+pub fn rejection_reported(ccp: &CoderControlPlane) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let value = ccp
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(OPERATOR_TOKEN_REJECTED_AT))?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 /// `spec.operatorAccess` of `ccp`, every field optional.
@@ -388,6 +430,41 @@ mod tests {
         assert_eq!(warning(&obj, &off), None);
         let waiting = Access::not_ready(reason::CODERD_UNREACHABLE, String::new(), Retry::Resync);
         assert_eq!(warning(&ccp("c", "ns", json!({})), &waiting), None);
+    }
+
+    #[test]
+    fn a_rejected_token_is_reported_before_the_outcome() {
+        let mut minted = Access::ready(
+            reason::BOOTSTRAPPED,
+            "minted".into(),
+            ("s", "k"),
+            Retry::Resync,
+        );
+        assert_eq!(minted.rejection(), None);
+        minted.rejected = Some("coderd answered 401".into());
+        let interim = minted.rejection().expect("interim");
+        assert!(!interim.ready);
+        assert_eq!(interim.reason, reason::TOKEN_REJECTED);
+        assert_eq!(interim.message, "coderd answered 401");
+        assert_eq!(interim.token_secret_ref, None);
+    }
+
+    #[test]
+    fn the_watch_follows_the_rejection_annotation() {
+        let mut obj = ccp("c", "ns", json!({}));
+        assert_eq!(rejection_reported(&obj), None);
+        let mut at = |value: &str| {
+            obj.metadata.annotations = Some(
+                [(OPERATOR_TOKEN_REJECTED_AT.to_string(), value.to_string())]
+                    .into_iter()
+                    .collect(),
+            );
+            rejection_reported(&obj)
+        };
+        let first = at("2026-12-07T16:00:00Z");
+        assert!(first.is_some());
+        assert_eq!(at("2026-12-07T16:00:00Z"), first);
+        assert_ne!(at("2026-12-07T16:00:05Z"), first);
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //! fake.set_latency(Duration)                every request waits that long first
 //! fake.inject_fault(method, prefix, status, n)  the next n matching requests fail with status
 //! fake.requests() / fake.clear_requests()   what was asked: method, path, query, user, status
+//! fake.hide_from_lists(&[id])               GET /templates, /organizations/{org}/templates and
+//!                                           /workspaces leave these ids out; reads by id still
+//!                                           answer (a short list: another filter default, a
+//!                                           lost page)
 //! fake.admin()                              direct state access, as coderd's UI/CLI would act
 //! ```
 //! `Admin` (synchronous, bypasses HTTP and authorization): `create_first_user`, `create_user`,
@@ -203,6 +207,15 @@ impl FakeCoderd {
             status,
             remaining: times,
         });
+    }
+
+    /// Makes the list endpoints (`GET /templates`, `GET /organizations/{org}/templates`,
+    /// `GET /workspaces`) leave out the templates and workspaces with these ids, replacing the
+    /// previous set (empty: lists are whole again). Reads by id and everything else are
+    /// unchanged: a list that is short for reasons of its own (a coderd whose filter defaults
+    /// differ, a page lost between two requests), while the objects exist.
+    pub fn hide_from_lists(&self, ids: &[uuid::Uuid]) {
+        self.shared.set_hidden(ids);
     }
 
     pub fn clear_faults(&self) {

@@ -1,12 +1,14 @@
 //! What the HTTP handlers and the `Admin` handle share: the state behind one lock, the job
 //! timings, the knobs and the request log.
 
+use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
 use jiff::Timestamp;
+use uuid::Uuid;
 
 use crate::auth;
 use crate::model::{JobTimings, State};
@@ -43,6 +45,8 @@ pub struct Shared {
     latency: Mutex<Duration>,
     requests: Mutex<Vec<RecordedRequest>>,
     faults: Mutex<Vec<Fault>>,
+    /// Ids the list endpoints leave out (`FakeCoderd::hide_from_lists`).
+    hidden: Mutex<HashSet<Uuid>>,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,6 +64,7 @@ impl Shared {
             latency: Mutex::new(Duration::ZERO),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            hidden: Mutex::new(HashSet::new()),
         }
     }
 
@@ -108,6 +113,15 @@ impl Shared {
         let status = fault.status;
         faults.retain(|f| f.remaining > 0);
         Some(status)
+    }
+
+    pub fn set_hidden(&self, ids: &[Uuid]) {
+        *relock(&self.hidden) = ids.iter().copied().collect();
+    }
+
+    /// Whether the list endpoints show `id` (the `hide_from_lists` knob).
+    pub fn listed(&self, id: Uuid) -> bool {
+        !relock(&self.hidden).contains(&id)
     }
 
     pub fn clear_requests(&self) {

@@ -130,3 +130,32 @@ async fn injected_faults_answer_before_the_handler_and_run_out() {
         .await
         .expect(201);
 }
+
+#[tokio::test]
+async fn hidden_ids_are_left_out_of_lists_but_read_by_id() {
+    let fake = FakeCoderd::start().await;
+    let api = owner_session(&fake).await;
+    let admin = fake.admin();
+    let template = admin
+        .create_template_with_files("coder", "docker", &[("main.tf", "# x\n")])
+        .unwrap();
+    let workspace = admin.create_workspace("admin", "dev", template).unwrap();
+
+    fake.hide_from_lists(&[template, workspace]);
+    let templates = api.get("/templates").await.expect(200);
+    assert_eq!(templates.as_array().map(Vec::len), Some(0), "{templates}");
+    let by_org = api.get("/organizations/coder/templates").await.expect(200);
+    assert_eq!(by_org.as_array().map(Vec::len), Some(0), "{by_org}");
+    let workspaces = api.get("/workspaces").await.expect(200);
+    assert_eq!(workspaces["workspaces"].as_array().map(Vec::len), Some(0));
+    assert_eq!(workspaces["count"], 0);
+    // Still there when asked by id.
+    api.get(&format!("/templates/{template}")).await.expect(200);
+    api.get(&format!("/workspaces/{workspace}"))
+        .await
+        .expect(200);
+
+    fake.hide_from_lists(&[]);
+    let templates = api.get("/templates").await.expect(200);
+    assert_eq!(templates.as_array().map(Vec::len), Some(1), "{templates}");
+}

@@ -134,7 +134,7 @@ pub async fn list_by_org(
     Ok(Json(Value::Array(
         visible_templates(&state, &caller)
             .iter()
-            .filter(|t| t.organization_id == org.id)
+            .filter(|t| t.organization_id == org.id && shared.listed(t.id))
             .map(|t| sdk::template(&state, t))
             .collect(),
     )))
@@ -226,6 +226,7 @@ pub async fn list_all(
     if !errors.is_empty() {
         return Err(invalid_query(errors));
     }
+    templates.retain(|t| shared.listed(t.id));
     Ok(Json(Value::Array(
         templates.iter().map(|t| sdk::template(&state, t)).collect(),
     )))

@@ -458,6 +458,7 @@ pub async fn list(
         .iter()
         .filter(|w| !w.deleted && can_see_workspace(&state, &caller, w))
         .filter(|w| filters.iter().all(|f| f(w)))
+        .filter(|w| shared.listed(w.id))
         .cloned()
         .collect();
     matches.sort_by_key(|w| {
