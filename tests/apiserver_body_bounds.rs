@@ -69,15 +69,19 @@ fn json_array_of_zeros() -> Vec<u8> {
     body
 }
 
-/// A legitimate large object: a workspace with 1 MiB of annotations.
+/// A legitimate large object: a workspace with 240 KiB of annotations (kube allows 256 KiB)
+/// and a thousand labels.
 fn large_workspace() -> Vec<u8> {
-    let annotations: serde_json::Map<String, serde_json::Value> = (0..64)
-        .map(|i| (format!("example.com/a{i}"), "v".repeat(16 * 1024).into()))
+    let annotations: serde_json::Map<String, serde_json::Value> = (0..60)
+        .map(|i| (format!("example.com/a{i}"), "v".repeat(4 * 1024).into()))
+        .collect();
+    let labels: serde_json::Map<String, serde_json::Value> = (0..1000)
+        .map(|i| (format!("example.com/l{i}"), format!("value-{i}").into()))
         .collect();
     serde_json::to_vec(&serde_json::json!({
         "apiVersion": "aggregation.coder.com/v1alpha1",
         "kind": "CoderWorkspace",
-        "metadata": {"name": "large", "annotations": annotations},
+        "metadata": {"name": "large", "annotations": annotations, "labels": labels},
         "spec": {"running": true},
     }))
     .unwrap()
@@ -100,7 +104,7 @@ async fn small_bodies_cannot_make_the_server_allocate_without_bound() {
     let cases = [
         ("YAML alias bomb", "application/yaml", yaml_alias_bomb(), StatusCode::PAYLOAD_TOO_LARGE),
         ("3 MB JSON array", "application/json", json_array_of_zeros(), StatusCode::PAYLOAD_TOO_LARGE),
-        ("1 MiB workspace", "application/json", large_workspace(), StatusCode::CREATED),
+        ("large workspace", "application/json", large_workspace(), StatusCode::CREATED),
     ];
     for (case, content_type, body, expected) in cases {
         let size = body.len() as u64;

@@ -632,13 +632,13 @@ async fn idle_connections_are_closed_and_watches_are_not() {
             }
         }
     });
-    let next_name = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>| {
-        let received = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv());
-        async move {
-            let frame = received.await.expect("a watch event in time").expect("watch open");
-            frame["object"]["metadata"]["name"].as_str().unwrap().to_string()
-        }
-    };
+    async fn next_name(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> String {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a watch event in time")
+            .expect("watch open");
+        frame["object"]["metadata"]["name"].as_str().unwrap().to_string()
+    }
     assert_eq!(next_name(&mut frames_rx).await, "before");
 
     /// Reads until the server closes the connection (bounded); returns what it sent and when.

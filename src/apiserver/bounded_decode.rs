@@ -197,19 +197,23 @@ pub fn json(body: &[u8], what: &str) -> Result<Value, ApiError> {
     })
 }
 
+/// Alias events serde-saphyr may replay for a body of `len` bytes: one per body byte plus
+/// [`BASE_REPLAYED_EVENTS`]. Replaying allocates events of its own before the decoder sees
+/// (and charges) them, so replay is capped by the body's size as well: a document without
+/// aliases replays nothing, and one that uses anchors to repeat a few blocks stays far below.
+pub const BASE_REPLAYED_EVENTS: usize = 1024;
+
 /// serde-saphyr's options for a body of `len` bytes: its limits on alias replay and anchor
-/// recording (its own allocations, outside the decoder's charge) derived from the allowance.
+/// recording (its own allocations, outside the decoder's charge) derived from the body's size.
 fn yaml_options(len: usize) -> serde_saphyr::Options {
-    let allowance = allowance_for(len);
-    // Every replayed or recorded event becomes at least one value.
-    let events = allowance / size_of::<Value>();
+    let events = len.saturating_add(BASE_REPLAYED_EVENTS);
     let mut options = serde_saphyr::Options::default();
     options.alias_limits.max_total_replayed_events = events;
     let budget = options
         .budget
         .get_or_insert_with(serde_saphyr::Budget::default);
     budget.max_recorded_anchor_events = budget.max_recorded_anchor_events.min(events);
-    budget.max_recorded_anchor_bytes = budget.max_recorded_anchor_bytes.min(allowance);
+    budget.max_recorded_anchor_bytes = budget.max_recorded_anchor_bytes.min(allowance_for(len));
     options
 }
 

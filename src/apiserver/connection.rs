@@ -184,10 +184,10 @@ impl<B: Body> Body for TrackedBody<B> {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn idle_counts_from_the_end_of_the_last_request() {
         let activity = Activity::new();
-        let timeout = Duration::from_secs(10);
+        let timeout = Duration::from_millis(200);
         let started = Instant::now();
         let request = activity.begin();
         let idle = tokio::spawn({
@@ -197,20 +197,30 @@ mod tests {
                 Instant::now()
             }
         });
-        // A request in flight for 25 s: not idle meanwhile.
-        tokio::time::sleep(Duration::from_secs(25)).await;
+        // A request in flight for 500 ms: not idle meanwhile.
+        tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(!idle.is_finished());
+        let ended = Instant::now();
         drop(request);
-        let closed_at = idle.await.unwrap();
-        assert_eq!(closed_at - started, Duration::from_secs(35));
+        let closed_at = tokio::time::timeout(Duration::from_secs(10), idle)
+            .await
+            .expect("idle in time")
+            .unwrap();
+        assert!(closed_at - ended >= timeout, "{:?}", closed_at - ended);
+        assert!(closed_at - started >= Duration::from_millis(700));
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_connection_without_requests_is_idle_after_the_timeout() {
         let activity = Activity::new();
         let started = Instant::now();
-        activity.idle(Duration::from_secs(3)).await;
-        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            activity.idle(Duration::from_millis(100)),
+        )
+        .await
+        .expect("idle in time");
+        assert!(started.elapsed() >= Duration::from_millis(100));
         assert_eq!(activity.in_flight(), 0);
     }
 }
