@@ -102,9 +102,24 @@ async fn small_bodies_cannot_make_the_server_allocate_without_bound() {
     assert_eq!(status, StatusCode::CREATED);
 
     let cases = [
-        ("YAML alias bomb", "application/yaml", yaml_alias_bomb(), StatusCode::PAYLOAD_TOO_LARGE),
-        ("3 MB JSON array", "application/json", json_array_of_zeros(), StatusCode::PAYLOAD_TOO_LARGE),
-        ("large workspace", "application/json", large_workspace(), StatusCode::CREATED),
+        (
+            "YAML alias bomb",
+            "application/yaml",
+            yaml_alias_bomb(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "3 MB JSON array",
+            "application/json",
+            json_array_of_zeros(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "large workspace",
+            "application/json",
+            large_workspace(),
+            StatusCode::CREATED,
+        ),
     ];
     for (case, content_type, body, expected) in cases {
         let size = body.len() as u64;

@@ -436,7 +436,12 @@ async fn raw_exchange(server: &TestServer, request: &[u8]) -> (u16, String, Vec<
     let end = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(&response)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no response head in {:?}",
+                String::from_utf8_lossy(&response)
+            )
+        });
     let head = String::from_utf8_lossy(&response[..end]).to_string();
     let code = head
         .split(' ')
@@ -497,13 +502,17 @@ async fn unparseable_requests_get_status_bodies() {
         let (status, head, body) = raw_exchange(&server, &request).await;
         assert_eq!(status, code, "{case}: {head}");
         let lower = head.to_ascii_lowercase();
-        assert!(lower.contains("content-type: application/json"), "{case}: {head}");
+        assert!(
+            lower.contains("content-type: application/json"),
+            "{case}: {head}"
+        );
         assert!(
             lower.contains(&format!("content-length: {}", body.len())),
             "{case}: {head}"
         );
-        let v: Value = serde_json::from_slice(&body)
-            .unwrap_or_else(|e| panic!("{case}: not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+        let v: Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+            panic!("{case}: not JSON ({e}): {}", String::from_utf8_lossy(&body))
+        });
         assert_eq!(v["kind"], "Status", "{case}: {v}");
         assert_eq!(v["apiVersion"], "v1", "{case}: {v}");
         assert_eq!(v["status"], "Failure", "{case}: {v}");
@@ -564,7 +573,11 @@ async fn unsupported_methods_get_405_with_allow() {
     let cases = [
         (trace.clone(), ws_path("default", None), "GET, POST, DELETE"),
         (Method::POST, format!("{WS}/coderworkspaces"), "GET"),
-        (trace.clone(), ws_path("default", Some("w")), "GET, PUT, PATCH, DELETE"),
+        (
+            trace.clone(),
+            ws_path("default", Some("w")),
+            "GET, PUT, PATCH, DELETE",
+        ),
         (
             Method::DELETE,
             format!("{}/status", ws_path("default", Some("w"))),
@@ -581,7 +594,11 @@ async fn unsupported_methods_get_405_with_allow() {
     // Paths outside /apis (axum's method routers) say the same.
     let r = raw(&client, trace, "/version", &[], Vec::new()).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(r.header("allow").is_some_and(|a| a.contains("GET")), "{:?}", r.headers);
+    assert!(
+        r.header("allow").is_some_and(|a| a.contains("GET")),
+        "{:?}",
+        r.headers
+    );
     server.stop().await;
 }
 
@@ -621,7 +638,11 @@ async fn request_body_bytes_in_flight_are_bounded() {
     // Bounded wait until the held body's bytes are reserved: until then the 32 KiB one fits.
     let mut refused = None;
     for attempt in 0..200 {
-        let response = app.clone().oneshot(sized(&format!("fits-{attempt}"))).await.unwrap();
+        let response = app
+            .clone()
+            .oneshot(sized(&format!("fits-{attempt}")))
+            .await
+            .unwrap();
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             refused = Some(response);
             break;

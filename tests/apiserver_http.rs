@@ -622,11 +622,16 @@ async fn idle_connections_are_closed_and_watches_are_not() {
         let mut body = response.into_body();
         let mut pending = Vec::new();
         while let Some(Ok(frame)) = body.frame().await {
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             pending.extend_from_slice(&data);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                if frames_tx.send(serde_json::from_slice(&line).unwrap()).is_err() {
+                if frames_tx
+                    .send(serde_json::from_slice(&line).unwrap())
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -637,7 +642,10 @@ async fn idle_connections_are_closed_and_watches_are_not() {
             .await
             .expect("a watch event in time")
             .expect("watch open");
-        frame["object"]["metadata"]["name"].as_str().unwrap().to_string()
+        frame["object"]["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
     assert_eq!(next_name(&mut frames_rx).await, "before");
 
@@ -652,10 +660,7 @@ async fn idle_connections_are_closed_and_watches_are_not() {
             stream.read_to_end(&mut received),
         )
         .await;
-        assert!(
-            read.is_ok(),
-            "the idle connection is still open after 15 s"
-        );
+        assert!(read.is_ok(), "the idle connection is still open after 15 s");
         (received, started.elapsed())
     }
 
@@ -685,11 +690,19 @@ async fn idle_connections_are_closed_and_watches_are_not() {
         tokio::join!(silent_http1, idle_after_a_request, http2_preface_only);
 
     let early = idle_timeout - std::time::Duration::from_millis(100);
-    assert!(silent.0.is_empty(), "{:?}", String::from_utf8_lossy(&silent.0));
+    assert!(
+        silent.0.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&silent.0)
+    );
     assert!(silent.1 >= early, "closed after {:?}", silent.1);
     let answered = String::from_utf8_lossy(&after_request.0);
     assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
-    assert!(after_request.1 >= early, "closed after {:?}", after_request.1);
+    assert!(
+        after_request.1 >= early,
+        "closed after {:?}",
+        after_request.1
+    );
     assert!(http2.1 >= early, "closed after {:?}", http2.1);
     // The server's frames: its SETTINGS, then a GOAWAY (type 7) before it closes.
     let mut frame_types = Vec::new();

@@ -968,7 +968,11 @@ async fn watch_list_parameters_outside_a_watch_list() {
             let collection = side.workspaces(&p.namespace);
             answers.push(side.get(&format!("{collection}?{query}")).await);
         }
-        assert_eq!(answers[1].status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(
+            answers[1].status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
         assert_same(query, &answers[0], &answers[1]);
     }
 }

@@ -241,9 +241,7 @@ fn is_alias_limit(error: &serde_saphyr::Error) -> bool {
     use serde_saphyr::Error;
     use serde_saphyr::budget::BudgetBreach;
     match error {
-        Error::WithSnippet { error, .. } | Error::AliasError { error, .. } => {
-            is_alias_limit(error)
-        }
+        Error::WithSnippet { error, .. } | Error::AliasError { error, .. } => is_alias_limit(error),
         Error::AliasReplayLimitExceeded { .. } => true,
         Error::Budget { breach, .. } => matches!(
             breach,
@@ -292,10 +290,7 @@ mod tests {
         assert_eq!(error.code.as_u16(), 413);
         assert_eq!(error.reason, "RequestEntityTooLarge");
         // The same elements with room: a body where each is a longer text fits.
-        let fits: String = format!(
-            "[{}]",
-            vec![r#""0123456789""#; 10_000].join(",")
-        );
+        let fits: String = format!("[{}]", vec![r#""0123456789""#; 10_000].join(","));
         assert!(json(fits.as_bytes(), "request body").is_ok());
     }
 

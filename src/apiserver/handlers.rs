@@ -99,8 +99,8 @@ async fn read_body(state: &SharedState, body: Body) -> Result<ReadBody, ApiError
     let mut bytes = Vec::new();
     let mut reserved: Option<tokio::sync::OwnedSemaphorePermit> = None;
     while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };

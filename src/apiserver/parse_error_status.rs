@@ -131,8 +131,7 @@ impl<IO: AsyncWrite + Unpin> StatusOnParseError<IO> {
         };
         while replacement.written < replacement.bytes.len() {
             let n = ready!(
-                Pin::new(&mut self.inner)
-                    .poll_write(cx, &replacement.bytes[replacement.written..])
+                Pin::new(&mut self.inner).poll_write(cx, &replacement.bytes[replacement.written..])
             )?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
@@ -241,8 +240,14 @@ mod tests {
         let out = String::from_utf8(with_status_body(code, fields)).unwrap();
         let (head, body) = out.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{head}");
-        assert!(head.contains("\r\ndate: Mon, 07 Dec 2026 16:00:00 GMT"), "{head}");
-        assert!(head.contains(&format!("\r\ncontent-length: {}", body.len())), "{head}");
+        assert!(
+            head.contains("\r\ndate: Mon, 07 Dec 2026 16:00:00 GMT"),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("\r\ncontent-length: {}", body.len())),
+            "{head}"
+        );
         assert!(!head.contains("content-length: 0"), "{head}");
         let status: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(status["kind"], "Status");
