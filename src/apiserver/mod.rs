@@ -2,8 +2,10 @@
 //! kube-aggregator, over HTTPS, to kubectl, client-go and kube-rs.
 //!
 //! Layout: `objects` (object semantics) on `storage` (versioned key-value store) know nothing of
-//! HTTP. The HTTP side: `server` (TLS accept loop), `router` (pipeline), `auth` and `limits`
-//! (layers), `handlers` + `watch` (verbs), `request` (path → verb/kind), `negotiation`,
+//! HTTP. The HTTP side: `server` (TLS accept loop), `connection` (per-connection requests in
+//! flight, idle close), `parse_error_status` (Status bodies for hyper's own answers), `router`
+//! (pipeline), `auth` and `limits` (layers), `handlers` + `watch` (verbs), `request` (path →
+//! verb/kind), `list_validation`, `negotiation`, `bounded_decode` (bodies within an allowance),
 //! `render`, `table`, `status` (errors), `discovery`, `openapi`, `health`, `metrics`,
 //! `kubeconfig`.
 
