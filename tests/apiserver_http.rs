@@ -589,8 +589,8 @@ async fn shutdown_ends_open_watches() {
 
 /// A connection without a request in flight is closed after --idle-connection-timeout: an
 /// HTTP/1.1 connection that never sends a request, one idle after its first request, and an
-/// HTTP/2 connection that sent only its preface and SETTINGS. A watch on another connection is a
-/// request in flight and keeps streaming past that time.
+/// HTTP/2 connection that sent only its preface and SETTINGS. Watches on other connections
+/// (HTTP/1.1 and HTTP/2) are requests in flight and keep streaming past that time.
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_connections_are_closed_and_watches_are_not() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -602,52 +602,12 @@ async fn idle_connections_are_closed_and_watches_are_not() {
     let addr = server.url.trim_start_matches("https://").to_string();
     create(&client, "before").await;
 
-    // The watch, on its own connection, streaming frames into a channel.
-    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let tls = client.connect_tls(tcp).await;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let request = http::Request::get(format!("{}?watch=1", ws_path("default", None)))
-        .header("host", "localhost")
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let (frames_tx, mut frames_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    tokio::spawn(async move {
-        use http_body_util::BodyExt;
-        let mut body = response.into_body();
-        let mut pending = Vec::new();
-        while let Some(Ok(frame)) = body.frame().await {
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            pending.extend_from_slice(&data);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                if frames_tx
-                    .send(serde_json::from_slice(&line).unwrap())
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
-    async fn next_name(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> String {
-        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
-            .await
-            .expect("a watch event in time")
-            .expect("watch open");
-        frame["object"]["metadata"]["name"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-    assert_eq!(next_name(&mut frames_rx).await, "before");
+    // Two watches, each on its own connection (HTTP/1.1 and HTTP/2), streaming frames into
+    // channels.
+    let mut http1_watch = open_watch(&client, &addr, false).await;
+    let mut http2_watch = open_watch(&client, &addr, true).await;
+    assert_eq!(next_name(&mut http1_watch).await, "before");
+    assert_eq!(next_name(&mut http2_watch).await, "before");
 
     /// Reads until the server closes the connection (bounded); returns what it sent and when.
     async fn until_closed<S: tokio::io::AsyncRead + Unpin>(
@@ -717,6 +677,69 @@ async fn idle_connections_are_closed_and_watches_are_not() {
     // Past the idle timeout, the watch still delivers.
     tokio::time::sleep(idle_timeout).await;
     create(&client, "after").await;
-    assert_eq!(next_name(&mut frames_rx).await, "after");
+    assert_eq!(next_name(&mut http1_watch).await, "after");
+    assert_eq!(next_name(&mut http2_watch).await, "after");
     server.stop().await;
+}
+
+/// A watch of the default namespace's workspaces over its own TLS connection (HTTP/2 or
+/// HTTP/1.1); its frames arrive on the returned channel.
+async fn open_watch(
+    client: &Http,
+    addr: &str,
+    http2: bool,
+) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+    use http_body_util::BodyExt;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(client.connect_tls(tcp).await);
+    let request = http::Request::get(format!("{}?watch=1", ws_path("default", None)))
+        .header("host", "localhost")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = if http2 {
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        sender.send_request(request).await.unwrap()
+    } else {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+        tokio::spawn(connection);
+        sender.send_request(request).await.unwrap()
+    };
+    assert_eq!(response.status(), StatusCode::OK);
+    let (frames_tx, frames_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        let mut body = response.into_body();
+        let mut pending = Vec::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            pending.extend_from_slice(&data);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if frames_tx
+                    .send(serde_json::from_slice(&line).unwrap())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    frames_rx
+}
+
+/// The name of the object in the next watch frame (bounded wait).
+async fn next_name(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> String {
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a watch event in time")
+        .expect("watch open");
+    frame["object"]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
