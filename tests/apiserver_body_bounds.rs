@@ -13,7 +13,7 @@ use tower::ServiceExt;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-const ALLOWED_PER_BODY_BYTE: u64 = 40;
+const ALLOWED_PER_BODY_BYTE: u64 = 32;
 const ALLOWED_BASE: u64 = 8 * 1024 * 1024;
 
 const COLLECTION: &str = "/apis/aggregation.coder.com/v1alpha1/namespaces/default/coderworkspaces";

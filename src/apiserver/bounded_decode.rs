@@ -4,9 +4,8 @@
 //! A `Value` costs far more than the text it came from: `[0,0,...]` spends 2 bytes of JSON and
 //! 80 bytes of `Value` per element, and a YAML alias repeats a whole subtree for a few bytes
 //! (a 347-byte "billion laughs" body grew to 74 MiB). The decoder here builds the same `Value`
-//! serde_json's own would, charging as it goes what it allocates: the slots of every array (by
-//! the capacity it grows to, before growing), every object entry (its slot and key) and every
-//! string's bytes. It stops with 413 once the charge passes
+//! serde_json's own would, charging as it goes what it allocates: every buffer an array grows
+//! through (before growing it), every object entry (its slot and key) and every string's bytes. It stops with 413 once the charge passes
 //! [`ALLOWANCE_PER_BODY_BYTE`] × the body's size + [`BASE_ALLOWANCE`], before allocating more.
 //! YAML aliases are replayed through the same decoder, so their expansion is charged too, and
 //! serde-saphyr's own alias and anchor limits are set from the same allowance.
@@ -147,10 +146,13 @@ impl<'de> Visitor<'de> for Build<'_> {
         let mut items: Vec<Value> = Vec::new();
         while let Some(item) = seq.next_element_seed(self)? {
             if items.len() == items.capacity() {
-                // Grown here rather than by `push`, so the charge is exactly what is allocated
-                // and comes before the allocation.
+                // Grown here rather than by `push`, so the charge comes before the allocation
+                // and is all of it: growing allocates the whole new buffer (the old one is
+                // freed), so an array's charge is every buffer it went through.
                 let more = items.capacity().max(4);
-                self.0.charge(more.saturating_mul(size_of::<Value>()))?;
+                let new_capacity = items.capacity().saturating_add(more);
+                self.0
+                    .charge(new_capacity.saturating_mul(size_of::<Value>()))?;
                 items.reserve_exact(more);
             }
             items.push(item);
