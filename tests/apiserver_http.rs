@@ -666,13 +666,29 @@ async fn idle_connections_are_closed_and_watches_are_not() {
     assert!(http2.1 >= early, "closed after {:?}", http2.1);
     // The server's frames: its SETTINGS, then a GOAWAY (type 7) before it closes.
     let mut frame_types = Vec::new();
+    let mut settings = std::collections::BTreeMap::new();
     let mut rest = &http2.0[..];
     while rest.len() >= 9 {
         let length = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
-        frame_types.push(rest[3]);
+        let (kind, flags) = (rest[3], rest[4]);
+        let payload = &rest[9..(9 + length).min(rest.len())];
+        frame_types.push(kind);
+        // SETTINGS (type 4) without ACK: 6-byte entries of a 16-bit id and a 32-bit value.
+        if kind == 4 && flags & 1 == 0 {
+            for entry in payload.chunks_exact(6) {
+                let id = u16::from_be_bytes([entry[0], entry[1]]);
+                let value = u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]);
+                settings.insert(id, value);
+            }
+        }
         rest = &rest[(9 + length).min(rest.len())..];
     }
     assert!(frame_types.contains(&7), "no GOAWAY in {frame_types:?}");
+    // kube-apiserver's HTTP/2 sizing: MAX_CONCURRENT_STREAMS (3) as for aggregated apiservers,
+    // INITIAL_WINDOW_SIZE (4) and MAX_FRAME_SIZE (5) of 256 KiB.
+    assert_eq!(settings.get(&3), Some(&1000), "{settings:?}");
+    assert_eq!(settings.get(&4), Some(&(256 * 1024)), "{settings:?}");
+    assert_eq!(settings.get(&5), Some(&(256 * 1024)), "{settings:?}");
 
     // Past the idle timeout, the watch still delivers.
     tokio::time::sleep(idle_timeout).await;
