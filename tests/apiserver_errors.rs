@@ -419,3 +419,249 @@ async fn slow_request_times_out() {
     assert_eq!(v["code"], 504);
     assert_eq!(v["reason"], "Timeout");
 }
+
+/// The answer to raw bytes written on a fresh TLS connection, read until the server closes it:
+/// status code, header block and body.
+async fn raw_exchange(server: &TestServer, request: &[u8]) -> (u16, String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.url.trim_start_matches("https://").to_string();
+    let tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let mut tls = server.http().connect_tls(tcp).await;
+    // The server may answer and close before it has read everything; that is fine.
+    let _ = tls.write_all(request).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), tls.read_to_end(&mut response)).await;
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| {
+            panic!(
+                "no response head in {:?}",
+                String::from_utf8_lossy(&response)
+            )
+        });
+    let head = String::from_utf8_lossy(&response[..end]).to_string();
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head}"));
+    (code, head, response[end + 4..].to_vec())
+}
+
+/// 400, 414 and 431 that hyper answers before any handler runs (the request cannot be parsed)
+/// still carry a Status body, with a Content-Length and Content-Type that say so.
+#[tokio::test(flavor = "multi_thread")]
+async fn unparseable_requests_get_status_bodies() {
+    let server = TestServer::start().await;
+    let many_headers: String = (0..150).map(|i| format!("X-Header-{i}: v\r\n")).collect();
+    let huge_header = format!("X-Big: {}\r\n", "a".repeat(2 * 1024 * 1024));
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "150 header fields",
+            format!("GET /version HTTP/1.1\r\nHost: localhost\r\n{many_headers}\r\n").into_bytes(),
+            431,
+            "RequestHeaderFieldsTooLarge",
+        ),
+        (
+            "a header block of 2 MiB",
+            format!("GET /version HTTP/1.1\r\nHost: localhost\r\n{huge_header}\r\n").into_bytes(),
+            431,
+            "RequestHeaderFieldsTooLarge",
+        ),
+        (
+            "a 70 KiB URI",
+            format!(
+                "GET /apis?{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                "a".repeat(70 * 1024)
+            )
+            .into_bytes(),
+            414,
+            "RequestURITooLong",
+        ),
+        (
+            "Content-Length: -1",
+            format!(
+                "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n{{}}",
+                ws_path("default", None)
+            )
+            .into_bytes(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "a garbage request line",
+            b"\x01\x02 garbage\r\n\r\n".to_vec(),
+            400,
+            "BadRequest",
+        ),
+    ];
+    for (case, request, code, reason) in cases {
+        let (status, head, body) = raw_exchange(&server, &request).await;
+        assert_eq!(status, code, "{case}: {head}");
+        let lower = head.to_ascii_lowercase();
+        assert!(
+            lower.contains("content-type: application/json"),
+            "{case}: {head}"
+        );
+        assert!(
+            lower.contains(&format!("content-length: {}", body.len())),
+            "{case}: {head}"
+        );
+        let v: Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+            panic!("{case}: not JSON ({e}): {}", String::from_utf8_lossy(&body))
+        });
+        assert_eq!(v["kind"], "Status", "{case}: {v}");
+        assert_eq!(v["apiVersion"], "v1", "{case}: {v}");
+        assert_eq!(v["status"], "Failure", "{case}: {v}");
+        assert_eq!(v["code"], code, "{case}: {v}");
+        assert_eq!(v["reason"], reason, "{case}: {v}");
+    }
+    // A well-formed request on the same server is answered as before.
+    assert_eq!(get(&server.http(), "/version").await.status, StatusCode::OK);
+    server.stop().await;
+}
+
+/// kube's ListOptions validation: `sendInitialEvents` is forbidden on a list, and a watch needs
+/// it together with `resourceVersionMatch=NotOlderThan` (tests/apiserver_parity.rs compares
+/// these answers with kube-apiserver's).
+#[tokio::test(flavor = "multi_thread")]
+async fn send_initial_events_outside_a_watch_list_is_invalid() {
+    let server = TestServer::start().await;
+    let client = server.http();
+    let list = ws_path("default", None);
+    let r = get(&client, &format!("{list}?sendInitialEvents=true")).await;
+    let v = assert_status(&r, 422, "Invalid");
+    assert_eq!(
+        v["message"],
+        "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"
+    );
+    assert_eq!(v["details"]["group"], "meta.k8s.io");
+    assert_eq!(v["details"]["kind"], "ListOptions");
+    assert_eq!(
+        v["details"]["causes"],
+        json!([{
+            "reason": "FieldValueForbidden",
+            "message": "Forbidden: sendInitialEvents is forbidden for list",
+            "field": "sendInitialEvents",
+        }])
+    );
+    let r = get(&client, &format!("{list}?watch=1&sendInitialEvents=true")).await;
+    let v = assert_status(&r, 422, "Invalid");
+    assert_eq!(
+        v["message"],
+        "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+    );
+    // The watch-list form is served.
+    let r = get(
+        &client,
+        &format!("{list}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    server.stop().await;
+}
+
+/// 405 names the methods the path serves in `Allow`.
+#[tokio::test(flavor = "multi_thread")]
+async fn unsupported_methods_get_405_with_allow() {
+    let server = TestServer::start().await;
+    let client = server.http();
+    let trace = Method::from_bytes(b"TRACE").unwrap();
+    let cases = [
+        (trace.clone(), ws_path("default", None), "GET, POST, DELETE"),
+        (Method::POST, format!("{WS}/coderworkspaces"), "GET"),
+        (
+            trace.clone(),
+            ws_path("default", Some("w")),
+            "GET, PUT, PATCH, DELETE",
+        ),
+        (
+            Method::DELETE,
+            format!("{}/status", ws_path("default", Some("w"))),
+            "GET, PUT, PATCH",
+        ),
+        (trace.clone(), WS.to_string(), "GET"),
+        (Method::PUT, "/apis".to_string(), "GET"),
+    ];
+    for (method, path, allow) in cases {
+        let r = raw(&client, method.clone(), &path, &[], Vec::new()).await;
+        assert_status(&r, 405, "MethodNotAllowed");
+        assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
+    }
+    // Paths outside /apis (axum's method routers) say the same.
+    let r = raw(&client, trace, "/version", &[], Vec::new()).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        r.header("allow").is_some_and(|a| a.contains("GET")),
+        "{:?}",
+        r.headers
+    );
+    server.stop().await;
+}
+
+/// --max-request-body-bytes-inflight: bodies held at once across requests are bounded; a body
+/// that would go over is turned away with 429, and the bytes come back when a request ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_body_bytes_in_flight_are_bounded() {
+    const BUDGET: usize = 64 * 1024;
+    let limits = Limits {
+        max_body_bytes: BUDGET,
+        max_body_bytes_inflight: BUDGET,
+        ..Limits::default()
+    };
+    let app = apiserver::app(apiserver::memory_objects(), limits);
+    // A request that has sent 48 KiB of its body (JSON may start with whitespace) and waits.
+    let held = |release: tokio::sync::oneshot::Receiver<()>| {
+        let first = futures::stream::once(async {
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 48 * 1024]))
+        });
+        let rest = futures::stream::once(async move {
+            let _ = release.await;
+            Ok::<_, std::io::Error>(bytes::Bytes::from(
+                serde_json::to_vec(&workspace("default", "held", true)).unwrap(),
+            ))
+        });
+        use futures::StreamExt;
+        axum::body::Body::from_stream(first.chain(rest))
+    };
+    // A 32 KiB body: a workspace with a large annotation.
+    let sized = |name: &str| {
+        let mut object = workspace("default", name, true);
+        object["metadata"]["annotations"] = json!({"pad": "p".repeat(32 * 1024)});
+        post_request(axum::body::Body::from(serde_json::to_vec(&object).unwrap()))
+    };
+    let (release, released) = tokio::sync::oneshot::channel();
+    let holder = tokio::spawn(app.clone().oneshot(post_request(held(released))));
+    // Bounded wait until the held body's bytes are reserved: until then the 32 KiB one fits.
+    let mut refused = None;
+    for attempt in 0..200 {
+        let response = app
+            .clone()
+            .oneshot(sized(&format!("fits-{attempt}")))
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::CREATED);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, retry, v) = read_status(refused.expect("a body over the budget is refused")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(v["reason"], "TooManyRequests");
+    // The held request completes, and its bytes are free again.
+    release.send(()).unwrap();
+    let held_response = tokio::time::timeout(CALL_TIMEOUT, holder)
+        .await
+        .expect("held request ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(held_response.status(), StatusCode::CREATED);
+    let after = app.clone().oneshot(sized("after")).await.unwrap();
+    assert_eq!(after.status(), StatusCode::CREATED);
+}

@@ -586,3 +586,176 @@ async fn shutdown_ends_open_watches() {
         "initial state of a watch without resourceVersion"
     );
 }
+
+/// A connection without a request in flight is closed after --idle-connection-timeout: an
+/// HTTP/1.1 connection that never sends a request, one idle after its first request, and an
+/// HTTP/2 connection that sent only its preface and SETTINGS. Watches on other connections
+/// (HTTP/1.1 and HTTP/2) are requests in flight and keep streaming past that time.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_connections_are_closed_and_watches_are_not() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let idle_timeout = std::time::Duration::from_secs(1);
+    let mut args = support::args();
+    args.idle_connection_timeout = idle_timeout;
+    let server = TestServer::start_with(args, coder_k8s::apiserver::memory_objects()).await;
+    let client = server.http();
+    let addr = server.url.trim_start_matches("https://").to_string();
+    create(&client, "before").await;
+
+    // Two watches, each on its own connection (HTTP/1.1 and HTTP/2), streaming frames into
+    // channels.
+    let mut http1_watch = open_watch(&client, &addr, false).await;
+    let mut http2_watch = open_watch(&client, &addr, true).await;
+    assert_eq!(next_name(&mut http1_watch).await, "before");
+    assert_eq!(next_name(&mut http2_watch).await, "before");
+
+    /// Reads until the server closes the connection (bounded); returns what it sent and when.
+    async fn until_closed<S: tokio::io::AsyncRead + Unpin>(
+        stream: &mut S,
+        started: std::time::Instant,
+    ) -> (Vec<u8>, std::time::Duration) {
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(15),
+            stream.read_to_end(&mut received),
+        )
+        .await;
+        assert!(read.is_ok(), "the idle connection is still open after 15 s");
+        (received, started.elapsed())
+    }
+
+    let silent_http1 = async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut tls = client.connect_tls(tcp).await;
+        until_closed(&mut tls, std::time::Instant::now()).await
+    };
+    let idle_after_a_request = async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut tls = client.connect_tls(tcp).await;
+        tls.write_all(b"GET /version HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        until_closed(&mut tls, std::time::Instant::now()).await
+    };
+    let http2_preface_only = async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut tls = client.connect_tls(tcp).await;
+        // The client preface and an empty SETTINGS frame (length 0, type 4, no flags, stream 0).
+        let mut preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        preface.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        tls.write_all(&preface).await.unwrap();
+        until_closed(&mut tls, std::time::Instant::now()).await
+    };
+    let (silent, after_request, http2) =
+        tokio::join!(silent_http1, idle_after_a_request, http2_preface_only);
+
+    let early = idle_timeout - std::time::Duration::from_millis(100);
+    assert!(
+        silent.0.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&silent.0)
+    );
+    assert!(silent.1 >= early, "closed after {:?}", silent.1);
+    let answered = String::from_utf8_lossy(&after_request.0);
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(
+        after_request.1 >= early,
+        "closed after {:?}",
+        after_request.1
+    );
+    assert!(http2.1 >= early, "closed after {:?}", http2.1);
+    // The server's frames: its SETTINGS, then a GOAWAY (type 7) before it closes.
+    let mut frame_types = Vec::new();
+    let mut settings = std::collections::BTreeMap::new();
+    let mut rest = &http2.0[..];
+    while rest.len() >= 9 {
+        let length = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        let (kind, flags) = (rest[3], rest[4]);
+        let payload = &rest[9..(9 + length).min(rest.len())];
+        frame_types.push(kind);
+        // SETTINGS (type 4) without ACK: 6-byte entries of a 16-bit id and a 32-bit value.
+        if kind == 4 && flags & 1 == 0 {
+            for entry in payload.chunks_exact(6) {
+                let id = u16::from_be_bytes([entry[0], entry[1]]);
+                let value = u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]);
+                settings.insert(id, value);
+            }
+        }
+        rest = &rest[(9 + length).min(rest.len())..];
+    }
+    assert!(frame_types.contains(&7), "no GOAWAY in {frame_types:?}");
+    // kube-apiserver's HTTP/2 sizing: MAX_CONCURRENT_STREAMS (3) as for aggregated apiservers,
+    // INITIAL_WINDOW_SIZE (4) and MAX_FRAME_SIZE (5) of 256 KiB.
+    assert_eq!(settings.get(&3), Some(&1000), "{settings:?}");
+    assert_eq!(settings.get(&4), Some(&(256 * 1024)), "{settings:?}");
+    assert_eq!(settings.get(&5), Some(&(256 * 1024)), "{settings:?}");
+
+    // Past the idle timeout, the watch still delivers.
+    tokio::time::sleep(idle_timeout).await;
+    create(&client, "after").await;
+    assert_eq!(next_name(&mut http1_watch).await, "after");
+    assert_eq!(next_name(&mut http2_watch).await, "after");
+    server.stop().await;
+}
+
+/// A watch of the default namespace's workspaces over its own TLS connection (HTTP/2 or
+/// HTTP/1.1); its frames arrive on the returned channel.
+async fn open_watch(
+    client: &Http,
+    addr: &str,
+    http2: bool,
+) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+    use http_body_util::BodyExt;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(client.connect_tls(tcp).await);
+    let request = http::Request::get(format!("{}?watch=1", ws_path("default", None)))
+        .header("host", "localhost")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = if http2 {
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        sender.send_request(request).await.unwrap()
+    } else {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+        tokio::spawn(connection);
+        sender.send_request(request).await.unwrap()
+    };
+    assert_eq!(response.status(), StatusCode::OK);
+    let (frames_tx, frames_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        let mut body = response.into_body();
+        let mut pending = Vec::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            pending.extend_from_slice(&data);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if frames_tx
+                    .send(serde_json::from_slice(&line).unwrap())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    frames_rx
+}
+
+/// The name of the object in the next watch frame (bounded wait).
+async fn next_name(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> String {
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a watch event in time")
+        .expect("watch open");
+    frame["object"]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}

@@ -949,3 +949,30 @@ async fn stale_openapi_hash_redirects_to_the_current_one() {
         assert_eq!(fresh.status, StatusCode::OK, "{}", side.group);
     }
 }
+
+/// kube's ListOptions validation of the watch-list parameters: `sendInitialEvents` on a list,
+/// and `sendInitialEvents` / `resourceVersionMatch` on a watch without the other.
+#[tokio::test]
+async fn watch_list_parameters_outside_a_watch_list() {
+    let p = pair().await;
+    for query in [
+        "sendInitialEvents=true",
+        "sendInitialEvents=false",
+        "sendInitialEvents=true&resourceVersionMatch=NotOlderThan",
+        "watch=1&sendInitialEvents=true",
+        "watch=1&sendInitialEvents=false&resourceVersionMatch=Exact",
+        "watch=1&resourceVersionMatch=NotOlderThan",
+    ] {
+        let mut answers = Vec::new();
+        for side in p.sides() {
+            let collection = side.workspaces(&p.namespace);
+            answers.push(side.get(&format!("{collection}?{query}")).await);
+        }
+        assert_eq!(
+            answers[1].status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
+        assert_same(query, &answers[0], &answers[1]);
+    }
+}

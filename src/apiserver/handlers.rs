@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 
 use super::delete_options;
+use super::list_validation;
 use super::negotiation::{self, Output, PatchKind};
 use super::render;
 use super::request::{Query, RequestInfo, Target, Verb, parse_target};
@@ -45,7 +46,7 @@ pub async fn apis(state: &SharedState, request: Request) -> (Response, Option<Re
         let response = if method == Method::GET {
             response
         } else {
-            ApiError::method_not_allowed(method, uri.path()).into_response()
+            ApiError::method_not_allowed_with(method, uri.path(), "GET").into_response()
         };
         (response, None)
     };
@@ -71,18 +72,58 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Reads a request body, refusing more than `limit` bytes with 413. The body is read up to the
-/// limit rather than refused on its Content-Length alone, so a client that is still sending gets
-/// the Status instead of a reset connection.
-async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes().to_vec()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "reading the request body: {e}"
-        ))),
+/// A request body read whole, with its share of `--max-request-body-bytes-inflight`: the
+/// reservation is held until the request's handling ends (the value decoded from the body lives
+/// as long), then returned by drop.
+struct ReadBody {
+    bytes: Vec<u8>,
+    _reserved: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl std::ops::Deref for ReadBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
     }
+}
+
+/// Reads a request body, refusing more than `state.limits.max_body_bytes` with 413, and more
+/// than the body bytes left to all requests with 429. Each chunk is reserved as it arrives, so a
+/// client that announces a large body but sends little holds only what it sent. The body is read
+/// up to the limit rather than refused on its Content-Length alone, so a client that is still
+/// sending gets the Status instead of a reset connection.
+async fn read_body(state: &SharedState, body: Body) -> Result<ReadBody, ApiError> {
+    let limit = state.limits.max_body_bytes;
+    let mut body = std::pin::pin!(body);
+    let mut bytes = Vec::new();
+    let mut reserved: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        if bytes.len() + data.len() > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        let permits = u32::try_from(data.len()).map_err(|_| ApiError::too_large(limit))?;
+        let Ok(permit) = state.body_bytes.clone().try_acquire_many_owned(permits) else {
+            return Err(ApiError::too_many_requests(1));
+        };
+        match reserved.as_mut() {
+            Some(held) => held.merge(permit),
+            None => reserved = Some(permit),
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok(ReadBody {
+        bytes,
+        _reserved: reserved,
+    })
 }
 
 /// kube's limit on `fieldManager`.
@@ -182,6 +223,7 @@ fn apply_options(kind: PatchKind, query: &Query) -> Result<Option<ApplyOptions>,
 }
 
 fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
+    list_validation::validate_list(query)?;
     // kube treats a negative limit as no limit.
     let limit = query.number("limit")?;
     // Parsed (and refused when malformed) on lists too, as kube decodes ListOptions whole.
@@ -261,7 +303,10 @@ async fn resource(
     let name = info.name.as_deref().unwrap_or_default();
     let objects = &state.objects;
     match info.verb {
-        Verb::Watch => watch::serve(state, &info, &query, output, include).await,
+        Verb::Watch => {
+            list_validation::validate_watch(&query)?;
+            watch::serve(state, &info, &query, output, include).await
+        }
         Verb::Get => {
             let rv = query.string("resourceVersion");
             let object = objects.get_at(r, ns, name, rv.as_deref()).await?;
@@ -273,7 +318,7 @@ async fn resource(
         }
         Verb::Create | Verb::Update => {
             let format = negotiation::body_format(header_str(headers, header::CONTENT_TYPE))?;
-            let bytes = read_body(body, state.limits.max_body_bytes).await?;
+            let bytes = read_body(state, body).await?;
             let object = negotiation::decode_body(format, &bytes)?;
             let options_kind = if info.verb == Verb::Create {
                 "CreateOptions"
@@ -296,7 +341,7 @@ async fn resource(
         Verb::Patch => {
             let kind = negotiation::patch_kind(header_str(headers, header::CONTENT_TYPE))?;
             let apply = apply_options(kind, &query)?;
-            let bytes = read_body(body, state.limits.max_body_bytes).await?;
+            let bytes = read_body(state, body).await?;
             let mut opts = write_options(&query, "PatchOptions", headers)?;
             let outcome = if let Some(apply) = apply {
                 // JSON is YAML; one decoder reads both.
@@ -305,9 +350,7 @@ async fn resource(
                     .apply(r, ns, name, info.subresource, config, &apply, &opts)
                     .await?
             } else {
-                let patch_body: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                    ApiError::bad_request(format!("the patch body is not valid JSON: {e}"))
-                })?;
+                let patch_body = super::bounded_decode::json(&bytes, "patch body")?;
                 if kind == PatchKind::Merge {
                     // A merge patch's keys are the object's: repeated ones are reported like a body's.
                     opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);
@@ -323,7 +366,7 @@ async fn resource(
             Ok(write_response(output, &info, include, outcome))
         }
         Verb::Delete => {
-            let bytes = read_body(body, state.limits.max_body_bytes).await?;
+            let bytes = read_body(state, body).await?;
             let opts = delete_options::parse(&query, &bytes)?;
             let outcome = objects.delete(r, ns, name, &opts).await?;
             let deleted = outcome
@@ -337,7 +380,7 @@ async fn resource(
             }
         }
         Verb::DeleteCollection => {
-            let bytes = read_body(body, state.limits.max_body_bytes).await?;
+            let bytes = read_body(state, body).await?;
             let opts = delete_options::parse(&query, &bytes)?;
             let list = objects
                 .delete_collection(r, ns, &list_options(&query)?, &opts)

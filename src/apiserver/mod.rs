@@ -2,25 +2,31 @@
 //! kube-aggregator, over HTTPS, to kubectl, client-go and kube-rs.
 //!
 //! Layout: `objects` (object semantics) on `storage` (versioned key-value store) know nothing of
-//! HTTP. The HTTP side: `server` (TLS accept loop), `router` (pipeline), `auth` and `limits`
-//! (layers), `handlers` + `watch` (verbs), `request` (path → verb/kind), `negotiation`,
+//! HTTP. The HTTP side: `server` (TLS accept loop), `connection` (per-connection requests in
+//! flight, idle close), `parse_error_status` (Status bodies for hyper's own answers), `router`
+//! (pipeline), `auth` and `limits` (layers), `handlers` + `watch` (verbs), `request` (path →
+//! verb/kind), `list_validation`, `negotiation`, `bounded_decode` (bodies within an allowance),
 //! `render`, `table`, `status` (errors), `discovery`, `openapi`, `health`, `metrics`,
 //! `kubeconfig`.
 
 pub mod auth;
+pub mod bounded_decode;
 pub mod coder;
 pub mod compression;
+pub mod connection;
 pub mod delete_options;
 pub mod discovery;
 pub mod handlers;
 pub mod health;
 pub mod kubeconfig;
 pub mod limits;
+pub mod list_validation;
 pub mod metrics;
 pub mod namespace_informer;
 pub mod negotiation;
 pub mod objects;
 pub mod openapi;
+pub mod parse_error_status;
 pub mod reflect;
 pub mod render;
 pub mod request;
@@ -104,6 +110,22 @@ pub struct ApiserverArgs {
     #[arg(long, default_value_t = 400)]
     pub max_requests_inflight: usize,
 
+    /// Bytes of request bodies held at once across all requests (read so far, until the
+    /// request ends); a body that would go over gets 429 and Retry-After. At least the largest
+    /// body one request may send (3 MiB).
+    #[arg(long, default_value_t = state::DEFAULT_MAX_BODY_BYTES_INFLIGHT)]
+    pub max_request_body_bytes_inflight: usize,
+
+    /// A connection with no request in flight (an idle HTTP/1.1 keep-alive connection, an
+    /// HTTP/2 connection without open streams) is closed after this long; 0s never closes one.
+    /// Watches are requests in flight.
+    #[arg(long, default_value = "90s", value_parser = parse_duration)]
+    pub idle_connection_timeout: Duration,
+
+    /// Streams one HTTP/2 connection may have open at once (each watch is one).
+    #[arg(long, default_value_t = server::DEFAULT_HTTP2_MAX_STREAMS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http2_max_streams_per_connection: u32,
+
     /// On shutdown, keep serving this long with /readyz failing so load balancers drain first.
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub shutdown_delay_duration: Duration,
@@ -129,6 +151,9 @@ impl Default for ApiserverArgs {
             request_timeout: Duration::from_secs(60),
             min_request_timeout: 1800,
             max_requests_inflight: 400,
+            max_request_body_bytes_inflight: state::DEFAULT_MAX_BODY_BYTES_INFLIGHT,
+            idle_connection_timeout: server::DEFAULT_IDLE_TIMEOUT,
+            http2_max_streams_per_connection: server::DEFAULT_HTTP2_MAX_STREAMS,
             shutdown_delay_duration: Duration::ZERO,
             storage: Default::default(),
             coder: Default::default(),
@@ -194,6 +219,7 @@ impl Limits {
             request_timeout: args.request_timeout,
             min_watch_timeout: Duration::from_secs(args.min_request_timeout.max(1)),
             max_requests_inflight: args.max_requests_inflight,
+            max_body_bytes_inflight: args.max_request_body_bytes_inflight,
             ..Limits::default()
         }
     }
@@ -338,10 +364,15 @@ pub async fn start_with_authorizer(
         }
         stop_trigger.cancel();
     });
+    let connection_limits = server::ConnectionLimits {
+        idle_timeout: args.idle_connection_timeout,
+        http2_max_streams: args.http2_max_streams_per_connection,
+    };
     let task = tokio::spawn(server::serve(
         listener,
         tls,
         app,
+        connection_limits,
         stop,
         Duration::from_secs(30),
     ));

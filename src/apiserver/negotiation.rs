@@ -185,18 +185,12 @@ pub fn patch_kind(content_type: Option<&str>) -> Result<PatchKind, ApiError> {
     }
 }
 
-/// Decodes a JSON or YAML body into a JSON value.
+/// Decodes a JSON or YAML body into a JSON value, within the memory a body of its size may
+/// cost (`bounded_decode`: 413 beyond it).
 pub fn decode_body(format: BodyFormat, body: &[u8]) -> Result<serde_json::Value, ApiError> {
     match format {
-        BodyFormat::Json => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
-        BodyFormat::Yaml => {
-            let text = std::str::from_utf8(body)
-                .map_err(|e| ApiError::bad_request(format!("the YAML body is not UTF-8: {e}")))?;
-            serde_saphyr::from_str::<serde_json::Value>(text).map_err(|e| {
-                ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
-            })
-        }
+        BodyFormat::Json => super::bounded_decode::json(body, "request body"),
+        BodyFormat::Yaml => super::bounded_decode::yaml(body),
     }
 }
 

@@ -206,7 +206,15 @@ pub fn parse_target(method: &Method, rest: &str, query: &Query) -> Result<Target
         (true, &Method::PUT) => Verb::Update,
         (true, &Method::PATCH) => Verb::Patch,
         (true, &Method::DELETE) if subresource.is_none() => Verb::Delete,
-        _ => return Err(ApiError::method_not_allowed(method, &path_desc())),
+        _ => {
+            let writable_collection = namespace.is_some() || !resource.namespaced;
+            let allow = allowed_methods(name.is_some(), writable_collection, subresource);
+            return Err(ApiError::method_not_allowed_with(
+                method,
+                &path_desc(),
+                allow,
+            ));
+        }
     };
     Ok(Target::Resource(RequestInfo {
         verb,
@@ -215,6 +223,21 @@ pub fn parse_target(method: &Method, rest: &str, query: &Query) -> Result<Target
         name,
         subresource,
     }))
+}
+
+/// The methods a resource path serves, for the `Allow` header of a 405 (what the match in
+/// [`parse_target`] accepts for the same path).
+fn allowed_methods(
+    object: bool,
+    writable_collection: bool,
+    subresource: Option<Subresource>,
+) -> &'static str {
+    match (object, subresource) {
+        (true, Some(_)) => "GET, PUT, PATCH",
+        (true, None) => "GET, PUT, PATCH, DELETE",
+        (false, _) if writable_collection => "GET, POST, DELETE",
+        (false, _) => "GET",
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,10 @@ use super::openapi::OpenApi;
 use crate::api::registry::{ResourceDescriptor, ServedBy};
 use crate::apiserver::objects::Objects;
 
+/// Default of `--max-request-body-bytes-inflight`: ten bodies of the largest size at once, or
+/// thousands of typical (few KiB) ones.
+pub const DEFAULT_MAX_BODY_BYTES_INFLIGHT: usize = 32 * 1024 * 1024;
+
 /// Request limits, from flags.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -25,6 +29,9 @@ pub struct Limits {
     pub min_watch_timeout: Duration,
     /// Non-watch requests served at once; more get 429.
     pub max_requests_inflight: usize,
+    /// Bytes of request bodies held at once across requests; a body that would go over gets 429.
+    /// Never below `max_body_bytes`, or the largest allowed body could never be read.
+    pub max_body_bytes_inflight: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +41,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(60),
             min_watch_timeout: Duration::from_secs(1800),
             max_requests_inflight: 400,
+            max_body_bytes_inflight: DEFAULT_MAX_BODY_BYTES_INFLIGHT,
         }
     }
 }
@@ -47,6 +55,8 @@ pub struct AppState {
     /// Authentication and authorization of the API routes (disabled unless built from flags).
     pub auth: Auth,
     pub inflight: Arc<tokio::sync::Semaphore>,
+    /// One permit per request-body byte held (`Limits::max_body_bytes_inflight`).
+    pub body_bytes: Arc<tokio::sync::Semaphore>,
     /// Set once shutdown starts: `/readyz` fails while in-flight work finishes.
     pub draining: AtomicBool,
     /// Cancelled when the listener stops; open watches end on it.
@@ -64,6 +74,12 @@ impl AppState {
             metrics: Metrics::new(),
             inflight: Arc::new(tokio::sync::Semaphore::new(
                 limits.max_requests_inflight.max(1),
+            )),
+            body_bytes: Arc::new(tokio::sync::Semaphore::new(
+                limits
+                    .max_body_bytes_inflight
+                    .max(limits.max_body_bytes)
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
             limits,
             auth: Auth::disabled(),

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub message: String,
     /// Boxed: most errors have none, and a small error keeps every `Result` small.
     pub details: Option<Box<StatusDetails>>,
+    /// The `Allow` header of a 405: the methods the path does serve.
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            allow: None,
         }
     }
 
@@ -64,6 +67,13 @@ impl ApiError {
                 "the server does not allow this method on the requested resource ({method} {what})"
             ),
         )
+    }
+
+    /// A 405 that names the methods the path serves in `Allow` (RFC 9110 requires it).
+    pub fn method_not_allowed_with(method: &http::Method, what: &str, allow: &'static str) -> Self {
+        let mut error = Self::method_not_allowed(method, what);
+        error.allow = Some(allow);
+        error
     }
 
     pub fn not_acceptable(accept: &str) -> Self {
@@ -349,6 +359,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Some(allow) = self.allow {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
         // Clients back off by Retry-After; kube mirrors details.retryAfterSeconds into it.
         if let Some(secs) = self.details.as_ref().and_then(|d| d.retry_after_seconds)
             && secs > 0

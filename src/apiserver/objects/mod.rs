@@ -21,7 +21,7 @@ mod patch;
 mod read;
 mod selectors;
 mod validation;
-mod versions;
+pub(crate) mod versions;
 mod watch;
 mod write;
 
