@@ -665,3 +665,40 @@ async fn request_body_bytes_in_flight_are_bounded() {
     let after = app.clone().oneshot(sized("after")).await.unwrap();
     assert_eq!(after.status(), StatusCode::CREATED);
 }
+
+/// A request refused before its body matters (unsupported patch type, options a patch may not
+/// carry) still gets its answer when the client is sending a large body: the server reads the
+/// body first, so it never closes a connection on unread bytes, which the kernel turns into a
+/// reset that can destroy the answer before the client reads it (about half of these were lost
+/// when the refusal came first).
+#[tokio::test(flavor = "multi_thread")]
+async fn early_refusals_reach_a_client_still_sending_its_body() {
+    let server = TestServer::start().await;
+    let http = server.http();
+    let path = ws_path("default", Some("big"));
+    let body = format!(
+        "{{\"metadata\":{{\"annotations\":{{\"a\":\"{}\"}}}}}}",
+        "x".repeat(200 * 1024)
+    );
+    for _ in 0..30 {
+        let unsupported = raw(
+            &http,
+            Method::PATCH,
+            &path,
+            &[("content-type", "application/x-unknown-patch")],
+            body.clone(),
+        )
+        .await;
+        assert_status(&unsupported, 415, "UnsupportedMediaType");
+        let forced = raw(
+            &http,
+            Method::PATCH,
+            &format!("{path}?force=true"),
+            &[("content-type", "application/merge-patch+json")],
+            body.clone(),
+        )
+        .await;
+        assert_status(&forced, 422, "Invalid");
+    }
+    server.stop().await;
+}

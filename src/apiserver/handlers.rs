@@ -80,6 +80,16 @@ struct ReadBody {
     _reserved: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
+impl ReadBody {
+    /// What a verb without a body reads.
+    fn empty() -> Self {
+        ReadBody {
+            bytes: Vec::new(),
+            _reserved: None,
+        }
+    }
+}
+
 impl std::ops::Deref for ReadBody {
     type Target = [u8];
 
@@ -296,6 +306,16 @@ async fn resource(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // The body of every verb that carries one is read before any check that can refuse the
+    // request: an answer sent while the client is still writing ends with the connection closed
+    // on unread bytes, which makes the kernel reset it, and the client can lose the answer (Go's
+    // server reads up to 256 KiB of an unread body for the same reason). read_body is bounded.
+    let bytes = match info.verb {
+        Verb::Create | Verb::Update | Verb::Patch | Verb::Delete | Verb::DeleteCollection => {
+            read_body(state, body).await?
+        }
+        Verb::Get | Verb::List | Verb::Watch => ReadBody::empty(),
+    };
     let output = negotiation::negotiate(header_str(headers, header::ACCEPT))?;
     let include = IncludeObject::parse(query.get("includeObject"))?;
     let r = info.resource;
@@ -318,7 +338,6 @@ async fn resource(
         }
         Verb::Create | Verb::Update => {
             let format = negotiation::body_format(header_str(headers, header::CONTENT_TYPE))?;
-            let bytes = read_body(state, body).await?;
             let object = negotiation::decode_body(format, &bytes)?;
             let options_kind = if info.verb == Verb::Create {
                 "CreateOptions"
@@ -341,7 +360,6 @@ async fn resource(
         Verb::Patch => {
             let kind = negotiation::patch_kind(header_str(headers, header::CONTENT_TYPE))?;
             let apply = apply_options(kind, &query)?;
-            let bytes = read_body(state, body).await?;
             let mut opts = write_options(&query, "PatchOptions", headers)?;
             let outcome = if let Some(apply) = apply {
                 // JSON is YAML; one decoder reads both.
@@ -366,7 +384,6 @@ async fn resource(
             Ok(write_response(output, &info, include, outcome))
         }
         Verb::Delete => {
-            let bytes = read_body(state, body).await?;
             let opts = delete_options::parse(&query, &bytes)?;
             let outcome = objects.delete(r, ns, name, &opts).await?;
             let deleted = outcome
@@ -380,7 +397,6 @@ async fn resource(
             }
         }
         Verb::DeleteCollection => {
-            let bytes = read_body(state, body).await?;
             let opts = delete_options::parse(&query, &bytes)?;
             let list = objects
                 .delete_collection(r, ns, &list_options(&query)?, &opts)
