@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct AggregatedServer {
     _process: GuardedChild,
     pub port: u16,
+    /// The server's stdout and stderr (its logs).
+    pub log: PathBuf,
 }
 
 impl AggregatedServer {
@@ -79,6 +82,7 @@ impl AggregatedServer {
         AggregatedServer {
             _process: process,
             port,
+            log,
         }
     }
 }
