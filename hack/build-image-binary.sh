@@ -7,6 +7,7 @@
 # Usage: hack/build-image-binary.sh [--debug] [--out PATH]
 #   --debug     build the dev profile instead of release (faster; same target and checks)
 #   --out PATH  where to copy the binary (default: target/image/coder-k8s)
+# CARGO_TARGET_DIR is honoured (a separate one keeps a long build from locking target/).
 #
 # Needs what the build stage installs: the Rust musl std (`rustup target add`, tried here when
 # missing), musl-gcc (Debian's musl-tools: ring and jemalloc compile C) and protoc when a
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     --debug) profile=(); profile_dir=debug ;;
     --out) out="${2:?--out needs a path}"; shift ;;
     --out=*) out="${1#--out=}" ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -45,7 +46,7 @@ fi
 # cc-rs picks musl-gcc for the C parts when the target is musl; rustc links with its own
 # self-contained musl objects, as in the image.
 cargo build "${profile[@]}" --locked --target x86_64-unknown-linux-musl --bin coder-k8s
-binary="target/$target/$profile_dir/coder-k8s"
+binary="${CARGO_TARGET_DIR:-target}/$target/$profile_dir/coder-k8s"
 mkdir -p "$(dirname "$out")"
 cp "$binary" "$out"
 

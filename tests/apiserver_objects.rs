@@ -1032,6 +1032,17 @@ async fn demo_data_looks_like_a_coderd_behind_each_namespace() {
             .iter()
             .find(|c| c["type"] == "Ready")
             .unwrap_or_else(|| panic!("{name}: no Ready condition"));
+        let reachable = w["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "CoderReachable")
+            .unwrap_or_else(|| panic!("{name}: no CoderReachable condition"));
+        assert_eq!(
+            (&reachable["status"], &reachable["reason"]),
+            (&json!("Unknown"), &json!("DemoData")),
+            "no coderd answered for a demo object"
+        );
         let status = demo_status(&w, "latestBuildStatus");
         assert_eq!(
             ready["status"],

@@ -202,7 +202,7 @@ pub async fn seed(objects: &Objects) -> Result<SeedReport, Error> {
         let spec = template_spec(&record);
         let outcome = create(objects, mapping::templates(), &object, spec).await?;
         if let Some(created) = record_outcome(&mut report, object, outcome) {
-            let status = mapping::template_status(&record, &created.body);
+            let status = no_coderd_behind(mapping::template_status(&record, &created.body));
             set_status(objects, mapping::templates(), &created.object, status).await?;
         }
     }
@@ -216,7 +216,7 @@ pub async fn seed(objects: &Objects) -> Result<SeedReport, Error> {
         let spec = workspace_spec(&record);
         let outcome = create(objects, mapping::workspaces(), &object, spec).await?;
         if let Some(created) = record_outcome(&mut report, object, outcome) {
-            let status = mapping::workspace_status(&record, &created.body);
+            let status = no_coderd_behind(mapping::workspace_status(&record, &created.body));
             set_status(objects, mapping::workspaces(), &created.object, status).await?;
         }
     }
@@ -306,6 +306,26 @@ fn refused_by_namespace_lifecycle(error: &Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// The mapping marks coderd reachable, as it is after a real sync; a demo object says instead
+/// that no coderd stands behind it, so `kubectl describe` does not mislead.
+fn no_coderd_behind(mut status: Value) -> Value {
+    let conditions = status
+        .get_mut("conditions")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten();
+    for condition in conditions {
+        if condition["type"] == mapping::CODER_REACHABLE {
+            condition["status"] = "Unknown".into();
+            condition["reason"] = "DemoData".into();
+            condition["message"] =
+                "a --demo-data object: status as a coderd would report it, no coderd behind it"
+                    .into();
+        }
+    }
+    status
 }
 
 /// Create drops status (it belongs to the status subresource), so it is set there.
