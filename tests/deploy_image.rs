@@ -371,3 +371,35 @@ fn build_script_runs_the_dockerfiles_cargo_command() {
     }
     assert!(script.contains("rustup target add x86_64-unknown-linux-musl"));
 }
+
+/// The GitOps examples apply a layer of deploy/ from git, where `kustomize edit` cannot reach:
+/// they set the image in the Argo CD Application / Flux Kustomization instead.
+#[test]
+fn gitops_examples_set_the_coder_k8s_image() {
+    let dir = repo().join("examples/gitops");
+    let doc_of_kind = |file: &str, kind: &str| -> Value {
+        let text = std::fs::read_to_string(dir.join(file)).expect("example");
+        text.split("\n---\n")
+            .map(|chunk| serde_saphyr::from_str::<Value>(chunk).expect("YAML"))
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("{file}: no {kind}"))
+    };
+    let argo = doc_of_kind("argocd-application.yaml", "Application");
+    let images = argo["spec"]["source"]["kustomize"]["images"]
+        .as_array()
+        .expect("Application spec.source.kustomize.images");
+    assert!(
+        images.iter().any(|i| i
+            .as_str()
+            .is_some_and(|i| i.starts_with(&format!("{IMAGE_PLACEHOLDER}=")))),
+        "{images:?}"
+    );
+    let flux = doc_of_kind("flux-kustomization.yaml", "Kustomization");
+    let images = flux["spec"]["images"]
+        .as_array()
+        .expect("Kustomization spec.images");
+    assert!(
+        images.iter().any(|i| i["name"] == IMAGE_PLACEHOLDER),
+        "{images:?}"
+    );
+}
