@@ -311,17 +311,128 @@ async fn get_watch_sees_a_concurrent_change() {
     server.stop().await;
 }
 
+/// A `kubectl get` table cut at its header's column starts: (header, cells) per row. kubectl
+/// pads columns to a common start, and an empty cell is blank, so splitting on whitespace would
+/// shift the cells after it.
+fn table_cells(table: &str) -> Vec<Vec<(String, String)>> {
+    let mut lines = table.lines();
+    let header = lines.next().unwrap_or_default();
+    let mut starts = Vec::new();
+    let mut previous = ' ';
+    for (i, c) in header.char_indices() {
+        if c != ' ' && previous == ' ' {
+            starts.push(i);
+        }
+        previous = c;
+    }
+    lines
+        .map(|line| {
+            starts
+                .iter()
+                .enumerate()
+                .map(|(n, &start)| {
+                    let end = starts
+                        .get(n + 1)
+                        .copied()
+                        .unwrap_or(line.len())
+                        .min(line.len());
+                    let name = header[start..].split(' ').next().unwrap_or_default();
+                    let cell = line.get(start.min(line.len())..end).unwrap_or_default();
+                    (name.to_string(), cell.trim().to_string())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn table_cells_keeps_blank_cells_in_place() {
+    let table = "NAME   OWNER   RUNNING\nalpha           true\n";
+    assert_eq!(
+        table_cells(table),
+        [[
+            ("NAME".to_string(), "alpha".to_string()),
+            ("OWNER".to_string(), String::new()),
+            ("RUNNING".to_string(), "true".to_string()),
+        ]]
+    );
+}
+
+/// The README quick start: `--demo-data` on the in-memory store shows, in every printer column
+/// of every demo object, what the kinds are for (owners, templates, statuses, organizations,
+/// active versions, when last used or updated), as a coderd behind the namespace would.
 #[tokio::test(flavor = "multi_thread")]
-async fn demo_data_quickstart() {
+async fn demo_data_quickstart_fills_every_column() {
     let mut a = args();
     a.demo_data = true;
     let server = TestServer::start_with(a, coder_k8s::apiserver::memory_objects()).await;
-    let table = server.kubectl_ok(&["get", "coderworkspaces", "-A"]).await;
-    // A header and the three demo workspaces.
-    assert_eq!(table.lines().count(), 4, "{table}");
-    let templates = server
-        .kubectl_ok(&["get", "codertemplates", "-A", "-o", "name"])
-        .await;
-    assert_eq!(templates.lines().count(), 3, "{templates}");
+    let expected = [
+        (
+            "coderworkspaces",
+            vec![
+                "NAMESPACE",
+                "NAME",
+                "OWNER",
+                "TEMPLATE",
+                "RUNNING",
+                "STATUS",
+                "LASTUSED",
+                "AGE",
+            ],
+            vec!["dev-workspace", "staging-workspace", "sandbox-workspace"],
+        ),
+        (
+            "codertemplates",
+            vec![
+                "NAMESPACE",
+                "NAME",
+                "ORGANIZATION",
+                "ACTIVEVERSION",
+                "DEPRECATED",
+                "UPDATED",
+                "AGE",
+            ],
+            vec!["platform-template", "starter-template", "docs-template"],
+        ),
+    ];
+    for (resource, columns, names) in expected {
+        let table = server.kubectl_ok(&["get", resource, "-A"]).await;
+        let rows = table_cells(&table);
+        let row_names: Vec<&str> = rows.iter().map(|r| r[1].1.as_str()).collect();
+        assert_eq!(row_names, names, "{table}");
+        for row in &rows {
+            let headers: Vec<&str> = row.iter().map(|(h, _)| h.as_str()).collect();
+            assert_eq!(headers, columns, "{table}");
+            for (header, cell) in row {
+                assert!(
+                    !cell.is_empty() && !cell.starts_with('<'),
+                    "{resource} {}: column {header} is {cell:?}\n{table}",
+                    row[1].1
+                );
+            }
+        }
+        // Not just filled: the values say what each object is.
+        let cell = |name: &str, header: &str| {
+            rows.iter()
+                .find(|r| r[1].1 == name)
+                .and_then(|r| r.iter().find(|(h, _)| h == header))
+                .map(|(_, c)| c.clone())
+                .unwrap_or_default()
+        };
+        if resource == "coderworkspaces" {
+            assert_eq!(cell("dev-workspace", "STATUS"), "running", "{table}");
+            assert_eq!(cell("staging-workspace", "STATUS"), "stopped", "{table}");
+            assert_eq!(cell("sandbox-workspace", "STATUS"), "failed", "{table}");
+            assert_eq!(cell("staging-workspace", "RUNNING"), "false", "{table}");
+            assert_eq!(cell("dev-workspace", "TEMPLATE"), "starter-template");
+        } else {
+            assert_eq!(cell("platform-template", "DEPRECATED"), "true", "{table}");
+            assert_eq!(
+                cell("docs-template", "ORGANIZATION"),
+                "docs-team",
+                "{table}"
+            );
+        }
+    }
     server.stop().await;
 }

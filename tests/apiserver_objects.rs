@@ -970,70 +970,160 @@ async fn delete_collection_honours_selectors() {
     assert_eq!(names, ["b", "d"]);
 }
 
+/// The demo objects' status fields, by the paths their printer columns read.
+fn demo_status(o: &Value, field: &str) -> String {
+    o["status"][field]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            panic!(
+                "status.{field} of {}: {}",
+                o["metadata"]["name"], o["status"]
+            )
+        })
+}
+
+async fn demo_get(o: &Objects, r: &'static ResourceDescriptor, ns: &str, name: &str) -> Value {
+    o.get(r, Some(ns), name).await.unwrap().to_value().unwrap()
+}
+
 #[tokio::test]
-async fn demo_data_has_the_six_objects() {
+async fn demo_data_looks_like_a_coderd_behind_each_namespace() {
+    use coder_k8s::apiserver::objects::demo;
     let o = objects();
-    coder_k8s::apiserver::objects::demo::seed(&o).await.unwrap();
-    // Seeding again is harmless.
-    coder_k8s::apiserver::objects::demo::seed(&o).await.unwrap();
+    let report = demo::seed(&o).await.unwrap();
+    assert_eq!(report.created.len(), 6, "{report:?}");
+    assert!(report.skipped.is_empty() && report.existing.is_empty());
+    // Seeding again is harmless: everything is already there.
+    let again = demo::seed(&o).await.unwrap();
+    assert_eq!((again.created.len(), again.existing.len()), (0, 6));
     assert_eq!(o.count().await, 6);
-    let expect = [
-        (
-            workspaces(),
-            "default",
-            "dev-workspace",
-            true,
-            "2030-01-01T18:00:00Z",
-        ),
-        (
-            workspaces(),
-            "default",
-            "staging-workspace",
-            false,
-            "2030-01-02T18:00:00Z",
-        ),
-        (
-            workspaces(),
-            "sandbox",
-            "sandbox-workspace",
-            true,
-            "2030-01-03T18:00:00Z",
-        ),
-        (
-            templates(),
-            "default",
-            "starter-template",
-            true,
-            "2030-01-04T18:00:00Z",
-        ),
-        (
-            templates(),
-            "default",
-            "platform-template",
-            false,
-            "2030-01-05T18:00:00Z",
-        ),
-        (
-            templates(),
-            "sandbox",
-            "docs-template",
-            true,
-            "2030-01-06T18:00:00Z",
-        ),
-    ];
-    for (r, ns, name, running, shutdown) in expect {
-        let object = o.get(r, Some(ns), name).await.unwrap();
+
+    let now = jiff::Timestamp::now();
+    let mut build_statuses = Vec::new();
+    for (ns, name, running) in [
+        ("default", "dev-workspace", true),
+        ("default", "staging-workspace", false),
+        ("sandbox", "sandbox-workspace", true),
+    ] {
+        let w = demo_get(&o, workspaces(), ns, name).await;
+        assert_eq!(w["spec"]["running"], running, "{name}");
+        assert_eq!(w["metadata"]["labels"][demo::DEMO_LABEL], "true");
+        for field in ["ownerName", "organizationName", "id", "latestBuildID"] {
+            assert!(!demo_status(&w, field).is_empty(), "{name}: {field}");
+        }
+        // The workspace's template is a demo template of the same namespace and organization.
+        let template = demo_get(&o, templates(), ns, &demo_status(&w, "templateName")).await;
+        assert_eq!(w["spec"]["templateName"], template["metadata"]["name"]);
         assert_eq!(
-            object.to_value().unwrap()["spec"]["running"],
-            running,
-            "{name}"
+            demo_status(&w, "organizationName"),
+            demo_status(&template, "organizationName")
         );
+        // Last used in the past, and recently enough to read as an age.
+        let used: jiff::Timestamp = demo_status(&w, "lastUsedAt").parse().unwrap();
+        assert!(
+            used < now && now.duration_since(used).as_hours() < 24 * 7,
+            "{used}"
+        );
+        // As the Coder backend writes them: a Ready condition from the latest build.
+        let ready = w["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap_or_else(|| panic!("{name}: no Ready condition"));
+        let reachable = w["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "CoderReachable")
+            .unwrap_or_else(|| panic!("{name}: no CoderReachable condition"));
         assert_eq!(
-            object.to_value().unwrap()["status"]["autoShutdown"],
-            shutdown,
-            "{name}"
+            (&reachable["status"], &reachable["reason"]),
+            (&json!("Unknown"), &json!("DemoData")),
+            "no coderd answered for a demo object"
         );
+        let status = demo_status(&w, "latestBuildStatus");
+        assert_eq!(
+            ready["status"],
+            if status == "running" { "True" } else { "False" }
+        );
+        // Only a running workspace has an automatic shutdown, in the future.
+        match w["status"]["autoShutdown"].as_str() {
+            Some(at) => {
+                assert_eq!(status, "running", "{name}");
+                assert!(at.parse::<jiff::Timestamp>().unwrap() > now);
+            }
+            None => assert_ne!(status, "running", "{name}"),
+        }
+        build_statuses.push(status);
     }
+    assert_eq!(build_statuses, ["running", "stopped", "failed"]);
+
+    let mut organizations = std::collections::BTreeSet::new();
+    for (ns, name) in [
+        ("default", "starter-template"),
+        ("default", "platform-template"),
+        ("sandbox", "docs-template"),
+    ] {
+        let t = demo_get(&o, templates(), ns, name).await;
+        let version = demo_status(&t, "activeVersionID");
+        assert!(uuid::Uuid::parse_str(&version).is_ok(), "{version}");
+        assert!(t["status"]["deprecated"].is_boolean(), "{name}");
+        let updated: jiff::Timestamp = demo_status(&t, "updatedAt").parse().unwrap();
+        assert!(updated < now, "{name}");
+        assert!(
+            t["spec"]["displayName"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty())
+        );
+        organizations.insert(demo_status(&t, "organizationName"));
+    }
+    assert_eq!(organizations.len(), 2, "{organizations:?}");
+}
+
+/// Namespaces for the demo test of namespace lifecycle: only `default` exists.
+struct OnlyDefault;
+
+impl coder_k8s::apiserver::objects::namespaces::NamespaceLookup for OnlyDefault {
+    fn phase<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Option<coder_k8s::apiserver::objects::namespaces::NamespacePhase>, String>,
+    > {
+        use coder_k8s::apiserver::objects::namespaces::NamespacePhase;
+        Box::pin(async move { Ok((name == "default").then_some(NamespacePhase::Active)) })
+    }
+}
+
+#[tokio::test]
+async fn demo_data_skips_the_objects_of_missing_namespaces() {
+    let o = objects().with_namespace_lifecycle(Arc::new(OnlyDefault));
+    let report = coder_k8s::apiserver::objects::demo::seed(&o).await.unwrap();
+    let skipped: Vec<String> = report
+        .skipped
+        .iter()
+        .map(|s| format!("{}: {}", s.object, s.reason))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            r#"codertemplates/sandbox/docs-template: namespaces "sandbox" not found"#,
+            r#"coderworkspaces/sandbox/sandbox-workspace: namespaces "sandbox" not found"#,
+        ]
+    );
+    assert_eq!(report.created.len(), 4, "{report:?}");
+    assert_eq!(o.count().await, 4);
+    // The default namespace's objects are complete (status set after the create).
+    let dev = o
+        .get(workspaces(), Some("default"), "dev-workspace")
+        .await
+        .unwrap()
+        .to_value()
+        .unwrap();
+    assert_eq!(dev["status"]["latestBuildStatus"], "running");
 }
 
 #[tokio::test]

@@ -81,7 +81,9 @@ pub struct ApiserverArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
 
-    /// Preload the six demo objects (`--demo-data`, `--demo-data=true|false`).
+    /// Preload the six demo objects (`--demo-data`, `--demo-data=true|false`): workspaces and
+    /// templates as a coderd would show them. Against a cluster, ones whose namespace does not
+    /// exist are skipped (logged).
     #[arg(
         long,
         default_value = "false",
@@ -316,10 +318,10 @@ pub async fn start_with_authorizer(
     };
 
     if args.demo_data {
-        objects::demo::seed(&objects)
+        let report = objects::demo::seed(&objects)
             .await
             .map_err(Error::DemoData)?;
-        tracing::info!("loaded the demo objects");
+        log_demo_data(&report);
     }
 
     let bind = SocketAddr::new(args.bind_address, args.secure_port);
@@ -383,6 +385,30 @@ pub async fn start_with_authorizer(
         kubeconfig: kubeconfig_text,
         task,
     })
+}
+
+/// What `--demo-data` did. Objects refused by namespace lifecycle (no `sandbox` namespace in
+/// the cluster) are named with the refusal: the server serves the rest.
+fn log_demo_data(report: &objects::demo::SeedReport) {
+    let names = |list: &[objects::demo::DemoObject]| {
+        list.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for skipped in &report.skipped {
+        tracing::warn!(
+            object = %skipped.object,
+            reason = %skipped.reason,
+            "demo object skipped: its namespace cannot take it (create the namespace and restart to get it)"
+        );
+    }
+    tracing::info!(
+        created = %names(&report.created),
+        existing = %names(&report.existing),
+        skipped = report.skipped.len(),
+        "loaded the demo objects"
+    );
 }
 
 /// The cluster the Coder backend reads CoderControlPlanes and token Secrets from: delegated

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -19,8 +20,8 @@ pub const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct AggregatedServer {
     _process: GuardedChild,
     pub port: u16,
-    /// Where the server's stdout and stderr go.
-    pub log: std::path::PathBuf,
+    /// The server's stdout and stderr (its logs).
+    pub log: PathBuf,
 }
 
 impl AggregatedServer {

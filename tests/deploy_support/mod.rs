@@ -97,3 +97,53 @@ pub fn of_kind<T: serde::de::DeserializeOwned>(docs: &[Value], kind: &str) -> Ve
         })
         .collect()
 }
+
+/// The one place the coder-k8s image is set: the kustomize component every layer includes.
+pub const IMAGE_COMPONENT: &str = "deploy/base/image/kustomization.yaml";
+
+/// The name every coder-k8s container of deploy/ is written with, before kustomize sets it.
+pub const IMAGE_PLACEHOLDER: &str = "coder-k8s-rs";
+
+/// `newName:newTag` of the placeholder's entry in [`IMAGE_COMPONENT`].
+pub fn configured_image() -> String {
+    let path = repo().join(IMAGE_COMPONENT);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{IMAGE_COMPONENT}: {e}"));
+    let doc: Value =
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{IMAGE_COMPONENT}: {e}"));
+    let images = doc["images"].as_array().expect("an images: list");
+    assert_eq!(images.len(), 1, "{IMAGE_COMPONENT}: one image entry");
+    let entry = &images[0];
+    assert_eq!(entry["name"], IMAGE_PLACEHOLDER, "{IMAGE_COMPONENT}");
+    let name = entry["newName"].as_str().expect("newName");
+    let tag = entry["newTag"].as_str().expect("newTag (quoted)");
+    format!("{name}:{tag}")
+}
+
+/// Images of other projects that deploy/ runs on purpose, by repository.
+pub const THIRD_PARTY_IMAGES: &[&str] = &["registry.k8s.io/etcd"];
+
+/// Every container (init containers too) of every workload in `docs`, as
+/// (`Kind name container`, image).
+pub fn container_images(docs: &[Value]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for doc in docs {
+        let kind = doc["kind"].as_str().unwrap_or_default();
+        let spec = match kind {
+            "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "ReplicaSet" => {
+                &doc["spec"]["template"]["spec"]
+            }
+            "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            "Pod" => &doc["spec"],
+            _ => continue,
+        };
+        for list in ["initContainers", "containers"] {
+            for c in spec[list].as_array().into_iter().flatten() {
+                out.push((
+                    format!("{kind} {} container {}", doc["metadata"]["name"], c["name"]),
+                    c["image"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
