@@ -243,10 +243,28 @@ async fn deployment_becoming_ready_moves_phase_and_conditions() {
 }
 
 /// Every write of the controller is a server-side apply with field manager `coder-k8s` and
-/// force, except Events (created) and the finalizer, which kube's finalizer helper adds and
-/// removes with a JSON patch guarded by a `test` operation: an apply would recreate an object
-/// deleted in the meantime.
+/// force, except Events (created) and the finalizer, which the controller adds and removes
+/// with a JSON patch guarded by a `test` operation: an apply would recreate an object deleted
+/// in the meantime.
 fn assert_every_write_is_ours_and_server_side_apply(fake: &FakeKube) {
+    assert_writes(fake, 8);
+}
+
+/// The same, for a control plane with fewer children (at least `min` writes besides Events).
+fn assert_every_write_is_ours_and_server_side_apply_or_event(fake: &FakeKube) {
+    assert_writes(fake, 6);
+    let events: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.client == "controller" && r.resource == "events")
+        .collect();
+    for event in events {
+        assert_eq!(event.verb, "create", "{event:?}");
+        assert_eq!(event.content_type, "application/json", "{event:?}");
+    }
+}
+
+fn assert_writes(fake: &FakeKube, min: usize) {
     let requests = fake.requests();
     let writes: Vec<_> = requests
         .iter()
@@ -254,7 +272,7 @@ fn assert_every_write_is_ours_and_server_side_apply(fake: &FakeKube) {
         .filter(|r| matches!(r.verb.as_str(), "create" | "update" | "patch"))
         .filter(|r| r.resource != "events")
         .collect();
-    assert!(writes.len() >= 8, "{writes:#?}");
+    assert!(writes.len() >= min, "{writes:#?}");
     for write in writes {
         let finalizer_patch = write.resource == "codercontrolplanes"
             && write.subresource.is_none()
@@ -769,4 +787,215 @@ async fn probes_report_readiness_and_metrics_count_reconciles_and_errors() {
     controller.stop().await.unwrap();
     // The servers stop with the controller.
     assert!(http_get(health, "/healthz").await.is_none());
+}
+
+/// `coder_k8s_controller_reconciles_total` from /metrics.
+async fn reconciles(metrics: std::net::SocketAddr) -> u64 {
+    let (_, body) = http_get(metrics, "/metrics").await.expect("metrics answer");
+    body.lines()
+        .find_map(|l| l.strip_prefix("coder_k8s_controller_reconciles_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("reconciles_total")
+}
+
+/// The requests (all but LIST and WATCH, which serve every object at once) the controller sent
+/// about namespace `ns`, as `verb resource[/subresource] name`.
+fn requests_in(fake: &FakeKube, ns: &str) -> Vec<String> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.client == "controller" && r.namespace.as_deref() == Some(ns))
+        .filter(|r| !matches!(r.verb.as_str(), "list" | "watch"))
+        .map(|r| {
+            let resource = match &r.subresource {
+                Some(sub) => format!("{}/{sub}", r.resource),
+                None => r.resource.clone(),
+            };
+            format!(
+                "{} {resource} {}",
+                r.verb,
+                r.name.as_deref().unwrap_or_default()
+            )
+            .trim_end()
+            .to_string()
+        })
+        .collect()
+}
+
+/// A new control plane with the default spec costs exactly seven requests until it has
+/// converged, its Event included: one server-side apply per child, one for the status, one
+/// Event; no finalizer (nothing outside its namespace to clean up) and nothing sent twice,
+/// even though the children's own watch events start another reconcile right after the first.
+#[tokio::test]
+async fn a_default_control_plane_converges_in_seven_requests_including_its_event() {
+    let fake = FakeKube::new();
+    let metrics = free_address();
+    let settings = coder_k8s::controller::Settings {
+        metrics_bind_address: Some(metrics),
+        ..test_settings()
+    };
+    let controller = start(&fake, "controller", settings);
+    create_ccp(&fake, "coder", NS, json!({})).await;
+    wait_for_status(&fake, "coder").await;
+    eventually("the Created event", || {
+        fake.list("events.k8s.io", "events")
+            .into_iter()
+            .find(|e| e["reason"] == "Created")
+    })
+    .await;
+    // The children's watch events start another reconcile: it must find nothing to do.
+    for _ in 0..250 {
+        if reconciles(metrics).await >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        reconciles(metrics).await >= 2,
+        "the children's events started a reconcile"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let requests = requests_in(&fake, NS);
+    assert_eq!(
+        requests,
+        [
+            "patch serviceaccounts coder",
+            "patch roles coder-workspace-perms",
+            "patch rolebindings coder-workspace-perms",
+            "patch deployments coder",
+            "patch services coder",
+            "patch codercontrolplanes/status coder",
+            "create events",
+        ],
+        "requests per converged object (target: at most 7, Event included)"
+    );
+    assert_every_write_is_ours_and_server_side_apply_or_event(&fake);
+    let obj = ccp(&fake, NS, "coder").unwrap();
+    assert_eq!(obj.pointer("/metadata/finalizers"), None, "{obj:#}");
+    controller.stop().await.unwrap();
+}
+
+/// A converged object reconciled again (here: someone annotates its Service, which the
+/// controller keeps on purpose) costs no write at all.
+#[tokio::test]
+async fn a_converged_object_reconciled_again_writes_nothing() {
+    let fake = FakeKube::new();
+    let metrics = free_address();
+    let settings = coder_k8s::controller::Settings {
+        metrics_bind_address: Some(metrics),
+        ..test_settings()
+    };
+    let controller = start(&fake, "controller", settings);
+    create_ccp(&fake, "coder", NS, full_spec()).await;
+    wait_for_status(&fake, "coder").await;
+    make_deployment_ready(&fake, NS, "coder").await;
+    eventually("phase Ready", || {
+        ccp(&fake, NS, "coder").filter(|o| phase(o).as_deref() == Some("Ready"))
+    })
+    .await;
+    // Quiet: no reconcile for a while.
+    let mut before = reconciles(metrics).await;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let now = reconciles(metrics).await;
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    let writes_before = fake.requests().len();
+
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(fake.client("test"), NS);
+    services
+        .patch(
+            "coder",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"team": "platform"}}})),
+        )
+        .await
+        .unwrap();
+    for _ in 0..250 {
+        if reconciles(metrics).await > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        reconciles(metrics).await > before,
+        "the Service's event started a reconcile"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let writes: Vec<_> = fake.requests()[writes_before..]
+        .iter()
+        .filter(|r| r.client == "controller")
+        .filter(|r| !matches!(r.verb.as_str(), "list" | "watch" | "get"))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+    controller.stop().await.unwrap();
+}
+
+/// A control plane that stops naming workspace namespaces gives up its finalizer once their
+/// RBAC is gone, so deleting it no longer depends on the controller.
+#[tokio::test]
+async fn the_finalizer_is_held_only_while_other_namespaces_have_rbac() {
+    let fake = FakeKube::new();
+    let controller = start(&fake, "controller", test_settings());
+    create_ccp(&fake, "coder", NS, full_spec()).await;
+    wait_for_status(&fake, "coder").await;
+    assert_eq!(
+        ccp(&fake, NS, "coder")
+            .unwrap()
+            .pointer("/metadata/finalizers"),
+        Some(&json!([coder_k8s::controller::FINALIZER]))
+    );
+    // Added before the first object in another namespace was created.
+    let log = fake.requests();
+    let added = log
+        .iter()
+        .position(|r| {
+            r.client == "controller"
+                && r.resource == "codercontrolplanes"
+                && r.content_type == "application/json-patch+json"
+        })
+        .expect("finalizer added");
+    let foreign = log
+        .iter()
+        .position(|r| r.client == "controller" && r.namespace.as_deref() == Some("workspaces"))
+        .expect("RBAC in workspaces");
+    assert!(added < foreign);
+
+    let api: Api<CoderControlPlane> = Api::namespaced(fake.client("test"), NS);
+    api.patch(
+        "coder",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"rbac": {"workspaceNamespaces": null}}})),
+    )
+    .await
+    .unwrap();
+    eventually(
+        "finalizer removed after the RBAC in workspaces is gone",
+        || {
+            let obj = ccp(&fake, NS, "coder")?;
+            let released = obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(|f| f.is_empty());
+            let gone = fake
+                .get(
+                    "rbac.authorization.k8s.io",
+                    "roles",
+                    "workspaces",
+                    "coder-workspace-perms",
+                )
+                .is_none();
+            (released && gone).then_some(())
+        },
+    )
+    .await;
+    // Deleting it now goes through without the controller.
+    controller.stop().await.unwrap();
+    api.delete("coder", &DeleteParams::default()).await.unwrap();
+    assert!(ccp(&fake, NS, "coder").is_none());
 }

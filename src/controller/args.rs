@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::rate_limit::Limits;
+
 /// Flags of the controller.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Controller (--app=controller)")]
@@ -49,6 +51,31 @@ pub struct ControllerArgs {
     /// Address of the Prometheus /metrics endpoint.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub metrics_bind_address: SocketAddr,
+
+    /// Sustained requests per second to the Kubernetes API (client-side rate limit, as in
+    /// kube-controller-manager); a negative value turns the limit off.
+    #[arg(long, default_value_t = DEFAULT_QPS, value_parser = parse_qps, allow_negative_numbers = true)]
+    pub kube_api_qps: f32,
+
+    /// Requests to the Kubernetes API that may go out at once after a quiet period.
+    #[arg(long, default_value_t = DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub kube_api_burst: u32,
+}
+
+/// See docs/controller.md ("Load on the API server") for how these were chosen.
+pub const DEFAULT_QPS: f32 = 50.0;
+pub const DEFAULT_BURST: u32 = 100;
+
+fn parse_qps(text: &str) -> Result<f32, String> {
+    let qps: f32 = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a number: {e}"))?;
+    if !qps.is_finite() || qps == 0.0 {
+        return Err(
+            "must be a positive number of requests per second, or negative for no limit".into(),
+        );
+    }
+    Ok(qps)
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -129,6 +156,14 @@ impl ControllerArgs {
             max_backoff: None,
         }
     }
+
+    /// Client-side rate limit of the client [`super::run`] builds; `None`: unlimited.
+    pub fn rate_limit(&self) -> Option<Limits> {
+        (self.kube_api_qps > 0.0).then(|| Limits {
+            qps: f64::from(self.kube_api_qps),
+            burst: self.kube_api_burst,
+        })
+    }
 }
 
 /// Pod name (or host name) plus the process id and start time, unique across restarts.
@@ -203,6 +238,38 @@ mod tests {
         assert_eq!(parse(&["--leader-elect=false"]), Ok(false));
         assert_eq!(parse(&["--leader-elect", "--namespace=a"]), Ok(true));
         assert!(parse(&["--leader-elect=maybe"]).is_err());
+    }
+
+    #[test]
+    fn api_rate_limit_flags_resolve_to_limits() {
+        let limits = |args: &[&str]| {
+            Wrapper::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+                .map(|w| w.args.rate_limit())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            limits(&[]),
+            Ok(Some(Limits {
+                qps: f64::from(DEFAULT_QPS),
+                burst: DEFAULT_BURST
+            }))
+        );
+        assert_eq!(
+            limits(&["--kube-api-qps=2.5", "--kube-api-burst=1"]),
+            Ok(Some(Limits { qps: 2.5, burst: 1 }))
+        );
+        // Negative turns the limit off, as in client-go.
+        assert_eq!(limits(&["--kube-api-qps=-1"]), Ok(None));
+        for bad in [
+            "--kube-api-qps=0",
+            "--kube-api-qps=fast",
+            "--kube-api-qps=NaN",
+            "--kube-api-burst=0",
+            "--kube-api-burst=-3",
+        ] {
+            let error = limits(&[bad]).unwrap_err();
+            assert!(error.contains("kube-api"), "{bad}: {error}");
+        }
     }
 
     #[test]

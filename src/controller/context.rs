@@ -5,13 +5,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
+use kube::{Client, ResourceExt};
 
 use super::backoff::Backoff;
 use super::builders::MANAGER;
 use super::caches::Caches;
 use super::metrics::Metrics;
+use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneStatus};
 
 /// What changed when a child was applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub struct Context {
     applied: Mutex<HashMap<String, HashMap<String, Seen>>>,
     /// uids of control planes whose namespace is being deleted: nothing more is applied there.
     terminating: Mutex<HashSet<String>>,
+    /// The status each control plane (`namespace/name` → uid, status) was last given by us.
+    written_status: Mutex<HashMap<String, (String, CoderControlPlaneStatus)>>,
 }
 
 /// (uid, resourceVersion) of a child as last returned by the API server.
@@ -78,6 +81,7 @@ impl Context {
             operator_access: super::operator_access::State::new(max),
             applied: Mutex::default(),
             terminating: Mutex::default(),
+            written_status: Mutex::default(),
         }
     }
 
@@ -109,8 +113,38 @@ impl Context {
         }
     }
 
+    /// Remembers the status a write of ours gave the control plane `owner` (`namespace/name`).
+    pub fn remember_status(&self, owner: &str, uid: &str, status: &CoderControlPlaneStatus) {
+        self.written_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(owner.to_string(), (uid.to_string(), status.clone()));
+    }
+
+    /// The status our last write gave `owner`, if that was this incarnation (uid) of it.
+    pub fn written_status(&self, owner: &str, uid: &str) -> Option<CoderControlPlaneStatus> {
+        self.written_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(owner)
+            .filter(|(written_uid, _)| written_uid == uid)
+            .map(|(_, status)| status.clone())
+    }
+
+    /// Drops everything kept about a deleted control plane.
+    pub fn forget_object(&self, obj: &CoderControlPlane) {
+        let owner = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+        self.forget(&owner, obj.uid().as_deref().unwrap_or_default());
+        self.backoff.reset(&owner);
+        self.operator_access.forget(&owner);
+    }
+
     pub fn forget(&self, owner: &str, uid: &str) {
         self.applied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(owner);
+        self.written_status
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(owner);

@@ -21,8 +21,15 @@ pub enum Error {
     #[error("namespace {0} is terminating")]
     NamespaceTerminating(String),
 
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// Adding or removing the cleanup finalizer failed.
+    #[error("cannot {action} the finalizer of {object}: {}", api_message(.source))]
+    Finalizer {
+        action: &'static str,
+        /// `namespace/name` of the CoderControlPlane.
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
 
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
@@ -61,16 +68,10 @@ impl Error {
     /// Snake-case label of the error kind; API errors are split by HTTP status class.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::Kube(error) | Error::Child { source: error, .. } => kube_label(error),
+            Error::Kube(error)
+            | Error::Child { source: error, .. }
+            | Error::Finalizer { source: error, .. } => kube_label(error),
             Error::NamespaceTerminating(_) => "namespace_terminating",
-            Error::Finalizer(error) => match error.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(inner)
-                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.metric_label(),
-                kube::runtime::finalizer::Error::AddFinalizer(e)
-                | kube::runtime::finalizer::Error::RemoveFinalizer(e) => kube_label(e),
-                kube::runtime::finalizer::Error::UnnamedObject => "missing_object_key",
-                kube::runtime::finalizer::Error::InvalidFinalizer => "invalid_finalizer",
-            },
             Error::InvalidSpec(_) => "invalid_spec",
             Error::MissingObjectKey(_) => "missing_object_key",
             Error::Config(_) => "config",
@@ -199,10 +200,19 @@ mod tests {
     }
 
     #[test]
-    fn finalizer_errors_keep_the_inner_label() {
-        let wrapped = Error::Finalizer(Box::new(kube::runtime::finalizer::Error::ApplyFailed(
-            api(403),
-        )));
-        assert_eq!(wrapped.metric_label(), "forbidden");
+    fn finalizer_errors_are_labelled_by_the_api_status() {
+        let Error::Kube(source) = api(403) else {
+            unreachable!()
+        };
+        let error = Error::Finalizer {
+            action: "add",
+            object: "ns/coder".into(),
+            source,
+        };
+        assert_eq!(error.metric_label(), "forbidden");
+        assert_eq!(
+            error.to_string(),
+            "cannot add the finalizer of ns/coder: boom (Reason)"
+        );
     }
 }

@@ -17,6 +17,11 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetryLabels {
+    pub code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
     pub verb: &'static str,
     pub resource: String,
@@ -29,6 +34,11 @@ pub struct Metrics {
     pub failures: Family<ErrorLabels, Counter>,
     pub duration: Histogram,
     pub leader: Gauge,
+    /// Time each request waited for a token of the client-side rate limit.
+    pub rate_limiter_wait: Histogram,
+    /// 429 answers (API Priority and Fairness rejected a request before it ran).
+    pub too_many_requests: Counter,
+    pub retries: Family<RetryLabels, Counter>,
     registry: Registry,
 }
 
@@ -41,6 +51,10 @@ impl Default for Metrics {
         let duration = Histogram::new(exponential_buckets(0.005, 2.0, 13));
         let leader = Gauge::default();
         let api_requests = Family::<ApiLabels, Counter>::default();
+        // 1 ms .. ~65 s: from a token at hand to a long queue behind a low --kube-api-qps.
+        let rate_limiter_wait = Histogram::new(exponential_buckets(0.001, 4.0, 9));
+        let too_many_requests = Counter::default();
+        let retries = Family::<RetryLabels, Counter>::default();
         registry.register("reconciles", "Reconciliations started", reconciles.clone());
         registry.register(
             "api_requests",
@@ -62,12 +76,30 @@ impl Default for Metrics {
             "1 while this instance holds the leader-election lease (or runs without one)",
             leader.clone(),
         );
+        registry.register(
+            "api_rate_limiter_wait_seconds",
+            "Time requests waited for the client-side rate limit (--kube-api-qps, --kube-api-burst)",
+            rate_limiter_wait.clone(),
+        );
+        registry.register(
+            "api_too_many_requests",
+            "429 answers from the API server (API Priority and Fairness)",
+            too_many_requests.clone(),
+        );
+        registry.register(
+            "api_retries",
+            "Requests sent again after a 429 or a retryable server error, by status code",
+            retries.clone(),
+        );
         Self {
             reconciles,
             api_requests,
             failures,
             duration,
             leader,
+            rate_limiter_wait,
+            too_many_requests,
+            retries,
             registry,
         }
     }
@@ -96,6 +128,18 @@ impl Metrics {
         self.api_requests
             .get_or_create(&ApiLabels { verb, resource })
             .inc();
+    }
+
+    pub fn rate_limiter_waited(&self, waited: std::time::Duration) {
+        self.rate_limiter_wait.observe(waited.as_secs_f64());
+    }
+
+    pub fn too_many_requests(&self) {
+        self.too_many_requests.inc();
+    }
+
+    pub fn retried(&self, code: u16) {
+        self.retries.get_or_create(&RetryLabels { code }).inc();
     }
 
     pub fn set_leader(&self, leader: bool) {

@@ -11,12 +11,15 @@ mod caches;
 mod context;
 mod drift;
 mod error;
+mod finalizer;
 mod health;
 mod leader;
 mod metrics;
 pub mod operator_access;
+mod rate_limit;
 mod reconcile;
 pub mod status;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -38,9 +41,11 @@ pub use args::{ControllerArgs, LeaderSettings, Settings};
 use caches::{Cached, Caches, SyncTracker};
 pub use context::Context;
 pub use error::{Error, Result};
+pub use finalizer::FINALIZER;
 pub use health::Health;
 pub use metrics::Metrics;
-pub use reconcile::{FINALIZER, error_policy, reconcile};
+pub use rate_limit::Limits;
+pub use reconcile::{error_policy, reconcile};
 
 use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::shutdown::Shutdown;
@@ -48,13 +53,25 @@ use crate::shutdown::Shutdown;
 /// Entry point of `--app=controller`.
 pub async fn run(args: ControllerArgs, shutdown: Shutdown) -> Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let config = client_config(&args).await?;
-    // Every request is counted by verb and resource (`api_requests_total` on /metrics).
-    let client = kube::client::ClientBuilder::try_from(config)
+    let client = build_client(&args, metrics.clone()).await?;
+    run_instrumented(client, args.settings(), metrics, shutdown).await
+}
+
+/// The controller's kube client: every request (each retry too) waits for the client-side
+/// rate limit and is counted by verb and resource (`api_requests_total` on /metrics); 429s
+/// and `Retry-After` are honoured (see `throttle`).
+async fn build_client(args: &ControllerArgs, metrics: Arc<Metrics>) -> Result<Client> {
+    let mut config = client_config(args).await?;
+    // kube's retry layer sits below ours: its retries would skip the rate limit and the count.
+    config.default_retry = false;
+    let limiter = args.rate_limit().map(rate_limit::FairLimiter::new);
+    Ok(kube::client::ClientBuilder::try_from(config)
         .map_err(|e| Error::Config(e.to_string()))?
         .with_layer(&api_metrics::layer(metrics.clone()))
-        .build();
-    run_instrumented(client, args.settings(), metrics, shutdown).await
+        // Each attempt of a retried request goes out on its own clone of the stack.
+        .with_layer(&tower::buffer::BufferLayer::new(1024))
+        .with_layer(&throttle::ThrottleLayer::new(limiter, metrics))
+        .build())
 }
 
 async fn client_config(args: &ControllerArgs) -> Result<kube::Config> {
@@ -230,11 +247,19 @@ async fn reconcile_loop(
     let api: Api<CoderControlPlane> = scoped(&client, namespace);
     let (reader, writer) = reflector::store();
     let synced = sync.clone();
+    let deleted = ctx.clone();
     // Status writes (ours) bump resourceVersion but not generation: ignore them. Finalizer
-    // changes do not bump generation either, but the finalizer helper waits for them.
+    // changes do not bump generation either; a reconcile adding ours continues on its own,
+    // one removed by someone else is put back.
     let control_planes = watcher(api, watcher::Config::default())
         .default_backoff()
         .inspect_err(report_watch_error)
+        // Most objects hold no finalizer, so no reconcile sees them go: forget them here.
+        .inspect_ok(move |event| {
+            if let watcher::Event::Delete(obj) = event {
+                deleted.forget_object(obj);
+            }
+        })
         .modify(|obj: &mut CoderControlPlane| obj.managed_fields_mut().clear())
         // Marked before the store applies it, so "not synced" below means no reconcile ran.
         .inspect_ok(move |event| {
@@ -342,6 +367,103 @@ mod tests {
         assert!(
             error.to_string().contains("/nonexistent/kubeconfig"),
             "{error}"
+        );
+    }
+
+    /// A loopback API server that answers the first request with 429 and `Retry-After: 1`,
+    /// every other with a ConfigMap, and records when each (path) arrived.
+    async fn throttling_api_server() -> (
+        std::net::SocketAddr,
+        Arc<std::sync::Mutex<Vec<(std::time::Instant, String)>>>,
+    ) {
+        let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = arrivals.clone();
+        let app = axum::Router::new().fallback(move |uri: http::Uri| {
+            let seen = seen.clone();
+            async move {
+                let first = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push((std::time::Instant::now(), uri.path().to_string()));
+                    seen.len() == 1
+                };
+                let name = uri.path().rsplit('/').next().unwrap_or_default().to_string();
+                if first {
+                    return http::Response::builder()
+                        .status(429)
+                        .header("retry-after", "1")
+                        .header("content-type", "application/json")
+                        .body(axum::body::Body::from(
+                            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests","code":429}"#,
+                        ))
+                        .unwrap();
+                }
+                http::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(format!(
+                        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}}}}"#
+                    )))
+                    .unwrap()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        // Never stopped: the test's runtime ends it.
+        health::spawn(listener, app, Shutdown::new());
+        (address, arrivals)
+    }
+
+    #[tokio::test]
+    async fn rate_limit_flags_apply_to_the_client_and_429s_are_retried() {
+        let (address, arrivals) = throttling_api_server().await;
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{address}\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\nusers:\n- name: u\n  user:\n    token: t\n"
+            ),
+        )
+        .unwrap();
+        let args = Wrapper::try_parse_from([
+            "x",
+            &format!("--kubeconfig={}", kubeconfig.display()),
+            "--kube-api-qps=2",
+            "--kube-api-burst=1",
+        ])
+        .unwrap()
+        .args;
+        let metrics = Arc::new(Metrics::default());
+        let client = build_client(&args, metrics.clone()).await.unwrap();
+        let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, "ns");
+        let names = ["a", "b", "c"];
+        let gets = names.iter().map(|name| api.get(name));
+        for result in futures::future::join_all(gets).await {
+            result.expect("every GET succeeds, the throttled one after its retry");
+        }
+
+        let arrivals = arrivals.lock().unwrap().clone();
+        assert_eq!(arrivals.len(), 4, "three GETs and one retry: {arrivals:?}");
+        // qps 2 and burst 1: 4 requests take at least (4 - 1) / 2 s, however fast the machine.
+        let span = arrivals[3].0 - arrivals[0].0;
+        assert!(span >= std::time::Duration::from_millis(1500), "{span:?}");
+        // The retry of the throttled request came no earlier than Retry-After.
+        let throttled = &arrivals[0].1;
+        let retry = arrivals[1..]
+            .iter()
+            .find(|(_, path)| path == throttled)
+            .expect("the throttled request was sent again");
+        assert!(retry.0 - arrivals[0].0 >= std::time::Duration::from_secs(1));
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"coder_k8s_controller_api_retries_total{code="429"} 1"#),
+            "{text}"
+        );
+        // Every attempt is counted, the retry included.
+        assert!(
+            text.contains(
+                r#"coder_k8s_controller_api_requests_total{verb="get",resource="configmaps"} 4"#
+            ),
+            "{text}"
         );
     }
 

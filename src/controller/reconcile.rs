@@ -12,7 +12,6 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use tracing::{debug, info, instrument, warn};
@@ -22,13 +21,10 @@ use super::caches::Cached;
 use super::context::{Applied, Change, Context};
 use super::drift;
 use super::error::{Error, Result, is_namespace_terminating};
+use super::finalizer;
 use super::operator_access;
 use super::status::{self, Outcome, Rollout};
 use crate::api::coder::v1alpha1::CoderControlPlane;
-
-/// Holds deletion until RBAC objects in other namespaces (which garbage collection cannot reach)
-/// are gone.
-pub const FINALIZER: &str = "coder.com/workspace-rbac-cleanup";
 
 /// Resync period of a healthy control plane: catches drift in fields a watch cannot see.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -40,22 +36,11 @@ fn key(obj: &CoderControlPlane) -> String {
 #[instrument(skip(obj, ctx), fields(namespace = obj.namespace(), name = obj.name_any()))]
 pub async fn reconcile(obj: Arc<CoderControlPlane>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_started();
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    let api: Api<CoderControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = finalizer(&api, FINALIZER, obj.clone(), |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|error| match error {
-        kube::runtime::finalizer::Error::ApplyFailed(inner)
-        | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
-        other => Error::Finalizer(Box::new(other)),
-    });
+    let result = if finalizer::deleting(&obj) {
+        finalize(&obj, &ctx).await
+    } else {
+        apply(&obj, &ctx).await
+    };
     match result {
         Ok(action) => {
             ctx.backoff.reset(&key(&obj));
@@ -75,6 +60,16 @@ pub async fn reconcile(obj: Arc<CoderControlPlane>, ctx: Arc<Context>) -> Result
     }
 }
 
+/// Being deleted: clean up other namespaces if this object holds our finalizer (everything
+/// else goes with the object through garbage collection), then let go.
+async fn finalize(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
+    if finalizer::holds(obj) {
+        cleanup(obj, ctx).await?;
+        finalizer::remove(ctx, obj).await?;
+    }
+    Ok(Action::await_change())
+}
+
 /// Requeue after an error, later each time the same object fails again.
 pub fn error_policy(obj: Arc<CoderControlPlane>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_failed(error);
@@ -87,22 +82,42 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
     if ctx.is_terminating(obj.uid().as_deref().unwrap_or_default()) {
         return Ok(Action::await_change());
     }
+    let desired = builders::desired(obj)?;
+    let target = Target::new(obj)?;
+    let reaches_other_namespaces = desired
+        .rbac
+        .iter()
+        .any(|(role, _)| role.namespace().as_deref() != Some(target.namespace));
+    // Before the first object the garbage collector cannot remove exists.
+    if reaches_other_namespaces && !finalizer::holds(obj) {
+        finalizer::add(ctx, obj).await?;
+    }
     // One Event per reconcile lists every child it created or updated (not one per child:
     // seven Event writes for each new control plane were most of the controller's API load).
     let changes = Changes::default();
-    let result = apply_children(obj, ctx, &changes).await;
+    let result = apply_children(obj, ctx, &desired, &target, &changes).await;
     changes.publish(ctx, obj).await;
-    result
+    let action = result?;
+    // Nothing wanted in other namespaces and nothing left there (the cache shows the sweep's
+    // deletions once their events arrive, which start another reconcile): let go.
+    if !reaches_other_namespaces && finalizer::holds(obj) {
+        let own = BTreeSet::from([target.namespace.to_string()]);
+        let left = cached_stale::<Role>(ctx, &target, &own).len()
+            + cached_stale::<RoleBinding>(ctx, &target, &own).len();
+        if left == 0 {
+            finalizer::remove(ctx, obj).await?;
+        }
+    }
+    Ok(action)
 }
 
 async fn apply_children(
     obj: &CoderControlPlane,
     ctx: &Context,
+    desired: &builders::Desired,
+    target: &Target<'_>,
     changes: &Changes,
 ) -> Result<Action> {
-    let desired = builders::desired(obj)?;
-    let target = Target::new(obj)?;
-
     if let Some(sa) = &desired.service_account {
         apply_child(ctx, obj, sa, changes).await?;
     }
@@ -113,8 +128,8 @@ async fn apply_children(
         rbac_namespaces.insert(role.namespace().unwrap_or_default());
     }
     // The caches hold every workspace Role and RoleBinding, so finding stale ones is free.
-    let stale_roles = cached_stale::<Role>(ctx, &target, &rbac_namespaces);
-    let stale_bindings = cached_stale::<RoleBinding>(ctx, &target, &rbac_namespaces);
+    let stale_roles = cached_stale::<Role>(ctx, target, &rbac_namespaces);
+    let stale_bindings = cached_stale::<RoleBinding>(ctx, target, &rbac_namespaces);
     delete_all(ctx, obj, &stale_roles).await?;
     delete_all(ctx, obj, &stale_bindings).await?;
 
@@ -132,7 +147,7 @@ async fn apply_children(
     let rollout = Rollout::of(&deployment);
     // Independent of the rollout when the spec names coderd's URL (the Service's URL answers
     // only once a replica is available).
-    let access = operator_access::reconcile(ctx, obj, &target, rollout.available()).await?;
+    let access = operator_access::reconcile(ctx, obj, target, rollout.available()).await?;
     // status.url is where the operator (this controller, the apiserver's Coder backend) reaches
     // coderd: the in-cluster Service, unless spec.operatorAccess.url names another URL (then
     // `operator_access::report` writes that one). The public CODER_ACCESS_URL is not it.
@@ -211,7 +226,7 @@ impl Changes {
 /// On deletion: remove RBAC objects in other namespaces. The ones in the object's own namespace
 /// and every other child are left to garbage collection through their owner references.
 /// This LISTs rather than trusting the cache: the last objects created may not be cached yet.
-async fn cleanup(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
+async fn cleanup(obj: &CoderControlPlane, ctx: &Context) -> Result<()> {
     let target = Target::new(obj)?;
     let own = BTreeSet::from([target.namespace.to_string()]);
     let selector = target.foreign_selector();
@@ -219,13 +234,11 @@ async fn cleanup(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
     let bindings = listed_stale::<RoleBinding>(ctx, &selector, &own).await?;
     delete_all(ctx, obj, &roles).await?;
     delete_all(ctx, obj, &bindings).await?;
-    ctx.forget(&key(obj), obj.uid().as_deref().unwrap_or_default());
-    ctx.operator_access.forget(&key(obj));
     info!(
         removed = roles.len() + bindings.len(),
         "cleaned up workspace RBAC in other namespaces"
     );
-    Ok(Action::await_change())
+    Ok(())
 }
 
 fn owned_by(labels: &std::collections::BTreeMap<String, String>, target: &Target<'_>) -> bool {
@@ -538,6 +551,12 @@ async fn delete_if_controlled<K: Cached>(
 }
 
 /// Writes status with server-side apply on /status, unless nothing changed.
+///
+/// "Changed" is judged against the status our last write gave this object when the cached
+/// object does not show it yet: a reconcile started by a child's watch event right after the
+/// one that wrote the status would otherwise see the old status and write the same status
+/// again. (Only this controller writes this status; a change by anyone else starts no
+/// reconcile either, see the watch predicates.)
 async fn write_status(
     ctx: &Context,
     obj: &CoderControlPlane,
@@ -545,11 +564,26 @@ async fn write_status(
     access: Option<&operator_access::Access>,
 ) -> Result<crate::api::coder::v1alpha1::CoderControlPlaneStatus> {
     let now = Timestamp::now();
-    let mut status = status::compute(obj, outcome, now);
+    let owner = key(obj);
+    let uid = obj.uid().unwrap_or_default();
+    let written = ctx
+        .written_status(&owner, &uid)
+        .filter(|written| obj.status.as_ref() != Some(written));
+    let fresher;
+    let base = match written {
+        Some(written) => {
+            let mut copy = obj.clone();
+            copy.status = Some(written);
+            fresher = copy;
+            &fresher
+        }
+        None => obj,
+    };
+    let mut status = status::compute(base, outcome, now);
     if let Some(access) = access {
-        operator_access::report(obj, &mut status, access, now);
+        operator_access::report(base, &mut status, access, now);
     }
-    if obj.status.as_ref() == Some(&status) {
+    if base.status.as_ref() == Some(&status) {
         return Ok(status);
     }
     let namespace = obj
@@ -567,6 +601,7 @@ async fn write_status(
         &Patch::Apply(&patch),
     )
     .await?;
+    ctx.remember_status(&owner, &uid, &status);
     Ok(status)
 }
 

@@ -196,7 +196,13 @@ fn tls_volumes(secrets: &[String]) -> (Vec<Volume>, Vec<VolumeMount>) {
         .unzip()
 }
 
+/// Probe timings are plain `int32` with `omitempty` in the Kubernetes API: a 0 is stored and
+/// returned as "not set", so the controller leaves a 0 out too. Otherwise the cached
+/// Deployment (no `initialDelaySeconds`) would never match what is applied (`0`, the default)
+/// and every reconcile would send a Deployment apply that changes nothing. Leaving it out
+/// means the same value: an absent field is 0 (or the API server's default for the others).
 fn probe(timings: &ProbeTimings, port: &str, tls: bool) -> Option<Probe> {
+    let set = |seconds: i32| (seconds != 0).then_some(seconds);
     timings.enabled.then(|| Probe {
         http_get: Some(HTTPGetAction {
             path: Some("/healthz".into()),
@@ -204,11 +210,11 @@ fn probe(timings: &ProbeTimings, port: &str, tls: bool) -> Option<Probe> {
             scheme: Some(if tls { "HTTPS" } else { "HTTP" }.into()),
             ..HTTPGetAction::default()
         }),
-        initial_delay_seconds: Some(timings.initial_delay_seconds),
-        period_seconds: Some(timings.period_seconds),
-        timeout_seconds: Some(timings.timeout_seconds),
-        success_threshold: Some(timings.success_threshold),
-        failure_threshold: Some(timings.failure_threshold),
+        initial_delay_seconds: set(timings.initial_delay_seconds),
+        period_seconds: set(timings.period_seconds),
+        timeout_seconds: set(timings.timeout_seconds),
+        success_threshold: set(timings.success_threshold),
+        failure_threshold: set(timings.failure_threshold),
         ..Probe::default()
     })
 }
@@ -316,7 +322,8 @@ mod tests {
         assert_eq!(get.path.as_deref(), Some("/healthz"));
         assert_eq!(get.port, IntOrString::String("http".into()));
         assert_eq!(get.scheme.as_deref(), Some("HTTP"));
-        assert_eq!(readiness.initial_delay_seconds, Some(0));
+        // 0 is "not set" in the API (omitempty): left out, or the cached copy never matches.
+        assert_eq!(readiness.initial_delay_seconds, None);
         assert_eq!(readiness.period_seconds, Some(10));
         assert_eq!(readiness.timeout_seconds, Some(1));
         assert_eq!(readiness.success_threshold, Some(1));

@@ -1,0 +1,191 @@
+//! The controller's requests per converged object against a real kube-apiserver v1.36 + etcd
+//! (the envtest harness): what the API server returns differs from what was applied (defaults,
+//! values it leaves out), and only a real server shows whether the controller's "nothing
+//! changed" check still holds. A child that never compares equal is applied again on every
+//! reconcile, so each kind must be applied exactly once.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coder_k8s::controller::{Settings, run_with_client};
+use coder_k8s::shutdown::Shutdown;
+use envtest::ControlPlane;
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `METHOD path` of every request the client sent.
+type Log = Arc<Mutex<Vec<String>>>;
+
+async fn recording_client(cp: &ControlPlane, log: Log) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(cp.admin_kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let layer = tower::util::MapRequestLayer::new(move |request: http::Request<_>| {
+        log.lock()
+            .unwrap()
+            .push(format!("{} {}", request.method(), request.uri().path()));
+        request
+    });
+    kube::client::ClientBuilder::try_from(config)
+        .unwrap()
+        .with_layer(&layer)
+        .build()
+}
+
+fn ccp_resource() -> ApiResource {
+    ApiResource {
+        group: "coder.com".into(),
+        version: "v1alpha1".into(),
+        api_version: "coder.com/v1alpha1".into(),
+        kind: "CoderControlPlane".into(),
+        plural: "codercontrolplanes".into(),
+    }
+}
+
+async fn install_crd(cp: &ControlPlane) {
+    let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/generated/crds");
+    let apply = cp
+        .kubectl()
+        .args(["apply", "-f", crds])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        apply.status.success(),
+        "{}",
+        String::from_utf8_lossy(&apply.stderr)
+    );
+    let wait = cp
+        .kubectl()
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/codercontrolplanes.coder.com",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        wait.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wait.stderr)
+    );
+}
+
+/// Requests about `name` (its children share its name, RBAC has a suffix) other than reads.
+fn writes_for(log: &Log, namespace: &str, name: &str) -> Vec<String> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|line| !line.starts_with("GET "))
+        .filter(|line| line.contains(&format!("/namespaces/{namespace}/")))
+        .filter(|line| {
+            line.ends_with(&format!("/{name}"))
+                || line.ends_with(&format!("/{name}/status"))
+                || line.ends_with(&format!("/{name}-workspace-perms"))
+                || line.ends_with("/events")
+        })
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_child_is_applied_once_against_a_real_api_server() {
+    let cp = envtest::shared();
+    install_crd(cp).await;
+    let namespace = cp.create_namespace("requests").await;
+    let log: Log = Arc::default();
+    let client = recording_client(cp, log.clone()).await;
+    let shutdown = Shutdown::new();
+    let settings = Settings {
+        namespace: Some(namespace.clone()),
+        instance: Some("test".into()),
+        ..Settings::default()
+    };
+    let controller = tokio::spawn(run_with_client(client, settings, shutdown.clone()));
+
+    // The default spec, and one that sets probe timings to 0 (values the API server does not
+    // store), TLS, environment and resources.
+    let specs = [
+        ("plain", json!({})),
+        (
+            "rich",
+            json!({
+                "replicas": 2,
+                "tls": {"secretNames": ["coder-tls"]},
+                "extraEnv": [{"name": "CODER_PG_CONNECTION_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}],
+                "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}},
+                "readinessProbe": {"initialDelaySeconds": 0, "periodSeconds": 5},
+                "livenessProbe": {"enabled": true, "initialDelaySeconds": 0, "failureThreshold": 6},
+                "service": {"type": "NodePort", "annotations": {"a": "b"}},
+                "serviceAccount": {"annotations": {"iam": "role"}},
+            }),
+        ),
+    ];
+    let admin = cp.admin_client().await;
+    let api: Api<DynamicObject> = Api::namespaced_with(admin, &namespace, &ccp_resource());
+    for (name, spec) in &specs {
+        let obj: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "coder.com/v1alpha1",
+            "kind": "CoderControlPlane",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &obj).await.unwrap();
+    }
+    for (name, _) in &specs {
+        let api = api.clone();
+        envtest::poll_until(&format!("status of {name}"), WAIT, || {
+            let api = api.clone();
+            async move {
+                let obj = api.get(name).await.map_err(|e| e.to_string())?;
+                obj.data
+                    .pointer("/status/observedGeneration")
+                    .map(|_| ())
+                    .ok_or_else(|| "no status yet".to_string())
+            }
+        })
+        .await;
+    }
+    // Long enough for the reconciles the children's watch events start, and for the watch
+    // events themselves on a busy machine.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    for (name, _) in &specs {
+        let writes = writes_for(&log, &namespace, name);
+        let count = |needle: &str| writes.iter().filter(|w| w.contains(needle)).count();
+        for kind in [
+            "/serviceaccounts/",
+            "/roles/",
+            "/rolebindings/",
+            "/deployments/",
+            "/services/",
+        ] {
+            assert_eq!(count(kind), 1, "{name}: {kind} applied once: {writes:#?}");
+        }
+        assert_eq!(count("/status"), 1, "{name}: one status write: {writes:#?}");
+    }
+    // The default spec: one apply per child, the status, one Event. No finalizer.
+    let plain = writes_for(&log, &namespace, "plain");
+    let plain_events = plain.iter().filter(|w| w.ends_with("/events")).count();
+    // Events of both objects share the path; each object publishes one.
+    assert_eq!(plain_events, 2, "{plain:#?}");
+    assert_eq!(plain.len() - plain_events + 1, 7, "{plain:#?}");
+    let obj = api.get("plain").await.unwrap();
+    assert!(
+        obj.metadata.finalizers.unwrap_or_default().is_empty(),
+        "no finalizer without workspace namespaces"
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, controller)
+        .await
+        .expect("controller stops")
+        .expect("no panic")
+        .expect("controller ends cleanly");
+}
