@@ -21,6 +21,8 @@ pub struct Etcd {
     client_port: u16,
     peer_port: u16,
     url: String,
+    /// Flags added to every start (e.g. `--max-request-bytes`).
+    extra_args: Vec<String>,
     process: Option<GuardedChild>,
 }
 
@@ -28,15 +30,24 @@ impl Etcd {
     /// A standalone etcd for storage tests. Panics (with etcd's log tail) when it does not
     /// become healthy within a minute.
     pub fn start() -> Etcd {
+        Etcd::start_with_args(&[])
+    }
+
+    /// A standalone etcd with extra flags, e.g. `--max-request-bytes=65536`.
+    pub fn start_with_args(args: &[&str]) -> Etcd {
         let dir =
             GuardedDir::create("coder-k8s-etcd-").expect("envtest: creating a temp dir for etcd");
-        let mut etcd = Etcd::start_in(dir.path());
+        let mut etcd = Etcd::start_in_with_args(dir.path(), args);
         etcd._own_dir = Some(dir);
         etcd
     }
 
     /// etcd with its data dir and log inside `dir` (the control plane's directory).
     pub(crate) fn start_in(dir: &Path) -> Etcd {
+        Etcd::start_in_with_args(dir, &[])
+    }
+
+    fn start_in_with_args(dir: &Path, args: &[&str]) -> Etcd {
         let mut etcd = Etcd {
             _own_dir: None,
             data_dir: dir.join("etcd-data"),
@@ -44,6 +55,7 @@ impl Etcd {
             client_port: 0,
             peer_port: 0,
             url: String::new(),
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             process: None,
         };
         // Free ports can be taken by a concurrent test binary between probe and bind: retry.
@@ -124,6 +136,7 @@ impl Etcd {
             .arg("--snapshot-count=10000")
             .arg("--logger=zap")
             .arg("--log-outputs=stderr")
+            .args(&self.extra_args)
             .stdin(std::process::Stdio::null());
         let mut process = spawn_guarded("etcd", cmd, Some(&self.log))
             .map_err(|e| format!("envtest: cannot start etcd: {e}"))?;
