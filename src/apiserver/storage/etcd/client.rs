@@ -72,6 +72,8 @@ pub enum ConnectError {
     },
     #[error("etcd endpoints could not be registered with the connection balancer")]
     Balancer,
+    #[error("the etcd CA bundle (--etcd-cafile) holds no PEM certificate")]
+    NoCaCertificate,
 }
 
 /// A failed call. The gRPC status carries etcd's own error text (e.g. `etcdserver: request is
@@ -120,6 +122,15 @@ impl EtcdClient {
     pub fn connect(config: &ClientConfig) -> Result<Self, ConnectError> {
         if config.endpoints.is_empty() {
             return Err(ConnectError::NoEndpoints);
+        }
+        // rustls skips what it cannot parse in a CA bundle: a wrong file would otherwise show
+        // up only as "unknown issuer" on every handshake.
+        if let Some(ca) = config.tls.as_ref().and_then(|t| t.ca_pem.as_ref()) {
+            use rustls_pki_types::CertificateDer;
+            use rustls_pki_types::pem::PemObject;
+            if !CertificateDer::pem_slice_iter(ca).any(|c| c.is_ok()) {
+                return Err(ConnectError::NoCaCertificate);
+            }
         }
         let endpoints = config
             .endpoints
@@ -337,6 +348,29 @@ mod tests {
         ));
         // Valid endpoints, nothing listening: the client is built, calls fail later.
         EtcdClient::connect(&config(&["127.0.0.1:1", "https://127.0.0.1:2"], None)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn tls_material_is_checked_at_connect() {
+        let minted = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = minted.cert.pem().into_bytes();
+        let key = minted.signing_key.serialize_pem().into_bytes();
+        let https = ["https://127.0.0.1:2379"];
+        let tls = |ca: &[u8], key: &[u8]| {
+            Some(ClientTls {
+                ca_pem: Some(ca.to_vec()),
+                client_cert_pem: Some((cert.clone(), key.to_vec())),
+            })
+        };
+        EtcdClient::connect(&config(&https, tls(&cert, &key))).unwrap();
+        assert!(matches!(
+            EtcdClient::connect(&config(&https, tls(b"not a certificate", &key))),
+            Err(ConnectError::NoCaCertificate)
+        ));
+        assert!(matches!(
+            EtcdClient::connect(&config(&https, tls(&cert, b"not a key"))),
+            Err(ConnectError::Tls { .. })
+        ));
     }
 
     #[test]
