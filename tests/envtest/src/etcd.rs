@@ -23,6 +23,10 @@ pub struct Etcd {
     url: String,
     /// Flags added to every start (e.g. `--max-request-bytes`).
     extra_args: Vec<String>,
+    /// Serving TLS on the client URL (and requiring client certificates): health is then
+    /// probed on a plain-HTTP metrics port.
+    tls: bool,
+    health_port: u16,
     process: Option<GuardedChild>,
 }
 
@@ -42,12 +46,43 @@ impl Etcd {
         etcd
     }
 
+    /// A standalone etcd serving `https://` with a certificate of `ca` for 127.0.0.1, and
+    /// requiring client certificates signed by `ca` (`--client-cert-auth`).
+    pub fn start_tls(ca: &crate::CertificateAuthority) -> Etcd {
+        let dir =
+            GuardedDir::create("coder-k8s-etcd-").expect("envtest: creating a temp dir for etcd");
+        let (cert, key) = ca.issue_serving(&["127.0.0.1", "localhost"]);
+        let files = [
+            ("ca.pem", ca.cert_pem()),
+            ("server.pem", cert),
+            ("server-key.pem", key),
+        ];
+        for (name, pem) in &files {
+            std::fs::write(dir.path().join(name), pem).expect("envtest: writing etcd's TLS files");
+        }
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let args = [
+            format!("--trusted-ca-file={}", path("ca.pem")),
+            format!("--cert-file={}", path("server.pem")),
+            format!("--key-file={}", path("server-key.pem")),
+            "--client-cert-auth".to_string(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut etcd = Etcd::start_in_with(dir.path(), &args, true);
+        etcd._own_dir = Some(dir);
+        etcd
+    }
+
     /// etcd with its data dir and log inside `dir` (the control plane's directory).
     pub(crate) fn start_in(dir: &Path) -> Etcd {
         Etcd::start_in_with_args(dir, &[])
     }
 
     fn start_in_with_args(dir: &Path, args: &[&str]) -> Etcd {
+        Etcd::start_in_with(dir, args, false)
+    }
+
+    fn start_in_with(dir: &Path, args: &[&str], tls: bool) -> Etcd {
         let mut etcd = Etcd {
             _own_dir: None,
             data_dir: dir.join("etcd-data"),
@@ -56,6 +91,8 @@ impl Etcd {
             peer_port: 0,
             url: String::new(),
             extra_args: args.iter().map(|a| a.to_string()).collect(),
+            tls,
+            health_port: 0,
             process: None,
         };
         // Free ports can be taken by a concurrent test binary between probe and bind: retry.
@@ -63,7 +100,13 @@ impl Etcd {
         for _ in 0..3 {
             etcd.client_port = free_port();
             etcd.peer_port = free_port();
-            etcd.url = format!("http://127.0.0.1:{}", etcd.client_port);
+            let scheme = if etcd.tls { "https" } else { "http" };
+            etcd.url = format!("{scheme}://127.0.0.1:{}", etcd.client_port);
+            etcd.health_port = if etcd.tls {
+                free_port()
+            } else {
+                etcd.client_port
+            };
             match etcd.spawn_and_wait() {
                 Ok(()) => return etcd,
                 Err(e) if e.contains("address already in use") => last_error = e,
@@ -73,7 +116,8 @@ impl Etcd {
         panic!("{last_error}");
     }
 
-    /// `http://127.0.0.1:PORT`, the client URL (same across restarts).
+    /// `http://127.0.0.1:PORT` (`https://` from [`Etcd::start_tls`]), the client URL (same
+    /// across restarts).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -138,6 +182,12 @@ impl Etcd {
             .arg("--log-outputs=stderr")
             .args(&self.extra_args)
             .stdin(std::process::Stdio::null());
+        if self.tls {
+            cmd.arg(format!(
+                "--listen-metrics-urls=http://127.0.0.1:{}",
+                self.health_port
+            ));
+        }
         let mut process = spawn_guarded("etcd", cmd, Some(&self.log))
             .map_err(|e| format!("envtest: cannot start etcd: {e}"))?;
         let deadline = Instant::now() + START_TIMEOUT;
@@ -149,7 +199,7 @@ impl Etcd {
                     process.log_tail(LOG_TAIL_LINES)
                 ));
             }
-            if healthy(self.client_port) {
+            if healthy(self.health_port) {
                 self.process = Some(process);
                 return Ok(());
             }
