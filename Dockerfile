@@ -11,10 +11,9 @@
 # Static binary: the build stage targets x86_64-unknown-linux-musl (rustls + ring, no OpenSSL,
 # no glibc), so the runtime stage is `scratch`-like distroless/static with nothing but the
 # binary, CA roots and a nonroot user.
-# protobuf-compiler: etcd-client compiles etcd's gRPC protos at build time.
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends musl-tools protobuf-compiler \
+ && apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/* \
  && rustup target add x86_64-unknown-linux-musl
 WORKDIR /src

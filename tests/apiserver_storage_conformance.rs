@@ -7,6 +7,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use coder_k8s::apiserver::storage::codec;
+use coder_k8s::apiserver::storage::etcd::client::{ClientConfig, EtcdClient};
+use coder_k8s::apiserver::storage::etcd::wire::CompactionRequest;
+use coder_k8s::apiserver::storage::memory::DEFAULT_MAX_OBJECT_BYTES;
 use coder_k8s::apiserver::storage::{
     CachedStorage, ChangeKind, EtcdConfig, EtcdStorage, Key, ListPage, ListRequest, MemoryStorage,
     Prefix, ProgressRequester, Revision, Storage, StorageError, WatchItem, WatchStream,
@@ -76,12 +79,18 @@ fn etcd() -> BoxFuture<'static, Fixture> {
             compact: Box::new(move |rev| {
                 let url = url.clone();
                 Box::pin(async move {
-                    let mut client = etcd_client::Client::connect([url], None).await.unwrap();
+                    let client = EtcdClient::connect(&ClientConfig {
+                        endpoints: vec![url],
+                        tls: None,
+                        dial_timeout: Duration::from_secs(5),
+                        request_timeout: Duration::from_secs(5),
+                    })
+                    .unwrap();
                     client
-                        .compact(
-                            rev as i64,
-                            Some(etcd_client::CompactionOptions::new().with_physical()),
-                        )
+                        .compact(CompactionRequest {
+                            revision: rev as i64,
+                            physical: true,
+                        })
                         .await
                         .unwrap();
                 })
@@ -497,11 +506,11 @@ async fn objects_over_the_size_limit_are_refused(f: Fixture) {
     let s = f.storage;
     let big = |n: usize| json!({"metadata": {"name": "big"}, "data": "x".repeat(n)});
     let small = s.create(&key("big"), big(1000)).await.unwrap();
-    // The default limit is etcd's 1.5 MiB.
+    // The default limit is etcd's 1.5 MiB less 2 KiB.
     assert!(matches!(
         s.create(&key("big2"), big(2 * 1024 * 1024)).await,
         Err(StorageError::TooLarge {
-            limit: 1_572_864,
+            limit: 1_570_816,
             ..
         })
     ));
@@ -514,6 +523,27 @@ async fn objects_over_the_size_limit_are_refused(f: Fixture) {
     assert_eq!(s.get(&key("big2")).await.unwrap(), None);
     // Just under the limit is fine.
     s.update(&key("big"), big(1_500_000), None).await.unwrap();
+
+    // Exactly at the limit, under a long key, is stored and updated (etcd: the default limit
+    // leaves room under etcd's own 1.5 MiB request limit for the key and the transaction);
+    // one byte more is refused as too large, never as a server error.
+    let long_name = "x".repeat(253);
+    let long_key = Key::object("g", "things", Some(&"n".repeat(63)), &long_name);
+    let sized = |len: usize| {
+        let empty = json!({"metadata": {"name": long_name}, "data": ""});
+        let base = serde_json::to_vec(&empty).unwrap().len();
+        json!({"metadata": {"name": long_name}, "data": "x".repeat(len - base)})
+    };
+    let limit = DEFAULT_MAX_OBJECT_BYTES as usize;
+    let at_limit = s.create(&long_key, sized(limit)).await.unwrap();
+    let updated = s
+        .update(&long_key, sized(limit), Some(at_limit.revision))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.update(&long_key, sized(limit + 1), Some(updated.revision)).await,
+        Err(StorageError::TooLarge { size, .. }) if size == limit as u64 + 1
+    ));
 }
 
 /// The bytes of a written revision are exactly serde_json's compact form of the object stamped

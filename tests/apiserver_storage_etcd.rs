@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use coder_k8s::api::aggregation::v1alpha1::{CoderWorkspace, CoderWorkspaceSpec};
 use coder_k8s::apiserver::ApiserverArgs;
 use coder_k8s::apiserver::objects::Objects;
+use coder_k8s::apiserver::storage::etcd::client::{ClientConfig, EtcdClient};
+use coder_k8s::apiserver::storage::etcd::wire::{CompactionRequest, RangeRequest};
 use coder_k8s::apiserver::storage::options::{Backend, StorageArgs};
 use futures::StreamExt;
 use http::{Method, StatusCode};
@@ -302,12 +304,28 @@ async fn compaction_expires_old_watches_and_kube_watcher_relists(watch_cache: bo
             .await
             .unwrap();
     }
-    let mut etcd_client = etcd_client::Client::connect([etcd.url()], None)
+    let etcd_client = EtcdClient::connect(&ClientConfig {
+        endpoints: vec![etcd.url().to_string()],
+        tls: None,
+        dial_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let current = etcd_client
+        .range(RangeRequest {
+            key: b"/".to_vec(),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    let current = etcd_client.get("/", None).await.unwrap();
-    let revision = current.header().unwrap().revision();
-    etcd_client.compact(revision, None).await.unwrap();
+    let revision = current.header.unwrap().revision;
+    etcd_client
+        .compact(CompactionRequest {
+            revision,
+            physical: false,
+        })
+        .await
+        .unwrap();
 
     // A watch from the old version: 200 and one ERROR frame with 410 Expired.
     let r = get(

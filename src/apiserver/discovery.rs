@@ -34,9 +34,8 @@ fn to_bytes<T: serde::Serialize>(value: &T) -> Bytes {
 
 /// Quoted strong ETag of a body.
 pub fn etag_of(body: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(body);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let digest = ring::digest::digest(&ring::digest::SHA256, body);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     format!("\"{hex}\"")
 }
 

@@ -369,6 +369,10 @@ fn storage_error(
         S::TooLarge { size, limit, .. } => Error::TooLarge(format!(
             "Request entity too large: the object is {size} bytes as JSON, the limit is {limit}"
         )),
+        S::RefusedTooLarge { size, reason, .. } => Error::TooLarge(format!(
+            "Request entity too large: the object is {size} bytes as JSON, more than etcd \
+             accepts in one request ({reason})"
+        )),
         S::TooSlow | S::Internal(_) => Error::Internal(e.to_string()),
     }
 }

@@ -27,8 +27,16 @@ pub const DEFAULT_HISTORY: usize = 10_000;
 /// Bytes the history's values may hold (`StoredObject::held_bytes`: JSON text and attributes;
 /// whichever bound is hit first evicts the oldest change).
 pub const DEFAULT_HISTORY_BYTES: u64 = 64 * 1024 * 1024;
-/// Largest object stored, as JSON: etcd's default request limit (kube's 1.5 MiB).
-pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1_572_864;
+/// Largest object stored, as JSON: etcd's default request limit (`--max-request-bytes`,
+/// 1.5 MiB = 1,572,864) less 2 KiB. etcd counts the whole write against its limit, not only
+/// the value: an update transaction carries the key three times (guard, put, and the read on
+/// failure) plus framing, inside etcd's raft envelope: 1,221 bytes with the longest key under
+/// the default `--etcd-prefix` (docs/storage.md; pinned by a test in `storage::etcd`). The
+/// rest of the 2 KiB covers an etcd user name and a longer prefix. The memory backend keeps
+/// the same limit, so what one backend accepts the other does.
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = ETCD_DEFAULT_MAX_REQUEST_BYTES - 2 * 1024;
+/// etcd's default `--max-request-bytes`.
+pub const ETCD_DEFAULT_MAX_REQUEST_BYTES: u64 = 1_572_864;
 /// Events buffered per watcher before it counts as too slow.
 pub const DEFAULT_WATCH_BUFFER: usize = 1_000;
 

@@ -184,6 +184,11 @@ pub enum StorageError {
     /// The object is larger than the configured limit (413).
     #[error("{key} is {size} bytes, more than the limit of {limit}")]
     TooLarge { key: Key, size: u64, limit: u64 },
+    /// The backend refused the write for its size although it is within our limit: etcd's
+    /// request limit (`--max-request-bytes`) is below `--max-object-bytes` plus the key and
+    /// the transaction (413, like our own limit).
+    #[error("{key} ({size} bytes) is more than the storage backend accepts: {reason}")]
+    RefusedTooLarge { key: Key, size: u64, reason: String },
     /// The backend cannot be reached or did not answer in time; retrying later may succeed
     /// (503 with Retry-After).
     #[error("storage unavailable: {0}")]

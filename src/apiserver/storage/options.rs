@@ -52,7 +52,8 @@ pub struct StorageArgs {
     #[arg(long, default_value = "5s", value_parser = crate::apiserver::parse_duration)]
     pub etcd_request_timeout: Duration,
 
-    /// Largest object stored, in bytes of JSON (larger writes get 413). Default: etcd's 1.5 MiB.
+    /// Largest object stored, in bytes of JSON (larger writes get 413). Default: etcd's 1.5 MiB
+    /// request limit less 2 KiB for the key and the transaction around the value.
     #[arg(long, default_value_t = memory::DEFAULT_MAX_OBJECT_BYTES)]
     pub max_object_bytes: u64,
 
@@ -168,7 +169,7 @@ mod tests {
         let d = Cli::parse_from(["x"]).storage;
         assert_eq!(d.backend, Backend::Memory);
         assert_eq!(d.etcd_prefix, "/registry/aggregation.coder.com");
-        assert_eq!(d.max_object_bytes, 1_572_864);
+        assert_eq!(d.max_object_bytes, 1_570_816);
         assert!(d.watch_cache);
         let e = Cli::parse_from([
             "x",

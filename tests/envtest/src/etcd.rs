@@ -21,6 +21,12 @@ pub struct Etcd {
     client_port: u16,
     peer_port: u16,
     url: String,
+    /// Flags added to every start (e.g. `--max-request-bytes`).
+    extra_args: Vec<String>,
+    /// Serving TLS on the client URL (and requiring client certificates): health is then
+    /// probed on a plain-HTTP metrics port.
+    tls: bool,
+    health_port: u16,
     process: Option<GuardedChild>,
 }
 
@@ -28,15 +34,55 @@ impl Etcd {
     /// A standalone etcd for storage tests. Panics (with etcd's log tail) when it does not
     /// become healthy within a minute.
     pub fn start() -> Etcd {
+        Etcd::start_with_args(&[])
+    }
+
+    /// A standalone etcd with extra flags, e.g. `--max-request-bytes=65536`.
+    pub fn start_with_args(args: &[&str]) -> Etcd {
         let dir =
             GuardedDir::create("coder-k8s-etcd-").expect("envtest: creating a temp dir for etcd");
-        let mut etcd = Etcd::start_in(dir.path());
+        let mut etcd = Etcd::start_in_with_args(dir.path(), args);
+        etcd._own_dir = Some(dir);
+        etcd
+    }
+
+    /// A standalone etcd serving `https://` with a certificate of `ca` for 127.0.0.1, and
+    /// requiring client certificates signed by `ca` (`--client-cert-auth`).
+    pub fn start_tls(ca: &crate::CertificateAuthority) -> Etcd {
+        let dir =
+            GuardedDir::create("coder-k8s-etcd-").expect("envtest: creating a temp dir for etcd");
+        let (cert, key) = ca.issue_serving(&["127.0.0.1", "localhost"]);
+        let files = [
+            ("ca.pem", ca.cert_pem()),
+            ("server.pem", cert),
+            ("server-key.pem", key),
+        ];
+        for (name, pem) in &files {
+            std::fs::write(dir.path().join(name), pem).expect("envtest: writing etcd's TLS files");
+        }
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let args = [
+            format!("--trusted-ca-file={}", path("ca.pem")),
+            format!("--cert-file={}", path("server.pem")),
+            format!("--key-file={}", path("server-key.pem")),
+            "--client-cert-auth".to_string(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut etcd = Etcd::start_in_with(dir.path(), &args, true);
         etcd._own_dir = Some(dir);
         etcd
     }
 
     /// etcd with its data dir and log inside `dir` (the control plane's directory).
     pub(crate) fn start_in(dir: &Path) -> Etcd {
+        Etcd::start_in_with_args(dir, &[])
+    }
+
+    fn start_in_with_args(dir: &Path, args: &[&str]) -> Etcd {
+        Etcd::start_in_with(dir, args, false)
+    }
+
+    fn start_in_with(dir: &Path, args: &[&str], tls: bool) -> Etcd {
         let mut etcd = Etcd {
             _own_dir: None,
             data_dir: dir.join("etcd-data"),
@@ -44,6 +90,9 @@ impl Etcd {
             client_port: 0,
             peer_port: 0,
             url: String::new(),
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+            tls,
+            health_port: 0,
             process: None,
         };
         // Free ports can be taken by a concurrent test binary between probe and bind: retry.
@@ -51,7 +100,13 @@ impl Etcd {
         for _ in 0..3 {
             etcd.client_port = free_port();
             etcd.peer_port = free_port();
-            etcd.url = format!("http://127.0.0.1:{}", etcd.client_port);
+            let scheme = if etcd.tls { "https" } else { "http" };
+            etcd.url = format!("{scheme}://127.0.0.1:{}", etcd.client_port);
+            etcd.health_port = if etcd.tls {
+                free_port()
+            } else {
+                etcd.client_port
+            };
             match etcd.spawn_and_wait() {
                 Ok(()) => return etcd,
                 Err(e) if e.contains("address already in use") => last_error = e,
@@ -61,7 +116,8 @@ impl Etcd {
         panic!("{last_error}");
     }
 
-    /// `http://127.0.0.1:PORT`, the client URL (same across restarts).
+    /// `http://127.0.0.1:PORT` (`https://` from [`Etcd::start_tls`]), the client URL (same
+    /// across restarts).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -124,7 +180,14 @@ impl Etcd {
             .arg("--snapshot-count=10000")
             .arg("--logger=zap")
             .arg("--log-outputs=stderr")
+            .args(&self.extra_args)
             .stdin(std::process::Stdio::null());
+        if self.tls {
+            cmd.arg(format!(
+                "--listen-metrics-urls=http://127.0.0.1:{}",
+                self.health_port
+            ));
+        }
         let mut process = spawn_guarded("etcd", cmd, Some(&self.log))
             .map_err(|e| format!("envtest: cannot start etcd: {e}"))?;
         let deadline = Instant::now() + START_TIMEOUT;
@@ -136,7 +199,7 @@ impl Etcd {
                     process.log_tail(LOG_TAIL_LINES)
                 ));
             }
-            if healthy(self.client_port) {
+            if healthy(self.health_port) {
                 self.process = Some(process);
                 return Ok(());
             }

@@ -8,19 +8,25 @@
 //! Value encoding (format 1, documented in docs/storage.md): the object's JSON, UTF-8, with
 //! `metadata.resourceVersion` removed. JSON objects always start with `{`; a later format
 //! will start with a different byte, so readers can tell them apart and migrate.
+//!
+//! The gRPC client is ours (`client`, `wire`): a handful of calls and hand-written messages,
+//! so that building the server needs no `protoc`.
+
+pub mod client;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, KeyValue, Txn, TxnOp,
-    TxnOpResponse, WatchOptions,
-};
 use futures::StreamExt;
 use futures::future::{BoxFuture, FutureExt};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
+use self::client::{CallError, ClientConfig, ClientTls, EtcdClient};
+use self::wire::{
+    Compare, CompareResult, DeleteRangeRequest, EventType, KeyValue, PutRequest, RangeRequest,
+    RequestOp, TxnRequest, WatchCreateRequest, WatchResponse, response_op,
+};
 use super::codec;
 use super::decoded::{DEFAULT_DECODED_BYTES, DecodedCache};
 use super::unstamped::Unstamped;
@@ -28,6 +34,8 @@ use super::{
     Change, ChangeKind, Key, ListPage, ListRequest, Prefix, Revision, Storage, StorageError,
     Versioned, WatchItem, WatchStream,
 };
+
+pub use self::client::ConnectError;
 
 /// Where and how to reach etcd.
 #[derive(Debug, Clone)]
@@ -41,32 +49,16 @@ pub struct EtcdConfig {
     pub dial_timeout: Duration,
     /// Deadline of one etcd request (not of a watch stream).
     pub request_timeout: Duration,
-    /// Largest value written, in bytes (etcd's own request limit is 1.5 MiB by default).
+    /// Largest value written, in bytes (see `memory::DEFAULT_MAX_OBJECT_BYTES` for how the
+    /// default leaves room under etcd's own request limit).
     pub max_object_bytes: u64,
 }
 
 /// PEM material for TLS to etcd.
-#[derive(Debug, Clone, Default)]
-pub struct EtcdTls {
-    pub ca_pem: Option<Vec<u8>>,
-    /// Client certificate and key, for etcd clusters that authenticate clients.
-    pub client_cert_pem: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("no etcd endpoints given (--etcd-servers)")]
-    NoEndpoints,
-    #[error("connecting to etcd {endpoints:?}: {source}")]
-    Client {
-        endpoints: Vec<String>,
-        #[source]
-        source: etcd_client::Error,
-    },
-}
+pub type EtcdTls = ClientTls;
 
 pub struct EtcdStorage {
-    client: Client,
+    client: EtcdClient,
     /// Revisions already decoded here, shared by reads, watch events and write results.
     decoded: Arc<DecodedCache>,
     prefix: String,
@@ -79,31 +71,15 @@ pub struct EtcdStorage {
 
 impl EtcdStorage {
     /// Builds the client. Connections are made lazily, so an unreachable etcd is reported by
-    /// requests (`StorageError::Unavailable`) and `/readyz`, not here.
+    /// requests (`StorageError::Unavailable`) and `/readyz`, not here; malformed endpoints and
+    /// TLS material are reported here.
     pub async fn connect(config: EtcdConfig) -> Result<Self, ConnectError> {
-        if config.endpoints.is_empty() {
-            return Err(ConnectError::NoEndpoints);
-        }
-        let mut options = ConnectOptions::new()
-            .with_connect_timeout(config.dial_timeout)
-            .with_timeout(config.request_timeout)
-            .with_keep_alive(Duration::from_secs(10), config.request_timeout);
-        if let Some(tls) = &config.tls {
-            let mut tls_options = etcd_client::TlsOptions::new();
-            if let Some(ca) = &tls.ca_pem {
-                tls_options = tls_options.ca_certificate(etcd_client::Certificate::from_pem(ca));
-            }
-            if let Some((cert, key)) = &tls.client_cert_pem {
-                tls_options = tls_options.identity(etcd_client::Identity::from_pem(cert, key));
-            }
-            options = options.with_tls(tls_options);
-        }
-        let client = Client::connect(&config.endpoints, Some(options))
-            .await
-            .map_err(|source| ConnectError::Client {
-                endpoints: config.endpoints.clone(),
-                source,
-            })?;
+        let client = EtcdClient::connect(&ClientConfig {
+            endpoints: config.endpoints,
+            tls: config.tls,
+            dial_timeout: config.dial_timeout,
+            request_timeout: config.request_timeout,
+        })?;
         Ok(EtcdStorage {
             client,
             decoded: Arc::new(DecodedCache::new(DEFAULT_DECODED_BYTES)),
@@ -152,11 +128,11 @@ impl EtcdStorage {
     }
 
     fn versioned(&self, kv: &KeyValue) -> Result<Versioned, StorageError> {
-        let key = self.storage_key(kv.key())?;
-        let revision = to_revision(kv.mod_revision());
+        let key = self.storage_key(&kv.key)?;
+        let revision = to_revision(kv.mod_revision);
         let value = self
             .decoded
-            .get_or_decode(&key, revision, kv.value(), |bytes| {
+            .get_or_decode(&key, revision, &kv.value, |bytes| {
                 codec::decode_stored(bytes, revision)
             })
             .map_err(|e| {
@@ -169,19 +145,54 @@ impl EtcdStorage {
         })
     }
 
+    /// Runs one etcd call under the request deadline; the outer error is the deadline, the
+    /// inner one etcd's answer, for callers that act on particular answers.
+    async fn call_raw<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, CallError>>,
+    ) -> Result<Result<T, CallError>, StorageError> {
+        tokio::time::timeout(self.request_timeout, call)
+            .await
+            .map_err(|_| {
+                StorageError::Unavailable(format!(
+                    "{what}: etcd did not answer within {:?}",
+                    self.request_timeout
+                ))
+            })
+    }
+
     /// Runs one etcd call under the request deadline.
     async fn call<T>(
         &self,
         what: &str,
-        call: impl Future<Output = Result<T, etcd_client::Error>>,
+        call: impl Future<Output = Result<T, CallError>>,
     ) -> Result<T, StorageError> {
-        match tokio::time::timeout(self.request_timeout, call).await {
-            Ok(result) => result.map_err(|e| classify(what, e)),
-            Err(_) => Err(StorageError::Unavailable(format!(
-                "{what}: etcd did not answer within {:?}",
-                self.request_timeout
-            ))),
-        }
+        self.call_raw(what, call)
+            .await?
+            .map_err(|e| classify(what, e.status()))
+    }
+
+    /// Runs a write of `size` value bytes to `key`: like `call`, and etcd refusing the request
+    /// as too large becomes `RefusedTooLarge` (413), not a server error.
+    async fn write<T>(
+        &self,
+        what: &str,
+        key: &Key,
+        size: u64,
+        call: impl Future<Output = Result<T, CallError>>,
+    ) -> Result<T, StorageError> {
+        self.call_raw(what, call).await?.map_err(|e| {
+            if is_request_too_large(e.status()) {
+                StorageError::RefusedTooLarge {
+                    key: key.clone(),
+                    size,
+                    reason: e.status().message().to_string(),
+                }
+            } else {
+                classify(what, e.status())
+            }
+        })
     }
 
     /// Whether this etcd's answers to progress requests can be trusted (see
@@ -190,9 +201,8 @@ impl EtcdStorage {
         let asked = self
             .progress_reliable
             .get_or_try_init(|| async {
-                let mut maintenance = self.client.maintenance_client();
-                let status = self.call("status", maintenance.status()).await?;
-                Ok::<bool, StorageError>(progress_requests_are_ordered(status.version()))
+                let status = self.call("status", self.client.status()).await?;
+                Ok::<bool, StorageError>(progress_requests_are_ordered(&status.version))
             })
             .await;
         match asked {
@@ -204,33 +214,33 @@ impl EtcdStorage {
         }
     }
 
-    /// A write guarded by `guard`; on failure, reads the key to tell NotFound from Conflict.
+    /// Runs a `guarded_txn`; on failure, tells NotFound from Conflict by the key's current
+    /// state (read in the same transaction). `size`: the value bytes written (0 for a delete),
+    /// for a refusal's message.
     async fn guarded_write(
         &self,
         key: &Key,
-        guard: Compare,
-        write: TxnOp,
+        txn: TxnRequest,
+        size: u64,
         expected: Option<Revision>,
     ) -> Result<(Revision, Option<KeyValue>), StorageError> {
-        let etcd_key = self.etcd_key(key);
-        let txn = Txn::new()
-            .when([guard])
-            .and_then([write])
-            .or_else([TxnOp::get(etcd_key, None)]);
-        let mut kv = self.client.kv_client();
-        let response = self.call("transaction", kv.txn(txn)).await?;
-        let revision = header_revision(response.header());
-        let mut responses = response.op_responses().into_iter();
-        if response.succeeded() {
+        let response = self
+            .write("transaction", key, size, self.client.txn(txn))
+            .await?;
+        let revision = header_revision(response.header.as_ref());
+        let mut responses = response.responses.into_iter().map(|op| op.response);
+        if response.succeeded {
             let prev = match responses.next() {
-                Some(TxnOpResponse::Delete(mut deleted)) => deleted.take_prev_kvs().pop(),
-                Some(TxnOpResponse::Put(mut put)) => put.take_prev_key(),
+                Some(Some(response_op::Response::ResponseDeleteRange(mut deleted))) => {
+                    deleted.prev_kvs.pop()
+                }
+                Some(Some(response_op::Response::ResponsePut(put))) => put.prev_kv,
                 _ => None,
             };
             return Ok((revision, prev));
         }
         let current = match responses.next() {
-            Some(TxnOpResponse::Get(mut got)) => got.take_kvs().pop(),
+            Some(Some(response_op::Response::ResponseRange(mut got))) => got.kvs.pop(),
             _ => None,
         };
         Err(match (current, expected) {
@@ -238,12 +248,48 @@ impl EtcdStorage {
             (Some(kv), Some(expected)) => StorageError::Conflict {
                 key: key.clone(),
                 expected,
-                current: to_revision(kv.mod_revision()),
+                current: to_revision(kv.mod_revision),
             },
             (Some(_), None) => StorageError::Internal(format!(
                 "the unconditional write of {key} failed although the key exists"
             )),
         })
+    }
+}
+
+/// The create transaction: put `value` at `etcd_key` if the key is absent.
+fn create_txn(etcd_key: Vec<u8>, value: Vec<u8>) -> TxnRequest {
+    TxnRequest {
+        compare: vec![Compare::create_revision(
+            etcd_key.clone(),
+            CompareResult::Equal,
+            0,
+        )],
+        success: vec![RequestOp::put(PutRequest {
+            key: etcd_key,
+            value,
+            prev_kv: false,
+        })],
+        failure: Vec::new(),
+    }
+}
+
+/// An update or delete transaction: `write` if the key is at `expected` (or, None, exists at
+/// all); otherwise read the key, to tell "gone" from "changed".
+fn guarded_txn(etcd_key: Vec<u8>, expected: Option<Revision>, write: RequestOp) -> TxnRequest {
+    let guard = match expected {
+        Some(rv) => {
+            Compare::mod_revision(etcd_key.clone(), CompareResult::Equal, to_etcd_revision(rv))
+        }
+        None => Compare::create_revision(etcd_key.clone(), CompareResult::Greater, 0),
+    };
+    TxnRequest {
+        compare: vec![guard],
+        success: vec![write],
+        failure: vec![RequestOp::range(RangeRequest {
+            key: etcd_key,
+            ..RangeRequest::default()
+        })],
     }
 }
 
@@ -255,8 +301,8 @@ fn to_etcd_revision(revision: Revision) -> i64 {
     i64::try_from(revision).unwrap_or(i64::MAX)
 }
 
-fn header_revision(header: Option<&etcd_client::ResponseHeader>) -> Revision {
-    header.map(|h| to_revision(h.revision())).unwrap_or(0)
+fn header_revision(header: Option<&wire::ResponseHeader>) -> Revision {
+    header.map(|h| to_revision(h.revision)).unwrap_or(0)
 }
 
 /// The first key after every key starting with `prefix` (etcd's range end for a prefix).
@@ -276,37 +322,47 @@ fn range_end(prefix: &[u8]) -> Vec<u8> {
 const COMPACTED: &str = "required revision has been compacted";
 const FUTURE: &str = "required revision is a future revision";
 
-/// Sorts a client error into what callers act on: Unavailable (retry later) or Internal.
-fn classify(what: &str, e: etcd_client::Error) -> StorageError {
+/// Sorts a failed call into what callers act on: Unavailable (retry later) or Internal.
+/// Connection failures reach us as Unavailable (or Unknown) statuses.
+fn classify(what: &str, status: &tonic::Status) -> StorageError {
     use tonic::Code;
-    match &e {
-        etcd_client::Error::GRpcStatus(status) => match status.code() {
-            Code::Unavailable
-            | Code::DeadlineExceeded
-            | Code::Cancelled
-            | Code::Aborted
-            | Code::ResourceExhausted
-            | Code::Unknown => StorageError::Unavailable(format!("{what}: {}", status.message())),
-            _ => StorageError::Internal(format!("{what}: {}", status.message())),
-        },
-        etcd_client::Error::TransportError(_)
-        | etcd_client::Error::IoError(_)
-        | etcd_client::Error::WatchError(_) => StorageError::Unavailable(format!("{what}: {e}")),
-        _ => StorageError::Internal(format!("{what}: {e}")),
+    match status.code() {
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::Aborted
+        | Code::ResourceExhausted
+        | Code::Unknown => StorageError::Unavailable(format!("{what}: {}", status.message())),
+        _ => StorageError::Internal(format!("{what}: {}", status.message())),
     }
 }
 
-fn is_out_of_range(e: &etcd_client::Error, words: &str) -> bool {
-    matches!(e, etcd_client::Error::GRpcStatus(s) if s.message().contains(words))
+/// Whether etcd refused a request for its size: its own check against `--max-request-bytes`
+/// (InvalidArgument `etcdserver: request is too large`), or gRPC's receive limit in front of
+/// it, which etcd sets 512 KiB above that (ResourceExhausted `grpc: received message larger
+/// than max`), for requests far over.
+fn is_request_too_large(status: &tonic::Status) -> bool {
+    match status.code() {
+        tonic::Code::InvalidArgument => status.message().contains("request is too large"),
+        tonic::Code::ResourceExhausted => status.message().contains("larger than max"),
+        _ => false,
+    }
+}
+
+fn is_out_of_range(e: &CallError, words: &str) -> bool {
+    e.status().message().contains(words)
 }
 
 impl Storage for EtcdStorage {
     fn get<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<Versioned>, StorageError>> {
         async move {
-            let mut kv = self.client.kv_client();
-            let mut response = self.call("get", kv.get(self.etcd_key(key), None)).await?;
+            let request = RangeRequest {
+                key: self.etcd_key(key),
+                ..RangeRequest::default()
+            };
+            let response = self.call("get", self.client.range(request)).await?;
             response
-                .take_kvs()
+                .kvs
                 .first()
                 .map(|kv| self.versioned(kv))
                 .transpose()
@@ -325,33 +381,29 @@ impl Storage for EtcdStorage {
                     start.push(0);
                     start
                 }
-                None => prefix.clone(),
+                None => prefix,
             };
-            let options = |revision: Option<Revision>| {
-                let mut options = GetOptions::new().with_range(end.clone());
-                if let Some(limit) = request.limit {
-                    options = options.with_limit(i64::try_from(limit).unwrap_or(i64::MAX));
-                }
-                if let Some(revision) = revision.filter(|r| *r > 0) {
-                    options = options.with_revision(to_etcd_revision(revision));
-                }
-                options
+            let range = |revision: Option<Revision>| RangeRequest {
+                key: start.clone(),
+                range_end: end.clone(),
+                // 0: no limit.
+                limit: request
+                    .limit
+                    .map(|limit| i64::try_from(limit).unwrap_or(i64::MAX))
+                    .unwrap_or(0),
+                // 0: the current revision.
+                revision: revision
+                    .filter(|r| *r > 0)
+                    .map(to_etcd_revision)
+                    .unwrap_or(0),
+                count_only: false,
             };
-            let mut kv = self.client.kv_client();
-            let first = tokio::time::timeout(
-                self.request_timeout,
-                kv.get(start.clone(), Some(options(request.revision))),
-            )
-            .await;
-            let mut response = match first {
-                Err(_) => {
-                    return Err(StorageError::Unavailable(format!(
-                        "list: etcd did not answer within {:?}",
-                        self.request_timeout
-                    )));
-                }
-                Ok(Ok(response)) => response,
-                Ok(Err(e)) if is_out_of_range(&e, COMPACTED) => {
+            let first = self
+                .call_raw("list", self.client.range(range(request.revision)))
+                .await?;
+            let response = match first {
+                Ok(response) => response,
+                Err(e) if is_out_of_range(&e, COMPACTED) => {
                     let requested = request.revision.unwrap_or(0);
                     return Err(StorageError::Expired {
                         requested,
@@ -360,19 +412,19 @@ impl Storage for EtcdStorage {
                     });
                 }
                 // A revision from the future reads the present: it is "not older than" asked.
-                Ok(Err(e)) if is_out_of_range(&e, FUTURE) => {
-                    self.call("list", kv.get(start, Some(options(None))))
-                        .await?
+                Err(e) if is_out_of_range(&e, FUTURE) => {
+                    self.call("list", self.client.range(range(None))).await?
                 }
-                Ok(Err(e)) => return Err(classify("list", e)),
+                Err(e) => return Err(classify("list", e.status())),
             };
+            let read_at = header_revision(response.header.as_ref());
             let revision = match request.revision {
-                Some(r) if r > 0 && r <= header_revision(response.header()) => r,
-                _ => header_revision(response.header()),
+                Some(r) if r > 0 && r <= read_at => r,
+                _ => read_at,
             };
-            let count = to_revision(response.count());
-            let kvs = response.take_kvs();
-            let items = kvs
+            let count = to_revision(response.count);
+            let items = response
+                .kvs
                 .iter()
                 .map(|kv| self.versioned(kv))
                 .collect::<Result<Vec<_>, _>>()?;
@@ -395,19 +447,15 @@ impl Storage for EtcdStorage {
             let unstamped = self.encode(key, &value)?;
             drop(value);
             let bytes = unstamped.bytes().to_vec();
-            let txn = Txn::new()
-                .when([Compare::create_revision(
-                    etcd_key.clone(),
-                    CompareOp::Equal,
-                    0,
-                )])
-                .and_then([TxnOp::put(etcd_key, bytes, None)]);
-            let mut kv = self.client.kv_client();
-            let response = self.call("create", kv.txn(txn)).await?;
-            if !response.succeeded() {
+            let size = bytes.len() as u64;
+            let txn = create_txn(etcd_key, bytes);
+            let response = self
+                .write("create", key, size, self.client.txn(txn))
+                .await?;
+            if !response.succeeded {
                 return Err(StorageError::AlreadyExists(key.clone()));
             }
-            let revision = header_revision(response.header());
+            let revision = header_revision(response.header.as_ref());
             let value = Arc::new(unstamped.stamp(revision));
             self.decoded.insert(key, revision, &value);
             Ok(Versioned {
@@ -426,19 +474,18 @@ impl Storage for EtcdStorage {
         expected: Option<Revision>,
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
         async move {
-            let etcd_key = self.etcd_key(key);
             let unstamped = self.encode(key, &value)?;
             drop(value);
             let bytes = unstamped.bytes().to_vec();
-            let guard = match expected {
-                Some(rv) => {
-                    Compare::mod_revision(etcd_key.clone(), CompareOp::Equal, to_etcd_revision(rv))
-                }
-                None => Compare::create_revision(etcd_key.clone(), CompareOp::Greater, 0),
-            };
-            let (revision, _) = self
-                .guarded_write(key, guard, TxnOp::put(etcd_key, bytes, None), expected)
-                .await?;
+            let size = bytes.len() as u64;
+            let etcd_key = self.etcd_key(key);
+            let put = RequestOp::put(PutRequest {
+                key: etcd_key.clone(),
+                value: bytes,
+                prev_kv: false,
+            });
+            let txn = guarded_txn(etcd_key, expected, put);
+            let (revision, _) = self.guarded_write(key, txn, size, expected).await?;
             let value = Arc::new(unstamped.stamp(revision));
             self.decoded.insert(key, revision, &value);
             Ok(Versioned {
@@ -457,20 +504,16 @@ impl Storage for EtcdStorage {
     ) -> BoxFuture<'a, Result<Versioned, StorageError>> {
         async move {
             let etcd_key = self.etcd_key(key);
-            let guard = match expected {
-                Some(rv) => {
-                    Compare::mod_revision(etcd_key.clone(), CompareOp::Equal, to_etcd_revision(rv))
-                }
-                None => Compare::create_revision(etcd_key.clone(), CompareOp::Greater, 0),
-            };
-            let delete = TxnOp::delete(
-                etcd_key,
-                Some(etcd_client::DeleteOptions::new().with_prev_key()),
-            );
-            let (revision, prev) = self.guarded_write(key, guard, delete, expected).await?;
+            let delete = RequestOp::delete_range(DeleteRangeRequest {
+                key: etcd_key.clone(),
+                range_end: Vec::new(),
+                prev_kv: true,
+            });
+            let txn = guarded_txn(etcd_key, expected, delete);
+            let (revision, prev) = self.guarded_write(key, txn, 0, expected).await?;
             self.decoded.remove(key);
             let prev = prev.ok_or_else(|| StorageError::NotFound(key.clone()))?;
-            let value = codec::decode_stored(prev.value(), revision)
+            let value = codec::decode_stored(&prev.value, revision)
                 .map_err(|e| StorageError::Internal(format!("decoding the deleted {key}: {e}")))?;
             Ok(Versioned {
                 key: key.clone(),
@@ -488,35 +531,24 @@ impl Storage for EtcdStorage {
     ) -> BoxFuture<'_, Result<WatchStream, StorageError>> {
         async move {
             let etcd_prefix = self.etcd_prefix(&prefix);
-            let options = WatchOptions::new()
-                .with_range(range_end(&etcd_prefix))
-                .with_start_revision(to_etcd_revision(after + 1))
-                .with_prev_key()
-                .with_progress_notify();
-            let mut watch_client = self.client.watch_client();
-            let stream = self
-                .call("watch", watch_client.watch(etcd_prefix, Some(options)))
-                .await?;
-            let (mut sender, responses) = stream.split();
-
-            // Progress requests are fire-and-forget; a task forwards them while the watch lives.
-            let mut idle_sender = None;
+            let create = WatchCreateRequest {
+                range_end: range_end(&etcd_prefix),
+                key: etcd_prefix,
+                start_revision: to_etcd_revision(after + 1),
+                progress_notify: true,
+                prev_kv: true,
+            };
+            let watch = self.call("watch", self.client.watch(create)).await?;
+            // The request half lives as long as the watch: progress requests go out on it.
+            let requests = watch.requests;
             let request_progress = if self.progress_reliable().await {
-                let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<()>();
-                tokio::spawn(async move {
-                    while progress_rx.recv().await.is_some() {
-                        if sender.request_progress().await.is_err() {
-                            break;
-                        }
-                    }
-                });
+                let requests = requests.clone();
                 let request: super::ProgressRequester = Arc::new(move || {
-                    let _ = progress_tx.send(());
+                    // False only once the stream is gone, which the watch reports itself.
+                    let _ = requests.request_progress();
                 });
                 Some(request)
             } else {
-                // The request half lives as long as the watch, as it does with progress.
-                idle_sender = Some(sender);
                 None
             };
 
@@ -525,9 +557,10 @@ impl Storage for EtcdStorage {
                 decoded: self.decoded.clone(),
                 after,
             };
-            let items = responses
+            let items = watch
+                .responses
                 .flat_map(move |response| {
-                    let _ = &idle_sender;
+                    let _ = &requests;
                     futures::stream::iter(decoder.items(response))
                 })
                 // Nothing follows an error.
@@ -549,27 +582,30 @@ impl Storage for EtcdStorage {
 
     fn current_revision(&self) -> BoxFuture<'_, Result<Revision, StorageError>> {
         async move {
-            // A read of one key (the prefix itself, never an object): the header carries the
-            // store revision, without counting a range.
-            let mut kv = self.client.kv_client();
-            let options = GetOptions::new().with_count_only();
-            let response = self
-                .call("revision", kv.get(self.prefix.clone(), Some(options)))
-                .await?;
-            Ok(header_revision(response.header()))
+            // A count of one key (the prefix itself, never an object): the header carries the
+            // store revision, without reading a value.
+            let request = RangeRequest {
+                key: self.prefix.clone().into_bytes(),
+                count_only: true,
+                ..RangeRequest::default()
+            };
+            let response = self.call("revision", self.client.range(request)).await?;
+            Ok(header_revision(response.header.as_ref()))
         }
         .boxed()
     }
 
     fn count(&self) -> BoxFuture<'_, u64> {
         async move {
-            let mut kv = self.client.kv_client();
             let prefix = self.prefix.clone().into_bytes();
-            let options = GetOptions::new()
-                .with_range(range_end(&prefix))
-                .with_count_only();
-            match self.call("count", kv.get(prefix, Some(options))).await {
-                Ok(response) => to_revision(response.count()),
+            let request = RangeRequest {
+                range_end: range_end(&prefix),
+                key: prefix,
+                count_only: true,
+                ..RangeRequest::default()
+            };
+            match self.call("count", self.client.range(request)).await {
+                Ok(response) => to_revision(response.count),
                 Err(e) => {
                     tracing::debug!(error = %e, "counting objects in etcd failed");
                     0
@@ -615,16 +651,13 @@ struct EventDecoder {
 }
 
 impl EventDecoder {
-    fn items(
-        &self,
-        response: Result<etcd_client::WatchResponse, etcd_client::Error>,
-    ) -> Vec<WatchItem> {
+    fn items(&self, response: Result<WatchResponse, tonic::Status>) -> Vec<WatchItem> {
         let response = match response {
             Ok(r) => r,
-            Err(e) => return vec![WatchItem::Error(classify("watch", e))],
+            Err(status) => return vec![WatchItem::Error(classify("watch", &status))],
         };
-        if response.canceled() {
-            let compacted = to_revision(response.compact_revision());
+        if response.canceled {
+            let compacted = to_revision(response.compact_revision);
             let error = if compacted > 0 {
                 StorageError::Expired {
                     requested: self.after,
@@ -633,19 +666,21 @@ impl EventDecoder {
             } else {
                 StorageError::Unavailable(format!(
                     "etcd canceled the watch: {}",
-                    response.cancel_reason()
+                    response.cancel_reason
                 ))
             };
             return vec![WatchItem::Error(error)];
         }
-        if response.created() {
+        if response.created {
             return Vec::new();
         }
-        if response.events().is_empty() {
-            return vec![WatchItem::Progress(header_revision(response.header()))];
+        if response.events.is_empty() {
+            return vec![WatchItem::Progress(header_revision(
+                response.header.as_ref(),
+            ))];
         }
         response
-            .events()
+            .events
             .iter()
             .map(|event| match self.change(event) {
                 Ok(change) => WatchItem::Change(Arc::new(change)),
@@ -654,16 +689,17 @@ impl EventDecoder {
             .collect()
     }
 
-    fn change(&self, event: &etcd_client::Event) -> Result<Change, StorageError> {
+    fn change(&self, event: &wire::Event) -> Result<Change, StorageError> {
         let kv = event
-            .kv()
+            .kv
+            .as_ref()
             .ok_or_else(|| StorageError::Internal("a watch event without a key".into()))?;
-        let key = std::str::from_utf8(kv.key())
+        let key = std::str::from_utf8(&kv.key)
             .ok()
             .and_then(|k| k.strip_prefix(&self.prefix))
             .map(|k| Key::from_raw(k.to_string()))
             .ok_or_else(|| StorageError::Internal("a watch event outside the prefix".into()))?;
-        let revision = to_revision(kv.mod_revision());
+        let revision = to_revision(kv.mod_revision);
         let error = |at: Revision, e: codec::DecodeError| {
             StorageError::Internal(format!("decoding {key} at {at}: {e}"))
         };
@@ -674,27 +710,34 @@ impl EventDecoder {
                 .map_err(|e| error(at, e))
         };
         let prev = event
-            .prev_kv()
-            .map(|p| decode(p.value(), to_revision(p.mod_revision())))
+            .prev_kv
+            .as_ref()
+            .map(|p| decode(&p.value, to_revision(p.mod_revision)))
             .transpose()?;
-        match event.event_type() {
+        let kind = EventType::try_from(event.r#type).map_err(|_| {
+            StorageError::Internal(format!(
+                "a watch event of {key} with the unknown type {}",
+                event.r#type
+            ))
+        })?;
+        match kind {
             EventType::Put => Ok(Change {
-                kind: if kv.create_revision() == kv.mod_revision() {
+                kind: if kv.create_revision == kv.mod_revision {
                     ChangeKind::Created
                 } else {
                     ChangeKind::Updated
                 },
-                value: decode(kv.value(), revision)?,
+                value: decode(&kv.value, revision)?,
                 key,
                 prev,
                 revision,
             }),
             EventType::Delete => {
-                let prev_kv = event.prev_kv().ok_or_else(|| {
+                let prev_kv = event.prev_kv.as_ref().ok_or_else(|| {
                     StorageError::Internal(format!("the delete of {key} lacks its previous value"))
                 })?;
                 // The last value stamped with the deletion revision: not a stored revision.
-                let value = codec::decode_stored(prev_kv.value(), revision)
+                let value = codec::decode_stored(&prev_kv.value, revision)
                     .map(Arc::new)
                     .map_err(|e| error(revision, e))?;
                 self.decoded.remove(&key);
@@ -724,6 +767,79 @@ mod tests {
         for fixed in ["3.4.31", "3.5.13", "3.5.21", "3.6.0", "4.0.0"] {
             assert!(progress_requests_are_ordered(fixed), "{fixed}");
         }
+    }
+
+    /// What etcd wraps around a transaction before comparing it with `--max-request-bytes`
+    /// (its `InternalRaftRequest`): the header (field 100, so a 2-byte field key, a length,
+    /// and a request ID of up to 10 varint bytes after its own key) and the txn field's key
+    /// and 3-byte length. Without etcd authentication, which this server does not use.
+    const RAFT_ENVELOPE_BYTES: usize = (2 + 1 + 1 + 10) + (1 + 3);
+
+    #[test]
+    fn the_default_object_limit_leaves_room_for_the_key_and_the_transaction() {
+        use crate::apiserver::storage::memory::{
+            DEFAULT_MAX_OBJECT_BYTES, ETCD_DEFAULT_MAX_REQUEST_BYTES,
+        };
+        use prost::Message;
+        // The longest key under the default --etcd-prefix: our longest plural, a 63-character
+        // namespace and a 253-character name.
+        let key = format!(
+            "/registry/aggregation.coder.com/aggregation.coder.com/coderworkspaces/{}/{}",
+            "n".repeat(63),
+            "x".repeat(253)
+        )
+        .into_bytes();
+        let value = vec![b'x'; DEFAULT_MAX_OBJECT_BYTES as usize];
+        let put = || {
+            RequestOp::put(PutRequest {
+                key: key.clone(),
+                value: value.clone(),
+                prev_kv: false,
+            })
+        };
+        let create = create_txn(key.clone(), value.clone());
+        // The largest guard: a revision of 9 varint bytes.
+        let update = guarded_txn(key.clone(), Some(i64::MAX as u64), put());
+        let overhead = |txn: &TxnRequest| txn.encoded_len() + RAFT_ENVELOPE_BYTES - value.len();
+        assert_eq!(overhead(&create), 817);
+        assert_eq!(
+            overhead(&update),
+            1_221,
+            "the figure documented in docs/storage.md"
+        );
+        assert!(
+            DEFAULT_MAX_OBJECT_BYTES as usize + overhead(&update)
+                <= ETCD_DEFAULT_MAX_REQUEST_BYTES as usize
+        );
+    }
+
+    #[test]
+    fn request_too_large_is_told_from_other_refusals() {
+        use tonic::{Code, Status};
+        assert!(is_request_too_large(&Status::new(
+            Code::InvalidArgument,
+            "etcdserver: request is too large"
+        )));
+        assert!(is_request_too_large(&Status::new(
+            Code::ResourceExhausted,
+            "grpc: received message larger than max (3145728 vs. 2097152)"
+        )));
+        assert!(!is_request_too_large(&Status::new(
+            Code::ResourceExhausted,
+            "etcdserver: too many requests"
+        )));
+        assert!(!is_request_too_large(&Status::new(
+            Code::InvalidArgument,
+            "etcdserver: key is not provided"
+        )));
+        // Too many requests stays retryable.
+        assert!(matches!(
+            classify(
+                "x",
+                &Status::new(Code::ResourceExhausted, "etcdserver: too many requests")
+            ),
+            StorageError::Unavailable(_)
+        ));
     }
 
     #[test]
