@@ -336,6 +336,21 @@ pub fn template_status(t: &Template, object: &Value) -> Value {
 /// A CoderTemplate for a template created in Coder (uid = coderd's id).
 pub fn template_object(t: &Template, namespace: &str) -> Option<Value> {
     let name = TemplateName::object_name(&t.organization_name, &t.name)?;
+    let spec = template_spec(t);
+    let mut object = json!({
+        "apiVersion": format!("{GROUP}/{VERSION}"),
+        "kind": "CoderTemplate",
+        "metadata": {"name": name, "namespace": namespace, "uid": t.id.to_string()},
+        "spec": spec,
+    });
+    let status = template_status(t, &object);
+    object["status"] = status;
+    Some(object)
+}
+
+/// The spec of a CoderTemplate for a template created in Coder: its organization, and the
+/// display fields coderd has values for.
+pub fn template_spec(t: &Template) -> Value {
     let mut spec = Map::new();
     spec.insert(
         "organization".into(),
@@ -350,15 +365,7 @@ pub fn template_object(t: &Template, namespace: &str) -> Option<Value> {
             spec.insert(key.into(), Value::String(value.clone()));
         }
     }
-    let mut object = json!({
-        "apiVersion": format!("{GROUP}/{VERSION}"),
-        "kind": "CoderTemplate",
-        "metadata": {"name": name, "namespace": namespace, "uid": t.id.to_string()},
-        "spec": spec,
-    });
-    let status = template_status(t, &object);
-    object["status"] = status;
-    Some(object)
+    Value::Object(spec)
 }
 
 /// What a finished or running template version build means for the object's conditions.

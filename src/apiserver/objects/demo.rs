@@ -15,7 +15,6 @@
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Error, Objects, Patch, Subresource, WriteOptions};
@@ -199,7 +198,7 @@ pub async fn seed(objects: &Objects) -> Result<SeedReport, Error> {
             name: template.name,
         };
         let record = template_record(template, now)?;
-        let spec = template_spec(&record);
+        let spec = mapping::template_spec(&record);
         let outcome = create(objects, mapping::templates(), &object, spec).await?;
         if let Some(created) = record_outcome(&mut report, object, outcome) {
             let status = no_coderd_behind(mapping::template_status(&record, &created.body));
@@ -350,9 +349,10 @@ async fn set_status(
 
 /// A stable id for a demo record: a version-8 (custom) UUID from a hash of what it names.
 fn demo_id(parts: &[&str]) -> Uuid {
-    let digest = Sha256::digest(parts.join("/").as_bytes());
+    // SHA-256 from ring, which rustls already builds.
+    let digest = ring::digest::digest(&ring::digest::SHA256, parts.join("/").as_bytes());
     let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
@@ -394,23 +394,6 @@ fn template_record(t: &DemoTemplate, now: Timestamp) -> Result<Template, Error> 
 
 fn active_version_id(namespace: &str, template: &str) -> Uuid {
     demo_id(&["template-version", namespace, template])
-}
-
-/// The spec the Coder backend gives a template created in Coder.
-fn template_spec(t: &Template) -> Value {
-    let mut spec = Map::new();
-    spec.insert(
-        "organization".into(),
-        Value::String(t.organization_name.clone()),
-    );
-    for (key, value) in [
-        ("displayName", &t.display_name),
-        ("description", &t.description),
-        ("icon", &t.icon),
-    ] {
-        spec.insert(key.into(), Value::String(value.clone()));
-    }
-    Value::Object(spec)
 }
 
 fn workspace_record(w: &DemoWorkspace, now: Timestamp) -> Result<Workspace, Error> {
