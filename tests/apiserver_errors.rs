@@ -633,11 +633,17 @@ async fn request_body_bytes_in_flight_are_bounded() {
         object["metadata"]["annotations"] = json!({"pad": "p".repeat(32 * 1024)});
         post_request(axum::body::Body::from(serde_json::to_vec(&object).unwrap()))
     };
-    let (release, released) = tokio::sync::oneshot::channel();
-    let holder = tokio::spawn(app.clone().oneshot(post_request(held(released))));
+    let mut holder: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<_>)> = None;
     // Bounded wait until the held body's bytes are reserved: until then the 32 KiB one fits.
     let mut refused = None;
     for attempt in 0..200 {
+        if holder.as_ref().is_none_or(|(_, task)| task.is_finished()) {
+            // (Re)start the held request: one whose first chunk arrived while a 32 KiB body was
+            // reserved was itself refused (48 + 32 KiB is over the budget) and has ended.
+            let (release, released) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(app.clone().oneshot(post_request(held(released))));
+            holder = Some((release, task));
+        }
         let response = app
             .clone()
             .oneshot(sized(&format!("fits-{attempt}")))
@@ -655,6 +661,7 @@ async fn request_body_bytes_in_flight_are_bounded() {
     assert_eq!(retry.as_deref(), Some("1"));
     assert_eq!(v["reason"], "TooManyRequests");
     // The held request completes, and its bytes are free again.
+    let (release, holder) = holder.expect("a held request was started");
     release.send(()).unwrap();
     let held_response = tokio::time::timeout(CALL_TIMEOUT, holder)
         .await
