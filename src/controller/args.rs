@@ -215,6 +215,31 @@ mod tests {
     }
 
     #[test]
+    fn max_concurrent_reconciles_defaults_and_reaches_the_settings() {
+        let w = Wrapper::try_parse_from(["x"]).unwrap();
+        assert_eq!(
+            w.args.max_concurrent_reconciles,
+            DEFAULT_MAX_CONCURRENT_RECONCILES
+        );
+        assert_eq!(
+            w.args.settings().max_concurrent_reconciles,
+            DEFAULT_MAX_CONCURRENT_RECONCILES
+        );
+        for (flag, bound) in [("1", 1), ("0", 0), ("16", 16)] {
+            let w = Wrapper::try_parse_from(["x", &format!("--max-concurrent-reconciles={flag}")])
+                .unwrap();
+            assert_eq!(w.args.settings().max_concurrent_reconciles, bound);
+        }
+        for bad in ["-1", "two", "70000"] {
+            assert!(
+                Wrapper::try_parse_from(["x", &format!("--max-concurrent-reconciles={bad}")])
+                    .is_err(),
+                "{bad} is rejected"
+            );
+        }
+    }
+
+    #[test]
     fn leader_flags_resolve_to_lease_settings() {
         let w = Wrapper::try_parse_from([
             "x",
