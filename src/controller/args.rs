@@ -68,8 +68,8 @@ pub struct ControllerArgs {
 }
 
 /// See docs/controller.md ("Load on the API server") for how these were chosen.
-pub const DEFAULT_QPS: f32 = 50.0;
-pub const DEFAULT_BURST: u32 = 100;
+pub const DEFAULT_QPS: f32 = 200.0;
+pub const DEFAULT_BURST: u32 = 300;
 pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 4;
 
 fn parse_qps(text: &str) -> Result<f32, String> {
