@@ -280,7 +280,7 @@ async fn reconcile_loop(
 
     let stopping = stop.clone();
     let run = Controller::for_stream(trigger, reader)
-        .with_config(controller_config(&settings))
+        .with_config(controller_config(settings))
         .owns_stream(deployment_events)
         .owns_stream(service_events)
         .owns_stream(service_account_events)
