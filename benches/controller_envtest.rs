@@ -10,7 +10,8 @@
 //! - reconciles/s, controller peak RSS and CPU seconds,
 //! - API requests per object by verb (the controller's `api_requests_total` metric), 429s seen
 //!   and the time requests waited for the client-side rate limit (`BENCH_QPS`, `BENCH_BURST`
-//!   set `--kube-api-qps`, `--kube-api-burst`),
+//!   set `--kube-api-qps`, `--kube-api-burst`; `BENCH_CONCURRENCY` sets
+//!   `--max-concurrent-reconciles`),
 //! - writes at steady state (10 s after convergence; target 0),
 //! - with `GO_CONTROLLER` (binary) and `GO_CRDS` (its CRD directory): the Go controller of
 //!   coder/coder-k8s on the same harness and workload, as a baseline (create time beside it,
@@ -360,6 +361,10 @@ async fn bench(n: usize) {
     if let Ok(burst) = std::env::var("BENCH_BURST") {
         cmd.arg(format!("--kube-api-burst={burst}"));
         limits.push_str(&format!(" --kube-api-burst={burst}"));
+    }
+    if let Ok(concurrency) = std::env::var("BENCH_CONCURRENCY") {
+        cmd.arg(format!("--max-concurrent-reconciles={concurrency}"));
+        limits.push_str(&format!(" --max-concurrent-reconciles={concurrency}"));
     }
     let mut controller =
         envtest::spawn_guarded("bench controller", cmd, Some(&log)).expect("start controller");

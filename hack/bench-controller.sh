@@ -6,7 +6,8 @@
 #    and CPU, API requests per object by verb, 429s seen, time spent waiting for the client-side
 #    rate limit, writes at steady state, and the load average.
 # `hack/bench-controller.sh real` runs only the second.
-# BENCH_QPS / BENCH_BURST pass --kube-api-qps / --kube-api-burst (default: the flags' defaults).
+# BENCH_QPS / BENCH_BURST pass --kube-api-qps / --kube-api-burst and BENCH_CONCURRENCY passes
+# --max-concurrent-reconciles (default: the flags' defaults).
 # GO_CONTROLLER=path/to/coder-k8s-go GO_CRDS=path/to/its/config/crd/bases adds the Go controller
 # (coder/coder-k8s, controller-runtime) as a baseline on the same harness and workload.
 set -euo pipefail

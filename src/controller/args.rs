@@ -60,11 +60,17 @@ pub struct ControllerArgs {
     /// Requests to the Kubernetes API that may go out at once after a quiet period.
     #[arg(long, default_value_t = DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub kube_api_burst: u32,
+
+    /// Reconciles that may run at once (controller-runtime's MaxConcurrentReconciles); 0 means
+    /// no bound. Bounding them keeps the number of requests in flight at the API server small.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONCURRENT_RECONCILES)]
+    pub max_concurrent_reconciles: u16,
 }
 
 /// See docs/controller.md ("Load on the API server") for how these were chosen.
-pub const DEFAULT_QPS: f32 = 50.0;
-pub const DEFAULT_BURST: u32 = 100;
+pub const DEFAULT_QPS: f32 = 200.0;
+pub const DEFAULT_BURST: u32 = 300;
+pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 4;
 
 fn parse_qps(text: &str) -> Result<f32, String> {
     let qps: f32 = text
@@ -132,6 +138,8 @@ pub struct Settings {
     pub instance: Option<String>,
     /// Upper bound of the error backoff.
     pub max_backoff: Option<Duration>,
+    /// Reconciles that may run at once; 0 (the `Default`) means no bound.
+    pub max_concurrent_reconciles: u16,
 }
 
 impl ControllerArgs {
@@ -154,6 +162,7 @@ impl ControllerArgs {
             metrics_bind_address: Some(self.metrics_bind_address),
             instance: Some(identity),
             max_backoff: None,
+            max_concurrent_reconciles: self.max_concurrent_reconciles,
         }
     }
 
@@ -203,6 +212,31 @@ mod tests {
         let settings = w.args.settings();
         assert!(settings.leader.is_none());
         assert_eq!(settings.namespace, None);
+    }
+
+    #[test]
+    fn max_concurrent_reconciles_defaults_and_reaches_the_settings() {
+        let w = Wrapper::try_parse_from(["x"]).unwrap();
+        assert_eq!(
+            w.args.max_concurrent_reconciles,
+            DEFAULT_MAX_CONCURRENT_RECONCILES
+        );
+        assert_eq!(
+            w.args.settings().max_concurrent_reconciles,
+            DEFAULT_MAX_CONCURRENT_RECONCILES
+        );
+        for (flag, bound) in [("1", 1), ("0", 0), ("16", 16)] {
+            let w = Wrapper::try_parse_from(["x", &format!("--max-concurrent-reconciles={flag}")])
+                .unwrap();
+            assert_eq!(w.args.settings().max_concurrent_reconciles, bound);
+        }
+        for bad in ["-1", "two", "70000"] {
+            assert!(
+                Wrapper::try_parse_from(["x", &format!("--max-concurrent-reconciles={bad}")])
+                    .is_err(),
+                "{bad} is rejected"
+            );
+        }
     }
 
     #[test]

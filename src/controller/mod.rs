@@ -280,6 +280,7 @@ async fn reconcile_loop(
 
     let stopping = stop.clone();
     let run = Controller::for_stream(trigger, reader)
+        .with_config(controller_config(settings))
         .owns_stream(deployment_events)
         .owns_stream(service_events)
         .owns_stream(service_account_events)
@@ -317,6 +318,13 @@ async fn reconcile_loop(
 
 /// The watcher retries with backoff and logs failures at debug level only; a missing CRD or
 /// missing permission would go unnoticed at the default level.
+/// kube-runtime starts every due reconcile at once unless bounded; a bound keeps the controller
+/// from flooding kube-apiserver (and etcd) with hundreds of requests in flight after a burst of
+/// creates. kube-runtime reads 0 as "no bound", which is also what the flag's 0 means.
+fn controller_config(settings: &Settings) -> kube::runtime::controller::Config {
+    kube::runtime::controller::Config::default().concurrency(settings.max_concurrent_reconciles)
+}
+
 fn report_watch_error(error: &watcher::Error) {
     let status = match error {
         watcher::Error::InitialListFailed(kube::Error::Api(status))

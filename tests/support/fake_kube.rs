@@ -151,6 +151,11 @@ struct State {
     uid: AtomicU64,
     /// How long LIST requests take to answer, like a real API server across a network.
     list_latency: Mutex<std::time::Duration>,
+    /// How long PATCH requests take to answer, so overlapping reconciles overlap in their writes.
+    patch_latency: Mutex<std::time::Duration>,
+    /// PATCH requests being answered right now, and the most there ever were at once.
+    patches_in_flight: AtomicU64,
+    most_patches_in_flight: AtomicU64,
 }
 
 /// The fake API server. Clones share state.
@@ -178,6 +183,9 @@ impl FakeKube {
                 faults: Mutex::default(),
                 uid: AtomicU64::new(1),
                 list_latency: Mutex::default(),
+                patch_latency: Mutex::default(),
+                patches_in_flight: AtomicU64::new(0),
+                most_patches_in_flight: AtomicU64::new(0),
             }),
         }
     }
@@ -201,6 +209,16 @@ impl FakeKube {
     /// Every LIST answers only after `latency` (watches and writes stay immediate).
     pub fn set_list_latency(&self, latency: std::time::Duration) {
         *self.state.list_latency.lock().unwrap() = latency;
+    }
+
+    /// Every PATCH answers only after `latency`.
+    pub fn set_patch_latency(&self, latency: std::time::Duration) {
+        *self.state.patch_latency.lock().unwrap() = latency;
+    }
+
+    /// The most PATCH requests (of any client) that were ever being answered at the same time.
+    pub fn most_patches_in_flight(&self) -> u64 {
+        self.state.most_patches_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn clear_faults(&self) {
@@ -415,6 +433,17 @@ async fn handle(
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
+    }
+    if verb == "patch" {
+        let now = state.patches_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state
+            .most_patches_in_flight
+            .fetch_max(now, Ordering::SeqCst);
+        let latency = *state.patch_latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        state.patches_in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 
     let fault = {
