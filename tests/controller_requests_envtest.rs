@@ -58,22 +58,8 @@ async fn install_crd(cp: &ControlPlane) {
         "{}",
         String::from_utf8_lossy(&apply.stderr)
     );
-    let wait = cp
-        .kubectl()
-        .args([
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/codercontrolplanes.coder.com",
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        wait.status.success(),
-        "{}",
-        String::from_utf8_lossy(&wait.stderr)
-    );
+    cp.wait_crd_established("codercontrolplanes.coder.com")
+        .await;
 }
 
 /// Requests about `name` (its children share its name, RBAC has a suffix) other than reads.

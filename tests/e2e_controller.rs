@@ -51,16 +51,8 @@ async fn install(cp: &'static ControlPlane) -> PathBuf {
         ],
     )
     .await;
-    kubectl_ok(
-        cp,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/codercontrolplanes.coder.com",
-        ],
-    )
-    .await;
+    cp.wait_crd_established("codercontrolplanes.coder.com")
+        .await;
     // Namespace, ServiceAccount and RBAC exactly as shipped (not the Deployment: no kubelet).
     for file in [
         "00-namespace.yaml",

@@ -45,22 +45,8 @@ pub async fn install_control_plane_crd(cp: &ControlPlane) {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let out = cp
-            .kubectl()
-            .args([
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/codercontrolplanes.coder.com",
-            ])
-            .output()
-            .await
-            .expect("kubectl wait");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        cp.wait_crd_established("codercontrolplanes.coder.com")
+            .await;
     })
     .await;
 }

@@ -216,6 +216,34 @@ impl ControlPlane {
         cmd
     }
 
+    /// Waits (up to 60 s) until the CRD `name` (e.g. `codercontrolplanes.coder.com`) is
+    /// Established, panicking with kubectl's output otherwise. kubectl 1.32's `wait` fails at
+    /// once instead of waiting when it reads a just-created CRD whose status has no conditions
+    /// yet (`.status.conditions accessor error: <nil>`), which happens on a loaded machine; that
+    /// answer is retried.
+    pub async fn wait_crd_established(&self, name: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let out = self
+                .kubectl()
+                .args(["wait", "--for=condition=Established", "--timeout=60s"])
+                .arg(format!("crd/{name}"))
+                .output()
+                .await
+                .expect("run kubectl wait");
+            if out.status.success() {
+                return;
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let not_yet = stderr.contains("accessor error") || stderr.contains("NotFound");
+            assert!(
+                not_yet && std::time::Instant::now() < deadline,
+                "crd/{name} not Established: {stderr}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// Path of the kubectl binary in use.
     pub fn kubectl_path(&self) -> &Path {
         &self.kubectl
