@@ -104,6 +104,18 @@ impl EtcdStorage {
         Ok(unstamped)
     }
 
+    /// The revision a create or update wrote: the bytes stamped with its resourceVersion, kept
+    /// in the decoded-revision cache so the watch and the next read need not parse them again.
+    fn written(&self, key: &Key, unstamped: Unstamped, revision: Revision) -> Versioned {
+        let value = Arc::new(unstamped.stamp(revision));
+        self.decoded.insert(key, revision, &value);
+        Versioned {
+            key: key.clone(),
+            value,
+            revision,
+        }
+    }
+
     fn etcd_key(&self, key: &Key) -> Vec<u8> {
         format!("{}{}", self.prefix, key.as_str()).into_bytes()
     }
@@ -456,13 +468,7 @@ impl Storage for EtcdStorage {
                 return Err(StorageError::AlreadyExists(key.clone()));
             }
             let revision = header_revision(response.header.as_ref());
-            let value = Arc::new(unstamped.stamp(revision));
-            self.decoded.insert(key, revision, &value);
-            Ok(Versioned {
-                key: key.clone(),
-                value,
-                revision,
-            })
+            Ok(self.written(key, unstamped, revision))
         }
         .boxed()
     }
@@ -486,13 +492,7 @@ impl Storage for EtcdStorage {
             });
             let txn = guarded_txn(etcd_key, expected, put);
             let (revision, _) = self.guarded_write(key, txn, size, expected).await?;
-            let value = Arc::new(unstamped.stamp(revision));
-            self.decoded.insert(key, revision, &value);
-            Ok(Versioned {
-                key: key.clone(),
-                value,
-                revision,
-            })
+            Ok(self.written(key, unstamped, revision))
         }
         .boxed()
     }
