@@ -17,6 +17,7 @@
 //! ```
 
 mod client;
+mod entitlements;
 mod error;
 mod files;
 mod organizations;
@@ -26,6 +27,10 @@ mod users;
 mod workspaces;
 
 pub use client::{ClientOptions, CoderClient};
+pub use entitlements::{
+    Entitlement, Entitlements, FEATURE_EXTERNAL_PROVISIONER_DAEMONS, FEATURE_WORKSPACE_PROXY,
+    Feature,
+};
 pub use error::{CoderError, Endpoint, ValidationError};
 pub use files::pack_template_files;
 pub use organizations::Organization;

@@ -669,3 +669,46 @@ async fn token_config_gives_the_lifetime_cap() {
         "/api/v2/users/me/keys/tokens/tokenconfig"
     );
 }
+
+#[tokio::test]
+async fn entitlements_decode_and_tell_which_features_are_usable() {
+    let body = json!({
+        "features": {
+            "external_provisioner_daemons": {"entitlement": "entitled", "enabled": true, "limit": 5, "actual": 1},
+            "workspace_proxy": {"entitlement": "not_entitled", "enabled": false},
+            "audit_log": {"entitlement": "grace_period", "enabled": true},
+            "future_thing": {"entitlement": "something_new", "enabled": true}
+        },
+        "warnings": ["license expires soon"],
+        "errors": [],
+        "has_license": true,
+        "trial": false,
+        "require_telemetry": false,
+        "refreshed_at": "2026-12-07T10:00:00Z"
+    });
+    let (url, seen) = serve(Duration::ZERO, move |_| (StatusCode::OK, body.to_string())).await;
+    let got = client(&url)
+        .with_token(SessionToken::new(TOKEN))
+        .entitlements()
+        .await
+        .unwrap();
+    assert!(got.has_license);
+    assert_eq!(got.warnings, vec!["license expires soon".to_string()]);
+    assert!(got.allows(crate::coder::FEATURE_EXTERNAL_PROVISIONER_DAEMONS));
+    assert!(!got.allows(crate::coder::FEATURE_WORKSPACE_PROXY));
+    assert!(
+        got.allows("audit_log"),
+        "grace period still allows the feature"
+    );
+    assert!(
+        !got.allows("future_thing"),
+        "an unknown entitlement is not trusted"
+    );
+    assert!(!got.allows("not_listed"));
+    assert_eq!(
+        got.entitlement("not_listed"),
+        crate::coder::Entitlement::NotEntitled
+    );
+    assert_eq!(got.features["external_provisioner_daemons"].limit, Some(5));
+    assert_eq!(seen.lock().unwrap()[0].uri.path(), "/api/v2/entitlements");
+}
