@@ -47,9 +47,15 @@ impl Health {
         *self.state() = Readiness::Standby;
     }
 
-    /// The controller starts watching `kinds`; ready once each was marked [`Self::synced`].
+    /// A controller loop starts watching `kinds`; ready once each was marked
+    /// [`Self::synced`]. Several loops (one per reconciled kind) add to the same pending set,
+    /// so cache names must be unique across loops.
     pub fn syncing(&self, kinds: impl IntoIterator<Item = &'static str>) {
-        *self.state() = Readiness::Syncing(kinds.into_iter().collect());
+        let mut state = self.state();
+        match &mut *state {
+            Readiness::Syncing(pending) => pending.extend(kinds),
+            other => *other = Readiness::Syncing(kinds.into_iter().collect()),
+        }
     }
 
     /// The cache of `kind` holds a complete initial list.
@@ -182,6 +188,21 @@ mod tests {
             .unwrap()
             .to_bytes();
         (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn readyz_waits_for_the_caches_of_every_controller_loop() {
+        let health = Arc::new(Health::default());
+        let router = probe_router(health.clone());
+        // Two kinds' loops register their caches one after the other.
+        health.syncing(["controlplanes/deployments"]);
+        health.syncing(["provisioners/deployments"]);
+        health.synced("controlplanes/deployments");
+        let (code, body) = get_status(router.clone(), "/readyz").await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, "watch caches not synced: provisioners/deployments");
+        health.synced("provisioners/deployments");
+        assert_eq!(get_status(router, "/readyz").await.0, StatusCode::OK);
     }
 
     #[tokio::test]

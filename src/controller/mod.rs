@@ -133,7 +133,7 @@ async fn lead_and_reconcile(
 ) -> Result<()> {
     let Some(leader) = settings.leader.clone() else {
         metrics.set_leader(true);
-        return reconcile_loop(client, settings, metrics, health, shutdown.clone()).await;
+        return run_kinds(client, settings, metrics, health, shutdown.clone()).await;
     };
 
     // A standby is ready: it is doing its job (waiting). Otherwise a rolling update of a
@@ -146,7 +146,7 @@ async fn lead_and_reconcile(
     metrics.set_leader(true);
 
     let stop = shutdown.child_token();
-    let controller = reconcile_loop(client, settings, metrics.clone(), health, stop.clone());
+    let controller = run_kinds(client, settings, metrics.clone(), health, stop.clone());
     tokio::pin!(controller);
     let result = tokio::select! {
         result = &mut controller => result,
@@ -189,6 +189,40 @@ fn rbac_owner<K: Resource>(obj: K) -> Option<ObjectRef<CoderControlPlane>> {
     Some(ObjectRef::new(name).within(namespace))
 }
 
+/// Every kind's controller, run side by side under one leadership. Each kind is a loop with the
+/// same contract as [`reconcile_loop`]: it registers its caches with `health`, reconciles until
+/// `stop`, drains, and returns. A loop that fails stops the others, so the process exits and
+/// restarts whole rather than serving some kinds and silently not others.
+async fn run_kinds(
+    client: Client,
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    stop: Shutdown,
+) -> Result<()> {
+    let all = stop.child_token();
+    let stop_all_on_error = |result: Result<()>| {
+        if result.is_err() {
+            all.cancel();
+        }
+        result
+    };
+    let (control_planes,) = tokio::join!(async {
+        stop_all_on_error(
+            reconcile_loop(
+                client.clone(),
+                settings,
+                metrics.clone(),
+                health.clone(),
+                all.clone(),
+            )
+            .await,
+        )
+    });
+    control_planes
+}
+
+/// The CoderControlPlane controller.
 async fn reconcile_loop(
     client: Client,
     settings: &Settings,
