@@ -62,16 +62,20 @@
 //! schedulers (schedules are stored and validated, never acted upon), dormancy, prebuilds,
 //! version archiving, websockets/SSE watches, zip-to-tar conversion, rate limits.
 
+pub mod license;
 pub mod markers;
 
 mod admin;
+mod admin_enterprise;
 mod api;
 mod auth;
+mod entitlements;
 mod error;
 mod model;
 mod names;
 mod ops;
 mod sdk;
+mod sdk_enterprise;
 mod search;
 mod server;
 mod shared;
@@ -86,6 +90,8 @@ use jiff::Timestamp;
 use tokio::task::JoinHandle;
 
 pub use admin::{Admin, AdminError};
+pub use entitlements::FEATURE_NAMES;
+pub use model::Entitlement;
 pub use shared::RecordedRequest;
 pub use tarball::{TemplateFile, tar_of};
 
@@ -135,8 +141,12 @@ impl FakeCoderd {
     /// # Panics
     /// When no loopback port can be bound (the test cannot run at all then).
     pub async fn start_with(config: FakeConfig) -> FakeCoderd {
+        let now = Timestamp::now();
         let mut state = State::default();
-        ops::ensure_default_org(&mut state, Timestamp::now());
+        ops::ensure_default_org(&mut state, now);
+        ops::insert_reserved_provisioner_keys(&mut state, now);
+        state.deployment_id = uuid::Uuid::new_v4();
+        state.entitlements_refreshed_at = Some(now);
         let timings = JobTimings {
             pending: config.job_pending,
             running: config.job_running,
@@ -147,6 +157,7 @@ impl FakeCoderd {
             Ok(bound) => bound,
             Err(e) => panic!("fake-coderd: cannot bind 127.0.0.1:0: {e}"),
         };
+        shared.state().access_url = format!("http://{addr}");
         let server = server::spawn(listener, api::router(shared.clone()));
         FakeCoderd {
             shared,

@@ -29,6 +29,30 @@ pub fn ensure_default_org(state: &mut State, now: Timestamp) {
     }
 }
 
+/// The provisioner keys coderd's migrations insert for the default organization (`built-in`,
+/// `user-auth`, `psk`, with fixed ids): never listed by GET …/provisionerkeys, never deletable.
+pub fn insert_reserved_provisioner_keys(state: &mut State, now: Timestamp) {
+    let Some(org) = state.default_organization().map(|o| o.id) else {
+        return;
+    };
+    for (id, name) in crate::sdk_enterprise::RESERVED_KEYS {
+        let Ok(id) = Uuid::parse_str(id) else {
+            continue;
+        };
+        if state.provisioner_keys.iter().any(|k| k.id == id) {
+            continue;
+        }
+        state.provisioner_keys.push(crate::model::ProvisionerKey {
+            id,
+            organization_id: org,
+            name: (*name).to_string(),
+            tags: std::collections::BTreeMap::new(),
+            hashed_secret: [0; 32],
+            created_at: now,
+        });
+    }
+}
+
 pub struct NewUser<'a> {
     pub email: &'a str,
     pub username: &'a str,
