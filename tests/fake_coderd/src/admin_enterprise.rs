@@ -8,11 +8,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::admin::{Admin, AdminError};
-use crate::auth::{hash_secret, random_alphanumeric};
+use crate::auth::hash_secret;
 use crate::entitlements::{self, FEATURE_NAMES};
-use crate::model::{Entitlement, License, ProvisionerKey};
+use crate::model::Entitlement;
 use crate::sdk_enterprise::{self, is_reserved_key};
-use crate::{api, license};
+use crate::{api, license, ops};
 
 impl Admin {
     /// Sets a feature's entitlement regardless of the licenses, as if a license granted (or,
@@ -55,7 +55,8 @@ impl Admin {
         self.shared.state().deployment_id
     }
 
-    /// Uploads a license as `POST /licenses` would (same checks); returns its id.
+    /// Uploads a license as `POST /licenses` would (same checks, no authorization); returns
+    /// its id.
     pub fn add_license(&self, jwt: &str) -> Result<i32, AdminError> {
         let now = Timestamp::now();
         let parsed = license::parse_ignore_nbf(jwt, now).map_err(|e| AdminError::Refused {
@@ -63,23 +64,7 @@ impl Admin {
             message: format!("Invalid license: {e}"),
         })?;
         let mut state = self.shared.state();
-        state.license_counter += 1;
-        let id = state.license_counter;
-        let uuid = parsed
-            .claims
-            .id
-            .as_deref()
-            .and_then(|s| Uuid::parse_str(s).ok())
-            .unwrap_or_else(Uuid::new_v4);
-        state.licenses.push(License {
-            id,
-            uuid,
-            jwt: jwt.to_string(),
-            uploaded_at: now,
-            exp: parsed.claims.expires_at_time().unwrap_or(now),
-        });
-        state.entitlements_refreshed_at = Some(now);
-        Ok(id)
+        Ok(crate::ops::insert_license(&mut state, now, jwt, &parsed)?.id)
     }
 
     /// Stored licenses, codersdk.License JSON (claims, never the JWT).
@@ -107,7 +92,7 @@ impl Admin {
     /// Whether `secret` is the key of an existing provisioner key (coderd stores only its
     /// hash): what a controller test checks the Secret against.
     pub fn provisioner_key_valid(&self, secret: &str) -> bool {
-        secret.len() == api::provisioner_key_secret_length()
+        secret.len() == ops::PROVISIONER_KEY_SECRET_LENGTH
             && self
                 .shared
                 .state()
@@ -116,47 +101,28 @@ impl Admin {
                 .any(|k| !is_reserved_key(k.id) && k.hashed_secret == hash_secret(secret))
     }
 
-    /// Creates a provisioner key in `org` as an owner would; returns its secret.
+    /// Creates a provisioner key in `org` (name, id or `default`) as an owner would, with the
+    /// same name checks; returns its secret.
     pub fn create_provisioner_key(
         &self,
         org: &str,
         name: &str,
         tags: &[(&str, &str)],
     ) -> Result<String, AdminError> {
+        ops::check_provisioner_key_name(name)?;
         let mut state = self.shared.state();
-        let org = state
-            .organizations
+        let org = Admin::org_id(&state, org)?;
+        let tags: BTreeMap<String, String> = tags
             .iter()
-            .find(|o| {
-                o.name == org || o.id.to_string() == org || (org == "default" && o.is_default)
-            })
-            .map(|o| o.id)
-            .ok_or_else(|| AdminError::NotFound(format!("organization {org:?}")))?;
-        if state
-            .provisioner_keys
-            .iter()
-            .any(|k| k.organization_id == org && k.name.eq_ignore_ascii_case(name))
-        {
-            return Err(AdminError::Refused {
-                status: 409,
-                message: format!(
-                    "Provisioner key with name '{name}' already exists in organization"
-                ),
-            });
-        }
-        let secret = random_alphanumeric(api::provisioner_key_secret_length());
-        state.provisioner_keys.push(ProvisionerKey {
-            id: Uuid::new_v4(),
-            organization_id: org,
-            name: name.to_string(),
-            tags: tags
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-                .collect::<BTreeMap<_, _>>(),
-            hashed_secret: hash_secret(&secret),
-            created_at: Timestamp::now(),
-        });
-        Ok(secret)
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        Ok(ops::insert_provisioner_key(
+            &mut state,
+            Timestamp::now(),
+            org,
+            name,
+            tags,
+        )?)
     }
 
     /// Workspace proxies other than the primary, deleted ones included (`"deleted": true`),

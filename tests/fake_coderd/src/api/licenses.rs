@@ -9,12 +9,10 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::{AppState, Authed, is_owner, read_json, require_owner};
 use crate::error::{ApiError, ApiResult};
 use crate::license;
-use crate::model::License;
 use crate::sdk_enterprise;
 
 #[derive(Deserialize)]
@@ -44,36 +42,8 @@ pub async fn post(
         ApiError::new(StatusCode::BAD_REQUEST, "Invalid license").detail(e.to_string())
     })?;
     let mut state = shared.state();
-    let deployment = state.deployment_id.to_string();
-    let locked_to = &parsed.claims.deployment_ids;
-    if !locked_to.is_empty() && !locked_to.contains(&deployment) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "License cannot be used on this deployment!",
-        )
-        .detail(format!(
-            "The provided license is locked to the following deployments: {locked_to:?}. \
-             Your deployment identifier is {deployment:?}. Please contact sales."
-        )));
-    }
-    // Older licenses carry no uuid in `jti`: coderd makes one up.
-    let uuid = parsed
-        .claims
-        .id
-        .as_deref()
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .unwrap_or_else(Uuid::new_v4);
-    state.license_counter += 1;
-    let stored = License {
-        id: state.license_counter,
-        uuid,
-        jwt: req.license,
-        uploaded_at: now,
-        exp: parsed.claims.expires_at_time().unwrap_or(now),
-    };
+    let stored = crate::ops::insert_license(&mut state, now, &req.license, &parsed)?;
     let body = sdk_enterprise::license(&stored);
-    state.licenses.push(stored);
-    state.entitlements_refreshed_at = Some(now);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

@@ -183,11 +183,6 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
-/// The length of a provisioner key's secret (coderd/provisionerkey).
-pub fn provisioner_key_secret_length() -> usize {
-    provisionerkeys::SECRET_LENGTH
-}
-
 pub use workspaceproxies::token_valid as workspace_proxy_token_valid;
 
 /// Authenticates a request whose handler must run other middleware first (coderd mounts

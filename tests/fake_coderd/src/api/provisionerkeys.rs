@@ -18,23 +18,17 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{AppState, Authed, dbauthz_denied, is_owner, org_param, read_json, require_feature};
-use crate::auth::{Caller, hash_secret, random_alphanumeric};
+use crate::auth::Caller;
 use crate::entitlements::EXTERNAL_PROVISIONER_DAEMONS;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{Organization, ProvisionerKey, State as Db};
+use crate::ops;
 use crate::sdk_enterprise::{self, RESERVED_KEYS, is_reserved_key};
-
-/// coderd/provisionerkey: the secret handed out once is 43 random characters.
-pub const SECRET_LENGTH: usize = 43;
 
 fn gated(state: &Db, caller: &Caller, org: &str) -> ApiResult<Organization> {
     let org = org_param(state, caller, org)?;
     require_feature(state, EXTERNAL_PROVISIONER_DAEMONS)?;
     Ok(org)
-}
-
-fn name_error(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, message.clone()).validation("name", message)
 }
 
 #[derive(Deserialize)]
@@ -55,48 +49,18 @@ pub async fn post(
 ) -> ApiResult<Response> {
     let org = gated(&shared.state(), &caller, &org)?;
     let req: CreateProvisionerKeyRequest = read_json(&body)?;
-    if req.name.is_empty() {
-        return Err(name_error("Name is required".to_string()));
-    }
-    if req.name.len() > 64 {
-        return Err(name_error("Name must be at most 64 characters".to_string()));
-    }
-    if RESERVED_KEYS
-        .iter()
-        .any(|(_, reserved)| req.name.eq_ignore_ascii_case(reserved))
-    {
-        return Err(name_error(format!(
-            "Name cannot be reserved name '{}'",
-            req.name
-        )));
-    }
+    ops::check_provisioner_key_name(&req.name)?;
     let mut state = shared.state();
     if !is_owner(&state, caller.user_id) {
         return Err(dbauthz_denied());
     }
-    // The unique index is on (organization_id, lower(name)).
-    if state
-        .provisioner_keys
-        .iter()
-        .any(|k| k.organization_id == org.id && k.name.eq_ignore_ascii_case(&req.name))
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "Provisioner key with name '{}' already exists in organization",
-                req.name
-            ),
-        ));
-    }
-    let secret = random_alphanumeric(SECRET_LENGTH);
-    state.provisioner_keys.push(ProvisionerKey {
-        id: Uuid::new_v4(),
-        organization_id: org.id,
-        name: req.name,
-        tags: req.tags.unwrap_or_default(),
-        hashed_secret: hash_secret(&secret),
-        created_at: Timestamp::now(),
-    });
+    let secret = ops::insert_provisioner_key(
+        &mut state,
+        Timestamp::now(),
+        org.id,
+        &req.name,
+        req.tags.unwrap_or_default(),
+    )?;
     Ok((StatusCode::CREATED, Json(json!({ "key": secret }))).into_response())
 }
 
