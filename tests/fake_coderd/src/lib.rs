@@ -58,7 +58,8 @@
 //!   support`. coderd's own claim checks have their own details.
 //! - `GET /licenses` with nothing to show answers `null`, not `[]`.
 //! - A provisioner key's organization is under `organization` (not `organization_id`); names
-//!   are case-insensitively unique per organization and otherwise only length-limited.
+//!   are stored lowercased (created "K8s", listed "k8s"), unique per organization and
+//!   otherwise only length-limited.
 //! - `POST /workspaceproxies` answers `{proxy, proxy_token}`; `GET /workspaceproxies` answers
 //!   `{regions: [...]}` with the primary first; `PATCH` needs `id`, `name`, `display_name`
 //!   and `icon` every time; `DELETE` is soft (the proxy stays readable by id).

@@ -118,9 +118,10 @@ pub fn check_provisioner_key_name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// postProvisionerKey's insert: coderd's 409 for a name the organization already has
-/// (the unique index is on lower(name)), then the key. Returns the secret, which only this
-/// answer ever shows.
+/// postProvisionerKey's insert: coderd's 409 for a name the organization already has, then
+/// the key, its name lowercased (InsertProvisionerKey stores `lower(@name)`: a key created as
+/// "K8s" is listed, and deleted, as "k8s"). Returns the secret, which only this answer ever
+/// shows.
 pub fn insert_provisioner_key(
     state: &mut State,
     now: Timestamp,
@@ -142,7 +143,7 @@ pub fn insert_provisioner_key(
     state.provisioner_keys.push(crate::model::ProvisionerKey {
         id: Uuid::new_v4(),
         organization_id,
-        name: name.to_string(),
+        name: name.to_lowercase(),
         tags,
         hashed_secret: crate::auth::hash_secret(&secret),
         created_at: now,

@@ -67,7 +67,7 @@ async fn a_key_is_shown_once_listed_with_its_tags_and_deleted_by_name() {
     let created = api
         .post(
             "/organizations/coder/provisionerkeys",
-            json!({ "name": "k8s-east", "tags": { "cluster": "east", "scope": "organization" } }),
+            json!({ "name": "K8s-East", "tags": { "cluster": "east", "scope": "organization" } }),
         )
         .await
         .expect(201);
@@ -161,10 +161,21 @@ async fn names_are_checked_as_coderd_checks_them() {
             refused(&format!("Name cannot be reserved name '{reserved}'"))
         );
     }
-    // coderd does not hold provisioner key names to its name rules: anything up to 64.
+    // coderd does not hold provisioner key names to its name rules: anything up to 64, stored
+    // lowercased.
     api.post(path, json!({ "name": "My Key_1.0" }))
         .await
         .expect(201);
+    let names: Vec<Value> = api
+        .get(path)
+        .await
+        .expect(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("k".repeat(64)), json!("my key_1.0")]);
     assert_eq!(
         api.post(path, json!({ "name": "my key_1.0" }))
             .await
