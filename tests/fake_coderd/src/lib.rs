@@ -42,6 +42,9 @@
 //! provisioner_key_valid(secret)             whether a secret is a live key's (coderd keeps hashes)
 //! workspace_proxies()                       codersdk.WorkspaceProxy JSON, deleted ones included
 //! workspace_proxy_token_valid(token)        whether `<id>:<secret>` authenticates a live proxy
+//! register_workspace_proxy(proxy, url, ok)  as a started `coder wsproxy server` would: the
+//!                                           proxy gets its URL and reports `ok` (healthy) or
+//!                                           `unreachable` instead of `unregistered`
 //! ```
 //! Licenses for tests: [`license::claims`] (version-3 claims for a feature set and a term),
 //! [`license::sign`] (signed with the test key the fake trusts, kid [`license::KEY_ID`]),
@@ -103,7 +106,8 @@
 //! and no `follow` streaming), resources and agents, parameters and presets, audit logs, groups
 //! and custom roles (only `owner` vs member: no organization admins), license add-ons,
 //! trial-license requests and `POST /licenses/refresh-entitlements`, workspace proxy
-//! registration (`/workspaceproxies/me/*`: proxies stay `unregistered`), OIDC/GitHub login,
+//! registration over HTTP (`/workspaceproxies/me/*`; the admin knob stands in), OIDC/GitHub
+//! login,
 //! autostart/autostop
 //! schedulers (schedules are stored and validated, never acted upon), dormancy, prebuilds,
 //! version archiving, websockets/SSE watches, zip-to-tar conversion, rate limits.
