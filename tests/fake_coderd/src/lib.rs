@@ -102,13 +102,11 @@
 //!
 //! # Not modelled
 //! Provisioner daemons (no daemon ever connects: key daemon lists are empty) and job tags,
-//! real provisioner logs (the fake synthesizes one line per stage,
-//! and no `follow` streaming), resources and agents, parameters and presets, audit logs, groups
-//! and custom roles (only `owner` vs member: no organization admins), license add-ons,
-//! trial-license requests and `POST /licenses/refresh-entitlements`, workspace proxy
-//! registration over HTTP (`/workspaceproxies/me/*`; the admin knob stands in), OIDC/GitHub
-//! login,
-//! autostart/autostop
+//! real provisioner logs (the fake synthesizes one line per stage, and no `follow`
+//! streaming), resources and agents, parameters and presets, audit logs, groups and custom
+//! roles (only `owner` vs member: no organization admins), license add-ons, trial-license
+//! requests and `POST /licenses/refresh-entitlements`, workspace proxy registration over HTTP
+//! (`/workspaceproxies/me/*`; the admin knob stands in), OIDC/GitHub login, autostart/autostop
 //! schedulers (schedules are stored and validated, never acted upon), dormancy, prebuilds,
 //! version archiving, websockets/SSE watches, zip-to-tar conversion, rate limits.
 
