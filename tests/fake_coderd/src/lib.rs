@@ -59,6 +59,8 @@
 //! - Every golang-jwt finding on an uploaded license (garbage, bad signature, unknown key,
 //!   expired) is the same 400: `Invalid license` / `license has multiple issues; contact
 //!   support`. coderd's own claim checks have their own details.
+//! - Uploading a JWT that is already stored is a 500 (`Unable to add license to database`,
+//!   the unique constraint `licenses_jwt_key` in the detail), not a 409 and not a no-op.
 //! - `GET /licenses` with nothing to show answers `null`, not `[]`.
 //! - A provisioner key's organization is under `organization` (not `organization_id`); names
 //!   are stored lowercased (created "K8s", listed "k8s"), unique per organization and
