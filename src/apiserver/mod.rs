@@ -312,7 +312,10 @@ pub async fn start_with_authorizer(
         coder::BackendMode::Disabled => (objects, None),
         coder::BackendMode::Enabled => {
             let cluster = coder_cluster_client(&args, &auth).await?;
-            let enabled = coder::enable(objects, cluster, &args.coder, stop.clone());
+            // Replicas share etcd (and so the mirror); each memory storage is its own.
+            let shared = (args.storage.backend == storage::options::Backend::Etcd)
+                .then_some(args.storage.etcd_prefix.as_str());
+            let enabled = coder::enable(objects, cluster, &args.coder, shared, stop.clone());
             (enabled.objects, Some(enabled.metrics))
         }
     };

@@ -8,7 +8,7 @@
 //! between the two; `errors` turns coderd's refusals into the object layer's. The sync removes
 //! nothing coderd did not confirm deleted (`removal`), logs once per change of state
 //! (`health`), and reports on the namespace's CoderControlPlane (`events`) and in `/metrics`
-//! (`metrics`).
+//! (`metrics`). With shared storage one replica syncs, the holder of a Lease (`syncer`).
 
 pub mod directory;
 pub mod errors;
@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod names;
 pub mod removal;
 pub mod sync;
+pub mod syncer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apiserver::objects::Objects;
 use crate::coder::ClientOptions;
+use crate::lease::LeaseSettings;
 
 /// Where CoderWorkspaces and CoderTemplates live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -57,6 +59,83 @@ pub struct CoderBackendArgs {
     /// Deadline of one call to coderd, e.g. 30s.
     #[arg(long, default_value = "30s", value_parser = crate::apiserver::parse_duration)]
     pub coder_request_timeout: Duration,
+
+    /// With --storage=etcd, only the replica holding a Lease syncs with coderd (one poller per
+    /// cluster); the others serve reads from the shared storage and take over when it stops or
+    /// dies. `false`: every replica syncs. With memory storage every replica is alone and
+    /// always syncs.
+    #[arg(
+        long,
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub coder_sync_leader_elect: bool,
+
+    /// Name of the coordination.k8s.io/v1 Lease of the Coder sync (default:
+    /// `coder-k8s-coder-sync-` and a hash of --etcd-prefix, so that servers sharing a storage
+    /// share a Lease and other installations do not).
+    #[arg(long)]
+    pub coder_sync_leader_election_id: Option<String>,
+
+    /// Namespace of the Coder sync's Lease (default: $POD_NAMESPACE, then "default").
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub coder_sync_leader_election_namespace: Option<String>,
+
+    /// How long the Coder sync's Lease stays valid without renewal (at least 1s); a standby
+    /// takes over after this when the syncer dies.
+    #[arg(long, default_value = "15s", value_parser = parse_lease_duration)]
+    pub coder_sync_leader_election_lease_duration: Duration,
+}
+
+fn parse_lease_duration(text: &str) -> Result<Duration, String> {
+    let duration = crate::apiserver::parse_duration(text)?;
+    if duration < Duration::from_secs(1) {
+        return Err("must be at least 1s (a Lease counts whole seconds)".into());
+    }
+    Ok(duration)
+}
+
+/// The Lease name of the sync of servers storing under `etcd_prefix`.
+pub fn default_lease_name(etcd_prefix: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, etcd_prefix.as_bytes());
+    let hex: String = digest.as_ref()[..5]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("coder-k8s-coder-sync-{hex}")
+}
+
+impl CoderBackendArgs {
+    /// Who syncs: the Lease holder when the storage is shared (`shared_storage_prefix`, the
+    /// etcd prefix) and leader election is on; otherwise this replica.
+    pub fn role(&self, cluster: &kube::Client, shared_storage_prefix: Option<&str>) -> syncer::Role {
+        match shared_storage_prefix {
+            Some(prefix) if self.coder_sync_leader_elect => {
+                let name = self
+                    .coder_sync_leader_election_id
+                    .clone()
+                    .unwrap_or_else(|| default_lease_name(prefix));
+                let namespace = self
+                    .coder_sync_leader_election_namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_string());
+                syncer::Role::Lease {
+                    client: cluster.clone(),
+                    settings: LeaseSettings::new(
+                        name,
+                        namespace,
+                        crate::lease::process_identity(),
+                        self.coder_sync_leader_election_lease_duration,
+                    ),
+                }
+            }
+            _ => syncer::Role::Always,
+        }
+    }
 }
 
 impl Default for CoderBackendArgs {
@@ -65,6 +144,10 @@ impl Default for CoderBackendArgs {
             coder_backend: BackendMode::Disabled,
             coder_sync_interval: Duration::from_secs(10),
             coder_request_timeout: Duration::from_secs(30),
+            coder_sync_leader_elect: true,
+            coder_sync_leader_election_id: None,
+            coder_sync_leader_election_namespace: None,
+            coder_sync_leader_election_lease_duration: Duration::from_secs(15),
         }
     }
 }
@@ -76,20 +159,23 @@ pub struct Enabled {
 }
 
 /// Puts `objects` in front of coderd: follows CoderControlPlanes with `cluster`, adds the write
-/// hooks and starts the sync; all stop with `stop`.
+/// hooks and starts the sync (on the Lease holder only when `shared_storage_prefix`, the etcd
+/// prefix, says other replicas may share the storage); all stop with `stop`.
 pub fn enable(
     objects: Objects,
     cluster: kube::Client,
     args: &CoderBackendArgs,
+    shared_storage_prefix: Option<&str>,
     stop: CancellationToken,
 ) -> Enabled {
+    let role = args.role(&cluster, shared_storage_prefix);
     let options = ClientOptions {
         timeout: args.coder_request_timeout,
         ..Default::default()
     };
     let directory = directory::Directory::start(cluster.clone(), options, stop.clone());
     let sync_metrics = metrics::SyncMetrics::default();
-    sync::spawn(
+    syncer::spawn(
         sync::Sync {
             objects: objects.without_hooks(),
             directory: directory.clone(),
@@ -100,10 +186,16 @@ pub fn enable(
             health: health::StateLog::default(),
             refusals: health::StateLog::default(),
         },
+        role,
+        sync_metrics.clone(),
         stop,
     );
     tracing::info!(
         interval = ?args.coder_sync_interval,
+        lease = shared_storage_prefix
+            .filter(|_| args.coder_sync_leader_elect)
+            .map(|_| "the Lease holder syncs")
+            .unwrap_or("every replica syncs"),
         "Coder backend enabled: CoderWorkspaces and CoderTemplates follow each namespace's coderd"
     );
     Enabled {

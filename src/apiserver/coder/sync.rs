@@ -67,24 +67,33 @@ enum Absent<T> {
     Unknown,
 }
 
-/// Runs the sync every `interval` until `stop`.
-pub fn spawn(sync: Sync, stop: CancellationToken) {
-    tokio::spawn(async move {
+impl Sync {
+    /// Syncs every `interval` until `stop`. The first round runs at once: a replica that just
+    /// took over the sync catches up on what changed while no one synced.
+    pub async fn run(&self, stop: &CancellationToken) {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(sync.interval) => {}
+                _ = self.round() => {}
             }
-            if !sync.directory.ready().await {
-                continue;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(self.interval) => {}
             }
-            let namespaces = sync.directory.namespaces();
-            for namespace in &namespaces {
-                sync.namespace(namespace).await;
-            }
-            sync.release_orphans(&namespaces).await;
         }
-    });
+    }
+
+    /// One pass over every Coder-backed namespace.
+    async fn round(&self) {
+        if !self.directory.ready().await {
+            return;
+        }
+        let namespaces = self.directory.namespaces();
+        for namespace in &namespaces {
+            self.namespace(namespace).await;
+        }
+        self.release_orphans(&namespaces).await;
+    }
 }
 
 fn name_of(object: &Value) -> &str {
