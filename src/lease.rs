@@ -63,8 +63,12 @@ pub enum LeaseError {
     },
 }
 
-/// Pod name (or host name) plus the process id and start time, unique across restarts.
+/// Pod name (or host name) plus the process id and start time, unique across restarts; a
+/// second call in the same process (the controller and the Coder sync of `--app=all`, or
+/// servers of one test) adds a sequence number, so two claims in one process never look alike.
 pub fn process_identity() -> String {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let host = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "coder-k8s".to_string());
@@ -72,7 +76,11 @@ pub fn process_identity() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    format!("{host}_{}_{started:x}", std::process::id())
+    let identity = format!("{host}_{}_{started:x}", std::process::id());
+    match call {
+        0 => identity,
+        n => format!("{identity}_{n}"),
+    }
 }
 
 /// One process's claim on one Lease.
@@ -276,5 +284,30 @@ impl LeaseLock {
             }
             Err(error) => Err(self.api_error(error)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_of_one_process_differ() {
+        let first = process_identity();
+        let second = process_identity();
+        assert_ne!(first, second);
+        assert!(
+            second.starts_with(first.split('_').next().unwrap()),
+            "{first} {second}"
+        );
+    }
+
+    #[test]
+    fn renewal_and_retry_fit_inside_the_lease() {
+        let settings = LeaseSettings::new("l", "ns", "me", Duration::from_secs(15));
+        assert_eq!(settings.renew_interval, Duration::from_secs(5));
+        assert_eq!(settings.retry_interval, Duration::from_secs(3));
+        let short = LeaseSettings::new("l", "ns", "me", Duration::from_millis(100));
+        assert_eq!(short.retry_interval, Duration::from_millis(50));
     }
 }

@@ -26,9 +26,12 @@ impl LeaderElector {
     /// Renews the Lease until `stop` (returns `Ok`) or until it is lost (returns
     /// [`Error::LeadershipLost`]).
     pub async fn renew_until(&mut self, stop: &Shutdown) -> Result<()> {
-        self.lock.renew_until(stop).await.map_err(|error| match error {
-            LeaseError::Lost { .. } | LeaseError::Api { .. } => Error::LeadershipLost,
-        })
+        self.lock
+            .renew_until(stop)
+            .await
+            .map_err(|error| match error {
+                LeaseError::Lost { .. } | LeaseError::Api { .. } => Error::LeadershipLost,
+            })
     }
 
     /// Hands the Lease back if this process still holds it.

@@ -20,6 +20,12 @@ pub struct SyncMetrics {
     removals_refused: Family<SyncLabels, Counter>,
     removed: Family<SyncLabels, Counter>,
     syncer: Gauge,
+    rounds: Family<NamespaceLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabel {
+    pub namespace: String,
 }
 
 impl SyncMetrics {
@@ -39,6 +45,20 @@ impl SyncMetrics {
             "1 while this replica polls coderd and writes the mirror (it holds the Coder sync Lease, or runs without one); 0 while it stands by",
             self.syncer.clone(),
         );
+        registry.register(
+            "coder_sync_rounds",
+            "Sync rounds that asked a namespace's coderd for its templates and workspaces",
+            self.rounds.clone(),
+        );
+    }
+
+    /// A round of `namespace` that asked its coderd.
+    pub fn round(&self, namespace: &str) {
+        self.rounds
+            .get_or_create(&NamespaceLabel {
+                namespace: namespace.to_string(),
+            })
+            .inc();
     }
 
     pub fn set_syncer(&self, syncing: bool) {
@@ -77,14 +97,25 @@ mod tests {
         metrics.refused("team", "coderworkspaces");
         metrics.removed("team", "codertemplates", 3);
         metrics.set_syncer(true);
+        metrics.round("team");
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(text.contains("coder_k8s_apiserver_coder_sync_removals_refused_total{namespace=\"team\",resource=\"coderworkspaces\"} 2"), "{text}");
         assert!(text.contains("coder_k8s_apiserver_coder_sync_objects_removed_total{namespace=\"team\",resource=\"codertemplates\"} 3"), "{text}");
-        assert!(text.contains("coder_k8s_apiserver_coder_sync_is_syncer 1"), "{text}");
+        assert!(
+            text.contains("coder_k8s_apiserver_coder_sync_is_syncer 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("coder_k8s_apiserver_coder_sync_rounds_total{namespace=\"team\"} 1"),
+            "{text}"
+        );
         metrics.set_syncer(false);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        assert!(text.contains("coder_k8s_apiserver_coder_sync_is_syncer 0"), "{text}");
+        assert!(
+            text.contains("coder_k8s_apiserver_coder_sync_is_syncer 0"),
+            "{text}"
+        );
     }
 }

@@ -112,7 +112,11 @@ pub fn default_lease_name(etcd_prefix: &str) -> String {
 impl CoderBackendArgs {
     /// Who syncs: the Lease holder when the storage is shared (`shared_storage_prefix`, the
     /// etcd prefix) and leader election is on; otherwise this replica.
-    pub fn role(&self, cluster: &kube::Client, shared_storage_prefix: Option<&str>) -> syncer::Role {
+    pub fn role(
+        &self,
+        cluster: &kube::Client,
+        shared_storage_prefix: Option<&str>,
+    ) -> syncer::Role {
         match shared_storage_prefix {
             Some(prefix) if self.coder_sync_leader_elect => {
                 let name = self

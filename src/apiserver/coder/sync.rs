@@ -175,6 +175,7 @@ impl Sync {
                 return;
             }
         };
+        self.metrics.round(namespace);
         let mut failure = None;
         match self.templates(&d).await {
             Ok(listed) => failure = listed.err(),
