@@ -8,8 +8,9 @@
 //! between the two; `errors` turns coderd's refusals into the object layer's. The sync removes
 //! nothing coderd did not confirm deleted (`removal`), logs once per change of state
 //! (`health`), and reports on the namespace's CoderControlPlane (`events`) and in `/metrics`
-//! (`metrics`). With shared storage one replica syncs, the holder of a Lease (`syncer`).
+//! (`metrics`). A failing coderd is asked less often (`backoff`). With shared storage one replica syncs, the holder of a Lease (`syncer`).
 
+pub mod backoff;
 pub mod directory;
 pub mod errors;
 pub mod events;
@@ -189,6 +190,7 @@ pub fn enable(
             metrics: sync_metrics.clone(),
             health: health::StateLog::default(),
             refusals: health::StateLog::default(),
+            backoff: backoff::Backoff::new(args.coder_sync_interval),
         },
         role,
         sync_metrics.clone(),
