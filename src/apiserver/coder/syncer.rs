@@ -53,25 +53,46 @@ async fn run(sync: Arc<Sync>, role: Role, metrics: SyncMetrics, stop: Cancellati
             "this replica syncs with coderd now"
         );
         let term = stop.child_token();
-        let rounds = tokio::spawn({
+        let mut rounds = tokio::spawn({
             let sync = sync.clone();
             let term = term.clone();
             async move { sync.run(&term).await }
         });
-        let renewed = lock.renew_until(&stop).await;
+        // The rounds end only when told to; if they end by themselves (a panic), this replica
+        // must not keep a Lease it does nothing with.
+        let renewed = tokio::select! {
+            renewed = lock.renew_until(&stop) => Some(renewed),
+            ended = &mut rounds => {
+                if let Err(error) = ended {
+                    tracing::error!(%error, "the sync task failed; handing the Lease over");
+                }
+                None
+            }
+        };
         // The last round ends before the Lease is handed back, so two syncers never overlap.
         term.cancel();
-        if let Err(error) = rounds.await {
+        if renewed.is_some()
+            && let Err(error) = rounds.await
+        {
             tracing::error!(%error, "the sync task failed");
         }
         metrics.set_syncer(false);
         match renewed {
-            Ok(()) => {
+            Some(Ok(())) => {
                 lock.release().await;
                 return;
             }
-            Err(error) => {
+            Some(Err(error)) => {
                 tracing::warn!(%error, "another replica syncs with coderd now; this one stands by");
+            }
+            None => {
+                lock.release().await;
+                // Give the other replicas a lease duration to take over before competing again,
+                // so a sync that fails the same way every time does not spin here.
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(lock.settings().lease_duration) => {}
+                }
             }
         }
     }
