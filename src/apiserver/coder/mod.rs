@@ -128,7 +128,7 @@ impl CoderBackendArgs {
                     .coder_sync_leader_election_namespace
                     .clone()
                     .unwrap_or_else(|| "default".to_string());
-                syncer::Role::Lease {
+                syncer::Role::Lease(Box::new(syncer::LeaseRole {
                     client: cluster.clone(),
                     settings: LeaseSettings::new(
                         name,
@@ -136,7 +136,7 @@ impl CoderBackendArgs {
                         crate::lease::process_identity(),
                         self.coder_sync_leader_election_lease_duration,
                     ),
-                }
+                }))
             }
             _ => syncer::Role::Always,
         }
@@ -207,5 +207,81 @@ pub fn enable(
     Enabled {
         objects: objects.with_write_hooks(Arc::new(hooks::CoderHooks::new(directory))),
         metrics: sync_metrics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: CoderBackendArgs,
+    }
+
+    fn parse(flags: &[&str]) -> Result<CoderBackendArgs, clap::Error> {
+        Wrapper::try_parse_from(std::iter::once("x").chain(flags.iter().copied())).map(|w| w.args)
+    }
+
+    fn client() -> kube::Client {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        kube::Client::try_from(config).unwrap()
+    }
+
+    fn lease(role: syncer::Role) -> Option<LeaseSettings> {
+        match role {
+            syncer::Role::Always => None,
+            syncer::Role::Lease(lease) => Some(lease.settings),
+        }
+    }
+
+    #[test]
+    fn lease_flags_default_and_parse() {
+        let args = parse(&[]).unwrap();
+        assert!(args.coder_sync_leader_elect);
+        assert_eq!(
+            args.coder_sync_leader_election_lease_duration,
+            Duration::from_secs(15)
+        );
+        let args = parse(&[
+            "--coder-sync-leader-elect=false",
+            "--coder-sync-leader-election-lease-duration=4s",
+        ])
+        .unwrap();
+        assert!(!args.coder_sync_leader_elect);
+        assert_eq!(
+            args.coder_sync_leader_election_lease_duration,
+            Duration::from_secs(4)
+        );
+        let short = parse(&["--coder-sync-leader-election-lease-duration=500ms"]);
+        let error = short.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("at least 1s"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn only_shared_storage_with_election_on_needs_the_lease() {
+        let args = parse(&["--coder-sync-leader-election-namespace=coder-system"]).unwrap();
+        assert!(
+            lease(args.role(&client(), None)).is_none(),
+            "memory storage: always sync"
+        );
+        let settings = lease(args.role(&client(), Some("/registry/a"))).expect("etcd: a Lease");
+        assert_eq!(settings.lease_namespace, "coder-system");
+        assert_eq!(settings.lease_name, default_lease_name("/registry/a"));
+        assert!(settings.lease_name.starts_with("coder-k8s-coder-sync-"));
+        // Servers on another prefix (another installation, another test) use another Lease.
+        assert_ne!(
+            default_lease_name("/registry/a"),
+            default_lease_name("/registry/b")
+        );
+
+        let named = parse(&["--coder-sync-leader-election-id=mine"]).unwrap();
+        let settings = lease(named.role(&client(), Some("/registry/a"))).expect("a Lease");
+        assert_eq!(settings.lease_name, "mine");
+
+        let off = parse(&["--coder-sync-leader-elect=false"]).unwrap();
+        assert!(lease(off.role(&client(), Some("/registry/a"))).is_none());
     }
 }

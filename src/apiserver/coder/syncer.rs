@@ -21,10 +21,13 @@ pub enum Role {
     /// This replica, always (memory storage, or leader election switched off).
     Always,
     /// Whoever holds this Lease.
-    Lease {
-        client: kube::Client,
-        settings: LeaseSettings,
-    },
+    Lease(Box<LeaseRole>),
+}
+
+/// The Lease a replica must hold to sync, and the client to take it with.
+pub struct LeaseRole {
+    pub client: kube::Client,
+    pub settings: LeaseSettings,
 }
 
 /// Runs the sync under `role` until `stop`.
@@ -40,7 +43,7 @@ async fn run(sync: Arc<Sync>, role: Role, metrics: SyncMetrics, stop: Cancellati
             metrics.set_syncer(false);
             return;
         }
-        Role::Lease { client, settings } => (client, settings),
+        Role::Lease(lease) => (lease.client, lease.settings),
     };
     let mut lock = LeaseLock::new(client, settings);
     loop {
