@@ -130,6 +130,7 @@ impl LeaseLock {
     /// Waits until this process holds the Lease. Returns `false` if `stop` came first.
     pub async fn acquire(&mut self, stop: &CancellationToken) -> bool {
         let mut last_holder = None;
+        let mut last_error = None;
         loop {
             match self.try_acquire().await {
                 Ok(Attempt::Acquired) => {
@@ -142,8 +143,17 @@ impl LeaseLock {
                         last_holder = Some(holder);
                     }
                 }
-                // The API may be briefly unavailable; a standby just keeps trying.
-                Err(error) => warn!(%error, "cannot read or take the lease"),
+                // The API may be briefly unavailable; a standby just keeps trying. A lasting
+                // problem (say, RBAC) is logged once, not at every retry.
+                Err(error) => {
+                    let text = error.to_string();
+                    if last_error.as_ref() != Some(&text) {
+                        warn!(%error, "cannot read or take the lease; retrying (logged again when the error changes)");
+                        last_error = Some(text);
+                    } else {
+                        debug!(%error, "cannot read or take the lease");
+                    }
+                }
             }
             tokio::select! {
                 _ = stop.cancelled() => return false,
