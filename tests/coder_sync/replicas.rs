@@ -13,6 +13,7 @@ use coder_k8s::apiserver::coder::BackendMode;
 use coder_k8s::apiserver::objects::Objects;
 use coder_k8s::apiserver::storage::options::Backend;
 use envtest::ControlPlane;
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::api::DynamicObject;
 use serde_json::Value;
@@ -157,9 +158,22 @@ async fn one_replica_polls_coderd_and_the_other_takes_over() {
         "coderd answered {lists} workspace lists while the holder made {holder_rounds} rounds: another poller?"
     );
 
-    // The holder goes away; the standby syncs within the lease duration.
+    // The holder goes away; the standby syncs within the lease duration. The holder's
+    // shutdown ends only after it has handed the Lease back.
+    let leases: Api<Lease> = Api::namespaced(cp.admin_client().await, &lease_namespace);
+    let lease_name = coder_k8s::apiserver::coder::default_lease_name(&prefix);
+    let holder_identity = |lease: Option<Lease>| {
+        lease
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+            .filter(|h| !h.is_empty())
+    };
+    let before = holder_identity(leases.get_opt(&lease_name).await.expect("read the Lease"));
+    assert!(before.is_some(), "the Lease {lease_name} has a holder");
     let stopped = Instant::now();
     servers.remove(holder).stop().await;
+    let after = holder_identity(leases.get_opt(&lease_name).await.expect("read the Lease"));
+    assert_ne!(after, before, "the stopped holder still held the Lease");
     let survivor = servers.pop().expect("the standby");
     envtest::poll_until("the standby syncs", WAIT, || async {
         if is_syncer(&survivor).await {

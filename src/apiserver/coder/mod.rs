@@ -157,10 +157,12 @@ impl Default for CoderBackendArgs {
     }
 }
 
-/// The object layer in front of coderd, and the sync's metrics for the `/metrics` registry.
+/// The object layer in front of coderd, the sync's metrics for the `/metrics` registry, and
+/// the sync's task (it ends after `stop`, once its Lease is handed back).
 pub struct Enabled {
     pub objects: Objects,
     pub metrics: metrics::SyncMetrics,
+    pub sync: tokio::task::JoinHandle<()>,
 }
 
 /// Puts `objects` in front of coderd: follows CoderControlPlanes with `cluster`, adds the write
@@ -180,7 +182,7 @@ pub fn enable(
     };
     let directory = directory::Directory::start(cluster.clone(), options, stop.clone());
     let sync_metrics = metrics::SyncMetrics::default();
-    syncer::spawn(
+    let sync_task = syncer::spawn(
         sync::Sync {
             objects: objects.without_hooks(),
             directory: directory.clone(),
@@ -207,6 +209,7 @@ pub fn enable(
     Enabled {
         objects: objects.with_write_hooks(Arc::new(hooks::CoderHooks::new(directory))),
         metrics: sync_metrics,
+        sync: sync_task,
     }
 }
 

@@ -30,9 +30,15 @@ pub struct LeaseRole {
     pub settings: LeaseSettings,
 }
 
-/// Runs the sync under `role` until `stop`.
-pub fn spawn(sync: Sync, role: Role, metrics: SyncMetrics, stop: CancellationToken) {
-    tokio::spawn(run(Arc::new(sync), role, metrics, stop));
+/// Runs the sync under `role` until `stop`. The task ends after the Lease is handed back:
+/// shutdown awaits it, so a standby takes over at once instead of after the lease duration.
+pub fn spawn(
+    sync: Sync,
+    role: Role,
+    metrics: SyncMetrics,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(Arc::new(sync), role, metrics, stop))
 }
 
 async fn run(sync: Arc<Sync>, role: Role, metrics: SyncMetrics, stop: CancellationToken) {
