@@ -594,5 +594,12 @@ async fn apiserver_runs_with_the_deployed_service_account_without_403() {
         "the Coder sync never took its Lease with the deployed account:\n{}",
         server.log_tail(40)
     );
+    // SIGTERM hands the Lease back before the process exits, so a standby need not wait for
+    // it to expire.
+    assert!(
+        text.contains("released the lease"),
+        "the apiserver exited holding the Coder sync's Lease:\n{}",
+        server.log_tail(40)
+    );
     must(cp, &["delete", "namespace", &namespace, "--wait=false"]).await;
 }
