@@ -134,7 +134,8 @@ impl<'a> Target<'a> {
     }
 
     /// The key's name in coderd: `spec.key.name`, else the object's name (at most 128
-    /// characters, as coder/coder-k8s shortens it).
+    /// characters, as coder/coder-k8s shortens it), lowercased because coderd stores it so:
+    /// a name compared as written would never match the listed key and rotate it forever.
     pub fn key_name(&self) -> String {
         let name = self
             .obj
@@ -144,7 +145,7 @@ impl<'a> Target<'a> {
             .as_deref()
             .filter(|n| !n.is_empty())
             .unwrap_or(self.name);
-        shorten(name, "", 128)
+        shorten(&name.to_lowercase(), "", 128)
     }
 
     pub fn secret_name(&self) -> String {
@@ -442,6 +443,11 @@ mod tests {
         assert_eq!(target.secret_key(), "key");
         assert_eq!(target.deployment_name(), "provisioner-eu");
         assert_eq!(obj.spec.replicas, 1);
+        let named = provisioner(
+            "eu",
+            json!({"controlPlaneRef": {"name": "coder"}, "key": {"name": "EU-West"}}),
+        );
+        assert_eq!(Target::new(&named).unwrap().key_name(), "eu-west");
         assert_eq!(obj.spec.termination_grace_period_seconds, 600);
     }
 
