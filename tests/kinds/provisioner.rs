@@ -17,7 +17,7 @@ use coder_k8s::api::coder::v1alpha1::CoderProvisioner;
 use envtest::{ControlPlane, GuardedChild};
 use fake_coderd::{Entitlement, FakeCoderd};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -444,17 +444,49 @@ async fn ready_with_a_tagged_key_rotation_restart_and_deletion() {
         "the key is not in the Deployment"
     );
 
-    // No kubelet here: report one ready replica as the Deployment controller would.
-    deployments
-        .patch_status(
-            "provisioner-eu",
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"status": {"replicas": 2, "readyReplicas": 1, "availableReplicas": 1}}),
-            ),
-        )
-        .await
-        .expect("patch Deployment status");
+    // The Deployment controller made the pods; they read the key from the Secret. No kubelet
+    // or scheduler runs here: report one pod ready as a kubelet would.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let pod = envtest::poll_until("the provisioner pods", WAIT, || {
+        let pods = pods.clone();
+        async move {
+            let list = pods
+                .list(&ListParams::default().labels("app.kubernetes.io/instance=eu"))
+                .await
+                .map_err(|e| e.to_string())?;
+            list.items
+                .into_iter()
+                .next()
+                .ok_or("no pod yet".to_string())
+        }
+    })
+    .await;
+    let pod_env = pod.spec.as_ref().unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap_or_default();
+    let pod_key = pod_env
+        .iter()
+        .find(|e| e.name == "CODER_PROVISIONER_DAEMON_KEY")
+        .and_then(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
+        .expect("the pod reads the key from a Secret");
+    assert_eq!(pod_key.name, "eu-provisioner-key");
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    pods.patch_status(
+        pod.metadata.name.as_deref().unwrap(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
+                {"type": "Ready", "status": "True", "lastTransitionTime": now},
+            ],
+        }})),
+    )
+    .await
+    .expect("patch the pod's status");
     let obj = wait_condition(
         &client,
         &namespace,
