@@ -269,7 +269,8 @@ mod tests {
             control_plane_url: "http://coder".into(),
         };
         assert_eq!(wanted.differs_from(&record), None);
-        let cases: [(fn(&mut KeyRecord), &str); 5] = [
+        type Change = fn(&mut KeyRecord);
+        let cases: [(Change, &str); 5] = [
             (|r| r.tags_hash = "0".into(), "tags changed"),
             (|r| r.key_name = "other".into(), "key name changed"),
             (
