@@ -223,3 +223,82 @@ impl Context {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::{reflector, watcher};
+
+    fn secret(rv: &str, uid: &str, key: &str) -> Secret {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "k", "namespace": "ns", "resourceVersion": rv, "uid": uid},
+            "stringData": {"key": key},
+        }))
+        .unwrap()
+    }
+
+    fn context(cached: Option<Secret>) -> Context {
+        let service = tower::service_fn(|_req: http::Request<kube::client::Body>| async {
+            Err::<http::Response<kube::client::Body>, std::io::Error>(std::io::Error::other(
+                "offline",
+            ))
+        });
+        let (secrets, mut writer) = reflector::store();
+        if let Some(cached) = cached {
+            writer.apply_watcher_event(&watcher::Event::Apply(cached));
+        }
+        Context::new(
+            Client::new(service, "default"),
+            Arc::default(),
+            None,
+            None,
+            Stores {
+                deployments: reflector::store().0,
+                secrets,
+                control_planes: reflector::store().0,
+            },
+        )
+    }
+
+    fn key_of(secret: Option<Secret>) -> Option<String> {
+        Some(secret?.string_data?.get("key")?.clone())
+    }
+
+    #[tokio::test]
+    async fn our_newer_write_wins_over_a_lagging_cache() {
+        // The cache still shows the Secret before our rotation: acting on it would rotate again.
+        let ctx = context(Some(secret("10", "u1", "old")));
+        ctx.remember_secret(&secret("12", "u1", "new"));
+        assert_eq!(key_of(ctx.key_secret("ns", "k")).as_deref(), Some("new"));
+    }
+
+    #[tokio::test]
+    async fn a_cache_that_caught_up_or_moved_on_wins() {
+        let ctx = context(Some(secret("14", "u1", "edited")));
+        ctx.remember_secret(&secret("12", "u1", "ours"));
+        assert_eq!(key_of(ctx.key_secret("ns", "k")).as_deref(), Some("edited"));
+        // Deleted and created again by someone else: another uid.
+        let ctx = context(Some(secret("3", "u2", "recreated")));
+        ctx.remember_secret(&secret("12", "u1", "ours"));
+        assert_eq!(
+            key_of(ctx.key_secret("ns", "k")).as_deref(),
+            Some("recreated")
+        );
+        // Gone from the cache after our write: gone.
+        let ctx = context(None);
+        ctx.remember_secret(&secret("12", "u1", "ours"));
+        assert!(ctx.key_secret("ns", "k").is_none());
+    }
+
+    #[tokio::test]
+    async fn one_warning_per_failure() {
+        let ctx = context(None);
+        assert!(ctx.first_warning("ns/p", "CoderdUnreachable"));
+        assert!(!ctx.first_warning("ns/p", "CoderdUnreachable"));
+        // Another failure is worth its own Warning.
+        assert!(ctx.first_warning("ns/p", "NotEntitled"));
+        ctx.recovered("ns/p");
+        assert!(ctx.first_warning("ns/p", "NotEntitled"));
+    }
+}

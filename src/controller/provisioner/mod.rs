@@ -215,3 +215,39 @@ fn report_watch_error(error: &watcher::Error) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::watcher::Event;
+
+    #[test]
+    fn a_control_plane_maps_to_the_provisioners_referencing_it() {
+        let (store, mut writer) = reflector::store::<CoderProvisioner>();
+        for (name, namespace, reference) in [
+            ("a", "ns", "coder"),
+            ("b", "ns", "other"),
+            ("c", "elsewhere", "coder"),
+            ("d", "ns", "coder"),
+        ] {
+            let obj: CoderProvisioner = serde_json::from_value(serde_json::json!({
+                "apiVersion": "coder.com/v1alpha1", "kind": "CoderProvisioner",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"controlPlaneRef": {"name": reference}},
+            }))
+            .unwrap();
+            writer.apply_watcher_event(&Event::Apply(obj));
+        }
+        let ccp: CoderControlPlane = serde_json::from_value(serde_json::json!({
+            "apiVersion": "coder.com/v1alpha1", "kind": "CoderControlPlane",
+            "metadata": {"name": "coder", "namespace": "ns"}, "spec": {},
+        }))
+        .unwrap();
+        let mut names: Vec<String> = referencing(&store, &ccp)
+            .into_iter()
+            .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["ns/a", "ns/d"]);
+    }
+}
