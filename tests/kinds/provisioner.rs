@@ -593,6 +593,31 @@ async fn ready_with_a_tagged_key_rotation_restart_and_deletion() {
     })
     .await;
 
+    // Key and Secret renamed together: the key under the old name goes too.
+    provisioners
+        .patch(
+            "eu",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"key": {"name": "eu-renamed", "secretName": "eu-renamed-key"}}}),
+            ),
+        )
+        .await
+        .expect("patch key names");
+    wait_status_field(
+        &client,
+        &namespace,
+        "eu",
+        "provisionerKeyName",
+        "eu-renamed",
+    )
+    .await;
+    let third_key = key_in_secret(&client, &namespace, "eu-renamed-key").await;
+    assert!(coder.admin().provisioner_key_valid(&third_key));
+    assert!(!coder.admin().provisioner_key_valid(&second_key));
+    let names: Vec<String> = keys_in_coderd(&coder).into_keys().collect();
+    assert_eq!(names, ["eu-renamed"], "the old key is deleted in coderd");
+
     // Deletion: the key goes in coderd, the children with the object.
     provisioners
         .delete("eu", &DeleteParams::default())
@@ -613,10 +638,10 @@ async fn ready_with_a_tagged_key_rotation_restart_and_deletion() {
     })
     .await;
     assert!(
-        !keys_in_coderd(&coder).contains_key("eu"),
+        keys_in_coderd(&coder).is_empty(),
         "the key is deleted in coderd"
     );
-    assert!(!coder.admin().provisioner_key_valid(&second_key));
+    assert!(!coder.admin().provisioner_key_valid(&third_key));
     envtest::poll_until("children garbage-collected", WAIT, || {
         let deployments = deployments.clone();
         let secrets = secrets.clone();
@@ -625,19 +650,48 @@ async fn ready_with_a_tagged_key_rotation_restart_and_deletion() {
                 .get_opt("provisioner-eu")
                 .await
                 .map_err(|e| e.to_string())?;
-            let s = secrets
-                .get_opt("eu-provisioner-key")
-                .await
-                .map_err(|e| e.to_string())?;
-            (d.is_none() && s.is_none()).then_some(()).ok_or(format!(
-                "deployment {}, secret {}",
-                d.is_some(),
-                s.is_some()
-            ))
+            let mut left = Vec::new();
+            for name in ["eu-provisioner-key", "eu-renamed-key"] {
+                if secrets
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_some()
+                {
+                    left.push(name);
+                }
+            }
+            (d.is_none() && left.is_empty())
+                .then_some(())
+                .ok_or(format!("deployment {}, secrets {left:?}", d.is_some(),))
         }
     })
     .await;
-    controller.stop(&[&token, &first_key, &second_key]).await;
+    controller
+        .stop(&[&token, &first_key, &second_key, &third_key])
+        .await;
+}
+
+/// Waits until `status.<field>` is `value`.
+async fn wait_status_field(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    field: &str,
+    value: &str,
+) -> Value {
+    let api: Api<CoderProvisioner> = Api::namespaced(client.clone(), namespace);
+    envtest::poll_until(&format!("{name}: status.{field}={value}"), WAIT, || {
+        let api = api.clone();
+        async move {
+            let obj = api.get(name).await.map_err(|e| e.to_string())?;
+            let obj = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
+            (obj["status"][field] == value)
+                .then_some(obj.clone())
+                .ok_or(format!("{}", obj["status"][field]))
+        }
+    })
+    .await
 }
 
 #[tokio::test]

@@ -162,7 +162,10 @@ async fn converge(ctx: &Context, target: &Target<'_>, findings: &mut Findings) -
             .clone()
             .ok_or(Error::MissingObjectKey("key record"))?,
         Some(why) => {
-            match key::replace(ctx, target, &coderd, &token, &wanted, previous.as_ref()).await {
+            // The key to delete: the Secret's, else the one status last reported (the Secret
+            // was renamed or deleted, and the key may carry another name than the new one).
+            let stale = previous.clone().or_else(|| recorded_in_status(target.obj));
+            match key::replace(ctx, target, &coderd, &token, &wanted, stale.as_ref()).await {
                 Ok(replaced) => {
                     let note = if previous.is_some() {
                         format!(
@@ -260,6 +263,20 @@ async fn converge(ctx: &Context, target: &Target<'_>, findings: &mut Findings) -
         )
     });
     Ok(Next::Resync)
+}
+
+/// The key status last reported, as far as deleting it needs (name, organization, coderd).
+fn recorded_in_status(obj: &CoderProvisioner) -> Option<KeyRecord> {
+    let status = obj.status.as_ref()?;
+    Some(KeyRecord {
+        key_name: status.provisioner_key_name.clone()?,
+        key_id: status.provisioner_key_id.clone().unwrap_or_default(),
+        organization_id: status.organization_id.clone()?,
+        organization_name: status.organization_name.clone().unwrap_or_default(),
+        tags_hash: status.tags_hash.clone().unwrap_or_default(),
+        control_plane: status.control_plane_ref_name.clone().unwrap_or_default(),
+        control_plane_url: status.control_plane_url.clone()?,
+    })
 }
 
 fn list(names: &[String]) -> String {
