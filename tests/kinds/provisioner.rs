@@ -17,8 +17,9 @@ use coder_k8s::api::coder::v1alpha1::CoderProvisioner;
 use envtest::{ControlPlane, GuardedChild};
 use fake_coderd::{Entitlement, FakeCoderd};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
@@ -316,6 +317,38 @@ fn resource_version<K: kube::Resource>(obj: &K) -> String {
     obj.meta().resource_version.clone().unwrap_or_default()
 }
 
+/// resourceVersions of the daemons' ServiceAccount, Role and RoleBinding, which must exist and
+/// be owned by the provisioner.
+async fn rbac_versions(client: &kube::Client, namespace: &str) -> [String; 3] {
+    let sa = Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+        .get("eu-provisioner")
+        .await
+        .expect("ServiceAccount");
+    let role = Api::<Role>::namespaced(client.clone(), namespace)
+        .get("provisioner-eu")
+        .await
+        .expect("Role");
+    let binding = Api::<RoleBinding>::namespaced(client.clone(), namespace)
+        .get("provisioner-eu")
+        .await
+        .expect("RoleBinding");
+    for owners in [
+        &sa.metadata.owner_references,
+        &role.metadata.owner_references,
+        &binding.metadata.owner_references,
+    ] {
+        assert_eq!(
+            owners.as_deref().unwrap_or_default()[0].kind,
+            "CoderProvisioner"
+        );
+    }
+    [
+        resource_version(&sa),
+        resource_version(&role),
+        resource_version(&binding),
+    ]
+}
+
 #[tokio::test]
 async fn ready_with_a_tagged_key_rotation_restart_and_deletion() {
     let (_guard, cp, kubeconfig) = exclusive().await;
@@ -471,6 +504,10 @@ async fn ready_with_a_tagged_key_rotation_restart_and_deletion() {
         .and_then(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
         .expect("the pod reads the key from a Secret");
     assert_eq!(pod_key.name, "eu-provisioner-key");
+    assert_eq!(
+        pod.spec.as_ref().unwrap().service_account_name.as_deref(),
+        Some("eu-provisioner")
+    );
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     pods.patch_status(
         pod.metadata.name.as_deref().unwrap(),
@@ -507,6 +544,7 @@ async fn ready_with_a_tagged_key_rotation_restart_and_deletion() {
         resource_version(&provisioners.get("eu").await.unwrap()),
         resource_version(&secrets.get("eu-provisioner-key").await.unwrap()),
         resource_version(&deployments.get("provisioner-eu").await.unwrap()),
+        rbac_versions(&client, &namespace).await,
     );
     coder.clear_requests();
     let controller = Controller::start(cp, &kubeconfig);
@@ -517,6 +555,7 @@ async fn ready_with_a_tagged_key_rotation_restart_and_deletion() {
         resource_version(&provisioners.get("eu").await.unwrap()),
         resource_version(&secrets.get("eu-provisioner-key").await.unwrap()),
         resource_version(&deployments.get("provisioner-eu").await.unwrap()),
+        rbac_versions(&client, &namespace).await,
     );
     assert_eq!(before, after, "a restart wrote to a converged object");
     let key_calls: Vec<String> = coder
@@ -559,19 +598,23 @@ async fn ready_with_a_tagged_key_rotation_restart_and_deletion() {
         keys_in_coderd(&coder).get("eu"),
         Some(&json!({"scope": "organization", "region": "eu-west"}))
     );
-    let obj = wait_condition(
-        &client,
-        &namespace,
-        "eu",
-        "ProvisionerKeyReady",
-        "True",
-        "ProvisionerKeyReady",
-    )
+    // Status reports the new key once the reconcile that made it is through.
+    let api: Api<CoderProvisioner> = Api::namespaced(client.clone(), &namespace);
+    let new_id = envtest::poll_until("status names the new key", WAIT, || {
+        let api = api.clone();
+        let key_id = key_id.clone();
+        async move {
+            let obj = api.get("eu").await.map_err(|e| e.to_string())?;
+            let id = obj
+                .status
+                .and_then(|s| s.provisioner_key_id)
+                .unwrap_or_default();
+            (!id.is_empty() && id != key_id)
+                .then_some(id)
+                .ok_or("old key id".to_string())
+        }
+    })
     .await;
-    let new_id = obj["status"]["provisionerKeyID"]
-        .as_str()
-        .unwrap()
-        .to_string();
     assert_ne!(new_id, key_id);
     envtest::poll_until("the pod template names the new key", WAIT, || {
         let deployments = deployments.clone();

@@ -9,8 +9,9 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, Secret,
-    SecretKeySelector, SecurityContext, Volume, VolumeMount,
+    SecretKeySelector, SecurityContext, ServiceAccount, Volume, VolumeMount,
 };
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
@@ -167,6 +168,17 @@ impl<'a> Target<'a> {
         )
     }
 
+    /// The daemons' ServiceAccount (coder/coder-k8s' `<name>-provisioner`).
+    pub fn service_account_name(&self) -> String {
+        shorten(self.name, "-provisioner", 63)
+    }
+
+    /// Name of the daemons' Role and RoleBinding (the Deployment's, as coder/coder-k8s names
+    /// them).
+    pub fn role_name(&self) -> String {
+        self.deployment_name()
+    }
+
     pub fn tags(&self) -> BTreeMap<String, String> {
         self.obj.spec.tags.clone().unwrap_or_default()
     }
@@ -245,6 +257,51 @@ pub fn secret(target: &Target<'_>, key: &str, record: &KeyRecord) -> Secret {
             ByteString(key.as_bytes().to_vec()),
         )])),
         ..Secret::default()
+    }
+}
+
+/// The ServiceAccount the daemons run as.
+pub fn service_account(target: &Target<'_>) -> ServiceAccount {
+    ServiceAccount {
+        metadata: target.owned_meta(target.service_account_name()),
+        ..ServiceAccount::default()
+    }
+}
+
+/// What Terraform's Kubernetes provider needs in the provisioner's namespace to build
+/// pod-based workspaces there (the rules coder/coder-k8s grants its daemons). The controller
+/// holds these permissions itself (coder-k8s-controller-workspace-grants), as RBAC requires of
+/// whoever creates a Role.
+pub fn role(target: &Target<'_>) -> Role {
+    Role {
+        metadata: target.owned_meta(target.role_name()),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["pods".into(), "persistentvolumeclaims".into()]),
+            verbs: [
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..PolicyRule::default()
+        }]),
+    }
+}
+
+pub fn role_binding(target: &Target<'_>) -> RoleBinding {
+    RoleBinding {
+        metadata: target.owned_meta(target.role_name()),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: target.role_name(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: target.service_account_name(),
+            namespace: Some(target.namespace.to_string()),
+            api_group: None,
+        }]),
     }
 }
 
@@ -353,9 +410,8 @@ pub fn deployment(target: &Target<'_>, inputs: &DeploymentInputs<'_>) -> Deploym
                 }),
                 spec: Some(PodSpec {
                     containers: vec![container],
-                    // The daemons talk to coderd only; Terraform providers that need the
-                    // Kubernetes API get their credentials from the template.
-                    automount_service_account_token: Some(false),
+                    // Its token is what Terraform's in-cluster Kubernetes provider uses.
+                    service_account_name: Some(target.service_account_name()),
                     image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
                     termination_grace_period_seconds: Some(spec.termination_grace_period_seconds),
                     security_context: Some(PodSecurityContext {
@@ -536,7 +592,7 @@ mod tests {
         let pod = template.spec.unwrap();
         assert_eq!(pod.termination_grace_period_seconds, Some(30));
         assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "regcred");
-        assert_eq!(pod.automount_service_account_token, Some(false));
+        assert_eq!(pod.service_account_name.as_deref(), Some("eu-provisioner"));
         let pod_security = pod.security_context.unwrap();
         assert_eq!(pod_security.run_as_non_root, Some(true));
         assert_eq!(
@@ -591,6 +647,41 @@ mod tests {
             .collect();
         assert_eq!(mounts, ["/tmp", "/home/coder"]);
         assert!(c.resources.as_ref().unwrap().limits.as_ref().unwrap()["memory"].0 == "1Gi");
+    }
+
+    #[test]
+    fn the_daemons_may_manage_pods_and_claims_in_their_namespace() {
+        let obj = provisioner("eu", json!({"controlPlaneRef": {"name": "coder"}}));
+        let target = Target::new(&obj).unwrap();
+        let sa = service_account(&target);
+        assert_eq!(sa.metadata.name.as_deref(), Some("eu-provisioner"));
+        let role = role(&target);
+        assert_eq!(role.metadata.name.as_deref(), Some("provisioner-eu"));
+        let rule = &role.rules.as_ref().unwrap()[0];
+        assert_eq!(rule.api_groups.as_deref(), Some(&[String::new()][..]));
+        assert_eq!(
+            rule.resources.as_deref().unwrap(),
+            ["pods", "persistentvolumeclaims"]
+        );
+        assert!(!rule.verbs.iter().any(|v| v == "*" || v == "escalate"));
+        let binding = role_binding(&target);
+        assert_eq!(binding.role_ref.name, "provisioner-eu");
+        let subject = &binding.subjects.as_ref().unwrap()[0];
+        assert_eq!(
+            (
+                subject.kind.as_str(),
+                subject.name.as_str(),
+                subject.namespace.as_deref()
+            ),
+            ("ServiceAccount", "eu-provisioner", Some("apps"))
+        );
+        for owners in [
+            &sa.metadata.owner_references,
+            &role.metadata.owner_references,
+            &binding.metadata.owner_references,
+        ] {
+            assert_eq!(owners.as_ref().unwrap()[0].kind, "CoderProvisioner");
+        }
     }
 
     #[test]

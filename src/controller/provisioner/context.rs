@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -29,6 +30,9 @@ const ENTITLEMENTS_TTL: Duration = Duration::from_secs(60);
 pub struct Stores {
     pub deployments: Store<Deployment>,
     pub secrets: Store<Secret>,
+    pub service_accounts: Store<ServiceAccount>,
+    pub roles: Store<Role>,
+    pub role_bindings: Store<RoleBinding>,
     pub control_planes: Store<CoderControlPlane>,
 }
 
@@ -256,6 +260,9 @@ mod tests {
             Stores {
                 deployments: reflector::store().0,
                 secrets,
+                service_accounts: reflector::store().0,
+                roles: reflector::store().0,
+                role_bindings: reflector::store().0,
                 control_planes: reflector::store().0,
             },
         )

@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::utils::Predicate;
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
@@ -39,6 +40,9 @@ const PROVISIONERS: &str = "coderprovisioners";
 const DEPLOYMENTS: &str = "coderprovisioners/deployments";
 const SECRETS: &str = "coderprovisioners/secrets";
 const CONTROL_PLANES: &str = "coderprovisioners/codercontrolplanes";
+const SERVICE_ACCOUNTS: &str = "coderprovisioners/serviceaccounts";
+const ROLES: &str = "coderprovisioners/roles";
+const ROLE_BINDINGS: &str = "coderprovisioners/rolebindings";
 
 /// Runs the CoderProvisioner controller until `stop` (the contract of
 /// `super::reconcile_loop`).
@@ -51,7 +55,15 @@ pub(super) async fn run(
 ) -> Result<()> {
     let namespace = settings.namespace.as_deref();
     let sync = SyncTracker::new(
-        &[PROVISIONERS, DEPLOYMENTS, SECRETS, CONTROL_PLANES],
+        &[
+            PROVISIONERS,
+            DEPLOYMENTS,
+            SECRETS,
+            CONTROL_PLANES,
+            SERVICE_ACCOUNTS,
+            ROLES,
+            ROLE_BINDINGS,
+        ],
         health.clone(),
     );
     // Only our children: the label keeps every other Deployment and Secret out of memory.
@@ -66,8 +78,30 @@ pub(super) async fn run(
         sync.clone(),
         DEPLOYMENTS,
     );
-    let (secrets, secret_events) =
-        cached_watch::<Secret>(scoped(&client, namespace), children, sync.clone(), SECRETS);
+    let (secrets, secret_events) = cached_watch::<Secret>(
+        scoped(&client, namespace),
+        children.clone(),
+        sync.clone(),
+        SECRETS,
+    );
+    let (service_accounts, service_account_events) = cached_watch::<ServiceAccount>(
+        scoped(&client, namespace),
+        children.clone(),
+        sync.clone(),
+        SERVICE_ACCOUNTS,
+    );
+    let (roles, role_events) = cached_watch::<Role>(
+        scoped(&client, namespace),
+        children.clone(),
+        sync.clone(),
+        ROLES,
+    );
+    let (role_bindings, role_binding_events) = cached_watch::<RoleBinding>(
+        scoped(&client, namespace),
+        children,
+        sync.clone(),
+        ROLE_BINDINGS,
+    );
     let (control_planes, control_plane_events) = cached_watch::<CoderControlPlane>(
         scoped(&client, namespace),
         watcher::Config::default(),
@@ -82,6 +116,9 @@ pub(super) async fn run(
         Stores {
             deployments,
             secrets,
+            service_accounts,
+            roles,
+            role_bindings,
             control_planes,
         },
     ));
@@ -115,6 +152,9 @@ pub(super) async fn run(
         .with_config(super::controller_config(settings))
         .owns_stream(deployment_events)
         .owns_stream(secret_events)
+        .owns_stream(service_account_events)
+        .owns_stream(role_events)
+        .owns_stream(role_binding_events)
         .watches_stream(control_plane_events, move |ccp| {
             referencing(&dependants, &ccp)
         })

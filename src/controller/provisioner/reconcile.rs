@@ -8,13 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use tracing::{debug, info, instrument, warn};
 
@@ -239,7 +239,23 @@ async fn converge(ctx: &Context, target: &Target<'_>, findings: &mut Findings) -
         },
     );
     findings.key = Some(record);
-    let deployment = apply_deployment(ctx, target, &desired).await?;
+    let stores = &ctx.stores;
+    apply_owned(
+        ctx,
+        &stores.service_accounts,
+        target,
+        &builders::service_account(target),
+    )
+    .await?;
+    apply_owned(ctx, &stores.roles, target, &builders::role(target)).await?;
+    apply_owned(
+        ctx,
+        &stores.role_bindings,
+        target,
+        &builders::role_binding(target),
+    )
+    .await?;
+    let deployment = apply_owned(ctx, &stores.deployments, target, &desired).await?;
     let ready = deployment
         .status
         .as_ref()
@@ -478,23 +494,30 @@ async fn entitlement(
     }
 }
 
-/// Server-side applies the Deployment unless the cached copy already has every value we set.
-async fn apply_deployment(
+/// Server-side applies a child unless the cached copy already has every value we set, and
+/// returns it as stored.
+async fn apply_owned<K>(
     ctx: &Context,
+    store: &Store<K>,
     target: &Target<'_>,
-    desired: &Deployment,
-) -> Result<Deployment> {
+    desired: &K,
+) -> Result<K>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
     let name = desired.name_any();
-    let cached = ctx
-        .stores
-        .deployments
-        .get(&ObjectRef::new(&name).within(target.namespace));
+    let kind = K::kind(&());
+    let cached = store.get(&ObjectRef::new(&name).within(target.namespace));
     if let Some(cached) = &cached
         && in_sync(cached.as_ref(), desired)
     {
         return Ok((**cached).clone());
     }
-    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), target.namespace);
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), target.namespace);
     let stored = api
         .patch(
             &name,
@@ -504,7 +527,7 @@ async fn apply_deployment(
         .await
         .map_err(|source| Error::Child {
             action: "apply",
-            child: format!("Deployment {}/{name}", target.namespace),
+            child: format!("{kind} {}/{name}", target.namespace),
             source,
         })?;
     let reason = if cached.is_some() {
@@ -512,13 +535,13 @@ async fn apply_deployment(
     } else {
         "Created"
     };
-    info!(deployment = %name, "{} provisioner Deployment", reason.to_lowercase());
+    info!(child = %format!("{kind} {name}"), "{} provisioner child", reason.to_lowercase());
     publish_for(
         ctx,
         target.obj,
         EventType::Normal,
         reason,
-        format!("{reason} Deployment {}/{name}", target.namespace),
+        format!("{reason} {kind} {}/{name}", target.namespace),
     )
     .await;
     Ok(stored)
