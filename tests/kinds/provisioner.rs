@@ -783,6 +783,37 @@ async fn without_the_entitlement_a_condition_and_no_deployment() {
         "no Deployment without the entitlement"
     );
     assert!(keys_in_coderd(&coder).is_empty(), "no key asked for");
+
+    // Deleting it: no key was made, so none is waited for or warned about.
+    let provisioners: Api<CoderProvisioner> = Api::namespaced(client.clone(), &namespace);
+    provisioners
+        .delete("unlicensed", &DeleteParams::default())
+        .await
+        .expect("delete");
+    envtest::poll_until("the CoderProvisioner is gone", WAIT, || {
+        let provisioners = provisioners.clone();
+        async move {
+            match provisioners
+                .get_opt("unlicensed")
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                None => Ok(()),
+                Some(_) => Err("still there".to_string()),
+            }
+        }
+    })
+    .await;
+    let warnings: Vec<String> = Api::<Event>::namespaced(client.clone(), &namespace)
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .map(|e| format!("{:?}: {:?}", e.reason, e.note))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
     controller.stop(&[&token]).await;
 }
 

@@ -657,8 +657,14 @@ async fn delete_key(ctx: &Context, target: &Target<'_>) -> Result<Cleanup> {
         .map(|r| r.organization_id.clone())
         .or(status.organization_id.clone());
 
+    // No key was ever recorded (say the entitlement was missing): nothing to warn about when
+    // coderd cannot be asked.
+    let known = record.is_some() || status.provisioner_key_name.is_some();
     let mut findings = Findings::default();
     let left = |why: String| {
+        if !known {
+            return Ok(Cleanup::Done(None));
+        }
         Ok(Cleanup::Abandoned(format!(
             "provisioner key {key_name:?} may be left in coderd ({why}); delete it with \
              `coder provisioner keys delete {key_name}`"
@@ -704,9 +710,11 @@ async fn delete_key(ctx: &Context, target: &Target<'_>) -> Result<Cleanup> {
         },
     };
     match key::delete(&coderd, &organization, &key_name).await {
-        Ok(()) => Ok(Cleanup::Done(Some(format!(
-            "Deleted provisioner key {key_name:?} in coderd"
-        )))),
+        Ok(()) => {
+            Ok(Cleanup::Done(known.then(|| {
+                format!("Deleted provisioner key {key_name:?} in coderd")
+            })))
+        }
         Err(KeyError::Coderd {
             reason,
             message,
