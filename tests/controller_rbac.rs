@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use coder_k8s::api::coder::v1alpha1::CoderControlPlane;
+use coder_k8s::api::coder::v1alpha1::{CoderControlPlane, CoderProvisioner};
 use coder_k8s::controller::builders::{Target, workspace_rules};
 use coder_k8s::controller::{LeaderSettings, Settings};
 use kube::Api;
@@ -141,6 +141,35 @@ async fn scenario(fake: &FakeKube) {
     .await;
     eventually("operator access", || {
         ccp(fake, "coder", "access").filter(|o| o["status"]["operatorAccessReady"] == true)
+    })
+    .await;
+
+    // A CoderProvisioner on that control plane: its finalizer, key Secret, Deployment, status.
+    coderd
+        .admin()
+        .set_entitlement(
+            "external_provisioner_daemons",
+            fake_coderd::Entitlement::Entitled,
+        )
+        .expect("entitlement");
+    let provisioner: CoderProvisioner = serde_json::from_value(json!({
+        "apiVersion": "coder.com/v1alpha1",
+        "kind": "CoderProvisioner",
+        "metadata": {"name": "daemons", "namespace": "coder"},
+        "spec": {"controlPlaneRef": {"name": "access"}, "tags": {"scope": "organization"}},
+    }))
+    .expect("provisioner");
+    Api::<CoderProvisioner>::namespaced(fake.client("test"), "coder")
+        .create(&Default::default(), &provisioner)
+        .await
+        .expect("create provisioner");
+    eventually("provisioner Deployment applied", || {
+        fake.get("apps", "deployments", "coder", "provisioner-daemons")
+    })
+    .await;
+    eventually("provisioner status", || {
+        fake.get("coder.com", "coderprovisioners", "coder", "daemons")
+            .filter(|o| o["status"]["provisionerKeyName"] == "daemons")
     })
     .await;
 

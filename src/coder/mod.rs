@@ -21,6 +21,7 @@ mod entitlements;
 mod error;
 mod files;
 mod organizations;
+mod provisioner_keys;
 mod secret;
 mod templates;
 mod users;
@@ -34,7 +35,8 @@ pub use entitlements::{
 pub use error::{CoderError, Endpoint, ValidationError};
 pub use files::pack_template_files;
 pub use organizations::Organization;
-pub use secret::{Password, SessionToken};
+pub use provisioner_keys::ProvisionerKey;
+pub use secret::{Password, ProvisionerDaemonKey, SessionToken};
 pub use templates::{
     AutostartRequirement, AutostopRequirement, CreateTemplate, CreateTemplateVersion,
     ProvisionerJob, ProvisionerJobStatus, ProvisionerType, Template, TemplateVersion,

@@ -53,6 +53,12 @@ redacted_string!(
     Password
 );
 
+redacted_string!(
+    /// An organization's provisioner key as coderd shows it once, at creation: what
+    /// `coder provisioner start` reads from `CODER_PROVISIONER_DAEMON_KEY`.
+    ProvisionerDaemonKey
+);
+
 impl SessionToken {
     /// The API key id: the part before the first `-` (coderd's `APIKey.id`). Not secret.
     pub fn key_id(&self) -> Option<&str> {

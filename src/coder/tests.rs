@@ -21,15 +21,15 @@ use super::*;
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
-struct Seen {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+pub(super) struct Seen {
+    pub(super) method: Method,
+    pub(super) uri: Uri,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
 }
 
 impl Seen {
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
     fn query(&self) -> BTreeMap<String, String> {
@@ -72,7 +72,7 @@ async fn handle(
 
 /// Starts a server on 127.0.0.1 answering every request with `answer`; returns its URL and
 /// the requests it records. The server lives as long as the test's runtime.
-async fn serve(
+pub(super) async fn serve(
     delay: Duration,
     answer: impl Fn(&Seen) -> (StatusCode, String) + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<Vec<Seen>>>) {
@@ -98,7 +98,7 @@ async fn serve(
     (url, seen)
 }
 
-fn client(url: &str) -> CoderClient {
+pub(super) fn client(url: &str) -> CoderClient {
     CoderClient::new(
         url,
         ClientOptions {

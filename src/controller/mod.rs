@@ -16,6 +16,7 @@ mod health;
 mod leader;
 mod metrics;
 pub mod operator_access;
+mod provisioner;
 mod rate_limit;
 mod reconcile;
 pub mod status;
@@ -207,19 +208,33 @@ async fn run_kinds(
         }
         result
     };
-    let (control_planes,) = tokio::join!(async {
-        stop_all_on_error(
-            reconcile_loop(
-                client.clone(),
-                settings,
-                metrics.clone(),
-                health.clone(),
-                all.clone(),
+    let (control_planes, provisioners) = tokio::join!(
+        async {
+            stop_all_on_error(
+                reconcile_loop(
+                    client.clone(),
+                    settings,
+                    metrics.clone(),
+                    health.clone(),
+                    all.clone(),
+                )
+                .await,
             )
-            .await,
-        )
-    });
-    control_planes
+        },
+        async {
+            stop_all_on_error(
+                provisioner::run(
+                    client.clone(),
+                    settings,
+                    metrics.clone(),
+                    health.clone(),
+                    all.clone(),
+                )
+                .await,
+            )
+        }
+    );
+    control_planes.and(provisioners)
 }
 
 /// The CoderControlPlane controller.
