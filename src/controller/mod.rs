@@ -20,6 +20,7 @@ mod rate_limit;
 mod reconcile;
 pub mod status;
 mod throttle;
+pub mod workspace_proxy;
 
 use std::sync::Arc;
 
@@ -207,19 +208,33 @@ async fn run_kinds(
         }
         result
     };
-    let (control_planes,) = tokio::join!(async {
-        stop_all_on_error(
-            reconcile_loop(
-                client.clone(),
-                settings,
-                metrics.clone(),
-                health.clone(),
-                all.clone(),
+    let (control_planes, workspace_proxies) = tokio::join!(
+        async {
+            stop_all_on_error(
+                reconcile_loop(
+                    client.clone(),
+                    settings,
+                    metrics.clone(),
+                    health.clone(),
+                    all.clone(),
+                )
+                .await,
             )
-            .await,
-        )
-    });
-    control_planes
+        },
+        async {
+            stop_all_on_error(
+                workspace_proxy::run(
+                    client.clone(),
+                    settings,
+                    metrics.clone(),
+                    health.clone(),
+                    all.clone(),
+                )
+                .await,
+            )
+        }
+    );
+    control_planes.and(workspace_proxies)
 }
 
 /// The CoderControlPlane controller.
