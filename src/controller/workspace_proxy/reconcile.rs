@@ -234,7 +234,9 @@ async fn register(
             .client
             .workspace_proxy(id)
             .await
-            .map_err(ProxyError::coderd("looking up the proxy in coderd"))?,
+            .map_err(ProxyError::coderd("looking up the proxy in coderd"))?
+            // coderd still answers for a deleted proxy by id; it is gone all the same.
+            .filter(|p| !p.deleted),
         None => None,
     };
     if existing.is_none() {
