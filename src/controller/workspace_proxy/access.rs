@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
 use super::ProxyContext;
 use super::builders::Target;
 use super::error::{ProxyError, Result};
 use super::status::{CONTROL_PLANE_READY, CREDENTIALS_READY, Check, Observed};
-use crate::api::coder::v1alpha1::{CoderControlPlane, CoderWorkspaceProxyBootstrap};
+use crate::api::coder::v1alpha1::CoderWorkspaceProxyBootstrap;
 use crate::coder::{ClientOptions, CoderClient, SessionToken};
 
 /// Bound of one coderd call: a slow coderd delays this proxy's reconcile, nobody else's.
@@ -85,15 +86,11 @@ async fn from_control_plane(
     name: &str,
     observed: &mut Observed,
 ) -> Result<Access> {
-    let api: Api<CoderControlPlane> = Api::namespaced(ctx.client.clone(), target.namespace);
-    let ccp = api
-        .get_opt(name)
-        .await
-        .map_err(|source| ProxyError::Object {
-            action: "get",
-            object: format!("CoderControlPlane {}/{name}", target.namespace),
-            source,
-        })?;
+    // From the watch cache: its events are what starts this reconcile when the control plane
+    // changes, so it is as fresh as the trigger.
+    let ccp = ctx
+        .control_planes
+        .get(&ObjectRef::new(name).within(target.namespace));
     let Some(ccp) = ccp else {
         observed.check(
             CONTROL_PLANE_READY,

@@ -62,6 +62,8 @@ pub struct ProxyContext {
     pub services: Store<Service>,
     /// Only the token Secrets this controller writes (selected by label).
     pub secrets: Store<Secret>,
+    /// Control planes a proxy may register through (`bootstrap.controlPlaneRef`).
+    pub control_planes: Store<CoderControlPlane>,
     /// The status each proxy (`namespace/name` → uid, status) was last given by us: a reconcile
     /// started before the cache shows our write must not write the same status again.
     written_status: Mutex<HashMap<String, (String, CoderWorkspaceProxyStatus)>>,
@@ -211,7 +213,7 @@ pub(super) async fn run(
         cached_watch::<Secret>(scoped(&client, namespace), children, sync.clone(), SECRETS);
     // Status changes of a control plane (its URL, its operator token) matter here, so every
     // event counts, not only generation changes.
-    let (_control_planes, control_plane_events) = cached_watch::<CoderControlPlane>(
+    let (control_planes, control_plane_events) = cached_watch::<CoderControlPlane>(
         scoped(&client, namespace),
         watcher::Config::default(),
         sync.clone(),
@@ -235,6 +237,7 @@ pub(super) async fn run(
         deployments,
         services,
         secrets,
+        control_planes,
         written_status: Mutex::default(),
         warned: Mutex::default(),
     });

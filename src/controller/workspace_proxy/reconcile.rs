@@ -529,6 +529,27 @@ async fn finalize(obj: &CoderWorkspaceProxy, ctx: &ProxyContext) -> Result<Actio
         .unwrap_or_else(|| Wanted::of(&target).name);
     match access::resolve(ctx, &target, bootstrap, &mut observed).await? {
         Access::Ready(coderd) => {
+            // coderd refuses every proxy call without the licence; the record stays until one
+            // is added, and holding the object until then would block its namespace.
+            let entitlements = coderd
+                .client
+                .entitlements()
+                .await
+                .map_err(ProxyError::coderd("reading coderd's entitlements"))?;
+            if !entitlements.allows(FEATURE_WORKSPACE_PROXY) {
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Warning,
+                    "DeregistrationSkipped",
+                    format!(
+                        "Cannot deregister workspace proxy {proxy}: coderd's licence no longer includes workspace proxies; delete it in coderd once it does"
+                    ),
+                )
+                .await;
+                finalizer::remove(ctx, obj).await?;
+                return Ok(Action::await_change());
+            }
             let removed = coderd
                 .client
                 .delete_workspace_proxy(&proxy)
