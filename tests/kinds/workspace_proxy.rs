@@ -191,43 +191,10 @@ async fn token_in_secret(kube: &kube::Client, namespace: &str, name: &str) -> Op
 /// No kubelet runs in envtest: the test marks the proxy's pods Ready, as a kubelet would once
 /// `/healthz` answers, and kube-controller-manager carries that into the Deployment's status.
 async fn mark_pods_ready(kube: &kube::Client, namespace: &str, instance: &str) {
-    let pods: Api<Pod> = Api::namespaced(kube.clone(), namespace);
     let selector = format!(
         "app.kubernetes.io/name=coder-workspace-proxy,app.kubernetes.io/instance={instance}"
     );
-    let listed = envtest::poll_until("a proxy pod", WAIT, || {
-        let pods = pods.clone();
-        let selector = selector.clone();
-        async move {
-            let list = pods
-                .list(&ListParams::default().labels(&selector))
-                .await
-                .map_err(|e| e.to_string())?;
-            if list.items.is_empty() {
-                Err("no pod yet".to_string())
-            } else {
-                Ok(list.items)
-            }
-        }
-    })
-    .await;
-    let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    for pod in listed {
-        let status = json!({"status": {
-            "phase": "Running",
-            "conditions": [
-                {"type": "Ready", "status": "True", "lastTransitionTime": now},
-                {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
-            ],
-        }});
-        pods.patch_status(
-            pod.metadata.name.as_deref().unwrap(),
-            &PatchParams::default(),
-            &Patch::Merge(&status),
-        )
-        .await
-        .unwrap();
-    }
+    mark_selected_pods_ready(kube, namespace, &selector).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -671,4 +638,218 @@ async fn the_upstream_sample_applies_unchanged_and_bad_specs_are_refused() {
     let out = apply(bad_name).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("proxyName"));
+}
+
+/// deploy/controller's namespace, ServiceAccount and RBAC, applied once per test binary; returns
+/// a kubeconfig of that ServiceAccount, so a 403 anywhere shows as a controller that never
+/// converges.
+async fn deployed_service_account(cp: &ControlPlane) -> std::path::PathBuf {
+    static APPLIED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let applied = APPLIED.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/controller");
+        let cache = tempfile::tempdir().map_err(|e| e.to_string())?;
+        for file in [
+            "00-namespace.yaml",
+            "10-serviceaccount.yaml",
+            "20-rbac.yaml",
+        ] {
+            let out = std::process::Command::new(cp.kubectl_path())
+                .arg(format!("--kubeconfig={}", cp.admin_kubeconfig().display()))
+                .arg(format!("--cache-dir={}", cache.path().display()))
+                .args(["apply", "-f"])
+                .arg(root.join(file))
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+        }
+        Ok(())
+    });
+    if let Err(error) = applied {
+        panic!("applying deploy/controller RBAC: {error}");
+    }
+    cp.service_account_kubeconfig("coder-system", "coder-k8s-controller")
+        .await
+}
+
+/// No kubelet runs in envtest: marks the pods selected by `selector` Ready, as a kubelet would
+/// once their probes pass; kube-controller-manager carries that into the Deployment's status.
+async fn mark_selected_pods_ready(kube: &kube::Client, namespace: &str, selector: &str) {
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), namespace);
+    let listed = envtest::poll_until(&format!("pods {selector}"), WAIT, || {
+        let pods = pods.clone();
+        async move {
+            let list = pods
+                .list(&ListParams::default().labels(selector))
+                .await
+                .map_err(|e| e.to_string())?;
+            if list.items.is_empty() {
+                Err("no pod yet".to_string())
+            } else {
+                Ok(list.items)
+            }
+        }
+    })
+    .await;
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    for pod in listed {
+        let status = json!({"status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": "Ready", "status": "True", "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
+            ],
+        }});
+        pods.patch_status(
+            pod.metadata.name.as_deref().unwrap(),
+            &PatchParams::default(),
+            &Patch::Merge(&status),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_plane_and_its_proxy_become_ready_and_leave_nothing_in_coderd() {
+    let cp = envtest::shared_with_controller_manager();
+    install_crds(cp).await;
+    let kubeconfig = deployed_service_account(cp).await;
+    let namespace = cp.create_namespace("wsproxy-e2e").await;
+    let kube = client(cp, None).await;
+    // A fresh coderd: the controller creates its first user (operator access).
+    let fake = FakeCoderd::start().await;
+    fake.admin()
+        .set_entitlement("workspace_proxy", Entitlement::Entitled)
+        .unwrap();
+
+    let manifest = format!(
+        r#"apiVersion: coder.com/v1alpha1
+kind: CoderControlPlane
+metadata:
+  name: coder
+  namespace: {namespace}
+spec:
+  operatorAccess:
+    url: {url}
+---
+apiVersion: coder.com/v1alpha1
+kind: CoderWorkspaceProxy
+metadata:
+  name: eu
+  namespace: {namespace}
+spec:
+  bootstrap:
+    controlPlaneRef:
+      name: coder
+    displayName: Europe
+"#,
+        url = fake.url()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("manifest.yaml");
+    std::fs::write(&file, manifest).unwrap();
+    let out = cp
+        .kubectl()
+        .args(["apply", "-f"])
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The controller runs as the ServiceAccount deploy/ ships, with its RBAC.
+    let controller = start_controller(cp.client_for(&kubeconfig).await, &namespace);
+    mark_selected_pods_ready(
+        &kube,
+        &namespace,
+        "app.kubernetes.io/name=coder,app.kubernetes.io/instance=coder",
+    )
+    .await;
+    mark_pods_ready(&kube, &namespace, "eu").await;
+
+    let ccps: Api<coder_k8s::api::coder::v1alpha1::CoderControlPlane> =
+        Api::namespaced(kube.clone(), &namespace);
+    envtest::poll_until("the control plane Ready", WAIT, || async {
+        let ccp = ccps.get("coder").await.map_err(|e| e.to_string())?;
+        let status = ccp.status.unwrap_or_default();
+        match (
+            status.phase.as_ref().map(|p| p.as_str()),
+            status.operator_access_ready,
+        ) {
+            (Some("Ready"), Some(true)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let obj = wait_proxy(&kube, &namespace, "eu", "Ready", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.phase.as_ref())
+            .map(|p| p.as_str())
+            == Some("Ready")
+    })
+    .await;
+    assert_eq!(
+        condition(&obj, "ControlPlaneReady"),
+        Some(("True".into(), "OperatorAccessReady".into()))
+    );
+    let proxies = live_proxies(&fake);
+    assert_eq!(proxies.len(), 1, "{proxies:#?}");
+    assert_eq!(proxies[0]["display_name"], "Europe");
+    let token = token_in_secret(&kube, &namespace, "eu-proxy-token")
+        .await
+        .expect("token Secret");
+    assert!(fake.admin().workspace_proxy_token_valid(&token));
+    // The proxy reaches coderd where the control plane's status says the operator does.
+    let deployments: Api<Deployment> = Api::namespaced(kube.clone(), &namespace);
+    let deployment = deployments.get("wsproxy-eu").await.unwrap();
+    let env = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    let primary = env
+        .iter()
+        .find(|e| e.name == "CODER_PRIMARY_ACCESS_URL")
+        .and_then(|e| e.value.clone());
+    assert_eq!(primary.as_deref(), Some(fake.url().as_str()));
+
+    // Deleting both (as `kubectl delete -f` does) leaves nothing behind in coderd.
+    let out = cp
+        .kubectl()
+        .args(["delete", "--wait=false", "-f"])
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let api: Api<CoderWorkspaceProxy> = Api::namespaced(kube.clone(), &namespace);
+    envtest::poll_until("both objects gone", WAIT, || async {
+        let proxy = api.get_opt("eu").await.map_err(|e| e.to_string())?;
+        let ccp = ccps.get_opt("coder").await.map_err(|e| e.to_string())?;
+        match (proxy, ccp) {
+            (None, None) => Ok(()),
+            (p, c) => Err(format!(
+                "left: proxy {} control plane {}",
+                p.is_some(),
+                c.is_some()
+            )),
+        }
+    })
+    .await;
+    assert!(
+        live_proxies(&fake).is_empty(),
+        "{:#?}",
+        fake.admin().workspace_proxies()
+    );
+    controller.stop().await;
 }

@@ -19,6 +19,7 @@ use crate::coder::{ClientOptions, CoderClient, SessionToken};
 const CODERD_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A coderd the controller can call.
+#[derive(Clone)]
 pub struct Coderd {
     pub client: CoderClient,
     pub url: String,

@@ -70,6 +70,12 @@ pub struct ProxyContext {
     /// The reason of the last Warning Event per proxy: a failure that repeats (coderd down)
     /// is one Event, not one per retry. Cleared by a reconcile that succeeds.
     warned: Mutex<HashMap<String, String>>,
+    /// The coderd (URL and token) each registered proxy last reached. Deleting a control plane
+    /// and its proxies together (`kubectl delete -f`) removes the control plane and its operator
+    /// token Secret first; the token itself still works, and this copy lets the proxy's
+    /// finalizer deregister it. In memory only: after a restart such a proxy is released with
+    /// a Warning instead.
+    last_coderd: Mutex<HashMap<String, access::Coderd>>,
 }
 
 impl ProxyContext {
@@ -103,7 +109,26 @@ impl ProxyContext {
             .remove(key);
     }
 
+    fn remember_coderd(&self, key: &str, coderd: &access::Coderd) {
+        self.last_coderd
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), coderd.clone());
+    }
+
+    fn last_coderd(&self, key: &str) -> Option<access::Coderd> {
+        self.last_coderd
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
     fn forget(&self, key: &str) {
+        self.last_coderd
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
         self.written_status
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -240,6 +265,7 @@ pub(super) async fn run(
         control_planes,
         written_status: Mutex::default(),
         warned: Mutex::default(),
+        last_coderd: Mutex::default(),
     });
 
     let api: Api<CoderWorkspaceProxy> = scoped(&client, namespace);

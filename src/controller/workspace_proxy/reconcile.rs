@@ -135,6 +135,7 @@ async fn converge(
         Access::Ready(coderd) => coderd,
         Access::Blocked { .. } => return Ok(Action::requeue(WAIT)),
     };
+    ctx.remember_coderd(&key(obj), &coderd);
 
     let entitlements = coderd
         .client
@@ -529,63 +530,84 @@ async fn finalize(obj: &CoderWorkspaceProxy, ctx: &ProxyContext) -> Result<Actio
         .unwrap_or_else(|| Wanted::of(&target).name);
     match access::resolve(ctx, &target, bootstrap, &mut observed).await? {
         Access::Ready(coderd) => {
-            // coderd refuses every proxy call without the licence; the record stays until one
-            // is added, and holding the object until then would block its namespace.
-            let entitlements = coderd
-                .client
-                .entitlements()
-                .await
-                .map_err(ProxyError::coderd("reading coderd's entitlements"))?;
-            if !entitlements.allows(FEATURE_WORKSPACE_PROXY) {
-                publish(
-                    ctx,
-                    obj,
-                    EventType::Warning,
-                    "DeregistrationSkipped",
-                    format!(
-                        "Cannot deregister workspace proxy {proxy}: coderd's licence no longer includes workspace proxies; delete it in coderd once it does"
-                    ),
-                )
-                .await;
-                finalizer::remove(ctx, obj).await?;
-                return Ok(Action::await_change());
-            }
-            let removed = coderd
-                .client
-                .delete_workspace_proxy(&proxy)
-                .await
-                .map_err(ProxyError::coderd("deregistering the proxy in coderd"))?;
-            if removed {
-                info!(%proxy, "deregistered the workspace proxy in coderd");
-                publish(
-                    ctx,
-                    obj,
-                    EventType::Normal,
-                    "Deregistered",
-                    format!("Deregistered workspace proxy {proxy} in coderd"),
-                )
-                .await;
+            if let Err(skipped) = deregister(&coderd, &proxy).await? {
+                return release_with_warning(ctx, obj, &proxy, &skipped).await;
             }
         }
         Access::Blocked { gone: false } => return Ok(Action::requeue(WAIT)),
         Access::Blocked { gone: true } => {
-            // Nobody can reach that coderd any more (its control plane or credentials are
-            // gone): holding the object would block its namespace's deletion for ever.
             let why = observed
                 .checks
                 .last()
                 .map(|(_, check)| check.message.clone())
                 .unwrap_or_default();
-            publish(
-                ctx,
-                obj,
-                EventType::Warning,
-                "DeregistrationSkipped",
-                format!("Cannot deregister workspace proxy {proxy} in coderd: {why}; remove it there by hand"),
-            )
-            .await;
+            // The control plane went first (deleted together): its token may still work.
+            let Some(coderd) = ctx.last_coderd(&key(obj)) else {
+                return release_with_warning(ctx, obj, &proxy, &why).await;
+            };
+            match deregister(&coderd, &proxy).await {
+                Ok(Ok(())) => {}
+                Ok(Err(skipped)) => return release_with_warning(ctx, obj, &proxy, &skipped).await,
+                Err(error) => {
+                    let why = format!("{why}; with the last credentials that worked: {error}");
+                    return release_with_warning(ctx, obj, &proxy, &why).await;
+                }
+            }
         }
     }
+    info!(%proxy, "deregistered the workspace proxy in coderd");
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        "Deregistered",
+        format!("Deregistered workspace proxy {proxy} in coderd"),
+    )
+    .await;
+    finalizer::remove(ctx, obj).await?;
+    Ok(Action::await_change())
+}
+
+/// Deletes the proxy in coderd. `Ok(Err(why))`: coderd cannot delete it for a reason waiting
+/// will not fix (its licence no longer covers proxies, so every proxy call is refused).
+async fn deregister(coderd: &Coderd, proxy: &str) -> Result<Result<(), String>> {
+    let entitlements = coderd
+        .client
+        .entitlements()
+        .await
+        .map_err(ProxyError::coderd("reading coderd's entitlements"))?;
+    if !entitlements.allows(FEATURE_WORKSPACE_PROXY) {
+        return Ok(Err(
+            "coderd's licence no longer includes workspace proxies".to_string()
+        ));
+    }
+    coderd
+        .client
+        .delete_workspace_proxy(proxy)
+        .await
+        .map_err(ProxyError::coderd("deregistering the proxy in coderd"))?;
+    Ok(Ok(()))
+}
+
+/// Lets the object go without deregistering: holding it would block its namespace's deletion
+/// for ever. The Warning names the proxy to delete in coderd by hand.
+async fn release_with_warning(
+    ctx: &ProxyContext,
+    obj: &CoderWorkspaceProxy,
+    proxy: &str,
+    why: &str,
+) -> Result<Action> {
+    warn!(%proxy, why, "cannot deregister the workspace proxy; releasing the object");
+    publish(
+        ctx,
+        obj,
+        EventType::Warning,
+        "DeregistrationSkipped",
+        format!(
+            "Cannot deregister workspace proxy {proxy} in coderd: {why}; delete it there by hand"
+        ),
+    )
+    .await;
     finalizer::remove(ctx, obj).await?;
     Ok(Action::await_change())
 }
