@@ -607,6 +607,23 @@ async fn the_upstream_sample_applies_unchanged_and_bad_specs_are_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // This repository's examples apply too.
+    let examples = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/workspace-proxy/coderworkspaceproxy.yaml"
+    );
+    let out = cp
+        .kubectl()
+        .args(["apply", "--dry-run=server", "-f", examples])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let neither = write(
         "neither.yaml",
         "apiVersion: coder.com/v1alpha1\nkind: CoderWorkspaceProxy\nmetadata:\n  name: bad\nspec:\n  image: x\n",
