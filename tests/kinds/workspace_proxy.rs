@@ -870,3 +870,67 @@ spec:
     );
     controller.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_bootstrap_the_proxy_runs_with_the_given_token_and_registers_nothing() {
+    let cp = envtest::shared();
+    install_crds(cp).await;
+    let namespace = cp.create_namespace("wsproxy-direct").await;
+    let kube = client(cp, None).await;
+    let controller = start_controller(client(cp, None).await, &namespace);
+    // The upstream sample's shape: a token minted elsewhere (`coder wsproxy create`).
+    create_proxy(
+        &kube,
+        &namespace,
+        "sample",
+        json!({
+            "primaryAccessURL": "https://coder.example.com",
+            "proxySessionTokenSecretRef": {"name": "coderworkspaceproxy-token"},
+        }),
+    )
+    .await;
+    let obj = wait_proxy(&kube, &namespace, "sample", "deployed", |o| {
+        condition(o, "DeploymentReady").is_some()
+    })
+    .await;
+    let status = obj.status.unwrap();
+    assert_eq!(status.registered, Some(false));
+    let token_ref = status.proxy_token_secret_ref.unwrap();
+    assert_eq!(
+        (token_ref.name.as_deref(), token_ref.key.as_deref()),
+        (Some("coderworkspaceproxy-token"), Some("token")),
+        "the key defaults to token"
+    );
+    assert!(
+        obj.metadata.finalizers.unwrap_or_default().is_empty(),
+        "nothing to deregister"
+    );
+    let conditions: Vec<String> = status
+        .conditions
+        .unwrap()
+        .iter()
+        .map(|c| c.type_.clone())
+        .collect();
+    assert_eq!(
+        conditions,
+        ["ProxyTokenSecretReady", "DeploymentReady", "Ready"]
+    );
+    let deployments: Api<Deployment> = Api::namespaced(kube.clone(), &namespace);
+    let deployment = deployments.get("wsproxy-sample").await.unwrap();
+    let env = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    let url = env
+        .iter()
+        .find(|e| e.name == "CODER_PRIMARY_ACCESS_URL")
+        .unwrap();
+    assert_eq!(url.value.as_deref(), Some("https://coder.example.com"));
+    let from = env
+        .iter()
+        .find(|e| e.name == "CODER_PROXY_SESSION_TOKEN")
+        .and_then(|e| e.value_from.as_ref()?.secret_key_ref.clone())
+        .unwrap();
+    assert_eq!(from.name, "coderworkspaceproxy-token");
+    controller.stop().await;
+}
