@@ -324,6 +324,14 @@ async fn registers_updates_regenerates_and_deregisters_the_proxy() {
         .delete("eu-proxy-token", &DeleteParams::default())
         .await
         .unwrap();
+    // Secrets are not watched (RBAC): the next reconcile notices, here started by a spec change.
+    api.patch(
+        "eu",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 2}})),
+    )
+    .await
+    .unwrap();
     let regenerated = envtest::poll_until("a regenerated token", WAIT, || async {
         match token_in_secret(&kube, &namespace, "eu-proxy-token").await {
             Some(new) if new != token => Ok(new),

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::Service;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::utils::Predicate;
@@ -49,7 +49,6 @@ use crate::shutdown::Shutdown;
 const PROXIES: &str = "coderworkspaceproxies";
 const DEPLOYMENTS: &str = "coderworkspaceproxies/deployments";
 const SERVICES: &str = "coderworkspaceproxies/services";
-const SECRETS: &str = "coderworkspaceproxies/secrets";
 const CONTROL_PLANES: &str = "coderworkspaceproxies/codercontrolplanes";
 
 /// State shared by every proxy reconcile.
@@ -60,8 +59,6 @@ pub struct ProxyContext {
     pub backoff: Backoff,
     pub deployments: Store<Deployment>,
     pub services: Store<Service>,
-    /// Only the token Secrets this controller writes (selected by label).
-    pub secrets: Store<Secret>,
     /// Control planes a proxy may register through (`bootstrap.controlPlaneRef`).
     pub control_planes: Store<CoderControlPlane>,
     /// The status each proxy (`namespace/name` → uid, status) was last given by us: a reconcile
@@ -218,7 +215,7 @@ pub(super) async fn run(
 ) -> super::Result<()> {
     let namespace = settings.namespace.as_deref();
     let sync = SyncTracker::new(
-        &[PROXIES, DEPLOYMENTS, SERVICES, SECRETS, CONTROL_PLANES],
+        &[PROXIES, DEPLOYMENTS, SERVICES, CONTROL_PLANES],
         health.clone(),
     );
     let children = watcher::Config::default().labels(&builders::children_selector());
@@ -228,14 +225,11 @@ pub(super) async fn run(
         sync.clone(),
         DEPLOYMENTS,
     );
-    let (services, service_events) = cached_watch::<Service>(
-        scoped(&client, namespace),
-        children.clone(),
-        sync.clone(),
-        SERVICES,
-    );
-    let (secrets, secret_events) =
-        cached_watch::<Secret>(scoped(&client, namespace), children, sync.clone(), SECRETS);
+    let (services, service_events) =
+        cached_watch::<Service>(scoped(&client, namespace), children, sync.clone(), SERVICES);
+    // Token Secrets are not watched: RBAC cannot narrow list/watch to our own Secrets, and
+    // the controller does not list the cluster's Secrets (docs/operator-access.md, RBAC). A
+    // deleted token Secret is noticed by the next reconcile (resync or any change).
     // Status changes of a control plane (its URL, its operator token) matter here, so every
     // event counts, not only generation changes.
     let (control_planes, control_plane_events) = cached_watch::<CoderControlPlane>(
@@ -261,7 +255,6 @@ pub(super) async fn run(
         },
         deployments,
         services,
-        secrets,
         control_planes,
         written_status: Mutex::default(),
         warned: Mutex::default(),
@@ -304,7 +297,6 @@ pub(super) async fn run(
         )
         .owns_stream(deployment_events)
         .owns_stream(service_events)
-        .owns_stream(secret_events)
         .watches_stream(control_plane_events, move |ccp| dependants(&store, &ccp))
         .graceful_shutdown_on(async move { stopping.cancelled().await })
         .run(reconcile::reconcile, reconcile::error_policy, ctx)

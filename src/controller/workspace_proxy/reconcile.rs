@@ -356,21 +356,8 @@ async fn register(
     })
 }
 
-/// Whether the token Secret holds a token. The cache first; a miss is confirmed with a GET,
-/// since the cache can lag behind our own write of moments ago.
+/// Whether the token Secret holds a token (a GET: Secrets are not watched, see `run`).
 async fn stored_token(ctx: &ProxyContext, namespace: &str, name: &str) -> Result<bool> {
-    let has = |secret: &Secret| {
-        secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(TOKEN_KEY))
-            .is_some_and(|v| !v.0.is_empty())
-    };
-    if let Some(cached) = ctx.secrets.get(&ObjectRef::new(name).within(namespace))
-        && has(&cached)
-    {
-        return Ok(true);
-    }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let live = api
         .get_opt(name)
@@ -380,7 +367,11 @@ async fn stored_token(ctx: &ProxyContext, namespace: &str, name: &str) -> Result
             object: format!("Secret {namespace}/{name}"),
             source,
         })?;
-    Ok(live.as_ref().is_some_and(has))
+    Ok(live
+        .as_ref()
+        .and_then(|secret| secret.data.as_ref())
+        .and_then(|data| data.get(TOKEN_KEY))
+        .is_some_and(|value| !value.0.is_empty()))
 }
 
 async fn store_token(ctx: &ProxyContext, target: &Target<'_>, token: &ProxyToken) -> Result<()> {
