@@ -53,16 +53,65 @@ impl ProxyError {
 
     /// PascalCase reason for conditions and Events.
     pub fn reason(&self) -> &'static str {
+        self.names().0
+    }
+
+    /// snake_case of [`Self::reason`]: the `reason` label of the failure counter on /metrics.
+    pub fn metric_label(&self) -> &'static str {
+        self.names().1
+    }
+
+    fn names(&self) -> (&'static str, &'static str) {
         match self {
-            ProxyError::Kube(_) | ProxyError::Object { .. } => "KubernetesApiError",
+            ProxyError::Kube(_) | ProxyError::Object { .. } => {
+                ("KubernetesApiError", "kubernetes_api_error")
+            }
             ProxyError::Coderd { source, .. } => match source.as_ref() {
-                CoderError::Unreachable { .. } | CoderError::Timeout { .. } => "CoderdUnreachable",
-                CoderError::Api { status, .. } if status.as_u16() == 401 => "CoderdUnauthorized",
-                CoderError::Api { status, .. } if status.as_u16() == 403 => "CoderdForbidden",
-                _ => "CoderdError",
+                CoderError::Unreachable { .. } | CoderError::Timeout { .. } => {
+                    ("CoderdUnreachable", "coderd_unreachable")
+                }
+                CoderError::Api { status, .. } if status.as_u16() == 401 => {
+                    ("CoderdUnauthorized", "coderd_unauthorized")
+                }
+                CoderError::Api { status, .. } if status.as_u16() == 403 => {
+                    ("CoderdForbidden", "coderd_forbidden")
+                }
+                _ => ("CoderdError", "coderd_error"),
             },
-            ProxyError::MissingObjectKey(_) => "MissingObjectKey",
-            ProxyError::Encode(_) => "EncodeError",
+            ProxyError::MissingObjectKey(_) => ("MissingObjectKey", "missing_object_key"),
+            ProxyError::Encode(_) => ("EncodeError", "encode"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coder::Endpoint;
+
+    const ENDPOINT: Endpoint = Endpoint::new("GET", "/api/v2/entitlements");
+
+    #[test]
+    fn coderd_failures_get_reasons_a_user_can_act_on_and_keep_the_endpoint() {
+        let down = ProxyError::coderd("reading coderd's entitlements")(CoderError::Unreachable {
+            endpoint: ENDPOINT,
+            reason: "connection refused".into(),
+        });
+        assert_eq!(
+            (down.reason(), down.metric_label()),
+            ("CoderdUnreachable", "coderd_unreachable")
+        );
+        assert_eq!(
+            down.to_string(),
+            "reading coderd's entitlements: GET /api/v2/entitlements: coderd is unreachable: connection refused"
+        );
+        let forbidden = ProxyError::coderd("registering the proxy in coderd")(CoderError::Api {
+            endpoint: ENDPOINT,
+            status: http::StatusCode::FORBIDDEN,
+            message: "Forbidden.".into(),
+            detail: None,
+            validations: Vec::new(),
+        });
+        assert_eq!(forbidden.reason(), "CoderdForbidden");
     }
 }

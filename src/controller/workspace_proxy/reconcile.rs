@@ -77,6 +77,12 @@ pub fn error_policy(
     error: &ProxyError,
     ctx: Arc<ProxyContext>,
 ) -> Action {
+    ctx.metrics
+        .failures
+        .get_or_create(&crate::controller::metrics::ErrorLabels {
+            reason: error.metric_label().to_string(),
+        })
+        .inc();
     let delay = ctx.backoff.next_delay(&key(&obj));
     warn!(%error, name = %obj.name_any(), retry_in = ?delay, "workspace proxy reconcile failed");
     Action::requeue(delay)
