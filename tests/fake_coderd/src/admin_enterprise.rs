@@ -137,6 +137,38 @@ impl Admin {
             .collect()
     }
 
+    /// What a `coder wsproxy server` does when it starts (POST /workspaceproxies/me/register):
+    /// the proxy (name or id) records its access URL (http or https, no path, as coderd's
+    /// validateProxyURL requires), and coderd's health check then finds it `reachable` or not.
+    pub fn register_workspace_proxy(
+        &self,
+        proxy: &str,
+        access_url: &str,
+        reachable: bool,
+    ) -> Result<(), AdminError> {
+        let (scheme, rest) = access_url.split_once("://").unwrap_or(("", access_url));
+        let path = rest.find('/').map_or("", |i| &rest[i..]);
+        if !matches!(scheme, "http" | "https")
+            || !(path.is_empty() || path == "/")
+            || rest.is_empty()
+        {
+            return Err(AdminError::Refused {
+                status: 400,
+                message: "URL is invalid.".to_string(),
+            });
+        }
+        let mut state = self.shared.state();
+        let stored = state
+            .workspace_proxies
+            .iter_mut()
+            .find(|p| !p.deleted && (p.name == proxy || p.id.to_string() == proxy))
+            .ok_or_else(|| AdminError::NotFound(format!("workspace proxy {proxy:?}")))?;
+        stored.url = access_url.to_string();
+        stored.reachable = reachable;
+        stored.updated_at = Timestamp::now();
+        Ok(())
+    }
+
     /// Whether `token` (`<proxy id>:<secret>`) authenticates a live proxy, as coderd checks the
     /// `Coder-External-Proxy-Token` header.
     pub fn workspace_proxy_token_valid(&self, token: &str) -> bool {

@@ -42,6 +42,9 @@
 //! provisioner_key_valid(secret)             whether a secret is a live key's (coderd keeps hashes)
 //! workspace_proxies()                       codersdk.WorkspaceProxy JSON, deleted ones included
 //! workspace_proxy_token_valid(token)        whether `<id>:<secret>` authenticates a live proxy
+//! register_workspace_proxy(proxy, url, ok)  as a started `coder wsproxy server` would: the
+//!                                           proxy gets its URL and reports `ok` (healthy) or
+//!                                           `unreachable` instead of `unregistered`
 //! ```
 //! Licenses for tests: [`license::claims`] (version-3 claims for a feature set and a term),
 //! [`license::sign`] (signed with the test key the fake trusts, kid [`license::KEY_ID`]),
@@ -56,6 +59,8 @@
 //! - Every golang-jwt finding on an uploaded license (garbage, bad signature, unknown key,
 //!   expired) is the same 400: `Invalid license` / `license has multiple issues; contact
 //!   support`. coderd's own claim checks have their own details.
+//! - Uploading a JWT that is already stored is a 500 (`Unable to add license to database`,
+//!   the unique constraint `licenses_jwt_key` in the detail), not a 409 and not a no-op.
 //! - `GET /licenses` with nothing to show answers `null`, not `[]`.
 //! - A provisioner key's organization is under `organization` (not `organization_id`); names
 //!   are stored lowercased (created "K8s", listed "k8s"), unique per organization and
@@ -99,12 +104,11 @@
 //!
 //! # Not modelled
 //! Provisioner daemons (no daemon ever connects: key daemon lists are empty) and job tags,
-//! real provisioner logs (the fake synthesizes one line per stage,
-//! and no `follow` streaming), resources and agents, parameters and presets, audit logs, groups
-//! and custom roles (only `owner` vs member: no organization admins), license add-ons,
-//! trial-license requests and `POST /licenses/refresh-entitlements`, workspace proxy
-//! registration (`/workspaceproxies/me/*`: proxies stay `unregistered`), OIDC/GitHub login,
-//! autostart/autostop
+//! real provisioner logs (the fake synthesizes one line per stage, and no `follow`
+//! streaming), resources and agents, parameters and presets, audit logs, groups and custom
+//! roles (only `owner` vs member: no organization admins), license add-ons, trial-license
+//! requests and `POST /licenses/refresh-entitlements`, workspace proxy registration over HTTP
+//! (`/workspaceproxies/me/*`; the admin knob stands in), OIDC/GitHub login, autostart/autostop
 //! schedulers (schedules are stored and validated, never acted upon), dormancy, prebuilds,
 //! version archiving, websockets/SSE watches, zip-to-tar conversion, rate limits.
 

@@ -389,8 +389,11 @@ pub struct WorkspaceProxy {
     pub name: String,
     pub display_name: String,
     pub icon: String,
-    /// Set when the proxy registers itself (not modelled: always empty).
+    /// Set when the proxy registers itself (`Admin::register_workspace_proxy`; empty until
+    /// then).
     pub url: String,
+    /// Whether coderd's health check reaches the registered proxy.
+    pub reachable: bool,
     pub wildcard_hostname: String,
     pub derp_enabled: bool,
     pub derp_only: bool,

@@ -53,8 +53,8 @@ pub fn insert_reserved_provisioner_keys(state: &mut State, now: Timestamp) {
     }
 }
 
-/// postLicense after the JWT checks: refuses a license locked to other deployments, stores
-/// the rest. The answer's status and message are coderd's.
+/// postLicense after the JWT checks: refuses a license locked to other deployments and one
+/// already uploaded, stores the rest. The answer's status and message are coderd's.
 pub fn insert_license(
     state: &mut State,
     now: Timestamp,
@@ -72,6 +72,15 @@ pub fn insert_license(
             "The provided license is locked to the following deployments: {locked_to:?}. \
              Your deployment identifier is {deployment:?}. Please contact sales."
         )));
+    }
+    // The licenses table keeps each JWT once (licenses_jwt_key); postLicense has no answer
+    // of its own for that: the insert error surfaces as a 500.
+    if state.licenses.iter().any(|l| l.jwt == jwt) {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Unable to add license to database",
+        )
+        .detail("pq: duplicate key value violates unique constraint \"licenses_jwt_key\""));
     }
     // Older licenses carry no uuid in `jti`: coderd makes one up.
     let uuid = parsed

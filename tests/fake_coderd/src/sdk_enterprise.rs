@@ -40,6 +40,7 @@ pub fn primary_proxy(state: &State, now: Timestamp) -> WorkspaceProxy {
             .clone()
             .unwrap_or_else(|| PRIMARY_DEFAULT_ICON.to_string()),
         url: state.access_url.clone(),
+        reachable: true,
         wildcard_hostname: String::new(),
         derp_enabled: true,
         derp_only: false,
@@ -51,13 +52,16 @@ pub fn primary_proxy(state: &State, now: Timestamp) -> WorkspaceProxy {
     }
 }
 
-/// codersdk.WorkspaceProxy (convertProxy). Proxies that never registered (every proxy in the
-/// fake: nothing runs `coder wsproxy server` against it) report `unregistered`.
+/// codersdk.WorkspaceProxy (convertProxy). A proxy that never registered (nothing ran
+/// `coder wsproxy server` against it; see `Admin::register_workspace_proxy`) reports
+/// `unregistered`; a registered one `ok` or `unreachable` as coderd's health check finds it.
 pub fn workspace_proxy(p: &WorkspaceProxy, primary: bool, now: Timestamp) -> Value {
     let status = if primary {
         "ok"
     } else if p.url.is_empty() {
         "unregistered"
+    } else if p.reachable {
+        "ok"
     } else {
         "unreachable"
     };

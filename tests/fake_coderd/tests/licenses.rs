@@ -70,6 +70,30 @@ async fn a_premium_license_entitles_every_feature_until_deleted() {
     let listed = api.get("/licenses").await.expect(200);
     assert_eq!(listed, json!([added]));
 
+    // The same JWT again: the unique index on the JWT column answers, as a 500.
+    let again = api
+        .post(
+            "/licenses",
+            json!({ "license": license::sign(&claims).unwrap() }),
+        )
+        .await
+        .expect(500);
+    assert_eq!(
+        again,
+        json!({
+            "message": "Unable to add license to database",
+            "detail": "pq: duplicate key value violates unique constraint \"licenses_jwt_key\"",
+        })
+    );
+    assert_eq!(
+        api.get("/licenses")
+            .await
+            .expect(200)
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
     assert_eq!(api.delete("/licenses/1").await.expect(200), Value::Null);
     let e = api.get("/entitlements").await.expect(200);
     assert_eq!(e["has_license"], false);

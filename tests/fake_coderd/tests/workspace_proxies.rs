@@ -308,3 +308,31 @@ async fn members_read_proxies_but_cannot_change_them() {
     alice.delete("/workspaceproxies/eu").await.expect(404);
     assert_eq!(admin.workspace_proxies()[0]["deleted"], false);
 }
+
+#[tokio::test]
+async fn a_registered_proxy_reports_its_url_and_health() {
+    let fake = FakeCoderd::start().await;
+    let api = entitled(&fake).await;
+    api.post("/workspaceproxies", json!({ "name": "eu" }))
+        .await
+        .expect(201);
+    let admin = fake.admin();
+    assert!(
+        admin
+            .register_workspace_proxy("eu", "https://eu.example.com/some/path", true)
+            .is_err()
+    );
+    admin
+        .register_workspace_proxy("eu", "https://eu.example.com", false)
+        .unwrap();
+    let eu = api.get("/workspaceproxies/eu").await.expect(200);
+    assert_eq!(eu["path_app_url"], "https://eu.example.com");
+    assert_eq!(eu["status"]["status"], "unreachable");
+    assert_eq!(eu["healthy"], false);
+    admin
+        .register_workspace_proxy("eu", "https://eu.example.com", true)
+        .unwrap();
+    let eu = api.get("/workspaceproxies/eu").await.expect(200);
+    assert_eq!(eu["status"]["status"], "ok");
+    assert_eq!(eu["healthy"], true);
+}

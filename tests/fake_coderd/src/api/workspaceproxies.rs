@@ -129,6 +129,7 @@ pub async fn post(
         display_name: req.display_name,
         icon: req.icon,
         url: String::new(),
+        reachable: false,
         wildcard_hostname: String::new(),
         derp_enabled: true,
         derp_only: false,
