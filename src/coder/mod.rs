@@ -25,6 +25,7 @@ mod provisioner_keys;
 mod secret;
 mod templates;
 mod users;
+mod workspace_proxies;
 mod workspaces;
 
 pub use client::{ClientOptions, CoderClient};
@@ -36,7 +37,7 @@ pub use error::{CoderError, Endpoint, ValidationError};
 pub use files::pack_template_files;
 pub use organizations::Organization;
 pub use provisioner_keys::ProvisionerKey;
-pub use secret::{Password, ProvisionerDaemonKey, SessionToken};
+pub use secret::{Password, ProvisionerDaemonKey, ProxyToken, SessionToken};
 pub use templates::{
     AutostartRequirement, AutostopRequirement, CreateTemplate, CreateTemplateVersion,
     ProvisionerJob, ProvisionerJobStatus, ProvisionerType, Template, TemplateVersion,
@@ -44,6 +45,9 @@ pub use templates::{
 };
 pub use users::{
     ApiKey, CreateFirstUser, CreateFirstUserResponse, GenerateApiKeyResponse, SlimRole, User,
+};
+pub use workspace_proxies::{
+    CreateWorkspaceProxy, PatchWorkspaceProxy, ProxyStatus, UpdatedWorkspaceProxy, WorkspaceProxy,
 };
 pub use workspaces::{
     CreateWorkspace, CreateWorkspaceBuild, Workspace, WorkspaceBuild, WorkspaceFilter,

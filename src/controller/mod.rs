@@ -21,6 +21,7 @@ mod rate_limit;
 mod reconcile;
 pub mod status;
 mod throttle;
+pub mod workspace_proxy;
 
 use std::sync::Arc;
 
@@ -208,7 +209,7 @@ async fn run_kinds(
         }
         result
     };
-    let (control_planes, provisioners) = tokio::join!(
+    let (control_planes, provisioners, workspace_proxies) = tokio::join!(
         async {
             stop_all_on_error(
                 reconcile_loop(
@@ -232,9 +233,21 @@ async fn run_kinds(
                 )
                 .await,
             )
+        },
+        async {
+            stop_all_on_error(
+                workspace_proxy::run(
+                    client.clone(),
+                    settings,
+                    metrics.clone(),
+                    health.clone(),
+                    all.clone(),
+                )
+                .await,
+            )
         }
     );
-    control_planes.and(provisioners)
+    control_planes.and(provisioners).and(workspace_proxies)
 }
 
 /// The CoderControlPlane controller.

@@ -26,8 +26,6 @@ use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
 /// Upper bound of waits (generous for a busy two-core machine; they usually take a second).
 const WAIT: Duration = Duration::from_secs(90);
-const CONTROLLER_NAMESPACE: &str = "coder-system";
-const CONTROLLER_SA: &str = "coder-k8s-controller";
 const FEATURE: &str = "external_provisioner_daemons";
 
 static SERIAL: Mutex<()> = Mutex::const_new(());
@@ -40,31 +38,18 @@ async fn exclusive() -> (MutexGuard<'static, ()>, &'static ControlPlane, PathBuf
     (guard, cp, kubeconfig)
 }
 
-/// The CRDs and the controller's namespace, ServiceAccount and RBAC exactly as shipped.
+/// The CRDs and the controller's namespace, ServiceAccount and RBAC exactly as shipped
+/// (installed once for every module of this binary, see `main.rs`).
 async fn install(cp: &'static ControlPlane) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    kubectl(
+    crate::install_crds(
         cp,
         &[
-            "apply",
-            "-f",
-            &root.join("generated/crds").display().to_string(),
+            "codercontrolplanes.coder.com",
+            "coderprovisioners.coder.com",
         ],
     )
     .await;
-    cp.wait_crd_established("codercontrolplanes.coder.com")
-        .await;
-    cp.wait_crd_established("coderprovisioners.coder.com").await;
-    for file in [
-        "00-namespace.yaml",
-        "10-serviceaccount.yaml",
-        "20-rbac.yaml",
-    ] {
-        let path = root.join("deploy/controller").join(file);
-        kubectl(cp, &["apply", "-f", &path.display().to_string()]).await;
-    }
-    cp.service_account_kubeconfig(CONTROLLER_NAMESPACE, CONTROLLER_SA)
-        .await
+    crate::deployed_service_account(cp).await
 }
 
 async fn kubectl_output(cp: &ControlPlane, args: &[&str], stdin: Option<&str>) -> (bool, String) {
@@ -91,12 +76,6 @@ async fn kubectl_output(cp: &ControlPlane, args: &[&str], stdin: Option<&str>) -
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), text)
-}
-
-async fn kubectl(cp: &ControlPlane, args: &[&str]) -> String {
-    let (ok, text) = kubectl_output(cp, args, None).await;
-    assert!(ok, "kubectl {args:?}: {text}");
-    text
 }
 
 /// `coder-k8s --app=controller` as the controller's ServiceAccount, logging to a file.
