@@ -20,6 +20,7 @@ mod client;
 mod entitlements;
 mod error;
 mod files;
+mod licenses;
 mod organizations;
 mod secret;
 mod templates;
@@ -33,8 +34,9 @@ pub use entitlements::{
 };
 pub use error::{CoderError, Endpoint, ValidationError};
 pub use files::pack_template_files;
+pub use licenses::License;
 pub use organizations::Organization;
-pub use secret::{Password, SessionToken};
+pub use secret::{LicenseJwt, Password, SessionToken};
 pub use templates::{
     AutostartRequirement, AutostopRequirement, CreateTemplate, CreateTemplateVersion,
     ProvisionerJob, ProvisionerJobStatus, ProvisionerType, Template, TemplateVersion,

@@ -53,6 +53,11 @@ redacted_string!(
     Password
 );
 
+redacted_string!(
+    /// A Coder Enterprise license (a signed JWT), as uploaded to `/api/v2/licenses`.
+    LicenseJwt
+);
+
 impl SessionToken {
     /// The API key id: the part before the first `-` (coderd's `APIKey.id`). Not secret.
     pub fn key_id(&self) -> Option<&str> {
