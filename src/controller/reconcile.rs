@@ -22,6 +22,7 @@ use super::context::{Applied, Change, Context};
 use super::drift;
 use super::error::{Error, Result, is_namespace_terminating};
 use super::finalizer;
+use super::license;
 use super::operator_access;
 use super::status::{self, Outcome, Rollout};
 use crate::api::coder::v1alpha1::CoderControlPlane;
@@ -159,7 +160,16 @@ async fn apply_children(
     // replace it), so that watchers see the condition go False and why.
     let mut reported = std::borrow::Cow::Borrowed(obj);
     if let Some(rejection) = access.rejection() {
-        let interim = write_status(ctx, obj, &outcome, Some(&rejection)).await?;
+        let interim = write_status(
+            ctx,
+            obj,
+            &outcome,
+            &Reports {
+                access: Some(&rejection),
+                ..Reports::default()
+            },
+        )
+        .await?;
         publish(
             ctx,
             obj,
@@ -171,16 +181,36 @@ async fn apply_children(
         .await;
         reported.to_mut().status = Some(interim);
     }
-    let status = write_status(ctx, &reported, &outcome, Some(&access)).await?;
+    // After operator access: the license is uploaded with the token it provides.
+    // Decided on the status this controller last wrote: the cache may not show it yet, and a
+    // stale licenseLastAppliedHash would upload the same license again.
+    let freshest = freshest_status(ctx, &reported);
+    let licensing = license::reconcile(ctx, &freshest, target, &access, &key(obj)).await?;
+    let reports = Reports {
+        access: Some(&access),
+        license: Some(&licensing),
+    };
+    let status = write_status(ctx, &reported, &outcome, &reports).await?;
     for (reason, note) in &access.events {
         publish(ctx, obj, EventType::Normal, reason, note.clone(), None).await;
     }
     if let Some((reason, note)) = operator_access::warning(obj, &access) {
         publish(ctx, obj, EventType::Warning, reason, note, None).await;
     }
-    let requeue = ctx
+    for (warning, reason, note) in &licensing.events {
+        let type_ = if *warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        publish(ctx, obj, type_, reason, note.clone(), None).await;
+    }
+    let mut requeue = ctx
         .operator_access
         .requeue_after(&key(obj), &access, RESYNC);
+    if let Some(sooner) = licensing.requeue {
+        requeue = requeue.min(sooner);
+    }
     debug!(phase = ?status.phase, operator_access = access.reason, ?requeue, "reconciled");
     Ok(Action::requeue(requeue))
 }
@@ -550,6 +580,14 @@ async fn delete_if_controlled<K: Cached>(
     Ok(())
 }
 
+/// What the parts of a reconcile beyond the children found, each written into status by its
+/// own `report` (None: that part did not run, its status fields stay as they are).
+#[derive(Default)]
+struct Reports<'a> {
+    access: Option<&'a operator_access::Access>,
+    license: Option<&'a license::Outcome>,
+}
+
 /// Writes status with server-side apply on /status, unless nothing changed.
 ///
 /// "Changed" is judged against the status our last write gave this object when the cached
@@ -561,27 +599,19 @@ async fn write_status(
     ctx: &Context,
     obj: &CoderControlPlane,
     outcome: &Outcome<'_>,
-    access: Option<&operator_access::Access>,
+    reports: &Reports<'_>,
 ) -> Result<crate::api::coder::v1alpha1::CoderControlPlaneStatus> {
     let now = Timestamp::now();
     let owner = key(obj);
     let uid = obj.uid().unwrap_or_default();
-    let written = ctx
-        .written_status(&owner, &uid)
-        .filter(|written| obj.status.as_ref() != Some(written));
-    let fresher;
-    let base = match written {
-        Some(written) => {
-            let mut copy = obj.clone();
-            copy.status = Some(written);
-            fresher = copy;
-            &fresher
-        }
-        None => obj,
-    };
+    let base = freshest_status(ctx, obj);
+    let base = base.as_ref();
     let mut status = status::compute(base, outcome, now);
-    if let Some(access) = access {
+    if let Some(access) = reports.access {
         operator_access::report(base, &mut status, access, now);
+    }
+    if let Some(licensing) = reports.license {
+        license::report(base, &mut status, licensing, now);
     }
     if base.status.as_ref() == Some(&status) {
         return Ok(status);
@@ -605,6 +635,25 @@ async fn write_status(
     Ok(status)
 }
 
+/// `obj` with the status our last write gave it when the cached copy does not show that yet.
+fn freshest_status<'a>(
+    ctx: &Context,
+    obj: &'a CoderControlPlane,
+) -> std::borrow::Cow<'a, CoderControlPlane> {
+    let uid = obj.uid().unwrap_or_default();
+    match ctx
+        .written_status(&key(obj), &uid)
+        .filter(|written| obj.status.as_ref() != Some(written))
+    {
+        Some(written) => {
+            let mut copy = obj.clone();
+            copy.status = Some(written);
+            std::borrow::Cow::Owned(copy)
+        }
+        None => std::borrow::Cow::Borrowed(obj),
+    }
+}
+
 /// Best effort: a failure is already being returned; the status and Event only make it visible.
 async fn report_failure(obj: &CoderControlPlane, ctx: &Context, error: &Error) {
     let reason = error.reason();
@@ -613,7 +662,7 @@ async fn report_failure(obj: &CoderControlPlane, ctx: &Context, error: &Error) {
         reason: &reason,
         message: &message,
     };
-    if let Err(status_error) = write_status(ctx, obj, &outcome, None).await {
+    if let Err(status_error) = write_status(ctx, obj, &outcome, &Reports::default()).await {
         debug!(%status_error, "cannot record the failure in status");
     }
     publish(ctx, obj, EventType::Warning, &reason, message, None).await;
