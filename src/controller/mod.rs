@@ -12,6 +12,7 @@ mod context;
 mod drift;
 mod error;
 mod finalizer;
+mod gateway;
 mod health;
 mod leader;
 mod license;

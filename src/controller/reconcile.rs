@@ -22,6 +22,7 @@ use super::context::{Applied, Change, Context};
 use super::drift;
 use super::error::{Error, Result, is_namespace_terminating};
 use super::finalizer;
+use super::gateway;
 use super::license;
 use super::operator_access;
 use super::status::{self, Outcome, Rollout};
@@ -145,6 +146,8 @@ async fn apply_children(
         }
     }
 
+    let routing = gateway::reconcile(ctx, obj, target, desired.http_route.as_ref()).await?;
+
     let rollout = Rollout::of(&deployment);
     // Independent of the rollout when the spec names coderd's URL (the Service's URL answers
     // only once a replica is available).
@@ -189,6 +192,7 @@ async fn apply_children(
     let reports = Reports {
         access: Some(&access),
         license: Some(&licensing),
+        gateway: Some(&routing),
     };
     let status = write_status(ctx, &reported, &outcome, &reports).await?;
     for (reason, note) in &access.events {
@@ -205,10 +209,16 @@ async fn apply_children(
         };
         publish(ctx, obj, type_, reason, note.clone(), None).await;
     }
+    if let Some((reason, note)) = &routing.change {
+        changes.record_note(reason, note.clone());
+    }
+    if let Some((reason, note)) = &routing.warning {
+        publish(ctx, obj, EventType::Warning, reason, note.clone(), None).await;
+    }
     let mut requeue = ctx
         .operator_access
         .requeue_after(&key(obj), &access, RESYNC);
-    if let Some(sooner) = licensing.requeue {
+    for sooner in [licensing.requeue, routing.requeue].into_iter().flatten() {
         requeue = requeue.min(sooner);
     }
     debug!(phase = ?status.phase, operator_access = access.reason, ?requeue, "reconciled");
@@ -220,6 +230,8 @@ async fn apply_children(
 struct Changes {
     created: std::sync::Mutex<Vec<String>>,
     updated: std::sync::Mutex<Vec<String>>,
+    /// (reason, note) of other Events about children.
+    others: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Changes {
@@ -232,7 +244,28 @@ impl Changes {
         list.lock().unwrap_or_else(|p| p.into_inner()).push(child);
     }
 
+    /// A child handled outside `apply_child` (the HTTPRoute): `reason` is Created or Updated;
+    /// anything else (Deleted) is published on its own.
+    fn record_note(&self, reason: &str, note: String) {
+        let child = note
+            .split_once(' ')
+            .map_or(note.clone(), |(_, rest)| rest.to_string());
+        match reason {
+            "Created" => self.record(Change::Created, child),
+            "Updated" => self.record(Change::Updated, child),
+            _ => self
+                .others
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((reason.to_string(), note)),
+        }
+    }
+
     async fn publish(&self, ctx: &Context, obj: &CoderControlPlane) {
+        let others = std::mem::take(&mut *self.others.lock().unwrap_or_else(|p| p.into_inner()));
+        for (reason, note) in others {
+            publish(ctx, obj, EventType::Normal, &reason, note, None).await;
+        }
         for (reason, list) in [("Created", &self.created), ("Updated", &self.updated)] {
             let children = std::mem::take(&mut *list.lock().unwrap_or_else(|p| p.into_inner()));
             if children.is_empty() {
@@ -586,6 +619,7 @@ async fn delete_if_controlled<K: Cached>(
 struct Reports<'a> {
     access: Option<&'a operator_access::Access>,
     license: Option<&'a license::Outcome>,
+    gateway: Option<&'a gateway::Outcome>,
 }
 
 /// Writes status with server-side apply on /status, unless nothing changed.
@@ -612,6 +646,9 @@ async fn write_status(
     }
     if let Some(licensing) = reports.license {
         license::report(base, &mut status, licensing, now);
+    }
+    if let Some(routing) = reports.gateway {
+        gateway::report(base, &mut status, routing, now);
     }
     if base.status.as_ref() == Some(&status) {
         return Ok(status);

@@ -2,6 +2,7 @@
 //! talks to the API server, so every field and default is unit-tested in isolation.
 
 mod deployment;
+mod httproute;
 mod ingress;
 mod rbac;
 mod service;
@@ -20,6 +21,7 @@ use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneSpec};
 use crate::controller::error::{Error, Result};
 
 pub use deployment::deployment;
+pub use httproute::{GATEWAY_GROUP, HTTPRoute, http_route};
 pub use ingress::ingress;
 pub use rbac::{role, role_binding, workspace_namespaces, workspace_rules};
 pub use service::service;
@@ -192,6 +194,8 @@ pub struct Desired {
     pub deployment: Deployment,
     pub service: Service,
     pub ingress: Option<Ingress>,
+    /// The Gateway API route of `expose.gateway`.
+    pub http_route: Option<HTTPRoute>,
     /// One Role per workspace namespace (own namespace first), each with its RoleBinding.
     pub rbac: Vec<(Role, RoleBinding)>,
 }
@@ -208,6 +212,7 @@ pub fn desired(ccp: &CoderControlPlane) -> Result<Desired> {
         deployment: deployment(&target),
         service: service(&target),
         ingress: ingress(&target),
+        http_route: http_route(&target),
         rbac,
     })
 }
