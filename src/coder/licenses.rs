@@ -51,9 +51,10 @@ impl CoderClient {
             .await
     }
 
-    /// Every installed license.
+    /// Every installed license. coderd answers `null`, not `[]`, when there is none.
     pub async fn licenses(&self) -> Result<Vec<License>, CoderError> {
-        self.get(LIST, LIST.path).await
+        let found: Option<Vec<License>> = self.get(LIST, LIST.path).await?;
+        Ok(found.unwrap_or_default())
     }
 
     /// Removes the license with coderd's numeric `id`.
