@@ -535,7 +535,7 @@ async fn the_httproute_is_reported_absent_without_gateway_api_and_created_with_i
     assert_eq!(backend["name"], "routed");
     assert_eq!(backend["port"], 80);
     let uid = obj["metadata"]["uid"].clone();
-    let routed = serde_json::to_value(&routes.get("routed").await.unwrap()).unwrap();
+    let routed = serde_json::to_value(routes.get("routed").await.unwrap()).unwrap();
     assert_eq!(routed["metadata"]["ownerReferences"][0]["uid"], uid);
 
     // Unset: the route goes, and so does the condition.
