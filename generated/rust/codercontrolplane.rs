@@ -82,6 +82,13 @@ pub struct CoderControlPlaneSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub pod_security_context: Option<::k8s_openapi::api::core::v1::PodSecurityContext>,
+    /// PriorityClass of the coderd pods (the chart's coder.priorityClassName).
+    #[serde(
+        rename = "priorityClassName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub priority_class_name: Option<String>,
     /// Annotations of the coderd pods (the chart's coder.podAnnotations).
     #[serde(rename = "podAnnotations", default, skip_serializing_if = "Option::is_none")]
     pub pod_annotations: Option<::std::collections::BTreeMap<String, String>>,
@@ -200,6 +207,7 @@ impl Default for CoderControlPlaneSpec {
             resources: None,
             security_context: None,
             pod_security_context: None,
+            priority_class_name: None,
             pod_annotations: None,
             pod_labels: None,
             lifecycle: None,
@@ -266,6 +274,36 @@ pub struct CoderControlPlaneService {
     /// Annotations added to the Service.
     #[serde(rename = "annotations", default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<::std::collections::BTreeMap<String, String>>,
+    /// Cluster or Local (Local keeps the client's source address); NodePort and LoadBalancer only.
+    #[serde(
+        rename = "externalTrafficPolicy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_traffic_policy: Option<CoderControlPlaneServiceExternalTrafficPolicy>,
+    /// None or ClientIP (some cloud load balancers refuse ClientIP).
+    #[serde(
+        rename = "sessionAffinity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub session_affinity: Option<CoderControlPlaneServiceSessionAffinity>,
+    /// The load balancer's address, where the cloud supports choosing it; LoadBalancer only.
+    #[serde(rename = "loadBalancerIP", default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_ip: Option<String>,
+    /// The load balancer implementation; LoadBalancer only.
+    #[serde(
+        rename = "loadBalancerClass",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub load_balancer_class: Option<String>,
+    /// Node port of the HTTP port (allocated when unset); NodePort and LoadBalancer only.
+    #[serde(rename = "httpNodePort", default, skip_serializing_if = "Option::is_none")]
+    pub http_node_port: Option<i32>,
+    /// Node port of the HTTPS port (with TLS; allocated when unset); NodePort and LoadBalancer only.
+    #[serde(rename = "httpsNodePort", default, skip_serializing_if = "Option::is_none")]
+    pub https_node_port: Option<i32>,
 }
 impl CoderControlPlaneService {
     fn default_type() -> CoderControlPlaneServiceType {
@@ -281,6 +319,12 @@ impl Default for CoderControlPlaneService {
             r#type: Self::default_type(),
             port: Self::default_port(),
             annotations: None,
+            external_traffic_policy: None,
+            session_affinity: None,
+            load_balancer_ip: None,
+            load_balancer_class: None,
+            http_node_port: None,
+            https_node_port: None,
         }
     }
 }
@@ -314,6 +358,68 @@ impl CoderControlPlaneServiceType {
     }
 }
 impl ::std::fmt::Display for CoderControlPlaneServiceType {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+/// Cluster or Local (Local keeps the client's source address); NodePort and LoadBalancer only.
+#[derive(
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash
+)]
+pub enum CoderControlPlaneServiceExternalTrafficPolicy {
+    #[serde(rename = "Cluster")]
+    Cluster,
+    #[serde(rename = "Local")]
+    Local,
+}
+impl CoderControlPlaneServiceExternalTrafficPolicy {
+    /// The value as it appears in JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Cluster => "Cluster",
+            Self::Local => "Local",
+        }
+    }
+}
+impl ::std::fmt::Display for CoderControlPlaneServiceExternalTrafficPolicy {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+/// None or ClientIP (some cloud load balancers refuse ClientIP).
+#[derive(
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash
+)]
+pub enum CoderControlPlaneServiceSessionAffinity {
+    #[serde(rename = "None")]
+    None,
+    #[serde(rename = "ClientIP")]
+    ClientIp,
+}
+impl CoderControlPlaneServiceSessionAffinity {
+    /// The value as it appears in JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::None => "None",
+            Self::ClientIp => "ClientIP",
+        }
+    }
+}
+impl ::std::fmt::Display for CoderControlPlaneServiceSessionAffinity {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -427,6 +533,9 @@ pub struct CoderControlPlaneExposeGateway {
     /// Wildcard host for workspace apps, for example *.coder.example.com.
     #[serde(rename = "wildcardHost", default, skip_serializing_if = "Option::is_none")]
     pub wildcard_host: Option<String>,
+    /// Annotations added to the HTTPRoute.
+    #[serde(rename = "annotations", default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<::std::collections::BTreeMap<String, String>>,
     /// Gateways (and listeners) the HTTPRoute attaches to.
     #[serde(rename = "parentRefs")]
     pub parent_refs: Vec<CoderControlPlaneExposeGatewayParentRefs>,

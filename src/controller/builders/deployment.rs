@@ -121,6 +121,7 @@ pub fn deployment(target: &Target<'_>) -> Deployment {
                     node_selector: spec.node_selector.clone().filter(|s| !s.is_empty()),
                     tolerations: spec.tolerations.clone().filter(|t| !t.is_empty()),
                     affinity: spec.affinity.clone(),
+                    priority_class_name: spec.priority_class_name.clone().filter(|p| !p.is_empty()),
                     topology_spread_constraints: spec
                         .topology_spread_constraints
                         .clone()
@@ -600,6 +601,7 @@ mod tests {
             "podAnnotations": {"prometheus.io/scrape": "true"},
             "podLabels": {"team": "dev", "app.kubernetes.io/instance": "hijack"},
             "imagePullPolicy": "Always",
+            "priorityClassName": "coder-critical",
             "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
         }));
         let p = pod(&d);
@@ -667,6 +669,7 @@ mod tests {
         assert_eq!(labels["app.kubernetes.io/instance"], "coder");
         assert_eq!(c.image_pull_policy.as_deref(), Some("Always"));
         assert!(c.lifecycle.as_ref().unwrap().pre_stop.is_some());
+        assert_eq!(p.priority_class_name.as_deref(), Some("coder-critical"));
     }
 
     #[test]

@@ -129,6 +129,7 @@ pub fn http_route(target: &Target<'_>) -> Option<HTTPRoute> {
         },
     );
     route.metadata = target.owned_meta(target.name);
+    route.metadata.annotations = spec.annotations.clone().filter(|a| !a.is_empty());
     Some(route)
 }
 
@@ -174,6 +175,7 @@ mod tests {
                 "expose": {"gateway": {
                     "host": "coder.example.com",
                     "wildcardHost": "*-apps.example.com",
+                    "annotations": {"team": "platform"},
                     "parentRefs": [
                         {"name": "public", "namespace": "gateways", "sectionName": "https"},
                         {"name": "internal"}
@@ -184,6 +186,10 @@ mod tests {
         let route = http_route(&Target::new(&obj).unwrap()).unwrap();
         assert_eq!(route.metadata.name.as_deref(), Some("coder"));
         assert_eq!(route.metadata.namespace.as_deref(), Some("ns"));
+        assert_eq!(
+            route.metadata.annotations.as_ref().unwrap()["team"],
+            "platform"
+        );
         assert_eq!(
             route.metadata.owner_references.as_ref().unwrap()[0].uid,
             "uid-1"
