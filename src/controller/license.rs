@@ -138,20 +138,22 @@ pub async fn reconcile(
         // no longer claims the operator manages it.
         outcome.forget_applied = true;
     }
-    let Some(coderd) = operator_access::authenticated_client(ctx, ccp, target, access).await?
-    else {
-        if license_ref.is_some() {
-            outcome.license = Some(condition(
+    let pending = || {
+        license_ref.map(|_| {
+            condition(
                 LICENSE_CONDITION,
                 false,
                 reason::PENDING,
                 "waiting for operator access to coderd (condition OperatorAccessReady) before \
                  uploading the license"
                     .into(),
-            ));
-        }
-        return Ok(outcome);
+            )
+        })
     };
+    if !access.ready {
+        outcome.license = pending();
+        return Ok(outcome);
+    }
 
     let license = match license_ref {
         Some(reference) => match read_license(ctx, target.namespace, reference).await? {
@@ -176,9 +178,20 @@ pub async fn reconcile(
         upload = false;
         outcome.license = previous_condition(ccp, LICENSE_CONDITION);
     }
-
     let now = Timestamp::now();
     let due = entitlements_due(&status, now);
+    if !upload && !due {
+        // Nothing to ask coderd: no token read, no request.
+        keep_applied(ccp, hash.as_deref(), applied_hash, &mut outcome);
+        outcome.requeue = Some(next_check(&status, None, now));
+        return Ok(outcome);
+    }
+    let Some(coderd) = operator_access::authenticated_client(ctx, ccp, target, access).await?
+    else {
+        outcome.license = pending();
+        return Ok(outcome);
+    };
+
     let mut entitlements = None;
     if !upload && due {
         let read = coderd.entitlements().await;
@@ -201,15 +214,8 @@ pub async fn reconcile(
             // What the new license allows, at once.
             entitlements = Some(coderd.entitlements().await);
         }
-    } else if let (Some(hash), None) = (&hash, &outcome.license)
-        && applied_hash == Some(hash.as_str())
-    {
-        outcome.license = Some(condition(
-            LICENSE_CONDITION,
-            true,
-            reason::APPLIED,
-            applied_message(ccp),
-        ));
+    } else {
+        keep_applied(ccp, hash.as_deref(), applied_hash, &mut outcome);
     }
     if let Some(read) = entitlements {
         outcome.entitlements = Some(match read {
@@ -232,19 +238,45 @@ pub async fn reconcile(
             }
         });
     }
-    let next_check = outcome
-        .entitlements
-        .as_ref()
-        .map(|e| e.at)
-        .or_else(|| last_checked(&status))
-        .map_or(Duration::ZERO, |at| until_due(at, now));
-    outcome.requeue = Some(
-        outcome
-            .requeue
-            .map_or(next_check, |r| r.min(next_check))
-            .max(Duration::from_secs(1)),
-    );
+    let next = next_check(&status, outcome.entitlements.as_ref().map(|e| e.at), now);
+    outcome.requeue = Some(outcome.requeue.map_or(next, |r| r.min(next)));
     Ok(outcome)
+}
+
+/// When entitlements are next due, from the check just made or the one status records (at
+/// least a second away, so that a clock step cannot make a busy loop).
+fn next_check(
+    status: &CoderControlPlaneStatus,
+    checked: Option<Timestamp>,
+    now: Timestamp,
+) -> Duration {
+    checked
+        .or_else(|| last_checked(status))
+        .map_or(Duration::ZERO, |at| until_due(at, now))
+        .max(Duration::from_secs(1))
+}
+
+/// The license in the Secret is the one installed: `LicenseApplied` stays True, with the
+/// message it has (a new message would be a status write for nothing).
+fn keep_applied(
+    ccp: &CoderControlPlane,
+    hash: Option<&str>,
+    applied_hash: Option<&str>,
+    outcome: &mut Outcome,
+) {
+    if outcome.license.is_some() || hash.is_none() || hash != applied_hash {
+        return;
+    }
+    outcome.license = previous_condition(ccp, LICENSE_CONDITION)
+        .filter(|c| c.status && c.reason == reason::APPLIED)
+        .or_else(|| {
+            Some(condition(
+                LICENSE_CONDITION,
+                true,
+                reason::APPLIED,
+                applied_message(ccp),
+            ))
+        });
 }
 
 fn applied_message(ccp: &CoderControlPlane) -> String {

@@ -581,6 +581,31 @@ async fn the_httproute_is_reported_absent_without_gateway_api_and_created_with_i
     let routed = serde_json::to_value(routes.get("routed").await.unwrap()).unwrap();
     assert_eq!(routed["metadata"]["ownerReferences"][0]["uid"], uid);
 
+    // A hand edit of the route is put back on the next reconcile (routes are not watched:
+    // a child's event starts one here; otherwise the 5-minute resync).
+    routes
+        .patch(
+            "routed",
+            &PatchParams::apply("someone").force(),
+            &Patch::Apply(json!({
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                "spec": {"hostnames": ["evil.example.com"]},
+            })),
+        )
+        .await
+        .expect("hand edit");
+    h.nudge("routed", "edit").await;
+    envtest::poll_until("the route's hosts put back", WAIT, || {
+        let routes = routes.clone();
+        async move {
+            let route = routes.get("routed").await.map_err(|e| e.to_string())?.data;
+            (route["spec"]["hostnames"] == json!(["coder.example.com", "*.example.com"]))
+                .then_some(())
+                .ok_or_else(|| format!("{}", route["spec"]["hostnames"]))
+        }
+    })
+    .await;
+
     // Unset: the route goes, and so does the condition.
     h.ccps()
         .patch(
