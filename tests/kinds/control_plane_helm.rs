@@ -522,6 +522,24 @@ async fn the_httproute_is_reported_absent_without_gateway_api_and_created_with_i
         refused.to_string().contains("need type LoadBalancer"),
         "{refused}"
     );
+    // As in coder-k8s: one envFrom entry names one source.
+    let two_sources: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "coder.com/v1alpha1", "kind": "CoderControlPlane",
+        "metadata": {"name": "envfrom"},
+        "spec": {"envFrom": [{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]},
+    }))
+    .unwrap();
+    let refused = h
+        .ccps()
+        .create(&PostParams::default(), &two_sources)
+        .await
+        .expect_err("an envFrom entry with two sources refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("at most one of configMapRef or secretRef"),
+        "{refused}"
+    );
 
     // This test installs the Gateway API CRDs itself, after the first check: they must not
     // be in the cluster yet (no other test of this binary installs them).
