@@ -31,11 +31,15 @@ fn kubernetes_types(generator: &mut schemars::SchemaGenerator) {
         core::Affinity,
         core::EnvFromSource,
         core::EnvVar,
+        core::Lifecycle,
         core::LocalObjectReference,
         core::PodSecurityContext,
         core::ResourceRequirements,
         core::SecurityContext,
         core::Toleration,
+        core::TopologySpreadConstraint,
+        core::Volume,
+        core::VolumeMount,
         rbac::PolicyRule,
     );
 }

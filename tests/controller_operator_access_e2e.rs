@@ -348,16 +348,48 @@ async fn provided_token_and_unreachable_coderd_against_a_real_apiserver() {
         .create(&PostParams::default(), &secret)
         .await
         .expect("create Secret");
+    // An Enterprise license, uploaded with that token: the JWT must not reach the log either.
+    let license = fake_coderd::license::sign(&fake_coderd::license::claims(
+        "enterprise",
+        Duration::from_secs(86400),
+    ))
+    .expect("sign a license");
+    let license_secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "coder-license", "namespace": namespace},
+        "stringData": {"license": license},
+    }))
+    .expect("secret");
+    Api::<Secret>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &license_secret)
+        .await
+        .expect("create the license Secret");
     let controller = Controller::start(cp, &kubeconfig);
 
     create_ccp(
         &client,
         &namespace,
         "mine",
-        json!({"operatorAccess": {"url": coder.url(), "tokenSecretRef": {"name": "my-owner-token"}}}),
+        json!({
+            "operatorAccess": {"url": coder.url(), "tokenSecretRef": {"name": "my-owner-token"}},
+            "licenseSecretRef": {"name": "coder-license"},
+        }),
     )
     .await;
     let obj = wait_reason(&client, &namespace, "mine", "TokenProvided").await;
+    let api = ccp_api(&client, &namespace);
+    let licensed = envtest::poll_until("the license applied", WAIT, || {
+        let api = api.clone();
+        async move {
+            let obj = serde_json::to_value(api.get("mine").await.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            (obj["status"]["licenseTier"] == "enterprise")
+                .then_some(obj.clone())
+                .ok_or_else(|| format!("{}", obj["status"]))
+        }
+    })
+    .await;
+    assert_eq!(coder.admin().licenses().len(), 1, "{licensed}");
     assert_eq!(obj["status"]["operatorAccessReady"], true);
     assert_eq!(
         obj["status"]["operatorTokenSecretRef"],
@@ -387,5 +419,5 @@ async fn provided_token_and_unreachable_coderd_against_a_real_apiserver() {
     coder.restart().await;
     let obj = wait_reason(&client, &namespace, "gone", "FirstUserExists").await;
     assert_eq!(obj["status"]["operatorAccessReady"], false);
-    controller.stop(&[&token]).await;
+    controller.stop(&[&token, &license]).await;
 }

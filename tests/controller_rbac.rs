@@ -231,6 +231,33 @@ async fn scenario(fake: &FakeKube) {
 
     // Spec changes that make the controller delete things.
     let api: Api<CoderControlPlane> = Api::namespaced(fake.client("test"), "coder");
+
+    // Gateway API: the HTTPRoute is read and created, then deleted when expose.gateway goes.
+    create_ccp(
+        fake,
+        "route",
+        "coder",
+        json!({"expose": {"gateway": {"host": "coder.example.com", "parentRefs": [{"name": "gw"}]}}}),
+    )
+    .await;
+    eventually("HTTPRoute reported applied", || {
+        ccp(fake, "coder", "route")
+            .filter(|o| condition(o, "HTTPRoute").is_some_and(|c| c["status"] == "True"))
+    })
+    .await;
+    api.patch(
+        "route",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"expose": null}})),
+    )
+    .await
+    .expect("unset expose.gateway");
+    eventually("HTTPRoute removed", || {
+        fake.get("gateway.networking.k8s.io", "httproutes", "coder", "route")
+            .is_none()
+            .then_some(())
+    })
+    .await;
     api.patch(
         "full",
         &PatchParams::default(),

@@ -21,12 +21,32 @@ pub struct CoderControlPlaneSpec {
     /// Container image of coderd.
     #[serde(rename = "image", default = "CoderControlPlaneSpec::default_image")]
     pub image: String,
+    /// Pull policy of the coderd image (the chart's coder.image.pullPolicy); unset leaves the Kubernetes default.
+    #[serde(
+        rename = "imagePullPolicy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub image_pull_policy: Option<CoderControlPlaneImagePullPolicy>,
     /// Number of coderd pods.
     #[serde(rename = "replicas", default = "CoderControlPlaneSpec::default_replicas")]
     pub replicas: i32,
     /// The Service in front of coderd.
     #[serde(rename = "service", default = "CoderControlPlaneSpec::default_service")]
     pub service: CoderControlPlaneService,
+    /// A Secret key holding a Coder Enterprise license (a JWT). Once coderd is up and the operator holds a token, the controller uploads it (POST /api/v2/licenses) and uploads it again whenever the value changes. See docs/from-helm.md.
+    #[serde(
+        rename = "licenseSecretRef",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub license_secret_ref: Option<CoderControlPlaneLicenseSecretRef>,
+    /// Set CODER_ACCESS_URL to the Service's in-cluster URL when extraEnv does not set it (the chart's coder.envUseClusterAccessURL). Turn it off when envFrom provides CODER_ACCESS_URL: an explicit env entry would win over it.
+    #[serde(
+        rename = "envUseClusterAccessURL",
+        default = "CoderControlPlaneSpec::default_env_use_cluster_access_url"
+    )]
+    pub env_use_cluster_access_url: bool,
     /// Arguments appended to the coderd command line.
     #[serde(rename = "extraArgs", default, skip_serializing_if = "Option::is_none")]
     pub extra_args: Option<Vec<String>>,
@@ -62,6 +82,40 @@ pub struct CoderControlPlaneSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub pod_security_context: Option<::k8s_openapi::api::core::v1::PodSecurityContext>,
+    /// PriorityClass of the coderd pods (the chart's coder.priorityClassName).
+    #[serde(
+        rename = "priorityClassName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub priority_class_name: Option<String>,
+    /// Annotations of the coderd pods (the chart's coder.podAnnotations).
+    #[serde(rename = "podAnnotations", default, skip_serializing_if = "Option::is_none")]
+    pub pod_annotations: Option<::std::collections::BTreeMap<String, String>>,
+    /// Labels of the coderd pods (the chart's coder.podLabels). The selector labels app.kubernetes.io/name and app.kubernetes.io/instance cannot be overridden.
+    #[serde(rename = "podLabels", default, skip_serializing_if = "Option::is_none")]
+    pub pod_labels: Option<::std::collections::BTreeMap<String, String>>,
+    /// Lifecycle hooks (postStart, preStop) of the coderd container.
+    #[serde(rename = "lifecycle", default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<::k8s_openapi::api::core::v1::Lifecycle>,
+    /// Further volumes of the coderd pods.
+    #[serde(rename = "volumes", default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<::k8s_openapi::api::core::v1::Volume>>,
+    /// Further volume mounts of the coderd container.
+    #[serde(rename = "volumeMounts", default, skip_serializing_if = "Option::is_none")]
+    pub volume_mounts: Option<Vec<::k8s_openapi::api::core::v1::VolumeMount>>,
+    /// Extra CA certificates coderd trusts (for example a private OIDC provider's or Git server's).
+    #[serde(rename = "certs", default = "CoderControlPlaneSpec::default_certs")]
+    pub certs: CoderControlPlaneCerts,
+    /// How the coderd pods spread across zones or nodes.
+    #[serde(
+        rename = "topologySpreadConstraints",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub topology_spread_constraints: Option<
+        Vec<::k8s_openapi::api::core::v1::TopologySpreadConstraint>,
+    >,
     /// Node labels the coderd pods must match.
     #[serde(rename = "nodeSelector", default, skip_serializing_if = "Option::is_none")]
     pub node_selector: Option<::std::collections::BTreeMap<String, String>>,
@@ -80,7 +134,7 @@ pub struct CoderControlPlaneSpec {
     /// TLS served by coderd itself.
     #[serde(rename = "tls", default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<CoderControlPlaneTls>,
-    /// How coderd is exposed outside the cluster.
+    /// How coderd is exposed outside the cluster; at most one of ingress and gateway.
     #[serde(rename = "expose", default, skip_serializing_if = "Option::is_none")]
     pub expose: Option<CoderControlPlaneExpose>,
     /// Permissions coderd gets to manage workspaces.
@@ -115,6 +169,12 @@ impl CoderControlPlaneSpec {
     fn default_service() -> CoderControlPlaneService {
         Default::default()
     }
+    fn default_env_use_cluster_access_url() -> bool {
+        true
+    }
+    fn default_certs() -> CoderControlPlaneCerts {
+        Default::default()
+    }
     fn default_service_account() -> CoderControlPlaneServiceAccount {
         Default::default()
     }
@@ -135,8 +195,11 @@ impl Default for CoderControlPlaneSpec {
     fn default() -> Self {
         Self {
             image: Self::default_image(),
+            image_pull_policy: None,
             replicas: Self::default_replicas(),
             service: Self::default_service(),
+            license_secret_ref: None,
+            env_use_cluster_access_url: Self::default_env_use_cluster_access_url(),
             extra_args: None,
             extra_env: None,
             env_from: None,
@@ -144,6 +207,14 @@ impl Default for CoderControlPlaneSpec {
             resources: None,
             security_context: None,
             pod_security_context: None,
+            priority_class_name: None,
+            pod_annotations: None,
+            pod_labels: None,
+            lifecycle: None,
+            volumes: None,
+            volume_mounts: None,
+            certs: Self::default_certs(),
+            topology_spread_constraints: None,
             node_selector: None,
             tolerations: None,
             affinity: None,
@@ -155,6 +226,40 @@ impl Default for CoderControlPlaneSpec {
             readiness_probe: Self::default_readiness_probe(),
             liveness_probe: Self::default_liveness_probe(),
         }
+    }
+}
+/// Pull policy of the coderd image (the chart's coder.image.pullPolicy); unset leaves the Kubernetes default.
+#[derive(
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash
+)]
+pub enum CoderControlPlaneImagePullPolicy {
+    #[serde(rename = "Always")]
+    Always,
+    #[serde(rename = "IfNotPresent")]
+    IfNotPresent,
+    #[serde(rename = "Never")]
+    Never,
+}
+impl CoderControlPlaneImagePullPolicy {
+    /// The value as it appears in JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Always => "Always",
+            Self::IfNotPresent => "IfNotPresent",
+            Self::Never => "Never",
+        }
+    }
+}
+impl ::std::fmt::Display for CoderControlPlaneImagePullPolicy {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 /// The Service in front of coderd.
@@ -169,6 +274,36 @@ pub struct CoderControlPlaneService {
     /// Annotations added to the Service.
     #[serde(rename = "annotations", default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<::std::collections::BTreeMap<String, String>>,
+    /// Cluster or Local (Local keeps the client's source address); NodePort and LoadBalancer only.
+    #[serde(
+        rename = "externalTrafficPolicy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_traffic_policy: Option<CoderControlPlaneServiceExternalTrafficPolicy>,
+    /// None or ClientIP (some cloud load balancers refuse ClientIP).
+    #[serde(
+        rename = "sessionAffinity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub session_affinity: Option<CoderControlPlaneServiceSessionAffinity>,
+    /// The load balancer's address, where the cloud supports choosing it; LoadBalancer only.
+    #[serde(rename = "loadBalancerIP", default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_ip: Option<String>,
+    /// The load balancer implementation; LoadBalancer only.
+    #[serde(
+        rename = "loadBalancerClass",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub load_balancer_class: Option<String>,
+    /// Node port of the HTTP port (allocated when unset); NodePort and LoadBalancer only.
+    #[serde(rename = "httpNodePort", default, skip_serializing_if = "Option::is_none")]
+    pub http_node_port: Option<i32>,
+    /// Node port of the HTTPS port (with TLS; allocated when unset); NodePort and LoadBalancer only.
+    #[serde(rename = "httpsNodePort", default, skip_serializing_if = "Option::is_none")]
+    pub https_node_port: Option<i32>,
 }
 impl CoderControlPlaneService {
     fn default_type() -> CoderControlPlaneServiceType {
@@ -184,6 +319,12 @@ impl Default for CoderControlPlaneService {
             r#type: Self::default_type(),
             port: Self::default_port(),
             annotations: None,
+            external_traffic_policy: None,
+            session_affinity: None,
+            load_balancer_ip: None,
+            load_balancer_class: None,
+            http_node_port: None,
+            https_node_port: None,
         }
     }
 }
@@ -220,6 +361,104 @@ impl ::std::fmt::Display for CoderControlPlaneServiceType {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+/// Cluster or Local (Local keeps the client's source address); NodePort and LoadBalancer only.
+#[derive(
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash
+)]
+pub enum CoderControlPlaneServiceExternalTrafficPolicy {
+    #[serde(rename = "Cluster")]
+    Cluster,
+    #[serde(rename = "Local")]
+    Local,
+}
+impl CoderControlPlaneServiceExternalTrafficPolicy {
+    /// The value as it appears in JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Cluster => "Cluster",
+            Self::Local => "Local",
+        }
+    }
+}
+impl ::std::fmt::Display for CoderControlPlaneServiceExternalTrafficPolicy {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+/// None or ClientIP (some cloud load balancers refuse ClientIP).
+#[derive(
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash
+)]
+pub enum CoderControlPlaneServiceSessionAffinity {
+    #[serde(rename = "None")]
+    None,
+    #[serde(rename = "ClientIP")]
+    ClientIp,
+}
+impl CoderControlPlaneServiceSessionAffinity {
+    /// The value as it appears in JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::None => "None",
+            Self::ClientIp => "ClientIP",
+        }
+    }
+}
+impl ::std::fmt::Display for CoderControlPlaneServiceSessionAffinity {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+/// A Secret key holding a Coder Enterprise license (a JWT). Once coderd is up and the operator holds a token, the controller uploads it (POST /api/v2/licenses) and uploads it again whenever the value changes. See docs/from-helm.md.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneLicenseSecretRef {
+    /// Secret name, in the control plane's namespace.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// Key in the Secret.
+    #[serde(rename = "key", default = "CoderControlPlaneLicenseSecretRef::default_key")]
+    pub key: String,
+}
+impl CoderControlPlaneLicenseSecretRef {
+    fn default_key() -> String {
+        String::from("license")
+    }
+}
+/// Extra CA certificates coderd trusts (for example a private OIDC provider's or Git server's).
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneCerts {
+    /// Secret keys holding PEM CA certificates. Each is mounted at /etc/ssl/certs/<name>.crt, where coderd (Go's TLS) reads every file beside the system bundle. Two keys of one Secret are mounted as /etc/ssl/certs/<name>-<key>.crt.
+    #[serde(rename = "secrets", default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<CoderControlPlaneCertsSecrets>>,
+}
+impl Default for CoderControlPlaneCerts {
+    fn default() -> Self {
+        Self { secrets: None }
+    }
+}
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneCertsSecrets {
+    /// Secret name, in the control plane's namespace.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// Key in the Secret.
+    #[serde(rename = "key")]
+    pub key: String,
 }
 /// The ServiceAccount coderd runs as.
 #[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
@@ -267,17 +506,51 @@ impl Default for CoderControlPlaneTls {
         Self { secret_names: None }
     }
 }
-/// How coderd is exposed outside the cluster.
+/// How coderd is exposed outside the cluster; at most one of ingress and gateway.
 #[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct CoderControlPlaneExpose {
+    /// A Gateway API HTTPRoute (gateway.networking.k8s.io/v1) in front of the Service; removed when unset. Needs the Gateway API CRDs in the cluster.
+    #[serde(rename = "gateway", default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<CoderControlPlaneExposeGateway>,
     /// An Ingress in front of the Service; removed when unset.
     #[serde(rename = "ingress", default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<CoderControlPlaneExposeIngress>,
 }
 impl Default for CoderControlPlaneExpose {
     fn default() -> Self {
-        Self { ingress: None }
+        Self {
+            gateway: None,
+            ingress: None,
+        }
     }
+}
+/// A Gateway API HTTPRoute (gateway.networking.k8s.io/v1) in front of the Service; removed when unset. Needs the Gateway API CRDs in the cluster.
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneExposeGateway {
+    /// Host name of the Coder access URL.
+    #[serde(rename = "host")]
+    pub host: String,
+    /// Wildcard host for workspace apps, for example *.coder.example.com.
+    #[serde(rename = "wildcardHost", default, skip_serializing_if = "Option::is_none")]
+    pub wildcard_host: Option<String>,
+    /// Annotations added to the HTTPRoute.
+    #[serde(rename = "annotations", default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<::std::collections::BTreeMap<String, String>>,
+    /// Gateways (and listeners) the HTTPRoute attaches to.
+    #[serde(rename = "parentRefs")]
+    pub parent_refs: Vec<CoderControlPlaneExposeGatewayParentRefs>,
+}
+#[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct CoderControlPlaneExposeGatewayParentRefs {
+    /// Name of the Gateway.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// Namespace of the Gateway (default the control plane's).
+    #[serde(rename = "namespace", default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Listener of the Gateway to attach to (default all that allow the route).
+    #[serde(rename = "sectionName", default, skip_serializing_if = "Option::is_none")]
+    pub section_name: Option<String>,
 }
 /// An Ingress in front of the Service; removed when unset.
 #[derive(::serde::Serialize, ::serde::Deserialize, Clone, Debug, PartialEq)]
@@ -592,10 +865,45 @@ pub struct CoderControlPlaneStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub operator_access_ready: Option<bool>,
+    /// When the controller last uploaded the license of spec.licenseSecretRef.
+    #[serde(
+        rename = "licenseLastApplied",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub license_last_applied: Option<
+        ::k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    >,
+    /// SHA-256 (hex) of the trimmed license JWT last uploaded.
+    #[serde(
+        rename = "licenseLastAppliedHash",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub license_last_applied_hash: Option<String>,
+    /// The license coderd runs with: none, trial, enterprise, premium or unknown.
+    #[serde(rename = "licenseTier", default, skip_serializing_if = "Option::is_none")]
+    pub license_tier: Option<String>,
+    /// When the controller last read coderd's entitlements.
+    #[serde(
+        rename = "entitlementsLastChecked",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entitlements_last_checked: Option<
+        ::k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    >,
+    /// Entitlement of external_provisioner_daemons: entitled, grace_period, not_entitled or unknown.
+    #[serde(
+        rename = "externalProvisionerDaemonsEntitlement",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_provisioner_daemons_entitlement: Option<String>,
     /// Coarse state of the control plane.
     #[serde(rename = "phase", default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<CoderControlPlaneStatusPhase>,
-    /// Available, Progressing, Degraded and OperatorAccessReady.
+    /// Available, Progressing, Degraded, OperatorAccessReady, LicenseApplied, Entitlements and GatewayRoute.
     #[serde(rename = "conditions", default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<
         Vec<::k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
@@ -609,6 +917,11 @@ impl Default for CoderControlPlaneStatus {
             url: None,
             operator_token_secret_ref: None,
             operator_access_ready: None,
+            license_last_applied: None,
+            license_last_applied_hash: None,
+            license_tier: None,
+            entitlements_last_checked: None,
+            external_provisioner_daemons_entitlement: None,
             phase: None,
             conditions: None,
         }

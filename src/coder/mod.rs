@@ -20,6 +20,7 @@ mod client;
 mod entitlements;
 mod error;
 mod files;
+mod licenses;
 mod organizations;
 mod provisioner_keys;
 mod secret;
@@ -35,9 +36,10 @@ pub use entitlements::{
 };
 pub use error::{CoderError, Endpoint, ValidationError};
 pub use files::pack_template_files;
+pub use licenses::License;
 pub use organizations::Organization;
 pub use provisioner_keys::ProvisionerKey;
-pub use secret::{Password, ProvisionerDaemonKey, ProxyToken, SessionToken};
+pub use secret::{LicenseJwt, Password, ProvisionerDaemonKey, ProxyToken, SessionToken};
 pub use templates::{
     AutostartRequirement, AutostopRequirement, CreateTemplate, CreateTemplateVersion,
     ProvisionerJob, ProvisionerJobStatus, ProvisionerType, Template, TemplateVersion,

@@ -65,6 +65,11 @@ redacted_string!(
     ProxyToken
 );
 
+redacted_string!(
+    /// A Coder Enterprise license (a signed JWT), as uploaded to `/api/v2/licenses`.
+    LicenseJwt
+);
+
 impl SessionToken {
     /// The API key id: the part before the first `-` (coderd's `APIKey.id`). Not secret.
     pub fn key_id(&self) -> Option<&str> {

@@ -824,3 +824,62 @@ async fn workspace_proxy_errors_name_the_endpoint() {
     );
     assert!(text.contains("Premium feature"), "{text}");
 }
+
+#[tokio::test]
+async fn licenses_upload_list_delete_and_refusals_follow_codersdk() {
+    const JWT: &str = "eyJhbGciOiJFZERTQSJ9.eyJsaWNlbnNlX2V4cGlyZXMiOjF9.c2lnbmF0dXJl";
+    let (url, seen) = serve(Duration::ZERO, |seen| {
+        match (seen.method.as_str(), seen.uri.path()) {
+            ("POST", "/api/v2/licenses") if seen.json()["license"] == JWT => (
+                StatusCode::CREATED,
+                json!({"id": 7, "uuid": "5f0c8e3a-0f7c-4a3e-9c1b-2d3e4f5a6b7c",
+                       "uploaded_at": "2026-12-07T10:00:00Z", "claims": {"trial": false}})
+                .to_string(),
+            ),
+            ("POST", "/api/v2/licenses") => (
+                StatusCode::BAD_REQUEST,
+                json!({"message": "Invalid license", "detail": "invalid JWT: token is malformed"})
+                    .to_string(),
+            ),
+            ("GET", "/api/v2/licenses") => (
+                StatusCode::OK,
+                json!([{"id": 7, "uploaded_at": "2026-12-07T10:00:00Z", "claims": {}}]).to_string(),
+            ),
+            ("DELETE", "/api/v2/licenses/7") => (StatusCode::OK, "{}".into()),
+            _ => (StatusCode::NOT_FOUND, "{}".into()),
+        }
+    })
+    .await;
+    let coderd = client(&url).with_token(SessionToken::new(TOKEN));
+    let license = coderd.add_license(&LicenseJwt::new(JWT)).await.unwrap();
+    assert_eq!(license.id, 7);
+    assert_eq!(license.claims["trial"], false);
+    let error = coderd
+        .add_license(&LicenseJwt::new("garbage"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(StatusCode::BAD_REQUEST));
+    let text = error.to_string();
+    assert!(
+        text.contains("Invalid license") && text.contains("token is malformed"),
+        "{text}"
+    );
+    // The refused value is not repeated in the error.
+    assert!(!text.contains("garbage"), "{text}");
+    assert_eq!(coderd.licenses().await.unwrap().len(), 1);
+    coderd.delete_license(7).await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].json(), json!({"license": JWT}));
+    assert_eq!(seen[0].headers["coder-session-token"], TOKEN);
+    assert_eq!(seen[3].method, Method::DELETE);
+}
+
+#[test]
+fn license_hash_is_sha256_of_the_trimmed_jwt_and_debug_is_redacted() {
+    let jwt = LicenseJwt::new("abc\n");
+    assert_eq!(
+        jwt.sha256_hex(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(format!("{jwt:?}"), "LicenseJwt(<redacted>)");
+}

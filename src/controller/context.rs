@@ -30,6 +30,8 @@ pub struct Context {
     pub caches: Caches,
     /// Backoff and coderd clients of operator access.
     pub operator_access: super::operator_access::State,
+    /// Licenses coderd refused (see `license`).
+    pub license: super::license::State,
     /// `Kind/namespace/name` of each applied child → (uid, resourceVersion) the API server
     /// returned to our last apply, keyed by the owning control plane so cleanup can drop them.
     applied: Mutex<HashMap<String, HashMap<String, Seen>>>,
@@ -79,6 +81,7 @@ impl Context {
             backoff: Backoff::new(Duration::from_millis(500).min(max), max),
             caches,
             operator_access: super::operator_access::State::new(max),
+            license: super::license::State::default(),
             applied: Mutex::default(),
             terminating: Mutex::default(),
             written_status: Mutex::default(),
@@ -137,6 +140,7 @@ impl Context {
         self.forget(&owner, obj.uid().as_deref().unwrap_or_default());
         self.backoff.reset(&owner);
         self.operator_access.forget(&owner);
+        self.license.forget(&owner);
     }
 
     pub fn forget(&self, owner: &str, uid: &str) {

@@ -12,8 +12,10 @@ mod context;
 mod drift;
 mod error;
 mod finalizer;
+mod gateway;
 mod health;
 mod leader;
+mod license;
 mod metrics;
 pub mod operator_access;
 mod provisioner;
@@ -340,6 +342,26 @@ async fn reconcile_loop(
         );
     let trigger = caches::after_children_synced(sync.clone(), CONTROL_PLANES, control_planes);
 
+    // License Secrets are the user's, unlabelled: watched by metadata only (a changed value
+    // bumps resourceVersion) and mapped to the control planes naming them.
+    let license_secrets = watcher(
+        scoped::<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>(
+            &client, namespace,
+        ),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let control_plane_index = reader.clone();
+    let license_owners =
+        move |secret: kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>| {
+            license::referencing(
+                &control_plane_index,
+                &secret.namespace().unwrap_or_default(),
+                &secret.name_any(),
+            )
+        };
+
     let stopping = stop.clone();
     let run = Controller::for_stream(trigger, reader)
         .with_config(controller_config(settings))
@@ -350,6 +372,7 @@ async fn reconcile_loop(
         // Workspace RBAC in other namespaces has no owner reference; its labels name the owner.
         .watches_stream(role_events, rbac_owner)
         .watches_stream(role_binding_events, rbac_owner)
+        .watches_stream(license_secrets, license_owners)
         .graceful_shutdown_on(async move { stopping.cancelled().await })
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

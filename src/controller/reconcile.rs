@@ -22,6 +22,8 @@ use super::context::{Applied, Change, Context};
 use super::drift;
 use super::error::{Error, Result, is_namespace_terminating};
 use super::finalizer;
+use super::gateway;
+use super::license;
 use super::operator_access;
 use super::status::{self, Outcome, Rollout};
 use crate::api::coder::v1alpha1::CoderControlPlane;
@@ -144,6 +146,8 @@ async fn apply_children(
         }
     }
 
+    let routing = gateway::reconcile(ctx, obj, target, desired.http_route.as_ref()).await?;
+
     let rollout = Rollout::of(&deployment);
     // Independent of the rollout when the spec names coderd's URL (the Service's URL answers
     // only once a replica is available).
@@ -159,7 +163,16 @@ async fn apply_children(
     // replace it), so that watchers see the condition go False and why.
     let mut reported = std::borrow::Cow::Borrowed(obj);
     if let Some(rejection) = access.rejection() {
-        let interim = write_status(ctx, obj, &outcome, Some(&rejection)).await?;
+        let interim = write_status(
+            ctx,
+            obj,
+            &outcome,
+            &Reports {
+                access: Some(&rejection),
+                ..Reports::default()
+            },
+        )
+        .await?;
         publish(
             ctx,
             obj,
@@ -171,16 +184,43 @@ async fn apply_children(
         .await;
         reported.to_mut().status = Some(interim);
     }
-    let status = write_status(ctx, &reported, &outcome, Some(&access)).await?;
+    // After operator access: the license is uploaded with the token it provides.
+    // Decided on the status this controller last wrote: the cache may not show it yet, and a
+    // stale licenseLastAppliedHash would upload the same license again.
+    let freshest = freshest_status(ctx, &reported);
+    let licensing = license::reconcile(ctx, &freshest, target, &access, &key(obj)).await?;
+    let reports = Reports {
+        access: Some(&access),
+        license: Some(&licensing),
+        gateway: Some(&routing),
+    };
+    let status = write_status(ctx, &reported, &outcome, &reports).await?;
     for (reason, note) in &access.events {
         publish(ctx, obj, EventType::Normal, reason, note.clone(), None).await;
     }
     if let Some((reason, note)) = operator_access::warning(obj, &access) {
         publish(ctx, obj, EventType::Warning, reason, note, None).await;
     }
-    let requeue = ctx
+    for (warning, reason, note) in &licensing.events {
+        let type_ = if *warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        publish(ctx, obj, type_, reason, note.clone(), None).await;
+    }
+    if let Some((reason, note)) = &routing.change {
+        changes.record_note(reason, note.clone());
+    }
+    if let Some((reason, note)) = &routing.warning {
+        publish(ctx, obj, EventType::Warning, reason, note.clone(), None).await;
+    }
+    let mut requeue = ctx
         .operator_access
         .requeue_after(&key(obj), &access, RESYNC);
+    for sooner in [licensing.requeue, routing.requeue].into_iter().flatten() {
+        requeue = requeue.min(sooner);
+    }
     debug!(phase = ?status.phase, operator_access = access.reason, ?requeue, "reconciled");
     Ok(Action::requeue(requeue))
 }
@@ -190,6 +230,8 @@ async fn apply_children(
 struct Changes {
     created: std::sync::Mutex<Vec<String>>,
     updated: std::sync::Mutex<Vec<String>>,
+    /// (reason, note) of other Events about children.
+    others: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Changes {
@@ -202,7 +244,28 @@ impl Changes {
         list.lock().unwrap_or_else(|p| p.into_inner()).push(child);
     }
 
+    /// A child handled outside `apply_child` (the HTTPRoute): `reason` is Created or Updated;
+    /// anything else (Deleted) is published on its own.
+    fn record_note(&self, reason: &str, note: String) {
+        let child = note
+            .split_once(' ')
+            .map_or(note.clone(), |(_, rest)| rest.to_string());
+        match reason {
+            "Created" => self.record(Change::Created, child),
+            "Updated" => self.record(Change::Updated, child),
+            _ => self
+                .others
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((reason.to_string(), note)),
+        }
+    }
+
     async fn publish(&self, ctx: &Context, obj: &CoderControlPlane) {
+        let others = std::mem::take(&mut *self.others.lock().unwrap_or_else(|p| p.into_inner()));
+        for (reason, note) in others {
+            publish(ctx, obj, EventType::Normal, &reason, note, None).await;
+        }
         for (reason, list) in [("Created", &self.created), ("Updated", &self.updated)] {
             let children = std::mem::take(&mut *list.lock().unwrap_or_else(|p| p.into_inner()));
             if children.is_empty() {
@@ -550,6 +613,15 @@ async fn delete_if_controlled<K: Cached>(
     Ok(())
 }
 
+/// What the parts of a reconcile beyond the children found, each written into status by its
+/// own `report` (None: that part did not run, its status fields stay as they are).
+#[derive(Default)]
+struct Reports<'a> {
+    access: Option<&'a operator_access::Access>,
+    license: Option<&'a license::Outcome>,
+    gateway: Option<&'a gateway::Outcome>,
+}
+
 /// Writes status with server-side apply on /status, unless nothing changed.
 ///
 /// "Changed" is judged against the status our last write gave this object when the cached
@@ -561,27 +633,22 @@ async fn write_status(
     ctx: &Context,
     obj: &CoderControlPlane,
     outcome: &Outcome<'_>,
-    access: Option<&operator_access::Access>,
+    reports: &Reports<'_>,
 ) -> Result<crate::api::coder::v1alpha1::CoderControlPlaneStatus> {
     let now = Timestamp::now();
     let owner = key(obj);
     let uid = obj.uid().unwrap_or_default();
-    let written = ctx
-        .written_status(&owner, &uid)
-        .filter(|written| obj.status.as_ref() != Some(written));
-    let fresher;
-    let base = match written {
-        Some(written) => {
-            let mut copy = obj.clone();
-            copy.status = Some(written);
-            fresher = copy;
-            &fresher
-        }
-        None => obj,
-    };
+    let base = freshest_status(ctx, obj);
+    let base = base.as_ref();
     let mut status = status::compute(base, outcome, now);
-    if let Some(access) = access {
+    if let Some(access) = reports.access {
         operator_access::report(base, &mut status, access, now);
+    }
+    if let Some(licensing) = reports.license {
+        license::report(base, &mut status, licensing, now);
+    }
+    if let Some(routing) = reports.gateway {
+        gateway::report(base, &mut status, routing, now);
     }
     if base.status.as_ref() == Some(&status) {
         return Ok(status);
@@ -605,6 +672,25 @@ async fn write_status(
     Ok(status)
 }
 
+/// `obj` with the status our last write gave it when the cached copy does not show that yet.
+fn freshest_status<'a>(
+    ctx: &Context,
+    obj: &'a CoderControlPlane,
+) -> std::borrow::Cow<'a, CoderControlPlane> {
+    let uid = obj.uid().unwrap_or_default();
+    match ctx
+        .written_status(&key(obj), &uid)
+        .filter(|written| obj.status.as_ref() != Some(written))
+    {
+        Some(written) => {
+            let mut copy = obj.clone();
+            copy.status = Some(written);
+            std::borrow::Cow::Owned(copy)
+        }
+        None => std::borrow::Cow::Borrowed(obj),
+    }
+}
+
 /// Best effort: a failure is already being returned; the status and Event only make it visible.
 async fn report_failure(obj: &CoderControlPlane, ctx: &Context, error: &Error) {
     let reason = error.reason();
@@ -613,7 +699,7 @@ async fn report_failure(obj: &CoderControlPlane, ctx: &Context, error: &Error) {
         reason: &reason,
         message: &message,
     };
-    if let Err(status_error) = write_status(ctx, obj, &outcome, None).await {
+    if let Err(status_error) = write_status(ctx, obj, &outcome, &Reports::default()).await {
         debug!(%status_error, "cannot record the failure in status");
     }
     publish(ctx, obj, EventType::Warning, &reason, message, None).await;

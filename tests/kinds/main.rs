@@ -4,6 +4,7 @@
 //! install there is installed once, here (concurrent `kubectl apply` of one new object races
 //! into AlreadyExists).
 
+mod control_plane_helm;
 mod provisioner;
 mod workspace_proxy;
 

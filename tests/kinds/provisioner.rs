@@ -85,11 +85,14 @@ struct Controller {
 }
 
 impl Controller {
-    fn start(cp: &ControlPlane, kubeconfig: &Path) -> Self {
+    /// Scoped to `namespace`: the modules of this binary share one kube-apiserver, and a
+    /// cluster-wide controller would also reconcile the other modules' objects.
+    fn start(cp: &ControlPlane, kubeconfig: &Path, namespace: &str) -> Self {
         let log = cp.unique_file("controller-provisioner", "log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
         cmd.arg("--app=controller")
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg(format!("--namespace={namespace}"))
             .arg("--health-probe-bind-address=127.0.0.1:0")
             .arg("--metrics-bind-address=127.0.0.1:0")
             .env("RUST_LOG", "info,coder_k8s=debug")
@@ -334,7 +337,7 @@ async fn ready_with_a_tagged_key_rotation_restart_and_deletion() {
     let client = cp.admin_client().await;
     let namespace = cp.create_namespace("provisioner").await;
     let (coder, token) = coderd_and_control_plane(&client, &namespace, Entitlement::Entitled).await;
-    let controller = Controller::start(cp, &kubeconfig);
+    let controller = Controller::start(cp, &kubeconfig, &namespace);
     wait_operator_access(&client, &namespace).await;
 
     create_provisioner(
@@ -526,7 +529,7 @@ async fn ready_with_a_tagged_key_rotation_restart_and_deletion() {
         rbac_versions(&client, &namespace).await,
     );
     coder.clear_requests();
-    let controller = Controller::start(cp, &kubeconfig);
+    let controller = Controller::start(cp, &kubeconfig, &namespace);
     controller.wait_reconciled(&namespace, "eu").await;
     // Room for anything a second, event-driven reconcile would write.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -723,7 +726,7 @@ async fn without_the_entitlement_a_condition_and_no_deployment() {
     let namespace = cp.create_namespace("provisioner").await;
     let (coder, token) =
         coderd_and_control_plane(&client, &namespace, Entitlement::NotEntitled).await;
-    let controller = Controller::start(cp, &kubeconfig);
+    let controller = Controller::start(cp, &kubeconfig, &namespace);
     wait_operator_access(&client, &namespace).await;
 
     create_provisioner(
@@ -802,7 +805,7 @@ async fn coderd_failing_is_retried_with_backoff_under_one_warning() {
     let client = cp.admin_client().await;
     let namespace = cp.create_namespace("provisioner").await;
     let (coder, token) = coderd_and_control_plane(&client, &namespace, Entitlement::Entitled).await;
-    let controller = Controller::start(cp, &kubeconfig);
+    let controller = Controller::start(cp, &kubeconfig, &namespace);
     wait_operator_access(&client, &namespace).await;
 
     // coderd's load balancer answers 503 to the next four organization lookups.

@@ -48,7 +48,14 @@ pub fn deployment(target: &Target<'_>) -> Deployment {
     let mut args = vec![format!("--http-address=0.0.0.0:{HTTP_PORT}")];
     args.extend(spec.extra_args.clone().unwrap_or_default());
 
-    let (volumes, mounts) = tls_volumes(target.tls_secrets());
+    let (mut volumes, mut mounts) = tls_volumes(target.tls_secrets());
+    let (ca_volumes, ca_mounts) = ca_cert_volumes(target);
+    volumes.extend(ca_volumes);
+    mounts.extend(ca_mounts);
+    // The user's own volumes come last, as in the chart; a name clash with ours is refused
+    // before anything is applied (see `builders::validate`).
+    volumes.extend(spec.volumes.clone().unwrap_or_default());
+    mounts.extend(spec.volume_mounts.clone().unwrap_or_default());
 
     let readiness = ProbeTimings {
         enabled: spec.readiness_probe.enabled,
@@ -71,6 +78,10 @@ pub fn deployment(target: &Target<'_>) -> Deployment {
     let container = Container {
         name: CONTAINER_NAME.into(),
         image: Some(spec.image.clone()),
+        image_pull_policy: spec
+            .image_pull_policy
+            .as_ref()
+            .map(|p| p.as_str().to_string()),
         args: Some(args),
         env: Some(env(target)),
         env_from: spec.env_from.clone().filter(|e| !e.is_empty()),
@@ -80,10 +91,14 @@ pub fn deployment(target: &Target<'_>) -> Deployment {
         resources: spec.resources.clone(),
         security_context: spec.security_context.clone(),
         volume_mounts: (!mounts.is_empty()).then_some(mounts),
+        lifecycle: spec.lifecycle.clone(),
         ..Container::default()
     };
 
-    let mut template_labels = target.labels();
+    // podLabels first so that the selector labels (and managed-by) always win: a pod that lost
+    // them would no longer belong to its Deployment or Service.
+    let mut template_labels = spec.pod_labels.clone().unwrap_or_default();
+    template_labels.extend(target.labels());
     template_labels.extend(target.selector_labels());
     Deployment {
         metadata: target.owned_meta(target.name),
@@ -96,6 +111,7 @@ pub fn deployment(target: &Target<'_>) -> Deployment {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(template_labels),
+                    annotations: spec.pod_annotations.clone().filter(|a| !a.is_empty()),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
@@ -105,6 +121,11 @@ pub fn deployment(target: &Target<'_>) -> Deployment {
                     node_selector: spec.node_selector.clone().filter(|s| !s.is_empty()),
                     tolerations: spec.tolerations.clone().filter(|t| !t.is_empty()),
                     affinity: spec.affinity.clone(),
+                    priority_class_name: spec.priority_class_name.clone().filter(|p| !p.is_empty()),
+                    topology_spread_constraints: spec
+                        .topology_spread_constraints
+                        .clone()
+                        .filter(|t| !t.is_empty()),
                     security_context: spec.pod_security_context.clone(),
                     volumes: (!volumes.is_empty()).then_some(volumes),
                     ..PodSpec::default()
@@ -144,7 +165,7 @@ fn env(target: &Target<'_>) -> Vec<EnvVar> {
             format!("http://$(KUBE_POD_IP):{HTTP_PORT}"),
         ),
     ];
-    if !target.user_sets_access_url() {
+    if target.spec.env_use_cluster_access_url && !target.user_sets_access_url() {
         env.push(literal(ACCESS_URL_ENV, target.service_url()));
     }
     let secrets = target.tls_secrets();
@@ -194,6 +215,68 @@ fn tls_volumes(secrets: &[String]) -> (Vec<Volume>, Vec<VolumeMount>) {
             )
         })
         .unzip()
+}
+
+/// Names of the volumes the controller adds itself (TLS and CA certificate Secrets).
+pub fn generated_volume_names(target: &Target<'_>) -> Vec<String> {
+    let (mut volumes, _) = tls_volumes(target.tls_secrets());
+    volumes.extend(ca_cert_volumes(target).0);
+    volumes.into_iter().map(|v| v.name).collect()
+}
+
+/// Where extra CA certificates are mounted: Go's TLS (coderd) reads every file of this
+/// directory beside the system bundle, so no `SSL_CERT_*` variable is needed (the chart sets
+/// none either, and one would replace the system bundle rather than add to it).
+pub const CA_CERT_DIR: &str = "/etc/ssl/certs";
+
+/// One Secret volume per distinct `certs.secrets[].name` and one read-only `subPath` mount per
+/// distinct (name, key): `<dir>/<name>.crt`, or `<dir>/<name>-<key>.crt` when one Secret lends
+/// several keys, numbered if two selectors would still land on one file.
+fn ca_cert_volumes(target: &Target<'_>) -> (Vec<Volume>, Vec<VolumeMount>) {
+    let selectors = target.ca_cert_selectors();
+    let mut volumes: Vec<Volume> = Vec::new();
+    let mut mounts: Vec<VolumeMount> = Vec::new();
+    let mut files = std::collections::BTreeSet::new();
+    for (name, key) in &selectors {
+        let index = match volumes
+            .iter()
+            .position(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(name))
+        {
+            Some(index) => index,
+            None => {
+                volumes.push(Volume {
+                    name: format!("ca-cert-{}", volumes.len()),
+                    secret: Some(SecretVolumeSource {
+                        secret_name: Some(name.to_string()),
+                        ..SecretVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                });
+                volumes.len() - 1
+            }
+        };
+        let shared = selectors.iter().filter(|(n, _)| n == name).count() > 1;
+        let base = if shared {
+            format!("{name}-{key}")
+        } else {
+            name.to_string()
+        };
+        let base = base.strip_suffix(".crt").unwrap_or(&base).to_string();
+        let mut file = format!("{base}.crt");
+        let mut n = 2;
+        while !files.insert(file.clone()) {
+            file = format!("{base}-{n}.crt");
+            n += 1;
+        }
+        mounts.push(VolumeMount {
+            name: volumes[index].name.clone(),
+            mount_path: format!("{CA_CERT_DIR}/{file}"),
+            sub_path: Some(key.to_string()),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    (volumes, mounts)
 }
 
 /// Probe timings are plain `int32` with `omitempty` in the Kubernetes API: a 0 is stored and
@@ -500,5 +583,119 @@ mod tests {
             assert_eq!(get.port, IntOrString::String("https".into()));
             assert_eq!(get.scheme.as_deref(), Some("HTTPS"));
         }
+    }
+
+    #[test]
+    fn volumes_certs_topology_and_pod_metadata_reach_the_pod() {
+        let d = build(json!({
+            "tls": {"secretNames": ["tls-a"]},
+            "certs": {"secrets": [
+                {"name": "corp-ca", "key": "ca.crt"},
+                {"name": "git-ca", "key": "root.pem"},
+                {"name": "git-ca", "key": "intermediate.pem"},
+                {"name": "corp-ca", "key": "ca.crt"},
+            ]},
+            "volumes": [{"name": "cache", "emptyDir": {}}],
+            "volumeMounts": [{"name": "cache", "mountPath": "/cache"}],
+            "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}],
+            "podAnnotations": {"prometheus.io/scrape": "true"},
+            "podLabels": {"team": "dev", "app.kubernetes.io/instance": "hijack"},
+            "imagePullPolicy": "Always",
+            "priorityClassName": "coder-critical",
+            "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
+        }));
+        let p = pod(&d);
+        let volumes: Vec<(String, Option<String>)> = p
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v.name.clone(),
+                    v.secret.as_ref().and_then(|s| s.secret_name.clone()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            volumes,
+            vec![
+                ("tls-0".to_string(), Some("tls-a".to_string())),
+                ("ca-cert-0".to_string(), Some("corp-ca".to_string())),
+                ("ca-cert-1".to_string(), Some("git-ca".to_string())),
+                ("cache".to_string(), None),
+            ]
+        );
+        let c = container(&d);
+        let mounts: Vec<(String, String, Option<String>)> = c
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| (m.name.clone(), m.mount_path.clone(), m.sub_path.clone()))
+            .collect();
+        assert_eq!(
+            mounts,
+            vec![
+                ("tls-0".into(), "/etc/ssl/certs/coder/tls-a".into(), None),
+                (
+                    "ca-cert-0".into(),
+                    "/etc/ssl/certs/corp-ca.crt".into(),
+                    Some("ca.crt".into())
+                ),
+                (
+                    "ca-cert-1".into(),
+                    "/etc/ssl/certs/git-ca-root.pem.crt".into(),
+                    Some("root.pem".into())
+                ),
+                (
+                    "ca-cert-1".into(),
+                    "/etc/ssl/certs/git-ca-intermediate.pem.crt".into(),
+                    Some("intermediate.pem".into())
+                ),
+                ("cache".into(), "/cache".into(), None),
+            ]
+        );
+        let tsc = p.topology_spread_constraints.as_ref().unwrap();
+        assert_eq!(tsc[0].topology_key, "topology.kubernetes.io/zone");
+        let meta = d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap();
+        assert_eq!(
+            meta.annotations.as_ref().unwrap()["prometheus.io/scrape"],
+            "true"
+        );
+        let labels = meta.labels.as_ref().unwrap();
+        assert_eq!(labels["team"], "dev");
+        // The selector label is the Deployment's, whatever podLabels say.
+        assert_eq!(labels["app.kubernetes.io/instance"], "coder");
+        assert_eq!(c.image_pull_policy.as_deref(), Some("Always"));
+        assert!(c.lifecycle.as_ref().unwrap().pre_stop.is_some());
+        assert_eq!(p.priority_class_name.as_deref(), Some("coder-critical"));
+    }
+
+    #[test]
+    fn env_use_cluster_access_url_false_leaves_the_access_url_out() {
+        let d = build(json!({"envUseClusterAccessURL": false}));
+        let env = env_map(container(&d));
+        assert!(
+            env.iter().all(|(name, _)| name != "CODER_ACCESS_URL"),
+            "{env:?}"
+        );
+        let d = build(json!({"envUseClusterAccessURL": true}));
+        assert!(
+            env_map(container(&d))
+                .iter()
+                .any(|(n, _)| n == "CODER_ACCESS_URL")
+        );
+    }
+
+    #[test]
+    fn a_user_volume_named_like_ours_is_refused() {
+        let obj = ccp(
+            "coder",
+            "ns",
+            json!({"certs": {"secrets": [{"name": "ca", "key": "ca.crt"}]}, "volumes": [{"name": "ca-cert-0", "emptyDir": {}}]}),
+        );
+        let error = super::super::desired(&obj).unwrap_err();
+        assert!(error.to_string().contains("ca-cert-0"), "{error}");
     }
 }

@@ -2,6 +2,7 @@
 //! talks to the API server, so every field and default is unit-tested in isolation.
 
 mod deployment;
+mod httproute;
 mod ingress;
 mod rbac;
 mod service;
@@ -20,6 +21,7 @@ use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneSpec};
 use crate::controller::error::{Error, Result};
 
 pub use deployment::deployment;
+pub use httproute::{GATEWAY_GROUP, HTTPRoute, http_route};
 pub use ingress::ingress;
 pub use rbac::{role, role_binding, workspace_namespaces, workspace_rules};
 pub use service::service;
@@ -146,6 +148,18 @@ impl<'a> Target<'a> {
         !self.tls_secrets().is_empty()
     }
 
+    /// `certs.secrets` as distinct (Secret name, key) pairs, in spec order.
+    pub fn ca_cert_selectors(&self) -> Vec<(&str, &str)> {
+        let mut seen = Vec::new();
+        for secret in self.spec.certs.secrets.as_deref().unwrap_or_default() {
+            let pair = (secret.name.as_str(), secret.key.as_str());
+            if !seen.contains(&pair) {
+                seen.push(pair);
+            }
+        }
+        seen
+    }
+
     /// Whether `extraEnv` sets `CODER_ACCESS_URL` at all (by value or reference).
     pub fn user_sets_access_url(&self) -> bool {
         self.spec
@@ -180,6 +194,8 @@ pub struct Desired {
     pub deployment: Deployment,
     pub service: Service,
     pub ingress: Option<Ingress>,
+    /// The Gateway API route of `expose.gateway`.
+    pub http_route: Option<HTTPRoute>,
     /// One Role per workspace namespace (own namespace first), each with its RoleBinding.
     pub rbac: Vec<(Role, RoleBinding)>,
 }
@@ -196,6 +212,7 @@ pub fn desired(ccp: &CoderControlPlane) -> Result<Desired> {
         deployment: deployment(&target),
         service: service(&target),
         ingress: ingress(&target),
+        http_route: http_route(&target),
         rbac,
     })
 }
@@ -217,6 +234,38 @@ fn validate(target: &Target<'_>) -> Result<()> {
         return Err(Error::InvalidSpec(
             "expose.ingress.host must not be empty".into(),
         ));
+    }
+    let expose = target.spec.expose.as_ref();
+    if let Some(gateway) = expose.and_then(|e| e.gateway.as_ref()) {
+        if expose.is_some_and(|e| e.ingress.is_some()) {
+            return Err(Error::InvalidSpec(
+                "only one of expose.ingress or expose.gateway may be set".into(),
+            ));
+        }
+        if gateway.host.is_empty() {
+            return Err(Error::InvalidSpec(
+                "expose.gateway.host must not be empty".into(),
+            ));
+        }
+        if gateway.parent_refs.is_empty() || gateway.parent_refs.iter().any(|p| p.name.is_empty()) {
+            return Err(Error::InvalidSpec(
+                "expose.gateway.parentRefs needs at least one Gateway, each with a name".into(),
+            ));
+        }
+    }
+    let ours = deployment::generated_volume_names(target);
+    if let Some(clash) = target
+        .spec
+        .volumes
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|v| ours.contains(&v.name))
+    {
+        return Err(Error::InvalidSpec(format!(
+            "volumes: the name {:?} is taken by a volume the controller mounts (tls.secretNames or certs.secrets); rename it",
+            clash.name
+        )));
     }
     Ok(())
 }
@@ -338,5 +387,20 @@ mod tests {
             )),
             Err(Error::InvalidSpec(_))
         ));
+        let gateway = json!({"host": "coder.example.com", "parentRefs": [{"name": "gw"}]});
+        for bad in [
+            json!({"expose": {"gateway": gateway.clone(), "ingress": {"host": "coder.example.com"}}}),
+            json!({"expose": {"gateway": {"host": "", "parentRefs": [{"name": "gw"}]}}}),
+            json!({"expose": {"gateway": {"host": "h", "parentRefs": []}}}),
+        ] {
+            assert!(
+                matches!(
+                    desired(&ccp("c", "ns", bad.clone())),
+                    Err(Error::InvalidSpec(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(desired(&ccp("c", "ns", json!({"expose": {"gateway": gateway}}))).is_ok());
     }
 }

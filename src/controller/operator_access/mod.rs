@@ -270,6 +270,34 @@ pub async fn reconcile(
     }
 }
 
+/// A coderd client acting with the token `access` published, for the other coderd work of
+/// the reconcile (license upload, entitlements). None when access is not ready or the token
+/// Secret no longer holds a value. Err only when the Kubernetes API fails.
+pub async fn authenticated_client(
+    ctx: &Context,
+    ccp: &CoderControlPlane,
+    target: &Target<'_>,
+    access: &Access,
+) -> Result<Option<CoderClient>> {
+    let Some((secret, key)) = access.token_secret_ref.as_ref().filter(|_| access.ready) else {
+        return Ok(None);
+    };
+    let Ok(settings) = settings::resolve(target.name, &spec_of(ccp), &target.service_url()) else {
+        return Ok(None);
+    };
+    let Some(stored) = secrets::read(&ctx.client, target.namespace, secret).await? else {
+        return Ok(None);
+    };
+    let Some(token) = secrets::token(&stored, key) else {
+        return Ok(None);
+    };
+    Ok(ctx
+        .operator_access
+        .client(&settings.url)
+        .ok()
+        .map(|client| client.with_token(token)))
+}
+
 /// The client for coderd, or why there is none to try yet.
 fn connect(
     ctx: &Context,
