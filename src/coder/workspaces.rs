@@ -265,8 +265,8 @@ impl CoderClient {
     ///
     /// coderd sorts running workspaces first, so a build that finishes (or a stop) while we
     /// page moves workspaces across page boundaries: one pass can repeat some and skip others.
-    /// A pass that did not see `count` distinct workspaces is followed by another, merged by
-    /// id, up to [`LIST_PASSES`]; a workspace that existed throughout cannot keep escaping
+    /// A pass that saw a workspace twice and fewer than `count` distinct ones is followed by
+    /// another, merged by id, up to [`LIST_PASSES`]; a workspace that existed throughout cannot keep escaping
     /// every pass unless coderd's order churns constantly, and then the caller gets the union
     /// it saw (callers never delete on absence from a list alone).
     pub async fn workspaces(&self, filter: &WorkspaceFilter) -> Result<Vec<Workspace>, CoderError> {
@@ -274,8 +274,13 @@ impl CoderClient {
         let mut merged = MergedById::default();
         for _ in 0..LIST_PASSES {
             let (pass, count) = self.workspaces_pass(&q).await?;
+            let received = pass.len();
             let distinct = merged.extend(pass);
-            if distinct >= count {
+            // A workspace seen twice is the evidence that the order moved under us (whatever
+            // moves across a page boundary repeats one workspace there). Short of `count`
+            // without a repeat is coderd counting more than it pages (an empty page ended the
+            // walk): another pass would see the same.
+            if distinct >= count || distinct == received {
                 break;
             }
             tracing::debug!(
