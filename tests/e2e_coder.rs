@@ -4,7 +4,9 @@
 //! access from the CoderControlPlane's status, and kubectl as the user. Nothing here writes the
 //! CoderControlPlane's status or mints a token by hand: the controller does, as in a cluster.
 
+#[path = "common/aggregated_e2e.rs"]
 mod aggregated_e2e;
+#[path = "common/coder_backend_support.rs"]
 mod coder_backend_support;
 
 use std::process::Stdio;
