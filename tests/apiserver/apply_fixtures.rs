@@ -386,7 +386,7 @@ async fn recorded_results_are_kube_apiserver_s() {
     if std::env::var_os("SSA_RECORD_FIXTURES").is_some() {
         let file = json!({
             "recorded": "kube-apiserver v1.36.2 (envtest harness), CoderWorkspace schema as a CRD of ssafixture.coder.com; group renamed to aggregation.coder.com, times replaced by <time>, entries sorted by operation/manager/subresource",
-            "command": "SSA_RECORD_FIXTURES=1 cargo test --test apiserver_apply_fixtures recorded_results_are_kube_apiserver_s",
+            "command": "SSA_RECORD_FIXTURES=1 cargo test --test apiserver apply_fixtures::recorded_results_are_kube_apiserver_s",
             "scenarios": theirs,
         });
         let mut text = serde_json::to_string_pretty(&file).expect("JSON");

@@ -524,7 +524,7 @@ async fn unparseable_requests_get_status_bodies() {
 }
 
 /// kube's ListOptions validation: `sendInitialEvents` is forbidden on a list, and a watch needs
-/// it together with `resourceVersionMatch=NotOlderThan` (tests/apiserver_parity.rs compares
+/// it together with `resourceVersionMatch=NotOlderThan` (tests/apiserver/parity.rs compares
 /// these answers with kube-apiserver's).
 #[tokio::test(flavor = "multi_thread")]
 async fn send_initial_events_outside_a_watch_list_is_invalid() {

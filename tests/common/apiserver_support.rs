@@ -27,7 +27,7 @@ pub struct TestServer {
 }
 
 /// Flags of a test server: loopback, a free port, and no authentication (these tests are about
-/// the API; tests/apiserver_auth*.rs test authentication and authorization).
+/// the API; tests/apiserver/auth.rs test authentication and authorization).
 pub fn args() -> ApiserverArgs {
     ApiserverArgs {
         secure_port: 0,

@@ -1,6 +1,6 @@
 //! `coder-k8s certs` without a cluster: how it parses next to `--app`, and what it prints (the
 //! certificate's names, validity and key usage, read back with openssl). The cluster side
-//! (`--apply`, `--rotate`, TLS with the Secret) is in tests/deploy_envtest.rs.
+//! (`--apply`, `--rotate`, TLS with the Secret) is in tests/deploy/cluster.rs.
 
 use std::process::Command;
 

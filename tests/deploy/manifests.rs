@@ -5,7 +5,7 @@
 //! must be locked down, and the references between objects must line up.
 //!
 //! Kinds k8s-openapi has no type for (cert-manager's Issuer/Certificate, the Prometheus
-//! Operator's ServiceMonitor) are checked only for apiVersion/kind/name here; tests/deploy_envtest.rs
+//! Operator's ServiceMonitor) are checked only for apiVersion/kind/name here; tests/deploy/cluster.rs
 //! sends them to a real kube-apiserver.
 
 use crate::support as deploy_support;
@@ -189,7 +189,7 @@ fn coder_k8s_containers_pass_only_flags_of_their_app() {
     for layer in LAYERS {
         for (pod_name, pod) in pod_specs(&build(layer)) {
             for container in pod.containers {
-                // Third-party containers (etcd) are not ours; tests/deploy_image.rs checks
+                // Third-party containers (etcd) are not ours; tests/deploy/image.rs checks
                 // that every other one runs the configured coder-k8s image.
                 let image = container.image.as_deref().unwrap_or_default();
                 if deploy_support::THIRD_PARTY_IMAGES
