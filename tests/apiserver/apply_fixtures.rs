@@ -9,8 +9,8 @@
 //! re-checks the recording against the live kube-apiserver; run it with
 //! `SSA_RECORD_FIXTURES=1` to rewrite the file (see `tests/fixtures/ssa/README.md`).
 
-use crate::schema_crds;
 use crate::apiserver_support as support;
+use crate::schema_crds;
 
 use std::time::Duration;
 

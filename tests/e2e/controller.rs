@@ -5,9 +5,10 @@
 //! Tests run one at a time (each takes [`exclusive`]): every test starts its own controller
 //! process(es), and two controllers watching the same cluster would both reconcile.
 
+use crate::our_binary;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use envtest::{ControlPlane, GuardedChild};
@@ -100,20 +101,10 @@ struct ControllerProcess {
 
 impl ControllerProcess {
     async fn start(cp: &ControlPlane, kubeconfig: &Path, extra: &[&str]) -> Self {
-        let log = cp.unique_file("controller", "log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-        cmd.arg("--app=controller")
-            .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            // Port 0: the controller logs the addresses it bound.
-            .arg("--health-probe-bind-address=127.0.0.1:0")
-            .arg("--metrics-bind-address=127.0.0.1:0")
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null());
+        let mut cmd = our_binary::controller(kubeconfig, "info");
+        cmd.args(extra);
         let started = Instant::now();
-        let process = envtest::spawn_guarded("coder-k8s controller", cmd, Some(&log))
-            .expect("start the controller");
+        let (process, log) = our_binary::spawn(cp, "coder-k8s controller", "controller", cmd);
         let probes = logged_address(&log, "serving /healthz and /readyz").await;
         let metrics = logged_address(&log, "serving /metrics").await;
         Self {

@@ -9,6 +9,8 @@
 
 #[path = "../common/aggregated_e2e.rs"]
 mod aggregated_e2e;
+#[path = "../common/our_binary.rs"]
+mod our_binary;
 
 mod aggregator;
 mod apply_aggregator;

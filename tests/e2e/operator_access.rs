@@ -7,8 +7,9 @@
 //!
 //! Tests run one at a time (each takes [`exclusive`]): each starts its own controller.
 
+use crate::our_binary;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use coder_k8s::coder::{ClientOptions, CoderClient, SessionToken};
@@ -97,17 +98,13 @@ struct Controller {
 
 impl Controller {
     fn start(cp: &ControlPlane, kubeconfig: &Path) -> Self {
-        let log = cp.unique_file("controller-operator-access", "log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-        cmd.arg("--app=controller")
-            .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .arg("--health-probe-bind-address=127.0.0.1:0")
-            .arg("--metrics-bind-address=127.0.0.1:0")
-            .env("RUST_LOG", "info,coder_k8s=debug")
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null());
-        let process = envtest::spawn_guarded("coder-k8s controller", cmd, Some(&log))
-            .expect("start the controller");
+        let cmd = our_binary::controller(kubeconfig, "info,coder_k8s=debug");
+        let (process, log) = our_binary::spawn(
+            cp,
+            "coder-k8s controller",
+            "controller-operator-access",
+            cmd,
+        );
         Self { process, log }
     }
 
