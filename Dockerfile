@@ -6,7 +6,7 @@
 # coder-k8s-rs:<crate version> is the name and tag deploy/ runs (deploy/base/image); see
 # docs/getting-started.md for loading it into kind or pushing it to a registry.
 # hack/build-image-binary.sh runs the build stage's cargo command without Docker;
-# tests/deploy_image.rs keeps the two, and this file and the repository, in step.
+# tests/deploy/image.rs keeps the two, and this file and the repository, in step.
 #
 # Static binary: the build stage targets x86_64-unknown-linux-musl (rustls + ring, no OpenSSL,
 # no glibc), so the runtime stage is `scratch`-like distroless/static with nothing but the

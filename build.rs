@@ -1,6 +1,6 @@
 //! Generates the API types, resource registry, OpenAPI documents and CRD manifests from the
 //! schema files in `schema/` into `OUT_DIR`. `src/api` includes the result; `generated/` is a
-//! checked-in mirror of the same files that `tests/generated.rs` keeps honest.
+//! checked-in mirror of the same files that `tests/codegen/generated.rs` keeps honest.
 //!
 //! All the logic lives in the `coder-k8s-codegen` crate (plain, unit-tested Rust); this file only
 //! reads the inputs, supplies the Kubernetes type schemas and writes the outputs.

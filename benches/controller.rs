@@ -7,7 +7,7 @@
 //!
 //! Run: `cargo bench --bench controller` (or hack/bench-controller.sh).
 
-#[path = "../tests/support/fake_kube.rs"]
+#[path = "../tests/controller/support/fake_kube.rs"]
 mod fake_kube;
 
 use std::time::{Duration, Instant};

@@ -15,7 +15,7 @@
 //! Env: BIN (required), NAMESPACES (10), WORKSPACES (100), TEMPLATES (2), INTERVAL (10s),
 //! IDLE_SECS (60), CHANGES (10), MODES ("baseline ours").
 
-#[path = "../tests/coder_backend_support/mod.rs"]
+#[path = "../tests/common/coder_backend_support.rs"]
 mod coder_backend_support;
 
 use std::path::{Path, PathBuf};

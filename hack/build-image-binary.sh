@@ -12,7 +12,7 @@
 # Needs what the build stage installs: the Rust musl std (`rustup target add`, tried here when
 # missing), musl-gcc (Debian's musl-tools: ring and jemalloc compile C) and protoc when a
 # dependency compiles protos (Debian's protobuf-compiler). Keep the cargo command in step with
-# the Dockerfile's; tests/deploy_image.rs compares the two.
+# the Dockerfile's; tests/deploy/image.rs compares the two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -18,7 +18,7 @@ if ! command -v kubectl >/dev/null 2>&1; then
 fi
 assets="${KUBEBUILDER_ASSETS:-}"
 if ! { [ -n "$assets" ] && [ -x "$assets/etcd" ]; } && ! command -v etcd >/dev/null 2>&1; then
-  # The envtest suite (tests/envtest, tests/e2e_*.rs) runs a real etcd + kube-apiserver.
+  # The envtest suite (tests/envtest, tests/e2e/, tests/e2e_*.rs) runs a real etcd + kube-apiserver.
   # Debian's etcd-server is etcd 3.4, which kube-apiserver v1.36 accepts.
   { apt-get update -qq && apt-get install -y -qq etcd-server; } \
     || { echo "etcd is required for the envtest suite: apt-get install etcd-server, or" \
@@ -28,12 +28,12 @@ if ! command -v kopium >/dev/null 2>&1; then
   # The codegen cross-check compares our generated types with kopium's on the same schemas.
   cargo install --locked --quiet kopium --version 0.24.1
 fi
-# The OpenAPI fuzzing test (tests/apiserver_openapi.rs) runs this exact schemathesis release
+# The OpenAPI fuzzing test (tests/apiserver/openapi.rs) runs this exact schemathesis release
 # with `python3 -m schemathesis.cli`, so it goes into that interpreter's packages.
 schemathesis_version=4.32.5
 if ! python3 -m schemathesis.cli --version 2>/dev/null | grep -q "version $schemathesis_version\$"; then
   python3 -m pip install --quiet "schemathesis==$schemathesis_version" \
-    || { echo "schemathesis $schemathesis_version (PyPI) is required by tests/apiserver_openapi.rs:" \
+    || { echo "schemathesis $schemathesis_version (PyPI) is required by tests/apiserver/openapi.rs:" \
               "python3 -m pip install schemathesis==$schemathesis_version" >&2; exit 1; }
 fi
 kubectl version --client

@@ -107,7 +107,7 @@ fn start_all(cp: &ControlPlane, secure_port: u16) -> AllInOne {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
     cmd.env_remove("CODER_K8S_APP")
         .arg("--app=all")
-        // Controller: the harness's admin (tests/deploy_envtest.rs runs the apps with the
+        // Controller: the harness's admin (tests/deploy/cluster.rs runs the apps with the
         // deployed ServiceAccounts' permissions).
         .arg(format!("--kubeconfig={}", cp.admin_kubeconfig().display()))
         .arg(format!(

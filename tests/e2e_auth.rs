@@ -6,6 +6,7 @@
 //! through a counting proxy on loopback (plain HTTP → kube-apiserver with the admin's
 //! credentials), so the tests see exactly which reviews were made.
 
+#[path = "common/apiserver_support.rs"]
 mod apiserver_support;
 
 use std::path::PathBuf;

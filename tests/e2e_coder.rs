@@ -4,10 +4,12 @@
 //! access from the CoderControlPlane's status, and kubectl as the user. Nothing here writes the
 //! CoderControlPlane's status or mints a token by hand: the controller does, as in a cluster.
 
+#[path = "common/aggregated_e2e.rs"]
 mod aggregated_e2e;
+#[path = "common/coder_backend_support.rs"]
 mod coder_backend_support;
-
-use std::process::Stdio;
+#[path = "common/our_binary.rs"]
+mod our_binary;
 
 use aggregated_e2e::{AggregatedServer, kubectl_ok};
 use coder_backend_support::*;
@@ -27,16 +29,8 @@ const MAIN_TF: &str = "terraform {}\nresource \"null_resource\" \"dev\" {}\n";
 
 /// The controller binary, as deployed but with the admin kubeconfig and loopback probes.
 fn start_controller(cp: &ControlPlane) -> GuardedChild {
-    let log = cp.unique_file("e2e-coder-controller", "log");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-    cmd.arg("--app=controller")
-        .arg(format!("--kubeconfig={}", cp.admin_kubeconfig().display()))
-        .arg("--health-probe-bind-address=127.0.0.1:0")
-        .arg("--metrics-bind-address=127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null());
-    envtest::spawn_guarded("coder-k8s controller", cmd, Some(&log)).expect("start the controller")
+    let cmd = our_binary::controller(cp.admin_kubeconfig(), "info");
+    our_binary::spawn(cp, "coder-k8s controller", "e2e-coder-controller", cmd).0
 }
 
 async fn get(cp: &ControlPlane, ns: &str, api: &kube::api::ApiResource, name: &str) -> Value {

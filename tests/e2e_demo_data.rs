@@ -3,6 +3,7 @@
 //! cluster does not have are skipped and logged, the server serves, and the rest are there,
 //! through the kube-aggregator and the real kubectl.
 
+#[path = "common/aggregated_e2e.rs"]
 mod aggregated_e2e;
 
 use aggregated_e2e::{AggregatedServer, kubectl, kubectl_ok};

@@ -131,7 +131,7 @@ fn every_construct_maps_to_the_specified_rust() {
 
 #[test]
 fn generated_rust_matches_the_compiled_snapshot() {
-    // tests/codegen_constructs.rs in the main crate compiles this snapshot and round-trips
+    // tests/codegen/constructs.rs in the main crate compiles this snapshot and round-trips
     // objects through it, so the snapshot must be exactly what the generator writes.
     let rust = everything()["rust/widget.rs"].clone();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/widget.rs");

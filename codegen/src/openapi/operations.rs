@@ -5,7 +5,7 @@
 //! The set, the names (operationId, `x-kubernetes-action`, tags) and the parameters follow what
 //! kube-apiserver publishes for a CRD of the same schema, so clients and tools written against
 //! Kubernetes find what they look for; where this server answers differently (see
-//! `tests/apiserver_openapi.rs` for the list and the reasons) the operation says what this
+//! `tests/apiserver/openapi.rs` for the list and the reasons) the operation says what this
 //! server does.
 
 use crate::model::Resource;

@@ -1,7 +1,7 @@
 //! The query and path parameters the aggregated apiserver honours, by operation. Names, places
 //! and types are Kubernetes' (clients such as kubectl look for them by name, for example
 //! `fieldValidation` on PATCH); each list holds only what the server reads, which
-//! `tests/apiserver_openapi.rs` compares with what kube-apiserver publishes for a CRD.
+//! `tests/apiserver/openapi.rs` compares with what kube-apiserver publishes for a CRD.
 
 use serde_json::{Value, json};
 

@@ -1,0 +1,421 @@
+//! Operator access end to end: the controller binary, running as the ServiceAccount and RBAC
+//! that `deploy/controller/` ships, against a real kube-apiserver v1.36 + etcd +
+//! kube-controller-manager (the envtest harness) and the fake coderd on loopback. The real
+//! authorizer checks the Secret rules (a 403 in the controller's log fails), the real API
+//! server stores the Secrets (stringData, ownerReferences) and kube-controller-manager
+//! garbage-collects them with their CoderControlPlane.
+//!
+//! Tests run one at a time (each takes [`exclusive`]): each starts its own controller.
+
+use crate::our_binary;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use coder_k8s::coder::{ClientOptions, CoderClient, SessionToken};
+use envtest::{ControlPlane, GuardedChild};
+use fake_coderd::FakeCoderd;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use serde_json::{Value, json};
+use tokio::sync::{MutexGuard, OnceCell};
+
+/// Upper bound of waits (generous for a busy two-core machine; they usually take a second).
+const WAIT: Duration = Duration::from_secs(60);
+const CONTROLLER_NAMESPACE: &str = "coder-system";
+const CONTROLLER_SA: &str = "coder-k8s-controller";
+
+// One lock for every module of this binary that runs a controller process.
+use crate::CLUSTER_CONTROLLER as SERIAL;
+static INSTALLED: OnceCell<PathBuf> = OnceCell::const_new();
+
+async fn exclusive() -> (MutexGuard<'static, ()>, &'static ControlPlane, PathBuf) {
+    let guard = SERIAL.lock().await;
+    let cp = envtest::shared_with_controller_manager();
+    let kubeconfig = INSTALLED.get_or_init(|| install(cp)).await.clone();
+    (guard, cp, kubeconfig)
+}
+
+/// The CRDs and the controller's namespace, ServiceAccount and RBAC exactly as shipped.
+async fn install(cp: &'static ControlPlane) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let crds = root.join("generated/crds").display().to_string();
+    kubectl(cp, &["apply", "-f", &crds]).await;
+    // Polled rather than `kubectl wait`, which fails when it reads the CRD before the API
+    // server has written any condition ("conditions accessor error: <nil>").
+    let crds: Api<CustomResourceDefinition> = Api::all(cp.admin_client().await);
+    envtest::poll_until("the CoderControlPlane CRD is established", WAIT, || {
+        let crds = crds.clone();
+        async move {
+            let crd = crds
+                .get("codercontrolplanes.coder.com")
+                .await
+                .map_err(|e| e.to_string())?;
+            let established = crd
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            established
+                .then_some(())
+                .ok_or_else(|| "not established yet".to_string())
+        }
+    })
+    .await;
+    for file in [
+        "00-namespace.yaml",
+        "10-serviceaccount.yaml",
+        "20-rbac.yaml",
+    ] {
+        let path = root.join("deploy/controller").join(file);
+        kubectl(cp, &["apply", "-f", &path.display().to_string()]).await;
+    }
+    cp.service_account_kubeconfig(CONTROLLER_NAMESPACE, CONTROLLER_SA)
+        .await
+}
+
+async fn kubectl(cp: &ControlPlane, args: &[&str]) -> String {
+    let output = tokio::time::timeout(WAIT, cp.kubectl().args(args).output())
+        .await
+        .unwrap_or_else(|_| panic!("kubectl {args:?} timed out"))
+        .expect("run kubectl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "kubectl {args:?}: {text}");
+    text
+}
+
+/// `coder-k8s --app=controller` as the controller's ServiceAccount, logging to a file.
+struct Controller {
+    process: GuardedChild,
+    log: PathBuf,
+}
+
+impl Controller {
+    fn start(cp: &ControlPlane, kubeconfig: &Path) -> Self {
+        let cmd = our_binary::controller(kubeconfig, "info,coder_k8s=debug");
+        let (process, log) = our_binary::spawn(
+            cp,
+            "coder-k8s controller",
+            "controller-operator-access",
+            cmd,
+        );
+        Self { process, log }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM and a clean exit; the real authorizer refused nothing, and no secret reached
+    /// the log.
+    async fn stop(mut self, secrets: &[&str]) {
+        self.process.signal("TERM").expect("SIGTERM");
+        let status = self
+            .process
+            .wait_timeout_async(Duration::from_secs(30))
+            .await
+            .expect("wait for the controller")
+            .unwrap_or_else(|| panic!("controller ignored SIGTERM:\n{}", self.log_text()));
+        let text = self.log_text();
+        assert!(status.success(), "controller exit {status}:\n{text}");
+        let refused: Vec<&str> = text
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().contains("forbidden") || l.contains("code: 403"))
+            .collect();
+        assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+        for secret in secrets {
+            assert!(
+                !text.contains(secret),
+                "a secret value is in the controller's log"
+            );
+        }
+    }
+}
+
+fn ccp_api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
+    let resource = kube::api::ApiResource {
+        group: "coder.com".into(),
+        version: "v1alpha1".into(),
+        api_version: "coder.com/v1alpha1".into(),
+        kind: "CoderControlPlane".into(),
+        plural: "codercontrolplanes".into(),
+    };
+    Api::namespaced_with(client.clone(), namespace, &resource)
+}
+
+async fn create_ccp(client: &kube::Client, namespace: &str, name: &str, spec: Value) -> String {
+    let obj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "coder.com/v1alpha1",
+        "kind": "CoderControlPlane",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }))
+    .expect("object");
+    let created = ccp_api(client, namespace)
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("create CoderControlPlane");
+    created.metadata.uid.expect("uid")
+}
+
+/// Waits until the `OperatorAccessReady` condition has `reason`; returns the object's JSON.
+async fn wait_reason(client: &kube::Client, namespace: &str, name: &str, reason: &str) -> Value {
+    let api = ccp_api(client, namespace);
+    envtest::poll_until(&format!("{name}: reason {reason}"), WAIT, || {
+        let api = api.clone();
+        async move {
+            let obj = api.get(name).await.map_err(|e| e.to_string())?;
+            let obj = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
+            let condition = obj
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "OperatorAccessReady"))
+                .cloned();
+            match condition {
+                Some(c) if c["reason"] == reason => Ok(obj),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await
+}
+
+async fn secret_value(client: &kube::Client, namespace: &str, name: &str, key: &str) -> String {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = api.get(name).await.expect("Secret exists");
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .unwrap_or_else(|| panic!("key {key} in Secret {name}"));
+    String::from_utf8(bytes.0.clone()).expect("utf-8")
+}
+
+fn assert_controlled_by(secret: &Secret, uid: &str) {
+    let owners = secret
+        .metadata
+        .owner_references
+        .as_deref()
+        .unwrap_or_default();
+    assert!(
+        owners
+            .iter()
+            .any(|o| o.uid == uid && o.controller == Some(true) && o.kind == "CoderControlPlane"),
+        "{:?}",
+        secret.metadata
+    );
+}
+
+fn coderd(url: &str) -> CoderClient {
+    CoderClient::new(
+        url,
+        ClientOptions {
+            timeout: Duration::from_secs(5),
+            tls: None,
+        },
+    )
+    .expect("client")
+}
+
+#[tokio::test]
+async fn bootstrap_rotation_and_garbage_collection_against_a_real_apiserver() {
+    let (_guard, cp, kubeconfig) = exclusive().await;
+    let client = cp.admin_client().await;
+    let namespace = cp.create_namespace("opaccess").await;
+    let coder = FakeCoderd::start().await;
+    let controller = Controller::start(cp, &kubeconfig);
+
+    let uid = create_ccp(
+        &client,
+        &namespace,
+        "coder",
+        json!({"operatorAccess": {"url": coder.url(), "tokenLifetime": "6s"}}),
+    )
+    .await;
+    let obj = wait_reason(&client, &namespace, "coder", "Bootstrapped").await;
+    assert_eq!(obj["status"]["operatorAccessReady"], true, "{obj}");
+    assert_eq!(
+        obj["status"]["operatorTokenSecretRef"],
+        json!({"name": "coder-operator-token", "key": "token"})
+    );
+    assert_eq!(obj["status"]["url"], coder.url());
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    for name in ["coder-operator-token", "coder-admin-credentials"] {
+        let secret = secrets.get(name).await.expect("Secret");
+        assert_controlled_by(&secret, &uid);
+    }
+    let first = secret_value(&client, &namespace, "coder-operator-token", "token").await;
+    let password = secret_value(&client, &namespace, "coder-admin-credentials", "password").await;
+    let me = coderd(&coder.url())
+        .with_token(SessionToken::new(first.clone()))
+        .me()
+        .await
+        .expect("GET /api/v2/users/me with the stored token");
+    assert!(me.is_owner(), "{me:?}");
+
+    // Rotation: a new token once a third of 6 s is left, the old one deleted in coderd.
+    let second = envtest::poll_until("a rotated token", WAIT, || {
+        let client = client.clone();
+        let namespace = namespace.clone();
+        let first = first.clone();
+        async move {
+            let token = secret_value(&client, &namespace, "coder-operator-token", "token").await;
+            if token != first {
+                Ok(token)
+            } else {
+                Err("still the first token".to_string())
+            }
+        }
+    })
+    .await;
+    let first_id = first.split('-').next().expect("key id").to_string();
+    envtest::poll_until("the old token deleted in coderd", WAIT, || {
+        let requests = coder.requests();
+        let path = format!("/api/v2/users/me/keys/{first_id}");
+        async move {
+            requests
+                .iter()
+                .any(|r| r.method == "DELETE" && r.path == path && r.status < 300)
+                .then_some(())
+                .ok_or_else(|| "no DELETE yet".to_string())
+        }
+    })
+    .await;
+    let old = coderd(&coder.url())
+        .with_token(SessionToken::new(first.clone()))
+        .me()
+        .await
+        .expect_err("the old token is gone");
+    assert!(old.is_unauthorized(), "{old}");
+    coderd(&coder.url())
+        .with_token(SessionToken::new(second.clone()))
+        .me()
+        .await
+        .expect("the new token works");
+
+    // Deleting the control plane deletes its Secrets (garbage collection by owner reference).
+    ccp_api(&client, &namespace)
+        .delete("coder", &DeleteParams::default())
+        .await
+        .expect("delete");
+    envtest::poll_until("Secrets garbage-collected", WAIT, || {
+        let secrets = secrets.clone();
+        async move {
+            let left = secrets
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .into_iter()
+                .filter_map(|s| s.metadata.name)
+                .filter(|n| n.starts_with("coder-"))
+                .collect::<Vec<_>>();
+            left.is_empty().then_some(()).ok_or(format!("{left:?}"))
+        }
+    })
+    .await;
+    controller.stop(&[&first, &second, &password]).await;
+}
+
+#[tokio::test]
+async fn provided_token_and_unreachable_coderd_against_a_real_apiserver() {
+    let (_guard, cp, kubeconfig) = exclusive().await;
+    let client = cp.admin_client().await;
+    let namespace = cp.create_namespace("opaccess").await;
+    let mut coder = FakeCoderd::start().await;
+    let (_, _) = coder
+        .admin()
+        .create_first_user("owner@example.com", "owner", "Owner-password-1!")
+        .expect("first user");
+    let token = coder.admin().api_token("owner").expect("token");
+    // As an admin creates it: stringData, which the API server stores as data.
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "my-owner-token", "namespace": namespace},
+        "stringData": {"token": token},
+    }))
+    .expect("secret");
+    Api::<Secret>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create Secret");
+    // An Enterprise license, uploaded with that token: the JWT must not reach the log either.
+    let license = fake_coderd::license::sign(&fake_coderd::license::claims(
+        "enterprise",
+        Duration::from_secs(86400),
+    ))
+    .expect("sign a license");
+    let license_secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "coder-license", "namespace": namespace},
+        "stringData": {"license": license},
+    }))
+    .expect("secret");
+    Api::<Secret>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &license_secret)
+        .await
+        .expect("create the license Secret");
+    let controller = Controller::start(cp, &kubeconfig);
+
+    create_ccp(
+        &client,
+        &namespace,
+        "mine",
+        json!({
+            "operatorAccess": {"url": coder.url(), "tokenSecretRef": {"name": "my-owner-token"}},
+            "licenseSecretRef": {"name": "coder-license"},
+        }),
+    )
+    .await;
+    let obj = wait_reason(&client, &namespace, "mine", "TokenProvided").await;
+    let api = ccp_api(&client, &namespace);
+    let licensed = envtest::poll_until("the license applied", WAIT, || {
+        let api = api.clone();
+        async move {
+            let obj = serde_json::to_value(api.get("mine").await.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            (obj["status"]["licenseTier"] == "enterprise")
+                .then_some(obj.clone())
+                .ok_or_else(|| format!("{}", obj["status"]))
+        }
+    })
+    .await;
+    assert_eq!(coder.admin().licenses().len(), 1, "{licensed}");
+    assert_eq!(obj["status"]["operatorAccessReady"], true);
+    assert_eq!(
+        obj["status"]["operatorTokenSecretRef"],
+        json!({"name": "my-owner-token", "key": "token"})
+    );
+
+    // coderd goes away: a condition, not a reconcile error; back: ready again.
+    coder.stop().await;
+    let unreachable_url = coder.url();
+    create_ccp(
+        &client,
+        &namespace,
+        "gone",
+        json!({"operatorAccess": {"url": unreachable_url}}),
+    )
+    .await;
+    let obj = wait_reason(&client, &namespace, "gone", "CoderdUnreachable").await;
+    assert_eq!(obj["status"]["operatorAccessReady"], false);
+    let degraded = obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Degraded"))
+        .cloned()
+        .expect("Degraded");
+    assert_eq!(degraded["status"], "False", "{obj}");
+    // The existing user means no bootstrap: once coderd is back, this one asks for a token.
+    coder.restart().await;
+    let obj = wait_reason(&client, &namespace, "gone", "FirstUserExists").await;
+    assert_eq!(obj["status"]["operatorAccessReady"], false);
+    controller.stop(&[&token, &license]).await;
+}
