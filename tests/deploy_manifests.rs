@@ -150,7 +150,7 @@ fn flags_of<A: Args>() -> BTreeSet<String> {
 fn global_flags() -> BTreeSet<String> {
     Cli::command()
         .get_arguments()
-        .filter(|a| a.get_id() != "apiserver" && a.get_id() != "controller")
+        .filter(|a| a.get_id() != "apiserver" && a.get_id() != "controller" && a.get_id() != "mcp")
         .filter_map(|a| a.get_long().map(str::to_string))
         .filter(|l| l == "app" || l == "log-format")
         .collect()
@@ -183,6 +183,7 @@ fn pod_specs(docs: &[Value]) -> Vec<(String, PodSpec)> {
 fn coder_k8s_containers_pass_only_flags_of_their_app() {
     let controller = flags_of::<coder_k8s::controller::ControllerArgs>();
     let apiserver = flags_of::<coder_k8s::apiserver::ApiserverArgs>();
+    let mcp = flags_of::<coder_k8s::mcp::McpArgs>();
     let global = global_flags();
     assert!(global.contains("app"), "{global:?}");
     let mut apps_seen = BTreeSet::new();
@@ -211,7 +212,11 @@ fn coder_k8s_containers_pass_only_flags_of_their_app() {
                 let allowed: BTreeSet<String> = match app {
                     coder_k8s::cli::App::Controller => &global | &controller,
                     coder_k8s::cli::App::AggregatedApiserver => &global | &apiserver,
-                    coder_k8s::cli::App::All => &(&global | &controller) | &apiserver,
+                    // --kubeconfig is a controller flag the MCP server shares.
+                    coder_k8s::cli::App::McpHttp => {
+                        &(&global | &mcp) | &BTreeSet::from(["kubeconfig".to_string()])
+                    }
+                    coder_k8s::cli::App::All => &(&(&global | &controller) | &apiserver) | &mcp,
                 };
                 for arg in &args {
                     let name = arg
