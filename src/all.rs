@@ -48,7 +48,9 @@ pub async fn run(
     };
     if !stop.is_cancelled() {
         match &first {
-            Ok(()) => tracing::warn!("one app of --app=all stopped on its own; stopping the others"),
+            Ok(()) => {
+                tracing::warn!("one app of --app=all stopped on its own; stopping the others")
+            }
             Err(error) => {
                 tracing::error!(%error, "one app of --app=all failed; stopping the others")
             }

@@ -189,8 +189,8 @@ async fn each_app_reaches_its_own_runner_with_its_flags() {
 #[tokio::test]
 async fn app_all_runs_the_controller_the_apiserver_and_the_mcp_server() {
     let runners = Recorder::default();
-    let cli = Cli::try_parse_from(["coder-k8s", "--app=all", "--kubeconfig=/tmp/kc"])
-        .expect("parses");
+    let cli =
+        Cli::try_parse_from(["coder-k8s", "--app=all", "--kubeconfig=/tmp/kc"]).expect("parses");
     dispatch(cli, &runners, Shutdown::new())
         .await
         .expect("runs");

@@ -27,11 +27,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
+use super::Error;
 use super::args::McpArgs;
 use super::identity::{Authenticator, Caller, bearer_token};
 use super::metrics::Metrics;
 use super::tools::Tools;
-use super::Error;
 use crate::shutdown::Shutdown;
 
 /// A TLS handshake that takes longer is dropped (slow or stuck clients hold no task forever).
@@ -132,7 +132,9 @@ impl McpServer {
             let cert = match (&args.mcp_tls_cert_file, &args.mcp_tls_private_key_file) {
                 (Some(cert), Some(key)) => crate::tls::load(cert, key)?,
                 _ => {
-                    tracing::info!("no --mcp-tls-cert-file; serving MCP with a self-signed certificate");
+                    tracing::info!(
+                        "no --mcp-tls-cert-file; serving MCP with a self-signed certificate"
+                    );
                     crate::tls::self_signed(&[])?
                 }
             };

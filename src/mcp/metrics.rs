@@ -103,7 +103,9 @@ impl Metrics {
     }
 
     pub fn auth_failure(&self, reason: &'static str) {
-        self.auth_failures.get_or_create(&AuthLabels { reason }).inc();
+        self.auth_failures
+            .get_or_create(&AuthLabels { reason })
+            .inc();
     }
 
     pub fn encode(&self) -> String {
@@ -122,12 +124,18 @@ mod tests {
     fn calls_are_counted_by_tool_and_outcome() {
         let metrics = Metrics::default();
         metrics.tool_call("get_workspace", Outcome::Ok, Duration::from_millis(3));
-        metrics.tool_call("get_workspace", Outcome::ToolError, Duration::from_millis(3));
+        metrics.tool_call(
+            "get_workspace",
+            Outcome::ToolError,
+            Duration::from_millis(3),
+        );
         metrics.tool_call("unknown", Outcome::ProtocolError, Duration::ZERO);
         metrics.auth_failure("rejected");
         let text = metrics.encode();
         assert!(
-            text.contains("coder_k8s_mcp_tool_calls_total{tool=\"get_workspace\",outcome=\"ok\"} 1"),
+            text.contains(
+                "coder_k8s_mcp_tool_calls_total{tool=\"get_workspace\",outcome=\"ok\"} 1"
+            ),
             "{text}"
         );
         assert!(
@@ -137,7 +145,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("coder_k8s_mcp_tool_call_duration_seconds_count{tool=\"get_workspace\"} 2"),
+            text.contains(
+                "coder_k8s_mcp_tool_call_duration_seconds_count{tool=\"get_workspace\"} 2"
+            ),
             "{text}"
         );
         assert!(

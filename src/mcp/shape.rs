@@ -679,8 +679,7 @@ mod tests {
     #[test]
     fn inputs_use_upstream_names_and_refuse_unknown_or_ill_typed_fields() {
         let input: ListInput =
-            serde_json::from_value(serde_json::json!({"namespace": "a", "continue": "t"}))
-                .unwrap();
+            serde_json::from_value(serde_json::json!({"namespace": "a", "continue": "t"})).unwrap();
         assert_eq!(input.continue_token.as_deref(), Some("t"));
         let logs: GetPodLogsInput = serde_json::from_value(
             serde_json::json!({"namespace": "a", "name": "p", "tailLines": 5, "limitBytes": 9}),

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use rmcp::ServiceExt;
 
+use super::Error;
 use super::args::McpStdioArgs;
 use super::identity::Caller;
 use super::metrics::Metrics;
 use super::tools::Tools;
-use super::Error;
 
 /// Serves MCP on stdio until the client closes stdin or `shutdown`.
 pub async fn run(args: McpStdioArgs, shutdown: crate::shutdown::Shutdown) -> Result<(), Error> {

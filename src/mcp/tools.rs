@@ -133,12 +133,7 @@ where
     api::<K>(client, Some(&input.namespace))
         .get(&input.name)
         .await
-        .map_err(|e| {
-            ToolError::kube(
-                &format!("get {kind} {}/{}", input.namespace, input.name),
-                e,
-            )
-        })
+        .map_err(|e| ToolError::kube(&format!("get {kind} {}/{}", input.namespace, input.name), e))
 }
 
 /// Sets spec.running of a workspace or template: reads it, and when the value differs writes
@@ -310,20 +305,22 @@ impl Tools {
 
     #[tool(
         description = "Set spec.running for a CoderWorkspace resource (start or stop the workspace).",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true
+        )
     )]
     async fn set_workspace_running(
         &self,
         Extension(caller): Extension<Caller>,
         Parameters(input): Parameters<SetRunningInput>,
     ) -> Result<Json<SetWorkspaceRunningOutput>, ToolError> {
-        let (ws, updated) = set_running::<CoderWorkspace>(
-            &caller.client,
-            &input,
-            "CoderWorkspace",
-            |ws| ws.spec.running,
-        )
-        .await?;
+        let (ws, updated) =
+            set_running::<CoderWorkspace>(&caller.client, &input, "CoderWorkspace", |ws| {
+                ws.spec.running
+            })
+            .await?;
         Ok(Json(SetWorkspaceRunningOutput {
             workspace: workspace_summary(&ws),
             updated,
@@ -366,7 +363,11 @@ impl Tools {
 
     #[tool(
         description = "Set spec.running for a CoderTemplate resource.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true
+        )
     )]
     async fn set_template_running(
         &self,
@@ -494,6 +495,17 @@ impl ServerHandler for Tools {
             .copied()
             .find(|name| *name == request.name)
             .unwrap_or("unknown");
+        if tool == "unknown" {
+            self.metrics
+                .tool_call(tool, Outcome::ProtocolError, started.elapsed());
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool {:?}; tools/list names the available tools",
+                    request.name
+                ),
+                None,
+            ));
+        }
         let Some(caller) = self.caller_of(&context.extensions) else {
             // Unreachable over HTTP (the middleware answers 401 first); kept as an error, not
             // a panic, should a transport ever hand over a request without identity.
