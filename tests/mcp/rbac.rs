@@ -140,3 +140,82 @@ async fn the_insecure_upstream_mode_serves_everyone_as_the_server_and_says_so() 
         mcp.log_text()
     );
 }
+
+/// The server running as the deployed ServiceAccount (deploy/mcp's RBAC, nothing more) reviews
+/// tokens and impersonates callers: a caller allowed to start a workspace starts it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deployed_rbac_is_enough_to_serve_callers() {
+    let (cp, _) = env().await;
+    // deploy/mcp/rbac.yaml binds the ServiceAccount in coder-system.
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(cp.admin_client().await);
+    let coder_system = serde_json::from_value(json!({ "metadata": { "name": "coder-system" } }))
+        .expect("namespace");
+    match namespaces
+        .create(&PostParams::default(), &coder_system)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(e) => panic!("create coder-system: {e}"),
+    }
+    let rbac = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/mcp/rbac.yaml");
+    let applied = cp
+        .kubectl()
+        .args(["apply", "-f", rbac])
+        .output()
+        .await
+        .expect("kubectl apply");
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let server_identity = cp
+        .service_account_kubeconfig("coder-system", "coder-k8s-mcp")
+        .await;
+    let mcp = crate::support::start_mcp_as(cp, &server_identity, &[]).await;
+
+    let ns = cp.create_namespace("mcp-deployed").await;
+    let workspaces: kube::Api<CoderWorkspace> = kube::Api::namespaced(cp.admin_client().await, &ns);
+    let ws: CoderWorkspace = serde_json::from_value(json!({
+        "apiVersion": "aggregation.coder.com/v1alpha1", "kind": "CoderWorkspace",
+        "metadata": { "name": "dev" }, "spec": { "running": true }
+    }))
+    .expect("valid workspace");
+    workspaces
+        .create(&PostParams::default(), &ws)
+        .await
+        .expect("create workspace");
+    grant(
+        cp,
+        &ns,
+        "operator",
+        json!([{ "apiGroups": ["aggregation.coder.com"], "resources": ["coderworkspaces"],
+                 "verbs": ["get", "list", "patch"] }]),
+    )
+    .await;
+    let operator = token(cp, &ns, "operator").await;
+    let out = python_client(
+        &mcp.url(),
+        Some(&operator),
+        None,
+        json!([
+            { "tool": "list_workspaces", "arguments": { "namespace": ns } },
+            { "tool": "set_workspace_running", "arguments": { "namespace": ns, "name": "dev", "running": false } },
+        ]),
+    )
+    .await;
+    let c = calls(&out);
+    assert_eq!(
+        c[0]["structured"]["items"][0]["name"],
+        "dev",
+        "{out}\n{}",
+        mcp.log_text()
+    );
+    assert_eq!(c[1]["structured"]["updated"], true, "{out}");
+    assert_eq!(
+        workspaces.get("dev").await.expect("dev").spec.running,
+        Some(false)
+    );
+}

@@ -41,12 +41,21 @@ impl McpProcess {
 /// Starts the binary with `--app=mcp-http` on a free loopback port, plain HTTP, reading the
 /// cluster as the envtest admin, with `extra` flags; returns once it logs its address.
 pub async fn start_mcp(cp: &ControlPlane, extra: &[&str]) -> McpProcess {
+    start_mcp_as(cp, cp.admin_kubeconfig(), extra).await
+}
+
+/// As [`start_mcp`], with the server's own identity from `kubeconfig`.
+pub async fn start_mcp_as(
+    cp: &ControlPlane,
+    kubeconfig: &std::path::Path,
+    extra: &[&str],
+) -> McpProcess {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
     cmd.env_remove("CODER_K8S_APP")
         .env("RUST_LOG", "info")
         .arg("--app=mcp-http")
         .arg("--mcp-bind-address=127.0.0.1:0")
-        .arg(format!("--kubeconfig={}", cp.admin_kubeconfig().display()))
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
         .args(extra)
         .stdin(Stdio::null());
     if !extra.iter().any(|f| f.starts_with("--mcp-tls-cert-file")) {
