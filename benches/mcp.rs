@@ -15,7 +15,6 @@
 //!
 //! Run: `cargo bench --bench mcp` (or hack/bench-mcp.sh).
 
-#[allow(dead_code)]
 #[path = "../tests/aggregated_e2e/mod.rs"]
 mod aggregated_e2e;
 #[allow(dead_code)]

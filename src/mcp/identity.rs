@@ -6,9 +6,11 @@
 //! behind the aggregator, our apiserver) authorizes each tool call as that user; the server
 //! needs `impersonate` on users, groups and serviceaccounts for that, nothing else.
 //!
-//! Reviews and clients are cached by the SHA-256 of the token for a short TTL, bounded in
-//! count, so an agent's burst of calls costs one review and one connection pool. The token
-//! itself is kept nowhere and never logged.
+//! Reviews are cached by the SHA-256 of the token for a short TTL, bounded in count, so an
+//! agent's burst of calls costs one review. Clients are cached apart, by the identity they
+//! impersonate: a token reviewed again after the TTL (or a second token of the same user) reuses
+//! the client and its open connections instead of paying a new TLS handshake. The token itself
+//! is kept nowhere and never logged.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -103,6 +105,10 @@ pub struct Authenticator {
     /// The server's own configuration, copied into each impersonating client.
     base: kube::Config,
     cache: quick_cache::sync::Cache<[u8; 32], Cached>,
+    /// Impersonating clients by (username, groups). A client holds no secret of the caller
+    /// (only the identity it names), so keeping it past a token's TTL grants nothing: every
+    /// use follows a fresh review of the presented token.
+    clients: quick_cache::sync::Cache<(String, Vec<String>), kube::Client>,
     ttl: Duration,
 }
 
@@ -112,6 +118,7 @@ impl Authenticator {
             reviewer,
             base,
             cache: quick_cache::sync::Cache::new(CACHE_CAPACITY),
+            clients: quick_cache::sync::Cache::new(CACHE_CAPACITY),
             ttl,
         })
     }
@@ -141,7 +148,15 @@ impl Authenticator {
             Some(name) if status.authenticated == Some(true) && !name.is_empty() => name,
             _ => return Err(AuthError::Rejected(status.error.unwrap_or_default())),
         };
-        let client = self.impersonating_client(&username, user.groups.unwrap_or_default())?;
+        let identity = (username.clone(), user.groups.unwrap_or_default());
+        let client = match self.clients.get(&identity) {
+            Some(client) => client,
+            None => {
+                let client = self.impersonating_client(&identity.0, identity.1.clone())?;
+                self.clients.insert(identity, client.clone());
+                client
+            }
+        };
         let caller = Caller {
             client,
             user: username,
