@@ -246,3 +246,43 @@ async fn probes_and_metrics_are_served_next_to_mcp() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_https_with_the_given_certificate() {
+    let (cp, env) = env().await;
+    let ca = cp.serving_ca();
+    let (cert, key) = ca.issue_serving(&["127.0.0.1", "localhost"]);
+    let cert_file = cp.unique_file("mcp-tls", "crt");
+    let key_file = cp.unique_file("mcp-tls", "key");
+    let ca_file = cp.unique_file("mcp-ca", "crt");
+    std::fs::write(&cert_file, cert).expect("write cert");
+    std::fs::write(&key_file, key).expect("write key");
+    std::fs::write(&ca_file, ca.cert_pem()).expect("write CA");
+    let mcp = crate::support::start_mcp(
+        cp,
+        &[
+            &format!("--mcp-tls-cert-file={}", cert_file.display()),
+            &format!("--mcp-tls-private-key-file={}", key_file.display()),
+        ],
+    )
+    .await;
+    assert!(mcp.log_text().contains("tls=true"), "{}", mcp.log_text());
+    let url = format!("https://{}/mcp", mcp.address);
+    let out = python_client(
+        &url,
+        Some(&env.admin_token),
+        Some(&ca_file),
+        json!([{ "tool": "check_health", "arguments": {} }]),
+    )
+    .await;
+    assert_eq!(calls(&out)[0]["structured"]["status"], "ok", "{out}");
+    // Plain HTTP to the TLS port gets no MCP answer.
+    let out = python_client(
+        &format!("http://{}/mcp", mcp.address),
+        Some(&env.admin_token),
+        None,
+        json!([]),
+    )
+    .await;
+    assert!(out["connectError"].is_string(), "{out}");
+}
