@@ -286,3 +286,27 @@ async fn serves_https_with_the_given_certificate() {
     .await;
     assert!(out["connectError"].is_string(), "{out}");
 }
+
+/// `coder-k8s mcp`: the same tools over stdio, as the kubeconfig's user, no token.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stdio_mode_serves_the_tools_as_the_kubeconfig_user() {
+    let (cp, _) = env().await;
+    let argv = vec![
+        env!("CARGO_BIN_EXE_coder-k8s").to_string(),
+        "mcp".to_string(),
+        format!("--kubeconfig={}", cp.admin_kubeconfig().display()),
+    ];
+    let out = crate::support::python_client_stdio(
+        &argv,
+        json!([
+            { "tool": "check_health", "arguments": {} },
+            { "tool": "list_workspaces", "arguments": { "namespace": "default" } },
+        ]),
+    )
+    .await;
+    assert_eq!(out["tools"].as_array().map(Vec::len), Some(14), "{out}");
+    let c = calls(&out);
+    assert_eq!(c[0]["structured"]["status"], "ok", "{out}");
+    assert_eq!(c[0]["structured"]["user"], "(the kubeconfig's user)");
+    assert_eq!(c[1]["isError"], false, "{}", c[1]);
+}

@@ -212,6 +212,29 @@ pub async fn python_client(
     ca_file: Option<&std::path::Path>,
     calls: Value,
 ) -> Value {
+    python_client_with_env(url, token, ca_file, calls, &[]).await
+}
+
+/// The Python SDK client over stdio: it starts `argv` and speaks MCP on its stdin/stdout.
+pub async fn python_client_stdio(argv: &[String], calls: Value) -> Value {
+    let command = serde_json::to_string(argv).expect("argv as JSON");
+    python_client_with_env(
+        "stdio",
+        None,
+        None,
+        calls,
+        &[("MCP_STDIO_COMMAND", command)],
+    )
+    .await
+}
+
+async fn python_client_with_env(
+    url: &str,
+    token: Option<&str>,
+    ca_file: Option<&std::path::Path>,
+    calls: Value,
+    env: &[(&str, String)],
+) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py");
     let mut cmd = tokio::process::Command::new("python3");
     cmd.arg(script)
@@ -228,6 +251,9 @@ pub async fn python_client(
     }
     if let Some(ca) = ca_file {
         cmd.env("MCP_CA_FILE", ca);
+    }
+    for (name, value) in env {
+        cmd.env(name, value);
     }
     let child = cmd
         .spawn()
