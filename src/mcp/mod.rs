@@ -44,8 +44,6 @@ pub enum Error {
     },
     #[error("MCP TLS: {0}")]
     Tls(#[from] crate::tls::Error),
-    #[error("{0}")]
-    Usage(String),
     #[error("serving MCP over stdio: {0}")]
     Stdio(String),
 }
