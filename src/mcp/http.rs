@@ -348,3 +348,80 @@ async fn authenticate(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    /// A server whose Kubernetes API is a closed loopback port: every TokenReview fails.
+    async fn server_without_a_cluster() -> McpServer {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let args = McpArgs {
+            mcp_bind_address: "127.0.0.1:0".parse().unwrap(),
+            mcp_plain_http: true,
+            ..Default::default()
+        };
+        McpServer::start(args, config, Shutdown::new())
+            .await
+            .unwrap()
+    }
+
+    fn post_mcp(authorization: Option<&str>) -> axum::http::Request<Body> {
+        let mut request = axum::http::Request::post("/mcp")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request
+            .body(Body::from(
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#,
+            ))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn missing_tokens_get_401_and_unreviewable_ones_503_both_counted() {
+        let server = server_without_a_cluster().await;
+        let response = server.router.clone().oneshot(post_mcp(None)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let response = server
+            .router
+            .clone()
+            .oneshot(post_mcp(Some("Bearer some-token")))
+            .await
+            .unwrap();
+        // The caller is not at fault when the cluster cannot be asked.
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let metrics = server.state.metrics.encode();
+        assert!(
+            metrics.contains("coder_k8s_mcp_authentication_failures_total{reason=\"missing\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(
+                "coder_k8s_mcp_authentication_failures_total{reason=\"review_failed\"} 1"
+            ),
+            "{metrics}"
+        );
+    }
+
+    #[tokio::test]
+    async fn readyz_fails_until_the_cluster_answers_and_healthz_answers_always() {
+        let server = server_without_a_cluster().await;
+        let get = |path: &str| axum::http::Request::get(path).body(Body::empty()).unwrap();
+        let response = server
+            .router
+            .clone()
+            .oneshot(get("/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = server.router.clone().oneshot(get("/readyz")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
