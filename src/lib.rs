@@ -2,8 +2,8 @@
 //! (`--app=aggregated-apiserver`) and MCP server (`--app=mcp-http`) for Coder, in one binary.
 //!
 //! The apps never import each other. They share the generated API ([`api`]) and the small
-//! common modules: [`cli`], [`telemetry`], [`shutdown`], [`tls`], [`client_config`], and
-//! [`coder`], the client of coderd's REST API.
+//! common modules: [`cli`], [`telemetry`], [`shutdown`], [`tls`], [`client_config`], [`coder`]
+//! (the client of coderd's REST API) and [`lease`] (leader election on a Lease).
 
 pub mod all;
 pub mod api;
@@ -13,6 +13,7 @@ pub mod cli;
 pub mod client_config;
 pub mod coder;
 pub mod controller;
+pub mod lease;
 pub mod mcp;
 pub mod shutdown;
 pub mod telemetry;

@@ -326,6 +326,105 @@ async fn first_user_to_running_workspace_and_back() {
     );
 }
 
+/// Waits (bounded) until every build the fake knows of has succeeded.
+async fn wait_until_every_build_succeeded(coder: &FakeCoderd) {
+    for _ in 0..200 {
+        let builds = coder.admin().builds();
+        if builds
+            .iter()
+            .all(|b| b["job"]["status"].as_str() == Some("succeeded"))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("builds did not finish within 10 s");
+}
+
+#[tokio::test]
+async fn workspaces_are_listed_completely_while_coderds_order_shifts() {
+    let coder = FakeCoderd::start().await;
+    let coderd = owner(&coder).await;
+    let org = coderd.organizations().await.unwrap()[0].name.clone();
+    let version = import(&coderd, &org, "terraform {}", None).await;
+    let template = coderd
+        .create_template(
+            &org,
+            &CreateTemplate {
+                name: "shifting".into(),
+                template_version_id: version.id,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("template");
+    const TOTAL: usize = 230;
+    for n in 0..TOTAL {
+        coder
+            .admin()
+            .create_workspace("admin", &format!("ws-{n}"), template.id)
+            .expect("workspace");
+    }
+    wait_until_every_build_succeeded(&coder).await;
+    // The first page holds the first 100 names (all running). Stopping 50 of them right after
+    // it was served moves them behind the running ones, so a single offset walk skips the 50
+    // workspaces that slide into page one's place.
+    let mut by_name: Vec<(String, Uuid)> = coder
+        .admin()
+        .workspaces()
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap().to_lowercase(),
+                w["id"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    by_name.sort();
+    let to_stop: Vec<Uuid> = by_name.iter().take(50).map(|(_, id)| *id).collect();
+    coder.clear_requests();
+    // Each request waits this long before coderd handles it: the window in which the stops
+    // land between page one and page two.
+    coder.set_latency(Duration::from_millis(300));
+    let listing = {
+        let coderd = coderd.clone();
+        tokio::spawn(async move {
+            coderd
+                .workspaces(&WorkspaceFilter {
+                    owner: Some("admin".into()),
+                    ..Default::default()
+                })
+                .await
+        })
+    };
+    let mut shifted = false;
+    for _ in 0..400 {
+        if coder
+            .requests()
+            .iter()
+            .any(|r| r.path == "/api/v2/workspaces")
+        {
+            for id in &to_stop {
+                coder.admin().stop_workspace(*id).expect("stop");
+            }
+            shifted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(shifted, "the first page was never requested");
+    let all = listing.await.unwrap().expect("list");
+    let ids: std::collections::BTreeSet<Uuid> = all.iter().map(|w| w.id).collect();
+    assert_eq!(ids.len(), TOTAL, "every workspace listed once");
+    assert_eq!(all.len(), TOTAL, "no workspace listed twice");
+    let pages = coder
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v2/workspaces")
+        .count();
+    assert!(pages > 3, "a second pass was needed, saw {pages} pages");
+}
+
 #[tokio::test]
 async fn workspaces_are_listed_across_pages() {
     let coder = FakeCoderd::start().await;
@@ -350,6 +449,9 @@ async fn workspaces_are_listed_across_pages() {
             .create_workspace("admin", &format!("ws-{n}"), template.id)
             .expect("workspace");
     }
+    // coderd lists running workspaces first: let every build finish so the order is stable
+    // and the page count below is exact (a shifting order is the next test's subject).
+    wait_until_every_build_succeeded(&coder).await;
     coder.clear_requests();
     let all = coderd
         .workspaces(&WorkspaceFilter {

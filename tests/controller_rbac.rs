@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use coder_k8s::api::coder::v1alpha1::CoderControlPlane;
+use coder_k8s::api::coder::v1alpha1::{CoderControlPlane, CoderProvisioner, CoderWorkspaceProxy};
 use coder_k8s::controller::builders::{Target, workspace_rules};
 use coder_k8s::controller::{LeaderSettings, Settings};
 use kube::Api;
@@ -141,6 +141,91 @@ async fn scenario(fake: &FakeKube) {
     .await;
     eventually("operator access", || {
         ccp(fake, "coder", "access").filter(|o| o["status"]["operatorAccessReady"] == true)
+    })
+    .await;
+
+    // A CoderProvisioner on that control plane: its finalizer, key Secret, Deployment, status.
+    coderd
+        .admin()
+        .set_entitlement(
+            "external_provisioner_daemons",
+            fake_coderd::Entitlement::Entitled,
+        )
+        .expect("entitlement");
+    let provisioner: CoderProvisioner = serde_json::from_value(json!({
+        "apiVersion": "coder.com/v1alpha1",
+        "kind": "CoderProvisioner",
+        "metadata": {"name": "daemons", "namespace": "coder"},
+        "spec": {"controlPlaneRef": {"name": "access"}, "tags": {"scope": "organization"}},
+    }))
+    .expect("provisioner");
+    Api::<CoderProvisioner>::namespaced(fake.client("test"), "coder")
+        .create(&Default::default(), &provisioner)
+        .await
+        .expect("create provisioner");
+    eventually("provisioner Deployment applied", || {
+        fake.get("apps", "deployments", "coder", "provisioner-daemons")
+    })
+    .await;
+    eventually("provisioner status", || {
+        fake.get("coder.com", "coderprovisioners", "coder", "daemons")
+            .filter(|o| o["status"]["provisionerKeyName"] == "daemons")
+    })
+    .await;
+
+    // A workspace proxy registered through that control plane's operator access: the
+    // credentials and token Secrets, the proxy's children, its finalizer and status; then a
+    // lapsed licence (its Deployment and Service deleted) and deletion (deregistration).
+    coderd
+        .admin()
+        .set_entitlement("workspace_proxy", fake_coderd::Entitlement::Entitled)
+        .expect("entitle");
+    let proxies: Api<CoderWorkspaceProxy> = Api::namespaced(fake.client("test"), "coder");
+    let proxy: CoderWorkspaceProxy = serde_json::from_value(json!({
+        "apiVersion": "coder.com/v1alpha1",
+        "kind": "CoderWorkspaceProxy",
+        "metadata": {"name": "edge", "namespace": "coder"},
+        "spec": {"bootstrap": {"controlPlaneRef": {"name": "access"}}},
+    }))
+    .expect("valid CoderWorkspaceProxy");
+    proxies
+        .create(&Default::default(), &proxy)
+        .await
+        .expect("create proxy");
+    eventually("proxy registered and deployed", || {
+        fake.get("coder.com", "coderworkspaceproxies", "coder", "edge")
+            .filter(|o| o["status"]["registered"] == true)
+            .filter(|o| condition(o, "DeploymentReady").is_some())
+    })
+    .await;
+    coderd
+        .admin()
+        .set_entitlement("workspace_proxy", fake_coderd::Entitlement::NotEntitled)
+        .expect("lapse");
+    proxies
+        .patch(
+            "edge",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 2}})),
+        )
+        .await
+        .expect("patch proxy");
+    eventually("unlicensed proxy's Deployment and Service deleted", || {
+        (fake
+            .get("apps", "deployments", "coder", "wsproxy-edge")
+            .is_none()
+            && fake.get("", "services", "coder", "wsproxy-edge").is_none())
+        .then_some(())
+    })
+    .await;
+    proxies
+        .delete("edge", &DeleteParams::default())
+        .await
+        .expect("delete proxy");
+    eventually("proxy deregistered and deleted", || {
+        fake.get("coder.com", "coderworkspaceproxies", "coder", "edge")
+            .is_none()
+            .then_some(())
     })
     .await;
 

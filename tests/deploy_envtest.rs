@@ -475,8 +475,13 @@ async fn apiserver_runs_with_the_deployed_service_account_without_403() {
         ))
         .arg(format!("--authentication-kubeconfig={}", account.display()))
         .arg(format!("--authorization-kubeconfig={}", account.display()))
-        // As deployed: the Coder backend watches CoderControlPlanes with this account too.
+        // As deployed: the Coder backend watches CoderControlPlanes with this account too, and
+        // on etcd its sync takes a Lease in the apiserver's namespace.
         .arg("--coder-backend=enabled")
+        .arg("--storage=etcd")
+        .arg(format!("--etcd-servers={}", cp.etcd_url()))
+        .arg(format!("--etcd-prefix=/deploy-apiserver-sa/{port}"))
+        .env("POD_NAMESPACE", "coder-system")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null());
     let log = cp.unique_file("apiserver-sa", "log");
@@ -569,14 +574,32 @@ async fn apiserver_runs_with_the_deployed_service_account_without_403() {
         .lines()
         .filter(|l| {
             l.contains("forbidden")
-                && ["review", "configmap", "codercontrolplanes", "secrets"]
-                    .iter()
-                    .any(|what| l.contains(what))
+                && [
+                    "review",
+                    "configmap",
+                    "codercontrolplanes",
+                    "secrets",
+                    "lease",
+                ]
+                .iter()
+                .any(|what| l.contains(what))
         })
         .collect();
     assert!(
         denied.is_empty(),
         "a call of the apiserver was denied: {denied:?}"
+    );
+    assert!(
+        text.contains("acquired the lease"),
+        "the Coder sync never took its Lease with the deployed account:\n{}",
+        server.log_tail(40)
+    );
+    // SIGTERM hands the Lease back before the process exits, so a standby need not wait for
+    // it to expire.
+    assert!(
+        text.contains("released the lease"),
+        "the apiserver exited holding the Coder sync's Lease:\n{}",
+        server.log_tail(40)
     );
     must(cp, &["delete", "namespace", &namespace, "--wait=false"]).await;
 }

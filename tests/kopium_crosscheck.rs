@@ -74,7 +74,8 @@ fn normalize(ty: &str) -> String {
         }
     }
     out.push_str(segment.rsplit("::").next().unwrap_or_default());
-    out
+    // rustfmt breaks a long generic over lines with a trailing comma (`Option<\n Long,\n>`).
+    out.replace(",>", ">")
 }
 
 fn strip_option(ty: &str) -> &str {
@@ -206,6 +207,14 @@ fn our_types_match_kopium_on_the_same_schemas() {
         problems.is_empty(),
         "mapping differs from kopium:\n{}",
         problems.join("\n")
+    );
+}
+
+#[test]
+fn normalization_ignores_the_trailing_comma_of_a_wrapped_generic() {
+    assert_eq!(
+        normalize("Option<CoderWorkspaceProxyProxySessionTokenSecretRef,>"),
+        "Option<CoderWorkspaceProxyProxySessionTokenSecretRef>"
     );
 }
 

@@ -1,4 +1,4 @@
-// @generated from schema/codertemplate.yaml, schema/coderworkspace.yaml, schema/codercontrolplane.yaml by build.rs; do not edit.
+// @generated from schema/codertemplate.yaml, schema/coderworkspace.yaml, schema/codercontrolplane.yaml, schema/coderprovisioner.yaml, schema/coderworkspaceproxy.yaml by build.rs; do not edit.
 // Regenerate with hack/update-codegen.sh.
 
 pub mod aggregation {
@@ -10,6 +10,8 @@ pub mod aggregation {
 pub mod coder {
     pub mod v1alpha1 {
         include!("codercontrolplane.rs");
+        include!("coderprovisioner.rs");
+        include!("coderworkspaceproxy.rs");
     }
 }
 /// Every kind declared in schema/, sorted by group, version and kind.
@@ -461,6 +463,116 @@ pub static RESOURCES: &[crate::api::registry::ResourceDescriptor] = &[
         schema_file: "schema/codercontrolplane.yaml",
         merge: None,
     },
+    crate::api::registry::ResourceDescriptor {
+        group: "coder.com",
+        version: "v1alpha1",
+        kind: "CoderProvisioner",
+        list_kind: "CoderProvisionerList",
+        plural: "coderprovisioners",
+        singular: "coderprovisioner",
+        short_names: &["cprov"],
+        categories: &["coder"],
+        namespaced: true,
+        served_by: crate::api::registry::ServedBy::Crd,
+        status_subresource: true,
+        printer_columns: &[
+            crate::api::registry::PrinterColumn {
+                name: "Phase",
+                type_: "string",
+                format: None,
+                description: None,
+                json_path: ".status.phase",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Replicas",
+                type_: "integer",
+                format: None,
+                description: None,
+                json_path: ".status.readyReplicas",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Key",
+                type_: "string",
+                format: None,
+                description: None,
+                json_path: ".status.provisionerKeyName",
+                priority: 1i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Age",
+                type_: "date",
+                format: None,
+                description: None,
+                json_path: ".metadata.creationTimestamp",
+                priority: 0i32,
+            },
+        ],
+        openapi_definition: "com.coder.v1alpha1.CoderProvisioner",
+        list_openapi_definition: "com.coder.v1alpha1.CoderProvisionerList",
+        schema_file: "schema/coderprovisioner.yaml",
+        merge: None,
+    },
+    crate::api::registry::ResourceDescriptor {
+        group: "coder.com",
+        version: "v1alpha1",
+        kind: "CoderWorkspaceProxy",
+        list_kind: "CoderWorkspaceProxyList",
+        plural: "coderworkspaceproxies",
+        singular: "coderworkspaceproxy",
+        short_names: &["cwp"],
+        categories: &["coder"],
+        namespaced: true,
+        served_by: crate::api::registry::ServedBy::Crd,
+        status_subresource: true,
+        printer_columns: &[
+            crate::api::registry::PrinterColumn {
+                name: "Phase",
+                type_: "string",
+                format: None,
+                description: None,
+                json_path: ".status.phase",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Registered",
+                type_: "boolean",
+                format: None,
+                description: None,
+                json_path: ".status.registered",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Ready",
+                type_: "integer",
+                format: None,
+                description: None,
+                json_path: ".status.readyReplicas",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Proxy",
+                type_: "string",
+                format: None,
+                description: None,
+                json_path: ".status.proxyName",
+                priority: 0i32,
+            },
+            crate::api::registry::PrinterColumn {
+                name: "Age",
+                type_: "date",
+                format: None,
+                description: None,
+                json_path: ".metadata.creationTimestamp",
+                priority: 0i32,
+            },
+        ],
+        openapi_definition: "com.coder.v1alpha1.CoderWorkspaceProxy",
+        list_openapi_definition: "com.coder.v1alpha1.CoderWorkspaceProxyList",
+        schema_file: "schema/coderworkspaceproxy.yaml",
+        merge: None,
+    },
 ];
 /// Swagger 2.0 document of the aggregated kinds (served at /openapi/v2).
 pub const OPENAPI_V2: &str = include_str!("../openapi/v2.json");
@@ -476,5 +588,13 @@ pub static CRDS: &[(&str, &str)] = &[
     (
         "codercontrolplanes.coder.com",
         include_str!("../crds/coder.com_codercontrolplanes.yaml"),
+    ),
+    (
+        "coderprovisioners.coder.com",
+        include_str!("../crds/coder.com_coderprovisioners.yaml"),
+    ),
+    (
+        "coderworkspaceproxies.coder.com",
+        include_str!("../crds/coder.com_coderworkspaceproxies.yaml"),
     ),
 ];

@@ -238,12 +238,29 @@ pub struct Running {
     /// A kubeconfig for this server (also written to `--write-kubeconfig` if given).
     pub kubeconfig: String,
     task: tokio::task::JoinHandle<()>,
+    /// The Coder backend's sync, when enabled: it hands its Lease back as it ends.
+    coder_sync: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// How long shutdown waits for the Coder sync to end its round and hand its Lease back (one
+/// request to read the Lease and one to write it).
+const CODER_SYNC_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Running {
-    /// Waits until the server has shut down (after the shutdown token fires).
+    /// Waits until the server has shut down (after the shutdown token fires), and the Coder
+    /// sync with it.
     pub async fn wait(self) -> Result<(), Error> {
-        Ok(self.task.await?)
+        self.task.await?;
+        if let Some(sync) = self.coder_sync {
+            match tokio::time::timeout(CODER_SYNC_STOP_TIMEOUT, sync).await {
+                Ok(ended) => ended?,
+                Err(_) => tracing::warn!(
+                    timeout = ?CODER_SYNC_STOP_TIMEOUT,
+                    "the Coder sync did not stop in time; a standby takes over when its Lease expires"
+                ),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -308,12 +325,15 @@ pub async fn start_with_authorizer(
         ),
         None => objects,
     };
-    let (objects, coder_metrics) = match args.coder.coder_backend {
-        coder::BackendMode::Disabled => (objects, None),
+    let (objects, coder_metrics, coder_sync) = match args.coder.coder_backend {
+        coder::BackendMode::Disabled => (objects, None, None),
         coder::BackendMode::Enabled => {
             let cluster = coder_cluster_client(&args, &auth).await?;
-            let enabled = coder::enable(objects, cluster, &args.coder, stop.clone());
-            (enabled.objects, Some(enabled.metrics))
+            // Replicas share etcd (and so the mirror); each memory storage is its own.
+            let shared = (args.storage.backend == storage::options::Backend::Etcd)
+                .then_some(args.storage.etcd_prefix.as_str());
+            let enabled = coder::enable(objects, cluster, &args.coder, shared, stop.clone());
+            (enabled.objects, Some(enabled.metrics), Some(enabled.sync))
         }
     };
 
@@ -384,6 +404,7 @@ pub async fn start_with_authorizer(
         ca_pem: cert.trust_pem,
         kubeconfig: kubeconfig_text,
         task,
+        coder_sync,
     })
 }
 

@@ -99,7 +99,7 @@ impl Entitlements {
 }
 
 impl CoderClient {
-    /// The deployment's entitlements. Any authenticated user may read them.
+    /// The deployment's entitlements. coderd serves them without authentication.
     pub async fn entitlements(&self) -> Result<Entitlements, CoderError> {
         self.get(GET, GET.path).await
     }

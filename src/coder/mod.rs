@@ -21,9 +21,11 @@ mod entitlements;
 mod error;
 mod files;
 mod organizations;
+mod provisioner_keys;
 mod secret;
 mod templates;
 mod users;
+mod workspace_proxies;
 mod workspaces;
 
 pub use client::{ClientOptions, CoderClient};
@@ -34,7 +36,8 @@ pub use entitlements::{
 pub use error::{CoderError, Endpoint, ValidationError};
 pub use files::pack_template_files;
 pub use organizations::Organization;
-pub use secret::{Password, SessionToken};
+pub use provisioner_keys::ProvisionerKey;
+pub use secret::{Password, ProvisionerDaemonKey, ProxyToken, SessionToken};
 pub use templates::{
     AutostartRequirement, AutostopRequirement, CreateTemplate, CreateTemplateVersion,
     ProvisionerJob, ProvisionerJobStatus, ProvisionerType, Template, TemplateVersion,
@@ -42,6 +45,9 @@ pub use templates::{
 };
 pub use users::{
     ApiKey, CreateFirstUser, CreateFirstUserResponse, GenerateApiKeyResponse, SlimRole, User,
+};
+pub use workspace_proxies::{
+    CreateWorkspaceProxy, PatchWorkspaceProxy, ProxyStatus, UpdatedWorkspaceProxy, WorkspaceProxy,
 };
 pub use workspaces::{
     CreateWorkspace, CreateWorkspaceBuild, Workspace, WorkspaceBuild, WorkspaceFilter,

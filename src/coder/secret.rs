@@ -53,6 +53,18 @@ redacted_string!(
     Password
 );
 
+redacted_string!(
+    /// An organization's provisioner key as coderd shows it once, at creation: what
+    /// `coder provisioner start` reads from `CODER_PROVISIONER_DAEMON_KEY`.
+    ProvisionerDaemonKey
+);
+
+redacted_string!(
+    /// A workspace proxy's token (`CODER_PROXY_SESSION_TOKEN` of `coder wsproxy server`), shown
+    /// by coderd once, when the proxy is registered or its token regenerated.
+    ProxyToken
+);
+
 impl SessionToken {
     /// The API key id: the part before the first `-` (coderd's `APIKey.id`). Not secret.
     pub fn key_id(&self) -> Option<&str> {

@@ -21,15 +21,15 @@ use super::*;
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
-struct Seen {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+pub(super) struct Seen {
+    pub(super) method: Method,
+    pub(super) uri: Uri,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
 }
 
 impl Seen {
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
     fn query(&self) -> BTreeMap<String, String> {
@@ -72,7 +72,7 @@ async fn handle(
 
 /// Starts a server on 127.0.0.1 answering every request with `answer`; returns its URL and
 /// the requests it records. The server lives as long as the test's runtime.
-async fn serve(
+pub(super) async fn serve(
     delay: Duration,
     answer: impl Fn(&Seen) -> (StatusCode, String) + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<Vec<Seen>>>) {
@@ -98,7 +98,7 @@ async fn serve(
     (url, seen)
 }
 
-fn client(url: &str) -> CoderClient {
+pub(super) fn client(url: &str) -> CoderClient {
     CoderClient::new(
         url,
         ClientOptions {
@@ -711,4 +711,116 @@ async fn entitlements_decode_and_tell_which_features_are_usable() {
     );
     assert_eq!(got.features["external_provisioner_daemons"].limit, Some(5));
     assert_eq!(seen.lock().unwrap()[0].uri.path(), "/api/v2/entitlements");
+}
+
+#[tokio::test]
+async fn workspace_proxy_calls_use_coderds_paths_and_treat_missing_proxies_as_absent() {
+    const PROXY_ID: &str = "0a0b0c0d-1111-2222-3333-444455556666";
+    let proxy = json!({"id": PROXY_ID, "name": "eu", "display_name": "Europe", "icon_url": "/i.png", "deleted": false});
+    let answer = proxy.clone();
+    let (url, seen) = serve(Duration::ZERO, move |req| {
+        let path = req.uri.path();
+        match (req.method.as_str(), path) {
+            ("GET", "/api/v2/workspaceproxies") => (
+                StatusCode::OK,
+                json!({"regions": [answer.clone()]}).to_string(),
+            ),
+            ("GET", "/api/v2/workspaceproxies/eu") => (StatusCode::OK, answer.to_string()),
+            ("POST", "/api/v2/workspaceproxies") => (
+                StatusCode::CREATED,
+                json!({"proxy": answer.clone(), "proxy_token": "id:secret-created"}).to_string(),
+            ),
+            ("PATCH", _) => (
+                StatusCode::OK,
+                json!({"proxy": answer.clone(), "proxy_token": ""}).to_string(),
+            ),
+            ("DELETE", "/api/v2/workspaceproxies/eu") => (
+                StatusCode::OK,
+                json!({"message": "Proxy has been deleted!"}).to_string(),
+            ),
+            (_, _) => (
+                StatusCode::NOT_FOUND,
+                json!({"message": "Resource not found or you do not have access to this resource"})
+                    .to_string(),
+            ),
+        }
+    })
+    .await;
+    let coderd = client(&url).with_token(SessionToken::new(TOKEN));
+
+    assert_eq!(coderd.workspace_proxies().await.unwrap()[0].name, "eu");
+    let found = coderd.workspace_proxy("eu").await.unwrap().expect("found");
+    assert_eq!(found.display_name, "Europe");
+    assert_eq!(coderd.workspace_proxy("gone").await.unwrap(), None);
+
+    let created = coderd
+        .create_workspace_proxy(&CreateWorkspaceProxy {
+            name: "eu".into(),
+            display_name: "Europe".into(),
+            icon: "/i.png".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        created.proxy_token.as_ref().map(ProxyToken::expose),
+        Some("id:secret-created")
+    );
+    let patched = coderd
+        .patch_workspace_proxy(&PatchWorkspaceProxy {
+            id: PROXY_ID.parse().unwrap(),
+            name: "eu".into(),
+            display_name: "Frankfurt".into(),
+            icon: "/i.png".into(),
+            regenerate_token: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(patched.proxy_token, None, "no token unless regenerated");
+    assert!(coderd.delete_workspace_proxy("eu").await.unwrap());
+    assert!(!coderd.delete_workspace_proxy("gone").await.unwrap());
+
+    let seen = seen.lock().unwrap();
+    let calls: Vec<String> = seen
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.uri.path()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "GET /api/v2/workspaceproxies",
+            "GET /api/v2/workspaceproxies/eu",
+            "GET /api/v2/workspaceproxies/gone",
+            "POST /api/v2/workspaceproxies",
+            &format!("PATCH /api/v2/workspaceproxies/{PROXY_ID}"),
+            "DELETE /api/v2/workspaceproxies/eu",
+            "DELETE /api/v2/workspaceproxies/gone",
+        ]
+    );
+    assert_eq!(
+        seen[3].json(),
+        json!({"name": "eu", "display_name": "Europe", "icon": "/i.png"})
+    );
+    assert_eq!(seen[4].json()["display_name"], "Frankfurt");
+    assert!(
+        seen.iter()
+            .all(|r| r.headers.get("coder-session-token").is_some())
+    );
+}
+
+#[tokio::test]
+async fn workspace_proxy_errors_name_the_endpoint() {
+    let (url, _) = serve(Duration::ZERO, |_| {
+        (
+            StatusCode::FORBIDDEN,
+            json!({"message": "Workspace Proxy is a Premium feature. Contact sales!"}).to_string(),
+        )
+    })
+    .await;
+    let error = client(&url).delete_workspace_proxy("eu").await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.starts_with("DELETE /api/v2/workspaceproxies/{workspaceproxy}: coderd answered 403"),
+        "{text}"
+    );
+    assert!(text.contains("Premium feature"), "{text}");
 }

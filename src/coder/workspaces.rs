@@ -22,6 +22,39 @@ const AUTOSTART: Endpoint = Endpoint::new("PUT", "/api/v2/workspaces/{workspace}
 /// How many workspaces one page of `GET /api/v2/workspaces` asks for.
 const PAGE_SIZE: usize = 100;
 
+/// How many paged walks [`CoderClient::workspaces`] makes at most when coderd's order shifts
+/// under it.
+const LIST_PASSES: usize = 3;
+
+/// Workspaces collected over several passes, first-seen order, the latest copy of each.
+#[derive(Default)]
+struct MergedById {
+    order: Vec<Workspace>,
+    index: std::collections::HashMap<Uuid, usize>,
+}
+
+impl MergedById {
+    /// Adds one pass; returns how many distinct workspaces that pass itself held.
+    fn extend(&mut self, pass: Vec<Workspace>) -> usize {
+        let mut in_pass = std::collections::HashSet::with_capacity(pass.len());
+        for workspace in pass {
+            in_pass.insert(workspace.id);
+            match self.index.get(&workspace.id) {
+                Some(&at) => self.order[at] = workspace,
+                None => {
+                    self.index.insert(workspace.id, self.order.len());
+                    self.order.push(workspace);
+                }
+            }
+        }
+        in_pass.len()
+    }
+
+    fn into_vec(self) -> Vec<Workspace> {
+        self.order
+    }
+}
+
 /// A workspace's state, which is its latest build's (codersdk `WorkspaceStatus`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -229,12 +262,37 @@ struct AutostartRequest<'a> {
 impl CoderClient {
     /// Every workspace matching `filter`, following coderd's offset/limit pagination until
     /// its `count` is reached (or a page comes back empty).
+    ///
+    /// coderd sorts running workspaces first, so a build that finishes (or a stop) while we
+    /// page moves workspaces across page boundaries: one pass can repeat some and skip others.
+    /// A pass that did not see `count` distinct workspaces is followed by another, merged by
+    /// id, up to [`LIST_PASSES`]; a workspace that existed throughout cannot keep escaping
+    /// every pass unless coderd's order churns constantly, and then the caller gets the union
+    /// it saw (callers never delete on absence from a list alone).
     pub async fn workspaces(&self, filter: &WorkspaceFilter) -> Result<Vec<Workspace>, CoderError> {
         let q = filter.search_query();
+        let mut merged = MergedById::default();
+        for _ in 0..LIST_PASSES {
+            let (pass, count) = self.workspaces_pass(&q).await?;
+            let distinct = merged.extend(pass);
+            if distinct >= count {
+                break;
+            }
+            tracing::debug!(
+                seen = distinct,
+                count,
+                "coderd's workspace order changed while paging; listing again"
+            );
+        }
+        Ok(merged.into_vec())
+    }
+
+    /// One offset-paged walk of `GET /workspaces?q=`: the workspaces and coderd's last `count`.
+    async fn workspaces_pass(&self, q: &str) -> Result<(Vec<Workspace>, usize), CoderError> {
         let mut all: Vec<Workspace> = Vec::new();
         loop {
             let query = serde_urlencoded::to_string([
-                ("q", q.as_str()),
+                ("q", q),
                 ("limit", &PAGE_SIZE.to_string()),
                 ("offset", &all.len().to_string()),
             ])
@@ -246,7 +304,7 @@ impl CoderClient {
             let received = page.workspaces.len();
             all.extend(page.workspaces);
             if received == 0 || all.len() >= page.count {
-                return Ok(all);
+                return Ok((all, page.count));
             }
         }
     }

@@ -95,36 +95,8 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
-/// Leader-election timings. Renewal happens well inside the lease so one slow request does not
-/// cost leadership; retry is how often a standby looks at the Lease.
-#[derive(Debug, Clone)]
-pub struct LeaderSettings {
-    pub lease_name: String,
-    pub lease_namespace: String,
-    /// Unique per process: a restarted pod must not mistake its predecessor's lease for its own.
-    pub identity: String,
-    pub lease_duration: Duration,
-    pub renew_interval: Duration,
-    pub retry_interval: Duration,
-}
-
-impl LeaderSettings {
-    pub fn new(
-        lease_name: impl Into<String>,
-        lease_namespace: impl Into<String>,
-        identity: impl Into<String>,
-        lease_duration: Duration,
-    ) -> Self {
-        Self {
-            lease_name: lease_name.into(),
-            lease_namespace: lease_namespace.into(),
-            identity: identity.into(),
-            lease_duration,
-            renew_interval: lease_duration / 3,
-            retry_interval: (lease_duration / 5).max(Duration::from_millis(50)),
-        }
-    }
-}
+/// Leader-election timings: the shared Lease settings (see [`crate::lease`]).
+pub type LeaderSettings = crate::lease::LeaseSettings;
 
 /// Everything [`super::run_with_client`] needs besides the client: what `run` derives from flags,
 /// and what tests and benchmarks set directly.
@@ -144,7 +116,7 @@ pub struct Settings {
 
 impl ControllerArgs {
     pub fn settings(&self) -> Settings {
-        let identity = process_identity();
+        let identity = crate::lease::process_identity();
         let leader = self.leader_elect.then(|| {
             LeaderSettings::new(
                 self.leader_election_id.clone(),
@@ -173,18 +145,6 @@ impl ControllerArgs {
             burst: self.kube_api_burst,
         })
     }
-}
-
-/// Pod name (or host name) plus the process id and start time, unique across restarts.
-fn process_identity() -> String {
-    let host = std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "coder-k8s".to_string());
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    format!("{host}_{}_{started:x}", std::process::id())
 }
 
 #[cfg(test)]

@@ -16,10 +16,12 @@ mod health;
 mod leader;
 mod metrics;
 pub mod operator_access;
+mod provisioner;
 mod rate_limit;
 mod reconcile;
 pub mod status;
 mod throttle;
+pub mod workspace_proxy;
 
 use std::sync::Arc;
 
@@ -207,19 +209,45 @@ async fn run_kinds(
         }
         result
     };
-    let (control_planes,) = tokio::join!(async {
-        stop_all_on_error(
-            reconcile_loop(
-                client.clone(),
-                settings,
-                metrics.clone(),
-                health.clone(),
-                all.clone(),
+    let (control_planes, provisioners, workspace_proxies) = tokio::join!(
+        async {
+            stop_all_on_error(
+                reconcile_loop(
+                    client.clone(),
+                    settings,
+                    metrics.clone(),
+                    health.clone(),
+                    all.clone(),
+                )
+                .await,
             )
-            .await,
-        )
-    });
-    control_planes
+        },
+        async {
+            stop_all_on_error(
+                provisioner::run(
+                    client.clone(),
+                    settings,
+                    metrics.clone(),
+                    health.clone(),
+                    all.clone(),
+                )
+                .await,
+            )
+        },
+        async {
+            stop_all_on_error(
+                workspace_proxy::run(
+                    client.clone(),
+                    settings,
+                    metrics.clone(),
+                    health.clone(),
+                    all.clone(),
+                )
+                .await,
+            )
+        }
+    );
+    control_planes.and(provisioners).and(workspace_proxies)
 }
 
 /// The CoderControlPlane controller.

@@ -5,6 +5,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -18,6 +19,13 @@ pub struct SyncLabels {
 pub struct SyncMetrics {
     removals_refused: Family<SyncLabels, Counter>,
     removed: Family<SyncLabels, Counter>,
+    syncer: Gauge,
+    rounds: Family<NamespaceLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabel {
+    pub namespace: String,
 }
 
 impl SyncMetrics {
@@ -32,6 +40,29 @@ impl SyncMetrics {
             "Objects the sync removed because coderd confirmed them deleted (not counting objects deleted through the API)",
             self.removed.clone(),
         );
+        registry.register(
+            "coder_sync_is_syncer",
+            "1 while this replica polls coderd and writes the mirror (it holds the Coder sync Lease, or runs without one); 0 while it stands by",
+            self.syncer.clone(),
+        );
+        registry.register(
+            "coder_sync_rounds",
+            "Sync rounds that asked a namespace's coderd for its templates and workspaces",
+            self.rounds.clone(),
+        );
+    }
+
+    /// A round of `namespace` that asked its coderd.
+    pub fn round(&self, namespace: &str) {
+        self.rounds
+            .get_or_create(&NamespaceLabel {
+                namespace: namespace.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn set_syncer(&self, syncing: bool) {
+        self.syncer.set(i64::from(syncing));
     }
 
     pub fn refused(&self, namespace: &str, resource: &'static str) {
@@ -65,9 +96,26 @@ mod tests {
         metrics.refused("team", "coderworkspaces");
         metrics.refused("team", "coderworkspaces");
         metrics.removed("team", "codertemplates", 3);
+        metrics.set_syncer(true);
+        metrics.round("team");
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(text.contains("coder_k8s_apiserver_coder_sync_removals_refused_total{namespace=\"team\",resource=\"coderworkspaces\"} 2"), "{text}");
         assert!(text.contains("coder_k8s_apiserver_coder_sync_objects_removed_total{namespace=\"team\",resource=\"codertemplates\"} 3"), "{text}");
+        assert!(
+            text.contains("coder_k8s_apiserver_coder_sync_is_syncer 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("coder_k8s_apiserver_coder_sync_rounds_total{namespace=\"team\"} 1"),
+            "{text}"
+        );
+        metrics.set_syncer(false);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("coder_k8s_apiserver_coder_sync_is_syncer 0"),
+            "{text}"
+        );
     }
 }

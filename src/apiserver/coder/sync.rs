@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,7 @@ use crate::coder::{
     WorkspaceTransition,
 };
 
+use super::backoff::Backoff;
 use super::directory::{Deployment, Directory, DirectoryError};
 use super::events::ControlPlaneEvents;
 use super::health::{Change, Failure, StateLog};
@@ -55,6 +56,8 @@ pub struct Sync {
     pub health: StateLog,
     /// Per namespace and kind: the removal refused (logged and reported once per change).
     pub refusals: StateLog,
+    /// Per coderd: how long to leave it alone after failed rounds.
+    pub backoff: Backoff,
 }
 
 /// What became of an object coderd's list did not have, once asked by id.
@@ -67,24 +70,33 @@ enum Absent<T> {
     Unknown,
 }
 
-/// Runs the sync every `interval` until `stop`.
-pub fn spawn(sync: Sync, stop: CancellationToken) {
-    tokio::spawn(async move {
+impl Sync {
+    /// Syncs every `interval` until `stop`. The first round runs at once: a replica that just
+    /// took over the sync catches up on what changed while no one synced.
+    pub async fn run(&self, stop: &CancellationToken) {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(sync.interval) => {}
+                _ = self.round() => {}
             }
-            if !sync.directory.ready().await {
-                continue;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(self.interval) => {}
             }
-            let namespaces = sync.directory.namespaces();
-            for namespace in &namespaces {
-                sync.namespace(namespace).await;
-            }
-            sync.release_orphans(&namespaces).await;
         }
-    });
+    }
+
+    /// One pass over every Coder-backed namespace.
+    async fn round(&self) {
+        if !self.directory.ready().await {
+            return;
+        }
+        let namespaces = self.directory.namespaces();
+        for namespace in &namespaces {
+            self.namespace(namespace).await;
+        }
+        self.release_orphans(&namespaces).await;
+    }
 }
 
 fn name_of(object: &Value) -> &str {
@@ -166,6 +178,16 @@ impl Sync {
                 return;
             }
         };
+        let url = d.client.base_url().to_string();
+        if !self.backoff.due(&url, Instant::now()) {
+            tracing::debug!(
+                namespace,
+                url,
+                "coderd failed recently; not asking it this round"
+            );
+            return;
+        }
+        self.metrics.round(namespace);
         let mut failure = None;
         match self.templates(&d).await {
             Ok(listed) => failure = listed.err(),
@@ -174,6 +196,18 @@ impl Sync {
         match self.workspaces(&d).await {
             Ok(listed) => failure = failure.or(listed.err()),
             Err(error) => tracing::warn!(namespace, %error, "syncing CoderWorkspaces failed"),
+        }
+        match &failure {
+            Some(_) => {
+                let wait = self.backoff.failed(&url, Instant::now());
+                tracing::debug!(
+                    namespace,
+                    url,
+                    ?wait,
+                    "coderd failed; next round of it after"
+                );
+            }
+            None => self.backoff.succeeded(&url),
         }
         self.log_health(&d, failure);
     }

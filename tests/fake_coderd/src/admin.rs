@@ -39,7 +39,7 @@ pub struct Admin {
 }
 
 impl Admin {
-    fn org_id(state: &State, org: &str) -> Result<Uuid, AdminError> {
+    pub(crate) fn org_id(state: &State, org: &str) -> Result<Uuid, AdminError> {
         state
             .organizations
             .iter()

@@ -18,7 +18,7 @@ pub const SESSION_TOKEN_HEADER: &str = "Coder-Session-Token";
 /// The cookie / query parameter name (codersdk.SessionTokenCookie).
 pub const SESSION_TOKEN_COOKIE: &str = "coder_session_token";
 
-fn random_alphanumeric(len: usize) -> String {
+pub fn random_alphanumeric(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut bytes = vec![0u8; len];
     // getrandom only fails when the OS has no entropy source; a test double may then fall back

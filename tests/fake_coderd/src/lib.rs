@@ -27,6 +27,48 @@
 //! and snapshot getters in codersdk's JSON shape: `users`, `organizations`, `templates`,
 //! `template_versions`, `workspaces`, `builds`, `files`.
 //!
+//! Enterprise parts of `Admin`:
+//! ```text
+//! set_entitlement(feature, Entitlement)     force one feature (codersdk FeatureName, e.g.
+//!                                           "external_provisioner_daemons", "workspace_proxy")
+//!                                           entitled / grace_period / not_entitled over what
+//!                                           the licenses grant; the feature gates follow
+//! clear_entitlement(feature)                the licenses decide again
+//! entitlements()                            GET /entitlements' JSON
+//! add_license(jwt) / licenses()             upload as POST /licenses would; codersdk.License
+//! deployment_id()                           for a license's deployment_ids claim
+//! create_provisioner_key(org, name, tags)   returns the secret
+//! provisioner_keys()                        codersdk.ProvisionerKey JSON (reserved ones left out)
+//! provisioner_key_valid(secret)             whether a secret is a live key's (coderd keeps hashes)
+//! workspace_proxies()                       codersdk.WorkspaceProxy JSON, deleted ones included
+//! workspace_proxy_token_valid(token)        whether `<id>:<secret>` authenticates a live proxy
+//! register_workspace_proxy(proxy, url, ok)  as a started `coder wsproxy server` would: the
+//!                                           proxy gets its URL and reports `ok` (healthy) or
+//!                                           `unreachable` instead of `unregistered`
+//! ```
+//! Licenses for tests: [`license::claims`] (version-3 claims for a feature set and a term),
+//! [`license::sign`] (signed with the test key the fake trusts, kid [`license::KEY_ID`]),
+//! [`license::sign_untrusted`] (a bad signature).
+//!
+//! # Enterprise behaviour worth knowing (coderd's, kept on purpose)
+//! - Without a license every feature is `not_entitled` and `enabled: false`; the enterprise
+//!   routes answer 403 `"<Feature> is a Premium feature. Contact sales!"`. On
+//!   `/workspaceproxies` that check comes before authentication; on
+//!   `/organizations/{org}/provisionerkeys` after authentication and the organization lookup.
+//! - `GET /entitlements` needs no session.
+//! - Every golang-jwt finding on an uploaded license (garbage, bad signature, unknown key,
+//!   expired) is the same 400: `Invalid license` / `license has multiple issues; contact
+//!   support`. coderd's own claim checks have their own details.
+//! - Uploading a JWT that is already stored is a 500 (`Unable to add license to database`,
+//!   the unique constraint `licenses_jwt_key` in the detail), not a 409 and not a no-op.
+//! - `GET /licenses` with nothing to show answers `null`, not `[]`.
+//! - A provisioner key's organization is under `organization` (not `organization_id`); names
+//!   are stored lowercased (created "K8s", listed "k8s"), unique per organization and
+//!   otherwise only length-limited.
+//! - `POST /workspaceproxies` answers `{proxy, proxy_token}`; `GET /workspaceproxies` answers
+//!   `{regions: [...]}` with the primary first; `PATCH` needs `id`, `name`, `display_name`
+//!   and `icon` every time; `DELETE` is soft (the proxy stays readable by id).
+//!
 //! # Provisioner jobs
 //! Template version imports and workspace builds are asynchronous jobs: `pending` for
 //! `FakeConfig::job_pending`, then `running` for `FakeConfig::job_running`, then `succeeded` or
@@ -53,25 +95,37 @@
 //! `POST /organizations/{org}/members/{user}/workspaces`; `GET /workspaces`;
 //! `GET /workspaces/{id}`; `GET /users/{user}/workspace/{name}`; `PUT /workspaces/{id}/ttl`,
 //! `/autostart`; `GET|POST /workspaces/{id}/builds`; `GET /workspacebuilds/{id}` and `/logs`;
-//! `PATCH /workspacebuilds/{id}/cancel`. Anything else: 404 `Route not found.`
+//! `PATCH /workspacebuilds/{id}/cancel`; `GET /entitlements`; `GET|POST /licenses`,
+//! `DELETE /licenses/{id}`; `GET|POST /organizations/{org}/provisionerkeys`,
+//! `GET /organizations/{org}/provisionerkeys/daemons`,
+//! `DELETE /organizations/{org}/provisionerkeys/{name}`; `GET|POST /workspaceproxies`,
+//! `GET|PATCH|DELETE /workspaceproxies/{name or id or "primary"}`. Anything else: 404
+//! `Route not found.`
 //!
 //! # Not modelled
-//! Provisioner daemons and tags, real provisioner logs (the fake synthesizes one line per stage,
-//! and no `follow` streaming), resources and agents, parameters and presets, audit logs, groups
-//! and custom roles (only `owner` vs member), licensing, OIDC/GitHub login, autostart/autostop
+//! Provisioner daemons (no daemon ever connects: key daemon lists are empty) and job tags,
+//! real provisioner logs (the fake synthesizes one line per stage, and no `follow`
+//! streaming), resources and agents, parameters and presets, audit logs, groups and custom
+//! roles (only `owner` vs member: no organization admins), license add-ons, trial-license
+//! requests and `POST /licenses/refresh-entitlements`, workspace proxy registration over HTTP
+//! (`/workspaceproxies/me/*`; the admin knob stands in), OIDC/GitHub login, autostart/autostop
 //! schedulers (schedules are stored and validated, never acted upon), dormancy, prebuilds,
 //! version archiving, websockets/SSE watches, zip-to-tar conversion, rate limits.
 
+pub mod license;
 pub mod markers;
 
 mod admin;
+mod admin_enterprise;
 mod api;
 mod auth;
+mod entitlements;
 mod error;
 mod model;
 mod names;
 mod ops;
 mod sdk;
+mod sdk_enterprise;
 mod search;
 mod server;
 mod shared;
@@ -86,6 +140,8 @@ use jiff::Timestamp;
 use tokio::task::JoinHandle;
 
 pub use admin::{Admin, AdminError};
+pub use entitlements::FEATURE_NAMES;
+pub use model::Entitlement;
 pub use shared::RecordedRequest;
 pub use tarball::{TemplateFile, tar_of};
 
@@ -135,8 +191,12 @@ impl FakeCoderd {
     /// # Panics
     /// When no loopback port can be bound (the test cannot run at all then).
     pub async fn start_with(config: FakeConfig) -> FakeCoderd {
+        let now = Timestamp::now();
         let mut state = State::default();
-        ops::ensure_default_org(&mut state, Timestamp::now());
+        ops::ensure_default_org(&mut state, now);
+        ops::insert_reserved_provisioner_keys(&mut state, now);
+        state.deployment_id = uuid::Uuid::new_v4();
+        state.entitlements_refreshed_at = Some(now);
         let timings = JobTimings {
             pending: config.job_pending,
             running: config.job_running,
@@ -147,6 +207,7 @@ impl FakeCoderd {
             Ok(bound) => bound,
             Err(e) => panic!("fake-coderd: cannot bind 127.0.0.1:0: {e}"),
         };
+        shared.state().access_url = format!("http://{addr}");
         let server = server::spawn(listener, api::router(shared.clone()));
         FakeCoderd {
             shared,

@@ -310,6 +310,99 @@ pub struct State {
     pub builds: Vec<WorkspaceBuild>,
     /// Counter for generated version names (coderd uses a random names generator).
     pub name_counter: u64,
+    /// The deployment's id (coderd's site config `deployment_id`): the primary workspace
+    /// proxy's id, and what a license's `deployment_ids` claim is checked against.
+    pub deployment_id: Uuid,
+    /// The URL the fake serves on (coderd's access URL; the primary proxy's URL).
+    pub access_url: String,
+    pub licenses: Vec<License>,
+    /// Last license id handed out (coderd's licenses.id is a serial).
+    pub license_counter: i32,
+    pub provisioner_keys: Vec<ProvisionerKey>,
+    pub workspace_proxies: Vec<WorkspaceProxy>,
+    /// The primary proxy's display name and icon as set through PATCH (coderd's site configs
+    /// `default_proxy_display_name` / `default_proxy_icon_url`); None: coderd's defaults.
+    pub primary_proxy_display_name: Option<String>,
+    pub primary_proxy_icon: Option<String>,
+    /// Per-feature entitlements set with `Admin::set_entitlement`, applied over what the
+    /// licenses grant.
+    pub entitlement_overrides: std::collections::BTreeMap<String, Entitlement>,
+    /// When the entitlements were last recomputed (coderd: startup, license changes).
+    pub entitlements_refreshed_at: Option<Timestamp>,
+}
+
+/// How a feature is licensed (codersdk.Entitlement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entitlement {
+    Entitled,
+    /// The license term is over but its grace period (until the JWT's `exp`) is not.
+    GracePeriod,
+    NotEntitled,
+}
+
+impl Entitlement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entitlement::Entitled => "entitled",
+            Entitlement::GracePeriod => "grace_period",
+            Entitlement::NotEntitled => "not_entitled",
+        }
+    }
+
+    /// codersdk Entitlement.Weight: how entitlements compare when licenses are merged.
+    pub fn weight(self) -> i32 {
+        match self {
+            Entitlement::Entitled => 2,
+            Entitlement::GracePeriod => 1,
+            Entitlement::NotEntitled => -1,
+        }
+    }
+}
+
+/// An uploaded license (coderd's `licenses` table): the JWT as uploaded, never re-served.
+#[derive(Debug, Clone)]
+pub struct License {
+    pub id: i32,
+    pub uuid: Uuid,
+    pub jwt: String,
+    pub uploaded_at: Timestamp,
+    /// The JWT's `exp`: coderd stops considering the license after it.
+    pub exp: Timestamp,
+}
+
+/// An organization's provisioner key (coderd's `provisioner_keys` table).
+#[derive(Debug, Clone)]
+pub struct ProvisionerKey {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// sha256 of the secret; the secret itself is shown once, at creation.
+    pub hashed_secret: [u8; 32],
+    pub created_at: Timestamp,
+}
+
+/// A workspace proxy (coderd's `workspace_proxies` table). Deletion is soft, as in coderd.
+#[derive(Debug, Clone)]
+pub struct WorkspaceProxy {
+    pub id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub icon: String,
+    /// Set when the proxy registers itself (`Admin::register_workspace_proxy`; empty until
+    /// then).
+    pub url: String,
+    /// Whether coderd's health check reaches the registered proxy.
+    pub reachable: bool,
+    pub wildcard_hostname: String,
+    pub derp_enabled: bool,
+    pub derp_only: bool,
+    /// sha256 of the token's secret part.
+    pub token_hashed_secret: [u8; 32],
+    pub version: String,
+    pub deleted: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 fn after(t: Timestamp, d: Duration) -> Timestamp {

@@ -29,6 +29,140 @@ pub fn ensure_default_org(state: &mut State, now: Timestamp) {
     }
 }
 
+/// The provisioner keys coderd's migrations insert for the default organization (`built-in`,
+/// `user-auth`, `psk`, with fixed ids): never listed by GET …/provisionerkeys, never deletable.
+pub fn insert_reserved_provisioner_keys(state: &mut State, now: Timestamp) {
+    let Some(org) = state.default_organization().map(|o| o.id) else {
+        return;
+    };
+    for (id, name) in crate::sdk_enterprise::RESERVED_KEYS {
+        let Ok(id) = Uuid::parse_str(id) else {
+            continue;
+        };
+        if state.provisioner_keys.iter().any(|k| k.id == id) {
+            continue;
+        }
+        state.provisioner_keys.push(crate::model::ProvisionerKey {
+            id,
+            organization_id: org,
+            name: (*name).to_string(),
+            tags: std::collections::BTreeMap::new(),
+            hashed_secret: [0; 32],
+            created_at: now,
+        });
+    }
+}
+
+/// postLicense after the JWT checks: refuses a license locked to other deployments and one
+/// already uploaded, stores the rest. The answer's status and message are coderd's.
+pub fn insert_license(
+    state: &mut State,
+    now: Timestamp,
+    jwt: &str,
+    parsed: &crate::license::Parsed,
+) -> Result<crate::model::License, ApiError> {
+    let deployment = state.deployment_id.to_string();
+    let locked_to = &parsed.claims.deployment_ids;
+    if !locked_to.is_empty() && !locked_to.contains(&deployment) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "License cannot be used on this deployment!",
+        )
+        .detail(format!(
+            "The provided license is locked to the following deployments: {locked_to:?}. \
+             Your deployment identifier is {deployment:?}. Please contact sales."
+        )));
+    }
+    // The licenses table keeps each JWT once (licenses_jwt_key); postLicense has no answer
+    // of its own for that: the insert error surfaces as a 500.
+    if state.licenses.iter().any(|l| l.jwt == jwt) {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Unable to add license to database",
+        )
+        .detail("pq: duplicate key value violates unique constraint \"licenses_jwt_key\""));
+    }
+    // Older licenses carry no uuid in `jti`: coderd makes one up.
+    let uuid = parsed
+        .claims
+        .id
+        .as_deref()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .unwrap_or_else(Uuid::new_v4);
+    state.license_counter += 1;
+    let stored = crate::model::License {
+        id: state.license_counter,
+        uuid,
+        jwt: jwt.to_string(),
+        uploaded_at: now,
+        exp: parsed.claims.expires_at_time().unwrap_or(now),
+    };
+    state.licenses.push(stored.clone());
+    state.entitlements_refreshed_at = Some(now);
+    Ok(stored)
+}
+
+fn key_name_error(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, message.clone()).validation("name", message)
+}
+
+/// postProvisionerKey's name checks, before anything touches the database.
+pub fn check_provisioner_key_name(name: &str) -> ApiResult<()> {
+    if name.is_empty() {
+        return Err(key_name_error("Name is required".to_string()));
+    }
+    if name.len() > 64 {
+        return Err(key_name_error(
+            "Name must be at most 64 characters".to_string(),
+        ));
+    }
+    if crate::sdk_enterprise::RESERVED_KEYS
+        .iter()
+        .any(|(_, reserved)| name.eq_ignore_ascii_case(reserved))
+    {
+        return Err(key_name_error(format!(
+            "Name cannot be reserved name '{name}'"
+        )));
+    }
+    Ok(())
+}
+
+/// postProvisionerKey's insert: coderd's 409 for a name the organization already has, then
+/// the key, its name lowercased (InsertProvisionerKey stores `lower(@name)`: a key created as
+/// "K8s" is listed, and deleted, as "k8s"). Returns the secret, which only this answer ever
+/// shows.
+pub fn insert_provisioner_key(
+    state: &mut State,
+    now: Timestamp,
+    organization_id: Uuid,
+    name: &str,
+    tags: std::collections::BTreeMap<String, String>,
+) -> ApiResult<String> {
+    if state
+        .provisioner_keys
+        .iter()
+        .any(|k| k.organization_id == organization_id && k.name.eq_ignore_ascii_case(name))
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Provisioner key with name '{name}' already exists in organization"),
+        ));
+    }
+    let secret = crate::auth::random_alphanumeric(PROVISIONER_KEY_SECRET_LENGTH);
+    state.provisioner_keys.push(crate::model::ProvisionerKey {
+        id: Uuid::new_v4(),
+        organization_id,
+        name: name.to_lowercase(),
+        tags,
+        hashed_secret: crate::auth::hash_secret(&secret),
+        created_at: now,
+    });
+    Ok(secret)
+}
+
+/// coderd/provisionerkey: the secret handed out once is 43 random characters.
+pub const PROVISIONER_KEY_SECRET_LENGTH: usize = 43;
+
 pub struct NewUser<'a> {
     pub email: &'a str,
     pub username: &'a str,

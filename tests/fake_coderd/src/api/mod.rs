@@ -1,11 +1,15 @@
 //! The HTTP routes, each handler in the module of the coderd file it follows.
 
 mod builds;
+mod entitlements;
 mod files;
+mod licenses;
 mod orgs;
+mod provisionerkeys;
 mod templates;
 mod users;
 mod versions;
+mod workspaceproxies;
 mod workspaces;
 
 use std::sync::Arc;
@@ -120,6 +124,31 @@ pub fn router(shared: AppState) -> Router {
         .route("/workspacebuilds/{build}", get(builds::get))
         .route("/workspacebuilds/{build}/logs", get(builds::logs))
         .route("/workspacebuilds/{build}/cancel", patch(builds::cancel))
+        .route("/entitlements", get(entitlements::get))
+        .route("/licenses", get(licenses::list).post(licenses::post))
+        .route("/licenses/{id}", axum::routing::delete(licenses::delete))
+        .route(
+            "/organizations/{organization}/provisionerkeys",
+            get(provisionerkeys::list).post(provisionerkeys::post),
+        )
+        .route(
+            "/organizations/{organization}/provisionerkeys/daemons",
+            get(provisionerkeys::daemons),
+        )
+        .route(
+            "/organizations/{organization}/provisionerkeys/{provisionerkey}",
+            axum::routing::delete(provisionerkeys::delete),
+        )
+        .route(
+            "/workspaceproxies",
+            get(workspaceproxies::list).post(workspaceproxies::post),
+        )
+        .route(
+            "/workspaceproxies/{workspaceproxy}",
+            get(workspaceproxies::get)
+                .patch(workspaceproxies::patch)
+                .delete(workspaceproxies::delete),
+        )
         .fallback(route_not_found);
     Router::new()
         .route("/healthz", get(|| async { "OK" }))
@@ -152,6 +181,47 @@ impl FromRequestParts<AppState> for Authed {
         let mut state = shared.state();
         auth::authenticate(&mut state, Timestamp::now(), token).map(Authed)
     }
+}
+
+pub use workspaceproxies::token_valid as workspace_proxy_token_valid;
+
+/// Authenticates a request whose handler must run other middleware first (coderd mounts
+/// RequireFeatureMW before the API key middleware on some routes).
+pub fn authenticate(
+    shared: &Shared,
+    headers: &axum::http::HeaderMap,
+    query: Option<&str>,
+) -> ApiResult<Caller> {
+    let token = auth::token_from_request(headers, query);
+    let mut state = shared.state();
+    auth::authenticate(&mut state, Timestamp::now(), token)
+}
+
+/// enterprise/coderd RequireFeatureMW: a feature that is not enabled (not entitled, or
+/// switched off) answers 403 before the handler runs.
+pub fn require_feature(state: &State, feature: &str) -> ApiResult<()> {
+    if crate::entitlements::compute(state, Timestamp::now()).enabled(feature) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} is a Premium feature. Contact sales!",
+                crate::entitlements::humanize(feature)
+            ),
+        ))
+    }
+}
+
+/// What a handler answers when coderd's database authorization layer (dbauthz) refuses a
+/// write the handler does not map to a status of its own: httpapi.InternalServerError with
+/// dbauthz's error text.
+pub fn dbauthz_denied() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "An internal server error occurred.",
+    )
+    .detail("unauthorized: forbidden")
 }
 
 /// httpapi.Read: JSON decode errors are 400 "Request body must be valid JSON.".

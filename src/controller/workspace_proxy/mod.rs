@@ -1,0 +1,325 @@
+//! The CoderWorkspaceProxy controller: registers the proxy in coderd (with `spec.bootstrap`),
+//! keeps its token in a Secret, runs `coder wsproxy server` as a Deployment behind a Service,
+//! and deregisters the proxy when the object is deleted. See docs/workspace-proxy.md.
+//!
+//! It is one loop of `run_kinds`, beside the CoderControlPlane loop, with its own caches and
+//! state; the two share only the kube client, the Settings and the label conventions.
+
+mod access;
+mod builders;
+mod error;
+mod finalizer;
+mod reconcile;
+mod status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{Stream, StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::utils::Predicate;
+use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tracing::{debug, info, warn};
+
+pub use builders::{APP_NAME, DEFAULT_ICON, TOKEN_KEY};
+pub use error::ProxyError;
+pub use finalizer::FINALIZER;
+pub use status::{
+    CONTROL_PLANE_READY, CREDENTIALS_READY, DEPLOYMENT_READY, ENTITLED, READY, REGISTERED,
+    TOKEN_SECRET_READY,
+};
+
+use super::args::Settings;
+use super::backoff::Backoff;
+use super::builders::MANAGER;
+use super::caches::{SyncTracker, after_children_synced};
+use super::health::Health;
+use super::metrics::Metrics;
+use crate::api::coder::v1alpha1::{
+    CoderControlPlane, CoderWorkspaceProxy, CoderWorkspaceProxyStatus,
+};
+use crate::shutdown::Shutdown;
+
+const PROXIES: &str = "coderworkspaceproxies";
+const DEPLOYMENTS: &str = "coderworkspaceproxies/deployments";
+const SERVICES: &str = "coderworkspaceproxies/services";
+const CONTROL_PLANES: &str = "coderworkspaceproxies/codercontrolplanes";
+
+/// State shared by every proxy reconcile.
+pub struct ProxyContext {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub backoff: Backoff,
+    pub deployments: Store<Deployment>,
+    pub services: Store<Service>,
+    /// Control planes a proxy may register through (`bootstrap.controlPlaneRef`).
+    pub control_planes: Store<CoderControlPlane>,
+    /// The status each proxy (`namespace/name` → uid, status) was last given by us: a reconcile
+    /// started before the cache shows our write must not write the same status again.
+    written_status: Mutex<HashMap<String, (String, CoderWorkspaceProxyStatus)>>,
+    /// The reason of the last Warning Event per proxy: a failure that repeats (coderd down)
+    /// is one Event, not one per retry. Cleared by a reconcile that succeeds.
+    warned: Mutex<HashMap<String, String>>,
+    /// The coderd (URL and token) each registered proxy last reached. Deleting a control plane
+    /// and its proxies together (`kubectl delete -f`) removes the control plane and its operator
+    /// token Secret first; the token itself still works, and this copy lets the proxy's
+    /// finalizer deregister it. In memory only: after a restart such a proxy is released with
+    /// a Warning instead.
+    last_coderd: Mutex<HashMap<String, access::Coderd>>,
+}
+
+impl ProxyContext {
+    fn remember_status(&self, key: &str, uid: &str, status: &CoderWorkspaceProxyStatus) {
+        self.written_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), (uid.to_string(), status.clone()));
+    }
+
+    fn written_status(&self, key: &str, uid: &str) -> Option<CoderWorkspaceProxyStatus> {
+        self.written_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .filter(|(written_uid, _)| written_uid == uid)
+            .map(|(_, status)| status.clone())
+    }
+
+    /// Whether a Warning with `reason` is new for `key` (and remembers it).
+    fn first_warning(&self, key: &str, reason: &str) -> bool {
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        let previous = warned.insert(key.to_string(), reason.to_string());
+        previous.as_deref() != Some(reason)
+    }
+
+    fn clear_warning(&self, key: &str) {
+        self.warned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    fn remember_coderd(&self, key: &str, coderd: &access::Coderd) {
+        self.last_coderd
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), coderd.clone());
+    }
+
+    fn last_coderd(&self, key: &str) -> Option<access::Coderd> {
+        self.last_coderd
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn forget(&self, key: &str) {
+        self.last_coderd
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        self.written_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        self.clear_warning(key);
+        self.backoff.reset(key);
+    }
+}
+
+fn key(obj: &CoderWorkspaceProxy) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A watch of `K` (children by label, or every object with `config` default) into a new cache
+/// that reports its sync under `name`; yields every touched object.
+fn cached_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    sync: SyncTracker,
+    name: &'static str,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(|obj: &mut K| obj.managed_fields_mut().clear())
+        .reflect(writer)
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                sync.synced(name);
+            }
+        })
+        .touched_objects();
+    (reader, stream)
+}
+
+/// The proxies in `ccp`'s namespace that register through it.
+fn dependants(
+    proxies: &Store<CoderWorkspaceProxy>,
+    ccp: &CoderControlPlane,
+) -> Vec<ObjectRef<CoderWorkspaceProxy>> {
+    let namespace = ccp.namespace();
+    let name = ccp.name_any();
+    proxies
+        .state()
+        .iter()
+        .filter(|p| p.namespace() == namespace)
+        .filter(|p| {
+            p.spec
+                .bootstrap
+                .as_ref()
+                .and_then(|b| b.control_plane_ref.as_ref())
+                .is_some_and(|r| r.name == name)
+        })
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
+/// The CoderWorkspaceProxy loop, with `reconcile_loop`'s contract (see `run_kinds`).
+pub(super) async fn run(
+    client: Client,
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    stop: Shutdown,
+) -> super::Result<()> {
+    let namespace = settings.namespace.as_deref();
+    let sync = SyncTracker::new(
+        &[PROXIES, DEPLOYMENTS, SERVICES, CONTROL_PLANES],
+        health.clone(),
+    );
+    let children = watcher::Config::default().labels(&builders::children_selector());
+    let (deployments, deployment_events) = cached_watch::<Deployment>(
+        scoped(&client, namespace),
+        children.clone(),
+        sync.clone(),
+        DEPLOYMENTS,
+    );
+    let (services, service_events) =
+        cached_watch::<Service>(scoped(&client, namespace), children, sync.clone(), SERVICES);
+    // Token Secrets are not watched: RBAC cannot narrow list/watch to our own Secrets, and
+    // the controller does not list the cluster's Secrets (docs/operator-access.md, RBAC). A
+    // deleted token Secret is noticed by the next reconcile (resync or any change).
+    // Status changes of a control plane (its URL, its operator token) matter here, so every
+    // event counts, not only generation changes.
+    let (control_planes, control_plane_events) = cached_watch::<CoderControlPlane>(
+        scoped(&client, namespace),
+        watcher::Config::default(),
+        sync.clone(),
+        CONTROL_PLANES,
+    );
+
+    let ctx = Arc::new(ProxyContext {
+        client: client.clone(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: MANAGER.to_string(),
+                instance: settings.instance.clone(),
+            },
+        ),
+        metrics,
+        backoff: {
+            let max = settings.max_backoff.unwrap_or(Duration::from_secs(300));
+            Backoff::new(Duration::from_millis(500).min(max), max)
+        },
+        deployments,
+        services,
+        control_planes,
+        written_status: Mutex::default(),
+        warned: Mutex::default(),
+        last_coderd: Mutex::default(),
+    });
+
+    let api: Api<CoderWorkspaceProxy> = scoped(&client, namespace);
+    let (reader, writer) = reflector::store();
+    let synced = sync.clone();
+    let deleted = ctx.clone();
+    let proxies = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .inspect_err(|error| debug!(%error, "watching coderworkspaceproxies"))
+        .inspect_ok(move |event| {
+            if let watcher::Event::Delete(obj) = event {
+                deleted.forget(&key(obj));
+            }
+        })
+        .modify(|obj: &mut CoderWorkspaceProxy| obj.managed_fields_mut().clear())
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                synced.synced(PROXIES);
+            }
+        })
+        .reflect(writer)
+        .applied_objects()
+        // Our status writes change neither generation nor finalizers.
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        );
+    let trigger = after_children_synced(sync.clone(), PROXIES, proxies);
+
+    let store = reader.clone();
+    let stopping = stop.clone();
+    let run = Controller::for_stream(trigger, reader)
+        .with_config(
+            kube::runtime::controller::Config::default()
+                .concurrency(settings.max_concurrent_reconciles),
+        )
+        .owns_stream(deployment_events)
+        .owns_stream(service_events)
+        .watches_stream(control_plane_events, move |ccp| dependants(&store, &ccp))
+        .graceful_shutdown_on(async move { stopping.cancelled().await })
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => debug!(proxy = %object, "reconciled"),
+                Err(error) => debug!(%error, "proxy reconcile error (handled by error_policy)"),
+            }
+        });
+    tokio::pin!(run);
+    tokio::select! {
+        () = &mut run => {}
+        () = stop.cancelled() => {
+            // As in the CoderControlPlane loop: before the proxies' cache synced (CRD missing)
+            // no reconcile can have started, and kube's runner would wait for it forever.
+            if sync.is_synced(PROXIES) {
+                run.await;
+            }
+        }
+    }
+    if !stop.is_cancelled() {
+        warn!("workspace proxy controller stream ended without shutdown");
+    }
+    info!("workspace proxy controller stopped");
+    Ok(())
+}
