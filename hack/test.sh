@@ -36,9 +36,17 @@ if ! python3 -m schemathesis.cli --version 2>/dev/null | grep -q "version $schem
     || { echo "schemathesis $schemathesis_version (PyPI) is required by tests/apiserver/openapi.rs:" \
               "python3 -m pip install schemathesis==$schemathesis_version" >&2; exit 1; }
 fi
+# The MCP tests (tests/mcp/) drive the server with the official MCP Python SDK, this release.
+mcp_sdk_version=2.3.0
+if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)" != "$mcp_sdk_version" ]; then
+  python3 -m pip install --quiet "mcp==$mcp_sdk_version" \
+    || { echo "the MCP Python SDK $mcp_sdk_version (PyPI mcp) is required by tests/mcp:" \
+              "python3 -m pip install mcp==$mcp_sdk_version" >&2; exit 1; }
+fi
 kubectl version --client
 kopium --version
 python3 -m schemathesis.cli --version
+python3 -c 'import importlib.metadata as m; print("mcp (Python SDK)", m.version("mcp"))'
 # The harness finds its binaries itself ($KUBEBUILDER_ASSETS, else ../shared/envtest and PATH);
 # printed here so a CI log says which control plane the e2e tests ran against.
 etcd_bin="$( [ -n "$assets" ] && [ -x "$assets/etcd" ] && echo "$assets/etcd" || command -v etcd )"

@@ -15,7 +15,10 @@ pub enum App {
     Controller,
     /// Serves CoderWorkspace and CoderTemplate behind the kube-aggregator.
     AggregatedApiserver,
-    /// Both in one process (small installs): one shutdown, both apps' flags and probes.
+    /// The MCP server for AI agents (Streamable HTTP on --mcp-bind-address).
+    McpHttp,
+    /// Controller, aggregated apiserver and MCP server in one process (small installs): one
+    /// shutdown, every app's flags and probes.
     All,
 }
 
@@ -60,6 +63,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub controller: crate::controller::ControllerArgs,
+
+    #[command(flatten)]
+    pub mcp: crate::mcp::McpArgs,
 }
 
 /// Subcommands: tools that run once and exit, next to the long-running apps.
@@ -68,6 +74,9 @@ pub enum Command {
     /// Make the aggregated apiserver's serving certificate (a Secret) and its CA bundle for the
     /// APIService; print the Secret, or apply both with --apply.
     Certs(crate::certs::CertsArgs),
+    /// Serve MCP (Model Context Protocol) on stdin/stdout for a local agent or IDE, acting as
+    /// the kubeconfig's user.
+    Mcp(crate::mcp::McpStdioArgs),
 }
 
 /// Errors that end the process, with the exit code each maps to.
@@ -81,6 +90,8 @@ pub enum Error {
     Controller(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("certs: {0}")]
     Certs(#[from] crate::certs::Error),
+    #[error("MCP server: {0}")]
+    Mcp(#[from] crate::mcp::Error),
 }
 
 impl Error {
@@ -88,14 +99,14 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
-            Error::Apiserver(_) | Error::Controller(_) | Error::Certs(_) => 1,
+            Error::Apiserver(_) | Error::Controller(_) | Error::Certs(_) | Error::Mcp(_) => 1,
         }
     }
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The two apps, behind a seam so dispatch can be tested without starting either.
+/// The apps, behind a seam so dispatch can be tested without starting either.
 pub trait Runners {
     fn controller(
         &self,
@@ -105,6 +116,13 @@ pub trait Runners {
     fn apiserver(
         &self,
         args: crate::apiserver::ApiserverArgs,
+        shutdown: Shutdown,
+    ) -> BoxFuture<'static, Result<(), Error>>;
+    /// `kubeconfig` is the process's `--kubeconfig` (a controller flag the MCP server shares).
+    fn mcp(
+        &self,
+        args: crate::mcp::McpArgs,
+        kubeconfig: Option<std::path::PathBuf>,
         shutdown: Shutdown,
     ) -> BoxFuture<'static, Result<(), Error>>;
 }
@@ -136,6 +154,15 @@ impl Runners for ProductionRunners {
                 .map_err(|e| Error::Apiserver(Box::new(e)))
         })
     }
+
+    fn mcp(
+        &self,
+        args: crate::mcp::McpArgs,
+        kubeconfig: Option<std::path::PathBuf>,
+        shutdown: Shutdown,
+    ) -> BoxFuture<'static, Result<(), Error>> {
+        Box::pin(async move { Ok(crate::mcp::run(args, kubeconfig, shutdown).await?) })
+    }
 }
 
 /// The usage error for a missing `--app`, worded like clap's own errors.
@@ -155,13 +182,21 @@ pub fn missing_app_error() -> Error {
 
 /// Runs the subcommand or the app `cli` selects.
 pub async fn dispatch(cli: Cli, runners: &dyn Runners, shutdown: Shutdown) -> Result<(), Error> {
-    if let Some(Command::Certs(args)) = cli.command {
-        return Ok(crate::certs::run(args).await?);
+    match cli.command {
+        Some(Command::Certs(args)) => return Ok(crate::certs::run(args).await?),
+        Some(Command::Mcp(args)) => return Ok(crate::mcp::stdio::run(args, shutdown).await?),
+        None => {}
     }
     match cli.app {
         None => Err(missing_app_error()),
         Some(App::Controller) => runners.controller(cli.controller, shutdown).await,
         Some(App::AggregatedApiserver) => runners.apiserver(cli.apiserver, shutdown).await,
-        Some(App::All) => crate::all::run(cli.controller, cli.apiserver, runners, shutdown).await,
+        Some(App::McpHttp) => {
+            let kubeconfig = cli.controller.kubeconfig.clone();
+            runners.mcp(cli.mcp, kubeconfig, shutdown).await
+        }
+        Some(App::All) => {
+            crate::all::run(cli.controller, cli.apiserver, cli.mcp, runners, shutdown).await
+        }
     }
 }

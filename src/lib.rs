@@ -1,7 +1,7 @@
-//! coder-k8s: a Kubernetes operator (`--app=controller`) and aggregated API server
-//! (`--app=aggregated-apiserver`) for Coder, in one binary.
+//! coder-k8s: a Kubernetes operator (`--app=controller`), aggregated API server
+//! (`--app=aggregated-apiserver`) and MCP server (`--app=mcp-http`) for Coder, in one binary.
 //!
-//! The two apps never import each other. They share the generated API ([`api`]) and the small
+//! The apps never import each other. They share the generated API ([`api`]) and the small
 //! common modules: [`cli`], [`telemetry`], [`shutdown`], [`tls`], [`client_config`], [`coder`]
 //! (the client of coderd's REST API) and [`lease`] (leader election on a Lease).
 
@@ -14,6 +14,7 @@ pub mod client_config;
 pub mod coder;
 pub mod controller;
 pub mod lease;
+pub mod mcp;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

@@ -1,4 +1,4 @@
-//! `--app=all`: controller and aggregated apiserver in one process, against the real
+//! `--app=all`: controller, aggregated apiserver (and MCP server) in one process, against the real
 //! kube-apiserver of the envtest harness. Both come up (both probe endpoints answer, both
 //! /metrics carry what the Grafana dashboard of deploy/overlays/monitoring queries), and one
 //! SIGTERM stops both; when one app cannot start, the other is stopped too.
@@ -68,6 +68,7 @@ struct AllInOne {
     process: GuardedChild,
     health_port: u16,
     metrics_port: u16,
+    mcp_port: u16,
     kubeconfig: std::path::PathBuf,
 }
 
@@ -103,6 +104,7 @@ async fn crd_installed(cp: &ControlPlane) {
 fn start_all(cp: &ControlPlane, secure_port: u16) -> AllInOne {
     let health_port = envtest::process::free_port();
     let metrics_port = envtest::process::free_port();
+    let mcp_port = envtest::process::free_port();
     let kubeconfig = cp.unique_file("all-in-one", "kubeconfig");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
     cmd.env_remove("CODER_K8S_APP")
@@ -119,6 +121,9 @@ fn start_all(cp: &ControlPlane, secure_port: u16) -> AllInOne {
         .arg(format!("--secure-port={secure_port}"))
         .arg("--authentication=none")
         .arg(format!("--write-kubeconfig={}", kubeconfig.display()))
+        // MCP server: plain HTTP on loopback.
+        .arg(format!("--mcp-bind-address=127.0.0.1:{mcp_port}"))
+        .arg("--mcp-plain-http")
         .env("RUST_LOG", "info,kube_runtime=debug,coder_k8s=debug")
         .stdin(Stdio::null());
     let log = cp.unique_file("all-in-one", "log");
@@ -127,6 +132,7 @@ fn start_all(cp: &ControlPlane, secure_port: u16) -> AllInOne {
         process,
         health_port,
         metrics_port,
+        mcp_port,
         kubeconfig,
     }
 }
@@ -218,6 +224,14 @@ async fn app_all_serves_both_apps_and_stops_both_on_one_sigterm() {
         app.process.log_tail(30)
     );
     assert_eq!(http_get(health, "/healthz").await.unwrap().0, 200);
+    let mcp_port = app.mcp_port;
+    envtest::poll_until("the MCP server's /readyz", WAIT, || async move {
+        match http_get(mcp_port, "/readyz").await {
+            Ok((200, _)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
     apiserver_get(cp, &kubeconfig, "/livez")
         .await
         .expect("/livez");

@@ -41,7 +41,7 @@ fn unknown_app_exits_2_listing_the_valid_values() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("[possible values: controller, aggregated-apiserver, all]"),
+        stderr.contains("[possible values: controller, aggregated-apiserver, mcp-http, all]"),
         "{stderr}"
     );
 }
@@ -129,6 +129,22 @@ impl Runners for Recorder {
             Ok(())
         })
     }
+
+    fn mcp(
+        &self,
+        args: coder_k8s::mcp::McpArgs,
+        kubeconfig: Option<std::path::PathBuf>,
+        _shutdown: Shutdown,
+    ) -> BoxFuture<'static, Result<(), Error>> {
+        let calls = self.calls.clone();
+        Box::pin(async move {
+            calls.lock().expect("lock").push(format!(
+                "mcp address={} kubeconfig={kubeconfig:?}",
+                args.mcp_bind_address
+            ));
+            Ok(())
+        })
+    }
 }
 
 #[tokio::test]
@@ -150,11 +166,42 @@ async fn each_app_reaches_its_own_runner_with_its_flags() {
     dispatch(cli, &runners, Shutdown::new())
         .await
         .expect("runs");
+    let cli = Cli::try_parse_from([
+        "coder-k8s",
+        "--app=mcp-http",
+        "--mcp-bind-address=127.0.0.1:9090",
+        "--kubeconfig=/tmp/kc",
+    ])
+    .expect("parses");
+    dispatch(cli, &runners, Shutdown::new())
+        .await
+        .expect("runs");
     assert_eq!(
         *runners.calls.lock().expect("lock"),
         vec![
             "controller namespace=Some(\"coder\")".to_string(),
-            "apiserver port=8443".to_string()
+            "apiserver port=8443".to_string(),
+            "mcp address=127.0.0.1:9090 kubeconfig=Some(\"/tmp/kc\")".to_string(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn app_all_runs_the_controller_the_apiserver_and_the_mcp_server() {
+    let runners = Recorder::default();
+    let cli =
+        Cli::try_parse_from(["coder-k8s", "--app=all", "--kubeconfig=/tmp/kc"]).expect("parses");
+    dispatch(cli, &runners, Shutdown::new())
+        .await
+        .expect("runs");
+    let mut calls = runners.calls.lock().expect("lock").clone();
+    calls.sort();
+    assert_eq!(
+        calls,
+        vec![
+            "apiserver port=6443".to_string(),
+            "controller namespace=None".to_string(),
+            "mcp address=0.0.0.0:8090 kubeconfig=Some(\"/tmp/kc\")".to_string(),
         ]
     );
 }

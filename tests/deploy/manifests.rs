@@ -150,7 +150,7 @@ fn flags_of<A: Args>() -> BTreeSet<String> {
 fn global_flags() -> BTreeSet<String> {
     Cli::command()
         .get_arguments()
-        .filter(|a| a.get_id() != "apiserver" && a.get_id() != "controller")
+        .filter(|a| a.get_id() != "apiserver" && a.get_id() != "controller" && a.get_id() != "mcp")
         .filter_map(|a| a.get_long().map(str::to_string))
         .filter(|l| l == "app" || l == "log-format")
         .collect()
@@ -183,6 +183,7 @@ fn pod_specs(docs: &[Value]) -> Vec<(String, PodSpec)> {
 fn coder_k8s_containers_pass_only_flags_of_their_app() {
     let controller = flags_of::<coder_k8s::controller::ControllerArgs>();
     let apiserver = flags_of::<coder_k8s::apiserver::ApiserverArgs>();
+    let mcp = flags_of::<coder_k8s::mcp::McpArgs>();
     let global = global_flags();
     assert!(global.contains("app"), "{global:?}");
     let mut apps_seen = BTreeSet::new();
@@ -211,7 +212,11 @@ fn coder_k8s_containers_pass_only_flags_of_their_app() {
                 let allowed: BTreeSet<String> = match app {
                     coder_k8s::cli::App::Controller => &global | &controller,
                     coder_k8s::cli::App::AggregatedApiserver => &global | &apiserver,
-                    coder_k8s::cli::App::All => &(&global | &controller) | &apiserver,
+                    // --kubeconfig is a controller flag the MCP server shares.
+                    coder_k8s::cli::App::McpHttp => {
+                        &(&global | &mcp) | &BTreeSet::from(["kubeconfig".to_string()])
+                    }
+                    coder_k8s::cli::App::All => &(&(&global | &controller) | &apiserver) | &mcp,
                 };
                 for arg in &args {
                     let name = arg
@@ -233,7 +238,8 @@ fn coder_k8s_containers_pass_only_flags_of_their_app() {
         BTreeSet::from([
             "All".into(),
             "AggregatedApiserver".into(),
-            "Controller".into()
+            "Controller".into(),
+            "McpHttp".into()
         ])
     );
 }
@@ -729,8 +735,67 @@ fn all_in_one_runs_one_process_with_both_apps_permissions() {
     let sa = pod.service_account_name.expect("SA");
     let mut wanted = roles_of(&base, "coder-system", "coder-k8s-controller");
     wanted.extend(roles_of(&base, "coder-system", "coder-k8s-apiserver"));
+    wanted.extend(roles_of(&base, "coder-system", "coder-k8s-mcp"));
     assert!(!wanted.is_empty());
     assert_eq!(roles_of(&docs, "coder-system", &sa), wanted);
+}
+
+/// The MCP server's own identity may review tokens and impersonate, nothing else: every tool
+/// call is authorized as the caller. Its port is reachable only from labelled client pods.
+#[test]
+fn mcp_server_may_only_review_tokens_and_impersonate() {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let docs = build(&LAYERS[0]);
+    let roles = roles_of(&docs, "coder-system", "coder-k8s-mcp");
+    assert_eq!(
+        roles,
+        BTreeSet::from([(
+            "ClusterRoleBinding".to_string(),
+            String::new(),
+            "ClusterRole".to_string(),
+            "coder-k8s-mcp".to_string()
+        )])
+    );
+    let role = of_kind::<ClusterRole>(&docs, "ClusterRole")
+        .into_iter()
+        .find(|r| r.metadata.name.as_deref() == Some("coder-k8s-mcp"))
+        .expect("ClusterRole coder-k8s-mcp");
+    let mut granted: Vec<(String, String)> = Vec::new();
+    for rule in role.rules.unwrap_or_default() {
+        for resource in rule.resources.unwrap_or_default() {
+            for verb in &rule.verbs {
+                granted.push((resource.clone(), verb.clone()));
+            }
+        }
+    }
+    granted.sort();
+    let expected: Vec<(String, String)> = [
+        ("groups", "impersonate"),
+        ("serviceaccounts", "impersonate"),
+        ("tokenreviews", "create"),
+        ("users", "impersonate"),
+    ]
+    .iter()
+    .map(|(r, v)| (r.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(granted, expected);
+    let policy = of_kind::<NetworkPolicy>(&docs, "NetworkPolicy")
+        .into_iter()
+        .find(|p| p.metadata.name.as_deref() == Some("coder-k8s-mcp"))
+        .expect("NetworkPolicy coder-k8s-mcp");
+    let ingress = policy.spec.and_then(|s| s.ingress).unwrap_or_default();
+    assert_eq!(ingress.len(), 1, "only MCP clients may connect");
+    let from = ingress[0].from.clone().unwrap_or_default();
+    assert_eq!(
+        from[0]
+            .pod_selector
+            .as_ref()
+            .and_then(|s| s.match_labels.as_ref())
+            .and_then(|l| l.get("coder.com/mcp-client"))
+            .map(String::as_str),
+        Some("true")
+    );
 }
 
 #[test]
