@@ -13,6 +13,3 @@ mod coder_backend_support;
 mod backend;
 mod backend_restart;
 mod client;
-/// The sync across replicas: with etcd storage only the holder of a Lease polls coderd.
-mod sync_lease_expiry;
-mod sync_replicas;
