@@ -449,9 +449,9 @@ async fn provisioner_and_proxy_tools_answer_from_the_cluster_without_secrets() {
     let us = json!({ "name": "us", "namespace": ns, "controlPlane": "coder",
                      "organizationName": "default", "replicas": 1, "readyReplicas": 0,
                      "phase": "", "tags": {} });
-    assert_eq!(structured(&c[0]), &json!({ "items": [eu, us] }));
+    assert_eq!(structured(&c[0]), &json!({ "items": [eu.clone(), us.clone()] }));
     let first = structured(&c[1]);
-    assert_eq!(first["items"], json!([eu]));
+    assert_eq!(first["items"], json!([eu.clone()]));
     let provisioners_next = first["continue"]
         .as_str()
         .expect("a continue token")
@@ -496,7 +496,7 @@ async fn provisioner_and_proxy_tools_answer_from_the_cluster_without_secrets() {
                          "readyReplicas": 2, "phase": "Ready" });
     let tokyo = json!({ "name": "tokyo", "namespace": ns, "registered": false, "replicas": 1,
                         "readyReplicas": 0, "phase": "" });
-    assert_eq!(structured(&c[5]), &json!({ "items": [sydney, tokyo] }));
+    assert_eq!(structured(&c[5]), &json!({ "items": [sydney.clone(), tokyo.clone()] }));
     let first = structured(&c[6]);
     assert_eq!(first["items"], json!([sydney]));
     let proxies_next = first["continue"]
