@@ -225,7 +225,11 @@ mod tests {
         assert_eq!(out.provisioner.phase, "Ready");
         assert_eq!(out.observed_generation, 3);
         let types: Vec<&str> = out.conditions.iter().map(|c| c.type_.as_str()).collect();
-        assert_eq!(types, ["DeploymentReady", "ProvisionerKeyReady"], "sorted by type");
+        assert_eq!(
+            types,
+            ["DeploymentReady", "ProvisionerKeyReady"],
+            "sorted by type"
+        );
         assert_eq!(out.conditions[0].message, "1 of 2 ready");
         // The list item is the same summary, without conditions.
         let item = serde_json::to_value(provisioner_summary(&p)).unwrap();

@@ -46,8 +46,7 @@ impl Tools {
         Extension(caller): Extension<Caller>,
         Parameters(input): Parameters<ObjectInput>,
     ) -> Result<Json<ProvisionerStatusOutput>, ToolError> {
-        let provisioner: CoderProvisioner =
-            get(&caller.client, &input, "CoderProvisioner").await?;
+        let provisioner: CoderProvisioner = get(&caller.client, &input, "CoderProvisioner").await?;
         Ok(Json(provisioner_status(&provisioner)))
     }
 
@@ -79,8 +78,7 @@ impl Tools {
         Extension(caller): Extension<Caller>,
         Parameters(input): Parameters<ObjectInput>,
     ) -> Result<Json<WorkspaceProxyStatusOutput>, ToolError> {
-        let proxy: CoderWorkspaceProxy =
-            get(&caller.client, &input, "CoderWorkspaceProxy").await?;
+        let proxy: CoderWorkspaceProxy = get(&caller.client, &input, "CoderWorkspaceProxy").await?;
         Ok(Json(workspace_proxy_status(&proxy)))
     }
 }

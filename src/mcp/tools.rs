@@ -133,7 +133,11 @@ pub(super) fn page(input: &ListInput, default: u32, max: u32) -> ListParams {
 }
 
 /// GETs `namespace/name` of `K`, naming `kind` in the error.
-pub(super) async fn get<K>(client: &kube::Client, input: &ObjectInput, kind: &str) -> Result<K, ToolError>
+pub(super) async fn get<K>(
+    client: &kube::Client,
+    input: &ObjectInput,
+    kind: &str,
+) -> Result<K, ToolError>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned,
     K: std::fmt::Debug,
@@ -485,7 +489,8 @@ impl Tools {
     }
 }
 
-#[tool_handler]
+// `tools/list` lists the router the calls go through (the upstream tools and the kinds').
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for Tools {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())

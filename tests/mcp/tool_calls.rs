@@ -449,14 +449,20 @@ async fn provisioner_and_proxy_tools_answer_from_the_cluster_without_secrets() {
     let us = json!({ "name": "us", "namespace": ns, "controlPlane": "coder",
                      "organizationName": "default", "replicas": 1, "readyReplicas": 0,
                      "phase": "", "tags": {} });
-    assert_eq!(structured(&c[0]), &json!({ "items": [eu.clone(), us.clone()] }));
+    assert_eq!(
+        structured(&c[0]),
+        &json!({ "items": [eu.clone(), us.clone()] })
+    );
     let first = structured(&c[1]);
     assert_eq!(first["items"], json!([eu.clone()]));
     let provisioners_next = first["continue"]
         .as_str()
         .expect("a continue token")
         .to_string();
-    let everywhere = structured(&c[2])["items"].as_array().expect("items").clone();
+    let everywhere = structured(&c[2])["items"]
+        .as_array()
+        .expect("items")
+        .clone();
     assert!(everywhere.contains(&eu), "all namespaces: {everywhere:?}");
 
     let status = structured(&c[3]);
@@ -496,7 +502,10 @@ async fn provisioner_and_proxy_tools_answer_from_the_cluster_without_secrets() {
                          "readyReplicas": 2, "phase": "Ready" });
     let tokyo = json!({ "name": "tokyo", "namespace": ns, "registered": false, "replicas": 1,
                         "readyReplicas": 0, "phase": "" });
-    assert_eq!(structured(&c[5]), &json!({ "items": [sydney.clone(), tokyo.clone()] }));
+    assert_eq!(
+        structured(&c[5]),
+        &json!({ "items": [sydney.clone(), tokyo.clone()] })
+    );
     let first = structured(&c[6]);
     assert_eq!(first["items"], json!([sydney]));
     let proxies_next = first["continue"]
@@ -505,7 +514,11 @@ async fn provisioner_and_proxy_tools_answer_from_the_cluster_without_secrets() {
         .to_string();
     let status = structured(&c[7]);
     assert_eq!(
-        (&status["proxyName"], &status["displayName"], &status["registered"]),
+        (
+            &status["proxyName"],
+            &status["displayName"],
+            &status["registered"]
+        ),
         (&json!("syd"), &json!("Sydney"), &json!(true))
     );
     assert_eq!(status["conditions"][0]["type"], "ProxyRegistered");
