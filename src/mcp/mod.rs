@@ -1,5 +1,6 @@
 //! `--app=mcp-http` and `coder-k8s mcp`: a Model Context Protocol server that lets AI agents and
-//! IDEs inspect control planes and start or stop workspaces and templates.
+//! IDEs inspect control planes, provisioners and workspace proxies and start or stop workspaces
+//! and templates.
 //!
 //! Built on the official Rust SDK (`rmcp`): its Streamable HTTP transport serves `/mcp`, its
 //! stdio transport serves the laptop mode. Each tool is an ordinary Kubernetes client call
@@ -14,11 +15,14 @@
 //!
 //! Modules: [`args`] (flags), [`identity`] (tokens to impersonating clients), [`tools`] (the MCP
 //! tools), [`shape`] (tool inputs and outputs, and how API objects become outputs),
+//! `kind_tools` and [`kind_shapes`] (the same for CoderProvisioners and CoderWorkspaceProxies),
 //! [`metrics`], [`http`] (the listener, TLS, probes, auth middleware), [`stdio`].
 
 pub mod args;
 pub mod http;
 pub mod identity;
+pub mod kind_shapes;
+mod kind_tools;
 pub mod kube_error;
 pub mod metrics;
 pub mod shape;

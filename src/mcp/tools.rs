@@ -30,8 +30,9 @@ use super::shape::{self, *};
 use crate::api::aggregation::v1alpha1::{CoderTemplate, CoderWorkspace};
 use crate::api::coder::v1alpha1::CoderControlPlane;
 
-/// Every tool, by name: the upstream project's fourteen.
-pub const TOOL_NAMES: [&str; 14] = [
+/// Every tool, by name: the upstream project's fourteen, then those of the kinds added since
+/// (`kind_tools.rs`).
+pub const TOOL_NAMES: [&str; 18] = [
     "list_control_planes",
     "get_control_plane_status",
     "list_control_plane_pods",
@@ -46,14 +47,18 @@ pub const TOOL_NAMES: [&str; 14] = [
     "get_events",
     "get_pod_logs",
     "check_health",
+    "list_provisioners",
+    "get_provisioner_status",
+    "list_workspace_proxies",
+    "get_workspace_proxy_status",
 ];
 
 /// Field manager of the `set_*_running` patches, as audit logs and managedFields show it.
 const FIELD_MANAGER: &str = "coder-k8s-mcp";
 
 const INSTRUCTIONS: &str = "Tools for Coder on Kubernetes: inspect CoderControlPlanes (status, \
-    pods, Deployment, Service, events, logs) and list, start or stop CoderWorkspaces and \
-    CoderTemplates. Calls run with the caller's Kubernetes identity, so RBAC decides what \
+    pods, Deployment, Service, events, logs), CoderProvisioners and CoderWorkspaceProxies, and \
+    list, start or stop CoderWorkspaces and CoderTemplates. Calls run with the caller's Kubernetes identity, so RBAC decides what \
     succeeds; a refused call returns the API's message naming the missing permission. List \
     tools return a `continue` token when more items remain.";
 
@@ -79,7 +84,7 @@ impl Tools {
         Tools {
             own: None,
             metrics,
-            tool_router: Self::tool_router(),
+            tool_router: Self::all_tools(),
         }
     }
 
@@ -88,8 +93,13 @@ impl Tools {
         Tools {
             own: Some(own),
             metrics,
-            tool_router: Self::tool_router(),
+            tool_router: Self::all_tools(),
         }
+    }
+
+    /// The upstream tools and those of the kinds added since.
+    fn all_tools() -> ToolRouter<Tools> {
+        Self::tool_router() + Self::kind_tool_router()
     }
 
     /// The caller of a request: the one the HTTP middleware authenticated, else our own.
@@ -103,7 +113,7 @@ impl Tools {
 }
 
 /// The namespaced or cluster-wide Api of `K`.
-fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+pub(super) fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
     K::DynamicType: Default,
@@ -114,7 +124,7 @@ where
     }
 }
 
-fn page(input: &ListInput, default: u32, max: u32) -> ListParams {
+pub(super) fn page(input: &ListInput, default: u32, max: u32) -> ListParams {
     ListParams {
         limit: Some(clamp_limit(input.limit, default, max)),
         continue_token: input.continue_token.clone().filter(|t| !t.is_empty()),
@@ -123,7 +133,11 @@ fn page(input: &ListInput, default: u32, max: u32) -> ListParams {
 }
 
 /// GETs `namespace/name` of `K`, naming `kind` in the error.
-async fn get<K>(client: &kube::Client, input: &ObjectInput, kind: &str) -> Result<K, ToolError>
+pub(super) async fn get<K>(
+    client: &kube::Client,
+    input: &ObjectInput,
+    kind: &str,
+) -> Result<K, ToolError>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned,
     K: std::fmt::Debug,
@@ -475,7 +489,8 @@ impl Tools {
     }
 }
 
-#[tool_handler]
+// `tools/list` lists the router the calls go through (the upstream tools and the kinds').
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for Tools {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())

@@ -6,18 +6,23 @@ use serde_json::{Value, json};
 
 use crate::support::{calls, env, initialize_body, mcp_post, python_client, raw_request};
 
-const TOOLS: [&str; 14] = [
+/// The upstream fourteen and the four of CoderProvisioner and CoderWorkspaceProxy, sorted.
+const TOOLS: [&str; 18] = [
     "check_health",
     "get_control_plane_deployment_status",
     "get_control_plane_status",
     "get_events",
     "get_pod_logs",
+    "get_provisioner_status",
     "get_service_status",
     "get_template",
     "get_workspace",
+    "get_workspace_proxy_status",
     "list_control_plane_pods",
     "list_control_planes",
+    "list_provisioners",
     "list_templates",
+    "list_workspace_proxies",
     "list_workspaces",
     "set_template_running",
     "set_workspace_running",
@@ -73,6 +78,29 @@ async fn initialize_and_tools_list_show_the_upstream_tools_with_schemas() {
         list["outputSchema"]["properties"]["items"].is_object(),
         "{list}"
     );
+    // The status tools' summaries are flattened into one object an agent reads directly.
+    for (tool, fields) in [
+        (
+            "get_provisioner_status",
+            ["controlPlane", "keyName", "tags", "conditions"],
+        ),
+        (
+            "get_workspace_proxy_status",
+            ["proxyName", "displayName", "registered", "conditions"],
+        ),
+    ] {
+        let schema = &by_name(tool)["outputSchema"];
+        for field in fields {
+            assert!(
+                schema["properties"][field].is_object(),
+                "{tool} returns {field}: {schema}"
+            );
+        }
+        assert_eq!(
+            required(&by_name(tool)["inputSchema"]),
+            ["name", "namespace"]
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -304,7 +332,11 @@ async fn the_stdio_mode_serves_the_tools_as_the_kubeconfig_user() {
         ]),
     )
     .await;
-    assert_eq!(out["tools"].as_array().map(Vec::len), Some(14), "{out}");
+    assert_eq!(
+        out["tools"].as_array().map(Vec::len),
+        Some(TOOLS.len()),
+        "{out}"
+    );
     let c = calls(&out);
     assert_eq!(c[0]["structured"]["status"], "ok", "{out}");
     assert_eq!(c[0]["structured"]["user"], "(the kubeconfig's user)");

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use coder_k8s::api::aggregation::v1alpha1::CoderWorkspace;
+use coder_k8s::api::coder::v1alpha1::CoderProvisioner;
 use kube::api::PostParams;
 
 use crate::support::{calls, env, grant, python_client, token};
@@ -142,7 +143,9 @@ async fn the_insecure_upstream_mode_serves_everyone_as_the_server_and_says_so() 
 }
 
 /// The server running as the deployed ServiceAccount (deploy/mcp's RBAC, nothing more) reviews
-/// tokens and impersonates callers: a caller allowed to start a workspace starts it.
+/// tokens and impersonates callers: a caller allowed to start a workspace starts it, one allowed
+/// to read CoderProvisioners reads them (the ClusterRole needs no rule per kind), and the
+/// kind it was not granted (CoderWorkspaceProxy) is refused by name.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_deployed_rbac_is_enough_to_serve_callers() {
     let (cp, _) = env().await;
@@ -187,12 +190,25 @@ async fn the_deployed_rbac_is_enough_to_serve_callers() {
         .create(&PostParams::default(), &ws)
         .await
         .expect("create workspace");
+    let provisioners: kube::Api<CoderProvisioner> =
+        kube::Api::namespaced(cp.admin_client().await, &ns);
+    let provisioner: CoderProvisioner = serde_json::from_value(json!({
+        "apiVersion": "coder.com/v1alpha1", "kind": "CoderProvisioner",
+        "metadata": { "name": "eu" }, "spec": { "controlPlaneRef": { "name": "coder" } }
+    }))
+    .expect("valid provisioner");
+    provisioners
+        .create(&PostParams::default(), &provisioner)
+        .await
+        .expect("create provisioner");
     grant(
         cp,
         &ns,
         "operator",
         json!([{ "apiGroups": ["aggregation.coder.com"], "resources": ["coderworkspaces"],
-                 "verbs": ["get", "list", "patch"] }]),
+                 "verbs": ["get", "list", "patch"] },
+               { "apiGroups": ["coder.com"], "resources": ["coderprovisioners"],
+                 "verbs": ["get", "list"] }]),
     )
     .await;
     let operator = token(cp, &ns, "operator").await;
@@ -203,10 +219,26 @@ async fn the_deployed_rbac_is_enough_to_serve_callers() {
         json!([
             { "tool": "list_workspaces", "arguments": { "namespace": ns } },
             { "tool": "set_workspace_running", "arguments": { "namespace": ns, "name": "dev", "running": false } },
+            { "tool": "list_provisioners", "arguments": { "namespace": ns } },
+            { "tool": "get_provisioner_status", "arguments": { "namespace": ns, "name": "eu" } },
+            { "tool": "list_workspace_proxies", "arguments": { "namespace": ns } },
         ]),
     )
     .await;
     let c = calls(&out);
+    assert_eq!(c[2]["structured"]["items"][0]["name"], "eu", "{out}");
+    assert_eq!(c[3]["structured"]["controlPlane"], "coder", "{out}");
+    assert_eq!(c[4]["isError"], true, "{}", c[4]);
+    let refused = c[4]["text"].as_str().unwrap_or_default();
+    let user = format!("User \"system:serviceaccount:{ns}:operator\"");
+    for part in [
+        "list CoderWorkspaceProxy resources: ",
+        user.as_str(),
+        "cannot list resource \"coderworkspaceproxies\"",
+        "(Forbidden, 403)",
+    ] {
+        assert!(refused.contains(part), "{part:?} missing from: {refused}");
+    }
     assert_eq!(
         c[0]["structured"]["items"][0]["name"],
         "dev",

@@ -1,4 +1,4 @@
-//! The MCP test environment: kube-apiserver (envtest) with the CoderControlPlane CRD, our
+//! The MCP test environment: kube-apiserver (envtest) with the coder.com CRDs, our
 //! aggregated apiserver behind the kube-aggregator, and the `coder-k8s --app=mcp-http` binary
 //! reading that cluster; plus ServiceAccount tokens, the Python SDK client, and raw HTTP.
 
@@ -133,8 +133,13 @@ async fn install_crd(cp: &ControlPlane) {
         "{}",
         String::from_utf8_lossy(&apply.stderr)
     );
-    cp.wait_crd_established("codercontrolplanes.coder.com")
-        .await;
+    for crd in [
+        "codercontrolplanes.coder.com",
+        "coderprovisioners.coder.com",
+        "coderworkspaceproxies.coder.com",
+    ] {
+        cp.wait_crd_established(crd).await;
+    }
 }
 
 /// A bound token (TokenRequest) of ServiceAccount `namespace/name`, created when absent.

@@ -1,6 +1,7 @@
 //! Every tool through the Python SDK against kube-apiserver with objects in it: a
-//! CoderControlPlane with its Deployment, Service, pod and events, and workspaces and templates
-//! served by our aggregated apiserver behind the kube-aggregator.
+//! CoderControlPlane with its Deployment, Service, pod and events, CoderProvisioners and
+//! CoderWorkspaceProxies next to the Secrets holding their key and token, and workspaces and
+//! templates served by our aggregated apiserver behind the kube-aggregator.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
@@ -8,7 +9,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use coder_k8s::api::aggregation::v1alpha1::{CoderTemplate, CoderWorkspace};
-use coder_k8s::api::coder::v1alpha1::CoderControlPlane;
+use coder_k8s::api::coder::v1alpha1::{CoderControlPlane, CoderProvisioner, CoderWorkspaceProxy};
 
 use crate::support::{calls, env, python_client};
 
@@ -318,4 +319,235 @@ async fn every_tool_answers_from_the_cluster() {
     let rest = structured(&calls(&out)[0]);
     assert_eq!(rest["items"].as_array().unwrap().len(), 1, "{rest}");
     assert!(rest.get("continue").is_none(), "last page: {rest}");
+}
+
+/// A provisioner key and a proxy token, stored where the controller keeps them; the tools must
+/// never return them.
+const PROVISIONER_KEY: &str = "provisioner-key-value-3f9a1c";
+const PROXY_TOKEN: &str = "proxy-token-value-8b2e7d";
+
+/// Two provisioners (one reconciled, one not yet) and two workspace proxies (one registered by
+/// the controller, one registered elsewhere), with the Secrets of the key and the token.
+async fn kind_fixtures(cp: &envtest::ControlPlane) -> String {
+    let ns = cp.create_namespace("mcp-kinds").await;
+    let client = cp.admin_client().await;
+    let when = "2026-01-01T00:00:00Z";
+    create::<k8s_openapi::api::core::v1::Secret>(
+        &client,
+        &ns,
+        json!({ "metadata": { "name": "eu-provisioner-key" },
+                "stringData": { "key": PROVISIONER_KEY } }),
+    )
+    .await;
+    create::<CoderProvisioner>(
+        &client,
+        &ns,
+        json!({ "apiVersion": "coder.com/v1alpha1", "kind": "CoderProvisioner",
+                "metadata": { "name": "eu" },
+                "spec": { "controlPlaneRef": { "name": "coder" }, "organizationName": "acme",
+                          "replicas": 2, "tags": { "region": "eu", "scope": "organization" } } }),
+    )
+    .await;
+    set_status::<CoderProvisioner>(
+        &client,
+        &ns,
+        "eu",
+        json!({ "phase": "Ready", "readyReplicas": 1, "observedGeneration": 1,
+                "organizationName": "acme", "organizationID": "0b8e4a3c-0000-4000-8000-000000000001",
+                "provisionerKeyName": "eu", "provisionerKeyID": "0b8e4a3c-0000-4000-8000-000000000002",
+                "secretRef": { "name": "eu-provisioner-key", "key": "key" },
+                "conditions": [
+                    { "type": "ProvisionerKeyReady", "status": "True", "reason": "Created",
+                      "message": "key eu in acme", "lastTransitionTime": when },
+                    { "type": "DeploymentReady", "status": "False", "reason": "Progressing",
+                      "message": "1 of 2 pods ready", "lastTransitionTime": when }] }),
+    )
+    .await;
+    create::<CoderProvisioner>(
+        &client,
+        &ns,
+        json!({ "apiVersion": "coder.com/v1alpha1", "kind": "CoderProvisioner",
+                "metadata": { "name": "us" },
+                "spec": { "controlPlaneRef": { "name": "coder" } } }),
+    )
+    .await;
+    create::<k8s_openapi::api::core::v1::Secret>(
+        &client,
+        &ns,
+        json!({ "metadata": { "name": "sydney-proxy-token" },
+                "stringData": { "token": PROXY_TOKEN } }),
+    )
+    .await;
+    create::<CoderWorkspaceProxy>(
+        &client,
+        &ns,
+        json!({ "apiVersion": "coder.com/v1alpha1", "kind": "CoderWorkspaceProxy",
+                "metadata": { "name": "sydney" },
+                "spec": { "replicas": 2,
+                          "bootstrap": { "coderURL": "https://coder.example.com",
+                                         "credentialsSecretRef": { "name": "owner" },
+                                         "proxyName": "syd", "displayName": "Sydney" } } }),
+    )
+    .await;
+    set_status::<CoderWorkspaceProxy>(
+        &client,
+        &ns,
+        "sydney",
+        json!({ "phase": "Ready", "readyReplicas": 2, "observedGeneration": 1,
+                "registered": true, "proxyName": "syd",
+                "proxyID": "0b8e4a3c-0000-4000-8000-000000000003",
+                "proxyTokenSecretRef": { "name": "sydney-proxy-token", "key": "token" },
+                "conditions": [
+                    { "type": "ProxyRegistered", "status": "True", "reason": "Registered",
+                      "message": "proxy syd registered", "lastTransitionTime": when }] }),
+    )
+    .await;
+    create::<CoderWorkspaceProxy>(
+        &client,
+        &ns,
+        json!({ "apiVersion": "coder.com/v1alpha1", "kind": "CoderWorkspaceProxy",
+                "metadata": { "name": "tokyo" },
+                "spec": { "primaryAccessURL": "https://coder.example.com",
+                          "proxySessionTokenSecretRef": { "name": "tokyo-token" } } }),
+    )
+    .await;
+    ns
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioner_and_proxy_tools_answer_from_the_cluster_without_secrets() {
+    let (cp, env) = env().await;
+    let ns = kind_fixtures(cp).await;
+    let out = python_client(
+        &env.mcp.url(),
+        Some(&env.admin_token),
+        None,
+        json!([
+            { "tool": "list_provisioners", "arguments": { "namespace": ns } },
+            { "tool": "list_provisioners", "arguments": { "namespace": ns, "limit": 1 } },
+            { "tool": "list_provisioners", "arguments": {} },
+            { "tool": "get_provisioner_status", "arguments": { "namespace": ns, "name": "eu" } },
+            { "tool": "get_provisioner_status", "arguments": { "namespace": ns, "name": "missing" } },
+            { "tool": "list_workspace_proxies", "arguments": { "namespace": ns } },
+            { "tool": "list_workspace_proxies", "arguments": { "namespace": ns, "limit": 1 } },
+            { "tool": "get_workspace_proxy_status", "arguments": { "namespace": ns, "name": "sydney" } },
+            { "tool": "get_workspace_proxy_status", "arguments": { "namespace": ns, "name": "tokyo" } },
+            { "tool": "get_workspace_proxy_status", "arguments": { "namespace": ns, "name": "missing" } },
+        ]),
+    )
+    .await;
+    // Nothing the tools return, structured or as text, carries the key or the token.
+    let everything = out.to_string();
+    assert!(!everything.contains(PROVISIONER_KEY), "{everything}");
+    assert!(!everything.contains(PROXY_TOKEN), "{everything}");
+    let c = calls(&out);
+
+    let eu = json!({ "name": "eu", "namespace": ns, "controlPlane": "coder",
+                     "organizationName": "acme", "replicas": 2, "readyReplicas": 1,
+                     "phase": "Ready", "keyName": "eu",
+                     "tags": { "region": "eu", "scope": "organization" } });
+    let us = json!({ "name": "us", "namespace": ns, "controlPlane": "coder",
+                     "organizationName": "default", "replicas": 1, "readyReplicas": 0,
+                     "phase": "", "tags": {} });
+    assert_eq!(
+        structured(&c[0]),
+        &json!({ "items": [eu.clone(), us.clone()] })
+    );
+    let first = structured(&c[1]);
+    assert_eq!(first["items"], json!([eu.clone()]));
+    let provisioners_next = first["continue"]
+        .as_str()
+        .expect("a continue token")
+        .to_string();
+    let everywhere = structured(&c[2])["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    assert!(everywhere.contains(&eu), "all namespaces: {everywhere:?}");
+
+    let status = structured(&c[3]);
+    assert_eq!(status["keyName"], "eu");
+    assert_eq!(status["observedGeneration"], 1);
+    assert_eq!(status["tags"]["region"], "eu");
+    let conditions: Vec<(&str, &str, &str)> = status["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap_or_default(),
+                c["status"].as_str().unwrap_or_default(),
+                c["message"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        conditions,
+        [
+            ("DeploymentReady", "False", "1 of 2 pods ready"),
+            ("ProvisionerKeyReady", "True", "key eu in acme"),
+        ]
+    );
+    assert_eq!(c[4]["isError"], true, "{}", c[4]);
+    let missing = c[4]["text"].as_str().unwrap_or_default();
+    assert!(
+        missing.starts_with(&format!("get CoderProvisioner {ns}/missing: "))
+            && missing.contains("not found")
+            && missing.contains("(NotFound, 404)"),
+        "{missing}"
+    );
+
+    let sydney = json!({ "name": "sydney", "namespace": ns, "proxyName": "syd",
+                         "displayName": "Sydney", "registered": true, "replicas": 2,
+                         "readyReplicas": 2, "phase": "Ready" });
+    let tokyo = json!({ "name": "tokyo", "namespace": ns, "registered": false, "replicas": 1,
+                        "readyReplicas": 0, "phase": "" });
+    assert_eq!(
+        structured(&c[5]),
+        &json!({ "items": [sydney.clone(), tokyo.clone()] })
+    );
+    let first = structured(&c[6]);
+    assert_eq!(first["items"], json!([sydney]));
+    let proxies_next = first["continue"]
+        .as_str()
+        .expect("a continue token")
+        .to_string();
+    let status = structured(&c[7]);
+    assert_eq!(
+        (
+            &status["proxyName"],
+            &status["displayName"],
+            &status["registered"]
+        ),
+        (&json!("syd"), &json!("Sydney"), &json!(true))
+    );
+    assert_eq!(status["conditions"][0]["type"], "ProxyRegistered");
+    assert_eq!(status["conditions"][0]["reason"], "Registered");
+    let elsewhere = structured(&c[8]);
+    assert_eq!(elsewhere["conditions"], json!([]));
+    assert!(elsewhere.get("proxyName").is_none(), "{elsewhere}");
+    assert_eq!(c[9]["isError"], true, "{}", c[9]);
+    let missing = c[9]["text"].as_str().unwrap_or_default();
+    assert!(
+        missing.starts_with(&format!("get CoderWorkspaceProxy {ns}/missing: "))
+            && missing.contains("(NotFound, 404)"),
+        "{missing}"
+    );
+
+    // The second pages through `continue`.
+    let out = python_client(
+        &env.mcp.url(),
+        Some(&env.admin_token),
+        None,
+        json!([
+            { "tool": "list_provisioners",
+              "arguments": { "namespace": ns, "limit": 1, "continue": provisioners_next } },
+            { "tool": "list_workspace_proxies",
+              "arguments": { "namespace": ns, "limit": 1, "continue": proxies_next } },
+        ]),
+    )
+    .await;
+    let c = calls(&out);
+    assert_eq!(structured(&c[0]), &json!({ "items": [us] }), "last page");
+    assert_eq!(structured(&c[1]), &json!({ "items": [tokyo] }), "last page");
 }
