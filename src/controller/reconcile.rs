@@ -38,7 +38,7 @@ fn key(obj: &CoderControlPlane) -> String {
 #[instrument(skip(obj, ctx), fields(namespace = obj.namespace(), name = obj.name_any()))]
 pub async fn reconcile(obj: Arc<CoderControlPlane>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_started();
-    let result = if finalizer::deleting(&obj) {
+    let result = if finalizer::deleting(obj.as_ref()) {
         finalize(&obj, &ctx).await
     } else {
         apply(&obj, &ctx).await
