@@ -267,9 +267,13 @@ async fn a_workspace_created_in_coder_appears_in_a_running_kubectl_watch() {
         id.to_string(),
         "uid is coderd's id"
     );
-    let object = get(cp, templates(), ns, "coder.base")
-        .await
-        .expect("the template appears too");
+    // The same sync round mirrors the template, but not necessarily before the workspace.
+    let object = envtest::poll_until("the template appears too", WAIT, || async {
+        get(cp, templates(), ns, "coder.base")
+            .await
+            .ok_or_else(|| "not yet".to_string())
+    })
+    .await;
     assert_eq!(object["metadata"]["uid"], template.to_string());
 
     // Deleted in Coder: gone here too.
