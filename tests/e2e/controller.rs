@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use envtest::{ControlPlane, GuardedChild};
+use envtest::ControlPlane;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
@@ -92,8 +92,7 @@ async fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
 
 /// One `coder-k8s --app=controller` process.
 struct ControllerProcess {
-    process: GuardedChild,
-    log: PathBuf,
+    process: our_binary::OurProcess,
     probes: SocketAddr,
     metrics: SocketAddr,
     started: Instant,
@@ -104,12 +103,13 @@ impl ControllerProcess {
         let mut cmd = our_binary::controller(kubeconfig, "info");
         cmd.args(extra);
         let started = Instant::now();
-        let (process, log) = our_binary::spawn(cp, "coder-k8s controller", "controller", cmd);
-        let probes = logged_address(&log, "serving /healthz and /readyz").await;
-        let metrics = logged_address(&log, "serving /metrics").await;
+        let mut process = our_binary::spawn(cp, "coder-k8s controller", "controller", cmd);
+        let probes = process
+            .logged_address("serving /healthz and /readyz", WAIT)
+            .await;
+        let metrics = process.logged_address("serving /metrics", WAIT).await;
         Self {
             process,
-            log,
             probes,
             metrics,
             started,
@@ -132,13 +132,13 @@ impl ControllerProcess {
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log_text()
     }
 
     /// The real RBAC authorizer refused nothing the controller asked for.
     fn assert_never_forbidden(&self) {
         let text = self.log_text();
-        let refused: Vec<&str> = text.lines().filter(|l| is_refusal(l)).collect();
+        let refused = our_binary::refusals(&text);
         assert!(
             refused.is_empty(),
             "the controller was refused:\n{}",
@@ -158,32 +158,16 @@ impl ControllerProcess {
 
     /// SIGTERM, then up to 30 s to exit cleanly; checks the log for 403s.
     async fn stop(mut self) {
-        self.process.signal("TERM").expect("SIGTERM the controller");
-        let status = self
-            .process
-            .wait_timeout_async(Duration::from_secs(30))
-            .await
-            .expect("wait for the controller");
-        let status =
-            status.unwrap_or_else(|| panic!("controller ignored SIGTERM:\n{}", self.log_text()));
-        assert!(
-            status.success(),
-            "controller exit {status}:\n{}",
-            self.log_text()
-        );
+        self.process
+            .terminate_cleanly(Duration::from_secs(30))
+            .await;
         self.assert_never_forbidden();
     }
 }
 
-/// A log line reporting an authorization refusal. kube-rs renders API errors as
-/// `ErrorResponse { .., reason: "Forbidden", code: 403 }` and the status message says "is
-/// forbidden"; a bare "403" would also match ports and addresses such as `127.0.0.1:40369`.
-fn is_refusal(line: &str) -> bool {
-    line.to_ascii_lowercase().contains("forbidden") || line.contains("code: 403")
-}
-
 #[test]
 fn refusals_are_recognised_and_port_numbers_are_not() {
+    use our_binary::is_refusal;
     assert!(is_refusal(
         r#"ERROR reconcile failed error=ApiError: roles.rbac.authorization.k8s.io is forbidden: User "x" cannot list"#
     ));
@@ -193,21 +177,6 @@ fn refusals_are_recognised_and_port_numbers_are_not() {
     assert!(!is_refusal(
         "INFO coder_k8s::controller: serving /healthz and /readyz address=127.0.0.1:40369"
     ));
-}
-
-async fn logged_address(log: &Path, message: &str) -> SocketAddr {
-    envtest::poll_until(message, WAIT, || async move {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        text.lines()
-            .filter(|l| l.contains(message))
-            .find_map(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix("address="))
-                    .and_then(|a| a.parse().ok())
-            })
-            .ok_or_else(|| format!("no `{message}` line yet:\n{text}"))
-    })
-    .await
 }
 
 async fn http_get(address: SocketAddr, path: &str) -> Option<(u16, String)> {

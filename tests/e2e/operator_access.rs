@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use coder_k8s::coder::{ClientOptions, CoderClient, SessionToken};
-use envtest::{ControlPlane, GuardedChild};
+use envtest::ControlPlane;
 use fake_coderd::FakeCoderd;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -92,42 +92,29 @@ async fn kubectl(cp: &ControlPlane, args: &[&str]) -> String {
 
 /// `coder-k8s --app=controller` as the controller's ServiceAccount, logging to a file.
 struct Controller {
-    process: GuardedChild,
-    log: PathBuf,
+    process: our_binary::OurProcess,
 }
 
 impl Controller {
     fn start(cp: &ControlPlane, kubeconfig: &Path) -> Self {
         let cmd = our_binary::controller(kubeconfig, "info,coder_k8s=debug");
-        let (process, log) = our_binary::spawn(
+        let process = our_binary::spawn(
             cp,
             "coder-k8s controller",
             "controller-operator-access",
             cmd,
         );
-        Self { process, log }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        Self { process }
     }
 
     /// SIGTERM and a clean exit; the real authorizer refused nothing, and no secret reached
     /// the log.
     async fn stop(mut self, secrets: &[&str]) {
-        self.process.signal("TERM").expect("SIGTERM");
-        let status = self
+        let text = self
             .process
-            .wait_timeout_async(Duration::from_secs(30))
-            .await
-            .expect("wait for the controller")
-            .unwrap_or_else(|| panic!("controller ignored SIGTERM:\n{}", self.log_text()));
-        let text = self.log_text();
-        assert!(status.success(), "controller exit {status}:\n{text}");
-        let refused: Vec<&str> = text
-            .lines()
-            .filter(|l| l.to_ascii_lowercase().contains("forbidden") || l.contains("code: 403"))
-            .collect();
+            .terminate_cleanly(Duration::from_secs(30))
+            .await;
+        let refused = our_binary::refusals(&text);
         assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
         for secret in secrets {
             assert!(

@@ -4,6 +4,9 @@
 //! install there is installed once, here (concurrent `kubectl apply` of one new object races
 //! into AlreadyExists).
 
+#[path = "../common/our_binary.rs"]
+mod our_binary;
+
 mod control_plane_helm;
 mod provisioner;
 mod workspace_proxy;

@@ -8,13 +8,15 @@
 //!
 //! Tests run one at a time (each takes [`exclusive`]): each starts its own controller.
 
+use crate::our_binary;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use coder_k8s::api::coder::v1alpha1::CoderProvisioner;
-use envtest::{ControlPlane, GuardedChild};
+use envtest::ControlPlane;
 use fake_coderd::{Entitlement, FakeCoderd};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
@@ -80,31 +82,21 @@ async fn kubectl_output(cp: &ControlPlane, args: &[&str], stdin: Option<&str>) -
 
 /// `coder-k8s --app=controller` as the controller's ServiceAccount, logging to a file.
 struct Controller {
-    process: GuardedChild,
-    log: PathBuf,
+    process: our_binary::OurProcess,
 }
 
 impl Controller {
     /// Scoped to `namespace`: the modules of this binary share one kube-apiserver, and a
     /// cluster-wide controller would also reconcile the other modules' objects.
     fn start(cp: &ControlPlane, kubeconfig: &Path, namespace: &str) -> Self {
-        let log = cp.unique_file("controller-provisioner", "log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-        cmd.arg("--app=controller")
-            .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .arg(format!("--namespace={namespace}"))
-            .arg("--health-probe-bind-address=127.0.0.1:0")
-            .arg("--metrics-bind-address=127.0.0.1:0")
-            .env("RUST_LOG", "info,coder_k8s=debug")
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null());
-        let process = envtest::spawn_guarded("coder-k8s controller", cmd, Some(&log))
-            .expect("start the controller");
-        Self { process, log }
+        let mut cmd = our_binary::controller(kubeconfig, "info,coder_k8s=debug");
+        cmd.arg(format!("--namespace={namespace}"));
+        let process = our_binary::spawn(cp, "coder-k8s controller", "controller-provisioner", cmd);
+        Self { process }
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log_text()
     }
 
     /// Waits until the controller logged a finished reconcile of `namespace/name`.
@@ -126,19 +118,11 @@ impl Controller {
     /// SIGTERM and a clean exit; the real authorizer refused nothing, and no secret reached
     /// the log.
     async fn stop(mut self, secrets: &[&str]) {
-        self.process.signal("TERM").expect("SIGTERM");
-        let status = self
+        let text = self
             .process
-            .wait_timeout_async(Duration::from_secs(30))
-            .await
-            .expect("wait for the controller")
-            .unwrap_or_else(|| panic!("controller ignored SIGTERM:\n{}", self.log_text()));
-        let text = self.log_text();
-        assert!(status.success(), "controller exit {status}:\n{text}");
-        let refused: Vec<&str> = text
-            .lines()
-            .filter(|l| l.to_ascii_lowercase().contains("forbidden") || l.contains("code: 403"))
-            .collect();
+            .terminate_cleanly(Duration::from_secs(30))
+            .await;
+        let refused = our_binary::refusals(&text);
         assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
         for secret in secrets {
             assert!(
