@@ -5,6 +5,8 @@
 //! Sharing a process: `logs` installs the global tracing subscriber, so it runs in a child
 //! process of its own (`common/own_process.rs`).
 
+#[path = "../common/objects.rs"]
+mod objects;
 #[path = "../common/own_process.rs"]
 mod own_process;
 mod support;

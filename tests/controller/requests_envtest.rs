@@ -4,13 +4,15 @@
 //! changed" check still holds. A child that never compares equal is applied again on every
 //! reconcile, so each kind must be applied exactly once.
 
+use crate::objects;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coder_k8s::controller::{Settings, run_with_client};
 use coder_k8s::shutdown::Shutdown;
 use envtest::ControlPlane;
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -33,16 +35,6 @@ async fn recording_client(cp: &ControlPlane, log: Log) -> kube::Client {
         .unwrap()
         .with_layer(&layer)
         .build()
-}
-
-fn ccp_resource() -> ApiResource {
-    ApiResource {
-        group: "coder.com".into(),
-        version: "v1alpha1".into(),
-        api_version: "coder.com/v1alpha1".into(),
-        kind: "CoderControlPlane".into(),
-        plural: "codercontrolplanes".into(),
-    }
 }
 
 async fn install_crd(cp: &ControlPlane) {
@@ -113,15 +105,10 @@ async fn every_child_is_applied_once_against_a_real_api_server() {
         ),
     ];
     let admin = cp.admin_client().await;
-    let api: Api<DynamicObject> = Api::namespaced_with(admin, &namespace, &ccp_resource());
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(admin, &namespace, &objects::control_plane_resource());
     for (name, spec) in &specs {
-        let obj: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "coder.com/v1alpha1",
-            "kind": "CoderControlPlane",
-            "metadata": {"name": name},
-            "spec": spec,
-        }))
-        .unwrap();
+        let obj = objects::control_plane_object(name, spec.clone());
         api.create(&PostParams::default(), &obj).await.unwrap();
     }
     for (name, _) in &specs {

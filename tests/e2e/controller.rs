@@ -5,7 +5,7 @@
 //! Tests run one at a time (each takes [`exclusive`]): every test starts its own controller
 //! process(es), and two controllers watching the same cluster would both reconcile.
 
-use crate::our_binary;
+use crate::{objects, our_binary};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -197,17 +197,6 @@ async fn http_get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((code, response.split_once("\r\n\r\n")?.1.to_string()))
 }
 
-fn ccp_api(client: &kube::Client, namespace: &str) -> Api<kube::api::DynamicObject> {
-    let resource = kube::api::ApiResource {
-        group: "coder.com".into(),
-        version: "v1alpha1".into(),
-        api_version: "coder.com/v1alpha1".into(),
-        kind: "CoderControlPlane".into(),
-        plural: "codercontrolplanes".into(),
-    };
-    Api::namespaced_with(client.clone(), namespace, &resource)
-}
-
 /// Every child kind, TLS, an Ingress and workspace RBAC in two other namespaces.
 fn rich_spec(workspaces: &[&str]) -> Value {
     json!({
@@ -219,21 +208,6 @@ fn rich_spec(workspaces: &[&str]) -> Value {
         "serviceAccount": {"annotations": {"iam.example.com/role": "coder"}},
         "extraEnv": [{"name": "CODER_PG_CONNECTION_URL", "value": "postgres://db"}],
     })
-}
-
-async fn create_ccp(client: &kube::Client, namespace: &str, name: &str, spec: Value) -> String {
-    let obj: kube::api::DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "coder.com/v1alpha1",
-        "kind": "CoderControlPlane",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }))
-    .expect("valid object");
-    let created = ccp_api(client, namespace)
-        .create(&PostParams::default(), &obj)
-        .await
-        .expect("create CoderControlPlane");
-    created.uid().expect("uid")
 }
 
 async fn wait_for<K>(client: &kube::Client, namespace: &str, name: &str) -> K
@@ -387,7 +361,7 @@ async fn rich_spec_gets_every_child_and_turns_available() {
         Some(200)
     );
 
-    let uid = create_ccp(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
+    let uid = objects::create_control_plane(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
     assert_owned_by(
         &wait_for::<ServiceAccount>(&admin, &ns, "coder").await,
         &uid,
@@ -451,7 +425,13 @@ async fn rich_spec_gets_every_child_and_turns_available() {
     )
     .await;
     assert!(ok, "kubectl wait: {text}");
-    let obj = serde_json::to_value(ccp_api(&admin, &ns).get("coder").await.unwrap()).unwrap();
+    let obj = serde_json::to_value(
+        objects::control_planes(&admin, &ns)
+            .get("coder")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         obj.pointer("/status/phase"),
         Some(&json!("Ready")),
@@ -477,7 +457,7 @@ async fn hand_edits_to_every_child_are_put_back() {
     let ws2 = cp.create_namespace("ws-d").await;
     let controller = ControllerProcess::start(cp, &kubeconfig, &[]).await;
     controller.wait_ready().await;
-    create_ccp(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
+    objects::create_control_plane(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
     let original_role = wait_for::<Role>(&admin, &ws2, "coder-workspace-perms").await;
     let original_binding = wait_for::<RoleBinding>(&admin, &ws1, "coder-workspace-perms").await;
     wait_for::<Ingress>(&admin, &ns, "coder").await;
@@ -674,7 +654,7 @@ async fn workspace_rbac_follows_the_spec_and_deletion_cleans_up() {
     let ws2 = cp.create_namespace("ws-f").await;
     let controller = ControllerProcess::start(cp, &kubeconfig, &[]).await;
     controller.wait_ready().await;
-    create_ccp(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
+    objects::create_control_plane(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
     for ws in [&ws1, &ws2] {
         wait_for::<Role>(&admin, ws, "coder-workspace-perms").await;
         wait_for::<RoleBinding>(&admin, ws, "coder-workspace-perms").await;
@@ -682,7 +662,7 @@ async fn workspace_rbac_follows_the_spec_and_deletion_cleans_up() {
     wait_for::<Ingress>(&admin, &ns, "coder").await;
 
     // Drop ws2 from the spec: its RBAC goes, ws1's stays.
-    ccp_api(&admin, &ns)
+    objects::control_planes(&admin, &ns)
         .patch(
             "coder",
             &PatchParams::default(),
@@ -696,11 +676,11 @@ async fn workspace_rbac_follows_the_spec_and_deletion_cleans_up() {
 
     // Delete: the finalizer removes ws1's RBAC, then lets go; kube-controller-manager's garbage
     // collector removes the owned children.
-    ccp_api(&admin, &ns)
+    objects::control_planes(&admin, &ns)
         .delete("coder", &DeleteParams::default())
         .await
         .expect("delete");
-    let api = ccp_api(&admin, &ns);
+    let api = objects::control_planes(&admin, &ns);
     envtest::poll_until("CoderControlPlane gone", WAIT, || {
         let api = api.clone();
         async move {
@@ -775,7 +755,7 @@ async fn two_controllers_one_lease_sigterm_hands_over() {
         (second, first, first_pid)
     };
 
-    create_ccp(&admin, &ns, "one", json!({})).await;
+    objects::create_control_plane(&admin, &ns, "one", json!({})).await;
     wait_for::<Deployment>(&admin, &ns, "one").await;
     assert!(leader.metric("coder_k8s_controller_reconciles_total").await >= 1.0);
     assert_eq!(
@@ -811,7 +791,7 @@ async fn two_controllers_one_lease_sigterm_hands_over() {
         "{handover:?} for {new_holder}"
     );
 
-    create_ccp(&admin, &ns, "two", json!({})).await;
+    objects::create_control_plane(&admin, &ns, "two", json!({})).await;
     wait_for::<Deployment>(&admin, &ns, "two").await;
     assert!(
         standby
@@ -830,8 +810,8 @@ async fn a_restarted_controller_writes_nothing_to_unchanged_children() {
     let ws = cp.create_namespace("ws-g").await;
     let controller = ControllerProcess::start(cp, &kubeconfig, &[]).await;
     controller.wait_ready().await;
-    create_ccp(&admin, &ns, "coder", rich_spec(&[&ws])).await;
-    let api = ccp_api(&admin, &ns);
+    objects::create_control_plane(&admin, &ns, "coder", rich_spec(&[&ws])).await;
+    let api = objects::control_planes(&admin, &ns);
     envtest::poll_until("status written", WAIT, || {
         let api = api.clone();
         async move {
@@ -860,7 +840,7 @@ async fn a_restarted_controller_writes_nothing_to_unchanged_children() {
             rv::<RoleBinding>(&admin, &ws, "coder-workspace-perms").await,
         ];
         v.push(
-            ccp_api(&admin, &ns)
+            objects::control_planes(&admin, &ns)
                 .get("coder")
                 .await
                 .unwrap()

@@ -9,6 +9,8 @@
 
 #[path = "../common/aggregated_e2e.rs"]
 mod aggregated_e2e;
+#[path = "../common/objects.rs"]
+mod objects;
 #[path = "../common/our_binary.rs"]
 mod our_binary;
 

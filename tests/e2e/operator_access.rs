@@ -7,7 +7,7 @@
 //!
 //! Tests run one at a time (each takes [`exclusive`]): each starts its own controller.
 
-use crate::our_binary;
+use crate::{objects, our_binary};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use envtest::ControlPlane;
 use fake_coderd::FakeCoderd;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::{MutexGuard, OnceCell};
 
@@ -125,35 +125,9 @@ impl Controller {
     }
 }
 
-fn ccp_api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
-    let resource = kube::api::ApiResource {
-        group: "coder.com".into(),
-        version: "v1alpha1".into(),
-        api_version: "coder.com/v1alpha1".into(),
-        kind: "CoderControlPlane".into(),
-        plural: "codercontrolplanes".into(),
-    };
-    Api::namespaced_with(client.clone(), namespace, &resource)
-}
-
-async fn create_ccp(client: &kube::Client, namespace: &str, name: &str, spec: Value) -> String {
-    let obj: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "coder.com/v1alpha1",
-        "kind": "CoderControlPlane",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }))
-    .expect("object");
-    let created = ccp_api(client, namespace)
-        .create(&PostParams::default(), &obj)
-        .await
-        .expect("create CoderControlPlane");
-    created.metadata.uid.expect("uid")
-}
-
 /// Waits until the `OperatorAccessReady` condition has `reason`; returns the object's JSON.
 async fn wait_reason(client: &kube::Client, namespace: &str, name: &str, reason: &str) -> Value {
-    let api = ccp_api(client, namespace);
+    let api = objects::control_planes(client, namespace);
     envtest::poll_until(&format!("{name}: reason {reason}"), WAIT, || {
         let api = api.clone();
         async move {
@@ -218,7 +192,7 @@ async fn bootstrap_rotation_and_garbage_collection_against_a_real_apiserver() {
     let coder = FakeCoderd::start().await;
     let controller = Controller::start(cp, &kubeconfig);
 
-    let uid = create_ccp(
+    let uid = objects::create_control_plane(
         &client,
         &namespace,
         "coder",
@@ -288,7 +262,7 @@ async fn bootstrap_rotation_and_garbage_collection_against_a_real_apiserver() {
         .expect("the new token works");
 
     // Deleting the control plane deletes its Secrets (garbage collection by owner reference).
-    ccp_api(&client, &namespace)
+    objects::control_planes(&client, &namespace)
         .delete("coder", &DeleteParams::default())
         .await
         .expect("delete");
@@ -351,7 +325,7 @@ async fn provided_token_and_unreachable_coderd_against_a_real_apiserver() {
         .expect("create the license Secret");
     let controller = Controller::start(cp, &kubeconfig);
 
-    create_ccp(
+    objects::create_control_plane(
         &client,
         &namespace,
         "mine",
@@ -362,7 +336,7 @@ async fn provided_token_and_unreachable_coderd_against_a_real_apiserver() {
     )
     .await;
     let obj = wait_reason(&client, &namespace, "mine", "TokenProvided").await;
-    let api = ccp_api(&client, &namespace);
+    let api = objects::control_planes(&client, &namespace);
     let licensed = envtest::poll_until("the license applied", WAIT, || {
         let api = api.clone();
         async move {
@@ -384,7 +358,7 @@ async fn provided_token_and_unreachable_coderd_against_a_real_apiserver() {
     // coderd goes away: a condition, not a reconcile error; back: ready again.
     coder.stop().await;
     let unreachable_url = coder.url();
-    create_ccp(
+    objects::create_control_plane(
         &client,
         &namespace,
         "gone",

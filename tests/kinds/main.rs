@@ -4,6 +4,8 @@
 //! install there is installed once, here (concurrent `kubectl apply` of one new object races
 //! into AlreadyExists).
 
+#[path = "../common/objects.rs"]
+mod objects;
 #[path = "../common/our_binary.rs"]
 mod our_binary;
 

@@ -8,7 +8,7 @@
 //!
 //! Tests run one at a time (each takes [`exclusive`]): each starts its own controller.
 
-use crate::our_binary;
+use crate::{objects, our_binary};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
@@ -161,36 +161,21 @@ async fn coderd_and_control_plane(
         .create(&PostParams::default(), &secret)
         .await
         .expect("create Secret");
-    let ccp: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "coder.com/v1alpha1",
-        "kind": "CoderControlPlane",
-        "metadata": {"name": "coder", "namespace": namespace},
-        "spec": {
+    objects::create_control_plane(
+        client,
+        namespace,
+        "coder",
+        json!({
             "image": "ghcr.io/coder/coder:v2.99.0",
             "operatorAccess": {"url": coder.url(), "tokenSecretRef": {"name": "owner-token"}},
-        },
-    }))
-    .expect("object");
-    ccp_api(client, namespace)
-        .create(&PostParams::default(), &ccp)
-        .await
-        .expect("create CoderControlPlane");
+        }),
+    )
+    .await;
     (coder, token)
 }
 
-fn ccp_api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
-    let resource = kube::api::ApiResource {
-        group: "coder.com".into(),
-        version: "v1alpha1".into(),
-        api_version: "coder.com/v1alpha1".into(),
-        kind: "CoderControlPlane".into(),
-        plural: "codercontrolplanes".into(),
-    };
-    Api::namespaced_with(client.clone(), namespace, &resource)
-}
-
 async fn wait_operator_access(client: &kube::Client, namespace: &str) {
-    let api = ccp_api(client, namespace);
+    let api = objects::control_planes(client, namespace);
     envtest::poll_until("the control plane's operator access", WAIT, || {
         let api = api.clone();
         async move {
