@@ -2,13 +2,13 @@
 //! (the envtest harness), running as the ServiceAccount that `deploy/controller/` creates, so
 //! the real RBAC authorizer checks the ClusterRole: a 403 in the controller's log fails a test.
 //!
-//! Tests run one at a time (each takes [`exclusive`]): every test starts its own controller
+//! Tests run one at a time (each takes [`controller_cluster`]): every test starts its own controller
 //! process(es), and two controllers watching the same cluster would both reconcile.
 
-use crate::{objects, our_binary};
+use crate::{CONTROLLER_NAMESPACE, controller_cluster, objects, our_binary};
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use envtest::ControlPlane;
@@ -21,52 +21,10 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tokio::sync::{MutexGuard, OnceCell};
 
 /// Upper bound of waits on things the controller or kube-controller-manager do; generous for a
 /// busy two-core machine (they usually take well under a second).
 const WAIT: Duration = Duration::from_secs(60);
-const CONTROLLER_NAMESPACE: &str = "coder-system";
-const CONTROLLER_SA: &str = "coder-k8s-controller";
-
-// One lock for every module of this binary that runs a controller process.
-use crate::CLUSTER_CONTROLLER as SERIAL;
-static INSTALLED: OnceCell<PathBuf> = OnceCell::const_new();
-
-/// The control plane with the CRD and the controller's RBAC installed; returns it with the
-/// ServiceAccount kubeconfig the controller runs with. Holds the lock for the whole test.
-async fn exclusive() -> (MutexGuard<'static, ()>, &'static ControlPlane, PathBuf) {
-    let guard = SERIAL.lock().await;
-    let cp = envtest::shared_with_controller_manager();
-    let kubeconfig = INSTALLED.get_or_init(|| install(cp)).await.clone();
-    (guard, cp, kubeconfig)
-}
-
-async fn install(cp: &'static ControlPlane) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    kubectl_ok(
-        cp,
-        &[
-            "apply",
-            "-f",
-            &root.join("generated/crds").display().to_string(),
-        ],
-    )
-    .await;
-    cp.wait_crd_established("codercontrolplanes.coder.com")
-        .await;
-    // Namespace, ServiceAccount and RBAC exactly as shipped (not the Deployment: no kubelet).
-    for file in [
-        "00-namespace.yaml",
-        "10-serviceaccount.yaml",
-        "20-rbac.yaml",
-    ] {
-        let path = root.join("deploy/controller").join(file);
-        kubectl_ok(cp, &["apply", "-f", &path.display().to_string()]).await;
-    }
-    cp.service_account_kubeconfig(CONTROLLER_NAMESPACE, CONTROLLER_SA)
-        .await
-}
 
 async fn kubectl(cp: &ControlPlane, args: &[&str]) -> (bool, String) {
     let output = tokio::time::timeout(
@@ -348,7 +306,7 @@ async fn make_pods_ready(client: &kube::Client, namespace: &str, instance: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rich_spec_gets_every_child_and_turns_available() {
-    let (_serial, cp, kubeconfig) = exclusive().await;
+    let (_serial, cp, kubeconfig) = controller_cluster().await;
     let admin = cp.admin_client().await;
     let ns = cp.create_namespace("ccp-rich").await;
     let ws1 = cp.create_namespace("ws-a").await;
@@ -450,7 +408,7 @@ async fn rich_spec_gets_every_child_and_turns_available() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_edits_to_every_child_are_put_back() {
-    let (_serial, cp, kubeconfig) = exclusive().await;
+    let (_serial, cp, kubeconfig) = controller_cluster().await;
     let admin = cp.admin_client().await;
     let ns = cp.create_namespace("ccp-edits").await;
     let ws1 = cp.create_namespace("ws-c").await;
@@ -647,7 +605,7 @@ async fn hand_edits_to_every_child_are_put_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workspace_rbac_follows_the_spec_and_deletion_cleans_up() {
-    let (_serial, cp, kubeconfig) = exclusive().await;
+    let (_serial, cp, kubeconfig) = controller_cluster().await;
     let admin = cp.admin_client().await;
     let ns = cp.create_namespace("ccp-delete").await;
     let ws1 = cp.create_namespace("ws-e").await;
@@ -704,7 +662,7 @@ async fn workspace_rbac_follows_the_spec_and_deletion_cleans_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_controllers_one_lease_sigterm_hands_over() {
-    let (_serial, cp, kubeconfig) = exclusive().await;
+    let (_serial, cp, kubeconfig) = controller_cluster().await;
     let admin = cp.admin_client().await;
     let ns = cp.create_namespace("ccp-lease").await;
     let lease_name = format!("coder-k8s-e2e-{ns}");
@@ -804,7 +762,7 @@ async fn two_controllers_one_lease_sigterm_hands_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_controller_writes_nothing_to_unchanged_children() {
-    let (_serial, cp, kubeconfig) = exclusive().await;
+    let (_serial, cp, kubeconfig) = controller_cluster().await;
     let admin = cp.admin_client().await;
     let ns = cp.create_namespace("ccp-restart").await;
     let ws = cp.create_namespace("ws-g").await;

@@ -5,90 +5,22 @@
 //! server stores the Secrets (stringData, ownerReferences) and kube-controller-manager
 //! garbage-collects them with their CoderControlPlane.
 //!
-//! Tests run one at a time (each takes [`exclusive`]): each starts its own controller.
+//! Tests run one at a time (each takes [`controller_cluster`]): each starts its own controller.
 
-use crate::{objects, our_binary};
+use crate::{controller_cluster, objects, our_binary};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use coder_k8s::coder::{ClientOptions, CoderClient, SessionToken};
 use envtest::ControlPlane;
 use fake_coderd::FakeCoderd;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
-use tokio::sync::{MutexGuard, OnceCell};
 
 /// Upper bound of waits (generous for a busy two-core machine; they usually take a second).
 const WAIT: Duration = Duration::from_secs(60);
-const CONTROLLER_NAMESPACE: &str = "coder-system";
-const CONTROLLER_SA: &str = "coder-k8s-controller";
-
-// One lock for every module of this binary that runs a controller process.
-use crate::CLUSTER_CONTROLLER as SERIAL;
-static INSTALLED: OnceCell<PathBuf> = OnceCell::const_new();
-
-async fn exclusive() -> (MutexGuard<'static, ()>, &'static ControlPlane, PathBuf) {
-    let guard = SERIAL.lock().await;
-    let cp = envtest::shared_with_controller_manager();
-    let kubeconfig = INSTALLED.get_or_init(|| install(cp)).await.clone();
-    (guard, cp, kubeconfig)
-}
-
-/// The CRDs and the controller's namespace, ServiceAccount and RBAC exactly as shipped.
-async fn install(cp: &'static ControlPlane) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let crds = root.join("generated/crds").display().to_string();
-    kubectl(cp, &["apply", "-f", &crds]).await;
-    // Polled rather than `kubectl wait`, which fails when it reads the CRD before the API
-    // server has written any condition ("conditions accessor error: <nil>").
-    let crds: Api<CustomResourceDefinition> = Api::all(cp.admin_client().await);
-    envtest::poll_until("the CoderControlPlane CRD is established", WAIT, || {
-        let crds = crds.clone();
-        async move {
-            let crd = crds
-                .get("codercontrolplanes.coder.com")
-                .await
-                .map_err(|e| e.to_string())?;
-            let established = crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            established
-                .then_some(())
-                .ok_or_else(|| "not established yet".to_string())
-        }
-    })
-    .await;
-    for file in [
-        "00-namespace.yaml",
-        "10-serviceaccount.yaml",
-        "20-rbac.yaml",
-    ] {
-        let path = root.join("deploy/controller").join(file);
-        kubectl(cp, &["apply", "-f", &path.display().to_string()]).await;
-    }
-    cp.service_account_kubeconfig(CONTROLLER_NAMESPACE, CONTROLLER_SA)
-        .await
-}
-
-async fn kubectl(cp: &ControlPlane, args: &[&str]) -> String {
-    let output = tokio::time::timeout(WAIT, cp.kubectl().args(args).output())
-        .await
-        .unwrap_or_else(|_| panic!("kubectl {args:?} timed out"))
-        .expect("run kubectl");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "kubectl {args:?}: {text}");
-    text
-}
 
 /// `coder-k8s --app=controller` as the controller's ServiceAccount, logging to a file.
 struct Controller {
@@ -186,7 +118,7 @@ fn coderd(url: &str) -> CoderClient {
 
 #[tokio::test]
 async fn bootstrap_rotation_and_garbage_collection_against_a_real_apiserver() {
-    let (_guard, cp, kubeconfig) = exclusive().await;
+    let (_guard, cp, kubeconfig) = controller_cluster().await;
     let client = cp.admin_client().await;
     let namespace = cp.create_namespace("opaccess").await;
     let coder = FakeCoderd::start().await;
@@ -287,7 +219,7 @@ async fn bootstrap_rotation_and_garbage_collection_against_a_real_apiserver() {
 
 #[tokio::test]
 async fn provided_token_and_unreachable_coderd_against_a_real_apiserver() {
-    let (_guard, cp, kubeconfig) = exclusive().await;
+    let (_guard, cp, kubeconfig) = controller_cluster().await;
     let client = cp.admin_client().await;
     let namespace = cp.create_namespace("opaccess").await;
     let mut coder = FakeCoderd::start().await;
