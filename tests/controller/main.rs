@@ -9,6 +9,8 @@
 mod objects;
 #[path = "../common/own_process.rs"]
 mod own_process;
+#[path = "../common/recording_client.rs"]
+mod recording_client;
 mod support;
 
 mod concurrency;

@@ -5,8 +5,9 @@
 //! reconcile, so each kind must be applied exactly once.
 
 use crate::objects;
+use crate::recording_client::{self, RequestLog};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use coder_k8s::controller::{Settings, run_with_client};
@@ -16,26 +17,6 @@ use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// `METHOD path` of every request the client sent.
-type Log = Arc<Mutex<Vec<String>>>;
-
-async fn recording_client(cp: &ControlPlane, log: Log) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::read_from(cp.admin_kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let layer = tower::util::MapRequestLayer::new(move |request: http::Request<_>| {
-        log.lock()
-            .unwrap()
-            .push(format!("{} {}", request.method(), request.uri().path()));
-        request
-    });
-    kube::client::ClientBuilder::try_from(config)
-        .unwrap()
-        .with_layer(&layer)
-        .build()
-}
 
 async fn install_crd(cp: &ControlPlane) {
     let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/generated/crds");
@@ -55,7 +36,7 @@ async fn install_crd(cp: &ControlPlane) {
 }
 
 /// Requests about `name` (its children share its name, RBAC has a suffix) other than reads.
-fn writes_for(log: &Log, namespace: &str, name: &str) -> Vec<String> {
+fn writes_for(log: &RequestLog, namespace: &str, name: &str) -> Vec<String> {
     log.lock()
         .unwrap()
         .iter()
@@ -76,8 +57,8 @@ async fn every_child_is_applied_once_against_a_real_api_server() {
     let cp = envtest::shared();
     install_crd(cp).await;
     let namespace = cp.create_namespace("requests").await;
-    let log: Log = Arc::default();
-    let client = recording_client(cp, log.clone()).await;
+    let log: RequestLog = Arc::default();
+    let client = recording_client::admin_client(cp, Some(log.clone())).await;
     let shutdown = Shutdown::new();
     let settings = Settings {
         namespace: Some(namespace.clone()),

@@ -8,6 +8,8 @@
 mod objects;
 #[path = "../common/our_binary.rs"]
 mod our_binary;
+#[path = "../common/recording_client.rs"]
+mod recording_client;
 
 mod control_plane_helm;
 mod provisioner;
