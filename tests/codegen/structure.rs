@@ -1,7 +1,8 @@
 //! The crate's structure as a test: `src/` has no import cycle between files, and the layers
-//! import only downward (the controller and the apiserver never import each other; the shared
-//! infrastructure below them imports neither; the apiserver's objects and storage know nothing of
-//! HTTP). A refactor that breaks one of these fails here with the offending files and edges.
+//! import only downward (the apps, controller, apiserver and MCP server, never import each
+//! other; the shared modules below them import none of them; the apiserver's objects and
+//! storage know nothing of HTTP). A refactor that breaks one of these fails here, naming the
+//! files and the imports.
 //!
 //! The graph is file-level: a node is one `.rs` file (a `mod.rs` stands for its folder), an edge
 //! is any path in that file (a `use` tree, an inline `crate::`/`super::`/`self::`/child-module
@@ -15,14 +16,22 @@ use std::path::Path;
 use proc_macro2::{TokenStream, TokenTree};
 use syn::visit::{self, Visit};
 
-/// The two apps: neither imports the other.
-const CONTROLLER: &str = "controller";
-const APISERVER: &str = "apiserver";
+/// The apps `--app` runs: none imports another.
+const APPS: &[&str] = &["controller", "apiserver", "mcp"];
 
-/// Shared infrastructure below both apps: imports neither of them.
-const BELOW_BOTH_APPS: &[&str] = &["lease", "coder", "tls", "shutdown"];
+/// The neutral modules the apps share (docs/architecture.md): they import no app.
+const BELOW_THE_APPS: &[&str] = &[
+    "api",
+    "certs",
+    "client_config",
+    "coder",
+    "lease",
+    "shutdown",
+    "telemetry",
+    "tls",
+];
 
-/// The apiserver's layers below HTTP (rule c).
+/// The apiserver's layers below HTTP: they import nothing of [`HTTP_SIDE`].
 const BELOW_HTTP: &[&str] = &["apiserver::objects", "apiserver::storage"];
 
 /// The apiserver's HTTP side, as module-path prefixes. When these files move (for example into
@@ -436,14 +445,17 @@ fn src_has_no_import_cycle_between_files() {
 }
 
 #[test]
-fn controller_and_apiserver_never_import_each_other_nor_are_imported_below() {
+fn the_apps_never_import_each_other_nor_are_imported_by_the_modules_below_them() {
     let graph = crate_graph();
-    let mut violations = graph.imports_between(&[CONTROLLER], &[APISERVER]);
-    violations.extend(graph.imports_between(&[APISERVER], &[CONTROLLER]));
-    violations.extend(graph.imports_between(BELOW_BOTH_APPS, &[CONTROLLER, APISERVER]));
+    let mut violations = Vec::new();
+    for app in APPS {
+        let others: Vec<&str> = APPS.iter().copied().filter(|other| other != app).collect();
+        violations.extend(graph.imports_between(&[app], &others));
+    }
+    violations.extend(graph.imports_between(BELOW_THE_APPS, APPS));
     assert!(
         violations.is_empty(),
-        "imports against the layering (controller and apiserver are independent apps; {BELOW_BOTH_APPS:?} sit below both):\n{}",
+        "imports against the layering (the apps {APPS:?} are independent; {BELOW_THE_APPS:?} sit below all of them):\n{}",
         violations.join("\n")
     );
 }
@@ -580,12 +592,12 @@ mod analysis {
             ["src/apiserver/objects.rs -> src/apiserver/router.rs"]
         );
         assert_eq!(
-            graph.imports_between(BELOW_BOTH_APPS, &[CONTROLLER, APISERVER]),
+            graph.imports_between(BELOW_THE_APPS, APPS),
             ["src/coder.rs -> src/controller.rs"]
         );
         assert!(
             graph
-                .imports_between(&[CONTROLLER], &[APISERVER])
+                .imports_between(&["controller"], &["apiserver"])
                 .is_empty()
         );
         // `coder` is the top-level module, not `apiserver::coder`.
