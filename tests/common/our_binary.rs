@@ -55,7 +55,11 @@ pub struct OurProcess {
 /// Spawns `cmd` with its stdout and stderr in a new file of the control plane's directory
 /// (named after `log_name`); `what` names the process in messages.
 pub fn spawn(cp: &ControlPlane, what: &str, log_name: &str, cmd: Command) -> OurProcess {
-    let log = cp.unique_file(log_name, "log");
+    spawn_logging_to(what, cp.unique_file(log_name, "log"), cmd)
+}
+
+/// As [`spawn`], with its stdout and stderr in the file `log`.
+pub fn spawn_logging_to(what: &str, log: PathBuf, cmd: Command) -> OurProcess {
     let process = envtest::spawn_guarded(what, cmd, Some(&log))
         .unwrap_or_else(|e| panic!("start {what}: {e}"));
     OurProcess { process, log }

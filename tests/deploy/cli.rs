@@ -329,3 +329,74 @@ fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
     assert!(stderr.contains("serving /healthz"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "ANSI escape in: {stderr:?}");
 }
+
+/// The shared starter (tests/common/our_binary.rs): a process that exits while a test waits for
+/// it to be ready fails the wait at once, naming the exit and quoting the process's log, rather
+/// than running into the wait's limit with no clue.
+#[tokio::test]
+async fn a_process_of_ours_that_exits_fails_the_readiness_wait_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = our_binary::command("controller");
+    cmd.arg("--kubeconfig=/nonexistent/kubeconfig");
+    let mut process =
+        our_binary::spawn_logging_to("coder-k8s controller", dir.path().join("log"), cmd);
+    let limit = std::time::Duration::from_secs(60);
+    let started = std::time::Instant::now();
+    let waited = tokio::spawn(async move {
+        process
+            .wait_for_line("a line that never comes", limit, |_| None::<()>)
+            .await
+    })
+    .await;
+    let panic = waited.expect_err("the wait must fail").into_panic();
+    let message = panic
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        message.contains("coder-k8s controller exited (exit status: 1)")
+            && message.contains("while waiting for a line that never comes"),
+        "{message}"
+    );
+    assert!(
+        message.contains("loading the kubeconfig /nonexistent/kubeconfig"),
+        "the log is quoted: {message}"
+    );
+    assert!(
+        started.elapsed() < limit,
+        "failed at the exit, not at the limit"
+    );
+}
+
+/// The shared starter finds the `address=` field our apps log for what they bound, and stops a
+/// process with SIGTERM, asserting a clean exit.
+#[tokio::test]
+async fn a_process_of_ours_reports_its_logged_address_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    // The MCP server reads the kubeconfig lazily, so any well-formed one lets it start.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n\
+         current-context: x\n",
+    )
+    .unwrap();
+    let mut cmd = our_binary::command("mcp-http");
+    cmd.env("RUST_LOG", "info")
+        .arg("--mcp-bind-address=127.0.0.1:0")
+        .arg("--mcp-plain-http")
+        .arg(format!("--kubeconfig={}", kubeconfig.display()));
+    let mut process =
+        our_binary::spawn_logging_to("coder-k8s mcp-http", dir.path().join("log"), cmd);
+    let limit = std::time::Duration::from_secs(60);
+    let address: std::net::SocketAddr = process.logged_address("MCP server listening", limit).await;
+    assert!(
+        address.ip().is_loopback() && address.port() != 0,
+        "{address}"
+    );
+    tokio::net::TcpStream::connect(address)
+        .await
+        .expect("the logged address accepts connections");
+    let log = process.terminate_cleanly(limit).await;
+    assert!(log.contains("MCP server listening"), "{log}");
+}
