@@ -17,6 +17,8 @@
 
 #[path = "../tests/common/coder_backend_support.rs"]
 mod coder_backend_support;
+#[path = "../tests/common/objects.rs"]
+mod objects;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -8,6 +8,8 @@
 mod apiserver_support;
 #[path = "../common/coder_backend_support.rs"]
 mod coder_backend_support;
+#[path = "../common/objects.rs"]
+mod objects;
 
 mod lease_expiry;
 mod replicas;
