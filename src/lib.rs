@@ -2,8 +2,9 @@
 //! (`--app=aggregated-apiserver`) and MCP server (`--app=mcp-http`) for Coder, in one binary.
 //!
 //! The apps never import each other. They share the generated API ([`api`]) and the small
-//! common modules: [`cli`], [`telemetry`], [`shutdown`], [`tls`], [`client_config`], [`coder`]
-//! (the client of coderd's REST API) and [`lease`] (leader election on a Lease).
+//! common modules: [`cli`], [`runners`], [`telemetry`], [`shutdown`], [`tls`],
+//! [`client_config`], [`coder`] (the client of coderd's REST API) and [`lease`] (leader election
+//! on a Lease).
 
 pub mod all;
 pub mod api;
@@ -15,6 +16,7 @@ pub mod coder;
 pub mod controller;
 pub mod lease;
 pub mod mcp;
+pub mod runners;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
