@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client_config;
 pub mod coder;
 pub mod controller;
+pub mod flags;
 pub mod lease;
 pub mod mcp;
 pub mod runners;
