@@ -2,7 +2,7 @@
 //! (`--app=aggregated-apiserver`) and MCP server (`--app=mcp-http`) for Coder, in one binary.
 //!
 //! The apps never import each other. They share the generated API ([`api`]) and the small
-//! common modules: [`cli`], [`runners`], [`telemetry`], [`shutdown`], [`tls`],
+//! common modules: [`cli`], [`runners`], [`flags`], [`telemetry`], [`shutdown`], [`tls`],
 //! [`client_config`], [`coder`] (the client of coderd's REST API) and [`lease`] (leader election
 //! on a Lease).
 
