@@ -48,6 +48,7 @@ use tokio_util::sync::CancellationToken;
 pub use auth::{AuthArgs, AuthenticationMode, AuthorizationMode};
 pub use state::Limits;
 
+use crate::flags::BoolishFlag;
 use crate::shutdown::Shutdown;
 use objects::Objects;
 use state::AppState;
@@ -84,15 +85,7 @@ pub struct ApiserverArgs {
     /// Preload the six demo objects (`--demo-data`, `--demo-data=true|false`): workspaces and
     /// templates as a coderd would show them. Against a cluster, ones whose namespace does not
     /// exist are skipped (logged).
-    #[arg(
-        long,
-        default_value = "false",
-        action = clap::ArgAction::Set,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-    )]
+    #[arg(long, boolish = false)]
     pub demo_data: bool,
 
     /// Write a kubeconfig for this server (address, CA, and a dummy bearer token so kubectl

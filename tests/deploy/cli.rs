@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use coder_k8s::apiserver::ApiserverArgs;
-use coder_k8s::cli::{App, BoxFuture, Cli, Error, Runners, dispatch};
+use coder_k8s::cli::{App, Cli, dispatch};
 use coder_k8s::controller::ControllerArgs;
+use coder_k8s::runners::{BoxFuture, Error, Runners};
 use coder_k8s::shutdown::Shutdown;
 
 #[test]

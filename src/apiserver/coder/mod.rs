@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apiserver::objects::Objects;
 use crate::coder::ClientOptions;
+use crate::flags::BoolishFlag;
 use crate::lease::LeaseSettings;
 
 /// Where CoderWorkspaces and CoderTemplates live.
@@ -65,15 +66,7 @@ pub struct CoderBackendArgs {
     /// cluster); the others serve reads from the shared storage and take over when it stops or
     /// dies. `false`: every replica syncs. With memory storage every replica is alone and
     /// always syncs.
-    #[arg(
-        long,
-        default_value = "true",
-        action = clap::ArgAction::Set,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-    )]
+    #[arg(long, boolish = true)]
     pub coder_sync_leader_elect: bool,
 
     /// Name of the coordination.k8s.io/v1 Lease of the Coder sync (default:
