@@ -214,8 +214,8 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-use super::codec::stamp;
 use super::unstamped::Unstamped;
+use super::unstamped::stamp;
 
 fn revision_of(value: &StoredObject) -> Revision {
     value.attrs().resource_version().unwrap_or(0)
