@@ -64,31 +64,24 @@ fn holder_process(cp: &ControlPlane, prefix: &str, lease_namespace: &str) -> Com
 async fn a_killed_holders_lease_expires_and_the_standby_syncs_within_its_duration() {
     let _turn = TURN.lock().await;
     let cp = envtest::shared();
-    let coder = coder_namespace(cp, "coder-sync-kill").await;
-    let ns = coder.namespace.clone();
-    let lease_namespace = cp.create_namespace("coder-sync-kill-lease").await;
-    let prefix = format!("/coder-sync-kill/{ns}");
+    let set_up = setup(cp, "coder-sync-kill").await;
+    let (coder, ns, prefix) = (&set_up.coder, &set_up.ns, &set_up.prefix);
+    let lease_namespace = &set_up.lease_namespace;
     let admin = coder.fake.admin();
-    let template = admin
-        .create_template_with_files(ORG, "docker", &[("main.tf", "terraform {}\n")])
-        .expect("template");
-    let workspace = admin
-        .create_workspace(OWNER, "dev", template)
-        .expect("workspace created in Coder");
 
     // The process starts alone, so it is the one that takes the Lease.
     let (mut holder, log) = our_binary::spawn(
         cp,
         "coder-k8s aggregated-apiserver (Lease holder)",
         "coder-sync-killed-holder",
-        holder_process(cp, &prefix, &lease_namespace),
+        holder_process(cp, prefix, lease_namespace),
     );
     let holder_id = envtest::poll_until("the process takes the Lease", WAIT, || {
         if let Ok(Some(status)) = holder.try_wait() {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("the holder process exited ({status}):\n{text}");
         }
-        let (lease_namespace, prefix) = (&lease_namespace, &prefix);
+        let (lease_namespace, prefix) = (lease_namespace, prefix);
         async move {
             holder_identity(sync_lease(cp, lease_namespace, prefix).await.as_ref())
                 .ok_or_else(|| "no holder yet".to_string())
@@ -97,21 +90,21 @@ async fn a_killed_holders_lease_expires_and_the_standby_syncs_within_its_duratio
     .await;
 
     // The standby serves what the holder mirrored, and does not poll.
-    let standby = replica(cp, &prefix, &lease_namespace).await;
+    let standby = replica(cp, prefix, lease_namespace).await;
     wait_read(
         &standby,
-        &ns,
+        ns,
         "the workspace created in Coder, mirrored by the process, on the standby",
         |o| o["status"]["latestBuildStatus"] == "running",
     )
     .await;
     assert!(!is_syncer(&standby).await, "the standby says it syncs");
     assert_eq!(
-        holder_identity(sync_lease(cp, &lease_namespace, &prefix).await.as_ref()),
+        holder_identity(sync_lease(cp, lease_namespace, prefix).await.as_ref()),
         Some(holder_id.clone()),
         "the Lease changed hands while the process ran"
     );
-    let polled_before = workspace_lists(&coder);
+    let polled_before = workspace_lists(coder);
     assert!(polled_before > 0, "the holder process never listed coderd");
 
     // SIGKILL: no shutdown, no hand-back.
@@ -125,12 +118,14 @@ async fn a_killed_holders_lease_expires_and_the_standby_syncs_within_its_duratio
     assert!(status.is_some(), "the holder outlived SIGKILL");
     coder.fake.clear_requests();
     // Made while nobody syncs: the standby must pick it up once it takes over.
-    admin.stop_workspace(workspace).expect("stop in Coder");
+    admin
+        .stop_workspace(set_up.workspace)
+        .expect("stop in Coder");
 
     // Its last renewal, as the Lease says: the earliest the standby may take over is one lease
     // duration after it (the standby saw that renewal no earlier than it was written). A write
     // still in flight at the kill would only make it later, so this reading is the lenient one.
-    let lease = sync_lease(cp, &lease_namespace, &prefix).await;
+    let lease = sync_lease(cp, lease_namespace, prefix).await;
     assert_eq!(
         holder_identity(lease.as_ref()),
         Some(holder_id.clone()),
@@ -149,7 +144,7 @@ async fn a_killed_holders_lease_expires_and_the_standby_syncs_within_its_duratio
     // The first coderd list after the kill is the standby's first round (nobody else runs).
     let limit = LEASE + INTERVAL + slack();
     let (first_list, first_list_wall) = loop {
-        if workspace_lists(&coder) > 0 {
+        if workspace_lists(coder) > 0 {
             break (killed.elapsed(), Timestamp::now());
         }
         assert!(
@@ -170,19 +165,19 @@ async fn a_killed_holders_lease_expires_and_the_standby_syncs_within_its_duratio
     );
     assert!(is_syncer(&standby).await, "coderd was polled by a standby");
     assert_ne!(
-        holder_identity(sync_lease(cp, &lease_namespace, &prefix).await.as_ref()),
+        holder_identity(sync_lease(cp, lease_namespace, prefix).await.as_ref()),
         Some(holder_id),
         "the standby syncs but the Lease still names the killed holder"
     );
     assert!(
-        rounds(&standby, &ns).await >= 1.0,
+        rounds(&standby, ns).await >= 1.0,
         "the standby's round counter did not move"
     );
 
     // What changed in coderd while nobody synced reaches the standby's reads.
     wait_read(
         &standby,
-        &ns,
+        ns,
         "the stop made in Coder after the kill, on the standby",
         |o| o["status"]["latestBuildStatus"] == "stopped" && o["spec"]["running"] == false,
     )

@@ -28,6 +28,38 @@ pub const INTERVAL: Duration = Duration::from_millis(200);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 pub const WORKSPACE: &str = "coder.admin.dev";
 
+/// A fake coderd with one template and one workspace ([`WORKSPACE`] once mirrored), the etcd
+/// prefix the replicas share, and the namespace of their Lease.
+pub struct Setup {
+    pub coder: CoderNamespace,
+    pub ns: String,
+    pub lease_namespace: String,
+    pub prefix: String,
+    /// The workspace's id in coderd.
+    pub workspace: uuid::Uuid,
+}
+
+pub async fn setup(cp: &ControlPlane, name: &str) -> Setup {
+    let coder = coder_namespace(cp, name).await;
+    let ns = coder.namespace.clone();
+    let lease_namespace = cp.create_namespace(&format!("{name}-lease")).await;
+    let prefix = format!("/{name}/{ns}");
+    let admin = coder.fake.admin();
+    let template = admin
+        .create_template_with_files(ORG, "docker", &[("main.tf", "terraform {}\n")])
+        .expect("template");
+    let workspace = admin
+        .create_workspace(OWNER, "dev", template)
+        .expect("workspace created in Coder");
+    Setup {
+        coder,
+        ns,
+        lease_namespace,
+        prefix,
+        workspace,
+    }
+}
+
 pub async fn replica(cp: &ControlPlane, prefix: &str, lease_namespace: &str) -> TestServer {
     let mut args = apiserver_support::args();
     args.auth.authentication_kubeconfig = Some(cp.admin_kubeconfig().to_path_buf());

@@ -16,17 +16,14 @@ use crate::replica_support::*;
 async fn one_replica_polls_coderd_and_the_other_takes_over() {
     let _turn = TURN.lock().await;
     let cp = envtest::shared();
-    let coder = coder_namespace(cp, "coder-sync").await;
-    let ns = coder.namespace.clone();
-    let lease_namespace = cp.create_namespace("coder-sync-lease").await;
-    let prefix = format!("/coder-sync/{ns}");
+    let Setup {
+        coder,
+        ns,
+        lease_namespace,
+        prefix,
+        workspace,
+    } = setup(cp, "coder-sync").await;
     let admin = coder.fake.admin();
-    let template = admin
-        .create_template_with_files(ORG, "docker", &[("main.tf", "terraform {}\n")])
-        .expect("template");
-    let workspace = admin
-        .create_workspace(OWNER, "dev", template)
-        .expect("workspace created in Coder");
 
     let mut servers = vec![
         replica(cp, &prefix, &lease_namespace).await,
