@@ -16,3 +16,4 @@ mod killed_holder;
 mod lease_expiry;
 mod replica_support;
 mod replicas;
+mod slow_coderd;
