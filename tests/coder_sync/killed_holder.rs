@@ -70,7 +70,7 @@ async fn a_killed_holders_lease_expires_and_the_standby_syncs_within_its_duratio
     let admin = coder.fake.admin();
 
     // The process starts alone, so it is the one that takes the Lease.
-    let (mut holder, log) = our_binary::spawn(
+    let mut holder = our_binary::spawn(
         cp,
         "coder-k8s aggregated-apiserver (Lease holder)",
         "coder-sync-killed-holder",
@@ -78,7 +78,7 @@ async fn a_killed_holders_lease_expires_and_the_standby_syncs_within_its_duratio
     );
     let holder_id = envtest::poll_until("the process takes the Lease", WAIT, || {
         if let Ok(Some(status)) = holder.try_wait() {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let text = std::fs::read_to_string(&holder.log).unwrap_or_default();
             panic!("the holder process exited ({status}):\n{text}");
         }
         let (lease_namespace, prefix) = (lease_namespace, prefix);
