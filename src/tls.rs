@@ -188,7 +188,7 @@ mod tests {
         let fingerprint = fingerprint_sha256(&CertificateDer::from(b"abc".as_slice()));
         assert_eq!(fingerprint.replace(':', "").to_lowercase(), ABC_SHA256);
         assert_eq!(
-            crate::apiserver::discovery::etag_of(b"abc"),
+            crate::apiserver::http::handlers::discovery::etag_of(b"abc"),
             format!("\"{ABC_SHA256}\"")
         );
     }

@@ -10,33 +10,13 @@
 //! `kubeconfig`.
 
 pub mod auth;
-pub mod bounded_decode;
+pub mod cluster;
 pub mod coder;
-pub mod compression;
-pub mod connection;
-pub mod delete_options;
-pub mod discovery;
-pub mod handlers;
-pub mod health;
+pub mod http;
 pub mod kubeconfig;
-pub mod limits;
-pub mod list_validation;
-pub mod metrics;
-pub mod namespace_informer;
-pub mod negotiation;
 pub mod objects;
-pub mod openapi;
-pub mod parse_error_status;
-pub mod reflect;
-pub mod render;
-pub mod request;
-pub mod router;
-pub mod server;
-pub mod state;
 pub mod status;
 pub mod storage;
-pub mod table;
-pub mod watch;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -46,11 +26,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{AuthArgs, AuthenticationMode, AuthorizationMode};
-pub use state::Limits;
+pub use http::state::Limits;
 
 use crate::shutdown::Shutdown;
+use cluster::namespace_informer;
+use http::router::routes as router;
+use http::server::listener as server;
+use http::state::{self, AppState};
 use objects::Objects;
-use state::AppState;
 
 /// Flags of the aggregated apiserver.
 #[derive(Debug, Clone, clap::Args)]

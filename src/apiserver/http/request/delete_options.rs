@@ -8,9 +8,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::request::Query;
-use super::status::{ApiError, cause};
+use crate::apiserver::http::request::info::Query;
 use crate::apiserver::objects::{DeleteOptions, Propagation};
+use crate::apiserver::status::{ApiError, cause};
 
 /// Where kube's scheme for DeleteOptions lives; its "no kind registered" errors name it.
 const META_SCHEME: &str = "pkg/apis/meta/internalversion/scheme/register.go:27";

@@ -11,9 +11,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 };
 use serde_json::{Value, json};
 
-use super::negotiation::{DISCOVERY_V2, wants_discovery_v2};
-use super::status::ApiError;
 use crate::api::registry::{RESOURCE_VERBS, ResourceDescriptor, STATUS_VERBS};
+use crate::apiserver::http::request::negotiation::{DISCOVERY_V2, wants_discovery_v2};
+use crate::apiserver::status::ApiError;
 
 /// Serialized discovery documents.
 pub struct Discovery {

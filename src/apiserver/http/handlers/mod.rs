@@ -1,0 +1,14 @@
+//! Endpoints, one module each: `resources` (get, list, create, update, patch, apply, delete,
+//! deletecollection, by what the generated registry allows), `watch` (event streams),
+//! `discovery` and `openapi` (documents computed once at start), `health` (`/healthz`,
+//! `/livez`, `/readyz`).
+//!
+//! May import: `http::request`, `http::response`, `http::state`, `http::metrics`, `objects`,
+//! `storage` (its event and version types), `status`. Must not import `http::router` or
+//! `http::server`: handlers do not know how requests reach them.
+
+pub mod discovery;
+pub mod health;
+pub mod openapi;
+pub mod resources;
+pub mod watch;
