@@ -156,7 +156,7 @@ impl Objects {
             field_manager: Some(manager.to_string()),
             ..Default::default()
         };
-        let decoded = super::write::decode(r, Some(namespace), object, Default::default(), &[])?;
+        let decoded = super::decode::decode(r, Some(namespace), object, Default::default(), &[])?;
         object = decoded.body;
         let meta = meta_mut(&mut object)?;
         meta.remove("resourceVersion");

@@ -11,6 +11,7 @@ use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::storage::{Storage, StoredObject};
 
 pub mod apply;
+mod decode;
 pub mod demo;
 pub mod duplicates;
 pub mod hooks;

@@ -284,6 +284,14 @@ fn version_info() -> k8s_openapi::apimachinery::pkg::version::Info {
 mod tests {
     use super::*;
 
+    /// ETags are the quoted SHA-256 of the body (FIPS 180-2's vector for "abc"; moved from
+    /// `tls.rs`, which checks its certificate fingerprints against the same vector).
+    #[test]
+    fn etags_are_quoted_sha256() {
+        const ABC_SHA256: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(etag_of(b"abc"), format!("\"{ABC_SHA256}\""));
+    }
+
     fn served() -> Vec<&'static ResourceDescriptor> {
         crate::api::registry::served_by(crate::api::registry::ServedBy::AggregatedApiserver)
             .collect()

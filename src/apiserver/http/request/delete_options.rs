@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::apiserver::http::request::info::Query;
+use crate::apiserver::http::request::query_values::parse_int;
 use crate::apiserver::objects::{DeleteOptions, Propagation};
 use crate::apiserver::status::{ApiError, cause};
 
@@ -36,22 +37,6 @@ struct Body {
 struct Preconditions {
     uid: Option<String>,
     resource_version: Option<String>,
-}
-
-/// Go's `strconv.ParseInt` error text, which kube returns for malformed integer parameters.
-pub fn parse_int(value: &str) -> Result<i64, ApiError> {
-    value.parse::<i64>().map_err(|e| {
-        let reason = match e.kind() {
-            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
-                "value out of range"
-            }
-            _ => "invalid syntax",
-        };
-        ApiError::bad_request(format!(
-            "strconv.ParseInt: parsing {}: {reason}",
-            crate::apiserver::objects::quote_go(value)
-        ))
-    })
 }
 
 /// kube's query conversion of booleans in DeleteOptions: `0` and `false` (any case) are false,

@@ -101,7 +101,7 @@ impl Query {
     pub fn number(&self, name: &str) -> Result<Option<i64>, ApiError> {
         match self.get(name) {
             None | Some("") => Ok(None),
-            Some(v) => crate::apiserver::http::request::delete_options::parse_int(v).map(Some),
+            Some(v) => crate::apiserver::http::request::query_values::parse_int(v).map(Some),
         }
     }
 

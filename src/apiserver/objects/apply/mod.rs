@@ -13,8 +13,8 @@ pub mod typed;
 
 use serde_json::Value;
 
+use super::decode::{Decoded, decode};
 use super::metadata;
-use super::write::{Decoded, decode};
 use super::{Cause, Error, Objects, Subresource, WriteOptions, WriteOutcome, not_found};
 use crate::api::registry::ResourceDescriptor;
 
