@@ -1,17 +1,20 @@
 //! `--app=aggregated-apiserver`: serves the aggregated kinds of `schema/` behind the
 //! kube-aggregator, over HTTPS, to kubectl, client-go and kube-rs.
 //!
-//! Layout: `objects` (object semantics) on `storage` (versioned key-value store) know nothing of
-//! HTTP. The HTTP side: `server` (TLS accept loop), `connection` (per-connection requests in
-//! flight, idle close), `parse_error_status` (Status bodies for hyper's own answers), `router`
-//! (pipeline), `auth` and `limits` (layers), `handlers` + `watch` (verbs), `request` (path →
-//! verb/kind), `list_validation`, `negotiation`, `bounded_decode` (bodies within an allowance),
-//! `render`, `table`, `status` (errors), `discovery`, `openapi`, `health`, `metrics`,
-//! `kubeconfig`.
+//! This file is the wiring: the flags and `run` (build the layers, bind, serve until shutdown).
+//! A request travels top-down through the folders:
+//! `http::server` (TCP, TLS, per-connection bounds) → `http::router` (probes and metrics, then
+//! `auth` (who, may they), limits, gzip) → `http::handlers` (one module per endpoint) reading it
+//! with `http::request` and answering with `http::response` → `objects` (registry semantics, no
+//! HTTP) → `storage` (memory or etcd, watch cache). `coder` mirrors a coderd through write hooks
+//! and a sync; `cluster` watches the hosting cluster. Leaves any layer may import: `status`
+//! (errors as `metav1.Status`) and `duration` (flag values). `demo` and `kubeconfig` are
+//! start-up extras.
 
 pub mod auth;
 pub mod cluster;
 pub mod coder;
+pub mod demo;
 pub mod duration;
 pub mod http;
 pub mod kubeconfig;
@@ -27,14 +30,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{AuthArgs, AuthenticationMode, AuthorizationMode};
-pub use http::state::Limits;
+pub use http::handlers::state::Limits;
 
 use crate::shutdown::Shutdown;
 use cluster::namespace_informer;
 use duration::parse_duration;
+use http::handlers::state::{self, AppState};
 use http::router::routes as router;
 use http::server::listener as server;
-use http::state::{self, AppState};
 use objects::Objects;
 
 /// Flags of the aggregated apiserver.
@@ -299,9 +302,7 @@ pub async fn start_with_authorizer(
     };
 
     if args.demo_data {
-        let report = objects::demo::seed(&objects)
-            .await
-            .map_err(Error::DemoData)?;
+        let report = demo::seed(&objects).await.map_err(Error::DemoData)?;
         log_demo_data(&report);
     }
 
@@ -371,8 +372,8 @@ pub async fn start_with_authorizer(
 
 /// What `--demo-data` did. Objects refused by namespace lifecycle (no `sandbox` namespace in
 /// the cluster) are named with the refusal: the server serves the rest.
-fn log_demo_data(report: &objects::demo::SeedReport) {
-    let names = |list: &[objects::demo::DemoObject]| {
+fn log_demo_data(report: &demo::SeedReport) {
+    let names = |list: &[demo::DemoObject]| {
         list.iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()

@@ -11,17 +11,14 @@
 //! 5. `response`: object, list and Table bodies in the negotiated representation.
 //!
 //! Below it: `crate::apiserver::objects` (registry semantics) on `crate::apiserver::storage`;
-//! errors as `metav1.Status` come from the leaf `crate::apiserver::status`. `state` is what every
-//! handler shares; `metrics` counts requests and watches.
+//! errors as `metav1.Status` come from the leaf `crate::apiserver::status`.
 //!
 //! May import: `auth`, `objects`, `storage`, `status`, the generated registry. Must not be
 //! imported by `auth`, `objects`, `storage` or `coder`: nothing below HTTP knows of it. Inside,
 //! the sub-folders depend one way: server → router → handlers → response → request.
 
 pub mod handlers;
-pub mod metrics;
 pub mod request;
 pub mod response;
 pub mod router;
 pub mod server;
-pub mod state;

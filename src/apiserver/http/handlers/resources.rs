@@ -8,6 +8,7 @@ use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
+use crate::apiserver::http::handlers::state::SharedState;
 use crate::apiserver::http::handlers::watch;
 use crate::apiserver::http::request::delete_options;
 use crate::apiserver::http::request::info::{Query, RequestInfo, Target, Verb, parse_target};
@@ -15,7 +16,6 @@ use crate::apiserver::http::request::list_validation;
 use crate::apiserver::http::request::negotiation::{self, Output, PatchKind};
 use crate::apiserver::http::response::render;
 use crate::apiserver::http::response::table::IncludeObject;
-use crate::apiserver::http::state::SharedState;
 use crate::apiserver::objects::apply::{ApplyOptions, managed::manager_from_user_agent};
 use crate::apiserver::objects::{FieldValidation, ListOptions, Patch, WriteOptions};
 use crate::apiserver::status::ApiError;

@@ -19,11 +19,11 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::registry::ResourceDescriptor;
-use crate::apiserver::http::metrics::WatchGuard;
+use crate::apiserver::http::handlers::metrics::WatchGuard;
+use crate::apiserver::http::handlers::state::SharedState;
 use crate::apiserver::http::request::info::{Query, RequestInfo};
 use crate::apiserver::http::request::negotiation::Output;
 use crate::apiserver::http::response::table::{self, IncludeObject, TableInput};
-use crate::apiserver::http::state::SharedState;
 use crate::apiserver::objects::{Error as ObjectError, WatchEvent, WatchOptions};
 use crate::apiserver::status::ApiError;
 use crate::apiserver::storage::StoredObject;
@@ -292,7 +292,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apiserver::http::metrics::Metrics;
+    use crate::apiserver::http::handlers::metrics::Metrics;
     use http_body_util::BodyExt;
     use std::sync::Arc;
 

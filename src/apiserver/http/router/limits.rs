@@ -7,8 +7,8 @@ use std::future::Future;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 
+use crate::apiserver::http::handlers::state::SharedState;
 use crate::apiserver::http::request::info::Query;
-use crate::apiserver::http::state::SharedState;
 use crate::apiserver::status::ApiError;
 
 fn is_watch(request: &Request) -> bool {

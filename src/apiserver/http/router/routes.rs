@@ -34,8 +34,8 @@ use tower::Service;
 use super::limits;
 use crate::apiserver::http::handlers::health;
 use crate::apiserver::http::handlers::resources::{self as handlers, RequestLabels};
+use crate::apiserver::http::handlers::state::SharedState;
 use crate::apiserver::http::router::compression::{self, AcceptEncoding};
-use crate::apiserver::http::state::SharedState;
 use crate::apiserver::status::ApiError;
 
 /// The apiserver's HTTP service: `/apis` through [`serve_apis`], the rest through the Router.
@@ -260,7 +260,7 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::apiserver::http::state::{AppState, Limits};
+    use crate::apiserver::http::handlers::state::{AppState, Limits};
     use crate::apiserver::objects::Objects;
 
     /// How `/apis` requests were served before [`Api`] dispatched them: axum routes matching
@@ -350,7 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn apis_requests_answer_as_through_the_router() {
-        let objects = crate::apiserver::memory_objects();
+        let objects = Objects::new(Arc::new(crate::apiserver::storage::MemoryStorage::new()));
         // Enough objects that a list crosses the compression threshold.
         let seeding = router(state(&objects));
         for i in 0..300 {

@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use crate::api::registry::{ResourceDescriptor, ServedBy};
 use crate::apiserver::auth::Auth;
 use crate::apiserver::http::handlers::discovery::Discovery;
+use crate::apiserver::http::handlers::metrics::Metrics;
 use crate::apiserver::http::handlers::openapi::OpenApi;
-use crate::apiserver::http::metrics::Metrics;
 use crate::apiserver::objects::Objects;
 
 /// Default of `--max-request-body-bytes-inflight`: ten bodies of the largest size at once, or
