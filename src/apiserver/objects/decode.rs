@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::metadata;
 use super::validation::KindSchema;
-use super::{Cause, Error, FieldValidation};
+use super::{Cause, Error, FieldValidation, WriteOptions};
 use crate::api::registry::ResourceDescriptor;
 
 /// A body after decoding: pruned, with the fieldValidation warnings it produced.
@@ -34,6 +34,23 @@ pub(super) fn decode(
             version = r.version,
         ))
     })
+}
+
+/// `decode` with a write's own options: its `fieldValidation` and the duplicate fields its body
+/// had.
+pub(super) fn decode_for_write(
+    r: &'static ResourceDescriptor,
+    namespace: Option<&str>,
+    body: Value,
+    opts: &WriteOptions,
+) -> Result<Decoded, Error> {
+    decode(
+        r,
+        namespace,
+        body,
+        opts.field_validation,
+        &opts.duplicate_fields,
+    )
 }
 
 /// `decode` for a patched object: kube reports strict-decoding problems of a patch as a 422 on

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::decode::{Decoded, decode, decode_patched};
+use super::decode::{Decoded, decode_for_write, decode_patched};
 use super::metadata::{self, meta, meta_mut, meta_str};
 use super::read::key;
 use super::validation::KindSchema;
@@ -225,13 +225,7 @@ impl Objects {
     ) -> Result<WriteOutcome, Error> {
         let Decoded {
             mut body, warnings, ..
-        } = decode(
-            r,
-            namespace,
-            body,
-            opts.field_validation,
-            &opts.duplicate_fields,
-        )?;
+        } = decode_for_write(r, namespace, body, opts)?;
         if let (Some(lookup), Some(ns)) = (&self.namespaces, namespace) {
             let name = meta_str(&body, "name").unwrap_or("");
             super::namespaces::admit_create(lookup.as_ref(), r, ns, name).await?;
@@ -282,18 +276,12 @@ impl Objects {
             validate(r, &mut body, Vec::new(), None)?;
             let name = meta_str(&body, "name").unwrap_or("").to_string();
             let key = key(r, namespace, &name)?;
-            if let Some((hooks, ns)) = self.hooks_for(r, namespace) {
+            if let Some((hooks, ctx)) = self.hooks_for_write(r, namespace, &name, opts.dry_run) {
                 // A name already taken here never reaches the backend.
                 if let Ok(Some(_)) = self.storage.get(&key).await {
                     last_error = Some(storage_error(r, &name, StorageError::AlreadyExists(key)));
                     continue;
                 }
-                let ctx = super::hooks::HookContext {
-                    resource: r,
-                    namespace: ns,
-                    name: &name,
-                    dry_run: opts.dry_run,
-                };
                 hooks.before_create(ctx, &mut body).await?;
             }
             let stored = if opts.dry_run {
@@ -336,13 +324,7 @@ impl Objects {
     ) -> Result<WriteOutcome, Error> {
         let Decoded {
             mut body, warnings, ..
-        } = decode(
-            r,
-            namespace,
-            body,
-            opts.field_validation,
-            &opts.duplicate_fields,
-        )?;
+        } = decode_for_write(r, namespace, body, opts)?;
         let meta = meta_mut(&mut body)?;
         match metadata::str_field(meta, "name") {
             None | Some("") => {
@@ -351,9 +333,7 @@ impl Objects {
                 )));
             }
             Some(found) if found != name => {
-                return Err(Error::BadRequest(format!(
-                    "the name of the object ({found}) does not match the name on the URL ({name})"
-                )));
+                return Err(metadata::name_mismatch(found, name));
             }
             Some(_) => {}
         }
@@ -426,10 +406,10 @@ impl Objects {
                 });
             }
             if meta_str(&patched, "name") != Some(url_name.as_str()) {
-                return Err(Error::BadRequest(format!(
-                    "the name of the object ({}) does not match the name on the URL ({url_name})",
-                    meta_str(&patched, "name").unwrap_or("")
-                )));
+                return Err(metadata::name_mismatch(
+                    meta_str(&patched, "name").unwrap_or(""),
+                    &url_name,
+                ));
             }
             decode_patched(
                 r,
@@ -502,14 +482,8 @@ impl Objects {
                 });
             }
             if subresource.is_none()
-                && let Some((hooks, ns)) = self.hooks_for(r, namespace)
+                && let Some((hooks, ctx)) = self.hooks_for_write(r, namespace, name, opts.dry_run)
             {
-                let ctx = super::hooks::HookContext {
-                    resource: r,
-                    namespace: ns,
-                    name,
-                    dry_run: opts.dry_run,
-                };
                 hooks.before_update(ctx, &old, &mut new).await?;
             }
             let finished = metadata::is_deleting(&new) && metadata::finalizers(&new).is_empty();
@@ -611,14 +585,8 @@ impl Objects {
             }
             if !asked_hooks
                 && !metadata::is_deleting(&old)
-                && let Some((hooks, ns)) = self.hooks_for(r, namespace)
+                && let Some((hooks, ctx)) = self.hooks_for_write(r, namespace, name, opts.dry_run)
             {
-                let ctx = super::hooks::HookContext {
-                    resource: r,
-                    namespace: ns,
-                    name,
-                    dry_run: opts.dry_run,
-                };
                 hooks.before_delete(ctx, &old).await?;
                 asked_hooks = true;
             }

@@ -153,18 +153,7 @@ fn write_options(
     let dry_run = match dry_run.as_slice() {
         [] => false,
         values if values.iter().all(|v| *v == "All") => true,
-        values => {
-            let list = values
-                .iter()
-                .map(|v| crate::apiserver::objects::quote_go(v))
-                .collect::<Vec<_>>()
-                .join(" ");
-            return Err(invalid(
-                "dryRun",
-                "FieldValueNotSupported",
-                format!("Unsupported value: [{list}]: supported values: \"All\""),
-            ));
-        }
+        values => return Err(delete_options::unsupported_dry_run(options_kind, values)),
     };
     let field_validation = match query.get("fieldValidation") {
         None | Some("") | Some("Warn") => FieldValidation::Warn,

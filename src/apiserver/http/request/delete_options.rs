@@ -84,6 +84,22 @@ fn invalid(field: &str, reason: &str, message: String) -> ApiError {
     invalid_options("DeleteOptions", field, reason, message)
 }
 
+/// The 422 for a `dryRun` other than `All` (the only value kube supports), quoting the values
+/// as Go prints a string slice. Write and delete options word it alike.
+pub fn unsupported_dry_run(kind: &str, values: &[impl AsRef<str>]) -> ApiError {
+    let list = values
+        .iter()
+        .map(|v| crate::apiserver::objects::quote_go(v.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    invalid_options(
+        kind,
+        "dryRun",
+        "FieldValueNotSupported",
+        format!("Unsupported value: [{list}]: supported values: \"All\""),
+    )
+}
+
 /// A 422 about a request's options (`CreateOptions`, `UpdateOptions`, `PatchOptions`,
 /// `DeleteOptions`), as kube words it: `<Kind>.meta.k8s.io "" is invalid: <field>: <message>`.
 pub fn invalid_options(kind: &str, field: &str, reason: &str, message: String) -> ApiError {
@@ -147,18 +163,7 @@ pub fn parse(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
     let dry_run = match dry_run.as_slice() {
         [] => false,
         [all] if all == "All" => true,
-        values => {
-            let list = values
-                .iter()
-                .map(|v| crate::apiserver::objects::quote_go(v))
-                .collect::<Vec<_>>()
-                .join(" ");
-            return Err(invalid(
-                "dryRun",
-                "FieldValueNotSupported",
-                format!("Unsupported value: [{list}]: supported values: \"All\""),
-            ));
-        }
+        values => return Err(unsupported_dry_run("DeleteOptions", values)),
     };
     let propagation = match (
         decoded.propagation_policy.as_deref(),

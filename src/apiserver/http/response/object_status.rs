@@ -4,10 +4,10 @@
 //! error goes through it.
 
 use http::StatusCode;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{StatusCause, StatusDetails};
 
-use crate::apiserver::objects::Error as ObjectError;
 use crate::apiserver::objects::hooks::{HookError, Refusal};
+use crate::apiserver::objects::{Cause, Error as ObjectError};
 use crate::apiserver::status::{ApiError, cause};
 
 /// Splits `plural.group` (or `Kind.group`) into its two parts.
@@ -58,12 +58,7 @@ impl From<ObjectError> for ApiError {
                         group: (!group.is_empty()).then(|| group.to_string()),
                         kind: (!kind.is_empty()).then_some(kind),
                         name: (!name.is_empty()).then_some(name),
-                        causes: Some(
-                            causes
-                                .iter()
-                                .map(|c| cause(&c.field, &c.reason, &c.message))
-                                .collect(),
-                        ),
+                        causes: status_causes(&causes),
                         ..Default::default()
                     },
                 )
@@ -71,12 +66,7 @@ impl From<ObjectError> for ApiError {
             ObjectError::ApplyConflict { causes, .. } => {
                 ApiError::new(StatusCode::CONFLICT, "Conflict", message).with_details(
                     StatusDetails {
-                        causes: Some(
-                            causes
-                                .iter()
-                                .map(|c| cause(&c.field, &c.reason, &c.message))
-                                .collect(),
-                        ),
+                        causes: status_causes(&causes),
                         ..Default::default()
                     },
                 )
@@ -88,12 +78,7 @@ impl From<ObjectError> for ApiError {
                 ..
             } => {
                 let mut details = object_details(&group_resource, &name);
-                details.causes = Some(
-                    causes
-                        .iter()
-                        .map(|c| cause(&c.field, &c.reason, &c.message))
-                        .collect(),
-                );
+                details.causes = status_causes(&causes);
                 ApiError::forbidden(message).with_details(details)
             }
             ObjectError::UnprocessableEntity(_) => {
@@ -152,4 +137,14 @@ fn refused_status(refused: HookError) -> ApiError {
         }),
         None => error,
     }
+}
+
+/// The object layer's field causes as Status causes (`details.causes`).
+fn status_causes(causes: &[Cause]) -> Option<Vec<StatusCause>> {
+    Some(
+        causes
+            .iter()
+            .map(|c| cause(&c.field, &c.reason, &c.message))
+            .collect(),
+    )
 }

@@ -151,9 +151,7 @@ fn check_config(
             meta.insert("name".into(), Value::String(name.to_string()));
         }
         Some(found) if found != name => {
-            return Err(Error::BadRequest(format!(
-                "the name of the object ({found}) does not match the name on the URL ({name})"
-            )));
+            return Err(metadata::name_mismatch(found, name));
         }
         Some(_) => {}
     }
