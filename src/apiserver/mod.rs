@@ -7,9 +7,9 @@
 //! `auth` (who, may they), limits, gzip) → `http::handlers` (one module per endpoint) reading it
 //! with `http::request` and answering with `http::response` → `objects` (registry semantics, no
 //! HTTP) → `storage` (memory or etcd, watch cache). `coder` mirrors a coderd through write hooks
-//! and a sync; `cluster` watches the hosting cluster. Leaves any layer may import: `status`
-//! (errors as `metav1.Status`) and `duration` (flag values). `demo` and `kubeconfig` are
-//! start-up extras.
+//! and a sync; `cluster` watches the hosting cluster. Two leaves import no layer: `status`
+//! (errors as `metav1.Status`, for `auth` and `http`) and `duration` (flag values, for every
+//! layer's flags). `demo` and `kubeconfig` are start-up extras.
 
 pub mod auth;
 pub mod cluster;
