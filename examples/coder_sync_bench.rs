@@ -204,7 +204,7 @@ async fn measure(
         Replica::start(bin, cp, dir.path(), "b", &prefix, interval, leader_elect).await,
     ];
     let expected: usize = coders.iter().map(|(_, ids)| ids.len()).sum();
-    let interval_d = coder_k8s::apiserver::parse_duration(interval).expect("INTERVAL");
+    let interval_d = coder_k8s::apiserver::duration::parse_duration(interval).expect("INTERVAL");
     let deadline = Instant::now() + Duration::from_secs(600);
     for replica in &replicas {
         while replica.workspaces().await < expected {

@@ -55,11 +55,11 @@ pub struct CoderBackendArgs {
 
     /// How often each Coder-backed namespace is synced with its coderd (statuses, objects
     /// created or deleted in Coder's UI or CLI), e.g. 10s, 500ms.
-    #[arg(long, default_value = "10s", value_parser = crate::apiserver::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::apiserver::duration::parse_duration)]
     pub coder_sync_interval: Duration,
 
     /// Deadline of one call to coderd, e.g. 30s.
-    #[arg(long, default_value = "30s", value_parser = crate::apiserver::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::apiserver::duration::parse_duration)]
     pub coder_request_timeout: Duration,
 
     /// With --storage=etcd, only the replica holding a Lease syncs with coderd (one poller per
@@ -86,7 +86,7 @@ pub struct CoderBackendArgs {
 }
 
 fn parse_lease_duration(text: &str) -> Result<Duration, String> {
-    let duration = crate::apiserver::parse_duration(text)?;
+    let duration = crate::apiserver::duration::parse_duration(text)?;
     if duration < Duration::from_secs(1) {
         return Err("must be at least 1s (a Lease counts whole seconds)".into());
     }
