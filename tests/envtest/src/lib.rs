@@ -18,14 +18,15 @@
 //! - [`Etcd::start`]: a standalone etcd with `kill()`/`restart()` for storage tests.
 //! - [`poll_until`]: the bounded wait for conditions the real server reaches eventually.
 //!
-//! ```ignore
-//! #[tokio::test]
-//! async fn lists_namespaces() {
-//!     let cp = envtest::shared();
-//!     let ns = cp.create_namespace("my-test").await;
-//!     let client = cp.admin_client().await;
-//!     // ...
-//! }
+//! ```no_run
+//! // In a test: #[tokio::test] async fn lists_namespaces() { ... }
+//! # async fn lists_namespaces() {
+//! let cp = envtest::shared();
+//! let ns = cp.create_namespace("my-test").await;
+//! let client = cp.admin_client().await;
+//! // ...
+//! # let _ = (ns, client);
+//! # }
 //! ```
 
 mod aggregation;

@@ -9,8 +9,9 @@
 //!
 //! Use [`spawn_guarded`] for any long-running process a test starts (our own binaries too):
 //!
-//! ```ignore
-//! let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
+//! ```no_run
+//! // In an integration test the path is env!("CARGO_BIN_EXE_coder-k8s").
+//! let mut cmd = std::process::Command::new("target/debug/coder-k8s");
 //! cmd.arg("--app=aggregated-apiserver");
 //! let mut server = envtest::process::spawn_guarded("aggregated-apiserver", cmd, None).unwrap();
 //! server.signal("TERM").unwrap();
