@@ -6,22 +6,16 @@
 mod api_metrics;
 mod args;
 mod backoff;
-pub mod builders;
 mod caches;
-mod context;
+pub mod control_plane;
 mod drift;
 mod error;
 mod finalizer;
-mod gateway;
 mod health;
 mod leader;
-mod license;
 mod metrics;
-pub mod operator_access;
 mod provisioner;
 mod rate_limit;
-mod reconcile;
-pub mod status;
 mod throttle;
 pub mod workspace_proxy;
 
@@ -43,13 +37,14 @@ use tracing::{debug, info, warn};
 
 pub use args::{ControllerArgs, LeaderSettings, Settings};
 use caches::{Cached, Caches, SyncTracker};
-pub use context::Context;
+pub use control_plane::Context;
+use control_plane::{builders, context, license, operator_access};
+pub use control_plane::{error_policy, reconcile};
 pub use error::{Error, Result};
 pub use finalizer::FINALIZER;
 pub use health::Health;
 pub use metrics::Metrics;
 pub use rate_limit::Limits;
-pub use reconcile::{error_policy, reconcile};
 
 use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::shutdown::Shutdown;

@@ -17,7 +17,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 
 use crate::api::coder::v1alpha1::CoderProvisioner;
-use crate::controller::builders::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
+use crate::controller::control_plane::builders::{
+    INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL,
+};
 use crate::controller::error::{Error, Result};
 
 /// `app.kubernetes.io/name` of the provisioner's children (as coder/coder-k8s labels them).

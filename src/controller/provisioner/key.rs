@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use super::builders::{self, KeyRecord, Target};
 use super::context::Context;
 use crate::coder::{CoderClient, CoderError, SessionToken};
-use crate::controller::builders::MANAGER;
+use crate::controller::control_plane::builders::MANAGER;
 use crate::controller::error::Error;
 
 /// The key a provisioner should have, from its spec and control plane.

@@ -25,7 +25,7 @@ use super::key::{self, KeyError, Wanted};
 use super::status::{self, Findings, Found};
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderProvisioner, CoderProvisionerStatus};
 use crate::coder::{CoderClient, FEATURE_EXTERNAL_PROVISIONER_DAEMONS, SessionToken};
-use crate::controller::builders::MANAGER;
+use crate::controller::control_plane::builders::MANAGER;
 use crate::controller::drift;
 use crate::controller::error::{Error, Result};
 

@@ -30,7 +30,7 @@ use crate::api::coder::v1alpha1::CoderWorkspaceProxy;
 use crate::coder::{
     CreateWorkspaceProxy, FEATURE_WORKSPACE_PROXY, PatchWorkspaceProxy, ProxyToken, WorkspaceProxy,
 };
-use crate::controller::builders::MANAGER;
+use crate::controller::control_plane::builders::MANAGER;
 use crate::controller::drift;
 
 /// Resync of a healthy proxy: catches what no watch shows (coderd-side edits, a licence change).

@@ -8,11 +8,11 @@ use std::time::Duration;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Client, ResourceExt};
 
-use super::backoff::Backoff;
 use super::builders::MANAGER;
-use super::caches::Caches;
-use super::metrics::Metrics;
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneStatus};
+use crate::controller::backoff::Backoff;
+use crate::controller::caches::Caches;
+use crate::controller::metrics::Metrics;
 
 /// What changed when a child was applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,15 +26,15 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::backoff::Backoff;
 use super::builders::Target;
 use super::context::Context;
-use super::error::Result;
 use crate::api::annotations::OPERATOR_TOKEN_REJECTED_AT;
 use crate::api::coder::v1alpha1::{
     CoderControlPlane, CoderControlPlaneStatus, CoderControlPlaneStatusOperatorTokenSecretRef,
 };
 use crate::coder::{ClientOptions, CoderClient, CoderError};
+use crate::controller::backoff::Backoff;
+use crate::controller::error::Result;
 pub use settings::{AccessSettings, Mode, OperatorAccessSpec};
 
 /// The condition type.
@@ -378,7 +378,7 @@ pub fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::builders::test_support::ccp;
+    use crate::controller::control_plane::builders::test_support::ccp;
     use serde_json::json;
 
     fn condition(

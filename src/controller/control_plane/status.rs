@@ -201,7 +201,7 @@ fn truncate(message: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::builders::test_support::ccp;
+    use crate::controller::control_plane::builders::test_support::ccp;
     use serde_json::json;
 
     fn rollout(desired: i32, ready: i32) -> Rollout {

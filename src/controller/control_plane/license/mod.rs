@@ -18,13 +18,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::builders::Target;
 use super::context::Context;
-use super::error::{Error, Result};
 use super::operator_access::{self, Access};
 use super::status::set_condition;
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneStatus};
 use crate::coder::{
     CoderClient, CoderError, Entitlements, FEATURE_EXTERNAL_PROVISIONER_DAEMONS, LicenseJwt,
 };
+use crate::controller::error::{Error, Result};
 
 pub const LICENSE_CONDITION: &str = "LicenseApplied";
 pub const ENTITLEMENTS_CONDITION: &str = "Entitlements";
@@ -587,7 +587,7 @@ pub fn referencing(
 mod tests {
     use super::*;
     use crate::coder::{Entitlement, Feature};
-    use crate::controller::builders::test_support::ccp;
+    use crate::controller::control_plane::builders::test_support::ccp;
     use serde_json::json;
 
     fn entitlements(
