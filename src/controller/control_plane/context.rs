@@ -5,13 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::{Client, ResourceExt};
 
-use super::builders::MANAGER;
+use super::caches::Caches;
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneStatus};
 use crate::controller::backoff::Backoff;
-use crate::controller::caches::Caches;
+use crate::controller::loops;
 use crate::controller::metrics::Metrics;
 
 /// What changed when a child was applied.
@@ -66,19 +66,13 @@ impl Context {
         max_backoff: Option<Duration>,
         caches: Caches,
     ) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: MANAGER.to_string(),
-                instance,
-            },
-        );
-        let max = max_backoff.unwrap_or(Duration::from_secs(300));
+        let recorder = loops::recorder(&client, instance);
+        let max = loops::max_backoff(max_backoff);
         Self {
             client,
             recorder,
             metrics,
-            backoff: Backoff::new(Duration::from_millis(500).min(max), max),
+            backoff: loops::reconcile_backoff(max),
             caches,
             operator_access: super::operator_access::State::new(max),
             license: super::license::State::default(),

@@ -17,16 +17,16 @@ use serde::Serialize;
 use tracing::{debug, info, instrument, warn};
 
 use super::builders::{self, MANAGER, Target, describe};
+use super::caches::Cached;
 use super::context::{Applied, Change, Context};
+use super::finalizer;
 use super::gateway;
 use super::license;
 use super::operator_access;
 use super::status::{self, Outcome, Rollout};
 use crate::api::coder::v1alpha1::CoderControlPlane;
-use crate::controller::caches::Cached;
 use crate::controller::drift;
 use crate::controller::error::{Error, Result, is_namespace_terminating};
-use crate::controller::finalizer;
 
 /// Resync period of a healthy control plane: catches drift in fields a watch cannot see.
 const RESYNC: Duration = Duration::from_secs(300);

@@ -17,10 +17,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 
 use crate::api::coder::v1alpha1::CoderProvisioner;
-use crate::controller::control_plane::builders::{
-    INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL,
-};
 use crate::controller::error::{Error, Result};
+use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
 
 /// `app.kubernetes.io/name` of the provisioner's children (as coder/coder-k8s labels them).
 pub const APP_NAME: &str = "coder-provisioner";

@@ -16,7 +16,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderProvisionerStatus};
 use crate::coder::{ClientOptions, CoderClient, CoderError, Entitlements};
 use crate::controller::backoff::Backoff;
-use crate::controller::control_plane::builders::MANAGER;
+use crate::controller::labels::MANAGER;
 use crate::controller::metrics::Metrics;
 
 /// Upper bound for one call to coderd.

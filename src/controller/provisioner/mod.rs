@@ -29,8 +29,9 @@ use tracing::{debug, info, warn};
 use super::caches::{self, SyncTracker};
 use super::error::Result;
 use super::health::Health;
+use super::loops::{self, scoped};
 use super::metrics::Metrics;
-use super::{Settings, builders as shared_builders, scoped};
+use super::{Settings, labels};
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderProvisioner};
 use crate::shutdown::Shutdown;
 use context::{Context, Stores};
@@ -69,8 +70,8 @@ pub(super) async fn run(
     // Only our children: the label keeps every other Deployment and Secret out of memory.
     let children = watcher::Config::default().labels(&format!(
         "{}={}",
-        shared_builders::MANAGED_BY_LABEL,
-        shared_builders::MANAGER
+        labels::MANAGED_BY_LABEL,
+        labels::MANAGER
     ));
     let (deployments, deployment_events) = cached_watch::<Deployment>(
         scoped(&client, namespace),
@@ -149,7 +150,7 @@ pub(super) async fn run(
     let dependants = reader.clone();
     let stopping = stop.clone();
     let run = Controller::for_stream(trigger, reader)
-        .with_config(super::controller_config(settings))
+        .with_config(loops::controller_config(settings))
         .owns_stream(deployment_events)
         .owns_stream(secret_events)
         .owns_stream(service_account_events)

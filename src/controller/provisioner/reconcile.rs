@@ -25,9 +25,9 @@ use super::key::{self, KeyError, Wanted};
 use super::status::{self, Findings, Found};
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderProvisioner, CoderProvisionerStatus};
 use crate::coder::{CoderClient, FEATURE_EXTERNAL_PROVISIONER_DAEMONS, SessionToken};
-use crate::controller::control_plane::builders::MANAGER;
 use crate::controller::drift;
 use crate::controller::error::{Error, Result};
+use crate::controller::labels::MANAGER;
 
 /// Resync of a converged provisioner.
 const RESYNC: Duration = Duration::from_secs(300);

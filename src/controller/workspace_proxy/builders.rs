@@ -17,9 +17,7 @@ use kube::Resource;
 use super::error::{ProxyError, Result};
 use crate::api::coder::v1alpha1::{CoderWorkspaceProxy, CoderWorkspaceProxySpec};
 use crate::coder::ProxyToken;
-use crate::controller::control_plane::builders::{
-    INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL,
-};
+use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
 
 /// `app.kubernetes.io/name` of every child (the Go coder-k8s uses the same value).
 pub const APP_NAME: &str = "coder-workspace-proxy";

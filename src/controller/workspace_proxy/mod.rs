@@ -37,9 +37,9 @@ pub use status::{
 
 use super::args::Settings;
 use super::backoff::Backoff;
-use super::builders::MANAGER;
 use super::caches::{SyncTracker, after_children_synced};
 use super::health::Health;
+use super::labels::MANAGER;
 use super::metrics::Metrics;
 use crate::api::coder::v1alpha1::{
     CoderControlPlane, CoderWorkspaceProxy, CoderWorkspaceProxyStatus,

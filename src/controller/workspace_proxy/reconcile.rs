@@ -30,8 +30,8 @@ use crate::api::coder::v1alpha1::CoderWorkspaceProxy;
 use crate::coder::{
     CreateWorkspaceProxy, FEATURE_WORKSPACE_PROXY, PatchWorkspaceProxy, ProxyToken, WorkspaceProxy,
 };
-use crate::controller::control_plane::builders::MANAGER;
 use crate::controller::drift;
+use crate::controller::labels::MANAGER;
 
 /// Resync of a healthy proxy: catches what no watch shows (coderd-side edits, a licence change).
 const RESYNC: Duration = Duration::from_secs(300);
