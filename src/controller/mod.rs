@@ -7,6 +7,7 @@ mod api_metrics;
 mod args;
 mod backoff;
 mod caches;
+mod coderd_clients;
 mod conditions;
 pub mod control_plane;
 mod drift;

@@ -29,9 +29,9 @@ pub struct Context {
     pub backoff: Backoff,
     pub caches: Caches,
     /// Backoff and coderd clients of operator access.
-    pub operator_access: super::operator_access::State,
+    pub operator_access: super::operator_access::state::State,
     /// Licenses coderd refused (see `license`).
-    pub license: super::license::State,
+    pub license: super::license::state::State,
     /// `Kind/namespace/name` of each applied child → (uid, resourceVersion) the API server
     /// returned to our last apply, keyed by the owning control plane so cleanup can drop them.
     applied: Mutex<HashMap<String, HashMap<String, Seen>>>,
@@ -74,8 +74,8 @@ impl Context {
             metrics,
             backoff: loops::reconcile_backoff(max),
             caches,
-            operator_access: super::operator_access::State::new(max),
-            license: super::license::State::default(),
+            operator_access: super::operator_access::state::State::new(max),
+            license: super::license::state::State::default(),
             applied: Mutex::default(),
             terminating: Mutex::default(),
             written_status: Mutex::default(),

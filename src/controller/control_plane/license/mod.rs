@@ -9,8 +9,8 @@
 //! Secret changes: retrying cannot make a bad JWT good. The JWT is only ever held as a
 //! [`LicenseJwt`], whose `Debug`/`Display` are redacted.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+pub(super) mod state;
+
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -54,36 +54,6 @@ pub mod reason {
     pub const CHECKED: &str = "Checked";
     /// coderd reported errors about its licenses (expired, over the user limit, ...).
     pub const LICENSE_ERRORS: &str = "LicenseErrors";
-}
-
-/// What license handling keeps between reconciles: the hash of a license coderd refused, per
-/// control plane, so that the same bad license is not sent again on every resync.
-#[derive(Default)]
-pub struct State {
-    rejected: Mutex<HashMap<String, String>>,
-}
-
-impl State {
-    fn rejected(&self, key: &str) -> Option<String> {
-        self.rejected
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
-    }
-
-    fn set_rejected(&self, key: &str, hash: Option<String>) {
-        let mut rejected = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
-        match hash {
-            Some(hash) => rejected.insert(key.to_string(), hash),
-            None => rejected.remove(key),
-        };
-    }
-
-    /// Forgets a deleted control plane.
-    pub fn forget(&self, key: &str) {
-        self.set_rejected(key, None);
-    }
 }
 
 /// A condition to set: (type, status, reason, message).
