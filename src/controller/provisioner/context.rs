@@ -10,13 +10,14 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderProvisionerStatus};
-use crate::coder::{ClientOptions, CoderClient, CoderError, Entitlements};
+use crate::coder::{CoderClient, CoderError, Entitlements};
 use crate::controller::backoff::Backoff;
-use crate::controller::labels::MANAGER;
+use crate::controller::coderd_clients::CoderdClients;
+use crate::controller::loops;
 use crate::controller::metrics::Metrics;
 
 /// Upper bound for one call to coderd.
@@ -45,7 +46,7 @@ pub struct Context {
     /// coderd unreachable or refusing: retried later each time, never as a storm.
     pub coderd_backoff: Backoff,
     pub stores: Stores,
-    clients: Mutex<HashMap<String, CoderClient>>,
+    clients: CoderdClients,
     entitlements: Mutex<HashMap<String, (Instant, Entitlements)>>,
     /// `namespace/name` → (uid, status) of our last status write.
     written_status: Mutex<HashMap<String, (String, CoderProvisionerStatus)>>,
@@ -63,25 +64,19 @@ impl Context {
         max_backoff: Option<Duration>,
         stores: Stores,
     ) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: MANAGER.to_string(),
-                instance,
-            },
-        );
-        let max = max_backoff.unwrap_or(Duration::from_secs(300));
+        let recorder = loops::recorder(&client, instance);
+        let max = loops::max_backoff(max_backoff);
         Self {
             client,
             recorder,
             metrics,
-            backoff: Backoff::new(Duration::from_millis(500).min(max), max),
+            backoff: loops::reconcile_backoff(max),
             coderd_backoff: Backoff::new(
                 Duration::from_secs(1).min(max),
                 max.min(Duration::from_secs(120)),
             ),
             stores,
-            clients: Mutex::default(),
+            clients: CoderdClients::new(CODERD_TIMEOUT),
             entitlements: Mutex::default(),
             written_status: Mutex::default(),
             written_secrets: Mutex::default(),
@@ -91,19 +86,7 @@ impl Context {
 
     /// A coderd client for `url` (one connection pool per URL).
     pub fn coderd(&self, url: &str) -> Result<CoderClient, CoderError> {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = clients.get(url) {
-            return Ok(client.clone());
-        }
-        let client = CoderClient::new(
-            url,
-            ClientOptions {
-                timeout: CODERD_TIMEOUT,
-                ..ClientOptions::default()
-            },
-        )?;
-        clients.insert(url.to_string(), client.clone());
-        Ok(client)
+        self.clients.get(url)
     }
 
     /// coderd's entitlements, reused for a minute per URL.
