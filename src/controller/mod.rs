@@ -20,6 +20,7 @@ mod loops;
 mod metrics;
 mod provisioner;
 mod rate_limit;
+mod remembered;
 mod throttle;
 pub mod workspace_proxy;
 

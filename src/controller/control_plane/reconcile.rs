@@ -27,12 +27,13 @@ use super::status::{self, Outcome, Rollout};
 use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::controller::drift;
 use crate::controller::error::{Error, Result, is_namespace_terminating};
+use crate::controller::remembered::object_key;
 
 /// Resync period of a healthy control plane: catches drift in fields a watch cannot see.
 const RESYNC: Duration = Duration::from_secs(300);
 
 fn key(obj: &CoderControlPlane) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+    object_key(obj)
 }
 
 #[instrument(skip(obj, ctx), fields(namespace = obj.namespace(), name = obj.name_any()))]
@@ -668,7 +669,7 @@ async fn write_status(
         &Patch::Apply(&patch),
     )
     .await?;
-    ctx.remember_status(&owner, &uid, &status);
+    ctx.written_status.remember(&owner, &uid, &status);
     Ok(status)
 }
 
@@ -679,7 +680,8 @@ fn freshest_status<'a>(
 ) -> std::borrow::Cow<'a, CoderControlPlane> {
     let uid = obj.uid().unwrap_or_default();
     match ctx
-        .written_status(&key(obj), &uid)
+        .written_status
+        .get(&key(obj), &uid)
         .filter(|written| obj.status.as_ref() != Some(written))
     {
         Some(written) => {

@@ -19,6 +19,7 @@ use crate::controller::backoff::Backoff;
 use crate::controller::coderd_clients::CoderdClients;
 use crate::controller::loops;
 use crate::controller::metrics::Metrics;
+use crate::controller::remembered::{Warnings, WrittenStatus};
 
 /// Upper bound for one call to coderd.
 const CODERD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,12 +49,12 @@ pub struct Context {
     pub stores: Stores,
     clients: CoderdClients,
     entitlements: Mutex<HashMap<String, (Instant, Entitlements)>>,
-    /// `namespace/name` → (uid, status) of our last status write.
-    written_status: Mutex<HashMap<String, (String, CoderProvisionerStatus)>>,
+    /// Our last status write per provisioner.
+    pub written_status: WrittenStatus<CoderProvisionerStatus>,
     /// `namespace/name` of a key Secret → the Secret as our last apply returned it.
     written_secrets: Mutex<HashMap<String, Secret>>,
-    /// `namespace/name` → reason of the Warning Event published for the current failure.
-    warned: Mutex<HashMap<String, String>>,
+    /// The Warning Event published for each provisioner's current failure.
+    warnings: Warnings,
 }
 
 impl Context {
@@ -78,9 +79,9 @@ impl Context {
             stores,
             clients: CoderdClients::new(CODERD_TIMEOUT),
             entitlements: Mutex::default(),
-            written_status: Mutex::default(),
+            written_status: WrittenStatus::default(),
             written_secrets: Mutex::default(),
-            warned: Mutex::default(),
+            warnings: Warnings::default(),
         }
     }
 
@@ -159,38 +160,14 @@ impl Context {
             .insert(key, secret.clone());
     }
 
-    pub fn remember_status(&self, owner: &str, uid: &str, status: &CoderProvisionerStatus) {
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(owner.to_string(), (uid.to_string(), status.clone()));
-    }
-
-    pub fn written_status(&self, owner: &str, uid: &str) -> Option<CoderProvisionerStatus> {
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(owner)
-            .filter(|(written_uid, _)| written_uid == uid)
-            .map(|(_, status)| status.clone())
-    }
-
     /// Whether a Warning with `reason` is new for `owner`'s current failure (and records it).
     pub fn first_warning(&self, owner: &str, reason: &str) -> bool {
-        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
-        if warned.get(owner).is_some_and(|r| r == reason) {
-            return false;
-        }
-        warned.insert(owner.to_string(), reason.to_string());
-        true
+        self.warnings.first(owner, reason)
     }
 
     /// The failure is over: the next one gets its Warning again.
     pub fn recovered(&self, owner: &str) {
-        self.warned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(owner);
+        self.warnings.clear(owner);
         self.coderd_backoff.reset(owner);
     }
 
@@ -198,10 +175,7 @@ impl Context {
     pub fn forget(&self, owner: &str, secret: Option<&str>) {
         self.recovered(owner);
         self.backoff.reset(owner);
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(owner);
+        self.written_status.forget(owner);
         if let Some(secret) = secret {
             self.written_secrets
                 .lock()

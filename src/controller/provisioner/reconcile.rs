@@ -28,6 +28,7 @@ use crate::coder::{CoderClient, FEATURE_EXTERNAL_PROVISIONER_DAEMONS, SessionTok
 use crate::controller::drift;
 use crate::controller::error::{Error, Result};
 use crate::controller::labels::MANAGER;
+use crate::controller::remembered::object_key;
 
 /// Resync of a converged provisioner.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -37,7 +38,7 @@ const ENTITLEMENT_RECHECK: Duration = Duration::from_secs(60);
 const OPERATOR_TOKEN_RECHECK: Duration = Duration::from_secs(15);
 
 pub fn key(obj: &CoderProvisioner) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+    object_key(obj)
 }
 
 /// What to do after a reconcile that did not fail.
@@ -561,7 +562,8 @@ async fn write_status(ctx: &Context, obj: &CoderProvisioner, findings: &Findings
     let uid = obj.uid().unwrap_or_default();
     let mut base = obj.clone();
     if let Some(written) = ctx
-        .written_status(&owner, &uid)
+        .written_status
+        .get(&owner, &uid)
         .filter(|w| obj.status.as_ref() != Some(w))
     {
         base.status = Some(written);
@@ -590,7 +592,7 @@ async fn write_status(ctx: &Context, obj: &CoderProvisioner, findings: &Findings
         child: format!("CoderProvisioner {owner}"),
         source,
     })?;
-    ctx.remember_status(&owner, &uid, &status);
+    ctx.written_status.remember(&owner, &uid, &status);
     Ok(())
 }
 

@@ -39,6 +39,7 @@ use super::caches::{SyncTracker, after_children_synced, cached_watch};
 use super::health::Health;
 use super::loops::{self, scoped};
 use super::metrics::Metrics;
+use super::remembered::{Warnings, WrittenStatus, object_key};
 use crate::api::coder::v1alpha1::{
     CoderControlPlane, CoderWorkspaceProxy, CoderWorkspaceProxyStatus,
 };
@@ -59,12 +60,11 @@ pub struct ProxyContext {
     pub services: Store<Service>,
     /// Control planes a proxy may register through (`bootstrap.controlPlaneRef`).
     pub control_planes: Store<CoderControlPlane>,
-    /// The status each proxy (`namespace/name` → uid, status) was last given by us: a reconcile
-    /// started before the cache shows our write must not write the same status again.
-    written_status: Mutex<HashMap<String, (String, CoderWorkspaceProxyStatus)>>,
-    /// The reason of the last Warning Event per proxy: a failure that repeats (coderd down)
-    /// is one Event, not one per retry. Cleared by a reconcile that succeeds.
-    warned: Mutex<HashMap<String, String>>,
+    /// The status each proxy was last given by us.
+    written_status: WrittenStatus<CoderWorkspaceProxyStatus>,
+    /// The Warning Event published for each proxy's current failure; cleared by a reconcile
+    /// that succeeds.
+    warnings: Warnings,
     /// The coderd (URL and token) each registered proxy last reached. Deleting a control plane
     /// and its proxies together (`kubectl delete -f`) removes the control plane and its operator
     /// token Secret first; the token itself still works, and this copy lets the proxy's
@@ -74,36 +74,6 @@ pub struct ProxyContext {
 }
 
 impl ProxyContext {
-    fn remember_status(&self, key: &str, uid: &str, status: &CoderWorkspaceProxyStatus) {
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string(), (uid.to_string(), status.clone()));
-    }
-
-    fn written_status(&self, key: &str, uid: &str) -> Option<CoderWorkspaceProxyStatus> {
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .filter(|(written_uid, _)| written_uid == uid)
-            .map(|(_, status)| status.clone())
-    }
-
-    /// Whether a Warning with `reason` is new for `key` (and remembers it).
-    fn first_warning(&self, key: &str, reason: &str) -> bool {
-        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
-        let previous = warned.insert(key.to_string(), reason.to_string());
-        previous.as_deref() != Some(reason)
-    }
-
-    fn clear_warning(&self, key: &str) {
-        self.warned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-
     fn remember_coderd(&self, key: &str, coderd: &access::Coderd) {
         self.last_coderd
             .lock()
@@ -124,17 +94,14 @@ impl ProxyContext {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-        self.clear_warning(key);
+        self.written_status.forget(key);
+        self.warnings.clear(key);
         self.backoff.reset(key);
     }
 }
 
 fn key(obj: &CoderWorkspaceProxy) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+    object_key(obj)
 }
 
 /// The proxies in `ccp`'s namespace that register through it.
@@ -201,8 +168,8 @@ pub(super) async fn run(
         deployments,
         services,
         control_planes,
-        written_status: Mutex::default(),
-        warned: Mutex::default(),
+        written_status: WrittenStatus::default(),
+        warnings: Warnings::default(),
         last_coderd: Mutex::default(),
     });
 

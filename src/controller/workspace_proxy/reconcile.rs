@@ -51,12 +51,12 @@ pub async fn reconcile(obj: Arc<CoderWorkspaceProxy>, ctx: Arc<ProxyContext>) ->
     match result {
         Ok(action) => {
             ctx.backoff.reset(&key);
-            ctx.clear_warning(&key);
+            ctx.warnings.clear(&key);
             Ok(action)
         }
         Err(error) => {
             // One Warning per kind of failure, however often the retry fails the same way.
-            if ctx.first_warning(&key, error.reason()) {
+            if ctx.warnings.first(&key, error.reason()) {
                 publish(
                     &ctx,
                     &obj,
@@ -619,7 +619,7 @@ async fn write_status(
     let key = key(obj);
     let uid = obj.uid().unwrap_or_default();
     let mut base = obj.clone();
-    if let Some(written) = ctx.written_status(&key, &uid)
+    if let Some(written) = ctx.written_status.get(&key, &uid)
         && obj.status.as_ref() != Some(&written)
     {
         base.status = Some(written);
@@ -648,7 +648,7 @@ async fn write_status(
         object: format!("CoderWorkspaceProxy {key}"),
         source,
     })?;
-    ctx.remember_status(&key, &uid, &status);
+    ctx.written_status.remember(&key, &uid, &status);
     Ok(())
 }
 
