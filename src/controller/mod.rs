@@ -18,6 +18,7 @@ mod labels;
 mod leader;
 mod loops;
 mod metrics;
+mod pod;
 mod provisioner;
 mod rate_limit;
 mod remembered;

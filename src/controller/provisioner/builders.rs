@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, Secret,
-    SecretKeySelector, SecurityContext, ServiceAccount, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, Secret, SecretKeySelector, ServiceAccount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -19,6 +18,9 @@ use kube::Resource;
 use crate::api::coder::v1alpha1::CoderProvisioner;
 use crate::controller::error::{Error, Result};
 use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
+use crate::controller::pod::{
+    CODER_UID, container_security_context, empty_dir, literal, mount, pod_security_context,
+};
 
 /// `app.kubernetes.io/name` of the provisioner's children (as coder/coder-k8s labels them).
 pub const APP_NAME: &str = "coder-provisioner";
@@ -30,8 +32,6 @@ pub const DEFAULT_ORGANIZATION: &str = "default";
 pub const METRICS_PORT: i32 = 2112;
 pub const CODER_URL_ENV: &str = "CODER_URL";
 pub const KEY_ENV: &str = "CODER_PROVISIONER_DAEMON_KEY";
-/// The coder image's user (uid and gid 1000), so the pod runs non-root without a custom image.
-const CODER_UID: i64 = 1000;
 
 /// Annotations on the key's Secret recording which key it holds. The Secret is written in the
 /// same request as the key itself, so the record can never describe a different key (status
@@ -373,18 +373,7 @@ pub fn deployment(target: &Target<'_>, inputs: &DeploymentInputs<'_>) -> Deploym
         readiness_probe: Some(probe(3)),
         liveness_probe: Some(probe(6)),
         resources: spec.resources.clone(),
-        security_context: Some(SecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(CODER_UID),
-            run_as_group: Some(CODER_UID),
-            read_only_root_filesystem: Some(true),
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: None,
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(container_security_context()),
         volume_mounts: Some(vec![mount("tmp", "/tmp"), mount("home", "/home/coder")]),
         ..Container::default()
     };
@@ -415,15 +404,9 @@ pub fn deployment(target: &Target<'_>, inputs: &DeploymentInputs<'_>) -> Deploym
                     image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
                     termination_grace_period_seconds: Some(spec.termination_grace_period_seconds),
                     security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
                         run_as_user: Some(CODER_UID),
                         run_as_group: Some(CODER_UID),
-                        fs_group: Some(CODER_UID),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".into(),
-                            localhost_profile: None,
-                        }),
-                        ..PodSecurityContext::default()
+                        ..pod_security_context()
                     }),
                     volumes: Some(vec![empty_dir("tmp"), empty_dir("home")]),
                     ..PodSpec::default()
@@ -432,30 +415,6 @@ pub fn deployment(target: &Target<'_>, inputs: &DeploymentInputs<'_>) -> Deploym
             ..DeploymentSpec::default()
         }),
         ..Deployment::default()
-    }
-}
-
-fn literal(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
-    }
-}
-
-fn mount(name: &str, path: &str) -> VolumeMount {
-    VolumeMount {
-        name: name.into(),
-        mount_path: path.into(),
-        ..VolumeMount::default()
-    }
-}
-
-fn empty_dir(name: &str) -> Volume {
-    Volume {
-        name: name.into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
-        ..Volume::default()
     }
 }
 
