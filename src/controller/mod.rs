@@ -1,7 +1,17 @@
-//! `--app=controller`: reconciles CoderControlPlane objects into running Coder control planes.
+//! `--app=controller`: reconciles CoderControlPlane, CoderProvisioner and CoderWorkspaceProxy
+//! objects into running Coder deployments.
 //!
 //! [`run`] builds a client from flags; [`run_with_client`] is the whole controller given a
 //! client, which is what tests and benchmarks drive against an in-process fake API server.
+//!
+//! Layout: every folder is one kind (`control_plane/`, `provisioner/`, `workspace_proxy/`) and
+//! owns its loop, reconciler, builders, status and context; every file at this level is shared
+//! infrastructure. Imports go one way: a kind folder may import the shared files and
+//! `crate::coder`; a shared file never imports a kind folder (so shared pieces stay shared:
+//! one loop set-up in `loops`/`caches`, one memory of written status and Warnings in
+//! `remembered`, one hardened pod in `pod`, one set of label conventions in `labels`); kinds
+//! never import each other. This file is the process: flags, client, probe and metrics servers,
+//! leadership, and one loop per kind (`run_kinds`).
 
 mod api_metrics;
 mod args;
@@ -160,7 +170,7 @@ async fn lead_and_reconcile(
 }
 
 /// Every kind's controller, run side by side under one leadership. Each kind is a loop with the
-/// same contract as [`reconcile_loop`]: it registers its caches with `health`, reconciles until
+/// same contract as `control_plane::run`: it registers its caches with `health`, reconciles until
 /// `stop`, drains, and returns. A loop that fails stops the others, so the process exits and
 /// restarts whole rather than serving some kinds and silently not others.
 async fn run_kinds(

@@ -2,9 +2,14 @@
 //! joined to a CoderControlPlane through an organization provisioner key. See
 //! docs/provisioner.md.
 //!
-//! One loop of `controller::run_kinds`, built from `controller::loops`, with its own caches: the provisioners, their Deployments
-//! and Secrets (by the managed-by label), and the control planes they reference (a change of
-//! a control plane's URL, image or operator access reconciles its provisioners).
+//! One loop of `controller::run_kinds`, with its own caches: the provisioners, their
+//! Deployments and Secrets (by the managed-by label), and the control planes they reference (a
+//! change of a control plane's URL, image or operator access reconciles its provisioners).
+//!
+//! Owns its loop, reconciler, key handling, builders, status, finalizer and context. May import
+//! the shared controller files (`crate::controller::{loops, caches, remembered, pod, labels,
+//! conditions, finalizer, ...}`) and `crate::coder`; never another kind's folder (control
+//! planes are read from its own cache).
 
 mod builders;
 mod context;
@@ -46,7 +51,7 @@ const ROLES: &str = "coderprovisioners/roles";
 const ROLE_BINDINGS: &str = "coderprovisioners/rolebindings";
 
 /// Runs the CoderProvisioner controller until `stop` (the contract of
-/// `super::reconcile_loop`).
+/// `control_plane::run`).
 pub(super) async fn run(
     client: Client,
     settings: &Settings,

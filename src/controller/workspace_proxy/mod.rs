@@ -2,8 +2,13 @@
 //! keeps its token in a Secret, runs `coder wsproxy server` as a Deployment behind a Service,
 //! and deregisters the proxy when the object is deleted. See docs/workspace-proxy.md.
 //!
-//! It is one loop of `run_kinds` (built from `controller::loops`), beside the CoderControlPlane loop, with its own caches and
-//! state; the two share only the kube client, the Settings and the label conventions.
+//! It is one loop of `run_kinds`, beside the other kinds' loops, with its own caches and state;
+//! they share only the kube client, the Settings and the shared controller files.
+//!
+//! Owns its loop, reconciler, coderd access, builders, status, finalizer and context. May
+//! import the shared controller files (`crate::controller::{loops, caches, remembered, pod,
+//! labels, conditions, finalizer, ...}`) and `crate::coder`; never another kind's folder
+//! (control planes are read from its own cache).
 
 mod access;
 mod builders;
@@ -126,7 +131,7 @@ fn dependants(
         .collect()
 }
 
-/// The CoderWorkspaceProxy loop, with `reconcile_loop`'s contract (see `run_kinds`).
+/// The CoderWorkspaceProxy loop, with `control_plane::run`'s contract (see `run_kinds`).
 pub(super) async fn run(
     client: Client,
     settings: &Settings,
