@@ -32,6 +32,7 @@ mod pod;
 mod provisioner;
 mod rate_limit;
 mod remembered;
+mod status_write;
 mod throttle;
 pub mod workspace_proxy;
 

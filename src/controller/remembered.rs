@@ -45,6 +45,16 @@ impl<S: Clone> WrittenStatus<S> {
             .map(|(_, status)| status.clone())
     }
 
+    /// Our last write for `key` (incarnation `uid`) when the cached `current` status does not
+    /// show it yet: the status a reconcile must start from.
+    pub fn newer_than(&self, key: &str, uid: &str, current: Option<&S>) -> Option<S>
+    where
+        S: PartialEq,
+    {
+        self.get(key, uid)
+            .filter(|written| current != Some(written))
+    }
+
     pub fn forget(&self, key: &str) {
         self.written
             .lock()
@@ -89,6 +99,18 @@ mod tests {
         assert_eq!(written.get("ns/a", "u1").as_deref(), Some("ready"));
         // Deleted and created again under the same name: not our write.
         assert_eq!(written.get("ns/a", "u2"), None);
+        // A reconcile starts from our write only while the cache does not show it yet.
+        let cached = "progressing".to_string();
+        assert_eq!(
+            written.newer_than("ns/a", "u1", Some(&cached)).as_deref(),
+            Some("ready")
+        );
+        assert_eq!(
+            written.newer_than("ns/a", "u1", None).as_deref(),
+            Some("ready")
+        );
+        let caught_up = "ready".to_string();
+        assert_eq!(written.newer_than("ns/a", "u1", Some(&caught_up)), None);
         written.forget("ns/a");
         assert_eq!(written.get("ns/a", "u1"), None);
     }

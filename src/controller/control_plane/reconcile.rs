@@ -28,6 +28,7 @@ use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::controller::drift;
 use crate::controller::error::{Error, Result, is_namespace_terminating};
 use crate::controller::remembered::object_key;
+use crate::controller::status_write::apply_status;
 
 /// Resync period of a healthy control plane: catches drift in fields a watch cannot see.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -657,18 +658,7 @@ async fn write_status(
     let namespace = obj
         .namespace()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    let api: Api<CoderControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": CoderControlPlane::api_version(&()),
-        "kind": CoderControlPlane::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    apply_status::<CoderControlPlane, _>(&ctx.client, &namespace, &obj.name_any(), &status).await?;
     ctx.written_status.remember(&owner, &uid, &status);
     Ok(status)
 }
@@ -681,8 +671,7 @@ fn freshest_status<'a>(
     let uid = obj.uid().unwrap_or_default();
     match ctx
         .written_status
-        .get(&key(obj), &uid)
-        .filter(|written| obj.status.as_ref() != Some(written))
+        .newer_than(&key(obj), &uid, obj.status.as_ref())
     {
         Some(written) => {
             let mut copy = obj.clone();

@@ -29,6 +29,7 @@ use crate::controller::drift;
 use crate::controller::error::{Error, Result};
 use crate::controller::labels::MANAGER;
 use crate::controller::remembered::object_key;
+use crate::controller::status_write::apply_status;
 
 /// Resync of a converged provisioner.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -563,8 +564,7 @@ async fn write_status(ctx: &Context, obj: &CoderProvisioner, findings: &Findings
     let mut base = obj.clone();
     if let Some(written) = ctx
         .written_status
-        .get(&owner, &uid)
-        .filter(|w| obj.status.as_ref() != Some(w))
+        .newer_than(&owner, &uid, obj.status.as_ref())
     {
         base.status = Some(written);
     }
@@ -575,23 +575,13 @@ async fn write_status(ctx: &Context, obj: &CoderProvisioner, findings: &Findings
     let namespace = obj
         .namespace()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    let api: Api<CoderProvisioner> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": CoderProvisioner::api_version(&()),
-        "kind": CoderProvisioner::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| Error::Child {
-        action: "write the status of",
-        child: format!("CoderProvisioner {owner}"),
-        source,
-    })?;
+    apply_status::<CoderProvisioner, _>(&ctx.client, &namespace, &obj.name_any(), &status)
+        .await
+        .map_err(|source| Error::Child {
+            action: "write the status of",
+            child: format!("CoderProvisioner {owner}"),
+            source,
+        })?;
     ctx.written_status.remember(&owner, &uid, &status);
     Ok(())
 }

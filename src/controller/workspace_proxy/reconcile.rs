@@ -32,6 +32,7 @@ use crate::coder::{
 };
 use crate::controller::drift;
 use crate::controller::labels::MANAGER;
+use crate::controller::status_write::apply_status;
 
 /// Resync of a healthy proxy: catches what no watch shows (coderd-side edits, a licence change).
 const RESYNC: Duration = Duration::from_secs(300);
@@ -619,8 +620,9 @@ async fn write_status(
     let key = key(obj);
     let uid = obj.uid().unwrap_or_default();
     let mut base = obj.clone();
-    if let Some(written) = ctx.written_status.get(&key, &uid)
-        && obj.status.as_ref() != Some(&written)
+    if let Some(written) = ctx
+        .written_status
+        .newer_than(&key, &uid, obj.status.as_ref())
     {
         base.status = Some(written);
     }
@@ -631,23 +633,13 @@ async fn write_status(
     let namespace = obj
         .namespace()
         .ok_or(ProxyError::MissingObjectKey("metadata.namespace"))?;
-    let api: Api<CoderWorkspaceProxy> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": CoderWorkspaceProxy::api_version(&()),
-        "kind": CoderWorkspaceProxy::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| ProxyError::Object {
-        action: "write the status of",
-        object: format!("CoderWorkspaceProxy {key}"),
-        source,
-    })?;
+    apply_status::<CoderWorkspaceProxy, _>(&ctx.client, &namespace, &obj.name_any(), &status)
+        .await
+        .map_err(|source| ProxyError::Object {
+            action: "write the status of",
+            object: format!("CoderWorkspaceProxy {key}"),
+            source,
+        })?;
     ctx.written_status.remember(&key, &uid, &status);
     Ok(())
 }
