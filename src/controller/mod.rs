@@ -31,6 +31,7 @@ mod metrics;
 mod pod;
 mod provisioner;
 mod rate_limit;
+mod rbac;
 mod remembered;
 mod status_write;
 mod throttle;

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec,
     PodTemplateSpec, Probe, Secret, SecretKeySelector, ServiceAccount,
 };
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
@@ -21,6 +21,7 @@ use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_
 use crate::controller::pod::{
     CODER_UID, container_security_context, empty_dir, literal, mount, pod_security_context,
 };
+use crate::controller::rbac::bind_role_to_service_account;
 
 /// `app.kubernetes.io/name` of the provisioner's children (as coder/coder-k8s labels them).
 pub const APP_NAME: &str = "coder-provisioner";
@@ -289,20 +290,12 @@ pub fn role(target: &Target<'_>) -> Role {
 }
 
 pub fn role_binding(target: &Target<'_>) -> RoleBinding {
-    RoleBinding {
-        metadata: target.owned_meta(target.role_name()),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: target.role_name(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: target.service_account_name(),
-            namespace: Some(target.namespace.to_string()),
-            api_group: None,
-        }]),
-    }
+    bind_role_to_service_account(
+        target.owned_meta(target.role_name()),
+        target.role_name(),
+        target.service_account_name(),
+        target.namespace,
+    )
 }
 
 /// What the Deployment needs besides the spec.
