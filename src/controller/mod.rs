@@ -24,6 +24,7 @@ mod drift;
 mod error;
 mod finalizer;
 mod health;
+mod identity;
 mod labels;
 mod leader;
 mod loops;

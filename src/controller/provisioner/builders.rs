@@ -13,10 +13,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::Resource;
 
 use crate::api::coder::v1alpha1::CoderProvisioner;
 use crate::controller::error::{Error, Result};
+use crate::controller::identity::{Identity, identity};
 use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
 use crate::controller::pod::{
     CODER_UID, container_security_context, empty_dir, literal, mount, pod_security_context,
@@ -105,19 +105,11 @@ pub struct Target<'a> {
 
 impl<'a> Target<'a> {
     pub fn new(obj: &'a CoderProvisioner) -> Result<Self> {
-        let name = obj
-            .metadata
-            .name
-            .as_deref()
-            .ok_or(Error::MissingObjectKey("metadata.name"))?;
-        let namespace = obj
-            .metadata
-            .namespace
-            .as_deref()
-            .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-        let owner = obj
-            .controller_owner_ref(&())
-            .ok_or(Error::MissingObjectKey("metadata.uid"))?;
+        let Identity {
+            name,
+            namespace,
+            owner,
+        } = identity(obj).map_err(Error::MissingObjectKey)?;
         Ok(Self {
             obj,
             name,

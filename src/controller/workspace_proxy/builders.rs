@@ -11,11 +11,11 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::Resource;
 
 use super::error::{ProxyError, Result};
 use crate::api::coder::v1alpha1::{CoderWorkspaceProxy, CoderWorkspaceProxySpec};
 use crate::coder::ProxyToken;
+use crate::controller::identity::{Identity, identity};
 use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
 use crate::controller::pod::{
     container_security_context, empty_dir, literal, mount, pod_security_context,
@@ -45,19 +45,11 @@ pub struct Target<'a> {
 
 impl<'a> Target<'a> {
     pub fn new(proxy: &'a CoderWorkspaceProxy) -> Result<Self> {
-        let name = proxy
-            .metadata
-            .name
-            .as_deref()
-            .ok_or(ProxyError::MissingObjectKey("metadata.name"))?;
-        let namespace = proxy
-            .metadata
-            .namespace
-            .as_deref()
-            .ok_or(ProxyError::MissingObjectKey("metadata.namespace"))?;
-        let owner = proxy
-            .controller_owner_ref(&())
-            .ok_or(ProxyError::MissingObjectKey("metadata.uid"))?;
+        let Identity {
+            name,
+            namespace,
+            owner,
+        } = identity(proxy).map_err(ProxyError::MissingObjectKey)?;
         Ok(Self {
             name,
             namespace,

@@ -19,6 +19,7 @@ use kube::{Resource, ResourceExt};
 
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneSpec};
 use crate::controller::error::{Error, Result};
+use crate::controller::identity::{Identity, identity};
 
 pub use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
 pub use deployment::deployment;
@@ -52,19 +53,11 @@ pub struct Target<'a> {
 
 impl<'a> Target<'a> {
     pub fn new(ccp: &'a CoderControlPlane) -> Result<Self> {
-        let name = ccp
-            .metadata
-            .name
-            .as_deref()
-            .ok_or(Error::MissingObjectKey("metadata.name"))?;
-        let namespace = ccp
-            .metadata
-            .namespace
-            .as_deref()
-            .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-        let owner = ccp
-            .controller_owner_ref(&())
-            .ok_or(Error::MissingObjectKey("metadata.uid"))?;
+        let Identity {
+            name,
+            namespace,
+            owner,
+        } = identity(ccp).map_err(Error::MissingObjectKey)?;
         Ok(Self {
             name,
             namespace,
