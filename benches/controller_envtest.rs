@@ -19,6 +19,9 @@
 //!
 //! Run: `cargo bench --bench controller_envtest` (or hack/bench-controller.sh).
 
+#[path = "../tests/common/our_binary.rs"]
+mod our_binary;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -224,21 +227,6 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-async fn logged_address(log: &Path, message: &str) -> SocketAddr {
-    envtest::poll_until(message, Duration::from_secs(60), || async move {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        text.lines()
-            .filter(|l| l.contains(message))
-            .find_map(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix("address="))
-                    .and_then(|a| a.parse().ok())
-            })
-            .ok_or_else(|| "not yet".to_string())
-    })
-    .await
-}
-
 async fn apply_crds(cp: &ControlPlane, path: &Path, crd: &str) {
     let apply = cp
         .kubectl()
@@ -345,14 +333,7 @@ async fn bench(n: usize) {
 
     // The controller (release build) with the admin kubeconfig; BENCH_QPS / BENCH_BURST
     // override its client-side rate limit (default: the flags' defaults).
-    let log = cp.unique_file("bench-controller", "log");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-    cmd.arg("--app=controller")
-        .arg(format!("--kubeconfig={}", cp.admin_kubeconfig().display()))
-        .arg("--health-probe-bind-address=127.0.0.1:0")
-        .arg("--metrics-bind-address=127.0.0.1:0")
-        .env("RUST_LOG", "warn,coder_k8s=info")
-        .stdin(Stdio::null());
+    let mut cmd = our_binary::controller(cp.admin_kubeconfig(), "warn,coder_k8s=info");
     let mut limits = String::from("default limits");
     if let Ok(qps) = std::env::var("BENCH_QPS") {
         cmd.arg(format!("--kube-api-qps={qps}"));
@@ -366,9 +347,10 @@ async fn bench(n: usize) {
         cmd.arg(format!("--max-concurrent-reconciles={concurrency}"));
         limits.push_str(&format!(" --max-concurrent-reconciles={concurrency}"));
     }
-    let mut controller =
-        envtest::spawn_guarded("bench controller", cmd, Some(&log)).expect("start controller");
-    let metrics = logged_address(&log, "serving /metrics").await;
+    let mut controller = our_binary::spawn(cp, "bench controller", "bench-controller", cmd);
+    let metrics: SocketAddr = controller
+        .logged_address("serving /metrics", Duration::from_secs(60))
+        .await;
     let ours = converge(cp, &client, &controller, "bench", n).await;
     let at_converge = parse_metrics(&metrics_text(metrics).await);
 

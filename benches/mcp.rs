@@ -17,6 +17,8 @@
 
 #[path = "../tests/common/aggregated_e2e.rs"]
 mod aggregated_e2e;
+#[path = "../tests/common/our_binary.rs"]
+mod our_binary;
 #[allow(dead_code)]
 #[path = "../tests/mcp/support.rs"]
 mod support;

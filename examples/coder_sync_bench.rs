@@ -13,10 +13,13 @@
 //! event for it. Figures are printed per mode and as ratios ours/baseline.
 //!
 //! Env: BIN (required), NAMESPACES (10), WORKSPACES (100), TEMPLATES (2), INTERVAL (10s),
-//! IDLE_SECS (60), CHANGES (10), MODES ("baseline ours").
+//! IDLE_SECS (60), CHANGES (10), MODES ("baseline ours"), REPLICA_LOG (the replicas' RUST_LOG,
+//! warn), KEEP_LOGS (set: keep the replicas' logs and print where).
 
 #[path = "../tests/common/coder_backend_support.rs"]
 mod coder_backend_support;
+#[path = "../tests/common/objects.rs"]
+mod objects;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -71,7 +74,10 @@ impl Replica {
             .arg(format!("--etcd-prefix={prefix}"))
             .arg(format!("--coder-sync-interval={interval}"))
             .arg(format!("--coder-sync-leader-elect={leader_elect}"))
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("REPLICA_LOG").unwrap_or("warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)
@@ -185,7 +191,12 @@ async fn measure(
     changes: usize,
     first_change: usize,
 ) -> Figures {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let mut dir = tempfile::tempdir().expect("tempdir");
+    // KEEP_LOGS: the replicas' logs (with REPLICA_LOG=debug, the sync's per-round timings) stay.
+    if std::env::var_os("KEEP_LOGS").is_some() {
+        dir.disable_cleanup(true);
+        println!("{mode}: replica logs in {}", dir.path().display());
+    }
     let prefix = format!("/bench-coder/{mode}-{}", std::process::id());
     let leader_elect = mode != "baseline";
     let replicas = [
@@ -193,7 +204,7 @@ async fn measure(
         Replica::start(bin, cp, dir.path(), "b", &prefix, interval, leader_elect).await,
     ];
     let expected: usize = coders.iter().map(|(_, ids)| ids.len()).sum();
-    let interval_d = coder_k8s::apiserver::parse_duration(interval).expect("INTERVAL");
+    let interval_d = coder_k8s::apiserver::duration::parse_duration(interval).expect("INTERVAL");
     let deadline = Instant::now() + Duration::from_secs(600);
     for replica in &replicas {
         while replica.workspaces().await < expected {
@@ -279,8 +290,11 @@ async fn measure(
             Ok(Some(at)) => latencies.push(at.duration_since(changed)),
             _ => missed += 1,
         }
-        // Changes a sync interval and a bit apart, so that they fall at every phase of a round.
-        tokio::time::sleep(interval_d / 3).await;
+        // The next change lands at a fresh phase of the sync cycle (golden-ratio steps over one
+        // interval), so the latencies sample every phase rather than always the same one: a
+        // fixed pause after each event put every change at the same point after a round.
+        let phase = ((i + 1) as f64 * 0.618_034).fract();
+        tokio::time::sleep(interval_d.mul_f64(phase)).await;
     }
     let _ = watch.kill().await;
     latencies.sort();

@@ -11,7 +11,9 @@
 # See examples/coder_sync_bench.rs.
 #
 # Env: NAMESPACES (10), WORKSPACES (100), TEMPLATES (2), INTERVAL (10s), IDLE_SECS (60),
-# CHANGES (10), MODES ("baseline ours"), PROFILE (dev; release builds take long on a shared
+# CHANGES (10), MODES ("baseline ours"), REPLICA_LOG (the replicas' RUST_LOG, e.g.
+# warn,coder_k8s::apiserver::coder::sync=debug for each round's timings), KEEP_LOGS (set: keep
+# the replicas' logs and print where), PROFILE (dev; release builds take long on a shared
 # machine, and the figures are ratios between two modes of one build anyway).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+target_dir="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target_dir"
+kopium_install=""
+# A failed step ends the script: the background kopium build (below) ends with it.
+trap '[ -z "$kopium_install" ] || kill "$kopium_install" 2>/dev/null || true' EXIT
 
 step "tools"
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -26,7 +31,10 @@ if ! { [ -n "$assets" ] && [ -x "$assets/etcd" ]; } && ! command -v etcd >/dev/n
 fi
 if ! command -v kopium >/dev/null 2>&1; then
   # The codegen cross-check compares our generated types with kopium's on the same schemas.
-  cargo install --locked --quiet kopium --version 0.24.1
+  # Only the tests need it, so it builds in the background while formatting and lints run: the
+  # build of our crate is mostly one rustc on one core, and kopium's fills the other.
+  cargo install --locked --quiet kopium --version 0.24.1 > "$target_dir/kopium-install.log" 2>&1 &
+  kopium_install=$!
 fi
 # The OpenAPI fuzzing test (tests/apiserver/openapi.rs) runs this exact schemathesis release
 # with `python3 -m schemathesis.cli`, so it goes into that interpreter's packages.
@@ -44,7 +52,6 @@ if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/
               "python3 -m pip install mcp==$mcp_sdk_version" >&2; exit 1; }
 fi
 kubectl version --client
-kopium --version
 python3 -m schemathesis.cli --version
 python3 -c 'import importlib.metadata as m; print("mcp (Python SDK)", m.version("mcp"))'
 # The harness finds its binaries itself ($KUBEBUILDER_ASSETS, else ../shared/envtest and PATH);
@@ -70,5 +77,20 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "generated/ is fresh"
 hack/verify-codegen.sh
 
+if [ -n "$kopium_install" ]; then
+  step "kopium (built in the background)"
+  wait "$kopium_install" || { cat "$target_dir/kopium-install.log" >&2;
+    echo "kopium is required by the codegen cross-check: cargo install --locked kopium --version 0.24.1" >&2; exit 1; }
+  kopium_install=""
+fi
+kopium --version
+
 step "tests"
-cargo test --workspace --no-fail-fast
+# Build every test target once, then run the binaries TEST_JOBS at a time rather than one after
+# another (hack/lib/run_tests.py: each binary owns its control plane, most of their time is
+# waiting on it). Every binary runs even when one fails, as with --no-fail-fast; doc tests last.
+cargo test --workspace --no-run --message-format=json-render-diagnostics > "$target_dir/test-binaries.json"
+status=0
+python3 hack/lib/run_tests.py "${TEST_JOBS:-3}" < "$target_dir/test-binaries.json" || status=$?
+cargo test --workspace --doc --quiet || status=$?
+exit "$status"

@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use crate::apiserver::ApiserverArgs;
-use crate::cli::{Error, Runners};
 use crate::controller::ControllerArgs;
 use crate::mcp::McpArgs;
+use crate::runners::{Error, Runners};
 use crate::shutdown::Shutdown;
 
 /// How long the other apps may take to stop once the first has: past it the process exits

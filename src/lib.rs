@@ -2,8 +2,9 @@
 //! (`--app=aggregated-apiserver`) and MCP server (`--app=mcp-http`) for Coder, in one binary.
 //!
 //! The apps never import each other. They share the generated API ([`api`]) and the small
-//! common modules: [`cli`], [`telemetry`], [`shutdown`], [`tls`], [`client_config`], [`coder`]
-//! (the client of coderd's REST API) and [`lease`] (leader election on a Lease).
+//! common modules: [`cli`], [`runners`], [`flags`], [`telemetry`], [`shutdown`], [`tls`],
+//! [`client_config`], [`coder`] (the client of coderd's REST API) and [`lease`] (leader election
+//! on a Lease).
 
 pub mod all;
 pub mod api;
@@ -13,8 +14,10 @@ pub mod cli;
 pub mod client_config;
 pub mod coder;
 pub mod controller;
+pub mod flags;
 pub mod lease;
 pub mod mcp;
+pub mod runners;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use clap::Parser;
-use coder_k8s::cli::{Cli, ProductionRunners, dispatch};
+use coder_k8s::cli::{Cli, dispatch};
+use coder_k8s::runners::ProductionRunners;
 
 fn main() -> ExitCode {
     // clap prints its own usage errors and exits with code 2 (unknown --app values included).

@@ -3,11 +3,14 @@
 //! /metrics carry what the Grafana dashboard of deploy/overlays/monitoring queries), and one
 //! SIGTERM stops both; when one app cannot start, the other is stopped too.
 
+#[path = "common/our_binary.rs"]
+mod our_binary;
+
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use envtest::{ControlPlane, GuardedChild};
+use envtest::ControlPlane;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -65,7 +68,7 @@ async fn apiserver_get(
 }
 
 struct AllInOne {
-    process: GuardedChild,
+    process: our_binary::OurProcess,
     health_port: u16,
     metrics_port: u16,
     mcp_port: u16,
@@ -106,12 +109,10 @@ fn start_all(cp: &ControlPlane, secure_port: u16) -> AllInOne {
     let metrics_port = envtest::process::free_port();
     let mcp_port = envtest::process::free_port();
     let kubeconfig = cp.unique_file("all-in-one", "kubeconfig");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-    cmd.env_remove("CODER_K8S_APP")
-        .arg("--app=all")
-        // Controller: the harness's admin (tests/deploy/cluster.rs runs the apps with the
-        // deployed ServiceAccounts' permissions).
-        .arg(format!("--kubeconfig={}", cp.admin_kubeconfig().display()))
+    let mut cmd = our_binary::command("all");
+    // Controller: the harness's admin (tests/deploy/cluster.rs runs the apps with the
+    // deployed ServiceAccounts' permissions).
+    cmd.arg(format!("--kubeconfig={}", cp.admin_kubeconfig().display()))
         .arg(format!(
             "--health-probe-bind-address=127.0.0.1:{health_port}"
         ))
@@ -124,10 +125,8 @@ fn start_all(cp: &ControlPlane, secure_port: u16) -> AllInOne {
         // MCP server: plain HTTP on loopback.
         .arg(format!("--mcp-bind-address=127.0.0.1:{mcp_port}"))
         .arg("--mcp-plain-http")
-        .env("RUST_LOG", "info,kube_runtime=debug,coder_k8s=debug")
-        .stdin(Stdio::null());
-    let log = cp.unique_file("all-in-one", "log");
-    let process = envtest::spawn_guarded("coder-k8s --app=all", cmd, Some(&log)).expect("spawn");
+        .env("RUST_LOG", "info,kube_runtime=debug,coder_k8s=debug");
+    let process = our_binary::spawn(cp, "coder-k8s --app=all", "all-in-one", cmd);
     AllInOne {
         process,
         health_port,

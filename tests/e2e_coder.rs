@@ -8,12 +8,14 @@
 mod aggregated_e2e;
 #[path = "common/coder_backend_support.rs"]
 mod coder_backend_support;
+#[path = "common/objects.rs"]
+mod objects;
 #[path = "common/our_binary.rs"]
 mod our_binary;
 
 use aggregated_e2e::{AggregatedServer, kubectl_ok};
 use coder_backend_support::*;
-use envtest::{ControlPlane, GuardedChild};
+use envtest::ControlPlane;
 use fake_coderd::FakeCoderd;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -28,9 +30,9 @@ const BOOTSTRAP_ADMIN: &str = "coder-k8s-admin";
 const MAIN_TF: &str = "terraform {}\nresource \"null_resource\" \"dev\" {}\n";
 
 /// The controller binary, as deployed but with the admin kubeconfig and loopback probes.
-fn start_controller(cp: &ControlPlane) -> GuardedChild {
+fn start_controller(cp: &ControlPlane) -> our_binary::OurProcess {
     let cmd = our_binary::controller(cp.admin_kubeconfig(), "info");
-    our_binary::spawn(cp, "coder-k8s controller", "e2e-coder-controller", cmd).0
+    our_binary::spawn(cp, "coder-k8s controller", "e2e-coder-controller", cmd)
 }
 
 async fn get(cp: &ControlPlane, ns: &str, api: &kube::api::ApiResource, name: &str) -> Value {

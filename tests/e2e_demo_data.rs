@@ -5,6 +5,8 @@
 
 #[path = "common/aggregated_e2e.rs"]
 mod aggregated_e2e;
+#[path = "common/our_binary.rs"]
+mod our_binary;
 
 use aggregated_e2e::{AggregatedServer, kubectl, kubectl_ok};
 

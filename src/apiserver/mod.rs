@@ -1,42 +1,26 @@
 //! `--app=aggregated-apiserver`: serves the aggregated kinds of `schema/` behind the
 //! kube-aggregator, over HTTPS, to kubectl, client-go and kube-rs.
 //!
-//! Layout: `objects` (object semantics) on `storage` (versioned key-value store) know nothing of
-//! HTTP. The HTTP side: `server` (TLS accept loop), `connection` (per-connection requests in
-//! flight, idle close), `parse_error_status` (Status bodies for hyper's own answers), `router`
-//! (pipeline), `auth` and `limits` (layers), `handlers` + `watch` (verbs), `request` (path →
-//! verb/kind), `list_validation`, `negotiation`, `bounded_decode` (bodies within an allowance),
-//! `render`, `table`, `status` (errors), `discovery`, `openapi`, `health`, `metrics`,
-//! `kubeconfig`.
+//! This file is the wiring: the flags and `run` (build the layers, bind, serve until shutdown).
+//! A request travels top-down through the folders:
+//! `http::server` (TCP, TLS, per-connection bounds) → `http::router` (probes and metrics, then
+//! `auth` (who, may they), limits, gzip) → `http::handlers` (one module per endpoint) reading it
+//! with `http::request` and answering with `http::response` → `objects` (registry semantics, no
+//! HTTP) → `storage` (memory or etcd, watch cache). `coder` mirrors a coderd through write hooks
+//! and a sync; `cluster` watches the hosting cluster. Two leaves import no layer: `status`
+//! (errors as `metav1.Status`, for `auth` and `http`) and `duration` (flag values, for every
+//! layer's flags). `demo` and `kubeconfig` are start-up extras.
 
 pub mod auth;
-pub mod bounded_decode;
+pub mod cluster;
 pub mod coder;
-pub mod compression;
-pub mod connection;
-pub mod delete_options;
-pub mod discovery;
-pub mod handlers;
-pub mod health;
+pub mod demo;
+pub mod duration;
+pub mod http;
 pub mod kubeconfig;
-pub mod limits;
-pub mod list_validation;
-pub mod metrics;
-pub mod namespace_informer;
-pub mod negotiation;
 pub mod objects;
-pub mod openapi;
-pub mod parse_error_status;
-pub mod reflect;
-pub mod render;
-pub mod request;
-pub mod router;
-pub mod server;
-pub mod state;
 pub mod status;
 pub mod storage;
-pub mod table;
-pub mod watch;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -46,11 +30,16 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{AuthArgs, AuthenticationMode, AuthorizationMode};
-pub use state::Limits;
+pub use http::handlers::state::Limits;
 
+use crate::flags::BoolishFlag;
 use crate::shutdown::Shutdown;
+use cluster::namespace_informer;
+use duration::parse_duration;
+use http::handlers::state::{self, AppState};
+use http::router::routes as router;
+use http::server::listener as server;
 use objects::Objects;
-use state::AppState;
 
 /// Flags of the aggregated apiserver.
 #[derive(Debug, Clone, clap::Args)]
@@ -84,15 +73,7 @@ pub struct ApiserverArgs {
     /// Preload the six demo objects (`--demo-data`, `--demo-data=true|false`): workspaces and
     /// templates as a coderd would show them. Against a cluster, ones whose namespace does not
     /// exist are skipped (logged).
-    #[arg(
-        long,
-        default_value = "false",
-        action = clap::ArgAction::Set,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-    )]
+    #[arg(long, boolish = false)]
     pub demo_data: bool,
 
     /// Write a kubeconfig for this server (address, CA, and a dummy bearer token so kubectl
@@ -161,30 +142,6 @@ impl Default for ApiserverArgs {
             coder: Default::default(),
         }
     }
-}
-
-/// Durations like kube's flags take them: `90s`, `2m`, `1h`, `500ms`, or plain seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => (&text[..i], &text[i..]),
-        None => (text, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 60s, 2m, 500ms"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in {text:?}: use ms, s, m or h"
-            ));
-        }
-    };
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -338,9 +295,7 @@ pub async fn start_with_authorizer(
     };
 
     if args.demo_data {
-        let report = objects::demo::seed(&objects)
-            .await
-            .map_err(Error::DemoData)?;
+        let report = demo::seed(&objects).await.map_err(Error::DemoData)?;
         log_demo_data(&report);
     }
 
@@ -410,8 +365,8 @@ pub async fn start_with_authorizer(
 
 /// What `--demo-data` did. Objects refused by namespace lifecycle (no `sandbox` namespace in
 /// the cluster) are named with the refusal: the server serves the rest.
-fn log_demo_data(report: &objects::demo::SeedReport) {
-    let names = |list: &[objects::demo::DemoObject]| {
+fn log_demo_data(report: &demo::SeedReport) {
+    let names = |list: &[demo::DemoObject]| {
         list.iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
@@ -473,18 +428,4 @@ pub async fn run(args: ApiserverArgs, shutdown: Shutdown) -> Result<(), Error> {
     running.wait().await?;
     tracing::info!("aggregated apiserver stopped");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
-        assert!(parse_duration("5x").is_err());
-    }
 }

@@ -1,12 +1,15 @@
 //! Failures as `metav1.Status` responses, worded and coded like kube-apiserver's
 //! (`k8s.io/apimachinery/pkg/api/errors`): every error body a client sees is one of these.
+//!
+//! A leaf, like apimachinery's errors package: `auth`, `http` and the wiring build Statuses
+//! here, and it imports no layer of the apiserver (only the generated registry, for details
+//! naming a kind). Object-layer errors become Statuses in `http::response::object_status`.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
 
 use crate::api::registry::ResourceDescriptor;
-use crate::apiserver::objects::Error as ObjectError;
 
 /// An HTTP failure carried to the client as a Status. `reason` is kube's `StatusReason`.
 #[derive(Debug, Clone)]
@@ -190,151 +193,6 @@ pub fn cause(field: &str, reason: &str, message: &str) -> StatusCause {
         field: (!field.is_empty()).then(|| field.to_string()),
         reason: (!reason.is_empty()).then(|| reason.to_string()),
         message: (!message.is_empty()).then(|| message.to_string()),
-    }
-}
-
-/// Splits `plural.group` (or `Kind.group`) into its two parts.
-fn split_group_resource(gr: &str) -> (&str, &str) {
-    gr.split_once('.').unwrap_or((gr, ""))
-}
-
-impl From<ObjectError> for ApiError {
-    fn from(err: ObjectError) -> Self {
-        let message = err.to_string();
-        let object_details = |gr: &str, name: &str| {
-            let (resource, group) = split_group_resource(gr);
-            StatusDetails {
-                // Core resources (`namespaces`) have no group, and kube leaves it out.
-                group: (!group.is_empty()).then(|| group.to_string()),
-                kind: Some(resource.to_string()),
-                name: (!name.is_empty()).then(|| name.to_string()),
-                ..Default::default()
-            }
-        };
-        match err {
-            ObjectError::NotFound {
-                group_resource,
-                name,
-            } => ApiError::new(StatusCode::NOT_FOUND, "NotFound", message)
-                .with_details(object_details(&group_resource, &name)),
-            ObjectError::AlreadyExists {
-                group_resource,
-                name,
-            } => ApiError::new(StatusCode::CONFLICT, "AlreadyExists", message)
-                .with_details(object_details(&group_resource, &name)),
-            ObjectError::Conflict {
-                group_resource,
-                name,
-                ..
-            } => ApiError::new(StatusCode::CONFLICT, "Conflict", message)
-                .with_details(object_details(&group_resource, &name)),
-            ObjectError::Invalid {
-                group_resource,
-                kind,
-                name,
-                causes,
-            } => {
-                let (_, group) = split_group_resource(&group_resource);
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(
-                    StatusDetails {
-                        // Errors about a patch name no object (kube leaves these out).
-                        group: (!group.is_empty()).then(|| group.to_string()),
-                        kind: (!kind.is_empty()).then_some(kind),
-                        name: (!name.is_empty()).then_some(name),
-                        causes: Some(
-                            causes
-                                .iter()
-                                .map(|c| cause(&c.field, &c.reason, &c.message))
-                                .collect(),
-                        ),
-                        ..Default::default()
-                    },
-                )
-            }
-            ObjectError::ApplyConflict { causes, .. } => {
-                ApiError::new(StatusCode::CONFLICT, "Conflict", message).with_details(
-                    StatusDetails {
-                        causes: Some(
-                            causes
-                                .iter()
-                                .map(|c| cause(&c.field, &c.reason, &c.message))
-                                .collect(),
-                        ),
-                        ..Default::default()
-                    },
-                )
-            }
-            ObjectError::Forbidden {
-                group_resource,
-                name,
-                causes,
-                ..
-            } => {
-                let mut details = object_details(&group_resource, &name);
-                details.causes = Some(
-                    causes
-                        .iter()
-                        .map(|c| cause(&c.field, &c.reason, &c.message))
-                        .collect(),
-                );
-                ApiError::forbidden(message).with_details(details)
-            }
-            ObjectError::UnprocessableEntity(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)
-            }
-            ObjectError::BadRequest(_) => ApiError::bad_request(message),
-            ObjectError::Expired(_) => ApiError::expired(message),
-            ObjectError::UnsupportedMediaType(_) => ApiError::unsupported_media_type(message),
-            ObjectError::Internal(_) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
-            }
-            ObjectError::TooLarge(_) => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                message,
-            ),
-            ObjectError::ResourceVersionTooLarge { .. } => {
-                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", message).with_details(
-                    StatusDetails {
-                        causes: Some(vec![cause(
-                            "",
-                            "ResourceVersionTooLarge",
-                            "Too large resource version",
-                        )]),
-                        retry_after_seconds: Some(1),
-                        ..Default::default()
-                    },
-                )
-            }
-            ObjectError::Refused(refused) => refused_status(refused),
-            ObjectError::Unavailable(_) => {
-                ApiError::service_unavailable(message).with_details(StatusDetails {
-                    retry_after_seconds: Some(1),
-                    ..Default::default()
-                })
-            }
-        }
-    }
-}
-
-/// A write hook's refusal as the Status kube would give for the same kind of failure.
-fn refused_status(refused: crate::apiserver::objects::hooks::HookError) -> ApiError {
-    use crate::apiserver::objects::hooks::Refusal;
-    let (code, reason) = match refused.refusal {
-        Refusal::BadRequest => (StatusCode::BAD_REQUEST, "BadRequest"),
-        Refusal::NotFound => (StatusCode::NOT_FOUND, "NotFound"),
-        Refusal::Forbidden => (StatusCode::FORBIDDEN, "Forbidden"),
-        Refusal::Conflict => (StatusCode::CONFLICT, "Conflict"),
-        Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
-        Refusal::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
-    };
-    let error = ApiError::new(code, reason, refused.message);
-    match refused.retry_after_seconds {
-        Some(seconds) => error.with_details(StatusDetails {
-            retry_after_seconds: Some(i32::try_from(seconds).unwrap_or(i32::MAX)),
-            ..Default::default()
-        }),
-        None => error,
     }
 }
 

@@ -378,7 +378,9 @@ async fn workspaces_follow_pagination_until_count() {
     assert!(all[0].latest_build.max_deadline.is_none());
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 3, "three pages of 100");
-    let offsets: Vec<String> = seen.iter().map(|s| s.query()["offset"].clone()).collect();
+    // Pages after the first are asked for together, so they may arrive in any order.
+    let mut offsets: Vec<String> = seen.iter().map(|s| s.query()["offset"].clone()).collect();
+    offsets[1..].sort();
     assert_eq!(offsets, ["0", "100", "200"]);
     assert!(seen.iter().all(|s| s.query()["q"] == "owner:\"alice\""));
 }
@@ -404,6 +406,63 @@ async fn an_empty_page_ends_pagination_even_if_count_says_more() {
         .unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+/// The first page's `count` tells how many pages follow: they are asked for together, so a
+/// walk over many workspaces takes a few page times rather than one per page. Each later page
+/// is held (bounded) until another later page has arrived too, which only a walk that has
+/// several in flight at once achieves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_after_the_first_are_asked_for_together() {
+    const TOTAL: usize = 450;
+    // Later pages being answered right now.
+    let in_flight = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
+    let overlapped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (url, seen) = serve(Duration::ZERO, {
+        let in_flight = in_flight.clone();
+        let overlapped = overlapped.clone();
+        move |seen| {
+            let offset: usize = seen.query().get("offset").map_or(0, |o| o.parse().unwrap());
+            if offset > 0 {
+                let (in_flight, arrival) = &*in_flight;
+                let mut in_flight = in_flight.lock().unwrap();
+                *in_flight += 1;
+                arrival.notify_all();
+                let (mut in_flight, _) = arrival
+                    .wait_timeout_while(in_flight, Duration::from_secs(2), |n| {
+                        *n < 2 && !overlapped.load(std::sync::atomic::Ordering::SeqCst)
+                    })
+                    .unwrap();
+                if *in_flight >= 2 {
+                    overlapped.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                *in_flight -= 1;
+            }
+            let page: Vec<Value> = (offset..(offset + 100).min(TOTAL)).map(workspace).collect();
+            (
+                StatusCode::OK,
+                json!({"workspaces": page, "count": TOTAL}).to_string(),
+            )
+        }
+    })
+    .await;
+    let all = client(&url)
+        .workspaces(&WorkspaceFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), TOTAL);
+    assert!(
+        overlapped.load(std::sync::atomic::Ordering::SeqCst),
+        "the pages after the first were asked for one at a time"
+    );
+    let mut offsets: Vec<usize> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.query()["offset"].parse().unwrap())
+        .collect();
+    offsets.sort();
+    assert_eq!(offsets, [0, 100, 200, 300, 400], "each page once");
 }
 
 #[tokio::test]

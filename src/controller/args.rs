@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::rate_limit::Limits;
+use crate::flags::BoolishFlag;
 
 /// Flags of the controller.
 #[derive(Debug, Clone, clap::Args)]
@@ -20,16 +21,7 @@ pub struct ControllerArgs {
 
     /// Run only while holding the leader-election Lease, so replicas can stand by.
     /// `--leader-elect`, `--leader-elect=true|false`, like every Kubernetes component.
-    #[arg(
-        long,
-        env = "CODER_K8S_LEADER_ELECT",
-        default_value = "false",
-        action = clap::ArgAction::Set,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-    )]
+    #[arg(long, env = "CODER_K8S_LEADER_ELECT", boolish = false)]
     pub leader_elect: bool,
 
     /// Name of the coordination.k8s.io/v1 Lease used for leader election.

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::flags::BoolishFlag;
+
 /// Flags of the MCP server (`--app=mcp-http`, and part of `--app=all`).
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "MCP server (--app=mcp-http)")]
@@ -23,31 +25,14 @@ pub struct McpArgs {
 
     /// Serve plain HTTP instead of HTTPS: only behind a TLS-terminating proxy or mesh, or on
     /// loopback (kubectl port-forward), since callers send bearer tokens.
-    #[arg(
-        long,
-        default_value = "false",
-        action = clap::ArgAction::Set,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        conflicts_with = "mcp_tls_cert_file",
-    )]
+    #[arg(long, conflicts_with = "mcp_tls_cert_file", boolish = false)]
     pub mcp_plain_http: bool,
 
     /// INSECURE: skip caller authentication and run every tool with the server's own
     /// Kubernetes identity, as the upstream Go project does. Anyone who reaches the port can
     /// then do whatever the server's ServiceAccount may (stop any workspace). Only for a
     /// trusted local setup; the listener then accepts only the hosts of --mcp-allowed-host.
-    #[arg(
-        long,
-        default_value = "false",
-        action = clap::ArgAction::Set,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-    )]
+    #[arg(long, boolish = false)]
     pub mcp_insecure_server_identity: bool,
 
     /// Host header values accepted on /mcp (DNS-rebinding protection for browsers on the same

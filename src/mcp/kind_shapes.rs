@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::shape::{ConditionSummary, conditions};
+use super::shape::{ConditionSummary, ListOutput, conditions, name_of, namespace_of, non_empty};
 use crate::api::coder::v1alpha1::{CoderProvisioner, CoderWorkspaceProxy};
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -36,14 +36,7 @@ pub struct ProvisionerSummary {
     pub tags: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ListProvisionersOutput {
-    pub items: Vec<ProvisionerSummary>,
-    /// Pass as `continue` for the next page; absent on the last page.
-    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
-    pub continue_token: Option<String>,
-}
+pub type ListProvisionersOutput = ListOutput<ProvisionerSummary>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -78,14 +71,7 @@ pub struct WorkspaceProxySummary {
     pub phase: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ListWorkspaceProxiesOutput {
-    pub items: Vec<WorkspaceProxySummary>,
-    /// Pass as `continue` for the next page; absent on the last page.
-    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
-    pub continue_token: Option<String>,
-}
+pub type ListWorkspaceProxiesOutput = ListOutput<WorkspaceProxySummary>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -99,15 +85,11 @@ pub struct WorkspaceProxyStatusOutput {
     pub conditions: Vec<ConditionSummary>,
 }
 
-fn non_empty(s: Option<&String>) -> Option<String> {
-    s.filter(|s| !s.is_empty()).cloned()
-}
-
 pub fn provisioner_summary(p: &CoderProvisioner) -> ProvisionerSummary {
     let status = p.status.as_ref();
     ProvisionerSummary {
-        name: p.metadata.name.clone().unwrap_or_default(),
-        namespace: p.metadata.namespace.clone().unwrap_or_default(),
+        name: name_of(&p.metadata),
+        namespace: namespace_of(&p.metadata),
         control_plane: p.spec.control_plane_ref.name.clone(),
         organization_name: non_empty(status.and_then(|s| s.organization_name.as_ref()))
             .unwrap_or_else(|| p.spec.organization_name.clone()),
@@ -144,8 +126,8 @@ pub fn workspace_proxy_summary(proxy: &CoderWorkspaceProxy) -> WorkspaceProxySum
     // coderd's default display name is the proxy's name.
     .or_else(|| proxy_name.clone());
     WorkspaceProxySummary {
-        name: proxy.metadata.name.clone().unwrap_or_default(),
-        namespace: proxy.metadata.namespace.clone().unwrap_or_default(),
+        name: name_of(&proxy.metadata),
+        namespace: namespace_of(&proxy.metadata),
         proxy_name,
         display_name,
         registered: status.and_then(|s| s.registered) == Some(true),

@@ -12,8 +12,8 @@ use rmcp::{tool, tool_router};
 use super::identity::Caller;
 use super::kind_shapes::*;
 use super::kube_error::ToolError;
-use super::shape::{DEFAULT_LIST_LIMIT, ListInput, MAX_LIST_LIMIT, ObjectInput, continue_of};
-use super::tools::{Tools, api, get, page};
+use super::shape::{ListInput, ObjectInput};
+use super::tools::{Tools, get, list_page};
 use crate::api::coder::v1alpha1::{CoderProvisioner, CoderWorkspaceProxy};
 
 #[tool_router(router = kind_tool_router, vis = "pub(super)")]
@@ -27,14 +27,7 @@ impl Tools {
         Extension(caller): Extension<Caller>,
         Parameters(input): Parameters<ListInput>,
     ) -> Result<Json<ListProvisionersOutput>, ToolError> {
-        let list = api::<CoderProvisioner>(&caller.client, input.namespace.as_deref())
-            .list(&page(&input, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT))
-            .await
-            .map_err(|e| ToolError::kube("list CoderProvisioner resources", e))?;
-        Ok(Json(ListProvisionersOutput {
-            items: list.items.iter().map(provisioner_summary).collect(),
-            continue_token: continue_of(list.metadata.continue_),
-        }))
+        list_page(&caller.client, &input, provisioner_summary).await
     }
 
     #[tool(
@@ -59,14 +52,7 @@ impl Tools {
         Extension(caller): Extension<Caller>,
         Parameters(input): Parameters<ListInput>,
     ) -> Result<Json<ListWorkspaceProxiesOutput>, ToolError> {
-        let list = api::<CoderWorkspaceProxy>(&caller.client, input.namespace.as_deref())
-            .list(&page(&input, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT))
-            .await
-            .map_err(|e| ToolError::kube("list CoderWorkspaceProxy resources", e))?;
-        Ok(Json(ListWorkspaceProxiesOutput {
-            items: list.items.iter().map(workspace_proxy_summary).collect(),
-            continue_token: continue_of(list.metadata.continue_),
-        }))
+        list_page(&caller.client, &input, workspace_proxy_summary).await
     }
 
     #[tool(

@@ -12,6 +12,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::ObjectList;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -168,14 +169,35 @@ pub struct ControlPlaneSummary {
     pub url: String,
 }
 
+// One page of a list tool: the items, shaped, and the token of the next page. Every list tool
+// answers in this form, whatever the kind. (A plain comment: a doc comment would become the
+// schema's description, which rmcp strips from outputSchema by moving its last key into the
+// hole, so the listed schema's key order would change.)
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ListControlPlanesOutput {
-    pub items: Vec<ControlPlaneSummary>,
+pub struct ListOutput<T> {
+    pub items: Vec<T>,
     /// Pass as `continue` for the next page; absent on the last page.
     #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
     pub continue_token: Option<String>,
 }
+
+impl<T> ListOutput<T> {
+    /// The page the API answered, each item shaped by `shape`.
+    pub fn of<K>(list: ObjectList<K>, shape: impl Fn(&K) -> T) -> Self
+    where
+        K: Clone,
+    {
+        ListOutput {
+            items: list.items.iter().map(shape).collect(),
+            continue_token: continue_of(list.metadata.continue_),
+        }
+    }
+}
+
+pub type ListControlPlanesOutput = ListOutput<ControlPlaneSummary>;
+pub type ListWorkspacesOutput = ListOutput<WorkspaceSummary>;
+pub type ListTemplatesOutput = ListOutput<TemplateSummary>;
+pub type GetEventsOutput = ListOutput<EventSummary>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -305,15 +327,6 @@ pub struct WorkspaceSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ListWorkspacesOutput {
-    pub items: Vec<WorkspaceSummary>,
-    /// Pass as `continue` for the next page; absent on the last page.
-    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
-    pub continue_token: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct GetWorkspaceOutput {
     pub workspace: WorkspaceSummary,
 }
@@ -338,15 +351,6 @@ pub struct TemplateSummary {
     pub active_version_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization_name: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ListTemplatesOutput {
-    pub items: Vec<TemplateSummary>,
-    /// Pass as `continue` for the next page; absent on the last page.
-    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
-    pub continue_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -377,14 +381,6 @@ pub struct EventSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct GetEventsOutput {
-    pub items: Vec<EventSummary>,
-    /// Pass as `continue` for the next page; absent on the last page.
-    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
-    pub continue_token: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct GetPodLogsOutput {
     pub logs: String,
     /// The log was cut at the byte limit (and ends with "\n(truncated)").
@@ -410,15 +406,17 @@ fn time(t: Option<&Time>) -> Option<String> {
     t.map(|t| t.0.to_string())
 }
 
-fn non_empty(s: Option<&String>) -> Option<String> {
+pub(super) fn non_empty(s: Option<&String>) -> Option<String> {
     s.filter(|s| !s.is_empty()).cloned()
 }
 
-fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+pub(super) fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
     meta.name.clone().unwrap_or_default()
 }
 
-fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+pub(super) fn namespace_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> String {
     meta.namespace.clone().unwrap_or_default()
 }
 

@@ -124,12 +124,27 @@ where
     }
 }
 
-pub(super) fn page(input: &ListInput, default: u32, max: u32) -> ListParams {
-    ListParams {
-        limit: Some(clamp_limit(input.limit, default, max)),
+/// One page of `K` (in the namespace `input` names, else in all), each object shaped by
+/// `summary`: what every kind's list tool answers.
+pub(super) async fn list_page<K, T>(
+    client: &kube::Client,
+    input: &ListInput,
+    summary: fn(&K) -> T,
+) -> Result<Json<ListOutput<T>>, ToolError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let params = ListParams {
+        limit: Some(clamp_limit(input.limit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)),
         continue_token: input.continue_token.clone().filter(|t| !t.is_empty()),
         ..Default::default()
-    }
+    };
+    let list = api::<K>(client, input.namespace.as_deref())
+        .list(&params)
+        .await
+        .map_err(|e| ToolError::kube(&format!("list {} resources", K::kind(&())), e))?;
+    Ok(Json(ListOutput::of(list, summary)))
 }
 
 /// GETs `namespace/name` of `K`, naming `kind` in the error.
@@ -203,14 +218,7 @@ impl Tools {
         Extension(caller): Extension<Caller>,
         Parameters(input): Parameters<ListInput>,
     ) -> Result<Json<ListControlPlanesOutput>, ToolError> {
-        let list = api::<CoderControlPlane>(&caller.client, input.namespace.as_deref())
-            .list(&page(&input, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT))
-            .await
-            .map_err(|e| ToolError::kube("list CoderControlPlane resources", e))?;
-        Ok(Json(ListControlPlanesOutput {
-            items: list.items.iter().map(control_plane_summary).collect(),
-            continue_token: continue_of(list.metadata.continue_),
-        }))
+        list_page(&caller.client, &input, control_plane_summary).await
     }
 
     #[tool(
@@ -292,14 +300,7 @@ impl Tools {
         Extension(caller): Extension<Caller>,
         Parameters(input): Parameters<ListInput>,
     ) -> Result<Json<ListWorkspacesOutput>, ToolError> {
-        let list = api::<CoderWorkspace>(&caller.client, input.namespace.as_deref())
-            .list(&page(&input, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT))
-            .await
-            .map_err(|e| ToolError::kube("list CoderWorkspace resources", e))?;
-        Ok(Json(ListWorkspacesOutput {
-            items: list.items.iter().map(workspace_summary).collect(),
-            continue_token: continue_of(list.metadata.continue_),
-        }))
+        list_page(&caller.client, &input, workspace_summary).await
     }
 
     #[tool(
@@ -350,14 +351,7 @@ impl Tools {
         Extension(caller): Extension<Caller>,
         Parameters(input): Parameters<ListInput>,
     ) -> Result<Json<ListTemplatesOutput>, ToolError> {
-        let list = api::<CoderTemplate>(&caller.client, input.namespace.as_deref())
-            .list(&page(&input, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT))
-            .await
-            .map_err(|e| ToolError::kube("list CoderTemplate resources", e))?;
-        Ok(Json(ListTemplatesOutput {
-            items: list.items.iter().map(template_summary).collect(),
-            continue_token: continue_of(list.metadata.continue_),
-        }))
+        list_page(&caller.client, &input, template_summary).await
     }
 
     #[tool(
@@ -430,10 +424,7 @@ impl Tools {
                     e,
                 )
             })?;
-        Ok(Json(GetEventsOutput {
-            items: list.items.iter().map(event_summary).collect(),
-            continue_token: continue_of(list.metadata.continue_),
-        }))
+        Ok(Json(ListOutput::of(list, event_summary)))
     }
 
     #[tool(

@@ -33,7 +33,7 @@ fn post(content_type: &str, body: Vec<u8>) -> http::Request<axum::body::Body> {
 
 /// Status, Status reason (if any) and the bytes allocated while serving the request.
 async fn serve_measured(
-    app: &apiserver::router::Api,
+    app: &apiserver::http::router::routes::Api,
     request: http::Request<axum::body::Body>,
 ) -> (StatusCode, String, u64) {
     let before = allocated_by_this_thread();

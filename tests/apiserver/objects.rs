@@ -989,7 +989,7 @@ async fn demo_get(o: &Objects, r: &'static ResourceDescriptor, ns: &str, name: &
 
 #[tokio::test]
 async fn demo_data_looks_like_a_coderd_behind_each_namespace() {
-    use coder_k8s::apiserver::objects::demo;
+    use coder_k8s::apiserver::demo;
     let o = objects();
     let report = demo::seed(&o).await.unwrap();
     assert_eq!(report.created.len(), 6, "{report:?}");
@@ -1101,7 +1101,7 @@ impl coder_k8s::apiserver::objects::namespaces::NamespaceLookup for OnlyDefault 
 #[tokio::test]
 async fn demo_data_skips_the_objects_of_missing_namespaces() {
     let o = objects().with_namespace_lifecycle(Arc::new(OnlyDefault));
-    let report = coder_k8s::apiserver::objects::demo::seed(&o).await.unwrap();
+    let report = coder_k8s::apiserver::demo::seed(&o).await.unwrap();
     let skipped: Vec<String> = report
         .skipped
         .iter()

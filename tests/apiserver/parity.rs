@@ -781,7 +781,7 @@ async fn namespace_lifecycle_against_a_cluster_matches_kube() {
     let plane = envtest::shared();
     install_crds(plane).await;
     let stop = tokio_util::sync::CancellationToken::new();
-    let informer = coder_k8s::apiserver::namespace_informer::NamespaceInformer::start(
+    let informer = coder_k8s::apiserver::cluster::namespace_informer::NamespaceInformer::start(
         plane.admin_client().await,
         stop.clone(),
     );

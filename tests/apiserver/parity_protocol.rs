@@ -38,7 +38,7 @@ async fn a_client_trickling_headers_is_disconnected_after_the_header_timeout() {
         .await
         .expect("request line");
     let started = Instant::now();
-    let limit = coder_k8s::apiserver::server::HEADER_READ_TIMEOUT;
+    let limit = coder_k8s::apiserver::http::server::listener::HEADER_READ_TIMEOUT;
     // One header line every 3 s, never finishing the request (slowloris).
     let closed_after = loop {
         assert!(
@@ -78,7 +78,9 @@ async fn large_lists_are_gzipped_for_clients_that_accept_it() {
     let plain = get(&http, &ws_path("big", None)).await;
     assert_eq!(plain.status, StatusCode::OK);
     assert!(plain.header("content-encoding").is_none());
-    assert!(plain.body.len() as u64 >= coder_k8s::apiserver::compression::THRESHOLD_BYTES);
+    assert!(
+        plain.body.len() as u64 >= coder_k8s::apiserver::http::router::compression::THRESHOLD_BYTES
+    );
 
     let zipped = raw(&http, Method::GET, &ws_path("big", None), &gz, Vec::new()).await;
     assert_eq!(zipped.header("content-encoding"), Some("gzip"));

@@ -6,10 +6,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use coder_k8s::apiserver::storage::codec;
 use coder_k8s::apiserver::storage::etcd::client::{ClientConfig, EtcdClient};
 use coder_k8s::apiserver::storage::etcd::wire::CompactionRequest;
 use coder_k8s::apiserver::storage::memory::DEFAULT_MAX_OBJECT_BYTES;
+use coder_k8s::apiserver::storage::unstamped;
 use coder_k8s::apiserver::storage::{
     CachedStorage, ChangeKind, EtcdConfig, EtcdStorage, Key, ListPage, ListRequest, MemoryStorage,
     Prefix, ProgressRequester, Revision, Storage, StorageError, WatchItem, WatchStream,
@@ -547,7 +547,7 @@ async fn objects_over_the_size_limit_are_refused(f: Fixture) {
 }
 
 /// The bytes of a written revision are exactly serde_json's compact form of the object stamped
-/// with its revision (`codec::stamp`): whether the writer sent a resourceVersion or not, and
+/// with its revision (`unstamped::stamp`): whether the writer sent a resourceVersion or not, and
 /// the same bytes are read back.
 async fn written_bytes_are_the_stamped_object_serialized(f: Fixture) {
     let s = f.storage;
@@ -562,7 +562,7 @@ async fn written_bytes_are_the_stamped_object_serialized(f: Fixture) {
         o
     };
     let expected = |value: Value, revision: Revision| {
-        serde_json::to_vec(&codec::stamp(value, revision)).unwrap()
+        serde_json::to_vec(&unstamped::stamp(value, revision)).unwrap()
     };
     let created = s.create(&key("a"), object(None)).await.unwrap();
     assert_eq!(
@@ -651,7 +651,7 @@ conformance!(etcd_cached:
 /// (splicing the resourceVersion in) and gets exactly the writer's bytes, for gets, lists
 /// and a watch replay. (The object carries no resourceVersion: in test builds serde_json keeps
 /// insertion order, so a given resourceVersion keeps its place in the writer's bytes while a
-/// reader appends it, as `codec::stamp` on the parsed value does; release builds sort keys.)
+/// reader appends it, as `unstamped::stamp` on the parsed value does; release builds sort keys.)
 #[tokio::test]
 async fn a_second_etcd_reader_decodes_the_writers_bytes() {
     let connect = |prefix: String| async move {
@@ -697,7 +697,7 @@ async fn a_second_etcd_reader_decodes_the_writers_bytes() {
     let deleted = writer.delete(&key("a"), None).await.unwrap();
     assert_eq!(
         deleted.value.json().as_ref(),
-        serde_json::to_vec(&codec::stamp(
+        serde_json::to_vec(&unstamped::stamp(
             created.value.to_value().unwrap(),
             deleted.revision
         ))

@@ -9,6 +9,10 @@ mod aggregated_e2e;
 mod apiserver_support;
 #[path = "../common/coder_backend_support.rs"]
 mod coder_backend_support;
+#[path = "../common/objects.rs"]
+mod objects;
+#[path = "../common/our_binary.rs"]
+mod our_binary;
 
 mod backend;
 mod backend_restart;

@@ -8,6 +8,14 @@
 mod apiserver_support;
 #[path = "../common/coder_backend_support.rs"]
 mod coder_backend_support;
+#[path = "../common/objects.rs"]
+mod objects;
 
+#[path = "../common/our_binary.rs"]
+mod our_binary;
+
+mod killed_holder;
 mod lease_expiry;
+mod replica_support;
 mod replicas;
+mod slow_coderd;

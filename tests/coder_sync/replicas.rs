@@ -4,115 +4,26 @@
 //! the holder stops the other takes the sync over within the lease duration and a change made in
 //! coderd afterwards reaches its reads.
 //!
-//! One test function: every server of this binary follows every namespace's CoderControlPlane,
-//! so two such tests side by side would poll each other's fake.
+//! It holds [`TURN`]: every server of this binary follows every namespace's CoderControlPlane,
+//! so two replica tests side by side would poll each other's fake.
 
 use std::time::{Duration, Instant};
 
-use coder_k8s::apiserver::coder::BackendMode;
-use coder_k8s::apiserver::objects::Objects;
-use coder_k8s::apiserver::storage::options::Backend;
-use envtest::ControlPlane;
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::Api;
-use kube::api::DynamicObject;
-use serde_json::Value;
-
-use crate::apiserver_support::{self, TestServer};
 use crate::coder_backend_support::*;
-
-const LEASE: Duration = Duration::from_secs(4);
-const WORKSPACE: &str = "coder.admin.dev";
-
-async fn replica(cp: &ControlPlane, prefix: &str, lease_namespace: &str) -> TestServer {
-    let mut args = apiserver_support::args();
-    args.auth.authentication_kubeconfig = Some(cp.admin_kubeconfig().to_path_buf());
-    args.storage.backend = Backend::Etcd;
-    args.storage.etcd_servers = vec![cp.etcd_url().to_string()];
-    args.storage.etcd_prefix = prefix.to_string();
-    args.coder.coder_backend = BackendMode::Enabled;
-    args.coder.coder_sync_interval = Duration::from_millis(200);
-    args.coder.coder_request_timeout = Duration::from_secs(2);
-    // The Lease name is left to its default (derived from the etcd prefix): both replicas must
-    // arrive at the same one by themselves.
-    args.coder.coder_sync_leader_election_namespace = Some(lease_namespace.to_string());
-    args.coder.coder_sync_leader_election_lease_duration = LEASE;
-    let storage = args.storage.open().await.expect("etcd storage");
-    TestServer::start_with(args, Objects::new(storage)).await
-}
-
-async fn metrics(server: &TestServer) -> String {
-    apiserver_support::get(&server.http(), "/metrics")
-        .await
-        .text()
-}
-
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-}
-
-async fn is_syncer(server: &TestServer) -> bool {
-    sample(
-        &metrics(server).await,
-        "coder_k8s_apiserver_coder_sync_is_syncer ",
-    ) == Some(1.0)
-}
-
-async fn rounds(server: &TestServer, namespace: &str) -> f64 {
-    let series =
-        format!("coder_k8s_apiserver_coder_sync_rounds_total{{namespace=\"{namespace}\"}} ");
-    sample(&metrics(server).await, &series).unwrap_or(0.0)
-}
-
-async fn read(server: &TestServer, namespace: &str) -> Option<Value> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(server.client().await, namespace, &workspaces());
-    api.get_opt(WORKSPACE)
-        .await
-        .expect("get")
-        .map(|o| serde_json::to_value(o).expect("json"))
-}
-
-async fn wait_read(
-    server: &TestServer,
-    namespace: &str,
-    what: &str,
-    check: impl Fn(&Value) -> bool,
-) {
-    envtest::poll_until(what, WAIT, || async {
-        match read(server, namespace).await {
-            Some(o) if check(&o) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await
-}
-
-/// GET /api/v2/workspaces (the list every round makes once) the fake answered.
-fn workspace_lists(coder: &CoderNamespace) -> usize {
-    coder
-        .fake
-        .requests()
-        .iter()
-        .filter(|r| r.method == "GET" && r.path == "/api/v2/workspaces")
-        .count()
-}
+use crate::replica_support::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_replica_polls_coderd_and_the_other_takes_over() {
+    let _turn = TURN.lock().await;
     let cp = envtest::shared();
-    let coder = coder_namespace(cp, "coder-sync").await;
-    let ns = coder.namespace.clone();
-    let lease_namespace = cp.create_namespace("coder-sync-lease").await;
-    let prefix = format!("/coder-sync/{ns}");
+    let Setup {
+        coder,
+        ns,
+        lease_namespace,
+        prefix,
+        workspace,
+    } = setup(cp, "coder-sync").await;
     let admin = coder.fake.admin();
-    let template = admin
-        .create_template_with_files(ORG, "docker", &[("main.tf", "terraform {}\n")])
-        .expect("template");
-    let workspace = admin
-        .create_workspace(OWNER, "dev", template)
-        .expect("workspace created in Coder");
 
     let mut servers = vec![
         replica(cp, &prefix, &lease_namespace).await,
@@ -160,19 +71,11 @@ async fn one_replica_polls_coderd_and_the_other_takes_over() {
 
     // The holder goes away; the standby syncs within the lease duration. The holder's
     // shutdown ends only after it has handed the Lease back.
-    let leases: Api<Lease> = Api::namespaced(cp.admin_client().await, &lease_namespace);
-    let lease_name = coder_k8s::apiserver::coder::default_lease_name(&prefix);
-    let holder_identity = |lease: Option<Lease>| {
-        lease
-            .and_then(|l| l.spec)
-            .and_then(|s| s.holder_identity)
-            .filter(|h| !h.is_empty())
-    };
-    let before = holder_identity(leases.get_opt(&lease_name).await.expect("read the Lease"));
-    assert!(before.is_some(), "the Lease {lease_name} has a holder");
+    let before = holder_identity(sync_lease(cp, &lease_namespace, &prefix).await.as_ref());
+    assert!(before.is_some(), "the sync's Lease has a holder");
     let stopped = Instant::now();
     servers.remove(holder).stop().await;
-    let after = holder_identity(leases.get_opt(&lease_name).await.expect("read the Lease"));
+    let after = holder_identity(sync_lease(cp, &lease_namespace, &prefix).await.as_ref());
     assert_ne!(after, before, "the stopped holder still held the Lease");
     let survivor = servers.pop().expect("the standby");
     envtest::poll_until("the standby syncs", WAIT, || async {

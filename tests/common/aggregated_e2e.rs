@@ -1,14 +1,15 @@
 //! Shared by the e2e tests that put our aggregated apiserver behind the real kube-aggregator of
 //! the envtest harness: start the binary once per test binary, register it with an APIService,
-//! and run the real kubectl with a deadline.
+//! and run the real kubectl with a deadline. A test binary that includes this file includes
+//! `our_binary.rs` as the module `our_binary` too.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use envtest::{ApiServiceRegistration, ControlPlane, GuardedChild};
+use envtest::{ApiServiceRegistration, ControlPlane};
 use tokio::io::AsyncWriteExt;
 
 pub const GROUP: &str = "aggregation.coder.com";
@@ -18,7 +19,7 @@ pub const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Our server process, registered as `v1alpha1.aggregation.coder.com`.
 pub struct AggregatedServer {
-    _process: GuardedChild,
+    _process: crate::our_binary::OurProcess,
     pub port: u16,
     /// The server's stdout and stderr (its logs).
     pub log: PathBuf,
@@ -39,9 +40,8 @@ impl AggregatedServer {
 
         // Port 0: the server binds a free port itself (no race with other test binaries) and
         // logs its URL.
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-        cmd.arg("--app=aggregated-apiserver")
-            .arg("--bind-address=127.0.0.1")
+        let mut cmd = crate::our_binary::command("aggregated-apiserver");
+        cmd.arg("--bind-address=127.0.0.1")
             .arg("--secure-port=0")
             .arg(format!("--tls-cert-file={}", serving.cert_file.display()))
             .arg(format!(
@@ -50,28 +50,22 @@ impl AggregatedServer {
             ))
             .arg(format!("--authentication-kubeconfig={admin}"))
             .arg(format!("--authorization-kubeconfig={admin}"))
-            .args(extra)
-            .stdin(Stdio::null());
-        let log = cp.unique_file("aggregated-apiserver", "log");
-        let mut process = envtest::spawn_guarded("coder-k8s aggregated-apiserver", cmd, Some(&log))
-            .expect("start our aggregated apiserver");
+            .args(extra);
+        let mut process = crate::our_binary::spawn(
+            cp,
+            "coder-k8s aggregated-apiserver",
+            "aggregated-apiserver",
+            cmd,
+        );
 
         const LISTENING: &str = "listening on https://127.0.0.1:";
-        let port: u16 =
-            envtest::poll_until("our server to listen", Duration::from_secs(30), || {
-                let exited = process.try_wait().ok().flatten();
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                async move {
-                    if let Some(status) = exited {
-                        panic!("our aggregated apiserver exited ({status}):\n{text}");
-                    }
-                    text.lines()
-                        .find_map(|l| l.split_once(LISTENING))
-                        .and_then(|(_, port)| port.trim().parse().ok())
-                        .ok_or_else(|| format!("no `{LISTENING}PORT` line yet; log:\n{text}"))
-                }
+        let port: u16 = process
+            .wait_for_line("our server to listen", Duration::from_secs(30), |line| {
+                line.split_once(LISTENING)
+                    .and_then(|(_, port)| port.trim().parse().ok())
             })
             .await;
+        let log = process.log.clone();
         cp.register_apiservice(ApiServiceRegistration::new(
             GROUP,
             VERSION,

@@ -1,7 +1,8 @@
 //! Shared by the Coder backend tests: a fake coderd with an owner and an operator token, and a
 //! namespace whose CoderControlPlane points at it. The CoderControlPlane's status (URL, token
 //! Secret, operatorAccessReady) is written here as the controller's operator access would write
-//! it, so these tests do not depend on the controller.
+//! it, so these tests do not depend on the controller. A test binary that includes this file
+//! includes `objects.rs` as the module `objects` too.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
@@ -51,12 +52,7 @@ pub async fn install_control_plane_crd(cp: &ControlPlane) {
     .await;
 }
 
-pub fn control_plane_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("coder.com", "v1alpha1", "CoderControlPlane"),
-        "codercontrolplanes",
-    )
-}
+pub use crate::objects::control_plane_resource;
 
 pub fn resource(kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, kind), plural)

@@ -5,8 +5,12 @@
 //! Sharing a process: `logs` installs the global tracing subscriber, so it runs in a child
 //! process of its own (`common/own_process.rs`).
 
+#[path = "../common/objects.rs"]
+mod objects;
 #[path = "../common/own_process.rs"]
 mod own_process;
+#[path = "../common/recording_client.rs"]
+mod recording_client;
 mod support;
 
 mod concurrency;

@@ -4,46 +4,19 @@
 //! changed" check still holds. A child that never compares equal is applied again on every
 //! reconcile, so each kind must be applied exactly once.
 
-use std::sync::{Arc, Mutex};
+use crate::objects;
+use crate::recording_client::{self, RequestLog};
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use coder_k8s::controller::{Settings, run_with_client};
 use coder_k8s::shutdown::Shutdown;
 use envtest::ControlPlane;
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// `METHOD path` of every request the client sent.
-type Log = Arc<Mutex<Vec<String>>>;
-
-async fn recording_client(cp: &ControlPlane, log: Log) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::read_from(cp.admin_kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let layer = tower::util::MapRequestLayer::new(move |request: http::Request<_>| {
-        log.lock()
-            .unwrap()
-            .push(format!("{} {}", request.method(), request.uri().path()));
-        request
-    });
-    kube::client::ClientBuilder::try_from(config)
-        .unwrap()
-        .with_layer(&layer)
-        .build()
-}
-
-fn ccp_resource() -> ApiResource {
-    ApiResource {
-        group: "coder.com".into(),
-        version: "v1alpha1".into(),
-        api_version: "coder.com/v1alpha1".into(),
-        kind: "CoderControlPlane".into(),
-        plural: "codercontrolplanes".into(),
-    }
-}
 
 async fn install_crd(cp: &ControlPlane) {
     let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/generated/crds");
@@ -63,7 +36,7 @@ async fn install_crd(cp: &ControlPlane) {
 }
 
 /// Requests about `name` (its children share its name, RBAC has a suffix) other than reads.
-fn writes_for(log: &Log, namespace: &str, name: &str) -> Vec<String> {
+fn writes_for(log: &RequestLog, namespace: &str, name: &str) -> Vec<String> {
     log.lock()
         .unwrap()
         .iter()
@@ -84,8 +57,8 @@ async fn every_child_is_applied_once_against_a_real_api_server() {
     let cp = envtest::shared();
     install_crd(cp).await;
     let namespace = cp.create_namespace("requests").await;
-    let log: Log = Arc::default();
-    let client = recording_client(cp, log.clone()).await;
+    let log: RequestLog = Arc::default();
+    let client = recording_client::admin_client(cp, Some(log.clone())).await;
     let shutdown = Shutdown::new();
     let settings = Settings {
         namespace: Some(namespace.clone()),
@@ -113,15 +86,10 @@ async fn every_child_is_applied_once_against_a_real_api_server() {
         ),
     ];
     let admin = cp.admin_client().await;
-    let api: Api<DynamicObject> = Api::namespaced_with(admin, &namespace, &ccp_resource());
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(admin, &namespace, &objects::control_plane_resource());
     for (name, spec) in &specs {
-        let obj: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "coder.com/v1alpha1",
-            "kind": "CoderControlPlane",
-            "metadata": {"name": name},
-            "spec": spec,
-        }))
-        .unwrap();
+        let obj = objects::control_plane_object(name, spec.clone());
         api.create(&PostParams::default(), &obj).await.unwrap();
     }
     for (name, _) in &specs {

@@ -2,15 +2,11 @@
 //! certificate's names, validity and key usage, read back with openssl). The cluster side
 //! (`--apply`, `--rotate`, TLS with the Secret) is in tests/deploy/cluster.rs.
 
+use crate::our_binary;
+
 use std::process::Command;
 
 use k8s_openapi::api::core::v1::Secret;
-
-fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-    cmd.env_remove("CODER_K8S_APP");
-    cmd
-}
 
 fn openssl_text(pem: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -31,7 +27,7 @@ fn openssl_text(pem: &[u8]) -> String {
 
 #[test]
 fn prints_a_tls_secret_for_the_service_names_with_a_bounded_validity() {
-    let out = binary()
+    let out = our_binary::bare()
         .args([
             "certs",
             "--namespace=team",
@@ -83,7 +79,11 @@ fn prints_a_tls_secret_for_the_service_names_with_a_bounded_validity() {
 fn output_file_is_private() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secret.yaml");
-    let out = binary().args(["certs", "-o"]).arg(&path).output().unwrap();
+    let out = our_binary::bare()
+        .args(["certs", "-o"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -101,7 +101,7 @@ fn output_file_is_private() {
 
 #[test]
 fn app_flags_and_the_subcommand_do_not_mix() {
-    let out = binary()
+    let out = our_binary::bare()
         .args(["--app=controller", "certs"])
         .output()
         .unwrap();
@@ -111,10 +111,13 @@ fn app_flags_and_the_subcommand_do_not_mix() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = binary().args(["certs", "--rotate"]).output().unwrap();
+    let out = our_binary::bare()
+        .args(["certs", "--rotate"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "--rotate needs --apply");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--apply"));
-    let out = binary()
+    let out = our_binary::bare()
         .args(["certs", "--validity-days=0"])
         .output()
         .unwrap();
@@ -125,7 +128,7 @@ fn app_flags_and_the_subcommand_do_not_mix() {
 fn apply_without_a_reachable_cluster_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("missing");
-    let out = binary()
+    let out = our_binary::bare()
         .args(["certs", "--apply", "--kubeconfig"])
         .arg(&kubeconfig)
         .output()

@@ -1,24 +1,20 @@
 //! `--app` selection: the binary's exit codes and messages for bad usage, and dispatch reaching
 //! the right runner with its flags.
 
-use std::process::Command;
+use crate::our_binary;
+
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use coder_k8s::apiserver::ApiserverArgs;
-use coder_k8s::cli::{App, BoxFuture, Cli, Error, Runners, dispatch};
+use coder_k8s::cli::{App, Cli, dispatch};
 use coder_k8s::controller::ControllerArgs;
+use coder_k8s::runners::{BoxFuture, Error, Runners};
 use coder_k8s::shutdown::Shutdown;
-
-fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-    cmd.env_remove("CODER_K8S_APP");
-    cmd
-}
 
 #[test]
 fn missing_app_exits_2_listing_the_valid_values() {
-    let out = binary().output().expect("run binary");
+    let out = our_binary::bare().output().expect("run binary");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--app"), "{stderr}");
@@ -30,7 +26,7 @@ fn missing_app_exits_2_listing_the_valid_values() {
 
 #[test]
 fn unknown_app_exits_2_listing_the_valid_values() {
-    let out = binary()
+    let out = our_binary::bare()
         .args(["--app", "scheduler"])
         .output()
         .expect("run binary");
@@ -48,7 +44,7 @@ fn unknown_app_exits_2_listing_the_valid_values() {
 
 #[test]
 fn unknown_flag_exits_2() {
-    let out = binary()
+    let out = our_binary::bare()
         .args(["--app", "controller", "--no-such-flag"])
         .output()
         .expect("run binary");
@@ -58,14 +54,20 @@ fn unknown_flag_exits_2() {
 
 #[test]
 fn help_and_version_exit_0() {
-    let help = binary().arg("--help").output().expect("run binary");
+    let help = our_binary::bare()
+        .arg("--help")
+        .output()
+        .expect("run binary");
     assert_eq!(help.status.code(), Some(0));
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(
         text.contains("--app <APP>") && text.contains("aggregated-apiserver"),
         "{text}"
     );
-    let version = binary().arg("--version").output().expect("run binary");
+    let version = our_binary::bare()
+        .arg("--version")
+        .output()
+        .expect("run binary");
     assert_eq!(version.status.code(), Some(0));
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
@@ -75,13 +77,13 @@ fn help_and_version_exit_0() {
 
 #[test]
 fn app_can_come_from_the_environment() {
-    let ok = binary()
+    let ok = our_binary::bare()
         .env("CODER_K8S_APP", "controller")
         .arg("--help")
         .output()
         .expect("run binary");
     assert_eq!(ok.status.code(), Some(0));
-    let out = binary()
+    let out = our_binary::bare()
         .env("CODER_K8S_APP", "bogus")
         .output()
         .expect("run binary");
@@ -265,7 +267,7 @@ fn leader_elect_false_reaches_the_controller_from_flag_and_environment() {
         (None, Some("false")),
         (None, Some("true")),
     ] {
-        let mut cmd = binary();
+        let mut cmd = our_binary::bare();
         cmd.env_remove("CODER_K8S_LEADER_ELECT").args([
             "--app=controller",
             "--kubeconfig=/nonexistent/kubeconfig",
@@ -302,7 +304,7 @@ fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
          current-context: c\n",
     )
     .expect("write kubeconfig");
-    let mut child = binary()
+    let mut child = our_binary::bare()
         .env_remove("NO_COLOR")
         .env("RUST_LOG", "info")
         .args([
@@ -327,4 +329,75 @@ fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
     let _ = child.wait();
     assert!(stderr.contains("serving /healthz"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "ANSI escape in: {stderr:?}");
+}
+
+/// The shared starter (tests/common/our_binary.rs): a process that exits while a test waits for
+/// it to be ready fails the wait at once, naming the exit and quoting the process's log, rather
+/// than running into the wait's limit with no clue.
+#[tokio::test]
+async fn a_process_of_ours_that_exits_fails_the_readiness_wait_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = our_binary::command("controller");
+    cmd.arg("--kubeconfig=/nonexistent/kubeconfig");
+    let mut process =
+        our_binary::spawn_logging_to("coder-k8s controller", dir.path().join("log"), cmd);
+    let limit = std::time::Duration::from_secs(60);
+    let started = std::time::Instant::now();
+    let waited = tokio::spawn(async move {
+        process
+            .wait_for_line("a line that never comes", limit, |_| None::<()>)
+            .await
+    })
+    .await;
+    let panic = waited.expect_err("the wait must fail").into_panic();
+    let message = panic
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        message.contains("coder-k8s controller exited (exit status: 1)")
+            && message.contains("while waiting for a line that never comes"),
+        "{message}"
+    );
+    assert!(
+        message.contains("loading the kubeconfig /nonexistent/kubeconfig"),
+        "the log is quoted: {message}"
+    );
+    assert!(
+        started.elapsed() < limit,
+        "failed at the exit, not at the limit"
+    );
+}
+
+/// The shared starter finds the `address=` field our apps log for what they bound, and stops a
+/// process with SIGTERM, asserting a clean exit.
+#[tokio::test]
+async fn a_process_of_ours_reports_its_logged_address_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    // The MCP server reads the kubeconfig lazily, so any well-formed one lets it start.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n\
+         current-context: x\n",
+    )
+    .unwrap();
+    let mut cmd = our_binary::command("mcp-http");
+    cmd.env("RUST_LOG", "info")
+        .arg("--mcp-bind-address=127.0.0.1:0")
+        .arg("--mcp-plain-http")
+        .arg(format!("--kubeconfig={}", kubeconfig.display()));
+    let mut process =
+        our_binary::spawn_logging_to("coder-k8s mcp-http", dir.path().join("log"), cmd);
+    let limit = std::time::Duration::from_secs(60);
+    let address: std::net::SocketAddr = process.logged_address("MCP server listening", limit).await;
+    assert!(
+        address.ip().is_loopback() && address.port() != 0,
+        "{address}"
+    );
+    tokio::net::TcpStream::connect(address)
+        .await
+        .expect("the logged address accepts connections");
+    let log = process.terminate_cleanly(limit).await;
+    assert!(log.contains("MCP server listening"), "{log}");
 }

@@ -9,10 +9,11 @@
 //! dry-run and applied. cert-manager's and the Prometheus Operator's kinds are applied with
 //! stand-in CRDs that accept any fields (tests/fixtures/deploy/third-party-crds.yaml).
 
+use crate::our_binary;
 use crate::support as deploy_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use deploy_support::{LAYERS, layer_path, repo};
@@ -152,14 +153,8 @@ async fn base_and_every_overlay_apply_with_server_dry_run_and_for_real() {
     assert_eq!(api_service.spec.unwrap().insecure_skip_tls_verify, None);
 }
 
-fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-    cmd.env_remove("CODER_K8S_APP");
-    cmd
-}
-
 fn certs(cp: &ControlPlane, extra: &[&str]) -> std::process::Output {
-    let out = binary()
+    let out = our_binary::bare()
         .arg("certs")
         .arg(format!("--kubeconfig={}", cp.admin_kubeconfig().display()))
         .args(extra)
@@ -236,9 +231,8 @@ async fn certs_apply_makes_a_secret_the_apiserver_serves_and_the_ca_bundle_trust
         std::fs::write(dir.path().join(key), &data[key].0).unwrap();
     }
     let port = envtest::process::free_port();
-    let mut cmd = binary();
-    cmd.arg("--app=aggregated-apiserver")
-        .arg("--bind-address=127.0.0.1")
+    let mut cmd = our_binary::command("aggregated-apiserver");
+    cmd.arg("--bind-address=127.0.0.1")
         .arg(format!("--secure-port={port}"))
         .arg(format!(
             "--tls-cert-file={}",
@@ -248,11 +242,13 @@ async fn certs_apply_makes_a_secret_the_apiserver_serves_and_the_ca_bundle_trust
             "--tls-private-key-file={}",
             dir.path().join("tls.key").display()
         ))
-        .arg("--authentication=none")
-        .stdin(Stdio::null());
-    let log = cp.unique_file("certs-apiserver", "log");
-    let mut server =
-        envtest::spawn_guarded("apiserver with the certs Secret", cmd, Some(&log)).unwrap();
+        .arg("--authentication=none");
+    let mut server = our_binary::spawn(
+        cp,
+        "apiserver with the certs Secret",
+        "certs-apiserver",
+        cmd,
+    );
     let ca_file = dir.path().join("ca.crt");
     let ca_path: PathBuf = ca_file.clone();
     envtest::poll_until("/livez over verified TLS", WAIT, || {
@@ -293,7 +289,7 @@ async fn certs_prints_a_secret_and_the_ca_bundle_patch_the_server_accepts() {
     let cp = envtest::shared();
     let _turn = TURN.lock().await;
     reset_to_base(cp).await;
-    let out = binary()
+    let out = our_binary::bare()
         .args(["certs", "--namespace=coder-system"])
         .output()
         .expect("run certs");
@@ -357,19 +353,16 @@ async fn controller_runs_with_the_deployed_service_account_without_403() {
     let health = envtest::process::free_port();
     let metrics = envtest::process::free_port();
     let lease = format!("deploy-test-{}", std::process::id());
-    let mut cmd = binary();
-    cmd.arg("--app=controller")
-        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+    let mut cmd = our_binary::command("controller");
+    cmd.arg(format!("--kubeconfig={}", kubeconfig.display()))
         .arg("--leader-elect")
         .arg("--leader-election-namespace=coder-system")
         .arg(format!("--leader-election-id={lease}"))
         .arg(format!("--health-probe-bind-address=127.0.0.1:{health}"))
         .arg(format!("--metrics-bind-address=127.0.0.1:{metrics}"))
-        .env("RUST_LOG", "info,coder_k8s=debug")
-        .stdin(Stdio::null());
-    let log = cp.unique_file("controller-sa", "log");
+        .env("RUST_LOG", "info,coder_k8s=debug");
     let mut controller =
-        envtest::spawn_guarded("controller as its ServiceAccount", cmd, Some(&log)).unwrap();
+        our_binary::spawn(cp, "controller as its ServiceAccount", "controller-sa", cmd);
 
     let namespace = cp.create_namespace("deploy-rbac").await;
     let manifest = format!(
@@ -461,9 +454,8 @@ async fn apiserver_runs_with_the_deployed_service_account_without_403() {
     std::fs::write(dir.path().join("tls.crt"), cert).unwrap();
     std::fs::write(dir.path().join("tls.key"), key).unwrap();
     let port = envtest::process::free_port();
-    let mut cmd = binary();
-    cmd.arg("--app=aggregated-apiserver")
-        .arg("--bind-address=127.0.0.1")
+    let mut cmd = our_binary::command("aggregated-apiserver");
+    cmd.arg("--bind-address=127.0.0.1")
         .arg(format!("--secure-port={port}"))
         .arg(format!(
             "--tls-cert-file={}",
@@ -482,11 +474,8 @@ async fn apiserver_runs_with_the_deployed_service_account_without_403() {
         .arg(format!("--etcd-servers={}", cp.etcd_url()))
         .arg(format!("--etcd-prefix=/deploy-apiserver-sa/{port}"))
         .env("POD_NAMESPACE", "coder-system")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null());
-    let log = cp.unique_file("apiserver-sa", "log");
-    let mut server =
-        envtest::spawn_guarded("apiserver as its ServiceAccount", cmd, Some(&log)).unwrap();
+        .env("RUST_LOG", "info");
+    let mut server = our_binary::spawn(cp, "apiserver as its ServiceAccount", "apiserver-sa", cmd);
 
     let namespace = cp.create_namespace("deploy-apiserver-rbac").await;
     let user = format!("reader-{namespace}");

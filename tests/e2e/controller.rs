@@ -2,71 +2,29 @@
 //! (the envtest harness), running as the ServiceAccount that `deploy/controller/` creates, so
 //! the real RBAC authorizer checks the ClusterRole: a 403 in the controller's log fails a test.
 //!
-//! Tests run one at a time (each takes [`exclusive`]): every test starts its own controller
+//! Tests run one at a time (each takes [`controller_cluster`]): every test starts its own controller
 //! process(es), and two controllers watching the same cluster would both reconcile.
 
-use crate::our_binary;
+use crate::{CONTROLLER_NAMESPACE, controller_cluster, objects, our_binary};
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use envtest::{ControlPlane, GuardedChild};
+use envtest::ControlPlane;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tokio::sync::{MutexGuard, OnceCell};
 
 /// Upper bound of waits on things the controller or kube-controller-manager do; generous for a
 /// busy two-core machine (they usually take well under a second).
 const WAIT: Duration = Duration::from_secs(60);
-const CONTROLLER_NAMESPACE: &str = "coder-system";
-const CONTROLLER_SA: &str = "coder-k8s-controller";
-
-// One lock for every module of this binary that runs a controller process.
-use crate::CLUSTER_CONTROLLER as SERIAL;
-static INSTALLED: OnceCell<PathBuf> = OnceCell::const_new();
-
-/// The control plane with the CRD and the controller's RBAC installed; returns it with the
-/// ServiceAccount kubeconfig the controller runs with. Holds the lock for the whole test.
-async fn exclusive() -> (MutexGuard<'static, ()>, &'static ControlPlane, PathBuf) {
-    let guard = SERIAL.lock().await;
-    let cp = envtest::shared_with_controller_manager();
-    let kubeconfig = INSTALLED.get_or_init(|| install(cp)).await.clone();
-    (guard, cp, kubeconfig)
-}
-
-async fn install(cp: &'static ControlPlane) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    kubectl_ok(
-        cp,
-        &[
-            "apply",
-            "-f",
-            &root.join("generated/crds").display().to_string(),
-        ],
-    )
-    .await;
-    cp.wait_crd_established("codercontrolplanes.coder.com")
-        .await;
-    // Namespace, ServiceAccount and RBAC exactly as shipped (not the Deployment: no kubelet).
-    for file in [
-        "00-namespace.yaml",
-        "10-serviceaccount.yaml",
-        "20-rbac.yaml",
-    ] {
-        let path = root.join("deploy/controller").join(file);
-        kubectl_ok(cp, &["apply", "-f", &path.display().to_string()]).await;
-    }
-    cp.service_account_kubeconfig(CONTROLLER_NAMESPACE, CONTROLLER_SA)
-        .await
-}
 
 async fn kubectl(cp: &ControlPlane, args: &[&str]) -> (bool, String) {
     let output = tokio::time::timeout(
@@ -92,8 +50,7 @@ async fn kubectl_ok(cp: &ControlPlane, args: &[&str]) -> String {
 
 /// One `coder-k8s --app=controller` process.
 struct ControllerProcess {
-    process: GuardedChild,
-    log: PathBuf,
+    process: our_binary::OurProcess,
     probes: SocketAddr,
     metrics: SocketAddr,
     started: Instant,
@@ -104,12 +61,13 @@ impl ControllerProcess {
         let mut cmd = our_binary::controller(kubeconfig, "info");
         cmd.args(extra);
         let started = Instant::now();
-        let (process, log) = our_binary::spawn(cp, "coder-k8s controller", "controller", cmd);
-        let probes = logged_address(&log, "serving /healthz and /readyz").await;
-        let metrics = logged_address(&log, "serving /metrics").await;
+        let mut process = our_binary::spawn(cp, "coder-k8s controller", "controller", cmd);
+        let probes = process
+            .logged_address("serving /healthz and /readyz", WAIT)
+            .await;
+        let metrics = process.logged_address("serving /metrics", WAIT).await;
         Self {
             process,
-            log,
             probes,
             metrics,
             started,
@@ -132,13 +90,13 @@ impl ControllerProcess {
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log_text()
     }
 
     /// The real RBAC authorizer refused nothing the controller asked for.
     fn assert_never_forbidden(&self) {
         let text = self.log_text();
-        let refused: Vec<&str> = text.lines().filter(|l| is_refusal(l)).collect();
+        let refused = our_binary::refusals(&text);
         assert!(
             refused.is_empty(),
             "the controller was refused:\n{}",
@@ -158,32 +116,16 @@ impl ControllerProcess {
 
     /// SIGTERM, then up to 30 s to exit cleanly; checks the log for 403s.
     async fn stop(mut self) {
-        self.process.signal("TERM").expect("SIGTERM the controller");
-        let status = self
-            .process
-            .wait_timeout_async(Duration::from_secs(30))
-            .await
-            .expect("wait for the controller");
-        let status =
-            status.unwrap_or_else(|| panic!("controller ignored SIGTERM:\n{}", self.log_text()));
-        assert!(
-            status.success(),
-            "controller exit {status}:\n{}",
-            self.log_text()
-        );
+        self.process
+            .terminate_cleanly(Duration::from_secs(30))
+            .await;
         self.assert_never_forbidden();
     }
 }
 
-/// A log line reporting an authorization refusal. kube-rs renders API errors as
-/// `ErrorResponse { .., reason: "Forbidden", code: 403 }` and the status message says "is
-/// forbidden"; a bare "403" would also match ports and addresses such as `127.0.0.1:40369`.
-fn is_refusal(line: &str) -> bool {
-    line.to_ascii_lowercase().contains("forbidden") || line.contains("code: 403")
-}
-
 #[test]
 fn refusals_are_recognised_and_port_numbers_are_not() {
+    use our_binary::is_refusal;
     assert!(is_refusal(
         r#"ERROR reconcile failed error=ApiError: roles.rbac.authorization.k8s.io is forbidden: User "x" cannot list"#
     ));
@@ -193,21 +135,6 @@ fn refusals_are_recognised_and_port_numbers_are_not() {
     assert!(!is_refusal(
         "INFO coder_k8s::controller: serving /healthz and /readyz address=127.0.0.1:40369"
     ));
-}
-
-async fn logged_address(log: &Path, message: &str) -> SocketAddr {
-    envtest::poll_until(message, WAIT, || async move {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        text.lines()
-            .filter(|l| l.contains(message))
-            .find_map(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix("address="))
-                    .and_then(|a| a.parse().ok())
-            })
-            .ok_or_else(|| format!("no `{message}` line yet:\n{text}"))
-    })
-    .await
 }
 
 async fn http_get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
@@ -228,17 +155,6 @@ async fn http_get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((code, response.split_once("\r\n\r\n")?.1.to_string()))
 }
 
-fn ccp_api(client: &kube::Client, namespace: &str) -> Api<kube::api::DynamicObject> {
-    let resource = kube::api::ApiResource {
-        group: "coder.com".into(),
-        version: "v1alpha1".into(),
-        api_version: "coder.com/v1alpha1".into(),
-        kind: "CoderControlPlane".into(),
-        plural: "codercontrolplanes".into(),
-    };
-    Api::namespaced_with(client.clone(), namespace, &resource)
-}
-
 /// Every child kind, TLS, an Ingress and workspace RBAC in two other namespaces.
 fn rich_spec(workspaces: &[&str]) -> Value {
     json!({
@@ -250,21 +166,6 @@ fn rich_spec(workspaces: &[&str]) -> Value {
         "serviceAccount": {"annotations": {"iam.example.com/role": "coder"}},
         "extraEnv": [{"name": "CODER_PG_CONNECTION_URL", "value": "postgres://db"}],
     })
-}
-
-async fn create_ccp(client: &kube::Client, namespace: &str, name: &str, spec: Value) -> String {
-    let obj: kube::api::DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "coder.com/v1alpha1",
-        "kind": "CoderControlPlane",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }))
-    .expect("valid object");
-    let created = ccp_api(client, namespace)
-        .create(&PostParams::default(), &obj)
-        .await
-        .expect("create CoderControlPlane");
-    created.uid().expect("uid")
 }
 
 async fn wait_for<K>(client: &kube::Client, namespace: &str, name: &str) -> K
@@ -405,7 +306,7 @@ async fn make_pods_ready(client: &kube::Client, namespace: &str, instance: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rich_spec_gets_every_child_and_turns_available() {
-    let (_serial, cp, kubeconfig) = exclusive().await;
+    let (_serial, cp, kubeconfig) = controller_cluster().await;
     let admin = cp.admin_client().await;
     let ns = cp.create_namespace("ccp-rich").await;
     let ws1 = cp.create_namespace("ws-a").await;
@@ -418,7 +319,7 @@ async fn rich_spec_gets_every_child_and_turns_available() {
         Some(200)
     );
 
-    let uid = create_ccp(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
+    let uid = objects::create_control_plane(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
     assert_owned_by(
         &wait_for::<ServiceAccount>(&admin, &ns, "coder").await,
         &uid,
@@ -482,7 +383,13 @@ async fn rich_spec_gets_every_child_and_turns_available() {
     )
     .await;
     assert!(ok, "kubectl wait: {text}");
-    let obj = serde_json::to_value(ccp_api(&admin, &ns).get("coder").await.unwrap()).unwrap();
+    let obj = serde_json::to_value(
+        objects::control_planes(&admin, &ns)
+            .get("coder")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         obj.pointer("/status/phase"),
         Some(&json!("Ready")),
@@ -501,14 +408,14 @@ async fn rich_spec_gets_every_child_and_turns_available() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_edits_to_every_child_are_put_back() {
-    let (_serial, cp, kubeconfig) = exclusive().await;
+    let (_serial, cp, kubeconfig) = controller_cluster().await;
     let admin = cp.admin_client().await;
     let ns = cp.create_namespace("ccp-edits").await;
     let ws1 = cp.create_namespace("ws-c").await;
     let ws2 = cp.create_namespace("ws-d").await;
     let controller = ControllerProcess::start(cp, &kubeconfig, &[]).await;
     controller.wait_ready().await;
-    create_ccp(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
+    objects::create_control_plane(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
     let original_role = wait_for::<Role>(&admin, &ws2, "coder-workspace-perms").await;
     let original_binding = wait_for::<RoleBinding>(&admin, &ws1, "coder-workspace-perms").await;
     wait_for::<Ingress>(&admin, &ns, "coder").await;
@@ -698,14 +605,14 @@ async fn hand_edits_to_every_child_are_put_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workspace_rbac_follows_the_spec_and_deletion_cleans_up() {
-    let (_serial, cp, kubeconfig) = exclusive().await;
+    let (_serial, cp, kubeconfig) = controller_cluster().await;
     let admin = cp.admin_client().await;
     let ns = cp.create_namespace("ccp-delete").await;
     let ws1 = cp.create_namespace("ws-e").await;
     let ws2 = cp.create_namespace("ws-f").await;
     let controller = ControllerProcess::start(cp, &kubeconfig, &[]).await;
     controller.wait_ready().await;
-    create_ccp(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
+    objects::create_control_plane(&admin, &ns, "coder", rich_spec(&[&ws1, &ws2])).await;
     for ws in [&ws1, &ws2] {
         wait_for::<Role>(&admin, ws, "coder-workspace-perms").await;
         wait_for::<RoleBinding>(&admin, ws, "coder-workspace-perms").await;
@@ -713,7 +620,7 @@ async fn workspace_rbac_follows_the_spec_and_deletion_cleans_up() {
     wait_for::<Ingress>(&admin, &ns, "coder").await;
 
     // Drop ws2 from the spec: its RBAC goes, ws1's stays.
-    ccp_api(&admin, &ns)
+    objects::control_planes(&admin, &ns)
         .patch(
             "coder",
             &PatchParams::default(),
@@ -727,11 +634,11 @@ async fn workspace_rbac_follows_the_spec_and_deletion_cleans_up() {
 
     // Delete: the finalizer removes ws1's RBAC, then lets go; kube-controller-manager's garbage
     // collector removes the owned children.
-    ccp_api(&admin, &ns)
+    objects::control_planes(&admin, &ns)
         .delete("coder", &DeleteParams::default())
         .await
         .expect("delete");
-    let api = ccp_api(&admin, &ns);
+    let api = objects::control_planes(&admin, &ns);
     envtest::poll_until("CoderControlPlane gone", WAIT, || {
         let api = api.clone();
         async move {
@@ -755,7 +662,7 @@ async fn workspace_rbac_follows_the_spec_and_deletion_cleans_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_controllers_one_lease_sigterm_hands_over() {
-    let (_serial, cp, kubeconfig) = exclusive().await;
+    let (_serial, cp, kubeconfig) = controller_cluster().await;
     let admin = cp.admin_client().await;
     let ns = cp.create_namespace("ccp-lease").await;
     let lease_name = format!("coder-k8s-e2e-{ns}");
@@ -806,7 +713,7 @@ async fn two_controllers_one_lease_sigterm_hands_over() {
         (second, first, first_pid)
     };
 
-    create_ccp(&admin, &ns, "one", json!({})).await;
+    objects::create_control_plane(&admin, &ns, "one", json!({})).await;
     wait_for::<Deployment>(&admin, &ns, "one").await;
     assert!(leader.metric("coder_k8s_controller_reconciles_total").await >= 1.0);
     assert_eq!(
@@ -842,7 +749,7 @@ async fn two_controllers_one_lease_sigterm_hands_over() {
         "{handover:?} for {new_holder}"
     );
 
-    create_ccp(&admin, &ns, "two", json!({})).await;
+    objects::create_control_plane(&admin, &ns, "two", json!({})).await;
     wait_for::<Deployment>(&admin, &ns, "two").await;
     assert!(
         standby
@@ -855,14 +762,14 @@ async fn two_controllers_one_lease_sigterm_hands_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_controller_writes_nothing_to_unchanged_children() {
-    let (_serial, cp, kubeconfig) = exclusive().await;
+    let (_serial, cp, kubeconfig) = controller_cluster().await;
     let admin = cp.admin_client().await;
     let ns = cp.create_namespace("ccp-restart").await;
     let ws = cp.create_namespace("ws-g").await;
     let controller = ControllerProcess::start(cp, &kubeconfig, &[]).await;
     controller.wait_ready().await;
-    create_ccp(&admin, &ns, "coder", rich_spec(&[&ws])).await;
-    let api = ccp_api(&admin, &ns);
+    objects::create_control_plane(&admin, &ns, "coder", rich_spec(&[&ws])).await;
+    let api = objects::control_planes(&admin, &ns);
     envtest::poll_until("status written", WAIT, || {
         let api = api.clone();
         async move {
@@ -891,7 +798,7 @@ async fn a_restarted_controller_writes_nothing_to_unchanged_children() {
             rv::<RoleBinding>(&admin, &ws, "coder-workspace-perms").await,
         ];
         v.push(
-            ccp_api(&admin, &ns)
+            objects::control_planes(&admin, &ns)
                 .get("coder")
                 .await
                 .unwrap()

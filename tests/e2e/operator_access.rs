@@ -5,129 +5,48 @@
 //! server stores the Secrets (stringData, ownerReferences) and kube-controller-manager
 //! garbage-collects them with their CoderControlPlane.
 //!
-//! Tests run one at a time (each takes [`exclusive`]): each starts its own controller.
+//! Tests run one at a time (each takes [`controller_cluster`]): each starts its own controller.
 
-use crate::our_binary;
+use crate::{controller_cluster, objects, our_binary};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use coder_k8s::coder::{ClientOptions, CoderClient, SessionToken};
-use envtest::{ControlPlane, GuardedChild};
+use envtest::ControlPlane;
 use fake_coderd::FakeCoderd;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
-use tokio::sync::{MutexGuard, OnceCell};
 
 /// Upper bound of waits (generous for a busy two-core machine; they usually take a second).
 const WAIT: Duration = Duration::from_secs(60);
-const CONTROLLER_NAMESPACE: &str = "coder-system";
-const CONTROLLER_SA: &str = "coder-k8s-controller";
-
-// One lock for every module of this binary that runs a controller process.
-use crate::CLUSTER_CONTROLLER as SERIAL;
-static INSTALLED: OnceCell<PathBuf> = OnceCell::const_new();
-
-async fn exclusive() -> (MutexGuard<'static, ()>, &'static ControlPlane, PathBuf) {
-    let guard = SERIAL.lock().await;
-    let cp = envtest::shared_with_controller_manager();
-    let kubeconfig = INSTALLED.get_or_init(|| install(cp)).await.clone();
-    (guard, cp, kubeconfig)
-}
-
-/// The CRDs and the controller's namespace, ServiceAccount and RBAC exactly as shipped.
-async fn install(cp: &'static ControlPlane) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let crds = root.join("generated/crds").display().to_string();
-    kubectl(cp, &["apply", "-f", &crds]).await;
-    // Polled rather than `kubectl wait`, which fails when it reads the CRD before the API
-    // server has written any condition ("conditions accessor error: <nil>").
-    let crds: Api<CustomResourceDefinition> = Api::all(cp.admin_client().await);
-    envtest::poll_until("the CoderControlPlane CRD is established", WAIT, || {
-        let crds = crds.clone();
-        async move {
-            let crd = crds
-                .get("codercontrolplanes.coder.com")
-                .await
-                .map_err(|e| e.to_string())?;
-            let established = crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            established
-                .then_some(())
-                .ok_or_else(|| "not established yet".to_string())
-        }
-    })
-    .await;
-    for file in [
-        "00-namespace.yaml",
-        "10-serviceaccount.yaml",
-        "20-rbac.yaml",
-    ] {
-        let path = root.join("deploy/controller").join(file);
-        kubectl(cp, &["apply", "-f", &path.display().to_string()]).await;
-    }
-    cp.service_account_kubeconfig(CONTROLLER_NAMESPACE, CONTROLLER_SA)
-        .await
-}
-
-async fn kubectl(cp: &ControlPlane, args: &[&str]) -> String {
-    let output = tokio::time::timeout(WAIT, cp.kubectl().args(args).output())
-        .await
-        .unwrap_or_else(|_| panic!("kubectl {args:?} timed out"))
-        .expect("run kubectl");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "kubectl {args:?}: {text}");
-    text
-}
 
 /// `coder-k8s --app=controller` as the controller's ServiceAccount, logging to a file.
 struct Controller {
-    process: GuardedChild,
-    log: PathBuf,
+    process: our_binary::OurProcess,
 }
 
 impl Controller {
     fn start(cp: &ControlPlane, kubeconfig: &Path) -> Self {
         let cmd = our_binary::controller(kubeconfig, "info,coder_k8s=debug");
-        let (process, log) = our_binary::spawn(
+        let process = our_binary::spawn(
             cp,
             "coder-k8s controller",
             "controller-operator-access",
             cmd,
         );
-        Self { process, log }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        Self { process }
     }
 
     /// SIGTERM and a clean exit; the real authorizer refused nothing, and no secret reached
     /// the log.
     async fn stop(mut self, secrets: &[&str]) {
-        self.process.signal("TERM").expect("SIGTERM");
-        let status = self
+        let text = self
             .process
-            .wait_timeout_async(Duration::from_secs(30))
-            .await
-            .expect("wait for the controller")
-            .unwrap_or_else(|| panic!("controller ignored SIGTERM:\n{}", self.log_text()));
-        let text = self.log_text();
-        assert!(status.success(), "controller exit {status}:\n{text}");
-        let refused: Vec<&str> = text
-            .lines()
-            .filter(|l| l.to_ascii_lowercase().contains("forbidden") || l.contains("code: 403"))
-            .collect();
+            .terminate_cleanly(Duration::from_secs(30))
+            .await;
+        let refused = our_binary::refusals(&text);
         assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
         for secret in secrets {
             assert!(
@@ -138,35 +57,9 @@ impl Controller {
     }
 }
 
-fn ccp_api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
-    let resource = kube::api::ApiResource {
-        group: "coder.com".into(),
-        version: "v1alpha1".into(),
-        api_version: "coder.com/v1alpha1".into(),
-        kind: "CoderControlPlane".into(),
-        plural: "codercontrolplanes".into(),
-    };
-    Api::namespaced_with(client.clone(), namespace, &resource)
-}
-
-async fn create_ccp(client: &kube::Client, namespace: &str, name: &str, spec: Value) -> String {
-    let obj: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "coder.com/v1alpha1",
-        "kind": "CoderControlPlane",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }))
-    .expect("object");
-    let created = ccp_api(client, namespace)
-        .create(&PostParams::default(), &obj)
-        .await
-        .expect("create CoderControlPlane");
-    created.metadata.uid.expect("uid")
-}
-
 /// Waits until the `OperatorAccessReady` condition has `reason`; returns the object's JSON.
 async fn wait_reason(client: &kube::Client, namespace: &str, name: &str, reason: &str) -> Value {
-    let api = ccp_api(client, namespace);
+    let api = objects::control_planes(client, namespace);
     envtest::poll_until(&format!("{name}: reason {reason}"), WAIT, || {
         let api = api.clone();
         async move {
@@ -225,13 +118,13 @@ fn coderd(url: &str) -> CoderClient {
 
 #[tokio::test]
 async fn bootstrap_rotation_and_garbage_collection_against_a_real_apiserver() {
-    let (_guard, cp, kubeconfig) = exclusive().await;
+    let (_guard, cp, kubeconfig) = controller_cluster().await;
     let client = cp.admin_client().await;
     let namespace = cp.create_namespace("opaccess").await;
     let coder = FakeCoderd::start().await;
     let controller = Controller::start(cp, &kubeconfig);
 
-    let uid = create_ccp(
+    let uid = objects::create_control_plane(
         &client,
         &namespace,
         "coder",
@@ -301,7 +194,7 @@ async fn bootstrap_rotation_and_garbage_collection_against_a_real_apiserver() {
         .expect("the new token works");
 
     // Deleting the control plane deletes its Secrets (garbage collection by owner reference).
-    ccp_api(&client, &namespace)
+    objects::control_planes(&client, &namespace)
         .delete("coder", &DeleteParams::default())
         .await
         .expect("delete");
@@ -326,7 +219,7 @@ async fn bootstrap_rotation_and_garbage_collection_against_a_real_apiserver() {
 
 #[tokio::test]
 async fn provided_token_and_unreachable_coderd_against_a_real_apiserver() {
-    let (_guard, cp, kubeconfig) = exclusive().await;
+    let (_guard, cp, kubeconfig) = controller_cluster().await;
     let client = cp.admin_client().await;
     let namespace = cp.create_namespace("opaccess").await;
     let mut coder = FakeCoderd::start().await;
@@ -364,7 +257,7 @@ async fn provided_token_and_unreachable_coderd_against_a_real_apiserver() {
         .expect("create the license Secret");
     let controller = Controller::start(cp, &kubeconfig);
 
-    create_ccp(
+    objects::create_control_plane(
         &client,
         &namespace,
         "mine",
@@ -375,7 +268,7 @@ async fn provided_token_and_unreachable_coderd_against_a_real_apiserver() {
     )
     .await;
     let obj = wait_reason(&client, &namespace, "mine", "TokenProvided").await;
-    let api = ccp_api(&client, &namespace);
+    let api = objects::control_planes(&client, &namespace);
     let licensed = envtest::poll_until("the license applied", WAIT, || {
         let api = api.clone();
         async move {
@@ -397,7 +290,7 @@ async fn provided_token_and_unreachable_coderd_against_a_real_apiserver() {
     // coderd goes away: a condition, not a reconcile error; back: ready again.
     coder.stop().await;
     let unreachable_url = coder.url();
-    create_ccp(
+    objects::create_control_plane(
         &client,
         &namespace,
         "gone",

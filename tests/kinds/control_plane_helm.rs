@@ -7,6 +7,8 @@
 //!
 //! Each test runs its own controller, scoped to its own namespace.
 
+use crate::objects;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,16 +24,6 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn ccp_resource() -> ApiResource {
-    ApiResource {
-        group: "coder.com".into(),
-        version: "v1alpha1".into(),
-        api_version: "coder.com/v1alpha1".into(),
-        kind: "CoderControlPlane".into(),
-        plural: "codercontrolplanes".into(),
-    }
-}
 
 fn route_resource() -> ApiResource {
     ApiResource {
@@ -94,19 +86,19 @@ impl Harness {
     }
 
     fn ccps(&self) -> Api<DynamicObject> {
-        Api::namespaced_with(self.client.clone(), &self.namespace, &ccp_resource())
+        Api::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &objects::control_plane_resource(),
+        )
     }
 
     async fn create(&self, name: &str, spec: Value) {
-        let obj: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "coder.com/v1alpha1",
-            "kind": "CoderControlPlane",
-            "metadata": {"name": name},
-            "spec": spec,
-        }))
-        .expect("object");
         self.ccps()
-            .create(&PostParams::default(), &obj)
+            .create(
+                &PostParams::default(),
+                &objects::control_plane_object(name, spec),
+            )
             .await
             .expect("create CoderControlPlane");
     }
@@ -479,12 +471,10 @@ async fn the_httproute_is_reported_absent_without_gateway_api_and_created_with_i
         "parentRefs": [{"name": "public", "namespace": "gateways", "sectionName": "https"}],
     });
     // Ingress and Gateway exposure are exclusive (CEL in the CRD).
-    let both: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "coder.com/v1alpha1", "kind": "CoderControlPlane",
-        "metadata": {"name": "both"},
-        "spec": {"expose": {"gateway": gateway.clone(), "ingress": {"host": "coder.example.com"}}},
-    }))
-    .unwrap();
+    let both: DynamicObject = objects::control_plane_object(
+        "both",
+        json!({"expose": {"gateway": gateway.clone(), "ingress": {"host": "coder.example.com"}}}),
+    );
     let refused = h
         .ccps()
         .create(&PostParams::default(), &both)
@@ -497,12 +487,8 @@ async fn the_httproute_is_reported_absent_without_gateway_api_and_created_with_i
         "{refused}"
     );
     // Load balancer settings on a ClusterIP Service are refused too (CEL), not ignored.
-    let cluster_ip: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "coder.com/v1alpha1", "kind": "CoderControlPlane",
-        "metadata": {"name": "lb"},
-        "spec": {"service": {"loadBalancerIP": "10.0.0.9"}},
-    }))
-    .unwrap();
+    let cluster_ip: DynamicObject =
+        objects::control_plane_object("lb", json!({"service": {"loadBalancerIP": "10.0.0.9"}}));
     let refused = h
         .ccps()
         .create(&PostParams::default(), &cluster_ip)
@@ -513,12 +499,10 @@ async fn the_httproute_is_reported_absent_without_gateway_api_and_created_with_i
         "{refused}"
     );
     // As in coder-k8s: one envFrom entry names one source.
-    let two_sources: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "coder.com/v1alpha1", "kind": "CoderControlPlane",
-        "metadata": {"name": "envfrom"},
-        "spec": {"envFrom": [{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]},
-    }))
-    .unwrap();
+    let two_sources: DynamicObject = objects::control_plane_object(
+        "envfrom",
+        json!({"envFrom": [{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]}),
+    );
     let refused = h
         .ccps()
         .create(&PostParams::default(), &two_sources)

@@ -4,6 +4,13 @@
 //! install there is installed once, here (concurrent `kubectl apply` of one new object races
 //! into AlreadyExists).
 
+#[path = "../common/objects.rs"]
+mod objects;
+#[path = "../common/our_binary.rs"]
+mod our_binary;
+#[path = "../common/recording_client.rs"]
+mod recording_client;
+
 mod control_plane_helm;
 mod provisioner;
 mod workspace_proxy;

@@ -8,19 +8,21 @@
 //!
 //! Tests run one at a time (each takes [`exclusive`]): each starts its own controller.
 
+use crate::{objects, our_binary};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use coder_k8s::api::coder::v1alpha1::CoderProvisioner;
-use envtest::{ControlPlane, GuardedChild};
+use envtest::ControlPlane;
 use fake_coderd::{Entitlement, FakeCoderd};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
@@ -80,31 +82,21 @@ async fn kubectl_output(cp: &ControlPlane, args: &[&str], stdin: Option<&str>) -
 
 /// `coder-k8s --app=controller` as the controller's ServiceAccount, logging to a file.
 struct Controller {
-    process: GuardedChild,
-    log: PathBuf,
+    process: our_binary::OurProcess,
 }
 
 impl Controller {
     /// Scoped to `namespace`: the modules of this binary share one kube-apiserver, and a
     /// cluster-wide controller would also reconcile the other modules' objects.
     fn start(cp: &ControlPlane, kubeconfig: &Path, namespace: &str) -> Self {
-        let log = cp.unique_file("controller-provisioner", "log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-        cmd.arg("--app=controller")
-            .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .arg(format!("--namespace={namespace}"))
-            .arg("--health-probe-bind-address=127.0.0.1:0")
-            .arg("--metrics-bind-address=127.0.0.1:0")
-            .env("RUST_LOG", "info,coder_k8s=debug")
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null());
-        let process = envtest::spawn_guarded("coder-k8s controller", cmd, Some(&log))
-            .expect("start the controller");
-        Self { process, log }
+        let mut cmd = our_binary::controller(kubeconfig, "info,coder_k8s=debug");
+        cmd.arg(format!("--namespace={namespace}"));
+        let process = our_binary::spawn(cp, "coder-k8s controller", "controller-provisioner", cmd);
+        Self { process }
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log_text()
     }
 
     /// Waits until the controller logged a finished reconcile of `namespace/name`.
@@ -126,19 +118,11 @@ impl Controller {
     /// SIGTERM and a clean exit; the real authorizer refused nothing, and no secret reached
     /// the log.
     async fn stop(mut self, secrets: &[&str]) {
-        self.process.signal("TERM").expect("SIGTERM");
-        let status = self
+        let text = self
             .process
-            .wait_timeout_async(Duration::from_secs(30))
-            .await
-            .expect("wait for the controller")
-            .unwrap_or_else(|| panic!("controller ignored SIGTERM:\n{}", self.log_text()));
-        let text = self.log_text();
-        assert!(status.success(), "controller exit {status}:\n{text}");
-        let refused: Vec<&str> = text
-            .lines()
-            .filter(|l| l.to_ascii_lowercase().contains("forbidden") || l.contains("code: 403"))
-            .collect();
+            .terminate_cleanly(Duration::from_secs(30))
+            .await;
+        let refused = our_binary::refusals(&text);
         assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
         for secret in secrets {
             assert!(
@@ -177,36 +161,21 @@ async fn coderd_and_control_plane(
         .create(&PostParams::default(), &secret)
         .await
         .expect("create Secret");
-    let ccp: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "coder.com/v1alpha1",
-        "kind": "CoderControlPlane",
-        "metadata": {"name": "coder", "namespace": namespace},
-        "spec": {
+    objects::create_control_plane(
+        client,
+        namespace,
+        "coder",
+        json!({
             "image": "ghcr.io/coder/coder:v2.99.0",
             "operatorAccess": {"url": coder.url(), "tokenSecretRef": {"name": "owner-token"}},
-        },
-    }))
-    .expect("object");
-    ccp_api(client, namespace)
-        .create(&PostParams::default(), &ccp)
-        .await
-        .expect("create CoderControlPlane");
+        }),
+    )
+    .await;
     (coder, token)
 }
 
-fn ccp_api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
-    let resource = kube::api::ApiResource {
-        group: "coder.com".into(),
-        version: "v1alpha1".into(),
-        api_version: "coder.com/v1alpha1".into(),
-        kind: "CoderControlPlane".into(),
-        plural: "codercontrolplanes".into(),
-    };
-    Api::namespaced_with(client.clone(), namespace, &resource)
-}
-
 async fn wait_operator_access(client: &kube::Client, namespace: &str) {
-    let api = ccp_api(client, namespace);
+    let api = objects::control_planes(client, namespace);
     envtest::poll_until("the control plane's operator access", WAIT, || {
         let api = api.clone();
         async move {

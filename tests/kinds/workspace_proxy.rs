@@ -4,7 +4,9 @@
 //! gates on the `workspace_proxy` entitlement, backs off from an unreachable coderd, and writes
 //! nothing after a restart. Each test has its own namespace and its own controller.
 
-use std::sync::{Arc, Mutex};
+use crate::recording_client::{RequestLog, admin_client};
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use coder_k8s::controller::{Settings, run_with_client};
@@ -21,28 +23,6 @@ use tokio::task::JoinHandle;
 use coder_k8s::api::coder::v1alpha1::CoderWorkspaceProxy;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// `METHOD path` of every request a client sent.
-type Log = Arc<Mutex<Vec<String>>>;
-
-async fn client(cp: &ControlPlane, log: Option<Log>) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::read_from(cp.admin_kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let layer = tower::util::MapRequestLayer::new(move |request: http::Request<_>| {
-        if let Some(log) = &log {
-            log.lock()
-                .unwrap()
-                .push(format!("{} {}", request.method(), request.uri().path()));
-        }
-        request
-    });
-    kube::client::ClientBuilder::try_from(config)
-        .unwrap()
-        .with_layer(&layer)
-        .build()
-}
 
 async fn install_crds(cp: &ControlPlane) {
     crate::install_crds(
@@ -202,9 +182,9 @@ async fn registers_updates_regenerates_and_deregisters_the_proxy() {
     let cp = envtest::shared_with_controller_manager();
     install_crds(cp).await;
     let namespace = cp.create_namespace("wsproxy").await;
-    let kube = client(cp, None).await;
+    let kube = admin_client(cp, None).await;
     let fake = coderd_with_owner(&kube, &namespace).await;
-    let controller = start_controller(client(cp, None).await, &namespace);
+    let controller = start_controller(admin_client(cp, None).await, &namespace);
 
     create_proxy(
         &kube,
@@ -390,12 +370,12 @@ async fn without_the_entitlement_the_condition_says_so_and_no_deployment_runs() 
     let cp = envtest::shared();
     install_crds(cp).await;
     let namespace = cp.create_namespace("wsproxy-unlicensed").await;
-    let kube = client(cp, None).await;
+    let kube = admin_client(cp, None).await;
     let fake = coderd_with_owner(&kube, &namespace).await;
     fake.admin()
         .set_entitlement("workspace_proxy", Entitlement::NotEntitled)
         .unwrap();
-    let controller = start_controller(client(cp, None).await, &namespace);
+    let controller = start_controller(admin_client(cp, None).await, &namespace);
     create_proxy(
         &kube,
         &namespace,
@@ -448,10 +428,10 @@ async fn an_unreachable_coderd_is_retried_with_backoff_and_warned_about_once() {
     let cp = envtest::shared();
     install_crds(cp).await;
     let namespace = cp.create_namespace("wsproxy-down").await;
-    let kube = client(cp, None).await;
+    let kube = admin_client(cp, None).await;
     owner_secret(&kube, &namespace, "abcdefghij-0123456789abcdef01").await;
     let (url, attempts) = dead_coderd().await;
-    let controller = start_controller(client(cp, None).await, &namespace);
+    let controller = start_controller(admin_client(cp, None).await, &namespace);
     create_proxy(&kube, &namespace, "eu", bootstrap_spec(&url, json!({}))).await;
 
     let obj = wait_proxy(&kube, &namespace, "eu", "coderd unreachable", |o| {
@@ -498,9 +478,9 @@ async fn a_restarted_controller_writes_nothing_to_a_converged_proxy() {
     let cp = envtest::shared();
     install_crds(cp).await;
     let namespace = cp.create_namespace("wsproxy-restart").await;
-    let kube = client(cp, None).await;
+    let kube = admin_client(cp, None).await;
     let fake = coderd_with_owner(&kube, &namespace).await;
-    let first = start_controller(client(cp, None).await, &namespace);
+    let first = start_controller(admin_client(cp, None).await, &namespace);
     create_proxy(
         &kube,
         &namespace,
@@ -517,8 +497,8 @@ async fn a_restarted_controller_writes_nothing_to_a_converged_proxy() {
     first.stop().await;
 
     fake.clear_requests();
-    let log: Log = Arc::default();
-    let second = start_controller(client(cp, Some(log.clone())).await, &namespace);
+    let log: RequestLog = Arc::default();
+    let second = start_controller(admin_client(cp, Some(log.clone())).await, &namespace);
     // The restarted controller lists, watches and reconciles; give it time to do all of it.
     envtest::poll_until(
         "the restarted controller's first reconcile",
@@ -709,7 +689,7 @@ async fn a_control_plane_and_its_proxy_become_ready_and_leave_nothing_in_coderd(
     install_crds(cp).await;
     let kubeconfig = crate::deployed_service_account(cp).await;
     let namespace = cp.create_namespace("wsproxy-e2e").await;
-    let kube = client(cp, None).await;
+    let kube = admin_client(cp, None).await;
     // A fresh coderd: the controller creates its first user (operator access).
     let fake = FakeCoderd::start().await;
     fake.admin()
@@ -851,8 +831,8 @@ async fn without_bootstrap_the_proxy_runs_with_the_given_token_and_registers_not
     let cp = envtest::shared();
     install_crds(cp).await;
     let namespace = cp.create_namespace("wsproxy-direct").await;
-    let kube = client(cp, None).await;
-    let controller = start_controller(client(cp, None).await, &namespace);
+    let kube = admin_client(cp, None).await;
+    let controller = start_controller(admin_client(cp, None).await, &namespace);
     // The upstream sample's shape: a token minted elsewhere (`coder wsproxy create`).
     create_proxy(
         &kube,

@@ -4,6 +4,8 @@
 
 #[path = "../common/aggregated_e2e.rs"]
 mod aggregated_e2e;
+#[path = "../common/our_binary.rs"]
+mod our_binary;
 
 mod protocol;
 mod rbac;

@@ -320,7 +320,7 @@ async fn serves_https_with_the_given_certificate() {
 async fn the_stdio_mode_serves_the_tools_as_the_kubeconfig_user() {
     let (cp, _) = env().await;
     let argv = vec![
-        env!("CARGO_BIN_EXE_coder-k8s").to_string(),
+        crate::our_binary::PATH.to_string(),
         "mcp".to_string(),
         format!("--kubeconfig={}", cp.admin_kubeconfig().display()),
     ];

@@ -2,11 +2,10 @@
 //! aggregated apiserver behind the kube-aggregator, and the `coder-k8s --app=mcp-http` binary
 //! reading that cluster; plus ServiceAccount tokens, the Python SDK client, and raw HTTP.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use envtest::{ControlPlane, GuardedChild};
+use envtest::ControlPlane;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
@@ -16,15 +15,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OnceCell;
 
 use crate::aggregated_e2e::AggregatedServer;
+use crate::our_binary;
 
 /// How long one run of the Python client may take (start-up, initialize, list, calls).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A running `coder-k8s --app=mcp-http` process.
 pub struct McpProcess {
-    pub process: GuardedChild,
+    pub process: our_binary::OurProcess,
     pub address: String,
-    pub log: PathBuf,
 }
 
 impl McpProcess {
@@ -34,7 +33,7 @@ impl McpProcess {
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log_text()
     }
 }
 
@@ -50,43 +49,19 @@ pub async fn start_mcp_as(
     kubeconfig: &std::path::Path,
     extra: &[&str],
 ) -> McpProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coder-k8s"));
-    cmd.env_remove("CODER_K8S_APP")
-        .env("RUST_LOG", "info")
-        .arg("--app=mcp-http")
+    let mut cmd = our_binary::command("mcp-http");
+    cmd.env("RUST_LOG", "info")
         .arg("--mcp-bind-address=127.0.0.1:0")
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
-        .args(extra)
-        .stdin(Stdio::null());
+        .args(extra);
     if !extra.iter().any(|f| f.starts_with("--mcp-tls-cert-file")) {
         cmd.arg("--mcp-plain-http");
     }
-    let log = cp.unique_file("mcp-http", "log");
-    let mut process = envtest::spawn_guarded("coder-k8s mcp-http", cmd, Some(&log))
-        .expect("start coder-k8s --app=mcp-http");
-    const LISTENING: &str = "address=";
-    let address: String =
-        envtest::poll_until("the MCP server to listen", Duration::from_secs(30), || {
-            let exited = process.try_wait().ok().flatten();
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            async move {
-                if let Some(status) = exited {
-                    panic!("coder-k8s --app=mcp-http exited ({status}):\n{text}");
-                }
-                text.lines()
-                    .filter(|l| l.contains("MCP server listening"))
-                    .find_map(|l| l.split_once(LISTENING))
-                    .and_then(|(_, rest)| rest.split_whitespace().next())
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("no listening line yet; log:\n{text}"))
-            }
-        })
+    let mut process = our_binary::spawn(cp, "coder-k8s mcp-http", "mcp-http", cmd);
+    let address: String = process
+        .logged_address("MCP server listening", Duration::from_secs(30))
         .await;
-    McpProcess {
-        process,
-        address,
-        log,
-    }
+    McpProcess { process, address }
 }
 
 /// The shared environment of this test binary.

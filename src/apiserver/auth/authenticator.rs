@@ -14,8 +14,8 @@ use super::client_cert::ClientCertificates;
 use super::config::LiveConfig;
 use super::requestheader::{self, HeaderNames};
 use super::token::TokenAuthenticator;
+use super::user::{UserInfo, anonymous_user, with_authenticated_group};
 use super::x509::{Rejected, VerifiedCert};
-use super::{ALL_AUTHENTICATED, UserInfo};
 use crate::apiserver::status::ApiError;
 
 pub struct DelegatedAuthenticator {
@@ -41,19 +41,6 @@ fn cert_user(cert: &VerifiedCert) -> UserInfo {
         groups: cert.organizations.clone(),
         ..UserInfo::default()
     }
-}
-
-/// Every authenticated user is in `system:authenticated` (kube's `AuthenticatedGroupAdder`),
-/// unless it already is, or is explicitly unauthenticated.
-pub fn with_authenticated_group(mut user: UserInfo) -> UserInfo {
-    if !user
-        .groups
-        .iter()
-        .any(|g| g == ALL_AUTHENTICATED || g == "system:unauthenticated")
-    {
-        user.groups.push(ALL_AUTHENTICATED.into());
-    }
-    user
 }
 
 /// The token of an `Authorization: Bearer <token>` header. Other schemes (Basic, ...) are no
@@ -133,7 +120,7 @@ impl DelegatedAuthenticator {
 
         match user {
             Some(user) => Ok(user),
-            None if failures.is_empty() && self.anonymous => Ok(super::anonymous_user()),
+            None if failures.is_empty() && self.anonymous => Ok(anonymous_user()),
             None => {
                 if failures.is_empty() {
                     failures.push("no credentials".into());
@@ -168,7 +155,7 @@ pub fn anonymous(headers: &HeaderMap) -> Result<Arc<UserInfo>, ApiError> {
     {
         return Err(ApiError::unauthorized("Unauthorized"));
     }
-    Ok(super::anonymous_user())
+    Ok(anonymous_user())
 }
 
 /// Whether an Authorization header is `Bearer <token>` or `Basic <credentials>`.

@@ -142,3 +142,16 @@ impl ClientCertificates {
         verdict
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The verifier plugs into the serving TLS config (moved from `tls.rs`, which knows no app).
+    #[test]
+    fn serving_config_builds_with_the_client_cert_verifier() {
+        let cert = crate::tls::self_signed(&["example.test".into()]).unwrap();
+        let config = crate::tls::server_config(&cert, Some(RequestClientCert::new())).unwrap();
+        assert_eq!(config.alpn_protocols.len(), 2);
+    }
+}

@@ -97,15 +97,15 @@ pub struct AuthArgs {
     pub authorization_kubeconfig: Option<PathBuf>,
 
     /// How long TokenReview answers are reused.
-    #[arg(long, default_value = "10s", value_parser = super::super::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::apiserver::duration::parse_duration)]
     pub authentication_token_webhook_cache_ttl: Duration,
 
     /// How long SubjectAccessReview "allowed" answers are reused.
-    #[arg(long, default_value = "10s", value_parser = super::super::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::apiserver::duration::parse_duration)]
     pub authorization_webhook_cache_authorized_ttl: Duration,
 
     /// How long SubjectAccessReview "denied" answers are reused.
-    #[arg(long, default_value = "10s", value_parser = super::super::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::apiserver::duration::parse_duration)]
     pub authorization_webhook_cache_unauthorized_ttl: Duration,
 
     /// Paths served without authorization (a trailing `*` matches a prefix).

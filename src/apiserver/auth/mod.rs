@@ -15,9 +15,9 @@ pub mod client_cert;
 pub mod config;
 pub mod requestheader;
 pub mod token;
+pub mod user;
 pub mod x509;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -28,41 +28,12 @@ use tokio_util::sync::CancellationToken;
 pub use attributes::Attributes;
 pub use authorizer::{Authorizer, Decision};
 pub use config::{AuthArgs, AuthenticationMode, AuthorizationMode};
+pub use user::{ALL_AUTHENTICATED, UserInfo};
 
 use super::status::ApiError;
 use authenticator::DelegatedAuthenticator;
 use authorizer::{AlwaysAllowPaths, Policy, ReviewCacheTtl, SubjectAccessReviewAuthorizer};
 use client_cert::ClientCertificates;
-
-/// The group every authenticated user is in.
-pub const ALL_AUTHENTICATED: &str = "system:authenticated";
-
-/// The caller, as authorization and handlers see it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct UserInfo {
-    pub name: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-    pub extra: BTreeMap<String, Vec<String>>,
-}
-
-impl UserInfo {
-    pub fn anonymous() -> Self {
-        UserInfo {
-            name: "system:anonymous".into(),
-            groups: vec!["system:unauthenticated".into()],
-            ..UserInfo::default()
-        }
-    }
-}
-
-/// The one anonymous identity, shared: building it per request would allocate on every call.
-fn anonymous_user() -> Arc<UserInfo> {
-    static ANONYMOUS: std::sync::OnceLock<Arc<UserInfo>> = std::sync::OnceLock::new();
-    ANONYMOUS
-        .get_or_init(|| Arc::new(UserInfo::anonymous()))
-        .clone()
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

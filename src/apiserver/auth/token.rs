@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 
-use super::UserInfo;
-use super::authenticator::with_authenticated_group;
 use super::cache::TtlCache;
+use super::user::{UserInfo, with_authenticated_group};
 
 #[derive(Debug, thiserror::Error)]
 #[error("TokenReview failed: {0}")]

@@ -61,7 +61,7 @@ impl Backoff {
             .unwrap_or(u32::MAX)
             .min(MAX_INTERVALS);
         let wait = self.interval.saturating_mul(factor);
-        // The sync sleeps one interval between rounds anyway: wait for the rest.
+        // Rounds start one interval apart anyway: wait for the rest.
         entry.next = now + wait.saturating_sub(self.interval);
         wait
     }

@@ -116,7 +116,7 @@ impl Directory {
             .default_backoff()
             .reflect(writer)
             .applied_objects();
-        crate::apiserver::reflect::spawn(events, "CoderControlPlane", stop);
+        crate::apiserver::cluster::reflect::spawn(events, "CoderControlPlane", stop);
         Arc::new(Directory {
             store,
             secrets: client,

@@ -37,18 +37,26 @@ impl CoderHooks {
         Ok(self.directory.resolve(namespace).await?)
     }
 
-    /// The coderd of a delete; None when the namespace has no CoderControlPlane at all (it was
-    /// deleted, e.g. with its namespace): there is no coderd to ask, and refusing would keep
-    /// the namespace from ever being deleted. The sync releases such objects' finalizers.
-    async fn deployment_for_delete(
+    /// What a delete of `current` must remove in coderd (its id) and the coderd to ask; None
+    /// when there is nothing to do there: the object never reached coderd (no status id), the
+    /// namespace has no CoderControlPlane at all (it was deleted, e.g. with its namespace:
+    /// there is no coderd to ask, and refusing would keep the namespace from ever being
+    /// deleted; the sync releases such objects' finalizers), or the request is a dry run. The
+    /// same for every kind, so each kind's delete hook only makes its own coderd call.
+    async fn delete_target(
         &self,
-        namespace: &str,
-    ) -> Result<Option<Deployment>, HookError> {
-        match self.directory.resolve(namespace).await {
-            Ok(d) => Ok(Some(d)),
-            Err(DirectoryError::NoControlPlane { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        ctx: HookContext<'_>,
+        current: &Value,
+    ) -> Result<Option<(Uuid, Deployment)>, HookError> {
+        let Some(id) = status_id(current) else {
+            return Ok(None);
+        };
+        let d = match self.directory.resolve(ctx.namespace).await {
+            Ok(d) => d,
+            Err(DirectoryError::NoControlPlane { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok((!ctx.dry_run).then_some((id, d)))
     }
 
     /// A coderd failure while doing `what`; a rejected token is dropped so the next request
@@ -360,15 +368,9 @@ impl CoderHooks {
         ctx: HookContext<'_>,
         current: &Value,
     ) -> Result<(), HookError> {
-        let Some(id) = status_id(current) else {
+        let Some((id, d)) = self.delete_target(ctx, current).await? else {
             return Ok(());
         };
-        let Some(d) = self.deployment_for_delete(ctx.namespace).await? else {
-            return Ok(());
-        };
-        if ctx.dry_run {
-            return Ok(());
-        }
         let request = CreateWorkspaceBuild {
             transition: WorkspaceTransition::Delete,
             template_version_id: None,
@@ -648,15 +650,9 @@ impl CoderHooks {
         ctx: HookContext<'_>,
         current: &Value,
     ) -> Result<(), HookError> {
-        let Some(id) = status_id(current) else {
+        let Some((id, d)) = self.delete_target(ctx, current).await? else {
             return Ok(());
         };
-        let Some(d) = self.deployment_for_delete(ctx.namespace).await? else {
-            return Ok(());
-        };
-        if ctx.dry_run {
-            return Ok(());
-        }
         match d.client.delete_template(id).await {
             Ok(()) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apiserver::objects::Objects;
 use crate::coder::ClientOptions;
+use crate::flags::BoolishFlag;
 use crate::lease::LeaseSettings;
 
 /// Where CoderWorkspaces and CoderTemplates live.
@@ -54,26 +55,18 @@ pub struct CoderBackendArgs {
 
     /// How often each Coder-backed namespace is synced with its coderd (statuses, objects
     /// created or deleted in Coder's UI or CLI), e.g. 10s, 500ms.
-    #[arg(long, default_value = "10s", value_parser = crate::apiserver::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::apiserver::duration::parse_duration)]
     pub coder_sync_interval: Duration,
 
     /// Deadline of one call to coderd, e.g. 30s.
-    #[arg(long, default_value = "30s", value_parser = crate::apiserver::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::apiserver::duration::parse_duration)]
     pub coder_request_timeout: Duration,
 
     /// With --storage=etcd, only the replica holding a Lease syncs with coderd (one poller per
     /// cluster); the others serve reads from the shared storage and take over when it stops or
     /// dies. `false`: every replica syncs. With memory storage every replica is alone and
     /// always syncs.
-    #[arg(
-        long,
-        default_value = "true",
-        action = clap::ArgAction::Set,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-    )]
+    #[arg(long, boolish = true)]
     pub coder_sync_leader_elect: bool,
 
     /// Name of the coordination.k8s.io/v1 Lease of the Coder sync (default:
@@ -93,7 +86,7 @@ pub struct CoderBackendArgs {
 }
 
 fn parse_lease_duration(text: &str) -> Result<Duration, String> {
-    let duration = crate::apiserver::parse_duration(text)?;
+    let duration = crate::apiserver::duration::parse_duration(text)?;
     if duration < Duration::from_secs(1) {
         return Err("must be at least 1s (a Lease counts whole seconds)".into());
     }

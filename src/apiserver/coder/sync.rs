@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, stream};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -40,6 +41,12 @@ use super::removal;
 
 /// The field manager of the sync's writes.
 pub const FIELD_MANAGER: &str = "coder-k8s-coder-sync";
+
+/// Namespaces one round syncs at once.
+const CONCURRENT_NAMESPACES: usize = 4;
+
+/// The least pause after a round, as a fraction of the interval (see [`next_round`]).
+const MIN_REST: f64 = 0.25;
 
 /// Objects created in coderd this recently are left to the request that created them (it
 /// stores them with its own metadata a moment later).
@@ -71,32 +78,51 @@ enum Absent<T> {
 }
 
 impl Sync {
-    /// Syncs every `interval` until `stop`. The first round runs at once: a replica that just
-    /// took over the sync catches up on what changed while no one synced.
+    /// Syncs every `interval` until `stop`, rounds starting one interval apart (see
+    /// [`next_round`]). The first round runs at once: a replica that just took over the sync
+    /// catches up on what changed while no one synced.
     pub async fn run(&self, stop: &CancellationToken) {
         loop {
+            let started = tokio::time::Instant::now();
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = self.round() => {}
             }
+            let next = next_round(started, tokio::time::Instant::now(), self.interval);
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(self.interval) => {}
+                _ = tokio::time::sleep_until(next) => {}
             }
         }
     }
 
-    /// One pass over every Coder-backed namespace.
+    /// One pass over every Coder-backed namespace, [`CONCURRENT_NAMESPACES`] at a time: each
+    /// has its own coderd (or shares one with its own backoff), so one large or slow coderd
+    /// does not hold up the others' rounds.
     async fn round(&self) {
         if !self.directory.ready().await {
             return;
         }
         let namespaces = self.directory.namespaces();
-        for namespace in &namespaces {
-            self.namespace(namespace).await;
-        }
+        stream::iter(&namespaces)
+            .for_each_concurrent(CONCURRENT_NAMESPACES, |namespace| self.namespace(namespace))
+            .await;
         self.release_orphans(&namespaces).await;
     }
+}
+
+/// When the round after one that started at `started` and ended at `ended` begins: one
+/// interval after `started`, so that a change in coderd is seen within about one interval
+/// however long a round takes (a pause of one interval *after* each round made the cycle
+/// interval + round: 10 s + 10 s at 1,000 workspaces). A round longer than the interval is
+/// still followed by [`MIN_REST`] of the interval without requests, so a coderd that is slow
+/// to answer is not listed back to back.
+fn next_round(
+    started: tokio::time::Instant,
+    ended: tokio::time::Instant,
+    interval: Duration,
+) -> tokio::time::Instant {
+    (started + interval).max(ended + interval.mul_f64(MIN_REST))
 }
 
 fn name_of(object: &Value) -> &str {
@@ -679,7 +705,9 @@ impl Sync {
     /// Ok(Err(_)): coderd's list failed (the objects say so in `CoderReachable`).
     async fn workspaces(&self, d: &Deployment) -> Result<Result<(), CoderError>, Error> {
         let r = mapping::workspaces();
+        let started = Instant::now();
         let stored = self.stored(r, &d.namespace).await?;
+        let read_stored = started.elapsed();
         let listed = match d.client.workspaces(&WorkspaceFilter::default()).await {
             Ok(listed) => listed,
             Err(error) => {
@@ -687,6 +715,7 @@ impl Sync {
                 return Ok(Err(error));
             }
         };
+        let listed_coderd = started.elapsed() - read_stored;
         let mut by_name: HashMap<String, Workspace> = listed
             .into_iter()
             .filter_map(|ws| {
@@ -720,6 +749,16 @@ impl Sync {
                 self.mirror(r, &d.namespace, object).await;
             }
         }
+        // Where a round's time goes, for whoever tunes the interval against coderd's size.
+        tracing::debug!(
+            namespace = d.namespace,
+            stored = stored.len(),
+            read_stored_ms = read_stored.as_millis() as u64,
+            list_coderd_ms = listed_coderd.as_millis() as u64,
+            compare_and_write_ms =
+                (started.elapsed() - read_stored - listed_coderd).as_millis() as u64,
+            "synced CoderWorkspaces"
+        );
         Ok(Ok(()))
     }
 
@@ -842,5 +881,26 @@ impl Sync {
         }
         let status = mapping::workspace_status(ws, &object);
         self.write_status(r, &d.namespace, &object, status).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_start_one_interval_apart_and_a_long_round_still_leaves_a_rest() {
+        let interval = Duration::from_secs(10);
+        let t0 = tokio::time::Instant::now();
+        // A 3 s round: the next starts 10 s after this one started, not 10 s after it ended.
+        assert_eq!(
+            next_round(t0, t0 + Duration::from_secs(3), interval),
+            t0 + interval
+        );
+        // A 12 s round: a quarter interval of rest after it, not a round at once.
+        assert_eq!(
+            next_round(t0, t0 + Duration::from_secs(12), interval),
+            t0 + Duration::from_millis(14_500)
+        );
     }
 }

@@ -125,13 +125,25 @@ impl Objects {
         }
     }
 
-    pub(super) fn hooks_for<'a>(
+    /// The write hooks that apply to `r` in `namespace` (namespaced kinds only), with what they
+    /// are told about a write of `name`.
+    pub(super) fn hooks_for_write<'a>(
         &'a self,
         r: &'static ResourceDescriptor,
         namespace: Option<&'a str>,
-    ) -> Option<(&'a dyn WriteHooks, &'a str)> {
+        name: &'a str,
+        dry_run: bool,
+    ) -> Option<(&'a dyn WriteHooks, HookContext<'a>)> {
         match (&self.hooks, namespace) {
-            (Some(hooks), Some(ns)) if r.namespaced && !ns.is_empty() => Some((hooks.as_ref(), ns)),
+            (Some(hooks), Some(ns)) if r.namespaced && !ns.is_empty() => Some((
+                hooks.as_ref(),
+                HookContext {
+                    resource: r,
+                    namespace: ns,
+                    name,
+                    dry_run,
+                },
+            )),
             _ => None,
         }
     }
@@ -156,7 +168,7 @@ impl Objects {
             field_manager: Some(manager.to_string()),
             ..Default::default()
         };
-        let decoded = super::write::decode(r, Some(namespace), object, Default::default(), &[])?;
+        let decoded = super::decode::decode(r, Some(namespace), object, Default::default(), &[])?;
         object = decoded.body;
         let meta = meta_mut(&mut object)?;
         meta.remove("resourceVersion");

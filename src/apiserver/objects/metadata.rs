@@ -410,6 +410,13 @@ pub fn is_deleting(body: &Value) -> bool {
     meta(body).is_some_and(|m| m.get("deletionTimestamp").is_some_and(|t| !t.is_null()))
 }
 
+/// kube's 400 when the object's name is not the one in the URL (update, patch, apply).
+pub(super) fn name_mismatch(found: &str, url_name: &str) -> Error {
+    Error::BadRequest(format!(
+        "the name of the object ({found}) does not match the name on the URL ({url_name})"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,11 @@
 //! Object semantics of the aggregated apiserver (uid, resourceVersion, generation, finalizers,
 //! validation, patches, selectors), on top of a `Storage`. Knows nothing of HTTP: the HTTP layer
 //! maps requests to these calls and `Error` variants to `Status` bodies.
+//!
+//! May import: `storage`, the generated registry. Must not import `http`, `auth` or `status`
+//! (an `Error` becomes a Status in `http::response::object_status`). Inside, `decode` and
+//! `metadata` are leaves that `write`, `apply` and `hooks` share, so those three import one
+//! another in one direction only (`write` → `apply`, `hooks`; `hooks` → `apply`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +16,7 @@ use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::storage::{Storage, StoredObject};
 
 pub mod apply;
-pub mod demo;
+mod decode;
 pub mod duplicates;
 pub mod hooks;
 mod metadata;

@@ -4,13 +4,13 @@
 
 use serde_json::{Map, Value};
 
+use super::decode::{Decoded, decode_for_write, decode_patched};
 use super::metadata::{self, meta, meta_mut, meta_str};
 use super::read::key;
 use super::validation::KindSchema;
 use super::{
-    Cause, DeleteOptions, Error, FieldValidation, ListOptions, MODIFIED, ObjectList, Objects,
-    Patch, Subresource, WriteOptions, WriteOutcome, conflict, invalid, not_found, patch,
-    storage_error,
+    Cause, DeleteOptions, Error, ListOptions, MODIFIED, ObjectList, Objects, Patch, Subresource,
+    WriteOptions, WriteOutcome, conflict, invalid, not_found, patch, storage_error,
 };
 use crate::api::registry::ResourceDescriptor;
 
@@ -28,115 +28,6 @@ const SYSTEM_FIELDS: &[&str] = &[
     "generation",
     "resourceVersion",
 ];
-
-/// A body after decoding: pruned, with the fieldValidation warnings it produced.
-pub(super) struct Decoded {
-    pub body: Value,
-    pub warnings: Vec<String>,
-    /// managedFields already computed (by an apply); otherwise the write tracks an Update.
-    pub tracked: bool,
-}
-
-/// Type checks, kind/namespace reconciliation and pruning of unknown fields (what kube's
-/// decoder does before any strategy runs). Strict mode fails here with a 400.
-pub(super) fn decode(
-    r: &'static ResourceDescriptor,
-    namespace: Option<&str>,
-    body: Value,
-    validation: FieldValidation,
-    duplicates: &[String],
-) -> Result<Decoded, Error> {
-    decode_with(r, namespace, body, validation, duplicates, |problems| {
-        Error::BadRequest(format!(
-            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {problems}",
-            kind = r.kind,
-            version = r.version,
-        ))
-    })
-}
-
-/// `decode` for a patched object: kube reports strict-decoding problems of a patch as a 422 on
-/// the field `patch`, quoting the patched object (compact JSON, keys sorted as Go writes maps).
-fn decode_patched(
-    r: &'static ResourceDescriptor,
-    namespace: Option<&str>,
-    patched: Value,
-    validation: FieldValidation,
-    duplicates: &[String],
-) -> Result<Decoded, Error> {
-    // Only strict decoding fails, and it quotes the object as patched (before pruning): the
-    // copy is kept for that mode alone, and quoted only when the error is reported.
-    let as_patched = (validation == FieldValidation::Strict).then(|| patched.clone());
-    decode_with(r, namespace, patched, validation, duplicates, |problems| {
-        let quoted =
-            super::validation::quote(&sorted_json(as_patched.as_ref().unwrap_or(&Value::Null)));
-        Error::Invalid {
-            group_resource: String::new(),
-            kind: String::new(),
-            name: String::new(),
-            causes: vec![Cause {
-                field: "patch".into(),
-                reason: "FieldValueInvalid".into(),
-                message: format!("Invalid value: {quoted}: strict decoding error: {problems}"),
-            }],
-        }
-    })
-}
-
-/// Compact JSON with object keys sorted at every level.
-fn sorted_json(value: &Value) -> String {
-    fn sort(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                Value::Object(
-                    keys.into_iter()
-                        .map(|k| (k.clone(), sort(&map[k])))
-                        .collect(),
-                )
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sort).collect()),
-            other => other.clone(),
-        }
-    }
-    sort(value).to_string()
-}
-
-fn decode_with(
-    r: &'static ResourceDescriptor,
-    namespace: Option<&str>,
-    mut body: Value,
-    validation: FieldValidation,
-    duplicates: &[String],
-    strict_error: impl FnOnce(&str) -> Error,
-) -> Result<Decoded, Error> {
-    metadata::check_type_and_namespace(r, namespace, &mut body)?;
-    let report = KindSchema::of(r)?.validate(&mut body);
-    // Duplicates first, then unknown fields: the order of kube's strict decoding errors.
-    let problems: Vec<String> = duplicates
-        .iter()
-        .map(|f| format!("duplicate field \"{f}\""))
-        .chain(
-            report
-                .unknown_fields
-                .iter()
-                .map(|f| format!("unknown field \"{f}\"")),
-        )
-        .collect();
-    let warnings = match validation {
-        FieldValidation::Strict if !problems.is_empty() => {
-            return Err(strict_error(&problems.join(", ")));
-        }
-        FieldValidation::Warn => problems,
-        _ => Vec::new(),
-    };
-    Ok(Decoded {
-        body,
-        warnings,
-        tracked: false,
-    })
-}
 
 /// Schema and metadata validation of the object about to be stored.
 fn validate(
@@ -334,13 +225,7 @@ impl Objects {
     ) -> Result<WriteOutcome, Error> {
         let Decoded {
             mut body, warnings, ..
-        } = decode(
-            r,
-            namespace,
-            body,
-            opts.field_validation,
-            &opts.duplicate_fields,
-        )?;
+        } = decode_for_write(r, namespace, body, opts)?;
         if let (Some(lookup), Some(ns)) = (&self.namespaces, namespace) {
             let name = meta_str(&body, "name").unwrap_or("");
             super::namespaces::admit_create(lookup.as_ref(), r, ns, name).await?;
@@ -391,18 +276,12 @@ impl Objects {
             validate(r, &mut body, Vec::new(), None)?;
             let name = meta_str(&body, "name").unwrap_or("").to_string();
             let key = key(r, namespace, &name)?;
-            if let Some((hooks, ns)) = self.hooks_for(r, namespace) {
+            if let Some((hooks, ctx)) = self.hooks_for_write(r, namespace, &name, opts.dry_run) {
                 // A name already taken here never reaches the backend.
                 if let Ok(Some(_)) = self.storage.get(&key).await {
                     last_error = Some(storage_error(r, &name, StorageError::AlreadyExists(key)));
                     continue;
                 }
-                let ctx = super::hooks::HookContext {
-                    resource: r,
-                    namespace: ns,
-                    name: &name,
-                    dry_run: opts.dry_run,
-                };
                 hooks.before_create(ctx, &mut body).await?;
             }
             let stored = if opts.dry_run {
@@ -445,13 +324,7 @@ impl Objects {
     ) -> Result<WriteOutcome, Error> {
         let Decoded {
             mut body, warnings, ..
-        } = decode(
-            r,
-            namespace,
-            body,
-            opts.field_validation,
-            &opts.duplicate_fields,
-        )?;
+        } = decode_for_write(r, namespace, body, opts)?;
         let meta = meta_mut(&mut body)?;
         match metadata::str_field(meta, "name") {
             None | Some("") => {
@@ -460,9 +333,7 @@ impl Objects {
                 )));
             }
             Some(found) if found != name => {
-                return Err(Error::BadRequest(format!(
-                    "the name of the object ({found}) does not match the name on the URL ({name})"
-                )));
+                return Err(metadata::name_mismatch(found, name));
             }
             Some(_) => {}
         }
@@ -535,10 +406,10 @@ impl Objects {
                 });
             }
             if meta_str(&patched, "name") != Some(url_name.as_str()) {
-                return Err(Error::BadRequest(format!(
-                    "the name of the object ({}) does not match the name on the URL ({url_name})",
-                    meta_str(&patched, "name").unwrap_or("")
-                )));
+                return Err(metadata::name_mismatch(
+                    meta_str(&patched, "name").unwrap_or(""),
+                    &url_name,
+                ));
             }
             decode_patched(
                 r,
@@ -611,14 +482,8 @@ impl Objects {
                 });
             }
             if subresource.is_none()
-                && let Some((hooks, ns)) = self.hooks_for(r, namespace)
+                && let Some((hooks, ctx)) = self.hooks_for_write(r, namespace, name, opts.dry_run)
             {
-                let ctx = super::hooks::HookContext {
-                    resource: r,
-                    namespace: ns,
-                    name,
-                    dry_run: opts.dry_run,
-                };
                 hooks.before_update(ctx, &old, &mut new).await?;
             }
             let finished = metadata::is_deleting(&new) && metadata::finalizers(&new).is_empty();
@@ -720,14 +585,8 @@ impl Objects {
             }
             if !asked_hooks
                 && !metadata::is_deleting(&old)
-                && let Some((hooks, ns)) = self.hooks_for(r, namespace)
+                && let Some((hooks, ctx)) = self.hooks_for_write(r, namespace, name, opts.dry_run)
             {
-                let ctx = super::hooks::HookContext {
-                    resource: r,
-                    namespace: ns,
-                    name,
-                    dry_run: opts.dry_run,
-                };
                 hooks.before_delete(ctx, &old).await?;
                 asked_hooks = true;
             }

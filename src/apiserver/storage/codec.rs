@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::unstamped::Unstamped;
+use super::unstamped::{Unstamped, stamp};
 use super::{Revision, StoredObject};
 
 /// Parses stored bytes and stamps the revision that wrote them.
@@ -34,22 +34,6 @@ pub enum DecodeError {
     UnknownFormat(u8),
     #[error("invalid JSON: {0}")]
     Json(#[from] serde_json::Error),
-}
-
-/// Sets `metadata.resourceVersion`; values that are not objects are returned as given.
-pub fn stamp(mut value: Value, revision: Revision) -> Value {
-    if let Some(obj) = value.as_object_mut() {
-        let meta = obj
-            .entry("metadata")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let Some(meta) = meta.as_object_mut() {
-            meta.insert(
-                "resourceVersion".to_string(),
-                Value::String(revision.to_string()),
-            );
-        }
-    }
-    value
 }
 
 #[cfg(test)]

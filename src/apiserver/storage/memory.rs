@@ -214,8 +214,8 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-use super::codec::stamp;
 use super::unstamped::Unstamped;
+use super::unstamped::stamp;
 
 fn revision_of(value: &StoredObject) -> Revision {
     value.attrs().resource_version().unwrap_or(0)
@@ -250,6 +250,32 @@ impl State {
 
     fn oldest_servable(&self) -> Revision {
         self.compacted
+    }
+
+    /// Records one write of `key` (create, update or delete) at `revision` for history and
+    /// watchers, and returns what the writer answers: the one tail of every write.
+    fn record_write(
+        &mut self,
+        kind: ChangeKind,
+        key: &Key,
+        value: Arc<StoredObject>,
+        prev: Option<Arc<StoredObject>>,
+        revision: Revision,
+    ) -> Versioned {
+        let bytes = value.held_bytes();
+        let change = Change {
+            kind,
+            key: key.clone(),
+            value: value.clone(),
+            prev,
+            revision,
+        };
+        self.record(change, bytes);
+        Versioned {
+            key: key.clone(),
+            value,
+            revision,
+        }
     }
 
     fn record(&mut self, change: Change, bytes: u64) {
@@ -416,23 +442,8 @@ impl Storage for MemoryStorage {
             let revision = state.revision + 1;
             state.revision = revision;
             let value = Arc::new(unstamped.stamp(revision));
-            let bytes = value.held_bytes();
             state.objects.insert(key.clone(), value.clone());
-            state.record(
-                Change {
-                    kind: ChangeKind::Created,
-                    key: key.clone(),
-                    value: value.clone(),
-                    prev: None,
-                    revision,
-                },
-                bytes,
-            );
-            Ok(Versioned {
-                key: key.clone(),
-                value,
-                revision,
-            })
+            Ok(state.record_write(ChangeKind::Created, key, value, None, revision))
         };
         drop(state);
         futures::future::ready(result).boxed()
@@ -455,23 +466,8 @@ impl Storage for MemoryStorage {
             let revision = state.revision + 1;
             state.revision = revision;
             let value = Arc::new(unstamped.stamp(revision));
-            let bytes = value.held_bytes();
             let prev = state.objects.insert(key.clone(), value.clone());
-            state.record(
-                Change {
-                    kind: ChangeKind::Updated,
-                    key: key.clone(),
-                    value: value.clone(),
-                    prev,
-                    revision,
-                },
-                bytes,
-            );
-            Versioned {
-                key: key.clone(),
-                value,
-                revision,
-            }
+            state.record_write(ChangeKind::Updated, key, value, prev, revision)
         });
         drop(state);
         futures::future::ready(result).boxed()
@@ -498,22 +494,7 @@ impl Storage for MemoryStorage {
             state.revision = revision;
             // The last value re-stamped with the deletion revision: a new revision's bytes.
             let value = Arc::new(StoredObject::new(stamp(last, revision)));
-            let bytes = value.held_bytes();
-            state.record(
-                Change {
-                    kind: ChangeKind::Deleted,
-                    key: key.clone(),
-                    value: value.clone(),
-                    prev: Some(prev),
-                    revision,
-                },
-                bytes,
-            );
-            Ok(Versioned {
-                key: key.clone(),
-                value,
-                revision,
-            })
+            Ok(state.record_write(ChangeKind::Deleted, key, value, Some(prev), revision))
         });
         drop(state);
         futures::future::ready(result).boxed()

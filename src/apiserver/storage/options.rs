@@ -45,11 +45,11 @@ pub struct StorageArgs {
     pub etcd_keyfile: Option<PathBuf>,
 
     /// Time to establish a connection to etcd, e.g. 5s.
-    #[arg(long, default_value = "5s", value_parser = crate::apiserver::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = crate::apiserver::duration::parse_duration)]
     pub etcd_dial_timeout: Duration,
 
     /// Deadline of one etcd request; beyond it the API request fails with 503.
-    #[arg(long, default_value = "5s", value_parser = crate::apiserver::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = crate::apiserver::duration::parse_duration)]
     pub etcd_request_timeout: Duration,
 
     /// Largest object stored, in bytes of JSON (larger writes get 413). Default: etcd's 1.5 MiB

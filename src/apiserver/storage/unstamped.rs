@@ -4,7 +4,7 @@
 //! the memory backend serializes outside its lock and etcd sends the unstamped bytes (its
 //! storage format, `codec.rs`) and keeps the stamped ones from the same encoding.
 //!
-//! The stamped bytes are byte-identical to serializing the value after `codec::stamp`: members
+//! The stamped bytes are byte-identical to serializing the value after [`stamp`]: members
 //! are written in `serde_json::Map`'s iteration order, and the slot is where `Map::insert`
 //! puts `resourceVersion` — its sorted place when serde_json keeps keys sorted (the default),
 //! the member's own place or the end of `metadata` when it keeps insertion order (the
@@ -376,9 +376,25 @@ impl Writer {
     }
 }
 
+/// Sets `metadata.resourceVersion` in a parsed value, the slow path the spliced bytes above
+/// must equal; values that are not objects are returned as given.
+pub fn stamp(mut value: Value, revision: Revision) -> Value {
+    if let Some(obj) = value.as_object_mut() {
+        let meta = obj
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(
+                "resourceVersion".to_string(),
+                Value::String(revision.to_string()),
+            );
+        }
+    }
+    value
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::codec::stamp;
     use super::*;
     use serde_json::json;
 

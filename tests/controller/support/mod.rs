@@ -4,6 +4,8 @@
 
 pub mod fake_kube;
 
+use crate::objects;
+
 use std::time::Duration;
 
 use coder_k8s::api::coder::v1alpha1::CoderControlPlane;
@@ -65,15 +67,6 @@ pub fn start(fake: &FakeKube, tag: &str, settings: Settings) -> Running {
     Running { shutdown, task }
 }
 
-pub fn ccp_json(name: &str, namespace: &str, spec: Value) -> Value {
-    json!({
-        "apiVersion": "coder.com/v1alpha1",
-        "kind": "CoderControlPlane",
-        "metadata": { "name": name, "namespace": namespace },
-        "spec": spec,
-    })
-}
-
 pub async fn create_ccp(
     fake: &FakeKube,
     name: &str,
@@ -82,7 +75,8 @@ pub async fn create_ccp(
 ) -> CoderControlPlane {
     let api: Api<CoderControlPlane> = Api::namespaced(fake.client("test"), namespace);
     let obj: CoderControlPlane =
-        serde_json::from_value(ccp_json(name, namespace, spec)).expect("valid CoderControlPlane");
+        serde_json::from_value(objects::control_plane_in(namespace, name, spec))
+            .expect("valid CoderControlPlane");
     api.create(&PostParams::default(), &obj)
         .await
         .expect("create CoderControlPlane")

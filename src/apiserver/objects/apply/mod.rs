@@ -13,8 +13,8 @@ pub mod typed;
 
 use serde_json::Value;
 
+use super::decode::{Decoded, decode};
 use super::metadata;
-use super::write::{Decoded, decode};
 use super::{Cause, Error, Objects, Subresource, WriteOptions, WriteOutcome, not_found};
 use crate::api::registry::ResourceDescriptor;
 
@@ -151,9 +151,7 @@ fn check_config(
             meta.insert("name".into(), Value::String(name.to_string()));
         }
         Some(found) if found != name => {
-            return Err(Error::BadRequest(format!(
-                "the name of the object ({found}) does not match the name on the URL ({name})"
-            )));
+            return Err(metadata::name_mismatch(found, name));
         }
         Some(_) => {}
     }

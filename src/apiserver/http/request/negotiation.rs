@@ -1,7 +1,7 @@
 //! Content negotiation: which representation a client accepts (`Accept`) and how its request
 //! body is encoded (`Content-Type`), with kube-apiserver's answers when neither side fits.
 
-use super::status::ApiError;
+use crate::apiserver::status::ApiError;
 
 /// The aggregated discovery document type clients ask for on `/apis`; the response must carry
 /// exactly this Content-Type or client-go and the aggregator fall back to v1 discovery.
@@ -189,8 +189,10 @@ pub fn patch_kind(content_type: Option<&str>) -> Result<PatchKind, ApiError> {
 /// cost (`bounded_decode`: 413 beyond it).
 pub fn decode_body(format: BodyFormat, body: &[u8]) -> Result<serde_json::Value, ApiError> {
     match format {
-        BodyFormat::Json => super::bounded_decode::json(body, "request body"),
-        BodyFormat::Yaml => super::bounded_decode::yaml(body),
+        BodyFormat::Json => {
+            crate::apiserver::http::request::bounded_decode::json(body, "request body")
+        }
+        BodyFormat::Yaml => crate::apiserver::http::request::bounded_decode::yaml(body),
     }
 }
 

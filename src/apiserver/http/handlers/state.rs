@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::auth::Auth;
-use super::discovery::Discovery;
-use super::metrics::Metrics;
-use super::openapi::OpenApi;
 use crate::api::registry::{ResourceDescriptor, ServedBy};
+use crate::apiserver::auth::Auth;
+use crate::apiserver::http::handlers::discovery::Discovery;
+use crate::apiserver::http::handlers::metrics::Metrics;
+use crate::apiserver::http::handlers::openapi::OpenApi;
 use crate::apiserver::objects::Objects;
 
 /// Default of `--max-request-body-bytes-inflight`: ten bodies of the largest size at once, or

@@ -8,9 +8,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::request::Query;
-use super::status::{ApiError, cause};
+use crate::apiserver::http::request::info::Query;
+use crate::apiserver::http::request::query_values::parse_int;
 use crate::apiserver::objects::{DeleteOptions, Propagation};
+use crate::apiserver::status::{ApiError, cause};
 
 /// Where kube's scheme for DeleteOptions lives; its "no kind registered" errors name it.
 const META_SCHEME: &str = "pkg/apis/meta/internalversion/scheme/register.go:27";
@@ -36,22 +37,6 @@ struct Body {
 struct Preconditions {
     uid: Option<String>,
     resource_version: Option<String>,
-}
-
-/// Go's `strconv.ParseInt` error text, which kube returns for malformed integer parameters.
-pub fn parse_int(value: &str) -> Result<i64, ApiError> {
-    value.parse::<i64>().map_err(|e| {
-        let reason = match e.kind() {
-            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
-                "value out of range"
-            }
-            _ => "invalid syntax",
-        };
-        ApiError::bad_request(format!(
-            "strconv.ParseInt: parsing {}: {reason}",
-            crate::apiserver::objects::quote_go(value)
-        ))
-    })
 }
 
 /// kube's query conversion of booleans in DeleteOptions: `0` and `false` (any case) are false,
@@ -97,6 +82,22 @@ fn json_kind(value: &Value) -> &'static str {
 /// A 422 about the DeleteOptions themselves (`DeleteOptions.meta.k8s.io "" is invalid: …`).
 fn invalid(field: &str, reason: &str, message: String) -> ApiError {
     invalid_options("DeleteOptions", field, reason, message)
+}
+
+/// The 422 for a `dryRun` other than `All` (the only value kube supports), quoting the values
+/// as Go prints a string slice. Write and delete options word it alike.
+pub fn unsupported_dry_run(kind: &str, values: &[impl AsRef<str>]) -> ApiError {
+    let list = values
+        .iter()
+        .map(|v| crate::apiserver::objects::quote_go(v.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    invalid_options(
+        kind,
+        "dryRun",
+        "FieldValueNotSupported",
+        format!("Unsupported value: [{list}]: supported values: \"All\""),
+    )
 }
 
 /// A 422 about a request's options (`CreateOptions`, `UpdateOptions`, `PatchOptions`,
@@ -162,18 +163,7 @@ pub fn parse(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
     let dry_run = match dry_run.as_slice() {
         [] => false,
         [all] if all == "All" => true,
-        values => {
-            let list = values
-                .iter()
-                .map(|v| crate::apiserver::objects::quote_go(v))
-                .collect::<Vec<_>>()
-                .join(" ");
-            return Err(invalid(
-                "dryRun",
-                "FieldValueNotSupported",
-                format!("Unsupported value: [{list}]: supported values: \"All\""),
-            ));
-        }
+        values => return Err(unsupported_dry_run("DeleteOptions", values)),
     };
     let propagation = match (
         decoded.propagation_policy.as_deref(),

@@ -6,11 +6,11 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::negotiation::Output;
-use super::status::ApiError;
-use super::table::{self, IncludeObject, TableInput};
 use crate::api::registry::ResourceDescriptor;
+use crate::apiserver::http::request::negotiation::Output;
+use crate::apiserver::http::response::table::{self, IncludeObject, TableInput};
 use crate::apiserver::objects::ObjectList;
+use crate::apiserver::status::ApiError;
 use crate::apiserver::storage::StoredObject;
 
 /// Encodes `value` for `output`'s wire format.

@@ -5,7 +5,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 
-use super::state::SharedState;
+use crate::apiserver::http::handlers::state::SharedState;
 
 #[derive(Debug, serde::Deserialize)]
 pub struct Params {

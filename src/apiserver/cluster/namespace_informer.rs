@@ -28,7 +28,7 @@ impl NamespaceInformer {
             .default_backoff()
             .reflect(writer)
             .applied_objects();
-        crate::apiserver::reflect::spawn(events, "namespace", stop);
+        crate::apiserver::cluster::reflect::spawn(events, "namespace", stop);
         Arc::new(NamespaceInformer { api, store })
     }
 }

@@ -17,10 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use super::auth::client_cert::ClientCertificates;
-use super::connection::{Activity, Tracked};
-use super::parse_error_status::StatusOnParseError;
-use super::router::Api;
+use crate::apiserver::auth::client_cert::ClientCertificates;
+use crate::apiserver::http::router::routes::Api;
+use crate::apiserver::http::server::connection::{Activity, Tracked};
+use crate::apiserver::http::server::parse_error_status::StatusOnParseError;
 
 /// A slow or silent client must not hold a task forever before it speaks TLS.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -11,9 +11,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 };
 use serde_json::{Value, json};
 
-use super::negotiation::{DISCOVERY_V2, wants_discovery_v2};
-use super::status::ApiError;
 use crate::api::registry::{RESOURCE_VERBS, ResourceDescriptor, STATUS_VERBS};
+use crate::apiserver::http::request::negotiation::{DISCOVERY_V2, wants_discovery_v2};
+use crate::apiserver::status::ApiError;
 
 /// Serialized discovery documents.
 pub struct Discovery {
@@ -283,6 +283,14 @@ fn version_info() -> k8s_openapi::apimachinery::pkg::version::Info {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ETags are the quoted SHA-256 of the body (FIPS 180-2's vector for "abc"; moved from
+    /// `tls.rs`, which checks its certificate fingerprints against the same vector).
+    #[test]
+    fn etags_are_quoted_sha256() {
+        const ABC_SHA256: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(etag_of(b"abc"), format!("\"{ABC_SHA256}\""));
+    }
 
     fn served() -> Vec<&'static ResourceDescriptor> {
         crate::api::registry::served_by(crate::api::registry::ServedBy::AggregatedApiserver)

@@ -14,9 +14,9 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 
-use super::discovery::{etag_of, not_modified};
-use super::negotiation::parse_accept;
-use super::status::ApiError;
+use crate::apiserver::http::handlers::discovery::{etag_of, not_modified};
+use crate::apiserver::http::request::negotiation::parse_accept;
+use crate::apiserver::status::ApiError;
 
 struct Doc {
     body: Bytes,

@@ -19,7 +19,7 @@ use std::task::{Context, Poll, ready};
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::status::ApiError;
+use crate::apiserver::status::ApiError;
 
 /// An IO whose HTTP/1 parse-error answers carry a Status body.
 #[derive(Debug)]

@@ -8,17 +8,17 @@ use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
-use super::delete_options;
-use super::list_validation;
-use super::negotiation::{self, Output, PatchKind};
-use super::render;
-use super::request::{Query, RequestInfo, Target, Verb, parse_target};
-use super::state::SharedState;
-use super::status::ApiError;
-use super::table::IncludeObject;
-use super::watch;
+use crate::apiserver::http::handlers::state::SharedState;
+use crate::apiserver::http::handlers::watch;
+use crate::apiserver::http::request::delete_options;
+use crate::apiserver::http::request::info::{Query, RequestInfo, Target, Verb, parse_target};
+use crate::apiserver::http::request::list_validation;
+use crate::apiserver::http::request::negotiation::{self, Output, PatchKind};
+use crate::apiserver::http::response::render;
+use crate::apiserver::http::response::table::IncludeObject;
 use crate::apiserver::objects::apply::{ApplyOptions, managed::manager_from_user_agent};
 use crate::apiserver::objects::{FieldValidation, ListOptions, Patch, WriteOptions};
+use crate::apiserver::status::ApiError;
 
 /// The verb and resource metrics count a resource request under.
 #[derive(Debug, Clone, Copy)]
@@ -153,18 +153,7 @@ fn write_options(
     let dry_run = match dry_run.as_slice() {
         [] => false,
         values if values.iter().all(|v| *v == "All") => true,
-        values => {
-            let list = values
-                .iter()
-                .map(|v| crate::apiserver::objects::quote_go(v))
-                .collect::<Vec<_>>()
-                .join(" ");
-            return Err(invalid(
-                "dryRun",
-                "FieldValueNotSupported",
-                format!("Unsupported value: [{list}]: supported values: \"All\""),
-            ));
-        }
+        values => return Err(delete_options::unsupported_dry_run(options_kind, values)),
     };
     let field_validation = match query.get("fieldValidation") {
         None | Some("") | Some("Warn") => FieldValidation::Warn,
@@ -368,7 +357,8 @@ async fn resource(
                     .apply(r, ns, name, info.subresource, config, &apply, &opts)
                     .await?
             } else {
-                let patch_body = super::bounded_decode::json(&bytes, "patch body")?;
+                let patch_body =
+                    crate::apiserver::http::request::bounded_decode::json(&bytes, "patch body")?;
                 if kind == PatchKind::Merge {
                     // A merge patch's keys are the object's: repeated ones are reported like a body's.
                     opts.duplicate_fields = crate::apiserver::objects::duplicates::find(&bytes);

@@ -20,7 +20,7 @@ use std::mem::size_of;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use super::status::ApiError;
+use crate::apiserver::status::ApiError;
 
 /// Bytes of decoded value a body may cost per byte of its text. Kubernetes objects decode to
 /// about 8-15 times their JSON size (an object entry costs ~120 bytes plus its key, an array

@@ -7,9 +7,9 @@ use std::future::Future;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 
-use super::request::Query;
-use super::state::SharedState;
-use super::status::ApiError;
+use crate::apiserver::http::handlers::state::SharedState;
+use crate::apiserver::http::request::info::Query;
+use crate::apiserver::status::ApiError;
 
 fn is_watch(request: &Request) -> bool {
     // Most requests have no query at all; only parse one that could hold the parameter.

@@ -4,9 +4,9 @@
 
 use http::Method;
 
-use super::status::ApiError;
 use crate::api::registry::{ResourceDescriptor, ServedBy};
 use crate::apiserver::objects::Subresource;
+use crate::apiserver::status::ApiError;
 
 /// The Kubernetes verb of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +101,7 @@ impl Query {
     pub fn number(&self, name: &str) -> Result<Option<i64>, ApiError> {
         match self.get(name) {
             None | Some("") => Ok(None),
-            Some(v) => super::delete_options::parse_int(v).map(Some),
+            Some(v) => crate::apiserver::http::request::query_values::parse_int(v).map(Some),
         }
     }
 

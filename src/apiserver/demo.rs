@@ -17,9 +17,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{Error, Objects, Patch, Subresource, WriteOptions};
 use crate::api::registry::ResourceDescriptor;
 use crate::apiserver::coder::mapping;
+use crate::apiserver::objects::{Error, Objects, Patch, Subresource, WriteOptions};
 use crate::coder::{Template, Workspace};
 
 /// Label on every demo object: `kubectl delete cws,ctpl -A -l coder.com/demo-data=true`

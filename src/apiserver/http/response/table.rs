@@ -11,8 +11,8 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use serde_json_path::JsonPath;
 
-use super::status::ApiError;
 use crate::api::registry::ResourceDescriptor;
+use crate::apiserver::status::ApiError;
 
 /// `includeObject`: what each row carries besides its cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -31,11 +31,12 @@ use http::{HeaderMap, HeaderValue, Method, header};
 use http_body::Body as HttpBody;
 use tower::Service;
 
-use super::compression::{self, AcceptEncoding};
-use super::handlers::{self, RequestLabels};
-use super::state::SharedState;
-use super::status::ApiError;
-use super::{health, limits};
+use super::limits;
+use crate::apiserver::http::handlers::health;
+use crate::apiserver::http::handlers::resources::{self as handlers, RequestLabels};
+use crate::apiserver::http::handlers::state::SharedState;
+use crate::apiserver::http::router::compression::{self, AcceptEncoding};
+use crate::apiserver::status::ApiError;
 
 /// The apiserver's HTTP service: `/apis` through [`serve_apis`], the rest through the Router.
 #[derive(Clone)]
@@ -259,8 +260,8 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+    use crate::apiserver::http::handlers::state::{AppState, Limits};
     use crate::apiserver::objects::Objects;
-    use crate::apiserver::state::{AppState, Limits};
 
     /// How `/apis` requests were served before [`Api`] dispatched them: axum routes matching
     /// `/apis` and below, the pipeline as one axum middleware, the compression layer, and the
@@ -349,7 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn apis_requests_answer_as_through_the_router() {
-        let objects = crate::apiserver::memory_objects();
+        let objects = Objects::new(Arc::new(crate::apiserver::storage::MemoryStorage::new()));
         // Enough objects that a list crosses the compression threshold.
         let seeding = router(state(&objects));
         for i in 0..300 {
@@ -444,7 +445,10 @@ mod tests {
             (
                 "GET",
                 "/apis".to_string(),
-                vec![("accept", crate::apiserver::negotiation::DISCOVERY_V2)],
+                vec![(
+                    "accept",
+                    crate::apiserver::http::request::negotiation::DISCOVERY_V2,
+                )],
                 "",
             ),
             ("GET", "/apis/".to_string(), vec![], ""),

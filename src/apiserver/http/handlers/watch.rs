@@ -18,14 +18,14 @@ use http_body::Frame;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::WatchGuard;
-use super::negotiation::Output;
-use super::request::{Query, RequestInfo};
-use super::state::SharedState;
-use super::status::ApiError;
-use super::table::{self, IncludeObject, TableInput};
 use crate::api::registry::ResourceDescriptor;
+use crate::apiserver::http::handlers::metrics::WatchGuard;
+use crate::apiserver::http::handlers::state::SharedState;
+use crate::apiserver::http::request::info::{Query, RequestInfo};
+use crate::apiserver::http::request::negotiation::Output;
+use crate::apiserver::http::response::table::{self, IncludeObject, TableInput};
 use crate::apiserver::objects::{Error as ObjectError, WatchEvent, WatchOptions};
+use crate::apiserver::status::ApiError;
 use crate::apiserver::storage::StoredObject;
 
 /// A watch frame's bytes, newline-terminated like kube's JSON stream encoder.
@@ -292,7 +292,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apiserver::metrics::Metrics;
+    use crate::apiserver::http::handlers::metrics::Metrics;
     use http_body_util::BodyExt;
     use std::sync::Arc;
 

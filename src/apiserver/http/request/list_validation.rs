@@ -6,9 +6,9 @@
 //! kube turns a present `sendInitialEvents` into a set value whatever it says (`=false` too), so
 //! presence is what counts here.
 
-use super::request::Query;
-use super::status::ApiError;
+use crate::apiserver::http::request::info::Query;
 use crate::apiserver::objects::{Cause, Error as ObjectError, versions};
+use crate::apiserver::status::ApiError;
 
 const NOT_OLDER_THAN: &str = "NotOlderThan";
 
