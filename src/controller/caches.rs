@@ -1,5 +1,5 @@
-//! Watch caches (reflector stores) of every kind the controller watches, and the streams that
-//! fill them.
+//! Watch caches (reflector stores) and the streams that fill them, as every kind's loop sets
+//! them up; each kind keeps its own set of stores (for the control plane, `control_plane/caches.rs`).
 //!
 //! Reconciles read children from these caches: an unchanged child is not applied again, the
 //! stale-RBAC sweep and the Ingress removal need no LIST or GET, and readiness means what it
@@ -14,79 +14,13 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt, TryStreamExt};
-use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use super::health::Health;
-
-/// The caches of the children, by kind.
-#[derive(Clone)]
-pub struct Caches {
-    pub deployments: Store<Deployment>,
-    pub services: Store<Service>,
-    pub service_accounts: Store<ServiceAccount>,
-    pub ingresses: Store<Ingress>,
-    pub roles: Store<Role>,
-    pub role_bindings: Store<RoleBinding>,
-}
-
-/// A child kind with a cache in [`Caches`].
-pub trait Cached:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope>
-    + Clone
-    + Debug
-    + DeserializeOwned
-    + Send
-    + Sync
-    + 'static
-{
-    /// Plural resource name, as reported by /readyz.
-    const PLURAL: &'static str;
-    /// The part of the object (a field-set path) that is defined by the CoderControlPlane
-    /// alone: fields other managers add there are removed. `None`: only the fields we set
-    /// are put back (labels, annotations and other additions stay).
-    const EXCLUSIVE: Option<&'static [&'static str]> = None;
-    fn store(caches: &Caches) -> &Store<Self>;
-}
-
-macro_rules! cached {
-    ($kind:ty, $plural:literal, $field:ident $(, $exclusive:expr)?) => {
-        impl Cached for $kind {
-            const PLURAL: &'static str = $plural;
-            $(const EXCLUSIVE: Option<&'static [&'static str]> = Some($exclusive);)?
-            fn store(caches: &Caches) -> &Store<Self> {
-                &caches.$field
-            }
-        }
-    };
-}
-// The pod spec, not the pod template's metadata: `kubectl rollout restart` annotates that.
-cached!(
-    Deployment,
-    "deployments",
-    deployments,
-    &["f:spec", "f:template", "f:spec"]
-);
-cached!(Service, "services", services, &["f:spec"]);
-cached!(ServiceAccount, "serviceaccounts", service_accounts);
-cached!(Ingress, "ingresses", ingresses, &["f:spec"]);
-cached!(Role, "roles", roles);
-cached!(RoleBinding, "rolebindings", role_bindings);
-
-impl Caches {
-    /// The cached copy of `namespace/name` of kind `K`.
-    pub fn get<K: Cached>(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
-        K::store(self).get(&ObjectRef::new(name).within(namespace))
-    }
-}
 
 /// Kinds whose caches have not synced yet. Readiness reports them; the CoderControlPlane watch
 /// waits until the children's caches are complete, so no reconcile runs on a partial view
@@ -127,15 +61,20 @@ impl SyncTracker {
     }
 }
 
-/// A watch of `K` that fills a new cache and reports its sync; yields every touched object.
-pub fn child_watch<K: Cached>(
+/// A watch of `K` (children by label, or every object with `config` default) into a new cache
+/// that reports its sync under `name`; yields every touched object.
+pub fn cached_watch<K>(
     api: Api<K>,
     config: watcher::Config,
     sync: SyncTracker,
+    name: &'static str,
 ) -> (
     Store<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-) {
+)
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config)
         .default_backoff()
@@ -145,7 +84,7 @@ pub fn child_watch<K: Cached>(
         .reflect(writer)
         .inspect_ok(move |event| {
             if matches!(event, watcher::Event::InitDone) {
-                sync.synced(K::PLURAL);
+                sync.synced(name);
             }
         })
         .touched_objects();

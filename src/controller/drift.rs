@@ -4,7 +4,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use serde_json::Value;
 
-use super::builders::MANAGER;
+use super::labels::MANAGER;
 
 /// Whether `actual` (a stored object) already has every value of `wanted` (what we apply).
 ///

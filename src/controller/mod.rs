@@ -1,57 +1,57 @@
-//! `--app=controller`: reconciles CoderControlPlane objects into running Coder control planes.
+//! `--app=controller`: reconciles CoderControlPlane, CoderProvisioner and CoderWorkspaceProxy
+//! objects into running Coder deployments.
 //!
 //! [`run`] builds a client from flags; [`run_with_client`] is the whole controller given a
 //! client, which is what tests and benchmarks drive against an in-process fake API server.
+//!
+//! Layout: every folder is one kind (`control_plane/`, `provisioner/`, `workspace_proxy/`) and
+//! owns its loop, reconciler, builders, status and context; every file at this level is shared
+//! infrastructure. Imports go one way: a kind folder may import the shared files and
+//! `crate::coder`; a shared file never imports a kind folder (so shared pieces stay shared:
+//! one loop set-up in `loops`/`caches`, one memory of written status and Warnings in
+//! `remembered`, one hardened pod in `pod`, one set of label conventions in `labels`); kinds
+//! never import each other. This file is the process: flags, client, probe and metrics servers,
+//! leadership, and one loop per kind (`run_kinds`).
 
 mod api_metrics;
 mod args;
 mod backoff;
-pub mod builders;
 mod caches;
-mod context;
+mod coderd_clients;
+mod conditions;
+pub mod control_plane;
 mod drift;
 mod error;
 mod finalizer;
-mod gateway;
 mod health;
+mod identity;
+mod labels;
 mod leader;
-mod license;
+mod loops;
 mod metrics;
-pub mod operator_access;
+mod pod;
 mod provisioner;
 mod rate_limit;
-mod reconcile;
-pub mod status;
+mod rbac;
+mod remembered;
+mod status_write;
 mod throttle;
 pub mod workspace_proxy;
 
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::ResourceExt;
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::utils::Predicate;
-use kube::runtime::watcher;
-use kube::runtime::{Controller, WatchStreamExt, predicates};
-use kube::{Api, Client, Resource};
-use tracing::{debug, info, warn};
+use kube::Client;
+use tracing::info;
 
 pub use args::{ControllerArgs, LeaderSettings, Settings};
-use caches::{Cached, Caches, SyncTracker};
-pub use context::Context;
+pub use control_plane::Context;
+pub use control_plane::FINALIZER;
+pub use control_plane::{error_policy, reconcile};
 pub use error::{Error, Result};
-pub use finalizer::FINALIZER;
 pub use health::Health;
 pub use metrics::Metrics;
 pub use rate_limit::Limits;
-pub use reconcile::{error_policy, reconcile};
 
-use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::shutdown::Shutdown;
 
 /// Entry point of `--app=controller`.
@@ -172,29 +172,8 @@ async fn lead_and_reconcile(
     result
 }
 
-fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
-const CONTROL_PLANES: &str = "codercontrolplanes";
-
-/// Which control plane a workspace Role or RoleBinding serves, from the labels every one of
-/// them carries (owner references cannot cross namespaces).
-fn rbac_owner<K: Resource>(obj: K) -> Option<ObjectRef<CoderControlPlane>> {
-    let labels = obj.labels();
-    let name = labels.get(builders::INSTANCE_LABEL)?;
-    let namespace = labels.get(builders::OWNER_NAMESPACE_LABEL)?;
-    Some(ObjectRef::new(name).within(namespace))
-}
-
 /// Every kind's controller, run side by side under one leadership. Each kind is a loop with the
-/// same contract as [`reconcile_loop`]: it registers its caches with `health`, reconciles until
+/// same contract as `control_plane::run`: it registers its caches with `health`, reconciles until
 /// `stop`, drains, and returns. A loop that fails stops the others, so the process exits and
 /// restarts whole rather than serving some kinds and silently not others.
 async fn run_kinds(
@@ -214,7 +193,7 @@ async fn run_kinds(
     let (control_planes, provisioners, workspace_proxies) = tokio::join!(
         async {
             stop_all_on_error(
-                reconcile_loop(
+                control_plane::run(
                     client.clone(),
                     settings,
                     metrics.clone(),
@@ -252,197 +231,11 @@ async fn run_kinds(
     control_planes.and(provisioners).and(workspace_proxies)
 }
 
-/// The CoderControlPlane controller.
-async fn reconcile_loop(
-    client: Client,
-    settings: &Settings,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    stop: Shutdown,
-) -> Result<()> {
-    let namespace = settings.namespace.as_deref();
-    let sync = SyncTracker::new(
-        &[
-            CONTROL_PLANES,
-            Deployment::PLURAL,
-            Service::PLURAL,
-            ServiceAccount::PLURAL,
-            Ingress::PLURAL,
-            Role::PLURAL,
-            RoleBinding::PLURAL,
-        ],
-        health.clone(),
-    );
-    // Children carry the managed-by label: watching only those keeps every other Deployment,
-    // Service, ... of the cluster out of this process.
-    let children = watcher::Config::default().labels(&format!(
-        "{}={}",
-        builders::MANAGED_BY_LABEL,
-        builders::MANAGER
-    ));
-    let (deployments, deployment_events) =
-        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
-    let (services, service_events) =
-        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
-    let (service_accounts, service_account_events) =
-        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
-    let (ingresses, ingress_events) =
-        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
-    let (roles, role_events) =
-        caches::child_watch(scoped(&client, namespace), children.clone(), sync.clone());
-    let (role_bindings, role_binding_events) =
-        caches::child_watch(scoped(&client, namespace), children, sync.clone());
-    let caches = Caches {
-        deployments,
-        services,
-        service_accounts,
-        ingresses,
-        roles,
-        role_bindings,
-    };
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics,
-        settings.instance.clone(),
-        settings.max_backoff,
-        caches,
-    ));
-
-    let api: Api<CoderControlPlane> = scoped(&client, namespace);
-    let (reader, writer) = reflector::store();
-    let synced = sync.clone();
-    let deleted = ctx.clone();
-    // Status writes (ours) bump resourceVersion but not generation: ignore them. Finalizer
-    // changes do not bump generation either; a reconcile adding ours continues on its own,
-    // one removed by someone else is put back.
-    let control_planes = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .inspect_err(report_watch_error)
-        // Most objects hold no finalizer, so no reconcile sees them go: forget them here.
-        .inspect_ok(move |event| {
-            if let watcher::Event::Delete(obj) = event {
-                deleted.forget_object(obj);
-            }
-        })
-        .modify(|obj: &mut CoderControlPlane| obj.managed_fields_mut().clear())
-        // Marked before the store applies it, so "not synced" below means no reconcile ran.
-        .inspect_ok(move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                synced.synced(CONTROL_PLANES);
-            }
-        })
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation
-                .combine(predicates::finalizers)
-                // The apiserver reports a rejected operator token in an annotation.
-                .combine(operator_access::rejection_reported),
-            Default::default(),
-        );
-    let trigger = caches::after_children_synced(sync.clone(), CONTROL_PLANES, control_planes);
-
-    // License Secrets are the user's, unlabelled: watched by metadata only (a changed value
-    // bumps resourceVersion) and mapped to the control planes naming them.
-    let license_secrets = watcher(
-        scoped::<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>(
-            &client, namespace,
-        ),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .touched_objects();
-    let control_plane_index = reader.clone();
-    let license_owners =
-        move |secret: kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>| {
-            license::referencing(
-                &control_plane_index,
-                &secret.namespace().unwrap_or_default(),
-                &secret.name_any(),
-            )
-        };
-
-    let stopping = stop.clone();
-    let run = Controller::for_stream(trigger, reader)
-        .with_config(controller_config(settings))
-        .owns_stream(deployment_events)
-        .owns_stream(service_events)
-        .owns_stream(service_account_events)
-        .owns_stream(ingress_events)
-        // Workspace RBAC in other namespaces has no owner reference; its labels name the owner.
-        .watches_stream(role_events, rbac_owner)
-        .watches_stream(role_binding_events, rbac_owner)
-        .watches_stream(license_secrets, license_owners)
-        .graceful_shutdown_on(async move { stopping.cancelled().await })
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            match result {
-                Ok((object, _)) => debug!(object = %describe_ref(&object), "reconciled"),
-                Err(error) => debug!(%error, "reconcile error (handled by error_policy)"),
-            }
-        });
-    tokio::pin!(run);
-    tokio::select! {
-        () = &mut run => {}
-        () = stop.cancelled() => {
-            // kube's runner waits for the CoderControlPlane cache before it starts, also during
-            // a graceful shutdown: with the CRD missing it would wait forever. Before that
-            // cache synced no reconcile can have started, so there is nothing to drain.
-            if sync.is_synced(CONTROL_PLANES) {
-                run.await;
-            }
-        }
-    }
-    health.stopped();
-    if !stop.is_cancelled() {
-        warn!("controller stream ended without shutdown");
-    }
-    info!("controller stopped");
-    Ok(())
-}
-
-/// The watcher retries with backoff and logs failures at debug level only; a missing CRD or
-/// missing permission would go unnoticed at the default level.
-/// kube-runtime starts every due reconcile at once unless bounded; a bound keeps the controller
-/// from flooding kube-apiserver (and etcd) with hundreds of requests in flight after a burst of
-/// creates. kube-runtime reads 0 as "no bound", which is also what the flag's 0 means.
-fn controller_config(settings: &Settings) -> kube::runtime::controller::Config {
-    kube::runtime::controller::Config::default().concurrency(settings.max_concurrent_reconciles)
-}
-
-fn report_watch_error(error: &watcher::Error) {
-    let status = match error {
-        watcher::Error::InitialListFailed(kube::Error::Api(status))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
-        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status,
-        _ => return,
-    };
-    if status.code == 404 {
-        warn!(
-            crd = "codercontrolplanes.coder.com",
-            "the CoderControlPlane CRD is not installed (404 listing codercontrolplanes); \
-             install it with `kubectl apply -f generated/crds/`; retrying"
-        );
-    } else if status.code == 403 {
-        warn!(
-            message = %status.message,
-            "not allowed to list/watch codercontrolplanes; check the controller's ClusterRole; retrying"
-        );
-    }
-}
-
-fn describe_ref(object: &ObjectRef<CoderControlPlane>) -> String {
-    format!(
-        "{}/{}",
-        object.namespace.as_deref().unwrap_or_default(),
-        object.name
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+    use kube::Api;
 
     #[derive(Parser)]
     struct Wrapper {

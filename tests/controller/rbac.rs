@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use coder_k8s::api::coder::v1alpha1::{CoderControlPlane, CoderProvisioner, CoderWorkspaceProxy};
-use coder_k8s::controller::builders::{Target, workspace_rules};
+use coder_k8s::controller::control_plane::builders::{Target, workspace_rules};
 use coder_k8s::controller::{LeaderSettings, Settings};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};

@@ -7,18 +7,21 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, Secret,
-    SecretKeySelector, SecurityContext, ServiceAccount, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, Secret, SecretKeySelector, ServiceAccount,
 };
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::Resource;
 
 use crate::api::coder::v1alpha1::CoderProvisioner;
-use crate::controller::builders::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
 use crate::controller::error::{Error, Result};
+use crate::controller::identity::{Identity, identity};
+use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
+use crate::controller::pod::{
+    CODER_UID, container_security_context, empty_dir, literal, mount, pod_security_context,
+};
+use crate::controller::rbac::bind_role_to_service_account;
 
 /// `app.kubernetes.io/name` of the provisioner's children (as coder/coder-k8s labels them).
 pub const APP_NAME: &str = "coder-provisioner";
@@ -30,8 +33,6 @@ pub const DEFAULT_ORGANIZATION: &str = "default";
 pub const METRICS_PORT: i32 = 2112;
 pub const CODER_URL_ENV: &str = "CODER_URL";
 pub const KEY_ENV: &str = "CODER_PROVISIONER_DAEMON_KEY";
-/// The coder image's user (uid and gid 1000), so the pod runs non-root without a custom image.
-const CODER_UID: i64 = 1000;
 
 /// Annotations on the key's Secret recording which key it holds. The Secret is written in the
 /// same request as the key itself, so the record can never describe a different key (status
@@ -104,19 +105,11 @@ pub struct Target<'a> {
 
 impl<'a> Target<'a> {
     pub fn new(obj: &'a CoderProvisioner) -> Result<Self> {
-        let name = obj
-            .metadata
-            .name
-            .as_deref()
-            .ok_or(Error::MissingObjectKey("metadata.name"))?;
-        let namespace = obj
-            .metadata
-            .namespace
-            .as_deref()
-            .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-        let owner = obj
-            .controller_owner_ref(&())
-            .ok_or(Error::MissingObjectKey("metadata.uid"))?;
+        let Identity {
+            name,
+            namespace,
+            owner,
+        } = identity(obj).map_err(Error::MissingObjectKey)?;
         Ok(Self {
             obj,
             name,
@@ -289,20 +282,12 @@ pub fn role(target: &Target<'_>) -> Role {
 }
 
 pub fn role_binding(target: &Target<'_>) -> RoleBinding {
-    RoleBinding {
-        metadata: target.owned_meta(target.role_name()),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: target.role_name(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: target.service_account_name(),
-            namespace: Some(target.namespace.to_string()),
-            api_group: None,
-        }]),
-    }
+    bind_role_to_service_account(
+        target.owned_meta(target.role_name()),
+        target.role_name(),
+        target.service_account_name(),
+        target.namespace,
+    )
 }
 
 /// What the Deployment needs besides the spec.
@@ -373,18 +358,7 @@ pub fn deployment(target: &Target<'_>, inputs: &DeploymentInputs<'_>) -> Deploym
         readiness_probe: Some(probe(3)),
         liveness_probe: Some(probe(6)),
         resources: spec.resources.clone(),
-        security_context: Some(SecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(CODER_UID),
-            run_as_group: Some(CODER_UID),
-            read_only_root_filesystem: Some(true),
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: None,
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(container_security_context()),
         volume_mounts: Some(vec![mount("tmp", "/tmp"), mount("home", "/home/coder")]),
         ..Container::default()
     };
@@ -415,15 +389,9 @@ pub fn deployment(target: &Target<'_>, inputs: &DeploymentInputs<'_>) -> Deploym
                     image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
                     termination_grace_period_seconds: Some(spec.termination_grace_period_seconds),
                     security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
                         run_as_user: Some(CODER_UID),
                         run_as_group: Some(CODER_UID),
-                        fs_group: Some(CODER_UID),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".into(),
-                            localhost_profile: None,
-                        }),
-                        ..PodSecurityContext::default()
+                        ..pod_security_context()
                     }),
                     volumes: Some(vec![empty_dir("tmp"), empty_dir("home")]),
                     ..PodSpec::default()
@@ -432,30 +400,6 @@ pub fn deployment(target: &Target<'_>, inputs: &DeploymentInputs<'_>) -> Deploym
             ..DeploymentSpec::default()
         }),
         ..Deployment::default()
-    }
-}
-
-fn literal(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
-    }
-}
-
-fn mount(name: &str, path: &str) -> VolumeMount {
-    VolumeMount {
-        name: name.into(),
-        mount_path: path.into(),
-        ..VolumeMount::default()
-    }
-}
-
-fn empty_dir(name: &str) -> Volume {
-    Volume {
-        name: name.into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
-        ..Volume::default()
     }
 }
 

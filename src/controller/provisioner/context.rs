@@ -10,14 +10,16 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderProvisionerStatus};
-use crate::coder::{ClientOptions, CoderClient, CoderError, Entitlements};
+use crate::coder::{CoderClient, CoderError, Entitlements};
 use crate::controller::backoff::Backoff;
-use crate::controller::builders::MANAGER;
+use crate::controller::coderd_clients::CoderdClients;
+use crate::controller::loops;
 use crate::controller::metrics::Metrics;
+use crate::controller::remembered::{Warnings, WrittenStatus};
 
 /// Upper bound for one call to coderd.
 const CODERD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,14 +47,14 @@ pub struct Context {
     /// coderd unreachable or refusing: retried later each time, never as a storm.
     pub coderd_backoff: Backoff,
     pub stores: Stores,
-    clients: Mutex<HashMap<String, CoderClient>>,
+    clients: CoderdClients,
     entitlements: Mutex<HashMap<String, (Instant, Entitlements)>>,
-    /// `namespace/name` → (uid, status) of our last status write.
-    written_status: Mutex<HashMap<String, (String, CoderProvisionerStatus)>>,
+    /// Our last status write per provisioner.
+    pub written_status: WrittenStatus<CoderProvisionerStatus>,
     /// `namespace/name` of a key Secret → the Secret as our last apply returned it.
     written_secrets: Mutex<HashMap<String, Secret>>,
-    /// `namespace/name` → reason of the Warning Event published for the current failure.
-    warned: Mutex<HashMap<String, String>>,
+    /// The Warning Event published for each provisioner's current failure.
+    warnings: Warnings,
 }
 
 impl Context {
@@ -63,47 +65,29 @@ impl Context {
         max_backoff: Option<Duration>,
         stores: Stores,
     ) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: MANAGER.to_string(),
-                instance,
-            },
-        );
-        let max = max_backoff.unwrap_or(Duration::from_secs(300));
+        let recorder = loops::recorder(&client, instance);
+        let max = loops::max_backoff(max_backoff);
         Self {
             client,
             recorder,
             metrics,
-            backoff: Backoff::new(Duration::from_millis(500).min(max), max),
+            backoff: loops::reconcile_backoff(max),
             coderd_backoff: Backoff::new(
                 Duration::from_secs(1).min(max),
                 max.min(Duration::from_secs(120)),
             ),
             stores,
-            clients: Mutex::default(),
+            clients: CoderdClients::new(CODERD_TIMEOUT),
             entitlements: Mutex::default(),
-            written_status: Mutex::default(),
+            written_status: WrittenStatus::default(),
             written_secrets: Mutex::default(),
-            warned: Mutex::default(),
+            warnings: Warnings::default(),
         }
     }
 
     /// A coderd client for `url` (one connection pool per URL).
     pub fn coderd(&self, url: &str) -> Result<CoderClient, CoderError> {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = clients.get(url) {
-            return Ok(client.clone());
-        }
-        let client = CoderClient::new(
-            url,
-            ClientOptions {
-                timeout: CODERD_TIMEOUT,
-                ..ClientOptions::default()
-            },
-        )?;
-        clients.insert(url.to_string(), client.clone());
-        Ok(client)
+        self.clients.get(url)
     }
 
     /// coderd's entitlements, reused for a minute per URL.
@@ -176,38 +160,14 @@ impl Context {
             .insert(key, secret.clone());
     }
 
-    pub fn remember_status(&self, owner: &str, uid: &str, status: &CoderProvisionerStatus) {
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(owner.to_string(), (uid.to_string(), status.clone()));
-    }
-
-    pub fn written_status(&self, owner: &str, uid: &str) -> Option<CoderProvisionerStatus> {
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(owner)
-            .filter(|(written_uid, _)| written_uid == uid)
-            .map(|(_, status)| status.clone())
-    }
-
     /// Whether a Warning with `reason` is new for `owner`'s current failure (and records it).
     pub fn first_warning(&self, owner: &str, reason: &str) -> bool {
-        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
-        if warned.get(owner).is_some_and(|r| r == reason) {
-            return false;
-        }
-        warned.insert(owner.to_string(), reason.to_string());
-        true
+        self.warnings.first(owner, reason)
     }
 
     /// The failure is over: the next one gets its Warning again.
     pub fn recovered(&self, owner: &str) {
-        self.warned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(owner);
+        self.warnings.clear(owner);
         self.coderd_backoff.reset(owner);
     }
 
@@ -215,10 +175,7 @@ impl Context {
     pub fn forget(&self, owner: &str, secret: Option<&str>) {
         self.recovered(owner);
         self.backoff.reset(owner);
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(owner);
+        self.written_status.forget(owner);
         if let Some(secret) = secret {
             self.written_secrets
                 .lock()

@@ -11,8 +11,8 @@ use tracing::{info, warn};
 use super::builders::{self, KeyRecord, Target};
 use super::context::Context;
 use crate::coder::{CoderClient, CoderError, SessionToken};
-use crate::controller::builders::MANAGER;
 use crate::controller::error::Error;
+use crate::controller::labels::MANAGER;
 
 /// The key a provisioner should have, from its spec and control plane.
 #[derive(Clone, Debug)]

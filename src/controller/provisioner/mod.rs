@@ -2,9 +2,14 @@
 //! joined to a CoderControlPlane through an organization provisioner key. See
 //! docs/provisioner.md.
 //!
-//! One loop of [`super::run_kinds`], with its own caches: the provisioners, their Deployments
-//! and Secrets (by the managed-by label), and the control planes they reference (a change of
-//! a control plane's URL, image or operator access reconciles its provisioners).
+//! One loop of `controller::run_kinds`, with its own caches: the provisioners, their
+//! Deployments and Secrets (by the managed-by label), and the control planes they reference (a
+//! change of a control plane's URL, image or operator access reconciles its provisioners).
+//!
+//! Owns its loop, reconciler, key handling, builders, status, finalizer and context. May import
+//! the shared controller files (`crate::controller::{loops, caches, remembered, pod, labels,
+//! conditions, finalizer, ...}`) and `crate::coder`; never another kind's folder (control
+//! planes are read from its own cache).
 
 mod builders;
 mod context;
@@ -15,22 +20,23 @@ mod status;
 
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::utils::Predicate;
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
-use kube::{Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use kube::{Client, ResourceExt};
 use tracing::{debug, info, warn};
 
+use super::args::Settings;
 use super::caches::{self, SyncTracker};
 use super::error::Result;
 use super::health::Health;
+use super::labels;
+use super::loops::{self, scoped};
 use super::metrics::Metrics;
-use super::{Settings, builders as shared_builders, scoped};
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderProvisioner};
 use crate::shutdown::Shutdown;
 use context::{Context, Stores};
@@ -45,7 +51,7 @@ const ROLES: &str = "coderprovisioners/roles";
 const ROLE_BINDINGS: &str = "coderprovisioners/rolebindings";
 
 /// Runs the CoderProvisioner controller until `stop` (the contract of
-/// `super::reconcile_loop`).
+/// `control_plane::run`).
 pub(super) async fn run(
     client: Client,
     settings: &Settings,
@@ -69,40 +75,40 @@ pub(super) async fn run(
     // Only our children: the label keeps every other Deployment and Secret out of memory.
     let children = watcher::Config::default().labels(&format!(
         "{}={}",
-        shared_builders::MANAGED_BY_LABEL,
-        shared_builders::MANAGER
+        labels::MANAGED_BY_LABEL,
+        labels::MANAGER
     ));
-    let (deployments, deployment_events) = cached_watch::<Deployment>(
+    let (deployments, deployment_events) = caches::cached_watch::<Deployment>(
         scoped(&client, namespace),
         children.clone(),
         sync.clone(),
         DEPLOYMENTS,
     );
-    let (secrets, secret_events) = cached_watch::<Secret>(
+    let (secrets, secret_events) = caches::cached_watch::<Secret>(
         scoped(&client, namespace),
         children.clone(),
         sync.clone(),
         SECRETS,
     );
-    let (service_accounts, service_account_events) = cached_watch::<ServiceAccount>(
+    let (service_accounts, service_account_events) = caches::cached_watch::<ServiceAccount>(
         scoped(&client, namespace),
         children.clone(),
         sync.clone(),
         SERVICE_ACCOUNTS,
     );
-    let (roles, role_events) = cached_watch::<Role>(
+    let (roles, role_events) = caches::cached_watch::<Role>(
         scoped(&client, namespace),
         children.clone(),
         sync.clone(),
         ROLES,
     );
-    let (role_bindings, role_binding_events) = cached_watch::<RoleBinding>(
+    let (role_bindings, role_binding_events) = caches::cached_watch::<RoleBinding>(
         scoped(&client, namespace),
         children,
         sync.clone(),
         ROLE_BINDINGS,
     );
-    let (control_planes, control_plane_events) = cached_watch::<CoderControlPlane>(
+    let (control_planes, control_plane_events) = caches::cached_watch::<CoderControlPlane>(
         scoped(&client, namespace),
         watcher::Config::default(),
         sync.clone(),
@@ -123,24 +129,15 @@ pub(super) async fn run(
         },
     ));
 
-    let (reader, writer) = reflector::store();
-    let synced = sync.clone();
-    let provisioners = watcher(
+    let (reader, provisioners) = loops::primary_watch(
         scoped::<CoderProvisioner>(&client, namespace),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .inspect_err(report_watch_error)
-    .modify(|obj: &mut CoderProvisioner| obj.managed_fields_mut().clear())
-    .inspect_ok(move |event| {
-        if matches!(event, watcher::Event::InitDone) {
-            synced.synced(PROVISIONERS);
-        }
-    })
-    .reflect(writer)
-    .applied_objects()
+        sync.clone(),
+        PROVISIONERS,
+        |error| loops::report_watch_error(error, "CoderProvisioner", PROVISIONERS),
+        |_| {},
+    );
     // Our status writes change neither generation nor finalizers.
-    .predicate_filter(
+    let provisioners = provisioners.predicate_filter(
         predicates::generation.combine(predicates::finalizers),
         Default::default(),
     );
@@ -149,7 +146,7 @@ pub(super) async fn run(
     let dependants = reader.clone();
     let stopping = stop.clone();
     let run = Controller::for_stream(trigger, reader)
-        .with_config(super::controller_config(settings))
+        .with_config(loops::controller_config(settings))
         .owns_stream(deployment_events)
         .owns_stream(secret_events)
         .owns_stream(service_account_events)
@@ -169,16 +166,7 @@ pub(super) async fn run(
                 Err(error) => debug!(%error, "reconcile error (handled by error_policy)"),
             }
         });
-    tokio::pin!(run);
-    tokio::select! {
-        () = &mut run => {}
-        () = stop.cancelled() => {
-            // As the CoderControlPlane loop: nothing can be in flight before the cache synced.
-            if sync.is_synced(PROVISIONERS) {
-                run.await;
-            }
-        }
-    }
+    loops::drive(run, &stop, &sync, PROVISIONERS).await;
     if !stop.is_cancelled() {
         warn!("CoderProvisioner controller stream ended without shutdown");
     }
@@ -201,64 +189,10 @@ fn referencing(
         .collect()
 }
 
-/// A watch filling a new cache; reports its sync as `name` and yields every touched object.
-fn cached_watch<K>(
-    api: kube::Api<K>,
-    config: watcher::Config,
-    sync: SyncTracker,
-    name: &'static str,
-) -> (
-    Store<K>,
-    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .modify(|obj: &mut K| obj.managed_fields_mut().clear())
-        .reflect(writer)
-        .inspect_ok(move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                sync.synced(name);
-            }
-        })
-        .touched_objects();
-    (reader, stream)
-}
-
-/// A missing CRD or permission would otherwise only show at debug level.
-fn report_watch_error(error: &watcher::Error) {
-    let status = match error {
-        watcher::Error::InitialListFailed(kube::Error::Api(status))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
-        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status,
-        _ => return,
-    };
-    if status.code == 404 {
-        warn!(
-            crd = "coderprovisioners.coder.com",
-            "the CoderProvisioner CRD is not installed (404 listing coderprovisioners); \
-             install it with `kubectl apply -f generated/crds/`; retrying"
-        );
-    } else if status.code == 403 {
-        warn!(
-            message = %status.message,
-            "not allowed to list/watch coderprovisioners; check the controller's ClusterRole; retrying"
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::runtime::reflector;
     use kube::runtime::watcher::Event;
 
     #[test]

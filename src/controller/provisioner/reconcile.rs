@@ -25,9 +25,11 @@ use super::key::{self, KeyError, Wanted};
 use super::status::{self, Findings, Found};
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderProvisioner, CoderProvisionerStatus};
 use crate::coder::{CoderClient, FEATURE_EXTERNAL_PROVISIONER_DAEMONS, SessionToken};
-use crate::controller::builders::MANAGER;
 use crate::controller::drift;
 use crate::controller::error::{Error, Result};
+use crate::controller::labels::MANAGER;
+use crate::controller::remembered::object_key;
+use crate::controller::status_write::apply_status;
 
 /// Resync of a converged provisioner.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -37,7 +39,7 @@ const ENTITLEMENT_RECHECK: Duration = Duration::from_secs(60);
 const OPERATOR_TOKEN_RECHECK: Duration = Duration::from_secs(15);
 
 pub fn key(obj: &CoderProvisioner) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+    object_key(obj)
 }
 
 /// What to do after a reconcile that did not fail.
@@ -561,8 +563,8 @@ async fn write_status(ctx: &Context, obj: &CoderProvisioner, findings: &Findings
     let uid = obj.uid().unwrap_or_default();
     let mut base = obj.clone();
     if let Some(written) = ctx
-        .written_status(&owner, &uid)
-        .filter(|w| obj.status.as_ref() != Some(w))
+        .written_status
+        .newer_than(&owner, &uid, obj.status.as_ref())
     {
         base.status = Some(written);
     }
@@ -573,24 +575,14 @@ async fn write_status(ctx: &Context, obj: &CoderProvisioner, findings: &Findings
     let namespace = obj
         .namespace()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    let api: Api<CoderProvisioner> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": CoderProvisioner::api_version(&()),
-        "kind": CoderProvisioner::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| Error::Child {
-        action: "write the status of",
-        child: format!("CoderProvisioner {owner}"),
-        source,
-    })?;
-    ctx.remember_status(&owner, &uid, &status);
+    apply_status::<CoderProvisioner, _>(&ctx.client, &namespace, &obj.name_any(), &status)
+        .await
+        .map_err(|source| Error::Child {
+            action: "write the status of",
+            child: format!("CoderProvisioner {owner}"),
+            source,
+        })?;
+    ctx.written_status.remember(&owner, &uid, &status);
     Ok(())
 }
 

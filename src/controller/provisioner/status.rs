@@ -9,7 +9,7 @@ use crate::api::coder::v1alpha1::{
     CoderProvisioner, CoderProvisionerStatus, CoderProvisionerStatusPhase as Phase,
     CoderProvisionerStatusSecretRef,
 };
-use crate::controller::status::set_condition;
+use crate::controller::conditions::set_condition;
 
 pub const CONTROL_PLANE_READY: &str = "ControlPlaneReady";
 pub const OPERATOR_ACCESS_READY: &str = "OperatorAccessReady";

@@ -6,18 +6,21 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, Secret,
-    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
+    Secret, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::Resource;
 
 use super::error::{ProxyError, Result};
 use crate::api::coder::v1alpha1::{CoderWorkspaceProxy, CoderWorkspaceProxySpec};
 use crate::coder::ProxyToken;
-use crate::controller::builders::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
+use crate::controller::identity::{Identity, identity};
+use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
+use crate::controller::pod::{
+    container_security_context, empty_dir, literal, mount, pod_security_context,
+    runtime_default_seccomp,
+};
 
 /// `app.kubernetes.io/name` of every child (the Go coder-k8s uses the same value).
 pub const APP_NAME: &str = "coder-workspace-proxy";
@@ -29,7 +32,6 @@ pub const TOKEN_KEY: &str = "token";
 /// The icon coderd requires on every PATCH when the spec names none: a globe.
 pub const DEFAULT_ICON: &str = "/emojis/1f310.png";
 /// `coder`'s image runs as this user; the pod pins it so `runAsNonRoot` can be verified.
-const CODER_UID: i64 = 1000;
 /// A writable scratch directory on a read-only root filesystem.
 const SCRATCH_DIR: &str = "/tmp";
 
@@ -43,19 +45,11 @@ pub struct Target<'a> {
 
 impl<'a> Target<'a> {
     pub fn new(proxy: &'a CoderWorkspaceProxy) -> Result<Self> {
-        let name = proxy
-            .metadata
-            .name
-            .as_deref()
-            .ok_or(ProxyError::MissingObjectKey("metadata.name"))?;
-        let namespace = proxy
-            .metadata
-            .namespace
-            .as_deref()
-            .ok_or(ProxyError::MissingObjectKey("metadata.namespace"))?;
-        let owner = proxy
-            .controller_owner_ref(&())
-            .ok_or(ProxyError::MissingObjectKey("metadata.uid"))?;
+        let Identity {
+            name,
+            namespace,
+            owner,
+        } = identity(proxy).map_err(ProxyError::MissingObjectKey)?;
         Ok(Self {
             name,
             namespace,
@@ -165,7 +159,7 @@ pub fn deployment(target: &Target<'_>, primary_url: &str, token: &TokenRef) -> D
         // The root filesystem is read-only: coder's cache goes to the scratch volume.
         literal(
             "CODER_CACHE_DIRECTORY",
-            &format!("{SCRATCH_DIR}/coder-cache"),
+            format!("{SCRATCH_DIR}/coder-cache"),
         ),
     ];
     // Later entries win in Kubernetes; extraEnv may override the computed ones by name.
@@ -203,23 +197,10 @@ pub fn deployment(target: &Target<'_>, primary_url: &str, token: &TokenRef) -> D
         // Generous: a proxy that lost coderd for a while should not be restarted for it.
         liveness_probe: Some(probe(6)),
         security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            run_as_user: Some(CODER_UID),
-            run_as_group: Some(CODER_UID),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: None,
-            }),
-            seccomp_profile: Some(runtime_default()),
-            ..SecurityContext::default()
+            seccomp_profile: Some(runtime_default_seccomp()),
+            ..container_security_context()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "scratch".into(),
-            mount_path: SCRATCH_DIR.into(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![mount("scratch", SCRATCH_DIR)]),
         ..Container::default()
     };
 
@@ -241,38 +222,14 @@ pub fn deployment(target: &Target<'_>, primary_url: &str, token: &TokenRef) -> D
                     image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
                     // The proxy does not call the Kubernetes API.
                     automount_service_account_token: Some(false),
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        fs_group: Some(CODER_UID),
-                        seccomp_profile: Some(runtime_default()),
-                        ..PodSecurityContext::default()
-                    }),
-                    volumes: Some(vec![Volume {
-                        name: "scratch".into(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                        ..Volume::default()
-                    }]),
+                    security_context: Some(pod_security_context()),
+                    volumes: Some(vec![empty_dir("scratch")]),
                     ..PodSpec::default()
                 }),
             },
             ..DeploymentSpec::default()
         }),
         ..Deployment::default()
-    }
-}
-
-fn runtime_default() -> SeccompProfile {
-    SeccompProfile {
-        type_: "RuntimeDefault".into(),
-        localhost_profile: None,
-    }
-}
-
-fn literal(name: &str, value: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
     }
 }
 

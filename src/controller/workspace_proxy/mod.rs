@@ -2,8 +2,13 @@
 //! keeps its token in a Secret, runs `coder wsproxy server` as a Deployment behind a Service,
 //! and deregisters the proxy when the object is deleted. See docs/workspace-proxy.md.
 //!
-//! It is one loop of `run_kinds`, beside the CoderControlPlane loop, with its own caches and
-//! state; the two share only the kube client, the Settings and the label conventions.
+//! It is one loop of `run_kinds`, beside the other kinds' loops, with its own caches and state;
+//! they share only the kube client, the Settings and the shared controller files.
+//!
+//! Owns its loop, reconciler, coderd access, builders, status, finalizer and context. May
+//! import the shared controller files (`crate::controller::{loops, caches, remembered, pod,
+//! labels, conditions, finalizer, ...}`) and `crate::coder`; never another kind's folder
+//! (control planes are read from its own cache).
 
 mod access;
 mod builders;
@@ -14,17 +19,15 @@ mod status;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::utils::Predicate;
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use kube::{Client, ResourceExt};
 use tracing::{debug, info, warn};
 
 pub use builders::{APP_NAME, DEFAULT_ICON, TOKEN_KEY};
@@ -37,10 +40,11 @@ pub use status::{
 
 use super::args::Settings;
 use super::backoff::Backoff;
-use super::builders::MANAGER;
-use super::caches::{SyncTracker, after_children_synced};
+use super::caches::{SyncTracker, after_children_synced, cached_watch};
 use super::health::Health;
+use super::loops::{self, scoped};
 use super::metrics::Metrics;
+use super::remembered::{Warnings, WrittenStatus, object_key};
 use crate::api::coder::v1alpha1::{
     CoderControlPlane, CoderWorkspaceProxy, CoderWorkspaceProxyStatus,
 };
@@ -61,12 +65,11 @@ pub struct ProxyContext {
     pub services: Store<Service>,
     /// Control planes a proxy may register through (`bootstrap.controlPlaneRef`).
     pub control_planes: Store<CoderControlPlane>,
-    /// The status each proxy (`namespace/name` → uid, status) was last given by us: a reconcile
-    /// started before the cache shows our write must not write the same status again.
-    written_status: Mutex<HashMap<String, (String, CoderWorkspaceProxyStatus)>>,
-    /// The reason of the last Warning Event per proxy: a failure that repeats (coderd down)
-    /// is one Event, not one per retry. Cleared by a reconcile that succeeds.
-    warned: Mutex<HashMap<String, String>>,
+    /// The status each proxy was last given by us.
+    written_status: WrittenStatus<CoderWorkspaceProxyStatus>,
+    /// The Warning Event published for each proxy's current failure; cleared by a reconcile
+    /// that succeeds.
+    warnings: Warnings,
     /// The coderd (URL and token) each registered proxy last reached. Deleting a control plane
     /// and its proxies together (`kubectl delete -f`) removes the control plane and its operator
     /// token Secret first; the token itself still works, and this copy lets the proxy's
@@ -76,36 +79,6 @@ pub struct ProxyContext {
 }
 
 impl ProxyContext {
-    fn remember_status(&self, key: &str, uid: &str, status: &CoderWorkspaceProxyStatus) {
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string(), (uid.to_string(), status.clone()));
-    }
-
-    fn written_status(&self, key: &str, uid: &str) -> Option<CoderWorkspaceProxyStatus> {
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .filter(|(written_uid, _)| written_uid == uid)
-            .map(|(_, status)| status.clone())
-    }
-
-    /// Whether a Warning with `reason` is new for `key` (and remembers it).
-    fn first_warning(&self, key: &str, reason: &str) -> bool {
-        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
-        let previous = warned.insert(key.to_string(), reason.to_string());
-        previous.as_deref() != Some(reason)
-    }
-
-    fn clear_warning(&self, key: &str) {
-        self.warned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-
     fn remember_coderd(&self, key: &str, coderd: &access::Coderd) {
         self.last_coderd
             .lock()
@@ -126,61 +99,14 @@ impl ProxyContext {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-        self.clear_warning(key);
+        self.written_status.forget(key);
+        self.warnings.clear(key);
         self.backoff.reset(key);
     }
 }
 
 fn key(obj: &CoderWorkspaceProxy) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
-}
-
-fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
-/// A watch of `K` (children by label, or every object with `config` default) into a new cache
-/// that reports its sync under `name`; yields every touched object.
-fn cached_watch<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    sync: SyncTracker,
-    name: &'static str,
-) -> (
-    Store<K>,
-    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .modify(|obj: &mut K| obj.managed_fields_mut().clear())
-        .reflect(writer)
-        .inspect_ok(move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                sync.synced(name);
-            }
-        })
-        .touched_objects();
-    (reader, stream)
+    object_key(obj)
 }
 
 /// The proxies in `ccp`'s namespace that register through it.
@@ -205,7 +131,7 @@ fn dependants(
         .collect()
 }
 
-/// The CoderWorkspaceProxy loop, with `reconcile_loop`'s contract (see `run_kinds`).
+/// The CoderWorkspaceProxy loop, with `control_plane::run`'s contract (see `run_kinds`).
 pub(super) async fn run(
     client: Client,
     settings: &Settings,
@@ -241,60 +167,36 @@ pub(super) async fn run(
 
     let ctx = Arc::new(ProxyContext {
         client: client.clone(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: MANAGER.to_string(),
-                instance: settings.instance.clone(),
-            },
-        ),
+        recorder: loops::recorder(&client, settings.instance.clone()),
         metrics,
-        backoff: {
-            let max = settings.max_backoff.unwrap_or(Duration::from_secs(300));
-            Backoff::new(Duration::from_millis(500).min(max), max)
-        },
+        backoff: loops::reconcile_backoff(loops::max_backoff(settings.max_backoff)),
         deployments,
         services,
         control_planes,
-        written_status: Mutex::default(),
-        warned: Mutex::default(),
+        written_status: WrittenStatus::default(),
+        warnings: Warnings::default(),
         last_coderd: Mutex::default(),
     });
 
-    let api: Api<CoderWorkspaceProxy> = scoped(&client, namespace);
-    let (reader, writer) = reflector::store();
-    let synced = sync.clone();
     let deleted = ctx.clone();
-    let proxies = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .inspect_err(|error| debug!(%error, "watching coderworkspaceproxies"))
-        .inspect_ok(move |event| {
-            if let watcher::Event::Delete(obj) = event {
-                deleted.forget(&key(obj));
-            }
-        })
-        .modify(|obj: &mut CoderWorkspaceProxy| obj.managed_fields_mut().clear())
-        .inspect_ok(move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                synced.synced(PROXIES);
-            }
-        })
-        .reflect(writer)
-        .applied_objects()
-        // Our status writes change neither generation nor finalizers.
-        .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
-            Default::default(),
-        );
+    let (reader, proxies) = loops::primary_watch(
+        scoped::<CoderWorkspaceProxy>(&client, namespace),
+        sync.clone(),
+        PROXIES,
+        |error| debug!(%error, "watching coderworkspaceproxies"),
+        move |obj| deleted.forget(&key(obj)),
+    );
+    // Our status writes change neither generation nor finalizers.
+    let proxies = proxies.predicate_filter(
+        predicates::generation.combine(predicates::finalizers),
+        Default::default(),
+    );
     let trigger = after_children_synced(sync.clone(), PROXIES, proxies);
 
     let store = reader.clone();
     let stopping = stop.clone();
     let run = Controller::for_stream(trigger, reader)
-        .with_config(
-            kube::runtime::controller::Config::default()
-                .concurrency(settings.max_concurrent_reconciles),
-        )
+        .with_config(loops::controller_config(settings))
         .owns_stream(deployment_events)
         .owns_stream(service_events)
         .watches_stream(control_plane_events, move |ccp| dependants(&store, &ccp))
@@ -306,17 +208,7 @@ pub(super) async fn run(
                 Err(error) => debug!(%error, "proxy reconcile error (handled by error_policy)"),
             }
         });
-    tokio::pin!(run);
-    tokio::select! {
-        () = &mut run => {}
-        () = stop.cancelled() => {
-            // As in the CoderControlPlane loop: before the proxies' cache synced (CRD missing)
-            // no reconcile can have started, and kube's runner would wait for it forever.
-            if sync.is_synced(PROXIES) {
-                run.await;
-            }
-        }
-    }
+    loops::drive(run, &stop, &sync, PROXIES).await;
     if !stop.is_cancelled() {
         warn!("workspace proxy controller stream ended without shutdown");
     }

@@ -30,8 +30,9 @@ use crate::api::coder::v1alpha1::CoderWorkspaceProxy;
 use crate::coder::{
     CreateWorkspaceProxy, FEATURE_WORKSPACE_PROXY, PatchWorkspaceProxy, ProxyToken, WorkspaceProxy,
 };
-use crate::controller::builders::MANAGER;
 use crate::controller::drift;
+use crate::controller::labels::MANAGER;
+use crate::controller::status_write::apply_status;
 
 /// Resync of a healthy proxy: catches what no watch shows (coderd-side edits, a licence change).
 const RESYNC: Duration = Duration::from_secs(300);
@@ -51,12 +52,12 @@ pub async fn reconcile(obj: Arc<CoderWorkspaceProxy>, ctx: Arc<ProxyContext>) ->
     match result {
         Ok(action) => {
             ctx.backoff.reset(&key);
-            ctx.clear_warning(&key);
+            ctx.warnings.clear(&key);
             Ok(action)
         }
         Err(error) => {
             // One Warning per kind of failure, however often the retry fails the same way.
-            if ctx.first_warning(&key, error.reason()) {
+            if ctx.warnings.first(&key, error.reason()) {
                 publish(
                     &ctx,
                     &obj,
@@ -619,8 +620,9 @@ async fn write_status(
     let key = key(obj);
     let uid = obj.uid().unwrap_or_default();
     let mut base = obj.clone();
-    if let Some(written) = ctx.written_status(&key, &uid)
-        && obj.status.as_ref() != Some(&written)
+    if let Some(written) = ctx
+        .written_status
+        .newer_than(&key, &uid, obj.status.as_ref())
     {
         base.status = Some(written);
     }
@@ -631,24 +633,14 @@ async fn write_status(
     let namespace = obj
         .namespace()
         .ok_or(ProxyError::MissingObjectKey("metadata.namespace"))?;
-    let api: Api<CoderWorkspaceProxy> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": CoderWorkspaceProxy::api_version(&()),
-        "kind": CoderWorkspaceProxy::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| ProxyError::Object {
-        action: "write the status of",
-        object: format!("CoderWorkspaceProxy {key}"),
-        source,
-    })?;
-    ctx.remember_status(&key, &uid, &status);
+    apply_status::<CoderWorkspaceProxy, _>(&ctx.client, &namespace, &obj.name_any(), &status)
+        .await
+        .map_err(|source| ProxyError::Object {
+            action: "write the status of",
+            object: format!("CoderWorkspaceProxy {key}"),
+            source,
+        })?;
+    ctx.written_status.remember(&key, &uid, &status);
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 //! that no longer applies (no control plane reference, a step not reached) is dropped rather
 //! than left showing an old verdict. `lastTransitionTime` moves only when a status flips.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 
 use super::builders::TokenRef;
@@ -12,6 +12,7 @@ use crate::api::coder::v1alpha1::{
     CoderWorkspaceProxy, CoderWorkspaceProxyStatus, CoderWorkspaceProxyStatusPhase,
     CoderWorkspaceProxyStatusProxyTokenSecretRef,
 };
+use crate::controller::conditions;
 
 pub const CONTROL_PLANE_READY: &str = "ControlPlaneReady";
 pub const CREDENTIALS_READY: &str = "CredentialsReady";
@@ -147,30 +148,15 @@ fn condition(
     generation: Option<i64>,
     now: Timestamp,
 ) -> Condition {
-    let status = if check.ok { "True" } else { "False" };
-    let last_transition_time = old
-        .iter()
-        .find(|c| c.type_ == type_ && c.status == status)
-        .map_or(Time(now), |c| c.last_transition_time.clone());
-    Condition {
-        type_: type_.to_string(),
-        status: status.to_string(),
-        reason: check.reason.clone(),
-        message: truncate(&check.message, 1024),
-        observed_generation: generation,
-        last_transition_time,
-    }
-}
-
-fn truncate(message: &str, max: usize) -> String {
-    if message.len() <= max {
-        return message.to_string();
-    }
-    let mut end = max;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &message[..end])
+    conditions::condition(
+        old,
+        type_,
+        check.ok,
+        &check.reason,
+        &check.message,
+        generation,
+        now,
+    )
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::secrets::{self, AdminCredentials};
 use super::settings::{AccessSettings, TOKEN_KEY};
 use super::{Access, Retry, reason};
 use crate::coder::{CoderClient, CreateFirstUser, ME, Password, SessionToken};
-use crate::controller::builders::Target;
+use crate::controller::control_plane::builders::Target;
 use crate::controller::error::{Error, Result};
 
 /// The bootstrap admin coderd gets on a fresh deployment.

@@ -19,7 +19,9 @@ use kube::{Resource, ResourceExt};
 
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneSpec};
 use crate::controller::error::{Error, Result};
+use crate::controller::identity::{Identity, identity};
 
+pub use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
 pub use deployment::deployment;
 pub use httproute::{GATEWAY_GROUP, HTTPRoute, http_route};
 pub use ingress::ingress;
@@ -29,14 +31,9 @@ pub use service_account::service_account;
 
 /// `app.kubernetes.io/name` of every child: what is running, independent of the instance.
 pub const APP_NAME: &str = "coder";
-/// `app.kubernetes.io/managed-by` of every child; also the server-side apply field manager.
-pub const MANAGER: &str = "coder-k8s";
 /// Marks RBAC objects in other namespaces with the namespace of the control plane they serve,
 /// since owner references cannot cross namespaces.
 pub const OWNER_NAMESPACE_LABEL: &str = "coder.com/owner-namespace";
-pub const NAME_LABEL: &str = "app.kubernetes.io/name";
-pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// coderd's plain HTTP port inside the pod.
 pub const HTTP_PORT: i32 = 8080;
@@ -56,19 +53,11 @@ pub struct Target<'a> {
 
 impl<'a> Target<'a> {
     pub fn new(ccp: &'a CoderControlPlane) -> Result<Self> {
-        let name = ccp
-            .metadata
-            .name
-            .as_deref()
-            .ok_or(Error::MissingObjectKey("metadata.name"))?;
-        let namespace = ccp
-            .metadata
-            .namespace
-            .as_deref()
-            .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-        let owner = ccp
-            .controller_owner_ref(&())
-            .ok_or(Error::MissingObjectKey("metadata.uid"))?;
+        let Identity {
+            name,
+            namespace,
+            owner,
+        } = identity(ccp).map_err(Error::MissingObjectKey)?;
         Ok(Self {
             name,
             namespace,

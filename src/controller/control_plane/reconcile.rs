@@ -19,20 +19,22 @@ use tracing::{debug, info, instrument, warn};
 use super::builders::{self, MANAGER, Target, describe};
 use super::caches::Cached;
 use super::context::{Applied, Change, Context};
-use super::drift;
-use super::error::{Error, Result, is_namespace_terminating};
 use super::finalizer;
 use super::gateway;
 use super::license;
 use super::operator_access;
 use super::status::{self, Outcome, Rollout};
 use crate::api::coder::v1alpha1::CoderControlPlane;
+use crate::controller::drift;
+use crate::controller::error::{Error, Result, is_namespace_terminating};
+use crate::controller::remembered::object_key;
+use crate::controller::status_write::apply_status;
 
 /// Resync period of a healthy control plane: catches drift in fields a watch cannot see.
 const RESYNC: Duration = Duration::from_secs(300);
 
 fn key(obj: &CoderControlPlane) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+    object_key(obj)
 }
 
 #[instrument(skip(obj, ctx), fields(namespace = obj.namespace(), name = obj.name_any()))]
@@ -656,19 +658,8 @@ async fn write_status(
     let namespace = obj
         .namespace()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    let api: Api<CoderControlPlane> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": CoderControlPlane::api_version(&()),
-        "kind": CoderControlPlane::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    ctx.remember_status(&owner, &uid, &status);
+    apply_status::<CoderControlPlane, _>(&ctx.client, &namespace, &obj.name_any(), &status).await?;
+    ctx.written_status.remember(&owner, &uid, &status);
     Ok(status)
 }
 
@@ -679,8 +670,8 @@ fn freshest_status<'a>(
 ) -> std::borrow::Cow<'a, CoderControlPlane> {
     let uid = obj.uid().unwrap_or_default();
     match ctx
-        .written_status(&key(obj), &uid)
-        .filter(|written| obj.status.as_ref() != Some(written))
+        .written_status
+        .newer_than(&key(obj), &uid, obj.status.as_ref())
     {
         Some(written) => {
             let mut copy = obj.clone();

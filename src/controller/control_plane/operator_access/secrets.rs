@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 
 use crate::coder::{Password, SessionToken};
-use crate::controller::builders::{MANAGER, Target};
+use crate::controller::control_plane::builders::{MANAGER, Target};
 use crate::controller::error::{Error, Result};
 
 /// The bootstrap admin's login, as stored in `<ccp>-admin-credentials`.

@@ -5,14 +5,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::{Client, ResourceExt};
 
-use super::backoff::Backoff;
-use super::builders::MANAGER;
 use super::caches::Caches;
-use super::metrics::Metrics;
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneStatus};
+use crate::controller::backoff::Backoff;
+use crate::controller::loops;
+use crate::controller::metrics::Metrics;
+use crate::controller::remembered::{WrittenStatus, object_key};
 
 /// What changed when a child was applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,16 +30,16 @@ pub struct Context {
     pub backoff: Backoff,
     pub caches: Caches,
     /// Backoff and coderd clients of operator access.
-    pub operator_access: super::operator_access::State,
+    pub operator_access: super::operator_access::state::State,
     /// Licenses coderd refused (see `license`).
-    pub license: super::license::State,
+    pub license: super::license::state::State,
     /// `Kind/namespace/name` of each applied child → (uid, resourceVersion) the API server
     /// returned to our last apply, keyed by the owning control plane so cleanup can drop them.
     applied: Mutex<HashMap<String, HashMap<String, Seen>>>,
     /// uids of control planes whose namespace is being deleted: nothing more is applied there.
     terminating: Mutex<HashSet<String>>,
-    /// The status each control plane (`namespace/name` → uid, status) was last given by us.
-    written_status: Mutex<HashMap<String, (String, CoderControlPlaneStatus)>>,
+    /// The status each control plane was last given by us.
+    pub written_status: WrittenStatus<CoderControlPlaneStatus>,
 }
 
 /// (uid, resourceVersion) of a child as last returned by the API server.
@@ -66,25 +67,19 @@ impl Context {
         max_backoff: Option<Duration>,
         caches: Caches,
     ) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: MANAGER.to_string(),
-                instance,
-            },
-        );
-        let max = max_backoff.unwrap_or(Duration::from_secs(300));
+        let recorder = loops::recorder(&client, instance);
+        let max = loops::max_backoff(max_backoff);
         Self {
             client,
             recorder,
             metrics,
-            backoff: Backoff::new(Duration::from_millis(500).min(max), max),
+            backoff: loops::reconcile_backoff(max),
             caches,
-            operator_access: super::operator_access::State::new(max),
-            license: super::license::State::default(),
+            operator_access: super::operator_access::state::State::new(max),
+            license: super::license::state::State::default(),
             applied: Mutex::default(),
             terminating: Mutex::default(),
-            written_status: Mutex::default(),
+            written_status: WrittenStatus::default(),
         }
     }
 
@@ -116,27 +111,9 @@ impl Context {
         }
     }
 
-    /// Remembers the status a write of ours gave the control plane `owner` (`namespace/name`).
-    pub fn remember_status(&self, owner: &str, uid: &str, status: &CoderControlPlaneStatus) {
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(owner.to_string(), (uid.to_string(), status.clone()));
-    }
-
-    /// The status our last write gave `owner`, if that was this incarnation (uid) of it.
-    pub fn written_status(&self, owner: &str, uid: &str) -> Option<CoderControlPlaneStatus> {
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(owner)
-            .filter(|(written_uid, _)| written_uid == uid)
-            .map(|(_, status)| status.clone())
-    }
-
     /// Drops everything kept about a deleted control plane.
     pub fn forget_object(&self, obj: &CoderControlPlane) {
-        let owner = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+        let owner = object_key(obj);
         self.forget(&owner, obj.uid().as_deref().unwrap_or_default());
         self.backoff.reset(&owner);
         self.operator_access.forget(&owner);
@@ -148,10 +125,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(owner);
-        self.written_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(owner);
+        self.written_status.forget(owner);
         self.terminating
             .lock()
             .unwrap_or_else(|p| p.into_inner())

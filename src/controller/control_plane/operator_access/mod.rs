@@ -18,24 +18,22 @@ mod provided;
 mod rotation;
 mod secrets;
 mod settings;
+pub(in crate::controller::control_plane) mod state;
 
-use std::collections::HashMap;
 use std::ops::ControlFlow::{self, Break, Continue};
-use std::sync::Mutex;
-use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::backoff::Backoff;
 use super::builders::Target;
 use super::context::Context;
-use super::error::Result;
 use crate::api::annotations::OPERATOR_TOKEN_REJECTED_AT;
 use crate::api::coder::v1alpha1::{
     CoderControlPlane, CoderControlPlaneStatus, CoderControlPlaneStatusOperatorTokenSecretRef,
 };
-use crate::coder::{ClientOptions, CoderClient, CoderError};
+use crate::coder::{CoderClient, CoderError};
+use crate::controller::error::Result;
 pub use settings::{AccessSettings, Mode, OperatorAccessSpec};
+pub use state::{Access, Retry, State};
 
 /// The condition type.
 pub const CONDITION: &str = "OperatorAccessReady";
@@ -53,40 +51,6 @@ pub mod reason {
     pub const TOKEN_REJECTED: &str = "TokenRejected";
     pub const DISABLED: &str = "Disabled";
     pub const INVALID_SPEC: &str = "InvalidSpec";
-}
-
-/// Bounds of the wait before operator access is attempted again.
-const MIN_WAIT: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// Upper bound for one call to coderd from the reconciler.
-const CODERD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// When to look again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Retry {
-    /// At the controller's usual resync.
-    Resync,
-    /// At this moment (a token's rotation time).
-    At(Timestamp),
-    /// After this control plane's next backoff delay (coderd down, a Secret to be fixed).
-    Backoff,
-}
-
-/// The outcome of one attempt, reported in status.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Access {
-    pub ready: bool,
-    pub reason: &'static str,
-    pub message: String,
-    /// Secret name and key of the token (status.operatorTokenSecretRef), when ready.
-    pub token_secret_ref: Option<(String, String)>,
-    pub retry: Retry,
-    /// (reason, note) of Events to publish: what changed in coderd or in Secrets.
-    pub events: Vec<(&'static str, String)>,
-    /// Why coderd no longer accepted the published token, when this attempt found it so (and
-    /// replaced it, or tried to): reported before the outcome, so that the status never says
-    /// a rejected token is ready.
-    pub rejected: Option<String>,
 }
 
 impl Access {
@@ -129,55 +93,6 @@ impl Access {
             events: Vec::new(),
             rejected: None,
         }
-    }
-}
-
-/// What operator access keeps between reconciles.
-pub struct State {
-    backoff: Backoff,
-    /// One client (connection pool) per coderd URL.
-    clients: Mutex<HashMap<String, CoderClient>>,
-}
-
-impl State {
-    pub fn new(max_backoff: Duration) -> Self {
-        Self {
-            backoff: Backoff::new(MIN_WAIT, max_backoff.clamp(MIN_WAIT, MAX_BACKOFF)),
-            clients: Mutex::default(),
-        }
-    }
-
-    fn client(&self, url: &str) -> std::result::Result<CoderClient, crate::coder::CoderError> {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = clients.get(url) {
-            return Ok(client.clone());
-        }
-        let client = CoderClient::new(
-            url,
-            ClientOptions {
-                timeout: CODERD_TIMEOUT,
-                ..ClientOptions::default()
-            },
-        )?;
-        clients.insert(url.to_string(), client.clone());
-        Ok(client)
-    }
-
-    /// How long to wait before the next attempt; resets the backoff after a success.
-    pub fn requeue_after(&self, key: &str, access: &Access, resync: Duration) -> Duration {
-        if access.ready {
-            self.backoff.reset(key);
-        }
-        match access.retry {
-            Retry::Resync => resync,
-            Retry::At(at) => rotation::until(Timestamp::now(), at, MIN_WAIT, resync),
-            Retry::Backoff => self.backoff.next_delay(key).min(resync),
-        }
-    }
-
-    /// Forgets a deleted control plane.
-    pub fn forget(&self, key: &str) {
-        self.backoff.reset(key);
     }
 }
 
@@ -377,8 +292,11 @@ pub fn report(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::state::MAX_BACKOFF;
     use super::*;
-    use crate::controller::builders::test_support::ccp;
+    use crate::controller::control_plane::builders::test_support::ccp;
     use serde_json::json;
 
     fn condition(

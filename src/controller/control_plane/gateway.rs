@@ -14,10 +14,10 @@ use serde::Serialize;
 
 use super::builders::{HTTPRoute, MANAGER, Target};
 use super::context::Context;
-use super::error::{Error, Result};
 use super::license::ConditionUpdate;
 use super::status::set_condition;
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneStatus};
+use crate::controller::error::{Error, Result};
 
 pub const CONDITION: &str = "HTTPRoute";
 
@@ -190,7 +190,7 @@ fn child_error(action: &'static str, target: &Target<'_>, source: kube::Error) -
 
 fn in_sync<K: Serialize>(existing: &K, wanted: &K) -> bool {
     match (serde_json::to_value(existing), serde_json::to_value(wanted)) {
-        (Ok(existing), Ok(wanted)) => super::drift::contains(&existing, &wanted),
+        (Ok(existing), Ok(wanted)) => crate::controller::drift::contains(&existing, &wanted),
         _ => false,
     }
 }
@@ -223,7 +223,7 @@ pub fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::builders::test_support::ccp;
+    use crate::controller::control_plane::builders::test_support::ccp;
     use serde_json::json;
 
     fn with_condition(reason: &str) -> CoderControlPlane {

@@ -9,8 +9,8 @@
 //! Secret changes: retrying cannot make a bad JWT good. The JWT is only ever held as a
 //! [`LicenseJwt`], whose `Debug`/`Display` are redacted.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+pub(super) mod state;
+
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -18,13 +18,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::builders::Target;
 use super::context::Context;
-use super::error::{Error, Result};
 use super::operator_access::{self, Access};
 use super::status::set_condition;
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneStatus};
 use crate::coder::{
     CoderClient, CoderError, Entitlements, FEATURE_EXTERNAL_PROVISIONER_DAEMONS, LicenseJwt,
 };
+use crate::controller::error::{Error, Result};
 
 pub const LICENSE_CONDITION: &str = "LicenseApplied";
 pub const ENTITLEMENTS_CONDITION: &str = "Entitlements";
@@ -54,36 +54,6 @@ pub mod reason {
     pub const CHECKED: &str = "Checked";
     /// coderd reported errors about its licenses (expired, over the user limit, ...).
     pub const LICENSE_ERRORS: &str = "LicenseErrors";
-}
-
-/// What license handling keeps between reconciles: the hash of a license coderd refused, per
-/// control plane, so that the same bad license is not sent again on every resync.
-#[derive(Default)]
-pub struct State {
-    rejected: Mutex<HashMap<String, String>>,
-}
-
-impl State {
-    fn rejected(&self, key: &str) -> Option<String> {
-        self.rejected
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
-    }
-
-    fn set_rejected(&self, key: &str, hash: Option<String>) {
-        let mut rejected = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
-        match hash {
-            Some(hash) => rejected.insert(key.to_string(), hash),
-            None => rejected.remove(key),
-        };
-    }
-
-    /// Forgets a deleted control plane.
-    pub fn forget(&self, key: &str) {
-        self.set_rejected(key, None);
-    }
 }
 
 /// A condition to set: (type, status, reason, message).
@@ -587,7 +557,7 @@ pub fn referencing(
 mod tests {
     use super::*;
     use crate::coder::{Entitlement, Feature};
-    use crate::controller::builders::test_support::ccp;
+    use crate::controller::control_plane::builders::test_support::ccp;
     use serde_json::json;
 
     fn entitlements(

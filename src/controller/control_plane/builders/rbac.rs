@@ -1,10 +1,11 @@
 //! The Role and RoleBinding that let coderd manage workspace pods (and PVCs, deployments,
 //! `extraRules`) in its own namespace and in each `rbac.workspaceNamespaces` entry.
 
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::Target;
+use crate::controller::rbac::bind_role_to_service_account;
 
 const WORKSPACE_VERBS: &[&str] = &[
     "create",
@@ -80,20 +81,12 @@ pub fn role(target: &Target<'_>, namespace: &str) -> Role {
 }
 
 pub fn role_binding(target: &Target<'_>, namespace: &str) -> RoleBinding {
-    RoleBinding {
-        metadata: meta_for(target, namespace),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: target.role_name(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: target.service_account_name(),
-            namespace: Some(target.namespace.to_string()),
-            api_group: None,
-        }]),
-    }
+    bind_role_to_service_account(
+        meta_for(target, namespace),
+        target.role_name(),
+        target.service_account_name(),
+        target.namespace,
+    )
 }
 
 #[cfg(test)]

@@ -2,12 +2,13 @@
 //! last error) to phase, ready replicas, URL and the Available/Progressing/Degraded conditions.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::coder::v1alpha1::{
     CoderControlPlane, CoderControlPlaneStatus, CoderControlPlaneStatusPhase as Phase,
 };
+pub(crate) use crate::controller::conditions::set_condition;
+use crate::controller::conditions::truncate;
 
 pub const AVAILABLE: &str = "Available";
 pub const PROGRESSING: &str = "Progressing";
@@ -147,37 +148,6 @@ pub fn compute(
     status
 }
 
-/// Sets condition `type_` in `conditions`, keeping its `lastTransitionTime` while its status
-/// stays the same.
-pub(crate) fn set_condition(
-    conditions: &mut Vec<Condition>,
-    type_: &str,
-    status: bool,
-    reason: &str,
-    message: String,
-    generation: Option<i64>,
-    now: Timestamp,
-) {
-    let status = if status { "True" } else { "False" };
-    let last_transition_time = conditions
-        .iter()
-        .find(|c| c.type_ == type_ && c.status == status)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or(Time(now));
-    let condition = Condition {
-        type_: type_.to_string(),
-        status: status.to_string(),
-        reason: reason.to_string(),
-        message: truncate(&message, 1024),
-        observed_generation: generation,
-        last_transition_time,
-    };
-    match conditions.iter_mut().find(|c| c.type_ == type_) {
-        Some(existing) => *existing = condition,
-        None => conditions.push(condition),
-    }
-}
-
 fn condition_rank(type_: &str) -> (usize, String) {
     let rank = [AVAILABLE, PROGRESSING, DEGRADED]
         .iter()
@@ -186,22 +156,11 @@ fn condition_rank(type_: &str) -> (usize, String) {
     (rank, type_.to_string())
 }
 
-/// Condition messages are capped (the API server limits them to 32 KiB; short is kinder).
-fn truncate(message: &str, max: usize) -> String {
-    if message.len() <= max {
-        return message.to_string();
-    }
-    let mut end = max;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &message[..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::builders::test_support::ccp;
+    use crate::controller::control_plane::builders::test_support::ccp;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
     use serde_json::json;
 
     fn rollout(desired: i32, ready: i32) -> Rollout {

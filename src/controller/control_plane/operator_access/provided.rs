@@ -4,7 +4,7 @@
 use super::secrets;
 use super::{Access, Retry, reason};
 use crate::coder::CoderClient;
-use crate::controller::builders::Target;
+use crate::controller::control_plane::builders::Target;
 use crate::controller::error::Result;
 
 /// `tokenSecretRef`: check the user's token (it must belong to an Owner) and point status at

@@ -1,0 +1,211 @@
+//! The CoderControlPlane kind: reconciles a CoderControlPlane into a running Coder control plane
+//! (Deployment, Service, ServiceAccount, Ingress or HTTPRoute, workspace RBAC), with its license,
+//! entitlements and the operator access other kinds use to reach its coderd.
+//!
+//! Owns its loop ([`run`]), reconciler, builders, status, caches and reconcile context. May
+//! import the shared controller infrastructure (`crate::controller::{caches, loops, labels,
+//! conditions, finalizer, ...}`) and `crate::coder`; never another kind's folder.
+
+pub mod builders;
+mod caches;
+mod context;
+mod finalizer;
+mod gateway;
+mod license;
+pub mod operator_access;
+mod reconcile;
+pub mod status;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::utils::Predicate;
+use kube::runtime::watcher;
+use kube::runtime::{Controller, WatchStreamExt, predicates};
+use kube::{Client, Resource, ResourceExt};
+use tracing::{debug, info, warn};
+
+pub use context::Context;
+pub use finalizer::FINALIZER;
+pub use reconcile::{error_policy, reconcile};
+
+use crate::api::coder::v1alpha1::CoderControlPlane;
+use crate::controller::args::Settings;
+use crate::controller::caches::{SyncTracker, after_children_synced, cached_watch};
+use crate::controller::error::Result;
+use crate::controller::health::Health;
+use crate::controller::loops::{self, scoped};
+use crate::controller::metrics::Metrics;
+use crate::shutdown::Shutdown;
+use caches::{Cached, Caches};
+
+const CONTROL_PLANES: &str = "codercontrolplanes";
+
+/// Which control plane a workspace Role or RoleBinding serves, from the labels every one of
+/// them carries (owner references cannot cross namespaces).
+fn rbac_owner<K: Resource>(obj: K) -> Option<ObjectRef<CoderControlPlane>> {
+    let labels = obj.labels();
+    let name = labels.get(builders::INSTANCE_LABEL)?;
+    let namespace = labels.get(builders::OWNER_NAMESPACE_LABEL)?;
+    Some(ObjectRef::new(name).within(namespace))
+}
+
+/// The CoderControlPlane controller: one loop of `controller::run_kinds`. It registers its
+/// caches with `health`, reconciles until `stop`, drains, and returns.
+pub(super) async fn run(
+    client: Client,
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    stop: Shutdown,
+) -> Result<()> {
+    let namespace = settings.namespace.as_deref();
+    let sync = SyncTracker::new(
+        &[
+            CONTROL_PLANES,
+            Deployment::PLURAL,
+            Service::PLURAL,
+            ServiceAccount::PLURAL,
+            Ingress::PLURAL,
+            Role::PLURAL,
+            RoleBinding::PLURAL,
+        ],
+        health.clone(),
+    );
+    // Children carry the managed-by label: watching only those keeps every other Deployment,
+    // Service, ... of the cluster out of this process.
+    let children = watcher::Config::default().labels(&format!(
+        "{}={}",
+        builders::MANAGED_BY_LABEL,
+        builders::MANAGER
+    ));
+    let (deployments, deployment_events) = cached_watch(
+        scoped(&client, namespace),
+        children.clone(),
+        sync.clone(),
+        Deployment::PLURAL,
+    );
+    let (services, service_events) = cached_watch(
+        scoped(&client, namespace),
+        children.clone(),
+        sync.clone(),
+        Service::PLURAL,
+    );
+    let (service_accounts, service_account_events) = cached_watch(
+        scoped(&client, namespace),
+        children.clone(),
+        sync.clone(),
+        ServiceAccount::PLURAL,
+    );
+    let (ingresses, ingress_events) = cached_watch(
+        scoped(&client, namespace),
+        children.clone(),
+        sync.clone(),
+        Ingress::PLURAL,
+    );
+    let (roles, role_events) = cached_watch(
+        scoped(&client, namespace),
+        children.clone(),
+        sync.clone(),
+        Role::PLURAL,
+    );
+    let (role_bindings, role_binding_events) = cached_watch(
+        scoped(&client, namespace),
+        children,
+        sync.clone(),
+        RoleBinding::PLURAL,
+    );
+    let caches = Caches {
+        deployments,
+        services,
+        service_accounts,
+        ingresses,
+        roles,
+        role_bindings,
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics,
+        settings.instance.clone(),
+        settings.max_backoff,
+        caches,
+    ));
+
+    let deleted = ctx.clone();
+    let (reader, control_planes) = loops::primary_watch(
+        scoped::<CoderControlPlane>(&client, namespace),
+        sync.clone(),
+        CONTROL_PLANES,
+        |error| loops::report_watch_error(error, "CoderControlPlane", CONTROL_PLANES),
+        move |obj| deleted.forget_object(obj),
+    );
+    // Status writes (ours) bump resourceVersion but not generation: ignore them. Finalizer
+    // changes do not bump generation either; a reconcile adding ours continues on its own,
+    // one removed by someone else is put back.
+    let control_planes = control_planes.predicate_filter(
+        predicates::generation
+            .combine(predicates::finalizers)
+            // The apiserver reports a rejected operator token in an annotation.
+            .combine(operator_access::rejection_reported),
+        Default::default(),
+    );
+    let trigger = after_children_synced(sync.clone(), CONTROL_PLANES, control_planes);
+
+    // License Secrets are the user's, unlabelled: watched by metadata only (a changed value
+    // bumps resourceVersion) and mapped to the control planes naming them.
+    let license_secrets = watcher(
+        scoped::<PartialObjectMeta<Secret>>(&client, namespace),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let control_plane_index = reader.clone();
+    let license_owners = move |secret: PartialObjectMeta<Secret>| {
+        license::referencing(
+            &control_plane_index,
+            &secret.namespace().unwrap_or_default(),
+            &secret.name_any(),
+        )
+    };
+
+    let stopping = stop.clone();
+    let run = Controller::for_stream(trigger, reader)
+        .with_config(loops::controller_config(settings))
+        .owns_stream(deployment_events)
+        .owns_stream(service_events)
+        .owns_stream(service_account_events)
+        .owns_stream(ingress_events)
+        // Workspace RBAC in other namespaces has no owner reference; its labels name the owner.
+        .watches_stream(role_events, rbac_owner)
+        .watches_stream(role_binding_events, rbac_owner)
+        .watches_stream(license_secrets, license_owners)
+        .graceful_shutdown_on(async move { stopping.cancelled().await })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => debug!(object = %describe_ref(&object), "reconciled"),
+                Err(error) => debug!(%error, "reconcile error (handled by error_policy)"),
+            }
+        });
+    loops::drive(run, &stop, &sync, CONTROL_PLANES).await;
+    health.stopped();
+    if !stop.is_cancelled() {
+        warn!("controller stream ended without shutdown");
+    }
+    info!("controller stopped");
+    Ok(())
+}
+
+fn describe_ref(object: &ObjectRef<CoderControlPlane>) -> String {
+    format!(
+        "{}/{}",
+        object.namespace.as_deref().unwrap_or_default(),
+        object.name
+    )
+}
