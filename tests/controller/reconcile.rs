@@ -231,15 +231,15 @@ async fn deployment_becoming_ready_moves_phase_and_conditions() {
     // status change) find it unchanged in the cache and write nothing.
     assert_eq!(deployment_applies, 1, "deployment applies");
     // Workspace RBAC is found through the watch caches: one LIST per cache, none per
-    // reconcile. Two loops keep one each (CoderControlPlane, and CoderProvisioner for its
-    // daemons' Role and RoleBinding).
+    // reconcile. Two loops read it (CoderControlPlane, and CoderProvisioner for its daemons'
+    // Role and RoleBinding) from one shared cache, listed once.
     for resource in ["roles", "rolebindings"] {
         let lists = fake
             .requests()
             .iter()
             .filter(|r| r.client == "controller" && r.resource == resource && r.verb == "list")
             .count();
-        assert_eq!(lists, 2, "{resource} lists");
+        assert_eq!(lists, 1, "{resource} lists");
     }
     controller.stop().await.unwrap();
 }
