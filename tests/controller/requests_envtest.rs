@@ -43,6 +43,19 @@ async fn apply_crds(cp: &ControlPlane) {
         .await;
 }
 
+/// Stops the controller started with `shutdown` and checks that it ended cleanly.
+async fn stop(
+    shutdown: Shutdown,
+    controller: tokio::task::JoinHandle<coder_k8s::controller::Result<()>>,
+) {
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, controller)
+        .await
+        .expect("controller stops")
+        .expect("no panic")
+        .expect("controller ends cleanly");
+}
+
 /// Requests about `name` (its children share its name, RBAC has a suffix) other than reads.
 fn writes_for(log: &RequestLog, namespace: &str, name: &str) -> Vec<String> {
     log.lock()
@@ -144,12 +157,7 @@ async fn every_child_is_applied_once_against_a_real_api_server() {
         "no finalizer without workspace namespaces"
     );
 
-    shutdown.cancel();
-    tokio::time::timeout(WAIT, controller)
-        .await
-        .expect("controller stops")
-        .expect("no panic")
-        .expect("controller ends cleanly");
+    stop(shutdown, controller).await;
 }
 
 /// `METHOD path?query` of every request the client sends: the query tells a LIST from a WATCH
@@ -268,10 +276,5 @@ async fn one_list_and_one_watch_per_kind_at_start_up() {
         "{deployment_list}"
     );
 
-    shutdown.cancel();
-    tokio::time::timeout(WAIT, controller)
-        .await
-        .expect("controller stops")
-        .expect("no panic")
-        .expect("controller ends cleanly");
+    stop(shutdown, controller).await;
 }
