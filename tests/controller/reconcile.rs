@@ -194,6 +194,25 @@ async fn hand_edited_deployment_is_put_back() {
     controller.stop().await.unwrap();
 }
 
+/// A deleted child reconciles its owner at once (not at the next resync, minutes away): the
+/// shared watches hand every loop deleted objects too, which kube-runtime's own shared streams
+/// (`ReflectHandle`) would not.
+#[tokio::test]
+async fn hand_deleted_deployment_is_put_back() {
+    let fake = FakeKube::new();
+    let controller = start(&fake, "controller", test_settings());
+    create_ccp(&fake, "coder", NS, json!({})).await;
+    wait_for_status(&fake, "coder").await;
+
+    let api: Api<Deployment> = Api::namespaced(fake.client("test"), NS);
+    api.delete("coder", &Default::default()).await.unwrap();
+    eventually("deployment recreated", || {
+        fake.get("apps", "deployments", NS, "coder")
+    })
+    .await;
+    controller.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn deployment_becoming_ready_moves_phase_and_conditions() {
     let fake = FakeKube::new();
