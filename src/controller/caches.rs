@@ -1,5 +1,6 @@
-//! Watch caches (reflector stores) and the streams that fill them, as every kind's loop sets
-//! them up; each kind keeps its own set of stores (for the control plane, `control_plane/caches.rs`).
+//! When the watch caches (reflector stores) are complete, and what waits for that. The caches
+//! and the streams that fill them are shared by every kind's loop (`shared_watch`); each kind
+//! keeps its own set of handles to them (for the control plane, `control_plane/caches.rs`).
 //!
 //! Reconciles read children from these caches: an unchanged child is not applied again, the
 //! stale-RBAC sweep and the Ingress removal need no LIST or GET, and readiness means what it
@@ -10,14 +11,9 @@
 //! controller's own waiter and a readiness waiter parked at once, one of them never wakes.
 
 use std::collections::BTreeSet;
-use std::fmt::Debug;
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt, TryStreamExt};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use futures::{Stream, StreamExt};
 use tokio::sync::watch;
 
 use super::health::Health;
@@ -59,36 +55,6 @@ impl SyncTracker {
             .wait_for(|kinds| kinds.iter().all(|k| *k == except))
             .await;
     }
-}
-
-/// A watch of `K` (children by label, or every object with `config` default) into a new cache
-/// that reports its sync under `name`; yields every touched object.
-pub fn cached_watch<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    sync: SyncTracker,
-    name: &'static str,
-) -> (
-    Store<K>,
-    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .default_backoff()
-        // Ownership bookkeeping is read from apply responses, never from the cache: dropping
-        // it roughly halves the memory each cached child takes.
-        .modify(|obj: &mut K| obj.managed_fields_mut().clear())
-        .reflect(writer)
-        .inspect_ok(move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                sync.synced(name);
-            }
-        })
-        .touched_objects();
-    (reader, stream)
 }
 
 /// Starts `stream` only once `sync` has seen every other kind synced.

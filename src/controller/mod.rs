@@ -34,6 +34,7 @@ mod provisioner;
 mod rate_limit;
 mod rbac;
 mod remembered;
+mod shared_watch;
 mod status_write;
 mod throttle;
 pub mod workspace_proxy;
@@ -53,6 +54,7 @@ pub use metrics::Metrics;
 pub use rate_limit::Limits;
 
 use crate::shutdown::Shutdown;
+use shared_watch::SharedWatches;
 
 /// Entry point of `--app=controller`.
 pub async fn run(args: ControllerArgs, shutdown: Shutdown) -> Result<()> {
@@ -176,6 +178,9 @@ async fn lead_and_reconcile(
 /// same contract as `control_plane::run`: it registers its caches with `health`, reconciles until
 /// `stop`, drains, and returns. A loop that fails stops the others, so the process exits and
 /// restarts whole rather than serving some kinds and silently not others.
+///
+/// The kinds the loops have in common (children, control planes) are each watched once
+/// (`shared_watch`): every loop subscribes before the watches start.
 async fn run_kinds(
     client: Client,
     settings: &Settings,
@@ -190,43 +195,32 @@ async fn run_kinds(
         }
         result
     };
-    let (control_planes, provisioners, workspace_proxies) = tokio::join!(
-        async {
-            stop_all_on_error(
-                control_plane::run(
-                    client.clone(),
-                    settings,
-                    metrics.clone(),
-                    health.clone(),
-                    all.clone(),
-                )
-                .await,
-            )
-        },
-        async {
-            stop_all_on_error(
-                provisioner::run(
-                    client.clone(),
-                    settings,
-                    metrics.clone(),
-                    health.clone(),
-                    all.clone(),
-                )
-                .await,
-            )
-        },
-        async {
-            stop_all_on_error(
-                workspace_proxy::run(
-                    client.clone(),
-                    settings,
-                    metrics.clone(),
-                    health.clone(),
-                    all.clone(),
-                )
-                .await,
-            )
-        }
+    let mut shared = SharedWatches::new(&client, settings.namespace.as_deref());
+    let control_planes = control_plane::run(
+        client.clone(),
+        settings,
+        &mut shared,
+        metrics.clone(),
+        health.clone(),
+        all.clone(),
+    );
+    let provisioners = provisioner::run(
+        client.clone(),
+        settings,
+        &mut shared,
+        metrics.clone(),
+        health.clone(),
+        all.clone(),
+    );
+    let workspace_proxies =
+        workspace_proxy::run(client, settings, &mut shared, metrics, health, all.clone());
+    // The watches outlive no loop: they stop with `all`, after which the loops drain.
+    let watches = shared.run(all.clone());
+    let (control_planes, provisioners, workspace_proxies, ()) = tokio::join!(
+        async { stop_all_on_error(control_planes.await) },
+        async { stop_all_on_error(provisioners.await) },
+        async { stop_all_on_error(workspace_proxies.await) },
+        watches,
     );
     control_planes.and(provisioners).and(workspace_proxies)
 }

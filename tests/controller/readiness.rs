@@ -10,7 +10,7 @@ use coder_k8s::controller::Settings;
 use support::fake_kube::{FakeKube, Fault};
 use support::*;
 
-fn free_address() -> SocketAddr {
+pub(crate) fn free_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     listener.local_addr().expect("local address")
 }
@@ -30,7 +30,7 @@ async fn readyz(address: SocketAddr) -> Option<(u16, String)> {
 }
 
 /// Polls /readyz until it answers `code`, for at most [`WAIT_LIMIT`].
-async fn wait_for_readyz(address: SocketAddr, code: u16) -> String {
+pub(crate) async fn wait_for_readyz(address: SocketAddr, code: u16) -> String {
     let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
     let mut last = None;
     while tokio::time::Instant::now() < deadline {

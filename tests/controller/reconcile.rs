@@ -194,6 +194,25 @@ async fn hand_edited_deployment_is_put_back() {
     controller.stop().await.unwrap();
 }
 
+/// A deleted child reconciles its owner at once (not at the next resync, minutes away): the
+/// shared watches hand every loop deleted objects too, which kube-runtime's own shared streams
+/// (`ReflectHandle`) would not.
+#[tokio::test]
+async fn hand_deleted_deployment_is_put_back() {
+    let fake = FakeKube::new();
+    let controller = start(&fake, "controller", test_settings());
+    create_ccp(&fake, "coder", NS, json!({})).await;
+    wait_for_status(&fake, "coder").await;
+
+    let api: Api<Deployment> = Api::namespaced(fake.client("test"), NS);
+    api.delete("coder", &Default::default()).await.unwrap();
+    eventually("deployment recreated", || {
+        fake.get("apps", "deployments", NS, "coder")
+    })
+    .await;
+    controller.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn deployment_becoming_ready_moves_phase_and_conditions() {
     let fake = FakeKube::new();
@@ -231,15 +250,15 @@ async fn deployment_becoming_ready_moves_phase_and_conditions() {
     // status change) find it unchanged in the cache and write nothing.
     assert_eq!(deployment_applies, 1, "deployment applies");
     // Workspace RBAC is found through the watch caches: one LIST per cache, none per
-    // reconcile. Two loops keep one each (CoderControlPlane, and CoderProvisioner for its
-    // daemons' Role and RoleBinding).
+    // reconcile. Two loops read it (CoderControlPlane, and CoderProvisioner for its daemons'
+    // Role and RoleBinding) from one shared cache, listed once.
     for resource in ["roles", "rolebindings"] {
         let lists = fake
             .requests()
             .iter()
             .filter(|r| r.client == "controller" && r.resource == resource && r.verb == "list")
             .count();
-        assert_eq!(lists, 2, "{resource} lists");
+        assert_eq!(lists, 1, "{resource} lists");
     }
     controller.stop().await.unwrap();
 }

@@ -16,6 +16,7 @@ pub mod operator_access;
 mod reconcile;
 pub mod status;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -37,11 +38,12 @@ pub use reconcile::{error_policy, reconcile};
 
 use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::controller::args::Settings;
-use crate::controller::caches::{SyncTracker, after_children_synced, cached_watch};
+use crate::controller::caches::{SyncTracker, after_children_synced};
 use crate::controller::error::Result;
 use crate::controller::health::Health;
 use crate::controller::loops::{self, scoped};
 use crate::controller::metrics::Metrics;
+use crate::controller::shared_watch::{SharedWatches, own_objects};
 use crate::shutdown::Shutdown;
 use caches::{Cached, Caches};
 
@@ -58,13 +60,17 @@ fn rbac_owner<K: Resource>(obj: K) -> Option<ObjectRef<CoderControlPlane>> {
 
 /// The CoderControlPlane controller: one loop of `controller::run_kinds`. It registers its
 /// caches with `health`, reconciles until `stop`, drains, and returns.
-pub(super) async fn run(
+///
+/// It subscribes to `shared` at once (before the watches run, so it misses nothing); the
+/// returned future is the loop.
+pub(super) fn run(
     client: Client,
     settings: &Settings,
+    shared: &mut SharedWatches,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     stop: Shutdown,
-) -> Result<()> {
+) -> impl Future<Output = Result<()>> + Send + 'static {
     let namespace = settings.namespace.as_deref();
     let sync = SyncTracker::new(
         &[
@@ -78,49 +84,17 @@ pub(super) async fn run(
         ],
         health.clone(),
     );
-    // Children carry the managed-by label: watching only those keeps every other Deployment,
-    // Service, ... of the cluster out of this process.
-    let children = watcher::Config::default().labels(&format!(
-        "{}={}",
-        builders::MANAGED_BY_LABEL,
-        builders::MANAGER
-    ));
-    let (deployments, deployment_events) = cached_watch(
-        scoped(&client, namespace),
-        children.clone(),
-        sync.clone(),
-        Deployment::PLURAL,
-    );
-    let (services, service_events) = cached_watch(
-        scoped(&client, namespace),
-        children.clone(),
-        sync.clone(),
-        Service::PLURAL,
-    );
-    let (service_accounts, service_account_events) = cached_watch(
-        scoped(&client, namespace),
-        children.clone(),
-        sync.clone(),
-        ServiceAccount::PLURAL,
-    );
-    let (ingresses, ingress_events) = cached_watch(
-        scoped(&client, namespace),
-        children.clone(),
-        sync.clone(),
-        Ingress::PLURAL,
-    );
-    let (roles, role_events) = cached_watch(
-        scoped(&client, namespace),
-        children.clone(),
-        sync.clone(),
-        Role::PLURAL,
-    );
-    let (role_bindings, role_binding_events) = cached_watch(
-        scoped(&client, namespace),
-        children,
-        sync.clone(),
-        RoleBinding::PLURAL,
-    );
+    // Children carry the managed-by label: the shared watches select only those, which keeps
+    // every other Deployment, Service, ... of the cluster out of this process.
+    let (deployments, deployment_events) = shared.deployments.subscribe(&sync, Deployment::PLURAL);
+    let (services, service_events) = shared.services.subscribe(&sync, Service::PLURAL);
+    let (service_accounts, service_account_events) = shared
+        .service_accounts
+        .subscribe(&sync, ServiceAccount::PLURAL);
+    let (ingresses, ingress_events) = shared.ingresses.subscribe(&sync, Ingress::PLURAL);
+    let (roles, role_events) = shared.roles.subscribe(&sync, Role::PLURAL);
+    let (role_bindings, role_binding_events) =
+        shared.role_bindings.subscribe(&sync, RoleBinding::PLURAL);
     let caches = Caches {
         deployments,
         services,
@@ -138,13 +112,11 @@ pub(super) async fn run(
     ));
 
     let deleted = ctx.clone();
-    let (reader, control_planes) = loops::primary_watch(
-        scoped::<CoderControlPlane>(&client, namespace),
-        sync.clone(),
-        CONTROL_PLANES,
-        |error| loops::report_watch_error(error, "CoderControlPlane", CONTROL_PLANES),
-        move |obj| deleted.forget_object(obj),
-    );
+    // The control planes are the other kinds' references too: one watch serves all three.
+    let (reader, changes) = shared
+        .control_planes
+        .subscribe_changes(&sync, CONTROL_PLANES);
+    let control_planes = own_objects(changes, move |obj| deleted.forget_object(obj));
     // Status writes (ours) bump resourceVersion but not generation: ignore them. Finalizer
     // changes do not bump generation either; a reconcile adding ours continues on its own,
     // one removed by someone else is put back.
@@ -193,13 +165,15 @@ pub(super) async fn run(
                 Err(error) => debug!(%error, "reconcile error (handled by error_policy)"),
             }
         });
-    loops::drive(run, &stop, &sync, CONTROL_PLANES).await;
-    health.stopped();
-    if !stop.is_cancelled() {
-        warn!("controller stream ended without shutdown");
+    async move {
+        loops::drive(run, &stop, &sync, CONTROL_PLANES).await;
+        health.stopped();
+        if !stop.is_cancelled() {
+            warn!("controller stream ended without shutdown");
+        }
+        info!("controller stopped");
+        Ok(())
     }
-    info!("controller stopped");
-    Ok(())
 }
 
 fn describe_ref(object: &ObjectRef<CoderControlPlane>) -> String {

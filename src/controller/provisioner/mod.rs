@@ -18,15 +18,13 @@ mod key;
 mod reconcile;
 mod status;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::utils::Predicate;
-use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
+use kube::runtime::{Controller, WatchStreamExt, predicates};
 use kube::{Client, ResourceExt};
 use tracing::{debug, info, warn};
 
@@ -34,9 +32,9 @@ use super::args::Settings;
 use super::caches::{self, SyncTracker};
 use super::error::Result;
 use super::health::Health;
-use super::labels;
 use super::loops::{self, scoped};
 use super::metrics::Metrics;
+use super::shared_watch::SharedWatches;
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderProvisioner};
 use crate::shutdown::Shutdown;
 use context::{Context, Stores};
@@ -51,14 +49,15 @@ const ROLES: &str = "coderprovisioners/roles";
 const ROLE_BINDINGS: &str = "coderprovisioners/rolebindings";
 
 /// Runs the CoderProvisioner controller until `stop` (the contract of
-/// `control_plane::run`).
-pub(super) async fn run(
+/// `control_plane::run`: subscribes to `shared` at once, the returned future is the loop).
+pub(super) fn run(
     client: Client,
     settings: &Settings,
+    shared: &mut SharedWatches,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     stop: Shutdown,
-) -> Result<()> {
+) -> impl Future<Output = Result<()>> + Send + 'static {
     let namespace = settings.namespace.as_deref();
     let sync = SyncTracker::new(
         &[
@@ -72,48 +71,16 @@ pub(super) async fn run(
         ],
         health.clone(),
     );
-    // Only our children: the label keeps every other Deployment and Secret out of memory.
-    let children = watcher::Config::default().labels(&format!(
-        "{}={}",
-        labels::MANAGED_BY_LABEL,
-        labels::MANAGER
-    ));
-    let (deployments, deployment_events) = caches::cached_watch::<Deployment>(
-        scoped(&client, namespace),
-        children.clone(),
-        sync.clone(),
-        DEPLOYMENTS,
-    );
-    let (secrets, secret_events) = caches::cached_watch::<Secret>(
-        scoped(&client, namespace),
-        children.clone(),
-        sync.clone(),
-        SECRETS,
-    );
-    let (service_accounts, service_account_events) = caches::cached_watch::<ServiceAccount>(
-        scoped(&client, namespace),
-        children.clone(),
-        sync.clone(),
-        SERVICE_ACCOUNTS,
-    );
-    let (roles, role_events) = caches::cached_watch::<Role>(
-        scoped(&client, namespace),
-        children.clone(),
-        sync.clone(),
-        ROLES,
-    );
-    let (role_bindings, role_binding_events) = caches::cached_watch::<RoleBinding>(
-        scoped(&client, namespace),
-        children,
-        sync.clone(),
-        ROLE_BINDINGS,
-    );
-    let (control_planes, control_plane_events) = caches::cached_watch::<CoderControlPlane>(
-        scoped(&client, namespace),
-        watcher::Config::default(),
-        sync.clone(),
-        CONTROL_PLANES,
-    );
+    // Only our children (the shared watches select the managed-by label), and every control
+    // plane (shared with the other loops).
+    let (deployments, deployment_events) = shared.deployments.subscribe(&sync, DEPLOYMENTS);
+    let (secrets, secret_events) = shared.secrets.subscribe(&sync, SECRETS);
+    let (service_accounts, service_account_events) =
+        shared.service_accounts.subscribe(&sync, SERVICE_ACCOUNTS);
+    let (roles, role_events) = shared.roles.subscribe(&sync, ROLES);
+    let (role_bindings, role_binding_events) = shared.role_bindings.subscribe(&sync, ROLE_BINDINGS);
+    let (control_planes, control_plane_events) =
+        shared.control_planes.subscribe(&sync, CONTROL_PLANES);
     let ctx = Arc::new(Context::new(
         client.clone(),
         metrics,
@@ -166,12 +133,14 @@ pub(super) async fn run(
                 Err(error) => debug!(%error, "reconcile error (handled by error_policy)"),
             }
         });
-    loops::drive(run, &stop, &sync, PROVISIONERS).await;
-    if !stop.is_cancelled() {
-        warn!("CoderProvisioner controller stream ended without shutdown");
+    async move {
+        loops::drive(run, &stop, &sync, PROVISIONERS).await;
+        if !stop.is_cancelled() {
+            warn!("CoderProvisioner controller stream ended without shutdown");
+        }
+        info!("CoderProvisioner controller stopped");
+        Ok(())
     }
-    info!("CoderProvisioner controller stopped");
-    Ok(())
 }
 
 /// The provisioners in `ccp`'s namespace that reference it.

@@ -98,11 +98,6 @@ impl<'a> Target<'a> {
     }
 }
 
-/// The label selector the controller watches its children with.
-pub fn children_selector() -> String {
-    format!("{NAME_LABEL}={APP_NAME},{MANAGED_BY_LABEL}={MANAGER}")
-}
-
 /// `value` if it fits a name or label value (63 characters), else its first characters and an
 /// FNV-1a hash of the whole, so two long names never collide on their common prefix.
 fn bounded(value: &str) -> String {

@@ -18,6 +18,7 @@ mod reconcile;
 mod status;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -26,7 +27,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::utils::Predicate;
-use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
+use kube::runtime::{Controller, WatchStreamExt, predicates};
 use kube::{Client, ResourceExt};
 use tracing::{debug, info, warn};
 
@@ -40,11 +41,12 @@ pub use status::{
 
 use super::args::Settings;
 use super::backoff::Backoff;
-use super::caches::{SyncTracker, after_children_synced, cached_watch};
+use super::caches::{SyncTracker, after_children_synced};
 use super::health::Health;
 use super::loops::{self, scoped};
 use super::metrics::Metrics;
 use super::remembered::{Warnings, WrittenStatus, object_key};
+use super::shared_watch::SharedWatches;
 use crate::api::coder::v1alpha1::{
     CoderControlPlane, CoderWorkspaceProxy, CoderWorkspaceProxyStatus,
 };
@@ -132,38 +134,32 @@ fn dependants(
 }
 
 /// The CoderWorkspaceProxy loop, with `control_plane::run`'s contract (see `run_kinds`).
-pub(super) async fn run(
+pub(super) fn run(
     client: Client,
     settings: &Settings,
+    shared: &mut SharedWatches,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     stop: Shutdown,
-) -> super::Result<()> {
+) -> impl Future<Output = super::Result<()>> + Send + 'static {
     let namespace = settings.namespace.as_deref();
     let sync = SyncTracker::new(
         &[PROXIES, DEPLOYMENTS, SERVICES, CONTROL_PLANES],
         health.clone(),
     );
-    let children = watcher::Config::default().labels(&builders::children_selector());
-    let (deployments, deployment_events) = cached_watch::<Deployment>(
-        scoped(&client, namespace),
-        children.clone(),
-        sync.clone(),
-        DEPLOYMENTS,
-    );
-    let (services, service_events) =
-        cached_watch::<Service>(scoped(&client, namespace), children, sync.clone(), SERVICES);
+    // The shared watches select every child of ours by the managed-by label: wider than this
+    // kind's own children (which also carry `app.kubernetes.io/name=coder-workspace-proxy`),
+    // so these caches also hold the other kinds' children; only an owner reference to a proxy
+    // triggers it, and it reads its children by name.
+    let (deployments, deployment_events) = shared.deployments.subscribe(&sync, DEPLOYMENTS);
+    let (services, service_events) = shared.services.subscribe(&sync, SERVICES);
     // Token Secrets are not watched: RBAC cannot narrow list/watch to our own Secrets, and
     // the controller does not list the cluster's Secrets (docs/operator-access.md, RBAC). A
     // deleted token Secret is noticed by the next reconcile (resync or any change).
     // Status changes of a control plane (its URL, its operator token) matter here, so every
     // event counts, not only generation changes.
-    let (control_planes, control_plane_events) = cached_watch::<CoderControlPlane>(
-        scoped(&client, namespace),
-        watcher::Config::default(),
-        sync.clone(),
-        CONTROL_PLANES,
-    );
+    let (control_planes, control_plane_events) =
+        shared.control_planes.subscribe(&sync, CONTROL_PLANES);
 
     let ctx = Arc::new(ProxyContext {
         client: client.clone(),
@@ -208,10 +204,12 @@ pub(super) async fn run(
                 Err(error) => debug!(%error, "proxy reconcile error (handled by error_policy)"),
             }
         });
-    loops::drive(run, &stop, &sync, PROXIES).await;
-    if !stop.is_cancelled() {
-        warn!("workspace proxy controller stream ended without shutdown");
+    async move {
+        loops::drive(run, &stop, &sync, PROXIES).await;
+        if !stop.is_cancelled() {
+            warn!("workspace proxy controller stream ended without shutdown");
+        }
+        info!("workspace proxy controller stopped");
+        Ok(())
     }
-    info!("workspace proxy controller stopped");
-    Ok(())
 }
