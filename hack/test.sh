@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says when it began (seconds since the script started), so a log shows where time went.
+step() { printf '\n==> %s (at %d s)\n' "$*" "$SECONDS"; }
 target_dir="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target_dir"
 kopium_install=""
@@ -93,4 +94,5 @@ cargo test --workspace --no-run --message-format=json-render-diagnostics > "$tar
 status=0
 python3 hack/lib/run_tests.py "${TEST_JOBS:-3}" < "$target_dir/test-binaries.json" || status=$?
 cargo test --workspace --doc --quiet || status=$?
+step "done (exit status $status)"
 exit "$status"
