@@ -87,12 +87,14 @@ fi
 kopium --version
 
 step "tests"
-# Build every test target once, then run the binaries TEST_JOBS at a time rather than one after
-# another (hack/lib/run_tests.py: each binary owns its control plane, most of their time is
-# waiting on it). Every binary runs even when one fails, as with --no-fail-fast; doc tests last.
-cargo test --workspace --no-run --message-format=json-render-diagnostics > "$target_dir/test-binaries.json"
+# One build of every test target, and each binary runs as soon as it is built, beside the ones
+# still compiling, a few at a time (hack/lib/run_tests.py: each binary owns its control plane,
+# most of their time is waiting on it). Every binary runs even when one fails, as with
+# --no-fail-fast. --tests leaves out the examples: they are benchmark tools, and clippy above has
+# compiled them. The doc tests run once the build is over, beside the last binaries.
 status=0
-python3 hack/lib/run_tests.py "${TEST_JOBS:-3}" < "$target_dir/test-binaries.json" || status=$?
-cargo test --workspace --doc --quiet || status=$?
+cargo test --workspace --tests --no-run --message-format=json-render-diagnostics \
+  | python3 hack/lib/run_tests.py "${TEST_JOBS:-3}" -- cargo test --workspace --doc --quiet \
+  || status=$?
 step "done (exit status $status)"
 exit "$status"

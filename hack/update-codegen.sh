@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=generated::generated_mirror_is_fresh
-output=$(UPDATE_GENERATED=1 cargo test --quiet --test codegen -- --exact "$check" 2>&1) \
+output=$(UPDATE_GENERATED=1 cargo test --workspace --quiet --test codegen -- --exact "$check" 2>&1) \
   || { printf '%s\n' "$output" >&2; exit 1; }
 # `cargo test` succeeds when its filter matches nothing: then nothing was regenerated.
 if ! grep -q "test result: ok. 1 passed" <<<"$output"; then

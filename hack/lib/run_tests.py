@@ -1,31 +1,84 @@
 #!/usr/bin/env python3
-"""Runs the workspace's test binaries a few at a time instead of one after another.
+"""Runs the workspace's test binaries a few at a time, each as soon as cargo has built it.
 
-`cargo test` runs test binaries in sequence; most of ours spend their time waiting on a real
-kube-apiserver, etcd or a fake coderd, so on two cores the suite's wall time is mostly idle.
-Each binary owns its fixtures (its own control plane on loopback ports it picked), so binaries
-can run side by side. Tests inside one binary still run as libtest runs them.
+`cargo test` builds every test binary and then runs them one after another; most of ours spend
+their time waiting on a real kube-apiserver, etcd or a fake coderd, so on two cores that leaves
+the machine idle for minutes. Here a binary starts as soon as cargo reports it, while the rest
+still compile, and several run side by side. Each binary owns its fixtures (its own control
+plane on loopback ports it picked), so binaries can run together. Tests inside one binary still
+run as libtest runs them.
 
-Usage: run_tests.py JOBS < cargo-test-no-run.json
-The input is `cargo test --no-run --message-format=json` (one JSON object per line). Each
-binary's output is kept whole and printed when it ends, with its wall time; the exit status is
-1 when any binary failed (every binary runs, as with --no-fail-fast).
+Usage: cargo test --no-run --message-format=json-render-diagnostics | run_tests.py JOBS [-- CMD...]
+The input is cargo's JSON messages (one object per line), read as they come. CMD, when given,
+runs once the build is over, beside the remaining binaries (the doc tests: they need cargo's
+build lock, which the build holds until then). Each run's output is kept whole and printed when
+it ends, with its wall time; the exit status is 1 when any run failed (every run happens, as with
+--no-fail-fast).
 """
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 
+# The longest binaries are split into runs of their own, so the slowest binary does not set the
+# suite's wall time alone. Each entry lists the libtest name filters of one run (a test runs
+# there when its name contains any of them and none of an earlier run's); one more run takes the
+# rest, skipping every filter listed, so no test is lost when a module is added. A run that matches no test fails: a renamed
+# module must not shrink the suite silently.
+SPLITS = {
+    "tests/apiserver/main.rs": [
+        ["storage_", "body_bounds::", "encode_once::", "concurrency::"],
+        ["openapi::", "kubectl::", "parity", "apply"],
+    ],
+    "tests/deploy/main.rs": [["image::"]],
+}
 
-def test_binaries(lines):
-    """(name, executable, package dir) of every test artifact in cargo's JSON messages."""
+# While cargo still compiles, it keeps both cores busy: fewer runs go at once until it is done.
+RUNS_WHILE_BUILDING = 2
+
+
+class Run:
+    """One process to run: a test binary (whole, or the part a filter picks) or CMD."""
+
+    def __init__(self, name, argv, cwd, env, weight, counted=True):
+        self.name = name
+        self.argv = argv
+        self.cwd = cwd
+        self.env = env
+        self.weight = weight  # larger runs start first
+        self.counted = counted  # a part of a split binary: `running 0 tests` is a failure
+
+
+def runs_of_binary(name, executable, package_dir):
+    env = dict(os.environ, CARGO_MANIFEST_DIR=package_dir)
+    weight = os.path.getsize(executable)
+    splits = SPLITS.get(name)
+    if not splits:
+        return [Run(name, [executable], package_dir, env, weight, counted=False)]
+    # Run k takes its filters minus every earlier run's: no test runs twice, none is left out.
+    runs, skips = [], []
+    for filters in splits:
+        label = f"{name} [{', '.join(filters)}]"
+        runs.append(Run(label, [executable, *filters, *skips], package_dir, env, weight))
+        skips += [arg for f in filters for arg in ("--skip", f)]
+    runs.append(Run(f"{name} [the rest]", [executable, *skips], package_dir, env, weight))
+    return runs
+
+
+def read_cargo_messages(stream, found, build_over):
+    """Adds the runs of every test binary cargo reports to `found`; sets `build_over` at EOF."""
     seen = set()
-    for line in lines:
+    for line in stream:
         line = line.strip()
         if not line.startswith("{"):
             continue
-        message = json.loads(line)
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
         if message.get("reason") != "compiler-artifact":
             continue
         executable = message.get("executable")
@@ -41,46 +94,92 @@ def test_binaries(lines):
         name = os.path.relpath(target["src_path"], os.getcwd())
         if target["kind"][0] != "test":
             name += " (unit tests)"
-        yield name, executable, package_dir
+        found.extend(runs_of_binary(name, executable, package_dir))
+    build_over.set()
+
+
+RESULT = re.compile(r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", re.M)
+RUNNING = re.compile(r"^running (\d+) tests?$", re.M)
 
 
 def main():
-    jobs = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-    binaries = list(test_binaries(sys.stdin))
-    if not binaries:
-        print("run_tests.py: cargo reported no test binary", file=sys.stderr)
-        return 1
-    # Longest first keeps the last binary from running alone at the end; a binary's size is a
-    # fair stand-in for how much it tests (the grouped e2e binaries are the largest).
-    binaries.sort(key=lambda b: os.path.getsize(b[1]), reverse=True)
-    pending = list(binaries)
-    running = []
-    failed = []
+    args = sys.argv[1:]
+    then = []
+    if "--" in args:
+        then = args[args.index("--") + 1 :]
+        args = args[: args.index("--")]
+    jobs = int(args[0]) if args else 2
+
+    found = []  # appended to by the reader thread; list.append is atomic under the GIL
+    build_over = threading.Event()
+    reader = threading.Thread(
+        target=read_cargo_messages, args=(sys.stdin, found, build_over), daemon=True
+    )
+    reader.start()
+
+    pending, running, failed = [], [], []
+    taken = 0
+    started_then = not then
+    totals = [0, 0, 0]
+    count = 0
     start = time.monotonic()
-    while pending or running:
-        while pending and len(running) < jobs:
-            name, executable, package_dir = pending.pop(0)
-            log = open(f"{executable}.log", "w+")
-            env = dict(os.environ, CARGO_MANIFEST_DIR=package_dir)
-            process = subprocess.Popen(
-                [executable], cwd=package_dir, env=env, stdout=log, stderr=subprocess.STDOUT
+    while True:
+        while taken < len(found):
+            pending.append(found[taken])
+            taken += 1
+        over = build_over.is_set()
+        if over and not started_then:
+            pending.append(Run(" ".join(then), then, os.getcwd(), dict(os.environ), 0, False))
+            started_then = True
+        if over and not pending and not running and taken == len(found):
+            break
+        # Largest first among those ready, so the last to end does not run alone.
+        pending.sort(key=lambda run: run.weight, reverse=True)
+        limit = jobs if over else min(jobs, RUNS_WHILE_BUILDING)
+        while pending and len(running) < limit:
+            run = pending.pop(0)
+            log_path = os.path.join(
+                os.environ.get("CARGO_TARGET_DIR", "target"), f"test-run-{count}.log"
             )
-            running.append((name, process, log, time.monotonic()))
+            count += 1
+            log = open(log_path, "w+")
+            process = subprocess.Popen(
+                run.argv, cwd=run.cwd, env=run.env, stdout=log, stderr=subprocess.STDOUT
+            )
+            running.append((run, process, log, time.monotonic()))
         time.sleep(0.2)
         for entry in list(running):
-            name, process, log, began = entry
+            run, process, log, began = entry
             if process.poll() is None:
                 continue
             running.remove(entry)
             log.seek(0)
-            status = "ok" if process.returncode == 0 else f"FAILED (exit {process.returncode})"
-            print(f"\n==> {name}: {status} in {time.monotonic() - began:.1f} s", flush=True)
-            sys.stdout.write(log.read())
-            sys.stdout.flush()
+            output = log.read()
             log.close()
-            if process.returncode != 0:
-                failed.append(name)
-    print(f"\n==> {len(binaries)} test binaries in {time.monotonic() - start:.1f} s, {jobs} at a time")
+            ok = process.returncode == 0
+            status = "ok" if ok else f"FAILED (exit {process.returncode})"
+            if ok and run.counted:
+                counts = [int(n) for n in RUNNING.findall(output)]
+                if counts and sum(counts) == 0:
+                    ok = False
+                    status = "FAILED (it ran no test: a filter in hack/lib/run_tests.py SPLITS is stale)"
+            for result in RESULT.findall(output):
+                for i in range(3):
+                    totals[i] += int(result[i])
+            elapsed = time.monotonic() - began
+            print(f"\n==> {run.name}: {status} in {elapsed:.1f} s (at {time.monotonic() - start:.0f} s)",
+                  flush=True)
+            sys.stdout.write(output)
+            sys.stdout.flush()
+            if not ok:
+                failed.append(run.name)
+    print(
+        f"\n==> {count} runs in {time.monotonic() - start:.1f} s, {jobs} at a time: "
+        f"{totals[0]} passed, {totals[1]} failed, {totals[2]} ignored"
+    )
+    if count == 0:
+        print("run_tests.py: cargo reported no test binary", file=sys.stderr)
+        return 1
     if failed:
         print("failed: " + ", ".join(failed))
         return 1
