@@ -1,7 +1,5 @@
 //! Raw-HTTP helpers for the fake's tests: plain JSON over reqwest, no typed client, so the tests
 //! check the wire format coderd speaks.
-#![allow(dead_code)]
-
 use std::time::{Duration, Instant};
 
 use fake_coderd::{FakeCoderd, FakeConfig};

@@ -1,8 +1,6 @@
 //! Templates (coderd/templates.go).
 
-mod common;
-
-use common::{fast, owner_session, template};
+use crate::common::{fast, owner_session, template};
 use fake_coderd::FakeCoderd;
 use serde_json::json;
 
@@ -196,7 +194,7 @@ async fn delete_is_refused_while_workspaces_use_the_template() {
 
     // Delete the workspace (after its start build), then the template goes.
     let ws_id = ws["id"].as_str().unwrap();
-    common::wait_build(&api, ws["latest_build"]["id"].as_str().unwrap()).await;
+    crate::common::wait_build(&api, ws["latest_build"]["id"].as_str().unwrap()).await;
     let del = api
         .post(
             &format!("/workspaces/{ws_id}/builds"),
@@ -204,7 +202,7 @@ async fn delete_is_refused_while_workspaces_use_the_template() {
         )
         .await
         .expect(201);
-    common::wait_build(&api, del["id"].as_str().unwrap()).await;
+    crate::common::wait_build(&api, del["id"].as_str().unwrap()).await;
     let gone = api.delete(&path).await.expect(200);
     assert_eq!(gone["message"], "Template has been deleted!");
     api.get(&path).await.expect(404);

@@ -2,9 +2,7 @@
 //! CreateProvisionerKeyRequest/Response): behind the API key, the organization and the
 //! `external_provisioner_daemons` entitlement, in that order.
 
-mod common;
-
-use common::{Api, owner_session};
+use crate::common::{Api, owner_session};
 use fake_coderd::{Entitlement, FakeCoderd};
 use serde_json::{Value, json};
 

@@ -1,9 +1,7 @@
 //! GET /api/v2/entitlements (enterprise/coderd serveEntitlements; codersdk.Entitlements) and
 //! the per-feature switch `Admin::set_entitlement`.
 
-mod common;
-
-use common::{Api, owner_session};
+use crate::common::{Api, owner_session};
 use fake_coderd::{AdminError, Entitlement, FEATURE_NAMES, FakeCoderd};
 use serde_json::Value;
 

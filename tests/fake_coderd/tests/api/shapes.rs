@@ -3,9 +3,7 @@
 //! templateversions,provisionerdaemons,users,organizations,apikey}.go), so a client decoding
 //! into codersdk-shaped types sees what coderd would send.
 
-mod common;
-
-use common::{fast, owner_session, template, wait_build};
+use crate::common::{fast, owner_session, template, wait_build};
 use fake_coderd::FakeCoderd;
 use serde_json::{Value, json};
 

@@ -1,11 +1,9 @@
 //! Workspaces and their builds (coderd/workspaces.go, coderd/workspacebuilds.go,
 //! coderd/wsbuilder).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Api, fast, imported_version, owner_session, template, wait_build, wait_for};
+use crate::common::{Api, fast, imported_version, owner_session, template, wait_build, wait_for};
 use fake_coderd::{FakeCoderd, FakeConfig};
 use serde_json::json;
 

@@ -2,11 +2,9 @@
 //! enterprise/coderd/license/license.go for the JWT checks) and how an uploaded license
 //! changes /entitlements and the enterprise feature gates.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Api, owner_session};
+use crate::common::{Api, owner_session};
 use fake_coderd::{FakeCoderd, license};
 use serde_json::{Value, json};
 

@@ -1,11 +1,9 @@
 //! Files and template versions with their asynchronous import jobs (coderd/files.go,
 //! coderd/templateversions.go).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{fast, imported_version, owner_session, wait_for};
+use crate::common::{fast, imported_version, owner_session, wait_for};
 use fake_coderd::{FakeCoderd, tar_of};
 use serde_json::json;
 
@@ -246,7 +244,7 @@ async fn hanging_import_is_canceled_through_canceling() {
 async fn only_succeeded_versions_of_the_template_are_promoted() {
     let fake = FakeCoderd::start_with(fast()).await;
     let api = owner_session(&fake).await;
-    let tpl = common::template(&api, "docker").await;
+    let tpl = crate::common::template(&api, "docker").await;
     let tid = tpl["id"].as_str().unwrap();
 
     let good = imported_version(&api, "coder", &[("main.tf", "# v2\n")], Some(tid)).await;
@@ -275,7 +273,7 @@ async fn only_succeeded_versions_of_the_template_are_promoted() {
         "Attempted to promote a version with a failed build"
     );
 
-    let other = common::template(&api, "other").await;
+    let other = crate::common::template(&api, "other").await;
     let foreign = api
         .patch(
             &format!("/templates/{tid}/versions"),

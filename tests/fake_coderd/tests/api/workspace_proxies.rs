@@ -3,9 +3,7 @@
 //! RegionsResponse): registration with a token shown once, rename, token regeneration, soft
 //! deletion, the primary proxy's rules and the `workspace_proxy` entitlement gate.
 
-mod common;
-
-use common::{Api, owner_session};
+use crate::common::{Api, owner_session};
 use fake_coderd::{Entitlement, FakeCoderd};
 use serde_json::{Value, json};
 

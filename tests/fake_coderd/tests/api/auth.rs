@@ -1,11 +1,9 @@
 //! Users, login and API keys, as coderd answers them (coderd/users.go, userauth.go, apikey.go,
 //! httpmw/apikey.go).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Api, OWNER_EMAIL, OWNER_PASSWORD, owner_session};
+use crate::common::{Api, OWNER_EMAIL, OWNER_PASSWORD, owner_session};
 use fake_coderd::FakeCoderd;
 use serde_json::json;
 

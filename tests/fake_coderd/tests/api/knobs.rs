@@ -1,10 +1,8 @@
 //! The fake's own knobs: stop/restart, unavailability, latency, the request log.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Api, owner_session};
+use crate::common::{Api, owner_session};
 use fake_coderd::FakeCoderd;
 
 #[tokio::test]
@@ -115,7 +113,8 @@ async fn injected_faults_answer_before_the_handler_and_run_out() {
     api.get("/users/me").await.expect(409);
     api.get("/users/me").await.expect(200);
 
-    let tpl_version = common::imported_version(&api, "coder", &[("main.tf", "# x\n")], None).await;
+    let tpl_version =
+        crate::common::imported_version(&api, "coder", &[("main.tf", "# x\n")], None).await;
     let body = serde_json::json!({ "name": "docker", "template_version_id": tpl_version["id"] });
     let failed = api
         .post("/organizations/coder/templates", body.clone())
