@@ -129,7 +129,7 @@ fn our_types_match_kopium_on_the_same_schemas() {
     if !kopium_available() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "kopium is not installed; hack/test.sh installs it (cargo install kopium --locked)"
+            "kopium is not installed; hack/test.sh installs it (cargo install --debug --locked kopium --version 0.24.1)"
         );
         eprintln!("skipping: kopium not installed (run hack/test.sh, which installs it)");
         return;
