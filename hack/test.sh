@@ -38,10 +38,10 @@ if ! { [ -n "$assets" ] && [ -x "$assets/etcd" ]; } && ! command -v etcd >/dev/n
 fi
 if ! command -v kopium >/dev/null 2>&1; then
   # The codegen cross-check compares our generated types with kopium's on the same schemas.
-  # Only the tests need it, so it builds in the background while formatting and lints run: the
-  # build of our crate is mostly one rustc on one core, and kopium's fills the other.
-  # A debug build: the check runs it on a few small files, and it costs less than half the CPU
-  # of a release build (104 against 234 CPU-seconds measured here).
+  # It builds in the background while the Python tools install and formatting is checked, and
+  # is waited for before the tests start (test binaries run as soon as they are built). A debug
+  # build: the check runs it on a few small files, and it costs less than half the CPU of a
+  # release build (104 against 234 CPU-seconds measured here).
   cargo install --debug --locked --quiet kopium --version 0.24.1 > "$target_dir/kopium-install.log" 2>&1 &
   kopium_install=$!
 fi
@@ -80,9 +80,6 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
-
 if [ -n "$kopium_install" ]; then
   step "kopium (built in the background)"
   wait "$kopium_install" || { cat "$target_dir/kopium-install.log" >&2;
@@ -91,17 +88,21 @@ if [ -n "$kopium_install" ]; then
 fi
 kopium --version
 
-step "tests"
+step "tests, then clippy (all targets, warnings are errors) and the doc tests"
 # One build of every test target, and each binary runs as soon as it is built, beside the ones
 # still compiling, a few at a time (hack/lib/run_tests.py: each binary owns its control plane,
 # most of their time is waiting on it). Every binary runs even when one fails, as with
-# --no-fail-fast. --tests leaves out the examples: they are benchmark tools, and clippy above has
-# compiled them. The doc tests run once the build is over, beside the last binaries.
-# generated/'s freshness is a test of tests/codegen (what hack/verify-codegen.sh runs alone): a
-# stale mirror fails it with the diff and the command that regenerates it.
+# --no-fail-fast. --tests leaves out the examples: they are benchmark tools, and clippy compiles
+# them. generated/'s freshness is a test of tests/codegen (what hack/verify-codegen.sh runs
+# alone): a stale mirror fails it with the diff and the command that regenerates it.
+# Clippy and the doc tests need cargo's build lock, so they start when the build is over, beside
+# the last binaries, which mostly wait on their control planes and leave a core free. Clippy
+# reuses the build scripts and proc macros the build made (the same profile settings).
 status=0
 cargo test --workspace --tests --no-run --message-format=json-render-diagnostics \
-  | python3 hack/lib/run_tests.py "${TEST_JOBS:-3}" -- cargo test --workspace --doc --quiet \
+  | python3 hack/lib/run_tests.py "${TEST_JOBS:-3}" \
+      --after-build "cargo clippy --workspace --all-targets --quiet -- -D warnings" \
+      --after-build "cargo test --workspace --doc --quiet" \
   || status=$?
 step "done (exit status $status)"
 exit "$status"

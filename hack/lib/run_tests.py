@@ -8,12 +8,13 @@ still compile, and several run side by side. Each binary owns its fixtures (its 
 plane on loopback ports it picked), so binaries can run together. Tests inside one binary still
 run as libtest runs them.
 
-Usage: cargo test --no-run --message-format=json-render-diagnostics | run_tests.py JOBS [-- CMD...]
-The input is cargo's JSON messages (one object per line), read as they come. CMD, when given,
-runs once the build is over, beside the remaining binaries (the doc tests: they need cargo's
-build lock, which the build holds until then). Each run's output is kept whole and printed when
-it ends, with its wall time; the exit status is 1 when any run failed (every run happens, as with
---no-fail-fast).
+Usage: cargo test --no-run --message-format=json-render-diagnostics \
+         | run_tests.py JOBS [--after-build 'SHELL COMMAND']...
+The input is cargo's JSON messages (one object per line), read as they come. The --after-build
+commands run once the build is over, one after another (each needs cargo's build lock, which the
+build holds until then), beside the remaining binaries and outside the JOBS count. Each run's
+output is kept whole and printed when it ends, with its wall time; the exit status is 1 when any
+run failed (every run happens, as with --no-fail-fast).
 """
 import json
 import os
@@ -44,33 +45,51 @@ RUNS_WHILE_BUILDING = 2
 class Run:
     """One process to run: a test binary (whole, or the part a filter picks) or CMD."""
 
-    def __init__(self, name, argv, cwd, env, weight, counted=True):
+    def __init__(self, name, argv, cwd, env, weight, counted=True, package=None):
         self.name = name
+        # An integration test may run its package's binaries (CARGO_BIN_EXE_*), which cargo can
+        # report after the test itself: such a run waits until they are built.
+        self.package = package
         self.argv = argv
         self.cwd = cwd
         self.env = env
-        self.weight = weight  # larger runs start first
+        self.weight = weight  # larger runs start first; -1 marks an --after-build command
         self.counted = counted  # a part of a split binary: `running 0 tests` is a failure
 
 
-def runs_of_binary(name, executable, package_dir):
+def runs_of_binary(name, executable, package_dir, package):
     env = dict(os.environ, CARGO_MANIFEST_DIR=package_dir)
     weight = os.path.getsize(executable)
     splits = SPLITS.get(name)
     if not splits:
-        return [Run(name, [executable], package_dir, env, weight, counted=False)]
+        return [Run(name, [executable], package_dir, env, weight, False, package)]
     # Run k takes its filters minus every earlier run's: no test runs twice, none is left out.
     runs, skips = [], []
     for filters in splits:
         label = f"{name} [{', '.join(filters)}]"
-        runs.append(Run(label, [executable, *filters, *skips], package_dir, env, weight))
+        runs.append(Run(label, [executable, *filters, *skips], package_dir, env, weight, True, package))
         skips += [arg for f in filters for arg in ("--skip", f)]
-    runs.append(Run(f"{name} [the rest]", [executable, *skips], package_dir, env, weight))
+    runs.append(Run(f"{name} [the rest]", [executable, *skips], package_dir, env, weight, True, package))
     return runs
 
 
-def read_cargo_messages(stream, found, build_over):
-    """Adds the runs of every test binary cargo reports to `found`; sets `build_over` at EOF."""
+def binaries_of_packages():
+    """The names of every workspace package's binary targets, by manifest path."""
+    metadata = json.loads(
+        subprocess.run(
+            ["cargo", "metadata", "--no-deps", "--format-version", "1"],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    )
+    return {
+        package["manifest_path"]: {t["name"] for t in package["targets"] if "bin" in t["kind"]}
+        for package in metadata["packages"]
+    }
+
+
+def read_cargo_messages(stream, found, binaries_built, build_over):
+    """Adds the runs of every test binary cargo reports to `found`, and each binary target
+    built to `binaries_built` (by manifest path); sets `build_over` at EOF."""
     seen = set()
     for line in stream:
         line = line.strip()
@@ -83,19 +102,23 @@ def read_cargo_messages(stream, found, build_over):
         if message.get("reason") != "compiler-artifact":
             continue
         executable = message.get("executable")
+        target = message["target"]
+        if executable and target["kind"] == ["bin"] and not message.get("profile", {}).get("test"):
+            binaries_built.setdefault(message["manifest_path"], set()).add(target["name"])
+            continue
         if not executable or not message.get("profile", {}).get("test"):
             continue
         if executable in seen:
             continue
         seen.add(executable)
-        target = message["target"]
         package_dir = os.path.dirname(message["manifest_path"])
         # Named by its source from the repository root: tests/fake_coderd/tests/api/main.rs, or
         # src/lib.rs (unit tests) for a library's own tests.
         name = os.path.relpath(target["src_path"], os.getcwd())
         if target["kind"][0] != "test":
             name += " (unit tests)"
-        found.extend(runs_of_binary(name, executable, package_dir))
+        package = message["manifest_path"] if target["kind"] == ["test"] else None
+        found.extend(runs_of_binary(name, executable, package_dir, package))
     build_over.set()
 
 
@@ -105,49 +128,66 @@ RUNNING = re.compile(r"^running (\d+) tests?$", re.M)
 
 def main():
     args = sys.argv[1:]
-    then = []
-    if "--" in args:
-        then = args[args.index("--") + 1 :]
-        args = args[: args.index("--")]
+    after_build = []
+    while "--after-build" in args:
+        at = args.index("--after-build")
+        after_build.append(args[at + 1])
+        del args[at : at + 2]
     jobs = int(args[0]) if args else 2
 
-    found = []  # appended to by the reader thread; list.append is atomic under the GIL
+    binaries_needed = binaries_of_packages()
+    # Both filled by the reader thread; list.append and set.add are atomic under the GIL.
+    found = []
+    binaries_built = {}
     build_over = threading.Event()
     reader = threading.Thread(
-        target=read_cargo_messages, args=(sys.stdin, found, build_over), daemon=True
+        target=read_cargo_messages,
+        args=(sys.stdin, found, binaries_built, build_over),
+        daemon=True,
     )
     reader.start()
 
     pending, running, failed = [], [], []
     taken = 0
-    started_then = not then
     totals = [0, 0, 0]
     count = 0
     start = time.monotonic()
+    target_dir = os.environ.get("CARGO_TARGET_DIR", "target")
+
+    def launch(run):
+        nonlocal count
+        log = open(os.path.join(target_dir, f"test-run-{count}.log"), "w+")
+        count += 1
+        process = subprocess.Popen(
+            run.argv, cwd=run.cwd, env=run.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        running.append((run, process, log, time.monotonic()))
+
     while True:
         while taken < len(found):
             pending.append(found[taken])
             taken += 1
         over = build_over.is_set()
-        if over and not started_then:
-            pending.append(Run(" ".join(then), then, os.getcwd(), dict(os.environ), 0, False))
-            started_then = True
-        if over and not pending and not running and taken == len(found):
+        # The commands after the build, one at a time, not counted against JOBS.
+        if over and after_build and not any(entry[0].weight < 0 for entry in running):
+            command = after_build.pop(0)
+            launch(Run(command, ["bash", "-c", command], os.getcwd(), dict(os.environ), -1, False))
+        if over and not pending and not running and not after_build and taken == len(found):
             break
+        def ready(run):
+            needed = binaries_needed.get(run.package, set()) if run.package else set()
+            return over or needed <= binaries_built.get(run.package, set())
+
         # Largest first among those ready, so the last to end does not run alone.
         pending.sort(key=lambda run: run.weight, reverse=True)
         limit = jobs if over else min(jobs, RUNS_WHILE_BUILDING)
-        while pending and len(running) < limit:
-            run = pending.pop(0)
-            log_path = os.path.join(
-                os.environ.get("CARGO_TARGET_DIR", "target"), f"test-run-{count}.log"
-            )
-            count += 1
-            log = open(log_path, "w+")
-            process = subprocess.Popen(
-                run.argv, cwd=run.cwd, env=run.env, stdout=log, stderr=subprocess.STDOUT
-            )
-            running.append((run, process, log, time.monotonic()))
+        binaries_running = sum(1 for entry in running if entry[0].weight >= 0)
+        for run in [run for run in pending if ready(run)]:
+            if binaries_running >= limit:
+                break
+            pending.remove(run)
+            launch(run)
+            binaries_running += 1
         time.sleep(0.2)
         for entry in list(running):
             run, process, log, began = entry
@@ -175,17 +215,16 @@ def main():
             if not ok:
                 failed.append(run.name)
     print(
-        f"\n==> {count} runs in {time.monotonic() - start:.1f} s, {jobs} at a time: "
+        f"\n==> {count} runs in {time.monotonic() - start:.1f} s, {jobs} test binaries at a time: "
         f"{totals[0]} passed, {totals[1]} failed, {totals[2]} ignored"
     )
-    if count == 0:
+    if not taken:
         print("run_tests.py: cargo reported no test binary", file=sys.stderr)
         return 1
     if failed:
         print("failed: " + ", ".join(failed))
         return 1
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
