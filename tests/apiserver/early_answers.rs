@@ -186,6 +186,11 @@ pub async fn slow_writer(
     SlowWriter::new(client.connect_tls(tcp).await)
 }
 
+/// The first line of a request head, to name the request in messages.
+fn request_line(head: &str) -> &str {
+    head.split("\r\n").next().unwrap_or(head)
+}
+
 pub fn put_head(path: &str, content_type: &str) -> String {
     format!("PUT {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}")
 }
@@ -197,16 +202,17 @@ pub async fn assert_answered_and_closed<S: AsyncRead + AsyncWrite + Unpin>(
     code: u16,
     reason: &str,
 ) {
+    let request = request_line(head);
     let answer = writer
         .exchange(head, LARGE, Duration::from_millis(5))
         .await
-        .unwrap_or_else(|e| panic!("{head:?}: the client lost the answer: {e}"));
+        .unwrap_or_else(|e| panic!("{request}: the client lost the answer: {e}"));
     answer.assert_status(code, reason);
-    assert!(answer.closes(), "{head:?}: {:?}", answer.headers);
+    assert!(answer.closes(), "{request}: {:?}", answer.headers);
     writer
         .until_closed()
         .await
-        .unwrap_or_else(|e| panic!("{head:?}: the connection did not end cleanly: {e}"));
+        .unwrap_or_else(|e| panic!("{request}: the connection did not end cleanly: {e}"));
 }
 
 /// Asserts that a small unread body is discarded and the connection serves the next request.
@@ -216,12 +222,13 @@ pub async fn assert_answered_and_kept<S: AsyncRead + AsyncWrite + Unpin>(
     code: u16,
     reason: &str,
 ) {
+    let request = request_line(head);
     let answer = writer
         .exchange(head, SMALL, Duration::from_millis(50))
         .await
-        .unwrap_or_else(|e| panic!("{head:?}: the client lost the answer: {e}"));
+        .unwrap_or_else(|e| panic!("{request}: the client lost the answer: {e}"));
     answer.assert_status(code, reason);
-    assert!(!answer.closes(), "{head:?}: {:?}", answer.headers);
+    assert!(!answer.closes(), "{request}: {:?}", answer.headers);
     let next = writer
         .exchange(
             "GET /healthz HTTP/1.1\r\nHost: localhost",
@@ -229,7 +236,7 @@ pub async fn assert_answered_and_kept<S: AsyncRead + AsyncWrite + Unpin>(
             Duration::ZERO,
         )
         .await
-        .unwrap_or_else(|e| panic!("{head:?}: the next request on the connection failed: {e}"));
+        .unwrap_or_else(|e| panic!("{request}: the next request on the connection failed: {e}"));
     assert_eq!(next.status, 200, "{}", String::from_utf8_lossy(&next.body));
 }
 
@@ -391,5 +398,23 @@ async fn http2_refuses_an_unread_body_on_its_stream_and_keeps_the_connection() {
         .await
         .expect("answers in time");
     connection.abort();
+    server.stop().await;
+}
+
+/// An answer hyper gives by itself (here 431: more header fields than allowed without a client
+/// certificate) comes before the body too; the client still writing it gets the Status.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unparseable_request_is_answered_while_the_body_is_still_coming() {
+    let server = TestServer::start().await;
+    let client = server.http();
+    let fields: String = (0..150).map(|i| format!("\r\nX-Field-{i}: v")).collect();
+    let head = put_head(&ws_path("default", Some("x")), "application/json") + &fields;
+    assert_answered_and_closed(
+        &mut slow_writer(&client, &server).await,
+        &head,
+        431,
+        "RequestHeaderFieldsTooLarge",
+    )
+    .await;
     server.stop().await;
 }

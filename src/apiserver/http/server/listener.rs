@@ -128,7 +128,10 @@ pub async fn serve(
                 // No upgrades (nothing here switches protocols): an upgradeable HTTP/1
                 // connection sets up an upgrade channel in every request's extensions.
                 let connection = builder
-                    .serve_connection(TokioIo::new(StatusOnParseError::new(tls)), service)
+                    .serve_connection(
+                        TokioIo::new(StatusOnParseError::new(tls, close.clone())),
+                        service,
+                    )
                     .into_owned();
                 let mut connection = std::pin::pin!(connection);
                 let idle = async {
