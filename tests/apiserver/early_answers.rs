@@ -278,6 +278,28 @@ async fn a_path_that_names_nothing_is_answered_while_the_body_is_still_coming() 
     server.stop().await;
 }
 
+/// A small remainder that arrives too slowly (over the server's 2 s for discarding) is not
+/// waited for: the answer closes the connection, still without a reset.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_remainder_that_trickles_is_not_waited_for() {
+    let server = TestServer::start().await;
+    let client = server.http();
+    let mut writer = slow_writer(&client, &server).await;
+    let head = put_head(&unknown_subresource(), "application/json");
+    // Four 16 KiB chunks 700 ms apart: the last is written after the server gave up at 2 s.
+    let answer = writer
+        .exchange(&head, SMALL, Duration::from_millis(700))
+        .await
+        .unwrap_or_else(|e| panic!("the client lost the answer: {e}"));
+    answer.assert_status(404, "NotFound");
+    assert!(answer.closes(), "{:?}", answer.headers);
+    writer
+        .until_closed()
+        .await
+        .unwrap_or_else(|e| panic!("the connection did not end cleanly: {e}"));
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_over_the_limit_is_answered_while_the_rest_is_still_coming() {
     let server = TestServer::start().await;
