@@ -14,10 +14,30 @@ use serde_json::Value;
 use support::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+/// How a client sends its body: its size, and the pause after each 16 KiB chunk.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending {
+    pub bytes: usize,
+    pub pause: Duration,
+}
+
+impl Sending {
+    pub const NONE: Sending = Sending {
+        bytes: 0,
+        pause: Duration::ZERO,
+    };
+}
+
 /// A body larger than the server discards (256 KiB) before it answers.
-const LARGE: usize = 1024 * 1024;
+pub const LARGE: Sending = Sending {
+    bytes: 1024 * 1024,
+    pause: Duration::from_millis(5),
+};
 /// A body the server discards so the connection can carry the next request.
-const SMALL: usize = 64 * 1024;
+pub const SMALL: Sending = Sending {
+    bytes: 64 * 1024,
+    pause: Duration::from_millis(50),
+};
 
 /// A path under `/apis` that names no resource: refused before the body is looked at.
 fn unknown_subresource() -> String {
@@ -73,15 +93,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SlowWriter<S> {
         }
     }
 
-    /// Writes `head` (request line and fields, without the blank line), a `Content-Length` of
-    /// `body_len` and that many bytes of body; then reads the answer. Any write or read error
-    /// (a reset, a TLS EOF without close_notify) is returned as text.
-    pub async fn exchange(
-        &mut self,
-        head: &str,
-        body_len: usize,
-        pause: Duration,
-    ) -> Result<Answer, String> {
+    /// Writes `head` (request line and fields, without the blank line), a `Content-Length` and
+    /// the body as `body` says; then reads the answer. Any write or read error (a reset, a TLS
+    /// EOF without close_notify) is returned as text.
+    pub async fn exchange(&mut self, head: &str, body: Sending) -> Result<Answer, String> {
+        let Sending {
+            bytes: body_len,
+            pause,
+        } = body;
         let bounded = async {
             let head = format!("{head}\r\nContent-Length: {body_len}\r\n\r\n");
             self.stream
@@ -195,16 +214,20 @@ pub fn put_head(path: &str, content_type: &str) -> String {
     format!("PUT {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}")
 }
 
-/// Asserts that a large unread body ends the connection gracefully after the answer.
-pub async fn assert_answered_and_closed<S: AsyncRead + AsyncWrite + Unpin>(
-    writer: &mut SlowWriter<S>,
+/// Asserts that a client sending `body` on a connection of its own gets the answer, that the
+/// answer closes the connection, and that the connection then ends cleanly (no reset).
+pub async fn assert_answered_and_closed(
+    client: &Http,
+    server: &TestServer,
     head: &str,
+    body: Sending,
     code: u16,
     reason: &str,
 ) {
     let request = request_line(head);
+    let mut writer = slow_writer(client, server).await;
     let answer = writer
-        .exchange(head, LARGE, Duration::from_millis(5))
+        .exchange(head, body)
         .await
         .unwrap_or_else(|e| panic!("{request}: the client lost the answer: {e}"));
     answer.assert_status(code, reason);
@@ -216,28 +239,39 @@ pub async fn assert_answered_and_closed<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Asserts that a small unread body is discarded and the connection serves the next request.
-pub async fn assert_answered_and_kept<S: AsyncRead + AsyncWrite + Unpin>(
-    writer: &mut SlowWriter<S>,
+pub async fn assert_answered_and_kept(
+    client: &Http,
+    server: &TestServer,
     head: &str,
     code: u16,
     reason: &str,
 ) {
     let request = request_line(head);
+    let mut writer = slow_writer(client, server).await;
     let answer = writer
-        .exchange(head, SMALL, Duration::from_millis(50))
+        .exchange(head, SMALL)
         .await
         .unwrap_or_else(|e| panic!("{request}: the client lost the answer: {e}"));
     answer.assert_status(code, reason);
     assert!(!answer.closes(), "{request}: {:?}", answer.headers);
     let next = writer
-        .exchange(
-            "GET /healthz HTTP/1.1\r\nHost: localhost",
-            0,
-            Duration::ZERO,
-        )
+        .exchange("GET /healthz HTTP/1.1\r\nHost: localhost", Sending::NONE)
         .await
         .unwrap_or_else(|e| panic!("{request}: the next request on the connection failed: {e}"));
     assert_eq!(next.status, 200, "{}", String::from_utf8_lossy(&next.body));
+}
+
+/// Both: the answer with a large body still coming (connection closed cleanly), and with a
+/// small one (connection kept).
+pub async fn assert_answered(
+    client: &Http,
+    server: &TestServer,
+    head: &str,
+    code: u16,
+    reason: &str,
+) {
+    assert_answered_and_closed(client, server, head, LARGE, code, reason).await;
+    assert_answered_and_kept(client, server, head, code, reason).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -245,36 +279,10 @@ async fn a_path_that_names_nothing_is_answered_while_the_body_is_still_coming() 
     let server = TestServer::start().await;
     let client = server.http();
     let head = put_head(&unknown_subresource(), "application/json");
-    assert_answered_and_closed(
-        &mut slow_writer(&client, &server).await,
-        &head,
-        404,
-        "NotFound",
-    )
-    .await;
-    assert_answered_and_kept(
-        &mut slow_writer(&client, &server).await,
-        &head,
-        404,
-        "NotFound",
-    )
-    .await;
+    assert_answered(&client, &server, &head, 404, "NotFound").await;
     // Outside /apis (the Router's own 404).
     let head = put_head("/nothing/here", "application/json");
-    assert_answered_and_closed(
-        &mut slow_writer(&client, &server).await,
-        &head,
-        404,
-        "NotFound",
-    )
-    .await;
-    assert_answered_and_kept(
-        &mut slow_writer(&client, &server).await,
-        &head,
-        404,
-        "NotFound",
-    )
-    .await;
+    assert_answered(&client, &server, &head, 404, "NotFound").await;
     server.stop().await;
 }
 
@@ -284,19 +292,13 @@ async fn a_path_that_names_nothing_is_answered_while_the_body_is_still_coming() 
 async fn a_small_remainder_that_trickles_is_not_waited_for() {
     let server = TestServer::start().await;
     let client = server.http();
-    let mut writer = slow_writer(&client, &server).await;
     let head = put_head(&unknown_subresource(), "application/json");
     // Four 16 KiB chunks 700 ms apart: the last is written after the server gave up at 2 s.
-    let answer = writer
-        .exchange(&head, SMALL, Duration::from_millis(700))
-        .await
-        .unwrap_or_else(|e| panic!("the client lost the answer: {e}"));
-    answer.assert_status(404, "NotFound");
-    assert!(answer.closes(), "{:?}", answer.headers);
-    writer
-        .until_closed()
-        .await
-        .unwrap_or_else(|e| panic!("the connection did not end cleanly: {e}"));
+    let trickle = Sending {
+        pause: Duration::from_millis(700),
+        ..SMALL
+    };
+    assert_answered_and_closed(&client, &server, &head, trickle, 404, "NotFound").await;
     server.stop().await;
 }
 
@@ -304,19 +306,13 @@ async fn a_small_remainder_that_trickles_is_not_waited_for() {
 async fn a_body_over_the_limit_is_answered_while_the_rest_is_still_coming() {
     let server = TestServer::start().await;
     let client = server.http();
-    let mut writer = slow_writer(&client, &server).await;
-    // 1 MiB past the 3 MiB limit: the server stops reading at the limit.
     let head = put_head(&ws_path("default", Some("big")), "application/json");
-    let answer = writer
-        .exchange(&head, 4 * 1024 * 1024, Duration::from_millis(1))
-        .await
-        .unwrap_or_else(|e| panic!("the client lost the answer: {e}"));
-    answer.assert_status(413, "RequestEntityTooLarge");
-    assert!(answer.closes(), "{:?}", answer.headers);
-    writer
-        .until_closed()
-        .await
-        .unwrap_or_else(|e| panic!("the connection did not end cleanly: {e}"));
+    // 1 MiB past the 3 MiB limit: the server stops reading at the limit.
+    let over = Sending {
+        bytes: 4 * 1024 * 1024,
+        pause: Duration::from_millis(1),
+    };
+    assert_answered_and_closed(&client, &server, &head, over, 413, "RequestEntityTooLarge").await;
     server.stop().await;
 }
 
@@ -350,20 +346,7 @@ async fn a_request_over_the_inflight_limit_is_answered_while_the_body_is_still_c
     }
     assert!(refused, "the held request never took the only slot");
     let head = put_head(&ws_path("default", Some("x")), "application/json");
-    assert_answered_and_closed(
-        &mut slow_writer(&client, &server).await,
-        &head,
-        429,
-        "TooManyRequests",
-    )
-    .await;
-    assert_answered_and_kept(
-        &mut slow_writer(&client, &server).await,
-        &head,
-        429,
-        "TooManyRequests",
-    )
-    .await;
+    assert_answered(&client, &server, &head, 429, "TooManyRequests").await;
     drop(holder);
     server.stop().await;
 }
@@ -391,7 +374,7 @@ async fn http2_refuses_an_unread_body_on_its_stream_and_keeps_the_connection() {
                     .header("content-type", "application/json")
                     .body(http_body_util::Full::new(bytes::Bytes::from(vec![
                         b' ';
-                        LARGE
+                        LARGE.bytes
                     ])))
                     .unwrap(),
             )
@@ -432,8 +415,10 @@ async fn an_unparseable_request_is_answered_while_the_body_is_still_coming() {
     let fields: String = (0..150).map(|i| format!("\r\nX-Field-{i}: v")).collect();
     let head = put_head(&ws_path("default", Some("x")), "application/json") + &fields;
     assert_answered_and_closed(
-        &mut slow_writer(&client, &server).await,
+        &client,
+        &server,
         &head,
+        LARGE,
         431,
         "RequestHeaderFieldsTooLarge",
     )
