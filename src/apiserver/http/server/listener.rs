@@ -19,7 +19,7 @@ use tower::ServiceExt;
 
 use crate::apiserver::auth::client_cert::ClientCertificates;
 use crate::apiserver::http::router::routes::Api;
-use crate::apiserver::http::server::connection::{Activity, Tracked};
+use crate::apiserver::http::server::connection::{Activity, HeadWatch, Tracked};
 use crate::apiserver::http::server::lingering_close::{LingeringClose, Socket};
 use crate::apiserver::http::server::parse_error_status::StatusOnParseError;
 use crate::apiserver::http::server::unread_body::{DiscardUnread, RequestBody};
@@ -27,8 +27,9 @@ use crate::apiserver::http::server::unread_body::{DiscardUnread, RequestBody};
 /// A slow or silent client must not hold a task forever before it speaks TLS.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A client must finish its request headers within this time, or the connection is closed
-/// (kube-apiserver's `ReadHeaderTimeout`, against slowloris clients).
+/// A client must finish its request headers within this time, counted from their first byte,
+/// or the connection is closed (kube-apiserver's `ReadHeaderTimeout`, against slowloris
+/// clients). Timed by the connection's `Activity`, not hyper (see `connection`).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 
 /// kube-apiserver's `IdleTimeout` (Go's `http.DefaultTransport` keeps idle connections as long).
@@ -111,13 +112,14 @@ pub async fn serve(
                 .peer_certificates()
                 .map(|chain| ClientCertificates::new(chain.to_vec()));
             let builder = builders.for_connection(certificates.is_some());
+            let alpn_http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let activity = Activity::new();
             let app = app.map_request(move |mut request: http::Request<RequestBody>| {
                 if let Some(certificates) = &certificates {
                     request.extensions_mut().insert(certificates.clone());
                 }
                 request
             });
-            let activity = Activity::new();
             let service = TowerToHyperService::new(Tracked::new(
                 DiscardUnread::new(app, close.clone()),
                 activity.clone(),
@@ -129,7 +131,10 @@ pub async fn serve(
                 // connection sets up an upgrade channel in every request's extensions.
                 let connection = builder
                     .serve_connection(
-                        TokioIo::new(StatusOnParseError::new(tls, close.clone())),
+                        TokioIo::new(StatusOnParseError::new(
+                            HeadWatch::new(tls, activity.clone(), alpn_http2),
+                            close.clone(),
+                        )),
                         service,
                     )
                     .into_owned();
@@ -144,11 +149,13 @@ pub async fn serve(
                     Ended(Result<(), ConnectionError>),
                     Stopping,
                     Idle,
+                    HeadTimedOut,
                 }
                 let why = tokio::select! {
                     ended = connection.as_mut() => Why::Ended(ended),
                     _ = stop.cancelled() => Why::Stopping,
                     _ = idle => Why::Idle,
+                    _ = activity.head_timed_out(HEADER_READ_TIMEOUT) => Why::HeadTimedOut,
                 };
                 // Idle or shutting down: HTTP/1 closes between requests, HTTP/2 sends GOAWAY and
                 // closes once its open streams (watches end on `stop`) are done.
@@ -162,6 +169,11 @@ pub async fn serve(
                         tracing::debug!(%peer, "closing an idle connection");
                         connection.as_mut().graceful_shutdown();
                         close_idle(connection, &activity).await
+                    }
+                    // As Go does: no answer, the connection is dropped.
+                    Why::HeadTimedOut => {
+                        tracing::debug!(%peer, "request headers not complete in time; closing");
+                        Ok(())
                     }
                 }
             }
@@ -264,7 +276,8 @@ fn builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // Off: hyper's timer would also run between requests (see `connection`).
+        .header_read_timeout(None)
         // The read buffer must hold the whole header block plus the request line.
         .max_buf_size(MAX_HEADER_BYTES + 64 * 1024);
     builder
