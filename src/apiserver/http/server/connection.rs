@@ -72,6 +72,11 @@ impl Activity {
         }
     }
 
+    /// Not a head after all (an HTTP/2 preface): the clock is off.
+    fn stop_head_clock(&self) {
+        self.head_since.store(0, Ordering::Release);
+    }
+
     /// Completes once the head of a request has been arriving for `timeout` without being
     /// complete (kube-apiserver's `ReadHeaderTimeout`). Checks at most once per `timeout`
     /// while no head is arriving and sleeps until the exact deadline otherwise.
@@ -247,8 +252,13 @@ pub struct HeadWatch<IO> {
 }
 
 impl<IO> HeadWatch<IO> {
-    /// Watches `inner` for `activity` unless ALPN chose HTTP/2.
+    /// Watches `inner` for `activity` unless ALPN chose HTTP/2. The first request's head is
+    /// timed from now, as Go times it from the end of the TLS handshake: a client that connects
+    /// and says nothing is closed like one that trickles.
     pub fn new(inner: IO, activity: Arc<Activity>, alpn_http2: bool) -> Self {
+        if !alpn_http2 {
+            activity.bytes_arrived();
+        }
         HeadWatch {
             inner,
             activity: (!alpn_http2).then_some(activity),
@@ -273,8 +283,10 @@ impl<IO: AsyncRead + Unpin> AsyncRead for HeadWatch<IO> {
         if !this.looked {
             this.looked = true;
             let n = arrived.len().min(HTTP2_PREFACE_START.len());
-            if arrived[..n] == HTTP2_PREFACE_START[..n] {
-                this.activity = None;
+            if arrived[..n] == HTTP2_PREFACE_START[..n]
+                && let Some(activity) = this.activity.take()
+            {
+                activity.stop_head_clock();
             }
         }
         if let Some(activity) = &this.activity {
@@ -386,7 +398,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn http2_connections_are_not_watched() {
+    async fn http2_connections_are_not_timed() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         for (alpn_http2, first_bytes, watched) in [
             (false, &b"GET / HTTP/1.1\r\n"[..], true),
@@ -396,6 +408,11 @@ mod tests {
             let activity = Activity::new();
             let (mut client, server) = tokio::io::duplex(64);
             let mut watched_io = HeadWatch::new(server, activity.clone(), alpn_http2);
+            // The first head is timed from the connection's start unless ALPN said HTTP/2.
+            assert_eq!(
+                activity.head_since.load(Ordering::Acquire) != 0,
+                !alpn_http2
+            );
             client.write_all(first_bytes).await.unwrap();
             let mut buf = [0u8; 64];
             let n = watched_io.read(&mut buf).await.unwrap();
