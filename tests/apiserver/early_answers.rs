@@ -122,14 +122,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SlowWriter<S> {
                 sent += n;
                 tokio::time::sleep(pause).await;
             }
-            self.read_answer().await
+            self.read_answer_unbounded().await
         };
         tokio::time::timeout(CALL_TIMEOUT, bounded)
             .await
             .map_err(|_| "no answer in time".to_string())?
     }
 
-    async fn read_answer(&mut self) -> Result<Answer, String> {
+    /// Reads the next answer (bounded).
+    pub async fn read_answer(&mut self) -> Result<Answer, String> {
+        tokio::time::timeout(CALL_TIMEOUT, self.read_answer_unbounded())
+            .await
+            .map_err(|_| "no answer in time".to_string())?
+    }
+
+    async fn read_answer_unbounded(&mut self) -> Result<Answer, String> {
         let head_end = loop {
             if let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
                 break end;
@@ -313,6 +320,30 @@ async fn a_body_over_the_limit_is_answered_while_the_rest_is_still_coming() {
         pause: Duration::from_millis(1),
     };
     assert_answered_and_closed(&client, &server, &head, over, 413, "RequestEntityTooLarge").await;
+    server.stop().await;
+}
+
+/// A client that sends `Expect: 100-continue` and waits is answered without being asked for
+/// the body (no `100 Continue` first), and told that the connection closes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_expecting_100_continue_is_answered_without_being_asked_for_the_body() {
+    let server = TestServer::start().await;
+    let client = server.http();
+    let mut writer = slow_writer(&client, &server).await;
+    let head = put_head(&unknown_subresource(), "application/json");
+    let head = format!(
+        "{head}\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        LARGE.bytes
+    );
+    writer.stream.write_all(head.as_bytes()).await.unwrap();
+    writer.stream.flush().await.unwrap();
+    let answer = writer.read_answer().await.expect("an answer");
+    answer.assert_status(404, "NotFound");
+    assert!(answer.closes(), "{:?}", answer.headers);
+    writer
+        .until_closed()
+        .await
+        .unwrap_or_else(|e| panic!("the connection did not end cleanly: {e}"));
     server.stop().await;
 }
 
