@@ -407,3 +407,20 @@ async fn unreadable_and_unverifiable_bearer_tokens_get_401() {
     assert!(f.recorder.take().is_empty());
     f.server.stop().await;
 }
+
+/// 401 and 403 come before the body is read; a client still writing its body gets them whole
+/// (and keeps its connection when the rest was small).
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_reach_a_client_still_writing_its_body() {
+    use crate::early_answers::{assert_answered, put_head};
+    let f = start().await;
+    let head = put_head(&ws_path("default", Some("w1")), "application/json");
+    let unauthenticated = format!("{head}\r\nX-Remote-User: alice");
+    let anonymous = f.server.http();
+    assert_answered(&anonymous, &f.server, &unauthenticated, 401, "Unauthorized").await;
+    let (cert, key) = f.front_proxy_ca.client("front-proxy-client", &[]);
+    let proxy = f.server.http_with_client_cert(&cert, &key);
+    let eve = format!("{head}\r\nX-Remote-User: eve\r\nX-Remote-Group: system:authenticated");
+    assert_answered(&proxy, &f.server, &eve, 403, "Forbidden").await;
+    f.server.stop().await;
+}

@@ -21,6 +21,7 @@ mod apply_fixtures;
 mod auth;
 mod body_bounds;
 mod concurrency;
+mod early_answers;
 mod encode_once;
 mod errors;
 mod http_server;

@@ -66,6 +66,31 @@ async fn a_client_trickling_headers_is_disconnected_after_the_header_timeout() {
     server.stop().await;
 }
 
+/// The header timeout counts from a request's first byte (Go's `ReadHeaderTimeout`), not from
+/// the end of the previous request: a keep-alive connection idle for longer than it (and less
+/// than the idle timeout) still carries the next request.
+#[tokio::test]
+async fn a_keep_alive_connection_idle_past_the_header_timeout_still_serves() {
+    use crate::early_answers::{Sending, slow_writer};
+    let server = TestServer::start().await;
+    let http = server.http();
+    let mut connection = slow_writer(&http, &server).await;
+    let version = "GET /version HTTP/1.1\r\nHost: localhost";
+    let first = connection
+        .exchange(version, Sending::NONE)
+        .await
+        .expect("first");
+    assert_eq!(first.status, 200);
+    let limit = coder_k8s::apiserver::http::server::listener::HEADER_READ_TIMEOUT;
+    tokio::time::sleep(limit + Duration::from_secs(3)).await;
+    let second = connection
+        .exchange(version, Sending::NONE)
+        .await
+        .unwrap_or_else(|e| panic!("the idle connection was cut: {e}"));
+    assert_eq!(second.status, 200);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn large_lists_are_gzipped_for_clients_that_accept_it() {
     let server = TestServer::start().await;

@@ -19,14 +19,17 @@ use tower::ServiceExt;
 
 use crate::apiserver::auth::client_cert::ClientCertificates;
 use crate::apiserver::http::router::routes::Api;
-use crate::apiserver::http::server::connection::{Activity, Tracked};
+use crate::apiserver::http::server::connection::{Activity, HeadWatch, Tracked};
+use crate::apiserver::http::server::lingering_close::{LingeringClose, Socket};
 use crate::apiserver::http::server::parse_error_status::StatusOnParseError;
+use crate::apiserver::http::server::unread_body::{DiscardUnread, RequestBody};
 
 /// A slow or silent client must not hold a task forever before it speaks TLS.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A client must finish its request headers within this time, or the connection is closed
-/// (kube-apiserver's `ReadHeaderTimeout`, against slowloris clients).
+/// A client must finish its request headers within this time, counted from their first byte,
+/// or the connection is closed (kube-apiserver's `ReadHeaderTimeout`, against slowloris
+/// clients). Timed by the connection's `Activity`, not hyper (see `connection`).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 
 /// kube-apiserver's `IdleTimeout` (Go's `http.DefaultTransport` keeps idle connections as long).
@@ -88,6 +91,8 @@ pub async fn serve(
         let stop = stop.clone();
         let builders = builders.clone();
         connections.spawn(async move {
+            let close = LingeringClose::new();
+            let tcp = Socket::new(tcp, close.clone());
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
@@ -107,53 +112,76 @@ pub async fn serve(
                 .peer_certificates()
                 .map(|chain| ClientCertificates::new(chain.to_vec()));
             let builder = builders.for_connection(certificates.is_some());
-            let app = app.map_request(move |mut request: http::Request<hyper::body::Incoming>| {
+            let alpn_http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let activity = Activity::new();
+            let app = app.map_request(move |mut request: http::Request<RequestBody>| {
                 if let Some(certificates) = &certificates {
                     request.extensions_mut().insert(certificates.clone());
                 }
                 request
             });
-            let activity = Activity::new();
-            let service = TowerToHyperService::new(Tracked::new(app, activity.clone()));
-            // No upgrades (nothing here switches protocols): an upgradeable HTTP/1 connection
-            // sets up an upgrade channel in every request's extensions.
-            let connection = builder
-                .serve_connection(TokioIo::new(StatusOnParseError::new(tls)), service)
-                .into_owned();
-            let mut connection = std::pin::pin!(connection);
-            let idle = async {
-                if limits.idle_timeout.is_zero() {
-                    std::future::pending::<()>().await;
+            let service = TowerToHyperService::new(Tracked::new(
+                DiscardUnread::new(app, close.clone()),
+                activity.clone(),
+            ));
+            // Served in a block of its own so the connection (and with it the socket, handed to
+            // `close` if an answer left body bytes unread) is dropped before the close below.
+            let ended = async {
+                // No upgrades (nothing here switches protocols): an upgradeable HTTP/1
+                // connection sets up an upgrade channel in every request's extensions.
+                let connection = builder
+                    .serve_connection(
+                        TokioIo::new(StatusOnParseError::new(
+                            HeadWatch::new(tls, activity.clone(), alpn_http2),
+                            close.clone(),
+                        )),
+                        service,
+                    )
+                    .into_owned();
+                let mut connection = std::pin::pin!(connection);
+                let idle = async {
+                    if limits.idle_timeout.is_zero() {
+                        std::future::pending::<()>().await;
+                    }
+                    activity.idle(limits.idle_timeout).await;
+                };
+                enum Why {
+                    Ended(Result<(), ConnectionError>),
+                    Stopping,
+                    Idle,
+                    HeadTimedOut,
                 }
-                activity.idle(limits.idle_timeout).await;
-            };
-            enum Why {
-                Ended(Result<(), ConnectionError>),
-                Stopping,
-                Idle,
+                let why = tokio::select! {
+                    ended = connection.as_mut() => Why::Ended(ended),
+                    _ = stop.cancelled() => Why::Stopping,
+                    _ = idle => Why::Idle,
+                    _ = activity.head_timed_out(HEADER_READ_TIMEOUT) => Why::HeadTimedOut,
+                };
+                // Idle or shutting down: HTTP/1 closes between requests, HTTP/2 sends GOAWAY and
+                // closes once its open streams (watches end on `stop`) are done.
+                match why {
+                    Why::Ended(ended) => ended,
+                    Why::Stopping => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                    Why::Idle => {
+                        tracing::debug!(%peer, "closing an idle connection");
+                        connection.as_mut().graceful_shutdown();
+                        close_idle(connection, &activity).await
+                    }
+                    // As Go does: no answer, the connection is dropped.
+                    Why::HeadTimedOut => {
+                        tracing::debug!(%peer, "request headers not complete in time; closing");
+                        Ok(())
+                    }
+                }
             }
-            let why = tokio::select! {
-                ended = connection.as_mut() => Why::Ended(ended),
-                _ = stop.cancelled() => Why::Stopping,
-                _ = idle => Why::Idle,
-            };
-            // Idle or shutting down: HTTP/1 closes between requests, HTTP/2 sends GOAWAY and
-            // closes once its open streams (watches end on `stop`) are done.
-            let ended = match why {
-                Why::Ended(ended) => ended,
-                Why::Stopping => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-                Why::Idle => {
-                    tracing::debug!(%peer, "closing an idle connection");
-                    connection.as_mut().graceful_shutdown();
-                    close_idle(connection, &activity).await
-                }
-            };
+            .await;
             if let Err(error) = ended {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
+            close.finish().await;
         });
     }
     drop(listener);
@@ -248,7 +276,8 @@ fn builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // Off: hyper's timer would also run between requests (see `connection`).
+        .header_read_timeout(None)
         // The read buffer must hold the whole header block plus the request line.
         .max_buf_size(MAX_HEADER_BYTES + 64 * 1024);
     builder

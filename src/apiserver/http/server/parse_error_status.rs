@@ -8,23 +8,31 @@
 //! answer with a Status body. Our own error responses always carry a JSON body with a
 //! `content-type`, so they never match.
 //!
+//! hyper stops reading at the error, so the rest of what the client sends is left unread: the
+//! connection is marked for a lingering close (`lingering_close`) so the answer is not lost to
+//! a reset.
+//!
 //! hyper writes that head only when no other response is being written (`Writing::Init`), so
 //! it starts a write of its own unless an earlier response is still unflushed in the same
 //! buffer (a pipelining client under backpressure); that case keeps hyper's empty answer.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::apiserver::http::server::lingering_close::LingeringClose;
 use crate::apiserver::status::ApiError;
 
 /// An IO whose HTTP/1 parse-error answers carry a Status body.
 #[derive(Debug)]
 pub struct StatusOnParseError<IO> {
     inner: IO,
+    /// Marked when an answer is replaced: hyper closes after it with input unread.
+    close: Arc<LingeringClose>,
     /// A replacement being written: its bytes, how many are out, and how many bytes of the
     /// caller's buffer it stands for (reported once all of it is written).
     pending: Option<Replacement>,
@@ -38,9 +46,10 @@ struct Replacement {
 }
 
 impl<IO> StatusOnParseError<IO> {
-    pub fn new(inner: IO) -> Self {
+    pub fn new(inner: IO, close: Arc<LingeringClose>) -> Self {
         StatusOnParseError {
             inner,
+            close,
             pending: None,
         }
     }
@@ -148,6 +157,7 @@ impl<IO: AsyncWrite + Unpin> StatusOnParseError<IO> {
         if self.pending.is_none()
             && let Some((code, fields)) = automatic_answer(buf)
         {
+            self.close.mark_unread();
             self.pending = Some(Replacement {
                 bytes: with_status_body(code, fields),
                 written: 0,
