@@ -32,7 +32,7 @@ import time
 SPLITS = {
     "tests/apiserver/main.rs": [
         ["storage_", "body_bounds::", "encode_once::", "concurrency::"],
-        ["openapi::", "kubectl::", "parity", "apply"],
+        ["openapi::", "kubectl::", "parity"],
     ],
     # One test applies every overlay to a real cluster (about 35 s); the rest need much less.
     "tests/deploy/main.rs": [["cluster::base_and_every_overlay"]],
