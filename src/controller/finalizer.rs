@@ -1,7 +1,7 @@
 //! What every kind's finalizer shares: guarded JSON patches adding or removing a finalizer,
-//! and sending them. Each kind keeps its own finalizer name, error type and treatment of an
-//! object that is already gone (`control_plane/finalizer.rs`, `provisioner/finalizer.rs`,
-//! `workspace_proxy/finalizer.rs`).
+//! and sending them ([`change`]). Each kind keeps its own finalizer name, error type and
+//! treatment of a refused patch, such as an object that is already gone
+//! (`control_plane/finalizer.rs`, `provisioner/finalizer.rs`, `workspace_proxy/finalizer.rs`).
 //!
 //! Both patches are JSON patches guarded by a `test` of the finalizer list, so a concurrent
 //! change by someone else fails them (and is retried) instead of being overwritten, and a JSON
@@ -14,7 +14,15 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::Value;
 
+use super::error::KindError;
 use super::labels::MANAGER;
+
+/// What [`change`] does to a finalizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    Add,
+    Remove,
+}
 
 /// Whether `obj` is being deleted.
 pub fn deleting<K: Resource + ?Sized>(obj: &K) -> bool {
@@ -27,7 +35,7 @@ pub(crate) fn held<K: Resource>(obj: &K, finalizer: &str) -> bool {
 }
 
 /// The patch adding `finalizer` (the caller checked it is missing), failing if the list moved.
-pub(crate) fn adding<K: Resource>(
+fn adding<K: Resource>(
     obj: &K,
     finalizer: &str,
 ) -> std::result::Result<json_patch::Patch, String> {
@@ -54,7 +62,7 @@ pub(crate) fn adding<K: Resource>(
 }
 
 /// The patch removing `finalizer`; `None` when `obj` does not hold it.
-pub(crate) fn removing<K: Resource>(
+fn removing<K: Resource>(
     obj: &K,
     finalizer: &str,
 ) -> std::result::Result<Option<json_patch::Patch>, String> {
@@ -71,8 +79,42 @@ pub(crate) fn removing<K: Resource>(
     ])))
 }
 
+/// Adds `finalizer` to `obj` (the caller checked it is missing) or removes it (nothing to do
+/// when `obj` does not hold it). A patch the API server refuses goes to `refused` with
+/// `namespace/name` of `obj`: each kind names the failure in its own error, or forgives it.
+pub(crate) async fn change<K, E>(
+    client: &Client,
+    obj: &K,
+    finalizer: &str,
+    change: Change,
+    refused: impl FnOnce(String, kube::Error) -> Result<(), E>,
+) -> Result<(), E>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    E: KindError,
+{
+    let operations = match change {
+        Change::Add => adding(obj, finalizer).map_err(E::encode)?,
+        Change::Remove => match removing(obj, finalizer).map_err(E::encode)? {
+            Some(operations) => operations,
+            None => return Ok(()),
+        },
+    };
+    let namespace = obj
+        .namespace()
+        .ok_or(E::missing_object_key("metadata.namespace"))?;
+    let name = obj.name_any();
+    match send::<K>(client, &namespace, &name, operations).await {
+        Ok(()) => Ok(()),
+        Err(source) => refused(format!("{namespace}/{name}"), source),
+    }
+}
+
 /// Sends a finalizer patch as a JSON patch (it never recreates a deleted object).
-pub(crate) async fn send<K>(
+async fn send<K>(
     client: &Client,
     namespace: &str,
     name: &str,

@@ -8,13 +8,11 @@
 //! object, and deleting it (or its namespace) does not depend on the controller running.
 //! The guarded patches are the shared ones of `controller::finalizer`.
 
-use kube::ResourceExt;
-
 use super::context::Context;
 use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::controller::error::{Error, Result};
 pub use crate::controller::finalizer::deleting;
-use crate::controller::finalizer::{adding, held, removing, send};
+use crate::controller::finalizer::{Change, change, held};
 
 /// Holds deletion until RBAC objects in other namespaces (which garbage collection cannot
 /// reach) are gone.
@@ -26,32 +24,20 @@ pub fn holds(obj: &CoderControlPlane) -> bool {
 
 /// Adds the finalizer (the caller checked it is missing).
 pub async fn add(ctx: &Context, obj: &CoderControlPlane) -> Result<()> {
-    let operations = adding(obj, FINALIZER).map_err(Error::Encode)?;
-    patch(ctx, obj, "add", operations).await
+    change(&ctx.client, obj, FINALIZER, Change::Add, refused("add")).await
 }
 
 /// Removes the finalizer (the caller checked it is present).
 pub async fn remove(ctx: &Context, obj: &CoderControlPlane) -> Result<()> {
-    let Some(operations) = removing(obj, FINALIZER).map_err(Error::Encode)? else {
-        return Ok(());
-    };
-    patch(ctx, obj, "remove", operations).await
+    change(&ctx.client, obj, FINALIZER, Change::Remove, refused("remove")).await
 }
 
-async fn patch(
-    ctx: &Context,
-    obj: &CoderControlPlane,
-    action: &'static str,
-    operations: json_patch::Patch,
-) -> Result<()> {
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    send::<CoderControlPlane>(&ctx.client, &namespace, &obj.name_any(), operations)
-        .await
-        .map_err(|source| Error::Finalizer {
+fn refused(action: &'static str) -> impl FnOnce(String, kube::Error) -> Result<()> {
+    move |object, source| {
+        Err(Error::Finalizer {
             action,
-            object: format!("{namespace}/{}", obj.name_any()),
+            object,
             source,
         })
+    }
 }

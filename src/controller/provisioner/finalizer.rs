@@ -1,15 +1,12 @@
 //! The key-cleanup finalizer (coder/coder-k8s' name): a CoderProvisioner is not gone until its
 //! provisioner key is deleted in coderd, which garbage collection cannot do.
-//!
-//! Both patches are JSON patches guarded by a `test` of the finalizer list, so a concurrent
-//! change by someone else fails them (and is retried) instead of being overwritten.
-
-use kube::ResourceExt;
+//! The guarded patches are the shared ones of `controller::finalizer`.
 
 use super::context::Context;
 use crate::api::coder::v1alpha1::CoderProvisioner;
 use crate::controller::error::{Error, Result};
-use crate::controller::finalizer::{adding, held, removing, send};
+pub use crate::controller::finalizer::deleting;
+use crate::controller::finalizer::{Change, change, held};
 
 pub const FINALIZER: &str = "coder.com/provisioner-key-cleanup";
 
@@ -17,38 +14,22 @@ pub fn holds(obj: &CoderProvisioner) -> bool {
     held(obj, FINALIZER)
 }
 
-pub fn deleting(obj: &CoderProvisioner) -> bool {
-    crate::controller::finalizer::deleting(obj)
-}
-
 /// Adds the finalizer (the caller checked it is missing).
 pub async fn add(ctx: &Context, obj: &CoderProvisioner) -> Result<()> {
-    let operations = adding(obj, FINALIZER).map_err(Error::Encode)?;
-    patch(ctx, obj, "add", operations).await
+    change(&ctx.client, obj, FINALIZER, Change::Add, refused("add")).await
 }
 
 /// Removes the finalizer, if present.
 pub async fn remove(ctx: &Context, obj: &CoderProvisioner) -> Result<()> {
-    let Some(operations) = removing(obj, FINALIZER).map_err(Error::Encode)? else {
-        return Ok(());
-    };
-    patch(ctx, obj, "remove", operations).await
+    change(&ctx.client, obj, FINALIZER, Change::Remove, refused("remove")).await
 }
 
-async fn patch(
-    ctx: &Context,
-    obj: &CoderProvisioner,
-    action: &'static str,
-    operations: json_patch::Patch,
-) -> Result<()> {
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    send::<CoderProvisioner>(&ctx.client, &namespace, &obj.name_any(), operations)
-        .await
-        .map_err(|source| Error::Finalizer {
+fn refused(action: &'static str) -> impl FnOnce(String, kube::Error) -> Result<()> {
+    move |object, source| {
+        Err(Error::Finalizer {
             action,
-            object: format!("CoderProvisioner {namespace}/{}", obj.name_any()),
+            object: format!("CoderProvisioner {object}"),
             source,
         })
+    }
 }

@@ -57,7 +57,7 @@ enum Next {
 pub async fn reconcile(obj: Arc<CoderProvisioner>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_started();
     let owner = key(&obj);
-    let result = if finalizer::deleting(&obj) {
+    let result = if finalizer::deleting(obj.as_ref()) {
         finalize(&obj, &ctx).await
     } else {
         apply(&obj, &ctx).await

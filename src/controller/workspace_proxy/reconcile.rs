@@ -44,7 +44,7 @@ const WAIT: Duration = Duration::from_secs(30);
 pub async fn reconcile(obj: Arc<CoderWorkspaceProxy>, ctx: Arc<ProxyContext>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_started();
     let key = key(&obj);
-    let result = if finalizer::deleting(&obj) {
+    let result = if finalizer::deleting(obj.as_ref()) {
         finalize(&obj, &ctx).await
     } else {
         apply(&obj, &ctx).await
