@@ -32,7 +32,7 @@ use crate::coder::{
 };
 use crate::controller::drift;
 use crate::controller::labels::MANAGER;
-use crate::controller::status_write::apply_status;
+use crate::controller::status_write::{freshest, write_changed};
 
 /// Resync of a healthy proxy: catches what no watch shows (coderd-side edits, a licence change).
 const RESYNC: Duration = Duration::from_secs(300);
@@ -617,31 +617,16 @@ async fn write_status(
     obj: &CoderWorkspaceProxy,
     observed: &Observed,
 ) -> Result<()> {
-    let key = key(obj);
-    let uid = obj.uid().unwrap_or_default();
-    let mut base = obj.clone();
-    if let Some(written) = ctx
-        .written_status
-        .newer_than(&key, &uid, obj.status.as_ref())
-    {
-        base.status = Some(written);
-    }
+    let base = freshest(&ctx.written_status, obj);
     let status = status::compute(&base, observed, Timestamp::now());
-    if base.status.as_ref() == Some(&status) {
-        return Ok(());
-    }
-    let namespace = obj
-        .namespace()
-        .ok_or(ProxyError::MissingObjectKey("metadata.namespace"))?;
-    apply_status::<CoderWorkspaceProxy, _>(&ctx.client, &namespace, &obj.name_any(), &status)
-        .await
-        .map_err(|source| ProxyError::Object {
+    write_changed(&ctx.client, &ctx.written_status, base.as_ref(), &status, |object, source| {
+        ProxyError::Object {
             action: "write the status of",
-            object: format!("CoderWorkspaceProxy {key}"),
+            object: format!("CoderWorkspaceProxy {object}"),
             source,
-        })?;
-    ctx.written_status.remember(&key, &uid, &status);
-    Ok(())
+        }
+    })
+    .await
 }
 
 async fn publish(
