@@ -14,7 +14,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::args::Settings;
 use super::backoff::Backoff;
@@ -125,12 +125,14 @@ pub fn report_watch_error(error: &watcher::Error, kind: &str, plural: &str) {
 /// Runs a kind's controller stream until it ends or `stop`, then lets the reconciles in flight
 /// finish. kube's runner waits for the primary cache (`own`) before it starts, also during a
 /// graceful shutdown: with the CRD missing it would wait forever. Before that cache synced no
-/// reconcile can have started, so there is nothing to drain.
+/// reconcile can have started, so there is nothing to drain. `name` names the loop in the log
+/// lines saying it stopped (and whether it was asked to).
 pub async fn drive(
     run: impl Future<Output = ()>,
     stop: &Shutdown,
     sync: &SyncTracker,
     own: &'static str,
+    name: &str,
 ) {
     tokio::pin!(run);
     tokio::select! {
@@ -141,4 +143,8 @@ pub async fn drive(
             }
         }
     }
+    if !stop.is_cancelled() {
+        warn!("{name} stream ended without shutdown");
+    }
+    info!("{name} stopped");
 }

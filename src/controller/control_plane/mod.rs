@@ -30,7 +30,7 @@ use kube::runtime::utils::Predicate;
 use kube::runtime::watcher;
 use kube::runtime::{Controller, WatchStreamExt, predicates};
 use kube::{Client, Resource, ResourceExt};
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 pub use context::Context;
 pub use finalizer::FINALIZER;
@@ -166,12 +166,8 @@ pub(super) fn run(
             }
         });
     async move {
-        loops::drive(run, &stop, &sync, CONTROL_PLANES).await;
+        loops::drive(run, &stop, &sync, CONTROL_PLANES, "controller").await;
         health.stopped();
-        if !stop.is_cancelled() {
-            warn!("controller stream ended without shutdown");
-        }
-        info!("controller stopped");
         Ok(())
     }
 }

@@ -26,7 +26,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::utils::Predicate;
 use kube::runtime::{Controller, WatchStreamExt, predicates};
 use kube::{Client, ResourceExt};
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 use super::args::Settings;
 use super::caches::{self, SyncTracker};
@@ -134,11 +134,14 @@ pub(super) fn run(
             }
         });
     async move {
-        loops::drive(run, &stop, &sync, PROVISIONERS).await;
-        if !stop.is_cancelled() {
-            warn!("CoderProvisioner controller stream ended without shutdown");
-        }
-        info!("CoderProvisioner controller stopped");
+        loops::drive(
+            run,
+            &stop,
+            &sync,
+            PROVISIONERS,
+            "CoderProvisioner controller",
+        )
+        .await;
         Ok(())
     }
 }

@@ -29,7 +29,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::utils::Predicate;
 use kube::runtime::{Controller, WatchStreamExt, predicates};
 use kube::{Client, ResourceExt};
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 pub use builders::{APP_NAME, DEFAULT_ICON, TOKEN_KEY};
 pub use error::ProxyError;
@@ -205,11 +205,7 @@ pub(super) fn run(
             }
         });
     async move {
-        loops::drive(run, &stop, &sync, PROXIES).await;
-        if !stop.is_cancelled() {
-            warn!("workspace proxy controller stream ended without shutdown");
-        }
-        info!("workspace proxy controller stopped");
+        loops::drive(run, &stop, &sync, PROXIES, "workspace proxy controller").await;
         Ok(())
     }
 }
