@@ -35,10 +35,7 @@ pub(crate) fn held<K: Resource>(obj: &K, finalizer: &str) -> bool {
 }
 
 /// The patch adding `finalizer` (the caller checked it is missing), failing if the list moved.
-fn adding<K: Resource>(
-    obj: &K,
-    finalizer: &str,
-) -> std::result::Result<json_patch::Patch, String> {
+fn adding<K: Resource>(obj: &K, finalizer: &str) -> std::result::Result<json_patch::Patch, String> {
     let present = obj.finalizers();
     let operations = if present.is_empty() {
         vec![

@@ -56,10 +56,7 @@ with_status!(
 /// `obj` with the status our last write gave it when the cached copy does not show that yet: a
 /// reconcile started by a child's event right after the one that wrote the status would
 /// otherwise see the old status and write the same status again.
-pub fn freshest<'a, K: WithStatus>(
-    written: &WrittenStatus<K::Status>,
-    obj: &'a K,
-) -> Cow<'a, K> {
+pub fn freshest<'a, K: WithStatus>(written: &WrittenStatus<K::Status>, obj: &'a K) -> Cow<'a, K> {
     let uid = obj.uid().unwrap_or_default();
     match written.newer_than(&object_key(obj), &uid, obj.status()) {
         Some(status) => {

@@ -29,7 +29,14 @@ pub async fn add(ctx: &Context, obj: &CoderControlPlane) -> Result<()> {
 
 /// Removes the finalizer (the caller checked it is present).
 pub async fn remove(ctx: &Context, obj: &CoderControlPlane) -> Result<()> {
-    change(&ctx.client, obj, FINALIZER, Change::Remove, refused("remove")).await
+    change(
+        &ctx.client,
+        obj,
+        FINALIZER,
+        Change::Remove,
+        refused("remove"),
+    )
+    .await
 }
 
 fn refused(action: &'static str) -> impl FnOnce(String, kube::Error) -> Result<()> {

@@ -650,9 +650,13 @@ async fn write_status(
     if let Some(routing) = reports.gateway {
         gateway::report(base, &mut status, routing, now);
     }
-    write_changed(&ctx.client, &ctx.written_status, base, &status, |_, source| {
-        Error::Kube(source)
-    })
+    write_changed(
+        &ctx.client,
+        &ctx.written_status,
+        base,
+        &status,
+        |_, source| Error::Kube(source),
+    )
     .await?;
     Ok(status)
 }

@@ -21,7 +21,14 @@ pub async fn add(ctx: &Context, obj: &CoderProvisioner) -> Result<()> {
 
 /// Removes the finalizer, if present.
 pub async fn remove(ctx: &Context, obj: &CoderProvisioner) -> Result<()> {
-    change(&ctx.client, obj, FINALIZER, Change::Remove, refused("remove")).await
+    change(
+        &ctx.client,
+        obj,
+        FINALIZER,
+        Change::Remove,
+        refused("remove"),
+    )
+    .await
 }
 
 fn refused(action: &'static str) -> impl FnOnce(String, kube::Error) -> Result<()> {

@@ -561,13 +561,17 @@ fn in_sync<K: serde::Serialize>(cached: &K, wanted: &K) -> bool {
 async fn write_status(ctx: &Context, obj: &CoderProvisioner, findings: &Findings) -> Result<()> {
     let base = freshest(&ctx.written_status, obj);
     let status: CoderProvisionerStatus = status::compute(&base, findings, Timestamp::now());
-    write_changed(&ctx.client, &ctx.written_status, base.as_ref(), &status, |object, source| {
-        Error::Child {
+    write_changed(
+        &ctx.client,
+        &ctx.written_status,
+        base.as_ref(),
+        &status,
+        |object, source| Error::Child {
             action: "write the status of",
             child: format!("CoderProvisioner {object}"),
             source,
-        }
-    })
+        },
+    )
     .await
 }
 

@@ -619,13 +619,17 @@ async fn write_status(
 ) -> Result<()> {
     let base = freshest(&ctx.written_status, obj);
     let status = status::compute(&base, observed, Timestamp::now());
-    write_changed(&ctx.client, &ctx.written_status, base.as_ref(), &status, |object, source| {
-        ProxyError::Object {
+    write_changed(
+        &ctx.client,
+        &ctx.written_status,
+        base.as_ref(),
+        &status,
+        |object, source| ProxyError::Object {
             action: "write the status of",
             object: format!("CoderWorkspaceProxy {object}"),
             source,
-        }
-    })
+        },
+    )
     .await
 }
 
