@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
+use kube::core::object::HasSpec;
 
 use super::error::KindError;
 use super::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
@@ -32,14 +33,12 @@ pub fn identity<K: Resource<DynamicType = ()>>(obj: &K) -> Result<Identity<'_>, 
 }
 
 /// A kind whose objects own children: what its children are labelled with.
-pub trait Owner: Resource<DynamicType = ()> {
-    type Spec;
+pub trait Owner: Resource<DynamicType = ()> + HasSpec {
     /// The kind's controller's error type.
     type Error: KindError;
     /// `app.kubernetes.io/name` of every child: what is running, independent of the instance.
     const APP_NAME: &'static str;
 
-    fn spec(&self) -> &Self::Spec;
     /// `app.kubernetes.io/instance` of the children of the object named `name` (a label value
     /// holds at most 63 characters; each kind keeps its own way of shortening a longer name).
     fn instance_label(name: &str) -> String;

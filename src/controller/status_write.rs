@@ -8,6 +8,7 @@ use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::object::HasStatus;
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -15,53 +16,20 @@ use serde::de::DeserializeOwned;
 use super::error::KindError;
 use super::labels::MANAGER;
 use super::remembered::{WrittenStatus, object_key};
-use crate::api::coder::v1alpha1::{
-    CoderControlPlane, CoderControlPlaneStatus, CoderProvisioner, CoderProvisionerStatus,
-    CoderWorkspaceProxy, CoderWorkspaceProxyStatus,
-};
-
-/// A kind whose status the controller writes.
-pub trait WithStatus:
-    Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug
-{
-    type Status: Serialize + Clone + PartialEq;
-
-    fn status(&self) -> Option<&Self::Status>;
-    fn set_status(&mut self, status: Self::Status);
-}
-
-/// `WithStatus` for the CRD types, whose status is the `status` field.
-macro_rules! with_status {
-    ($($kind:ty => $status:ty),* $(,)?) => {$(
-        impl WithStatus for $kind {
-            type Status = $status;
-
-            fn status(&self) -> Option<&$status> {
-                self.status.as_ref()
-            }
-
-            fn set_status(&mut self, status: $status) {
-                self.status = Some(status);
-            }
-        }
-    )*};
-}
-
-with_status!(
-    CoderControlPlane => CoderControlPlaneStatus,
-    CoderProvisioner => CoderProvisionerStatus,
-    CoderWorkspaceProxy => CoderWorkspaceProxyStatus,
-);
 
 /// `obj` with the status our last write gave it when the cached copy does not show that yet: a
 /// reconcile started by a child's event right after the one that wrote the status would
 /// otherwise see the old status and write the same status again.
-pub fn freshest<'a, K: WithStatus>(written: &WrittenStatus<K::Status>, obj: &'a K) -> Cow<'a, K> {
+pub fn freshest<'a, K>(written: &WrittenStatus<K::Status>, obj: &'a K) -> Cow<'a, K>
+where
+    K: HasStatus + Resource + Clone,
+    K::Status: Clone + PartialEq,
+{
     let uid = obj.uid().unwrap_or_default();
     match written.newer_than(&object_key(obj), &uid, obj.status()) {
         Some(status) => {
             let mut copy = obj.clone();
-            copy.set_status(status);
+            *copy.status_mut() = Some(status);
             Cow::Owned(copy)
         }
         None => Cow::Borrowed(obj),
@@ -79,7 +47,12 @@ pub async fn write_changed<K, E>(
     refused: impl FnOnce(String, kube::Error) -> E,
 ) -> Result<(), E>
 where
-    K: WithStatus,
+    K: HasStatus
+        + Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+    K::Status: Serialize + Clone + PartialEq,
     E: KindError,
 {
     if base.status() == Some(status) {

@@ -14,7 +14,7 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::api::coder::v1alpha1::{CoderProvisioner, CoderProvisionerSpec};
+use crate::api::coder::v1alpha1::CoderProvisioner;
 use crate::controller::error::Error;
 use crate::controller::identity::{self, Owner};
 use crate::controller::pod::{
@@ -98,13 +98,8 @@ impl KeyRecord {
 pub type Target<'a> = identity::Target<'a, CoderProvisioner>;
 
 impl Owner for CoderProvisioner {
-    type Spec = CoderProvisionerSpec;
     type Error = Error;
     const APP_NAME: &'static str = APP_NAME;
-
-    fn spec(&self) -> &CoderProvisionerSpec {
-        &self.spec
-    }
 
     fn instance_label(name: &str) -> String {
         shorten(name, "", 63)

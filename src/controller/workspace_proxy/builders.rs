@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::error::ProxyError;
-use crate::api::coder::v1alpha1::{CoderWorkspaceProxy, CoderWorkspaceProxySpec};
+use crate::api::coder::v1alpha1::CoderWorkspaceProxy;
 use crate::coder::ProxyToken;
 use crate::controller::identity::{self, Owner};
 use crate::controller::pod::{
@@ -38,13 +38,8 @@ const SCRATCH_DIR: &str = "/tmp";
 pub type Target<'a> = identity::Target<'a, CoderWorkspaceProxy>;
 
 impl Owner for CoderWorkspaceProxy {
-    type Spec = CoderWorkspaceProxySpec;
     type Error = ProxyError;
     const APP_NAME: &'static str = APP_NAME;
-
-    fn spec(&self) -> &CoderWorkspaceProxySpec {
-        &self.spec
-    }
 
     fn instance_label(name: &str) -> String {
         bounded(name)

@@ -15,7 +15,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
-use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneSpec};
+use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::controller::error::{Error, Result};
 use crate::controller::identity::{self, Owner};
 
@@ -45,13 +45,8 @@ pub const ACCESS_URL_ENV: &str = "CODER_ACCESS_URL";
 pub type Target<'a> = identity::Target<'a, CoderControlPlane>;
 
 impl Owner for CoderControlPlane {
-    type Spec = CoderControlPlaneSpec;
     type Error = Error;
     const APP_NAME: &'static str = APP_NAME;
-
-    fn spec(&self) -> &CoderControlPlaneSpec {
-        &self.spec
-    }
 
     fn instance_label(name: &str) -> String {
         name.to_string()
