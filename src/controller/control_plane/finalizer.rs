@@ -8,41 +8,22 @@
 //! object, and deleting it (or its namespace) does not depend on the controller running.
 //! The guarded patches are the shared ones of `controller::finalizer`.
 
-use super::context::Context;
 use crate::api::coder::v1alpha1::CoderControlPlane;
-use crate::controller::error::{Error, Result};
-pub use crate::controller::finalizer::deleting;
-use crate::controller::finalizer::{Change, change, held};
+use crate::controller::error::Error;
+use crate::controller::finalizer::{Change, Finalized};
+pub use crate::controller::finalizer::{add, deleting, holds, remove};
 
 /// Holds deletion until RBAC objects in other namespaces (which garbage collection cannot
 /// reach) are gone.
 pub const FINALIZER: &str = "coder.com/workspace-rbac-cleanup";
 
-pub fn holds(obj: &CoderControlPlane) -> bool {
-    held(obj, FINALIZER)
-}
+impl Finalized for CoderControlPlane {
+    const FINALIZER: &'static str = FINALIZER;
+    type Error = Error;
 
-/// Adds the finalizer (the caller checked it is missing).
-pub async fn add(ctx: &Context, obj: &CoderControlPlane) -> Result<()> {
-    change(&ctx.client, obj, FINALIZER, Change::Add, refused("add")).await
-}
-
-/// Removes the finalizer (the caller checked it is present).
-pub async fn remove(ctx: &Context, obj: &CoderControlPlane) -> Result<()> {
-    change(
-        &ctx.client,
-        obj,
-        FINALIZER,
-        Change::Remove,
-        refused("remove"),
-    )
-    .await
-}
-
-fn refused(action: &'static str) -> impl FnOnce(String, kube::Error) -> Result<()> {
-    move |object, source| {
+    fn refused(change: Change, object: String, source: kube::Error) -> Result<(), Error> {
         Err(Error::Finalizer {
-            action,
+            action: change.verb(),
             object,
             source,
         })

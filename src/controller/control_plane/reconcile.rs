@@ -69,7 +69,7 @@ pub async fn reconcile(obj: Arc<CoderControlPlane>, ctx: Arc<Context>) -> Result
 async fn finalize(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
     if finalizer::holds(obj) {
         cleanup(obj, ctx).await?;
-        finalizer::remove(ctx, obj).await?;
+        finalizer::remove(&ctx.client, obj).await?;
     }
     Ok(Action::await_change())
 }
@@ -94,7 +94,7 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
         .any(|(role, _)| role.namespace().as_deref() != Some(target.namespace));
     // Before the first object the garbage collector cannot remove exists.
     if reaches_other_namespaces && !finalizer::holds(obj) {
-        finalizer::add(ctx, obj).await?;
+        finalizer::add(&ctx.client, obj).await?;
     }
     // One Event per reconcile lists every child it created or updated (not one per child:
     // seven Event writes for each new control plane were most of the controller's API load).
@@ -109,7 +109,7 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
         let left = cached_stale::<Role>(ctx, &target, &own).len()
             + cached_stale::<RoleBinding>(ctx, &target, &own).len();
         if left == 0 {
-            finalizer::remove(ctx, obj).await?;
+            finalizer::remove(&ctx.client, obj).await?;
         }
     }
     Ok(action)

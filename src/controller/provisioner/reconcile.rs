@@ -106,7 +106,7 @@ async fn apply(obj: &CoderProvisioner, ctx: &Context) -> Result<Next> {
     let target = Target::new(obj)?;
     // Before any key exists in coderd, so none can outlive the object.
     if !finalizer::holds(obj) {
-        finalizer::add(ctx, obj).await?;
+        finalizer::add(&ctx.client, obj).await?;
     }
     let mut findings = Findings::default();
     let next = converge(ctx, &target, &mut findings).await;
@@ -603,7 +603,7 @@ async fn finalize(obj: &CoderProvisioner, ctx: &Context) -> Result<Next> {
             return Ok(Next::Coderd { reason, message });
         }
     }
-    finalizer::remove(ctx, obj).await?;
+    finalizer::remove(&ctx.client, obj).await?;
     ctx.forget(
         &key(obj),
         Some(&format!("{}/{}", target.namespace, target.secret_name())),

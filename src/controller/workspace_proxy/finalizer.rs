@@ -3,36 +3,29 @@
 //! coderd). Added before the first registration, removed once coderd no longer has the proxy.
 //! The guarded patches are the shared ones of `controller::finalizer`.
 
-use super::ProxyContext;
-use super::error::{ProxyError, Result};
+use super::error::ProxyError;
 use crate::api::coder::v1alpha1::CoderWorkspaceProxy;
-pub use crate::controller::finalizer::deleting;
-use crate::controller::finalizer::{Change, change, held};
+use crate::controller::finalizer::{Change, Finalized};
+pub use crate::controller::finalizer::{add, deleting, holds, remove};
 
 pub const FINALIZER: &str = "coder.com/workspace-proxy-deregistration";
 
-pub fn holds(obj: &CoderWorkspaceProxy) -> bool {
-    held(obj, FINALIZER)
-}
+impl Finalized for CoderWorkspaceProxy {
+    const FINALIZER: &'static str = FINALIZER;
+    type Error = ProxyError;
 
-pub async fn add(ctx: &ProxyContext, obj: &CoderWorkspaceProxy) -> Result<()> {
-    let refused = refused("add the finalizer to");
-    change(&ctx.client, obj, FINALIZER, Change::Add, refused).await
-}
-
-pub async fn remove(ctx: &ProxyContext, obj: &CoderWorkspaceProxy) -> Result<()> {
-    let refused = refused("remove the finalizer from");
-    change(&ctx.client, obj, FINALIZER, Change::Remove, refused).await
-}
-
-fn refused(action: &'static str) -> impl FnOnce(String, kube::Error) -> Result<()> {
-    move |object, source| match source {
-        // Gone already: nothing left to hold or release.
-        kube::Error::Api(status) if status.code == 404 => Ok(()),
-        source => Err(ProxyError::Object {
-            action,
-            object: format!("CoderWorkspaceProxy {object}"),
-            source,
-        }),
+    fn refused(change: Change, object: String, source: kube::Error) -> Result<(), ProxyError> {
+        match source {
+            // Gone already: nothing left to hold or release.
+            kube::Error::Api(status) if status.code == 404 => Ok(()),
+            source => Err(ProxyError::Object {
+                action: match change {
+                    Change::Add => "add the finalizer to",
+                    Change::Remove => "remove the finalizer from",
+                },
+                object: format!("CoderWorkspaceProxy {object}"),
+                source,
+            }),
+        }
     }
 }

@@ -175,7 +175,7 @@ async fn converge(
 
     // Before coderd has anything to clean up.
     if !finalizer::holds(obj) {
-        finalizer::add(ctx, obj).await?;
+        finalizer::add(&ctx.client, obj).await?;
     }
     let token = register(obj, ctx, target, &coderd, observed)
         .await
@@ -517,7 +517,7 @@ async fn finalize(obj: &CoderWorkspaceProxy, ctx: &ProxyContext) -> Result<Actio
     }
     let target = Target::new(obj)?;
     let Some(bootstrap) = &target.spec.bootstrap else {
-        finalizer::remove(ctx, obj).await?;
+        finalizer::remove(&ctx.client, obj).await?;
         return Ok(Action::await_change());
     };
     let mut observed = Observed::default();
@@ -562,7 +562,7 @@ async fn finalize(obj: &CoderWorkspaceProxy, ctx: &ProxyContext) -> Result<Actio
         format!("Deregistered workspace proxy {proxy} in coderd"),
     )
     .await;
-    finalizer::remove(ctx, obj).await?;
+    finalizer::remove(&ctx.client, obj).await?;
     Ok(Action::await_change())
 }
 
@@ -606,7 +606,7 @@ async fn release_with_warning(
         ),
     )
     .await;
-    finalizer::remove(ctx, obj).await?;
+    finalizer::remove(&ctx.client, obj).await?;
     Ok(Action::await_change())
 }
 
