@@ -29,3 +29,20 @@ impl Finalized for CoderControlPlane {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_is_an_error_naming_the_control_plane() {
+        let gone = kube::Error::Api(Box::new(
+            kube::core::Status::failure("boom", "Reason").with_code(404),
+        ));
+        let error = CoderControlPlane::refused(Change::Add, "ns/coder".into(), gone).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot add the finalizer of ns/coder: boom (Reason)"
+        );
+    }
+}

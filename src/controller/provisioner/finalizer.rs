@@ -21,3 +21,20 @@ impl Finalized for CoderProvisioner {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_is_an_error_naming_the_provisioner() {
+        let gone = kube::Error::Api(Box::new(
+            kube::core::Status::failure("boom", "Reason").with_code(404),
+        ));
+        let error = CoderProvisioner::refused(Change::Remove, "ns/p".into(), gone).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot remove the finalizer of CoderProvisioner ns/p: boom (Reason)"
+        );
+    }
+}

@@ -29,3 +29,32 @@ impl Finalized for CoderWorkspaceProxy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure("boom", "Reason").with_code(code),
+        ))
+    }
+
+    #[test]
+    fn a_proxy_already_gone_needs_no_finalizer_change_and_other_refusals_name_it() {
+        for change in [Change::Add, Change::Remove] {
+            let gone = CoderWorkspaceProxy::refused(change, "ns/p".into(), refusal(404));
+            assert!(gone.is_ok(), "{change:?}: {gone:?}");
+        }
+        let add = CoderWorkspaceProxy::refused(Change::Add, "ns/p".into(), refusal(409));
+        assert_eq!(
+            add.unwrap_err().to_string(),
+            "cannot add the finalizer to CoderWorkspaceProxy ns/p: boom (Reason)"
+        );
+        let remove = CoderWorkspaceProxy::refused(Change::Remove, "ns/p".into(), refusal(403));
+        assert_eq!(
+            remove.unwrap_err().to_string(),
+            "cannot remove the finalizer from CoderWorkspaceProxy ns/p: boom (Reason)"
+        );
+    }
+}
