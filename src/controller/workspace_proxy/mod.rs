@@ -39,10 +39,9 @@ pub use status::{
     TOKEN_SECRET_READY,
 };
 
-use super::args::Settings;
+use super::KindLoop;
 use super::backoff::Backoff;
 use super::caches::{SyncTracker, after_children_synced};
-use super::health::Health;
 use super::loops::{self, scoped};
 use super::metrics::Metrics;
 use super::remembered::{Warnings, WrittenStatus, object_key};
@@ -50,7 +49,6 @@ use super::shared_watch::SharedWatches;
 use crate::api::coder::v1alpha1::{
     CoderControlPlane, CoderWorkspaceProxy, CoderWorkspaceProxyStatus,
 };
-use crate::shutdown::Shutdown;
 
 const PROXIES: &str = "coderworkspaceproxies";
 const DEPLOYMENTS: &str = "coderworkspaceproxies/deployments";
@@ -135,17 +133,13 @@ fn dependants(
 
 /// The CoderWorkspaceProxy loop, with `control_plane::run`'s contract (see `run_kinds`).
 pub(super) fn run(
-    client: Client,
-    settings: &Settings,
+    kind: KindLoop<'_>,
     shared: &mut SharedWatches,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    stop: Shutdown,
 ) -> impl Future<Output = super::Result<()>> + Send + 'static {
-    let namespace = settings.namespace.as_deref();
+    let namespace = kind.settings.namespace.as_deref();
     let sync = SyncTracker::new(
         &[PROXIES, DEPLOYMENTS, SERVICES, CONTROL_PLANES],
-        health.clone(),
+        kind.health.clone(),
     );
     // The shared watches select every child of ours by the managed-by label: wider than this
     // kind's own children (which also carry `app.kubernetes.io/name=coder-workspace-proxy`),
@@ -162,10 +156,10 @@ pub(super) fn run(
         shared.control_planes.subscribe(&sync, CONTROL_PLANES);
 
     let ctx = Arc::new(ProxyContext {
-        client: client.clone(),
-        recorder: loops::recorder(&client, settings.instance.clone()),
-        metrics,
-        backoff: loops::reconcile_backoff(loops::max_backoff(settings.max_backoff)),
+        client: kind.client.clone(),
+        recorder: loops::recorder(&kind.client, kind.settings.instance.clone()),
+        metrics: kind.metrics,
+        backoff: loops::reconcile_backoff(loops::max_backoff(kind.settings.max_backoff)),
         deployments,
         services,
         control_planes,
@@ -176,7 +170,7 @@ pub(super) fn run(
 
     let deleted = ctx.clone();
     let (reader, proxies) = loops::primary_watch(
-        scoped::<CoderWorkspaceProxy>(&client, namespace),
+        scoped::<CoderWorkspaceProxy>(&kind.client, namespace),
         sync.clone(),
         PROXIES,
         |error| debug!(%error, "watching coderworkspaceproxies"),
@@ -190,9 +184,9 @@ pub(super) fn run(
     let trigger = after_children_synced(sync.clone(), PROXIES, proxies);
 
     let store = reader.clone();
-    let stopping = stop.clone();
+    let stopping = kind.stop.clone();
     let run = Controller::for_stream(trigger, reader)
-        .with_config(loops::controller_config(settings))
+        .with_config(loops::controller_config(kind.settings))
         .owns_stream(deployment_events)
         .owns_stream(service_events)
         .watches_stream(control_plane_events, move |ccp| dependants(&store, &ccp))
@@ -204,6 +198,7 @@ pub(super) fn run(
                 Err(error) => debug!(%error, "proxy reconcile error (handled by error_policy)"),
             }
         });
+    let stop = kind.stop;
     async move {
         loops::drive(run, &stop, &sync, PROXIES, "workspace proxy controller").await;
         Ok(())
