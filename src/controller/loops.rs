@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::{Stream, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -20,6 +20,7 @@ use super::args::Settings;
 use super::backoff::Backoff;
 use super::caches::SyncTracker;
 use super::labels::MANAGER;
+use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::shutdown::Shutdown;
 
 /// The API of `K` in the watched namespace, or in every namespace.
@@ -147,4 +148,24 @@ pub async fn drive(
         warn!("{name} stream ended without shutdown");
     }
     info!("{name} stopped");
+}
+
+/// The objects in `store` that `ccp`'s changes concern: those in its namespace whose control
+/// plane reference (`control_plane_of`, the referenced name) names it.
+pub fn referencing<K>(
+    store: &Store<K>,
+    ccp: &CoderControlPlane,
+    control_plane_of: impl Fn(&K) -> Option<&str>,
+) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    let namespace = ccp.namespace();
+    let name = ccp.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|obj| obj.namespace() == namespace && control_plane_of(obj) == Some(name.as_str()))
+        .map(|obj| ObjectRef::from_obj(obj.as_ref()))
+        .collect()
 }

@@ -22,7 +22,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::utils::Predicate;
 use kube::runtime::{Controller, WatchStreamExt, predicates};
@@ -145,14 +144,9 @@ fn referencing(
     provisioners: &Store<CoderProvisioner>,
     ccp: &CoderControlPlane,
 ) -> Vec<ObjectRef<CoderProvisioner>> {
-    let namespace = ccp.namespace();
-    let name = ccp.name_any();
-    provisioners
-        .state()
-        .iter()
-        .filter(|p| p.namespace() == namespace && p.spec.control_plane_ref.name == name)
-        .map(|p| ObjectRef::from_obj(p.as_ref()))
-        .collect()
+    loops::referencing(provisioners, ccp, |p| {
+        Some(p.spec.control_plane_ref.name.as_str())
+    })
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::utils::Predicate;
 use kube::runtime::{Controller, WatchStreamExt, predicates};
-use kube::{Client, ResourceExt};
+use kube::Client;
 use tracing::debug;
 
 pub use builders::{APP_NAME, DEFAULT_ICON, TOKEN_KEY};
@@ -114,21 +114,10 @@ fn dependants(
     proxies: &Store<CoderWorkspaceProxy>,
     ccp: &CoderControlPlane,
 ) -> Vec<ObjectRef<CoderWorkspaceProxy>> {
-    let namespace = ccp.namespace();
-    let name = ccp.name_any();
-    proxies
-        .state()
-        .iter()
-        .filter(|p| p.namespace() == namespace)
-        .filter(|p| {
-            p.spec
-                .bootstrap
-                .as_ref()
-                .and_then(|b| b.control_plane_ref.as_ref())
-                .is_some_and(|r| r.name == name)
-        })
-        .map(|p| ObjectRef::from_obj(p.as_ref()))
-        .collect()
+    loops::referencing(proxies, ccp, |p| {
+        let bootstrap = p.spec.bootstrap.as_ref()?;
+        Some(bootstrap.control_plane_ref.as_ref()?.name.as_str())
+    })
 }
 
 /// The CoderWorkspaceProxy loop, with `control_plane::run`'s contract (see `run_kinds`).
