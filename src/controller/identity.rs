@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::Resource;
 use kube::core::object::HasSpec;
 
@@ -42,6 +44,14 @@ pub trait Owner: Resource<DynamicType = ()> + HasSpec {
     /// `app.kubernetes.io/instance` of the children of the object named `name` (a label value
     /// holds at most 63 characters; each kind keeps its own way of shortening a longer name).
     fn instance_label(name: &str) -> String;
+}
+
+/// The pods of a kind's Deployment: what the kind decides about them.
+pub struct Pods {
+    /// Labels of the kind's own (a user's podLabels, say): every child's labels win over them.
+    pub labels: BTreeMap<String, String>,
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub spec: PodSpec,
 }
 
 /// The object being reconciled, with what every builder of its children needs.
@@ -92,6 +102,34 @@ impl<'a, K: Owner> Target<'a, K> {
             labels: Some(self.labels()),
             owner_references: Some(vec![self.owner.clone()]),
             ..ObjectMeta::default()
+        }
+    }
+
+    /// The owned Deployment `name` of `replicas` `pods`, selected by the selector labels. The
+    /// pods carry every child's labels over their own, so that none can drop the selector
+    /// labels (a pod without them would no longer belong to its Deployment or Service).
+    pub fn deployment(&self, name: impl Into<String>, replicas: i32, pods: Pods) -> Deployment {
+        let mut pod_labels = pods.labels;
+        pod_labels.extend(self.labels());
+        Deployment {
+            metadata: self.owned_meta(name),
+            spec: Some(DeploymentSpec {
+                replicas: Some(replicas),
+                selector: LabelSelector {
+                    match_labels: Some(self.selector_labels()),
+                    match_expressions: None,
+                },
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(pod_labels),
+                        annotations: pods.annotations,
+                        ..ObjectMeta::default()
+                    }),
+                    spec: Some(pods.spec),
+                },
+                ..DeploymentSpec::default()
+            }),
+            ..Deployment::default()
         }
     }
 }

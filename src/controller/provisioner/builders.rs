@@ -5,18 +5,17 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, Secret, SecretKeySelector, ServiceAccount,
+    Probe, Secret, SecretKeySelector, ServiceAccount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::coder::v1alpha1::CoderProvisioner;
 use crate::controller::error::Error;
-use crate::controller::identity::{self, Owner};
+use crate::controller::identity::{self, Owner, Pods};
 use crate::controller::pod::{
     CODER_UID, container_security_context, empty_dir, literal, mount, pod_security_context,
 };
@@ -328,44 +327,28 @@ pub fn deployment(target: &Target<'_>, inputs: &DeploymentInputs<'_>) -> Deploym
         ..Container::default()
     };
 
-    let mut template_labels = target.labels();
-    template_labels.extend(target.selector_labels());
-    Deployment {
-        metadata: target.owned_meta(target.deployment_name()),
-        spec: Some(DeploymentSpec {
-            replicas: Some(spec.replicas),
-            selector: LabelSelector {
-                match_labels: Some(target.selector_labels()),
-                match_expressions: None,
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(template_labels),
-                    annotations: Some(BTreeMap::from([(
-                        POD_KEY_ANNOTATION.to_string(),
-                        inputs.key_id.to_string(),
-                    )])),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    // Its token is what Terraform's in-cluster Kubernetes provider uses.
-                    service_account_name: Some(target.service_account_name()),
-                    image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
-                    termination_grace_period_seconds: Some(spec.termination_grace_period_seconds),
-                    security_context: Some(PodSecurityContext {
-                        run_as_user: Some(CODER_UID),
-                        run_as_group: Some(CODER_UID),
-                        ..pod_security_context()
-                    }),
-                    volumes: Some(vec![empty_dir("tmp"), empty_dir("home")]),
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        }),
-        ..Deployment::default()
-    }
+    let pods = Pods {
+        labels: BTreeMap::new(),
+        annotations: Some(BTreeMap::from([(
+            POD_KEY_ANNOTATION.to_string(),
+            inputs.key_id.to_string(),
+        )])),
+        spec: PodSpec {
+            containers: vec![container],
+            // Its token is what Terraform's in-cluster Kubernetes provider uses.
+            service_account_name: Some(target.service_account_name()),
+            image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
+            termination_grace_period_seconds: Some(spec.termination_grace_period_seconds),
+            security_context: Some(PodSecurityContext {
+                run_as_user: Some(CODER_UID),
+                run_as_group: Some(CODER_UID),
+                ..pod_security_context()
+            }),
+            volumes: Some(vec![empty_dir("tmp"), empty_dir("home")]),
+            ..PodSpec::default()
+        },
+    };
+    target.deployment(target.deployment_name(), spec.replicas, pods)
 }
 
 #[cfg(test)]

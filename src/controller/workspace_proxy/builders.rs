@@ -4,18 +4,17 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
-    Secret, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
+    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSpec, Probe, Secret,
+    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::error::ProxyError;
 use crate::api::coder::v1alpha1::CoderWorkspaceProxy;
 use crate::coder::ProxyToken;
-use crate::controller::identity::{self, Owner};
+use crate::controller::identity::{self, Owner, Pods};
 use crate::controller::pod::{
     container_security_context, empty_dir, literal, mount, pod_security_context,
     runtime_default_seccomp,
@@ -165,33 +164,20 @@ pub fn deployment(target: &Target<'_>, primary_url: &str, token: &TokenRef) -> D
         ..Container::default()
     };
 
-    Deployment {
-        metadata: target.owned_meta(target.child_name()),
-        spec: Some(DeploymentSpec {
-            replicas: Some(spec.replicas),
-            selector: LabelSelector {
-                match_labels: Some(target.selector_labels()),
-                match_expressions: None,
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(target.labels()),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
-                    // The proxy does not call the Kubernetes API.
-                    automount_service_account_token: Some(false),
-                    security_context: Some(pod_security_context()),
-                    volumes: Some(vec![empty_dir("scratch")]),
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        }),
-        ..Deployment::default()
-    }
+    let pods = Pods {
+        labels: BTreeMap::new(),
+        annotations: None,
+        spec: PodSpec {
+            containers: vec![container],
+            image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
+            // The proxy does not call the Kubernetes API.
+            automount_service_account_token: Some(false),
+            security_context: Some(pod_security_context()),
+            volumes: Some(vec![empty_dir("scratch")]),
+            ..PodSpec::default()
+        },
+    };
+    target.deployment(target.child_name(), spec.replicas, pods)
 }
 
 /// The Service in front of the proxy pods.
