@@ -58,6 +58,25 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What the shared controller code (finalizer patches, status writes) needs from a kind's
+/// error type: its names for the two failures that are bugs rather than refusals.
+pub trait KindError {
+    /// The object lacks a metadata field an object from the API server always has.
+    fn missing_object_key(field: &'static str) -> Self;
+    /// A request body could not be encoded.
+    fn encode(message: String) -> Self;
+}
+
+impl KindError for Error {
+    fn missing_object_key(field: &'static str) -> Self {
+        Error::MissingObjectKey(field)
+    }
+
+    fn encode(message: String) -> Self {
+        Error::Encode(message)
+    }
+}
+
 impl From<kube::Error> for Error {
     fn from(error: kube::Error) -> Self {
         Error::Kube(error)

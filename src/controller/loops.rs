@@ -10,16 +10,17 @@ use std::time::Duration;
 use futures::{Stream, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::args::Settings;
 use super::backoff::Backoff;
 use super::caches::SyncTracker;
 use super::labels::MANAGER;
+use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::shutdown::Shutdown;
 
 /// The API of `K` in the watched namespace, or in every namespace.
@@ -125,12 +126,14 @@ pub fn report_watch_error(error: &watcher::Error, kind: &str, plural: &str) {
 /// Runs a kind's controller stream until it ends or `stop`, then lets the reconciles in flight
 /// finish. kube's runner waits for the primary cache (`own`) before it starts, also during a
 /// graceful shutdown: with the CRD missing it would wait forever. Before that cache synced no
-/// reconcile can have started, so there is nothing to drain.
+/// reconcile can have started, so there is nothing to drain. `name` names the loop in the log
+/// lines saying it stopped (and whether it was asked to).
 pub async fn drive(
     run: impl Future<Output = ()>,
     stop: &Shutdown,
     sync: &SyncTracker,
     own: &'static str,
+    name: &str,
 ) {
     tokio::pin!(run);
     tokio::select! {
@@ -141,4 +144,28 @@ pub async fn drive(
             }
         }
     }
+    if !stop.is_cancelled() {
+        warn!("{name} stream ended without shutdown");
+    }
+    info!("{name} stopped");
+}
+
+/// The objects in `store` that `ccp`'s changes concern: those in its namespace whose control
+/// plane reference (`control_plane_of`, the referenced name) names it.
+pub fn referencing<K>(
+    store: &Store<K>,
+    ccp: &CoderControlPlane,
+    control_plane_of: impl Fn(&K) -> Option<&str>,
+) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    let namespace = ccp.namespace();
+    let name = ccp.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|obj| obj.namespace() == namespace && control_plane_of(obj) == Some(name.as_str()))
+        .map(|obj| ObjectRef::from_obj(obj.as_ref()))
+        .collect()
 }

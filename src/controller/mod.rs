@@ -181,6 +181,18 @@ async fn lead_and_reconcile(
 ///
 /// The kinds the loops have in common (children, control planes) are each watched once
 /// (`shared_watch`): every loop subscribes before the watches start.
+/// What `run_kinds` hands each kind's loop, beside the shared watches: a loop subscribes to
+/// those at once (before the watches run, so it misses nothing), registers its caches with
+/// `health` and runs until `stop`.
+#[derive(Clone)]
+struct KindLoop<'a> {
+    client: Client,
+    settings: &'a Settings,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    stop: Shutdown,
+}
+
 async fn run_kinds(
     client: Client,
     settings: &Settings,
@@ -196,24 +208,16 @@ async fn run_kinds(
         result
     };
     let mut shared = SharedWatches::new(&client, settings.namespace.as_deref());
-    let control_planes = control_plane::run(
-        client.clone(),
+    let kind_loop = KindLoop {
+        client,
         settings,
-        &mut shared,
-        metrics.clone(),
-        health.clone(),
-        all.clone(),
-    );
-    let provisioners = provisioner::run(
-        client.clone(),
-        settings,
-        &mut shared,
-        metrics.clone(),
-        health.clone(),
-        all.clone(),
-    );
-    let workspace_proxies =
-        workspace_proxy::run(client, settings, &mut shared, metrics, health, all.clone());
+        metrics,
+        health,
+        stop: all.clone(),
+    };
+    let control_planes = control_plane::run(kind_loop.clone(), &mut shared);
+    let provisioners = provisioner::run(kind_loop.clone(), &mut shared);
+    let workspace_proxies = workspace_proxy::run(kind_loop, &mut shared);
     // The watches outlive no loop: they stop with `all`, after which the loops drain.
     let watches = shared.run(all.clone());
     let (control_planes, provisioners, workspace_proxies, ()) = tokio::join!(

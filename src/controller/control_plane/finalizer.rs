@@ -8,50 +8,41 @@
 //! object, and deleting it (or its namespace) does not depend on the controller running.
 //! The guarded patches are the shared ones of `controller::finalizer`.
 
-use kube::ResourceExt;
-
-use super::context::Context;
 use crate::api::coder::v1alpha1::CoderControlPlane;
-use crate::controller::error::{Error, Result};
-pub use crate::controller::finalizer::deleting;
-use crate::controller::finalizer::{adding, held, removing, send};
+use crate::controller::error::Error;
+use crate::controller::finalizer::{Change, Finalized};
+pub use crate::controller::finalizer::{add, deleting, holds, remove};
 
 /// Holds deletion until RBAC objects in other namespaces (which garbage collection cannot
 /// reach) are gone.
 pub const FINALIZER: &str = "coder.com/workspace-rbac-cleanup";
 
-pub fn holds(obj: &CoderControlPlane) -> bool {
-    held(obj, FINALIZER)
-}
+impl Finalized for CoderControlPlane {
+    const FINALIZER: &'static str = FINALIZER;
+    type Error = Error;
 
-/// Adds the finalizer (the caller checked it is missing).
-pub async fn add(ctx: &Context, obj: &CoderControlPlane) -> Result<()> {
-    let operations = adding(obj, FINALIZER).map_err(Error::Encode)?;
-    patch(ctx, obj, "add", operations).await
-}
-
-/// Removes the finalizer (the caller checked it is present).
-pub async fn remove(ctx: &Context, obj: &CoderControlPlane) -> Result<()> {
-    let Some(operations) = removing(obj, FINALIZER).map_err(Error::Encode)? else {
-        return Ok(());
-    };
-    patch(ctx, obj, "remove", operations).await
-}
-
-async fn patch(
-    ctx: &Context,
-    obj: &CoderControlPlane,
-    action: &'static str,
-    operations: json_patch::Patch,
-) -> Result<()> {
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    send::<CoderControlPlane>(&ctx.client, &namespace, &obj.name_any(), operations)
-        .await
-        .map_err(|source| Error::Finalizer {
-            action,
-            object: format!("{namespace}/{}", obj.name_any()),
+    fn refused(change: Change, object: String, source: kube::Error) -> Result<(), Error> {
+        Err(Error::Finalizer {
+            action: change.verb(),
+            object,
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_is_an_error_naming_the_control_plane() {
+        let gone = kube::Error::Api(Box::new(
+            kube::core::Status::failure("boom", "Reason").with_code(404),
+        ));
+        let error = CoderControlPlane::refused(Change::Add, "ns/coder".into(), gone).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot add the finalizer of ns/coder: boom (Reason)"
+        );
+    }
 }

@@ -29,22 +29,19 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::utils::Predicate;
 use kube::runtime::watcher;
 use kube::runtime::{Controller, WatchStreamExt, predicates};
-use kube::{Client, Resource, ResourceExt};
-use tracing::{debug, info, warn};
+use kube::{Resource, ResourceExt};
+use tracing::debug;
 
 pub use context::Context;
 pub use finalizer::FINALIZER;
 pub use reconcile::{error_policy, reconcile};
 
 use crate::api::coder::v1alpha1::CoderControlPlane;
-use crate::controller::args::Settings;
+use crate::controller::KindLoop;
 use crate::controller::caches::{SyncTracker, after_children_synced};
 use crate::controller::error::Result;
-use crate::controller::health::Health;
 use crate::controller::loops::{self, scoped};
-use crate::controller::metrics::Metrics;
 use crate::controller::shared_watch::{SharedWatches, own_objects};
-use crate::shutdown::Shutdown;
 use caches::{Cached, Caches};
 
 const CONTROL_PLANES: &str = "codercontrolplanes";
@@ -64,14 +61,10 @@ fn rbac_owner<K: Resource>(obj: K) -> Option<ObjectRef<CoderControlPlane>> {
 /// It subscribes to `shared` at once (before the watches run, so it misses nothing); the
 /// returned future is the loop.
 pub(super) fn run(
-    client: Client,
-    settings: &Settings,
+    kind: KindLoop<'_>,
     shared: &mut SharedWatches,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    stop: Shutdown,
 ) -> impl Future<Output = Result<()>> + Send + 'static {
-    let namespace = settings.namespace.as_deref();
+    let namespace = kind.settings.namespace.as_deref();
     let sync = SyncTracker::new(
         &[
             CONTROL_PLANES,
@@ -82,7 +75,7 @@ pub(super) fn run(
             Role::PLURAL,
             RoleBinding::PLURAL,
         ],
-        health.clone(),
+        kind.health.clone(),
     );
     // Children carry the managed-by label: the shared watches select only those, which keeps
     // every other Deployment, Service, ... of the cluster out of this process.
@@ -104,10 +97,10 @@ pub(super) fn run(
         role_bindings,
     };
     let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics,
-        settings.instance.clone(),
-        settings.max_backoff,
+        kind.client.clone(),
+        kind.metrics,
+        kind.settings.instance.clone(),
+        kind.settings.max_backoff,
         caches,
     ));
 
@@ -132,7 +125,7 @@ pub(super) fn run(
     // License Secrets are the user's, unlabelled: watched by metadata only (a changed value
     // bumps resourceVersion) and mapped to the control planes naming them.
     let license_secrets = watcher(
-        scoped::<PartialObjectMeta<Secret>>(&client, namespace),
+        scoped::<PartialObjectMeta<Secret>>(&kind.client, namespace),
         watcher::Config::default(),
     )
     .default_backoff()
@@ -146,9 +139,9 @@ pub(super) fn run(
         )
     };
 
-    let stopping = stop.clone();
+    let stopping = kind.stop.clone();
     let run = Controller::for_stream(trigger, reader)
-        .with_config(loops::controller_config(settings))
+        .with_config(loops::controller_config(kind.settings))
         .owns_stream(deployment_events)
         .owns_stream(service_events)
         .owns_stream(service_account_events)
@@ -165,13 +158,11 @@ pub(super) fn run(
                 Err(error) => debug!(%error, "reconcile error (handled by error_policy)"),
             }
         });
+    let stop = kind.stop;
+    let health = kind.health;
     async move {
-        loops::drive(run, &stop, &sync, CONTROL_PLANES).await;
+        loops::drive(run, &stop, &sync, CONTROL_PLANES, "controller").await;
         health.stopped();
-        if !stop.is_cancelled() {
-            warn!("controller stream ended without shutdown");
-        }
-        info!("controller stopped");
         Ok(())
     }
 }

@@ -28,7 +28,7 @@ use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::controller::drift;
 use crate::controller::error::{Error, Result, is_namespace_terminating};
 use crate::controller::remembered::object_key;
-use crate::controller::status_write::apply_status;
+use crate::controller::status_write::{freshest, write_changed};
 
 /// Resync period of a healthy control plane: catches drift in fields a watch cannot see.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -69,7 +69,7 @@ pub async fn reconcile(obj: Arc<CoderControlPlane>, ctx: Arc<Context>) -> Result
 async fn finalize(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
     if finalizer::holds(obj) {
         cleanup(obj, ctx).await?;
-        finalizer::remove(ctx, obj).await?;
+        finalizer::remove(&ctx.client, obj).await?;
     }
     Ok(Action::await_change())
 }
@@ -94,7 +94,7 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
         .any(|(role, _)| role.namespace().as_deref() != Some(target.namespace));
     // Before the first object the garbage collector cannot remove exists.
     if reaches_other_namespaces && !finalizer::holds(obj) {
-        finalizer::add(ctx, obj).await?;
+        finalizer::add(&ctx.client, obj).await?;
     }
     // One Event per reconcile lists every child it created or updated (not one per child:
     // seven Event writes for each new control plane were most of the controller's API load).
@@ -109,7 +109,7 @@ async fn apply(obj: &CoderControlPlane, ctx: &Context) -> Result<Action> {
         let left = cached_stale::<Role>(ctx, &target, &own).len()
             + cached_stale::<RoleBinding>(ctx, &target, &own).len();
         if left == 0 {
-            finalizer::remove(ctx, obj).await?;
+            finalizer::remove(&ctx.client, obj).await?;
         }
     }
     Ok(action)
@@ -189,7 +189,7 @@ async fn apply_children(
     // After operator access: the license is uploaded with the token it provides.
     // Decided on the status this controller last wrote: the cache may not show it yet, and a
     // stale licenseLastAppliedHash would upload the same license again.
-    let freshest = freshest_status(ctx, &reported);
+    let freshest = freshest(&ctx.written_status, reported.as_ref());
     let licensing = license::reconcile(ctx, &freshest, target, &access, &key(obj)).await?;
     let reports = Reports {
         access: Some(&access),
@@ -638,9 +638,7 @@ async fn write_status(
     reports: &Reports<'_>,
 ) -> Result<crate::api::coder::v1alpha1::CoderControlPlaneStatus> {
     let now = Timestamp::now();
-    let owner = key(obj);
-    let uid = obj.uid().unwrap_or_default();
-    let base = freshest_status(ctx, obj);
+    let base = freshest(&ctx.written_status, obj);
     let base = base.as_ref();
     let mut status = status::compute(base, outcome, now);
     if let Some(access) = reports.access {
@@ -652,34 +650,15 @@ async fn write_status(
     if let Some(routing) = reports.gateway {
         gateway::report(base, &mut status, routing, now);
     }
-    if base.status.as_ref() == Some(&status) {
-        return Ok(status);
-    }
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    apply_status::<CoderControlPlane, _>(&ctx.client, &namespace, &obj.name_any(), &status).await?;
-    ctx.written_status.remember(&owner, &uid, &status);
+    write_changed(
+        &ctx.client,
+        &ctx.written_status,
+        base,
+        &status,
+        |_, source| Error::Kube(source),
+    )
+    .await?;
     Ok(status)
-}
-
-/// `obj` with the status our last write gave it when the cached copy does not show that yet.
-fn freshest_status<'a>(
-    ctx: &Context,
-    obj: &'a CoderControlPlane,
-) -> std::borrow::Cow<'a, CoderControlPlane> {
-    let uid = obj.uid().unwrap_or_default();
-    match ctx
-        .written_status
-        .newer_than(&key(obj), &uid, obj.status.as_ref())
-    {
-        Some(written) => {
-            let mut copy = obj.clone();
-            copy.status = Some(written);
-            std::borrow::Cow::Owned(copy)
-        }
-        None => std::borrow::Cow::Borrowed(obj),
-    }
 }
 
 /// Best effort: a failure is already being returned; the status and Event only make it visible.

@@ -5,19 +5,17 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, Secret, SecretKeySelector, ServiceAccount,
+    Probe, Secret, SecretKeySelector, ServiceAccount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::coder::v1alpha1::CoderProvisioner;
-use crate::controller::error::{Error, Result};
-use crate::controller::identity::{Identity, identity};
-use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
+use crate::controller::error::Error;
+use crate::controller::identity::{self, Owner, Pods};
 use crate::controller::pod::{
     CODER_UID, container_security_context, empty_dir, literal, mount, pod_security_context,
 };
@@ -96,28 +94,18 @@ impl KeyRecord {
 }
 
 /// The object being reconciled, with its defaults resolved.
-pub struct Target<'a> {
-    pub obj: &'a CoderProvisioner,
-    pub name: &'a str,
-    pub namespace: &'a str,
-    owner: OwnerReference,
+pub type Target<'a> = identity::Target<'a, CoderProvisioner>;
+
+impl Owner for CoderProvisioner {
+    type Error = Error;
+    const APP_NAME: &'static str = APP_NAME;
+
+    fn instance_label(name: &str) -> String {
+        shorten(name, "", 63)
+    }
 }
 
 impl<'a> Target<'a> {
-    pub fn new(obj: &'a CoderProvisioner) -> Result<Self> {
-        let Identity {
-            name,
-            namespace,
-            owner,
-        } = identity(obj).map_err(Error::MissingObjectKey)?;
-        Ok(Self {
-            obj,
-            name,
-            namespace,
-            owner,
-        })
-    }
-
     pub fn organization(&self) -> &'a str {
         let name = self.obj.spec.organization_name.trim();
         if name.is_empty() {
@@ -174,30 +162,6 @@ impl<'a> Target<'a> {
 
     pub fn tags(&self) -> BTreeMap<String, String> {
         self.obj.spec.tags.clone().unwrap_or_default()
-    }
-
-    pub fn selector_labels(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            (NAME_LABEL.to_string(), APP_NAME.to_string()),
-            (INSTANCE_LABEL.to_string(), shorten(self.name, "", 63)),
-        ])
-    }
-
-    /// Labels of every child; the managed-by label puts them in the controller's watches.
-    pub fn labels(&self) -> BTreeMap<String, String> {
-        let mut labels = self.selector_labels();
-        labels.insert(MANAGED_BY_LABEL.to_string(), MANAGER.to_string());
-        labels
-    }
-
-    fn owned_meta(&self, name: String) -> ObjectMeta {
-        ObjectMeta {
-            name: Some(name),
-            namespace: Some(self.namespace.to_string()),
-            labels: Some(self.labels()),
-            owner_references: Some(vec![self.owner.clone()]),
-            ..ObjectMeta::default()
-        }
     }
 }
 
@@ -363,44 +327,28 @@ pub fn deployment(target: &Target<'_>, inputs: &DeploymentInputs<'_>) -> Deploym
         ..Container::default()
     };
 
-    let mut template_labels = target.labels();
-    template_labels.extend(target.selector_labels());
-    Deployment {
-        metadata: target.owned_meta(target.deployment_name()),
-        spec: Some(DeploymentSpec {
-            replicas: Some(spec.replicas),
-            selector: LabelSelector {
-                match_labels: Some(target.selector_labels()),
-                match_expressions: None,
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(template_labels),
-                    annotations: Some(BTreeMap::from([(
-                        POD_KEY_ANNOTATION.to_string(),
-                        inputs.key_id.to_string(),
-                    )])),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    // Its token is what Terraform's in-cluster Kubernetes provider uses.
-                    service_account_name: Some(target.service_account_name()),
-                    image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
-                    termination_grace_period_seconds: Some(spec.termination_grace_period_seconds),
-                    security_context: Some(PodSecurityContext {
-                        run_as_user: Some(CODER_UID),
-                        run_as_group: Some(CODER_UID),
-                        ..pod_security_context()
-                    }),
-                    volumes: Some(vec![empty_dir("tmp"), empty_dir("home")]),
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        }),
-        ..Deployment::default()
-    }
+    let pods = Pods {
+        labels: BTreeMap::new(),
+        annotations: Some(BTreeMap::from([(
+            POD_KEY_ANNOTATION.to_string(),
+            inputs.key_id.to_string(),
+        )])),
+        spec: PodSpec {
+            containers: vec![container],
+            // Its token is what Terraform's in-cluster Kubernetes provider uses.
+            service_account_name: Some(target.service_account_name()),
+            image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
+            termination_grace_period_seconds: Some(spec.termination_grace_period_seconds),
+            security_context: Some(PodSecurityContext {
+                run_as_user: Some(CODER_UID),
+                run_as_group: Some(CODER_UID),
+                ..pod_security_context()
+            }),
+            volumes: Some(vec![empty_dir("tmp"), empty_dir("home")]),
+            ..PodSpec::default()
+        },
+    };
+    target.deployment(target.deployment_name(), spec.replicas, pods)
 }
 
 #[cfg(test)]
@@ -423,6 +371,7 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::provisioner;
     use super::*;
+    use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER};
     use serde_json::json;
 
     fn inputs() -> DeploymentInputs<'static> {

@@ -25,18 +25,14 @@ use futures::StreamExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::utils::Predicate;
 use kube::runtime::{Controller, WatchStreamExt, predicates};
-use kube::{Client, ResourceExt};
-use tracing::{debug, info, warn};
+use tracing::debug;
 
-use super::args::Settings;
+use super::KindLoop;
 use super::caches::{self, SyncTracker};
 use super::error::Result;
-use super::health::Health;
 use super::loops::{self, scoped};
-use super::metrics::Metrics;
 use super::shared_watch::SharedWatches;
 use crate::api::coder::v1alpha1::{CoderControlPlane, CoderProvisioner};
-use crate::shutdown::Shutdown;
 use context::{Context, Stores};
 
 /// Cache names reported by /readyz, unique to this loop.
@@ -51,14 +47,10 @@ const ROLE_BINDINGS: &str = "coderprovisioners/rolebindings";
 /// Runs the CoderProvisioner controller until `stop` (the contract of
 /// `control_plane::run`: subscribes to `shared` at once, the returned future is the loop).
 pub(super) fn run(
-    client: Client,
-    settings: &Settings,
+    kind: KindLoop<'_>,
     shared: &mut SharedWatches,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    stop: Shutdown,
 ) -> impl Future<Output = Result<()>> + Send + 'static {
-    let namespace = settings.namespace.as_deref();
+    let namespace = kind.settings.namespace.as_deref();
     let sync = SyncTracker::new(
         &[
             PROVISIONERS,
@@ -69,7 +61,7 @@ pub(super) fn run(
             ROLES,
             ROLE_BINDINGS,
         ],
-        health.clone(),
+        kind.health.clone(),
     );
     // Only our children (the shared watches select the managed-by label), and every control
     // plane (shared with the other loops).
@@ -82,10 +74,10 @@ pub(super) fn run(
     let (control_planes, control_plane_events) =
         shared.control_planes.subscribe(&sync, CONTROL_PLANES);
     let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics,
-        settings.instance.clone(),
-        settings.max_backoff,
+        kind.client.clone(),
+        kind.metrics,
+        kind.settings.instance.clone(),
+        kind.settings.max_backoff,
         Stores {
             deployments,
             secrets,
@@ -97,7 +89,7 @@ pub(super) fn run(
     ));
 
     let (reader, provisioners) = loops::primary_watch(
-        scoped::<CoderProvisioner>(&client, namespace),
+        scoped::<CoderProvisioner>(&kind.client, namespace),
         sync.clone(),
         PROVISIONERS,
         |error| loops::report_watch_error(error, "CoderProvisioner", PROVISIONERS),
@@ -111,9 +103,9 @@ pub(super) fn run(
     let trigger = caches::after_children_synced(sync.clone(), PROVISIONERS, provisioners);
 
     let dependants = reader.clone();
-    let stopping = stop.clone();
+    let stopping = kind.stop.clone();
     let run = Controller::for_stream(trigger, reader)
-        .with_config(loops::controller_config(settings))
+        .with_config(loops::controller_config(kind.settings))
         .owns_stream(deployment_events)
         .owns_stream(secret_events)
         .owns_stream(service_account_events)
@@ -133,12 +125,16 @@ pub(super) fn run(
                 Err(error) => debug!(%error, "reconcile error (handled by error_policy)"),
             }
         });
+    let stop = kind.stop;
     async move {
-        loops::drive(run, &stop, &sync, PROVISIONERS).await;
-        if !stop.is_cancelled() {
-            warn!("CoderProvisioner controller stream ended without shutdown");
-        }
-        info!("CoderProvisioner controller stopped");
+        loops::drive(
+            run,
+            &stop,
+            &sync,
+            PROVISIONERS,
+            "CoderProvisioner controller",
+        )
+        .await;
         Ok(())
     }
 }
@@ -148,14 +144,9 @@ fn referencing(
     provisioners: &Store<CoderProvisioner>,
     ccp: &CoderControlPlane,
 ) -> Vec<ObjectRef<CoderProvisioner>> {
-    let namespace = ccp.namespace();
-    let name = ccp.name_any();
-    provisioners
-        .state()
-        .iter()
-        .filter(|p| p.namespace() == namespace && p.spec.control_plane_ref.name == name)
-        .map(|p| ObjectRef::from_obj(p.as_ref()))
-        .collect()
+    loops::referencing(provisioners, ccp, |p| {
+        Some(p.spec.control_plane_ref.name.as_str())
+    })
 }
 
 #[cfg(test)]

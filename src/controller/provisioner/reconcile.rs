@@ -29,7 +29,7 @@ use crate::controller::drift;
 use crate::controller::error::{Error, Result};
 use crate::controller::labels::MANAGER;
 use crate::controller::remembered::object_key;
-use crate::controller::status_write::apply_status;
+use crate::controller::status_write::{freshest, write_changed};
 
 /// Resync of a converged provisioner.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -57,7 +57,7 @@ enum Next {
 pub async fn reconcile(obj: Arc<CoderProvisioner>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_started();
     let owner = key(&obj);
-    let result = if finalizer::deleting(&obj) {
+    let result = if finalizer::deleting(obj.as_ref()) {
         finalize(&obj, &ctx).await
     } else {
         apply(&obj, &ctx).await
@@ -106,7 +106,7 @@ async fn apply(obj: &CoderProvisioner, ctx: &Context) -> Result<Next> {
     let target = Target::new(obj)?;
     // Before any key exists in coderd, so none can outlive the object.
     if !finalizer::holds(obj) {
-        finalizer::add(ctx, obj).await?;
+        finalizer::add(&ctx.client, obj).await?;
     }
     let mut findings = Findings::default();
     let next = converge(ctx, &target, &mut findings).await;
@@ -559,31 +559,20 @@ fn in_sync<K: serde::Serialize>(cached: &K, wanted: &K) -> bool {
 /// Writes status with server-side apply on /status, unless nothing changed (judged against our
 /// own last write when the cached object does not show it yet).
 async fn write_status(ctx: &Context, obj: &CoderProvisioner, findings: &Findings) -> Result<()> {
-    let owner = key(obj);
-    let uid = obj.uid().unwrap_or_default();
-    let mut base = obj.clone();
-    if let Some(written) = ctx
-        .written_status
-        .newer_than(&owner, &uid, obj.status.as_ref())
-    {
-        base.status = Some(written);
-    }
+    let base = freshest(&ctx.written_status, obj);
     let status: CoderProvisionerStatus = status::compute(&base, findings, Timestamp::now());
-    if base.status.as_ref() == Some(&status) {
-        return Ok(());
-    }
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    apply_status::<CoderProvisioner, _>(&ctx.client, &namespace, &obj.name_any(), &status)
-        .await
-        .map_err(|source| Error::Child {
+    write_changed(
+        &ctx.client,
+        &ctx.written_status,
+        base.as_ref(),
+        &status,
+        |object, source| Error::Child {
             action: "write the status of",
-            child: format!("CoderProvisioner {owner}"),
+            child: format!("CoderProvisioner {object}"),
             source,
-        })?;
-    ctx.written_status.remember(&owner, &uid, &status);
-    Ok(())
+        },
+    )
+    .await
 }
 
 /// Being deleted: delete the key in coderd, then let go. coderd down while the control plane
@@ -614,7 +603,7 @@ async fn finalize(obj: &CoderProvisioner, ctx: &Context) -> Result<Next> {
             return Ok(Next::Coderd { reason, message });
         }
     }
-    finalizer::remove(ctx, obj).await?;
+    finalizer::remove(&ctx.client, obj).await?;
     ctx.forget(
         &key(obj),
         Some(&format!("{}/{}", target.namespace, target.secret_name())),

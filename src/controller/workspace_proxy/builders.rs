@@ -4,19 +4,17 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
-    Secret, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
+    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSpec, Probe, Secret,
+    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::error::{ProxyError, Result};
-use crate::api::coder::v1alpha1::{CoderWorkspaceProxy, CoderWorkspaceProxySpec};
+use super::error::ProxyError;
+use crate::api::coder::v1alpha1::CoderWorkspaceProxy;
 use crate::coder::ProxyToken;
-use crate::controller::identity::{Identity, identity};
-use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
+use crate::controller::identity::{self, Owner, Pods};
 use crate::controller::pod::{
     container_security_context, empty_dir, literal, mount, pod_security_context,
     runtime_default_seccomp,
@@ -35,29 +33,19 @@ pub const DEFAULT_ICON: &str = "/emojis/1f310.png";
 /// A writable scratch directory on a read-only root filesystem.
 const SCRATCH_DIR: &str = "/tmp";
 
-/// The identity of the proxy being reconciled, with what every builder needs.
-pub struct Target<'a> {
-    pub name: &'a str,
-    pub namespace: &'a str,
-    pub spec: &'a CoderWorkspaceProxySpec,
-    owner: OwnerReference,
+/// The proxy being reconciled, with what every builder needs.
+pub type Target<'a> = identity::Target<'a, CoderWorkspaceProxy>;
+
+impl Owner for CoderWorkspaceProxy {
+    type Error = ProxyError;
+    const APP_NAME: &'static str = APP_NAME;
+
+    fn instance_label(name: &str) -> String {
+        bounded(name)
+    }
 }
 
 impl<'a> Target<'a> {
-    pub fn new(proxy: &'a CoderWorkspaceProxy) -> Result<Self> {
-        let Identity {
-            name,
-            namespace,
-            owner,
-        } = identity(proxy).map_err(ProxyError::MissingObjectKey)?;
-        Ok(Self {
-            name,
-            namespace,
-            spec: &proxy.spec,
-            owner,
-        })
-    }
-
     /// Name of the Deployment and the Service: `wsproxy-<name>`, as the Go coder-k8s names
     /// them, so a migrated proxy keeps its Service's DNS name. Over 63 characters the name is
     /// cut and a hash of the whole name appended, keeping it unique.
@@ -72,29 +60,6 @@ impl<'a> Target<'a> {
             .as_ref()
             .and_then(|b| b.generated_token_secret_name.clone())
             .unwrap_or_else(|| bounded(&format!("{}-proxy-token", self.name)))
-    }
-
-    pub fn selector_labels(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            (NAME_LABEL.to_string(), APP_NAME.to_string()),
-            (INSTANCE_LABEL.to_string(), bounded(self.name)),
-        ])
-    }
-
-    pub fn labels(&self) -> BTreeMap<String, String> {
-        let mut labels = self.selector_labels();
-        labels.insert(MANAGED_BY_LABEL.to_string(), MANAGER.to_string());
-        labels
-    }
-
-    fn owned_meta(&self, name: String) -> ObjectMeta {
-        ObjectMeta {
-            name: Some(name),
-            namespace: Some(self.namespace.to_string()),
-            labels: Some(self.labels()),
-            owner_references: Some(vec![self.owner.clone()]),
-            ..ObjectMeta::default()
-        }
     }
 }
 
@@ -199,33 +164,20 @@ pub fn deployment(target: &Target<'_>, primary_url: &str, token: &TokenRef) -> D
         ..Container::default()
     };
 
-    Deployment {
-        metadata: target.owned_meta(target.child_name()),
-        spec: Some(DeploymentSpec {
-            replicas: Some(spec.replicas),
-            selector: LabelSelector {
-                match_labels: Some(target.selector_labels()),
-                match_expressions: None,
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(target.labels()),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
-                    // The proxy does not call the Kubernetes API.
-                    automount_service_account_token: Some(false),
-                    security_context: Some(pod_security_context()),
-                    volumes: Some(vec![empty_dir("scratch")]),
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        }),
-        ..Deployment::default()
-    }
+    let pods = Pods {
+        labels: BTreeMap::new(),
+        annotations: None,
+        spec: PodSpec {
+            containers: vec![container],
+            image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
+            // The proxy does not call the Kubernetes API.
+            automount_service_account_token: Some(false),
+            security_context: Some(pod_security_context()),
+            volumes: Some(vec![empty_dir("scratch")]),
+            ..PodSpec::default()
+        },
+    };
+    target.deployment(target.child_name(), spec.replicas, pods)
 }
 
 /// The Service in front of the proxy pods.
@@ -267,6 +219,7 @@ pub fn token_secret(target: &Target<'_>, token: &ProxyToken) -> Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::labels::{MANAGED_BY_LABEL, MANAGER};
 
     pub fn proxy(name: &str, spec: serde_json::Value) -> CoderWorkspaceProxy {
         serde_json::from_value(serde_json::json!({

@@ -2,7 +2,7 @@
 //! coderd call it is about; `reason` is the condition and Event reason.
 
 use crate::coder::CoderError;
-use crate::controller::error::api_message;
+use crate::controller::error::{KindError, api_message};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -40,6 +40,16 @@ pub type Result<T, E = ProxyError> = std::result::Result<T, E>;
 impl From<kube::Error> for ProxyError {
     fn from(error: kube::Error) -> Self {
         ProxyError::Kube(error)
+    }
+}
+
+impl KindError for ProxyError {
+    fn missing_object_key(field: &'static str) -> Self {
+        ProxyError::MissingObjectKey(field)
+    }
+
+    fn encode(message: String) -> Self {
+        ProxyError::Encode(message)
     }
 }
 

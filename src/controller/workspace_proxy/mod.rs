@@ -24,12 +24,12 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
+use kube::Client;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::utils::Predicate;
 use kube::runtime::{Controller, WatchStreamExt, predicates};
-use kube::{Client, ResourceExt};
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 pub use builders::{APP_NAME, DEFAULT_ICON, TOKEN_KEY};
 pub use error::ProxyError;
@@ -39,10 +39,9 @@ pub use status::{
     TOKEN_SECRET_READY,
 };
 
-use super::args::Settings;
+use super::KindLoop;
 use super::backoff::Backoff;
 use super::caches::{SyncTracker, after_children_synced};
-use super::health::Health;
 use super::loops::{self, scoped};
 use super::metrics::Metrics;
 use super::remembered::{Warnings, WrittenStatus, object_key};
@@ -50,7 +49,6 @@ use super::shared_watch::SharedWatches;
 use crate::api::coder::v1alpha1::{
     CoderControlPlane, CoderWorkspaceProxy, CoderWorkspaceProxyStatus,
 };
-use crate::shutdown::Shutdown;
 
 const PROXIES: &str = "coderworkspaceproxies";
 const DEPLOYMENTS: &str = "coderworkspaceproxies/deployments";
@@ -116,36 +114,21 @@ fn dependants(
     proxies: &Store<CoderWorkspaceProxy>,
     ccp: &CoderControlPlane,
 ) -> Vec<ObjectRef<CoderWorkspaceProxy>> {
-    let namespace = ccp.namespace();
-    let name = ccp.name_any();
-    proxies
-        .state()
-        .iter()
-        .filter(|p| p.namespace() == namespace)
-        .filter(|p| {
-            p.spec
-                .bootstrap
-                .as_ref()
-                .and_then(|b| b.control_plane_ref.as_ref())
-                .is_some_and(|r| r.name == name)
-        })
-        .map(|p| ObjectRef::from_obj(p.as_ref()))
-        .collect()
+    loops::referencing(proxies, ccp, |p| {
+        let bootstrap = p.spec.bootstrap.as_ref()?;
+        Some(bootstrap.control_plane_ref.as_ref()?.name.as_str())
+    })
 }
 
 /// The CoderWorkspaceProxy loop, with `control_plane::run`'s contract (see `run_kinds`).
 pub(super) fn run(
-    client: Client,
-    settings: &Settings,
+    kind: KindLoop<'_>,
     shared: &mut SharedWatches,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    stop: Shutdown,
 ) -> impl Future<Output = super::Result<()>> + Send + 'static {
-    let namespace = settings.namespace.as_deref();
+    let namespace = kind.settings.namespace.as_deref();
     let sync = SyncTracker::new(
         &[PROXIES, DEPLOYMENTS, SERVICES, CONTROL_PLANES],
-        health.clone(),
+        kind.health.clone(),
     );
     // The shared watches select every child of ours by the managed-by label: wider than this
     // kind's own children (which also carry `app.kubernetes.io/name=coder-workspace-proxy`),
@@ -162,10 +145,10 @@ pub(super) fn run(
         shared.control_planes.subscribe(&sync, CONTROL_PLANES);
 
     let ctx = Arc::new(ProxyContext {
-        client: client.clone(),
-        recorder: loops::recorder(&client, settings.instance.clone()),
-        metrics,
-        backoff: loops::reconcile_backoff(loops::max_backoff(settings.max_backoff)),
+        client: kind.client.clone(),
+        recorder: loops::recorder(&kind.client, kind.settings.instance.clone()),
+        metrics: kind.metrics,
+        backoff: loops::reconcile_backoff(loops::max_backoff(kind.settings.max_backoff)),
         deployments,
         services,
         control_planes,
@@ -176,7 +159,7 @@ pub(super) fn run(
 
     let deleted = ctx.clone();
     let (reader, proxies) = loops::primary_watch(
-        scoped::<CoderWorkspaceProxy>(&client, namespace),
+        scoped::<CoderWorkspaceProxy>(&kind.client, namespace),
         sync.clone(),
         PROXIES,
         |error| debug!(%error, "watching coderworkspaceproxies"),
@@ -190,9 +173,9 @@ pub(super) fn run(
     let trigger = after_children_synced(sync.clone(), PROXIES, proxies);
 
     let store = reader.clone();
-    let stopping = stop.clone();
+    let stopping = kind.stop.clone();
     let run = Controller::for_stream(trigger, reader)
-        .with_config(loops::controller_config(settings))
+        .with_config(loops::controller_config(kind.settings))
         .owns_stream(deployment_events)
         .owns_stream(service_events)
         .watches_stream(control_plane_events, move |ccp| dependants(&store, &ccp))
@@ -204,12 +187,9 @@ pub(super) fn run(
                 Err(error) => debug!(%error, "proxy reconcile error (handled by error_policy)"),
             }
         });
+    let stop = kind.stop;
     async move {
-        loops::drive(run, &stop, &sync, PROXIES).await;
-        if !stop.is_cancelled() {
-            warn!("workspace proxy controller stream ended without shutdown");
-        }
-        info!("workspace proxy controller stopped");
+        loops::drive(run, &stop, &sync, PROXIES, "workspace proxy controller").await;
         Ok(())
     }
 }

@@ -32,7 +32,7 @@ use crate::coder::{
 };
 use crate::controller::drift;
 use crate::controller::labels::MANAGER;
-use crate::controller::status_write::apply_status;
+use crate::controller::status_write::{freshest, write_changed};
 
 /// Resync of a healthy proxy: catches what no watch shows (coderd-side edits, a licence change).
 const RESYNC: Duration = Duration::from_secs(300);
@@ -44,7 +44,7 @@ const WAIT: Duration = Duration::from_secs(30);
 pub async fn reconcile(obj: Arc<CoderWorkspaceProxy>, ctx: Arc<ProxyContext>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_started();
     let key = key(&obj);
-    let result = if finalizer::deleting(&obj) {
+    let result = if finalizer::deleting(obj.as_ref()) {
         finalize(&obj, &ctx).await
     } else {
         apply(&obj, &ctx).await
@@ -175,7 +175,7 @@ async fn converge(
 
     // Before coderd has anything to clean up.
     if !finalizer::holds(obj) {
-        finalizer::add(ctx, obj).await?;
+        finalizer::add(&ctx.client, obj).await?;
     }
     let token = register(obj, ctx, target, &coderd, observed)
         .await
@@ -517,7 +517,7 @@ async fn finalize(obj: &CoderWorkspaceProxy, ctx: &ProxyContext) -> Result<Actio
     }
     let target = Target::new(obj)?;
     let Some(bootstrap) = &target.spec.bootstrap else {
-        finalizer::remove(ctx, obj).await?;
+        finalizer::remove(&ctx.client, obj).await?;
         return Ok(Action::await_change());
     };
     let mut observed = Observed::default();
@@ -562,7 +562,7 @@ async fn finalize(obj: &CoderWorkspaceProxy, ctx: &ProxyContext) -> Result<Actio
         format!("Deregistered workspace proxy {proxy} in coderd"),
     )
     .await;
-    finalizer::remove(ctx, obj).await?;
+    finalizer::remove(&ctx.client, obj).await?;
     Ok(Action::await_change())
 }
 
@@ -606,7 +606,7 @@ async fn release_with_warning(
         ),
     )
     .await;
-    finalizer::remove(ctx, obj).await?;
+    finalizer::remove(&ctx.client, obj).await?;
     Ok(Action::await_change())
 }
 
@@ -617,31 +617,20 @@ async fn write_status(
     obj: &CoderWorkspaceProxy,
     observed: &Observed,
 ) -> Result<()> {
-    let key = key(obj);
-    let uid = obj.uid().unwrap_or_default();
-    let mut base = obj.clone();
-    if let Some(written) = ctx
-        .written_status
-        .newer_than(&key, &uid, obj.status.as_ref())
-    {
-        base.status = Some(written);
-    }
+    let base = freshest(&ctx.written_status, obj);
     let status = status::compute(&base, observed, Timestamp::now());
-    if base.status.as_ref() == Some(&status) {
-        return Ok(());
-    }
-    let namespace = obj
-        .namespace()
-        .ok_or(ProxyError::MissingObjectKey("metadata.namespace"))?;
-    apply_status::<CoderWorkspaceProxy, _>(&ctx.client, &namespace, &obj.name_any(), &status)
-        .await
-        .map_err(|source| ProxyError::Object {
+    write_changed(
+        &ctx.client,
+        &ctx.written_status,
+        base.as_ref(),
+        &status,
+        |object, source| ProxyError::Object {
             action: "write the status of",
-            object: format!("CoderWorkspaceProxy {key}"),
+            object: format!("CoderWorkspaceProxy {object}"),
             source,
-        })?;
-    ctx.written_status.remember(&key, &uid, &status);
-    Ok(())
+        },
+    )
+    .await
 }
 
 async fn publish(

@@ -1,15 +1,16 @@
 //! The coderd Deployment: one `coder` container whose flags and environment follow the Helm
 //! chart, with every pod-level field of the spec passed through.
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodSpec,
-    PodTemplateSpec, Probe, SecretVolumeSource, Volume, VolumeMount,
+    Probe, SecretVolumeSource, Volume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{ACCESS_URL_ENV, HTTP_PORT, HTTPS_PORT, Target};
+use crate::controller::identity::Pods;
+use crate::controller::pod::literal;
 
 pub const CONTAINER_NAME: &str = "coder";
 /// Where each TLS secret is mounted: `<dir>/<secret>/tls.{crt,key}` (the Helm chart's layout).
@@ -95,54 +96,27 @@ pub fn deployment(target: &Target<'_>) -> Deployment {
         ..Container::default()
     };
 
-    // podLabels first so that the selector labels (and managed-by) always win: a pod that lost
-    // them would no longer belong to its Deployment or Service.
-    let mut template_labels = spec.pod_labels.clone().unwrap_or_default();
-    template_labels.extend(target.labels());
-    template_labels.extend(target.selector_labels());
-    Deployment {
-        metadata: target.owned_meta(target.name),
-        spec: Some(DeploymentSpec {
-            replicas: Some(spec.replicas),
-            selector: LabelSelector {
-                match_labels: Some(target.selector_labels()),
-                match_expressions: None,
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(template_labels),
-                    annotations: spec.pod_annotations.clone().filter(|a| !a.is_empty()),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    service_account_name: Some(target.service_account_name()),
-                    containers: vec![container],
-                    image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
-                    node_selector: spec.node_selector.clone().filter(|s| !s.is_empty()),
-                    tolerations: spec.tolerations.clone().filter(|t| !t.is_empty()),
-                    affinity: spec.affinity.clone(),
-                    priority_class_name: spec.priority_class_name.clone().filter(|p| !p.is_empty()),
-                    topology_spread_constraints: spec
-                        .topology_spread_constraints
-                        .clone()
-                        .filter(|t| !t.is_empty()),
-                    security_context: spec.pod_security_context.clone(),
-                    volumes: (!volumes.is_empty()).then_some(volumes),
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        }),
-        ..Deployment::default()
-    }
-}
-
-fn literal(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
-    }
+    let pods = Pods {
+        labels: spec.pod_labels.clone().unwrap_or_default(),
+        annotations: spec.pod_annotations.clone().filter(|a| !a.is_empty()),
+        spec: PodSpec {
+            service_account_name: Some(target.service_account_name()),
+            containers: vec![container],
+            image_pull_secrets: spec.image_pull_secrets.clone().filter(|s| !s.is_empty()),
+            node_selector: spec.node_selector.clone().filter(|s| !s.is_empty()),
+            tolerations: spec.tolerations.clone().filter(|t| !t.is_empty()),
+            affinity: spec.affinity.clone(),
+            priority_class_name: spec.priority_class_name.clone().filter(|p| !p.is_empty()),
+            topology_spread_constraints: spec
+                .topology_spread_constraints
+                .clone()
+                .filter(|t| !t.is_empty()),
+            security_context: spec.pod_security_context.clone(),
+            volumes: (!volumes.is_empty()).then_some(volumes),
+            ..PodSpec::default()
+        },
+    };
+    target.deployment(target.name, spec.replicas, pods)
 }
 
 /// The computed environment first, then `extraEnv`; a user `CODER_ACCESS_URL` replaces ours.

@@ -8,18 +8,16 @@ mod rbac;
 mod service;
 mod service_account;
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
-use crate::api::coder::v1alpha1::{CoderControlPlane, CoderControlPlaneSpec};
+use crate::api::coder::v1alpha1::CoderControlPlane;
 use crate::controller::error::{Error, Result};
-use crate::controller::identity::{Identity, identity};
+use crate::controller::identity::{self, Owner};
 
 pub use crate::controller::labels::{INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, NAME_LABEL};
 pub use deployment::deployment;
@@ -43,55 +41,19 @@ pub const HTTPS_PORT: i32 = 8443;
 pub const SERVICE_HTTPS_PORT: i32 = 443;
 pub const ACCESS_URL_ENV: &str = "CODER_ACCESS_URL";
 
-/// The identity of the object being reconciled, with the fields every builder needs.
-pub struct Target<'a> {
-    pub name: &'a str,
-    pub namespace: &'a str,
-    pub spec: &'a CoderControlPlaneSpec,
-    owner: OwnerReference,
+/// The object being reconciled, with the fields every builder needs.
+pub type Target<'a> = identity::Target<'a, CoderControlPlane>;
+
+impl Owner for CoderControlPlane {
+    type Error = Error;
+    const APP_NAME: &'static str = APP_NAME;
+
+    fn instance_label(name: &str) -> String {
+        name.to_string()
+    }
 }
 
 impl<'a> Target<'a> {
-    pub fn new(ccp: &'a CoderControlPlane) -> Result<Self> {
-        let Identity {
-            name,
-            namespace,
-            owner,
-        } = identity(ccp).map_err(Error::MissingObjectKey)?;
-        Ok(Self {
-            name,
-            namespace,
-            spec: &ccp.spec,
-            owner,
-        })
-    }
-
-    /// Labels the pods are selected by.
-    pub fn selector_labels(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            (NAME_LABEL.to_string(), APP_NAME.to_string()),
-            (INSTANCE_LABEL.to_string(), self.name.to_string()),
-        ])
-    }
-
-    /// Labels of every child.
-    pub fn labels(&self) -> BTreeMap<String, String> {
-        let mut labels = self.selector_labels();
-        labels.insert(MANAGED_BY_LABEL.to_string(), MANAGER.to_string());
-        labels
-    }
-
-    /// Metadata of a child in the control plane's namespace, owned by it (garbage-collected).
-    pub fn owned_meta(&self, name: &str) -> ObjectMeta {
-        ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: Some(self.namespace.to_string()),
-            labels: Some(self.labels()),
-            owner_references: Some(vec![self.owner.clone()]),
-            ..ObjectMeta::default()
-        }
-    }
-
     /// Metadata of a child in another namespace: no owner reference (the API server would reject
     /// or ignore it), but labels the finalizer and stale-object sweep can select by.
     pub fn foreign_meta(&self, name: &str, namespace: &str) -> ObjectMeta {

@@ -9,7 +9,7 @@ pub fn service_account(target: &Target<'_>) -> Option<ServiceAccount> {
     if sa.disable_create {
         return None;
     }
-    let mut meta = target.owned_meta(&target.service_account_name());
+    let mut meta = target.owned_meta(target.service_account_name());
     if let Some(extra) = &sa.labels {
         // The standard labels win: the controller selects children by them.
         let mut labels = extra.clone();
